@@ -1,0 +1,265 @@
+/** pull, images, image inspect, history, rmi, tag, import. */
+import type { Command } from "commander";
+import { shortId } from "../image/digest.js";
+import {
+  familiarTags,
+  imageHistory,
+  inspectImage,
+  removeImage,
+  tagImage,
+} from "../image/images.js";
+import { importTarball } from "../image/import.js";
+import { readConfigCreated } from "../image/metadata.js";
+import { pullImage } from "../image/pull.js";
+import { familiarString, formatReference, parseReference } from "../image/reference.js";
+import { contextFrom } from "./context.js";
+import { humanSize, table, timeAgo, truncate } from "./format.js";
+import { createReporter } from "./progress.js";
+import { renderTemplate } from "./template.js";
+
+export function registerImageCommands(program: Command): void {
+  program
+    .command("pull")
+    .description("Download an image from a registry")
+    .argument("<image>", "NAME[:TAG|@DIGEST]")
+    .option("-q, --quiet", "print only the image reference")
+    .option("--platform <os/arch>", "pull for another platform, e.g. linux/arm64")
+    .action(async (image: string, opts: { quiet?: boolean; platform?: string }, cmd: Command) => {
+      const ctx = contextFrom(cmd);
+      const ref = parseReference(image);
+      const reporter = createReporter(Boolean(opts.quiet));
+      try {
+        const result = await pullImage(ctx.store, ref, {
+          ...ctx.endpoints,
+          platform: ctx.platform(opts.platform),
+          credentials: ctx.credentials,
+          reporter,
+        });
+        reporter.stop();
+        const name = familiarString(ref);
+        if (!opts.quiet) {
+          console.log(
+            result.downloaded
+              ? `Status: Downloaded newer image for ${name}`
+              : `Status: Image is up to date for ${name}`,
+          );
+        }
+        console.log(formatReference(ref));
+      } finally {
+        reporter.stop();
+      }
+    });
+
+  program
+    .command("images")
+    .description("List images")
+    .argument("[repository]", "only images of this repository")
+    .option("-q, --quiet", "only image IDs")
+    .option("--digests", "show digests")
+    .option("--no-trunc", "full image IDs")
+    .action(
+      async (
+        repository: string | undefined,
+        opts: { quiet?: boolean; digests?: boolean; trunc: boolean },
+        cmd: Command,
+      ) => {
+        await listImages(cmd, repository, opts);
+      },
+    );
+
+  const image = program.command("image").description("Manage images");
+  image
+    .command("ls")
+    .description("List images")
+    .argument("[repository]")
+    .option("-q, --quiet", "only image IDs")
+    .option("--digests", "show digests")
+    .option("--no-trunc", "full image IDs")
+    .action(
+      async (
+        repository: string | undefined,
+        opts: { quiet?: boolean; digests?: boolean; trunc: boolean },
+        cmd: Command,
+      ) => {
+        await listImages(cmd, repository, opts);
+      },
+    );
+
+  const inspect = async (names: string[], opts: { format?: string }, cmd: Command) => {
+    const ctx = contextFrom(cmd);
+    const results = [];
+    for (const name of names) results.push(await inspectImage(ctx.store, name));
+    if (opts.format) {
+      for (const r of results) console.log(renderTemplate(opts.format, r));
+    } else {
+      console.log(JSON.stringify(results, null, 4));
+    }
+  };
+  image
+    .command("inspect")
+    .description("Show an image's metadata as JSON")
+    .argument("<image...>")
+    .option("-f, --format <template>", "Go-template-like format, e.g. '{{.Config.Cmd}}'")
+    .action(inspect);
+  program
+    .command("inspect")
+    .description("Show an object's metadata as JSON (images, for now)")
+    .argument("<name...>")
+    .option("-f, --format <template>", "Go-template-like format, e.g. '{{.Config.Cmd}}'")
+    .action(inspect);
+
+  const history = async (
+    name: string,
+    opts: { trunc: boolean; quiet?: boolean; human: boolean },
+    cmd: Command,
+  ) => {
+    const ctx = contextFrom(cmd);
+    const rows = await imageHistory(ctx.store, name);
+    if (opts.quiet) {
+      for (const r of rows) console.log(r.id === "<missing>" || !opts.trunc ? r.id : shortId(r.id));
+      return;
+    }
+    console.log(
+      table(
+        ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+        rows.map((r) => [
+          r.id === "<missing>" || !opts.trunc ? r.id : shortId(r.id),
+          opts.human ? timeAgo(r.created) : r.created,
+          opts.trunc ? truncate(r.createdBy.replace(/\s+/g, " "), 45) : r.createdBy,
+          opts.human ? humanSize(r.size) : String(r.size),
+          r.comment,
+        ]),
+      ),
+    );
+  };
+  for (const parent of [program, image]) {
+    parent
+      .command("history")
+      .description("Show the history of an image, newest layer first")
+      .argument("<image>")
+      .option("--no-trunc", "do not shorten output")
+      .option("-H, --human [bool]", "human-readable sizes and dates", (v) => v !== "false", true)
+      .option("-q, --quiet", "only image IDs")
+      .action(history);
+  }
+
+  const rmi = async (names: string[], opts: { force?: boolean }, cmd: Command) => {
+    const ctx = contextFrom(cmd);
+    for (const name of names) {
+      for (const line of await removeImage(ctx.store, name, Boolean(opts.force))) console.log(line);
+    }
+  };
+  program
+    .command("rmi")
+    .description("Remove images")
+    .argument("<image...>")
+    .option("-f, --force")
+    .action(rmi);
+  image
+    .command("rm")
+    .description("Remove images")
+    .argument("<image...>")
+    .option("-f, --force")
+    .action(rmi);
+
+  const tag = async (source: string, target: string, _opts: unknown, cmd: Command) => {
+    await tagImage(contextFrom(cmd).store, source, target);
+  };
+  program
+    .command("tag")
+    .description("Give an image another name")
+    .argument("<source>")
+    .argument("<target>")
+    .action(tag);
+  image
+    .command("tag")
+    .description("Give an image another name")
+    .argument("<source>")
+    .argument("<target>")
+    .action(tag);
+
+  const importCmd = async (
+    file: string,
+    reference: string | undefined,
+    opts: { platform?: string },
+    cmd: Command,
+  ) => {
+    const ctx = contextFrom(cmd);
+    const record = await importTarball(ctx.store, file, reference, ctx.platform(opts.platform));
+    console.log(record.id);
+  };
+  for (const parent of [program, image]) {
+    parent
+      .command("import")
+      .description(
+        "Create a one-layer image from a root filesystem tarball (.tar or .tar.gz; - for stdin)",
+      )
+      .argument("<file>")
+      .argument("[reference]", "NAME[:TAG] for the new image")
+      .option("--platform <os/arch>", "platform to record in the image config")
+      .action(importCmd);
+  }
+}
+
+async function listImages(
+  cmd: Command,
+  repository: string | undefined,
+  opts: { quiet?: boolean; digests?: boolean; trunc: boolean },
+): Promise<void> {
+  const ctx = contextFrom(cmd);
+  const images = await ctx.store.listImages();
+  const wanted = repository
+    ? familiarString(parseReference(repository)).replace(/:latest$/, "")
+    : undefined;
+  const rows: {
+    repo: string;
+    tag: string;
+    digest: string;
+    id: string;
+    created: string;
+    size: number;
+  }[] = [];
+  for (const { record, tags } of images) {
+    const created = await readConfigCreated(ctx.store, record);
+    const digest = record.repoDigests[0]?.split("@")[1] ?? "<none>";
+    const names = familiarTags(tags);
+    const entries = names.length ? names.map(splitTag) : [{ repo: "<none>", tag: "<none>" }];
+    for (const { repo, tag } of entries) {
+      if (wanted && repo !== wanted) continue;
+      rows.push({ repo, tag, digest, id: record.id, created, size: record.size });
+    }
+  }
+  rows.sort((a, b) => b.created.localeCompare(a.created) || a.repo.localeCompare(b.repo));
+  if (opts.quiet) {
+    for (const id of new Set(rows.map((r) => (opts.trunc ? shortId(r.id) : r.id)))) console.log(id);
+    return;
+  }
+  const header = [
+    "REPOSITORY",
+    "TAG",
+    ...(opts.digests ? ["DIGEST"] : []),
+    "IMAGE ID",
+    "CREATED",
+    "SIZE",
+  ];
+  console.log(
+    table(
+      header,
+      rows.map((r) => [
+        r.repo,
+        r.tag,
+        ...(opts.digests ? [r.digest] : []),
+        opts.trunc ? shortId(r.id) : r.id,
+        timeAgo(r.created),
+        humanSize(r.size),
+      ]),
+    ),
+  );
+}
+
+function splitTag(name: string): { repo: string; tag: string } {
+  const colon = name.lastIndexOf(":");
+  return colon > name.lastIndexOf("/")
+    ? { repo: name.slice(0, colon), tag: name.slice(colon + 1) }
+    : { repo: name, tag: "latest" };
+}

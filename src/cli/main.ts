@@ -1,0 +1,83 @@
+#!/usr/bin/env node
+/**
+ * The minibox command line. Every command reads and writes state under one
+ * root directory; there is no daemon to talk to (unlike Docker's client and
+ * engine, which talk over a unix socket, TCP with TLS, or SSH).
+ */
+import { Command, CommanderError } from "commander";
+import { MiniboxError } from "../errors.js";
+import { registerAuthCommands } from "./auth-commands.js";
+import { DEFAULT_ROOT } from "./context.js";
+import { registerImageCommands } from "./image-commands.js";
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function buildProgram(): Command {
+  const program = new Command("minibox")
+    .description(
+      "A container engine written from scratch: OCI images, overlayfs, namespaces, cgroups",
+    )
+    .version("0.1.0")
+    .option("--root <dir>", `state directory (default: $MINIBOX_ROOT or ${DEFAULT_ROOT})`)
+    .option(
+      "--config <dir>",
+      "client config directory, for credentials (default: $MINIBOX_CONFIG or ~/.minibox)",
+    )
+    .option("--debug", "show stack traces for errors")
+    .option(
+      "--insecure-registry <host[:port]>",
+      "use plain HTTP for this registry (repeatable)",
+      collect,
+    )
+    .option(
+      "--registry-mirror <url>",
+      "a docker.io mirror tried first (or $MINIBOX_REGISTRY_MIRROR)",
+    )
+    .showSuggestionAfterError()
+    .exitOverride();
+  registerImageCommands(program);
+  registerAuthCommands(program);
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
+  return program;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes("--debug");
+  try {
+    await buildProgram().parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has already printed its message (usage errors, --help, --version).
+      return err.exitCode === 0 ? 0 : 1;
+    }
+    if (err instanceof MiniboxError) {
+      process.stderr.write(`minibox: ${err.userLine()}\n`);
+      if (debug) process.stderr.write(`${err.stack}\n`);
+      return err.exitCode;
+    }
+    // Not a MiniboxError: either a system error we did not anticipate (its
+    // message names the call and path, e.g. "EACCES: permission denied,
+    // mkdir '/var/lib/minibox'") or a bug. Still one line unless --debug.
+    const message = (err as Error).message ?? String(err);
+    process.stderr.write(
+      debug ? `${(err as Error).stack}\n` : `minibox: ${message} (run with --debug for details)\n`,
+    );
+    return 1;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(`minibox: ${String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,313 @@
+/**
+ * Operations on images already in the store: find by name or ID, tag,
+ * untag/remove (with the layers only they used), and the JSON shapes Docker
+ * users know from `docker image inspect` and `docker history`.
+ */
+import { readdir, readFile, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { MiniboxError } from "../errors.js";
+import { digestHex, shortId } from "./digest.js";
+import { type ImageConfig, parseImageConfig } from "./manifest.js";
+import {
+  familiarString,
+  formatReference,
+  type ImageReference,
+  looksLikeImageId,
+  parseReference,
+} from "./reference.js";
+import type { ImageRecord, Store } from "./store.js";
+
+export interface ResolvedImage {
+  record: ImageRecord;
+  /** The canonical tag the user named, if they named one. */
+  tag?: string;
+}
+
+/**
+ * Find an image the way Docker does: by ID (full, "sha256:"-prefixed, or a
+ * unique prefix of at least 4 hex digits... Docker allows any unique prefix),
+ * by name:tag, or by name@digest.
+ */
+export async function findImage(
+  store: Store,
+  nameOrId: string,
+): Promise<ResolvedImage | undefined> {
+  const index = await store.readIndex();
+  const idText = nameOrId.startsWith("sha256:") ? nameOrId.slice(7) : nameOrId;
+  if (/^[a-f0-9]{4,64}$/.test(idText) && (looksLikeImageId(nameOrId) || !parseable(nameOrId))) {
+    const matches = Object.keys(index.images).filter((id) => digestHex(id).startsWith(idText));
+    if (matches.length > 1)
+      throw new MiniboxError(`image ID prefix ${idText} is ambiguous`, "give more digits");
+    if (matches[0]) return { record: index.images[matches[0]] as ImageRecord };
+  }
+  let ref: ImageReference;
+  try {
+    ref = parseReference(nameOrId);
+  } catch (err) {
+    if (/^[a-f0-9]{4,64}$/.test(idText)) return undefined;
+    throw err;
+  }
+  if (ref.digest) {
+    const wanted = `${formatReference({ ...ref, tag: undefined, digest: undefined }).replace(/:latest$/, "")}@${ref.digest}`;
+    const record = Object.values(index.images).find(
+      (r) => r.repoDigests.includes(wanted) || r.manifestDigest === ref.digest,
+    );
+    return record ? { record } : undefined;
+  }
+  const tag = formatReference(ref);
+  const id = index.tags[tag];
+  const record = id ? index.images[id] : undefined;
+  return record ? { record, tag } : undefined;
+}
+
+function parseable(text: string): boolean {
+  try {
+    parseReference(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function requireImage(store: Store, nameOrId: string): Promise<ResolvedImage> {
+  const found = await findImage(store, nameOrId);
+  if (!found) {
+    throw new MiniboxError(
+      `no such image: ${nameOrId}`,
+      `pull it first with 'minibox pull ${nameOrId}'`,
+    );
+  }
+  return found;
+}
+
+export async function readConfig(store: Store, record: ImageRecord): Promise<ImageConfig> {
+  return parseImageConfig(await store.readBlob(record.id));
+}
+
+/** `tag SOURCE TARGET`: another name for the same image ID. */
+export async function tagImage(store: Store, source: string, target: string): Promise<void> {
+  const { record } = await requireImage(store, source);
+  const ref = parseReference(target);
+  if (ref.digest) throw new MiniboxError(`cannot tag with a digest: ${target}`, "use NAME[:TAG]");
+  await store.updateIndex((index) => {
+    if (!index.images[record.id])
+      throw new MiniboxError(`image ${shortId(record.id)} was removed meanwhile`);
+    index.tags[formatReference(ref)] = record.id;
+  });
+}
+
+/** Canonical tags of an image, in the familiar form Docker prints ("alpine:3.8"). */
+export function familiarTags(tags: string[]): string[] {
+  return tags.map((t) => familiarString(parseReference(t)));
+}
+
+/**
+ * IDs of images used by containers. Container state lives in
+ * <root>/containers/<id>/state.json (written by `run`); an image a container
+ * was made from cannot be removed without -f, as in Docker.
+ */
+export async function containersUsingImage(root: string, imageId: string): Promise<string[]> {
+  const dir = join(root, "containers");
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const users: string[] = [];
+  for (const name of names) {
+    try {
+      const state = JSON.parse(await readFile(join(dir, name, "state.json"), "utf8")) as {
+        imageId?: string;
+      };
+      if (state.imageId === imageId) users.push(name);
+    } catch {
+      // half-created or foreign entry: not a container that uses this image
+    }
+  }
+  return users;
+}
+
+/**
+ * `rmi`: untag, and when no tag is left, delete the image and every blob and
+ * layer no other image needs. Returns Docker's lines ("Untagged: …", "Deleted: …").
+ */
+export async function removeImage(
+  store: Store,
+  nameOrId: string,
+  force: boolean,
+): Promise<string[]> {
+  const { record, tag } = await requireImage(store, nameOrId);
+  const users = await containersUsingImage(store.root, record.id);
+  const lines: string[] = [];
+  const doomedLayers: string[] = [];
+  const doomedBlobs: string[] = [];
+  await store.updateIndex((index) => {
+    const tags = Object.keys(index.tags).filter((t) => index.tags[t] === record.id);
+    if (tag && tags.length > 1) {
+      // Removing one of several names only untags.
+      delete index.tags[tag];
+      lines.push(`Untagged: ${familiarTags([tag])[0]}`);
+      return;
+    }
+    if (!tag && tags.length > 1 && !force) {
+      throw new MiniboxError(
+        `conflict: unable to delete ${shortId(record.id)} (must be forced) - image is referenced in multiple repositories`,
+        "remove it by name, or use -f",
+      );
+    }
+    if (users.length > 0 && !force) {
+      throw new MiniboxError(
+        `conflict: unable to remove image ${familiarTags(tag ? [tag] : tags)[0] ?? shortId(record.id)} - image is being used by container ${users[0]?.slice(0, 12)}`,
+        "remove the container first, or use -f",
+      );
+    }
+    for (const t of tags) {
+      delete index.tags[t];
+      lines.push(`Untagged: ${familiarTags([t])[0]}`);
+    }
+    for (const repoDigest of record.repoDigests)
+      lines.push(`Untagged: ${familiarDigest(repoDigest)}`);
+    if (users.length > 0) return; // forced while in use: Docker keeps the image, untagged
+    delete index.images[record.id];
+    const remaining = Object.values(index.images);
+    const usedLayers = new Set(remaining.flatMap((r) => r.layers.map((l) => l.chainId)));
+    const usedBlobs = new Set(
+      remaining.flatMap((r) => [
+        r.id,
+        r.manifestDigest,
+        ...r.repoDigests.map(repoDigestOf),
+        ...r.layers.map((l) => l.digest),
+      ]),
+    );
+    for (const layer of record.layers) {
+      if (!usedLayers.has(layer.chainId)) doomedLayers.push(layer.chainId);
+      if (!usedBlobs.has(layer.digest)) doomedBlobs.push(layer.digest);
+    }
+    for (const blob of [
+      record.id,
+      record.manifestDigest,
+      ...record.repoDigests.map(repoDigestOf),
+    ]) {
+      if (!usedBlobs.has(blob)) doomedBlobs.push(blob);
+    }
+    lines.push(`Deleted: ${record.id}`);
+    for (const chain of doomedLayers) lines.push(`Deleted: ${chain}`);
+  });
+  // The index no longer points at these, so a crash from here on leaves only unreferenced files.
+  for (const chain of doomedLayers) {
+    const trash = store.tmpPath("rm");
+    await rename(store.layerDir(chain), trash).catch(() => undefined);
+    await rm(trash, { recursive: true, force: true });
+  }
+  for (const blob of new Set(doomedBlobs)) await rm(store.blobPath(blob), { force: true });
+  return lines;
+}
+
+function repoDigestOf(repoDigest: string): string {
+  return repoDigest.slice(repoDigest.lastIndexOf("@") + 1);
+}
+
+function familiarDigest(repoDigest: string): string {
+  const at = repoDigest.lastIndexOf("@");
+  const repo = familiarString(parseReference(repoDigest.slice(0, at))).replace(/:latest$/, "");
+  return `${repo}@${repoDigest.slice(at + 1)}`;
+}
+
+/** `image inspect`: the JSON shape of `docker image inspect`. */
+export async function inspectImage(
+  store: Store,
+  nameOrId: string,
+): Promise<Record<string, unknown>> {
+  const { record } = await requireImage(store, nameOrId);
+  const config = await readConfig(store, record);
+  const index = await store.readIndex();
+  const tags = Object.keys(index.tags).filter((t) => index.tags[t] === record.id);
+  const diffDirs = record.layers.map((l) => store.layerDiffDir(l.chainId)).reverse();
+  return {
+    Id: record.id,
+    RepoTags: familiarTags(tags),
+    RepoDigests: record.repoDigests.map(familiarDigest),
+    Parent: "",
+    Comment: config.history?.[config.history.length - 1]?.comment ?? "",
+    Created: config.created ?? "",
+    DockerVersion: "",
+    Author: config.author ?? "",
+    Config: dockerConfig(config),
+    Architecture: config.architecture,
+    Variant: config.variant,
+    Os: config.os,
+    Size: record.size,
+    GraphDriver: {
+      Name: "overlay",
+      Data: {
+        LowerDir: diffDirs.slice(1).join(":") || undefined,
+        UpperDir: diffDirs[0],
+      },
+    },
+    RootFS: { Type: "layers", Layers: config.rootfs.diff_ids },
+    Metadata: { LastTagTime: record.addedAt },
+  };
+}
+
+/** Docker always shows every Config field; fill the ones an image leaves out. */
+function dockerConfig(config: ImageConfig): Record<string, unknown> {
+  const c = config.config ?? {};
+  return {
+    Hostname: "",
+    Domainname: "",
+    User: c.User ?? "",
+    AttachStdin: false,
+    AttachStdout: false,
+    AttachStderr: false,
+    ExposedPorts: c.ExposedPorts,
+    Tty: false,
+    OpenStdin: false,
+    StdinOnce: false,
+    Env: c.Env ?? null,
+    Cmd: c.Cmd ?? null,
+    Image: "",
+    Volumes: c.Volumes ?? null,
+    WorkingDir: c.WorkingDir ?? "",
+    Entrypoint: c.Entrypoint ?? null,
+    OnBuild: null,
+    Labels: c.Labels ?? null,
+    StopSignal: c.StopSignal,
+  };
+}
+
+export interface HistoryRow {
+  id: string;
+  created: string;
+  createdBy: string;
+  size: number;
+  comment: string;
+}
+
+/**
+ * `history`: one row per history entry, newest first. Entries that made a
+ * layer take the sizes of the layers in order; metadata-only entries
+ * (empty_layer) are 0 B. Only the top row has an image ID of its own: the
+ * rows below are "<missing>" for pulled images, as in Docker.
+ */
+export async function imageHistory(store: Store, nameOrId: string): Promise<HistoryRow[]> {
+  const { record } = await requireImage(store, nameOrId);
+  const config = await readConfig(store, record);
+  const history: NonNullable<ImageConfig["history"]> = config.history?.length
+    ? config.history
+    : record.layers.map(() => ({ created: config.created, created_by: "", empty_layer: false }));
+  let layer = 0;
+  const rows = history.map((h) => {
+    const size = h.empty_layer ? 0 : (record.layers[layer++]?.size ?? 0);
+    return {
+      id: "<missing>",
+      created: h.created ?? "",
+      createdBy: h.created_by ?? "",
+      size,
+      comment: h.comment ?? "",
+    };
+  });
+  rows.reverse();
+  if (rows[0]) rows[0].id = record.id;
+  return rows;
+}

@@ -1,0 +1,448 @@
+/**
+ * `pull`: from a reference to layer directories ready to be stacked.
+ *
+ *   1. resolve the tag to a manifest (through an index: pick the host's platform)
+ *   2. fetch the config blob; it lists the layers' diffIDs
+ *   3. for each layer, concurrently: download the blob (resumable, verified),
+ *      then unpack it into its own directory keyed by chain ID
+ *   4. record the image in the index — last, so a killed pull never shows up
+ *      as a half image
+ *
+ * Each blob and each layer has its own flock, so two pulls of the same image
+ * at once share the work: the second waits for the first's download of a
+ * blob, then finds it in the store.
+ */
+import { createHash, type Hash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rm, stat, truncate } from "node:fs/promises";
+import { join } from "node:path";
+import { MiniboxError } from "../errors.js";
+import { withLock } from "../sys/lock.js";
+import type { CredentialStore } from "./credentials.js";
+import { chainIds, digestHex, shortId } from "./digest.js";
+import { unpackLayer } from "./layer.js";
+import {
+  type Descriptor,
+  type ImageConfig,
+  type ImageManifest,
+  MediaType,
+  type Platform,
+  parseImageConfig,
+  parseManifest,
+  selectPlatform,
+} from "./manifest.js";
+import { formatReference, type ImageReference, repositoryName } from "./reference.js";
+import {
+  type EndpointOptions,
+  RegistryClient,
+  RegistryError,
+  resolveEndpoints,
+  TransientError,
+  withRetries,
+} from "./registry.js";
+import type { ImageRecord, LayerRecord, Store } from "./store.js";
+
+/** What a pull tells the user as it goes; the CLI draws it (bars on a TTY, lines otherwise). */
+export interface PullReporter {
+  status(line: string): void;
+  layer(id: string, status: string, current?: number, total?: number): void;
+}
+
+export const silentReporter: PullReporter = { status() {}, layer() {} };
+
+export interface PullOptions extends EndpointOptions {
+  platform: Platform;
+  credentials: CredentialStore;
+  reporter?: PullReporter;
+}
+
+export interface PullResult {
+  record: ImageRecord;
+  /** False when the image was already complete in the store. */
+  downloaded: boolean;
+  repoDigest: string;
+}
+
+/** How many layers download at once (Docker's default is 3). */
+const CONCURRENT_DOWNLOADS = 3;
+
+export async function pullImage(
+  store: Store,
+  ref: ImageReference,
+  options: PullOptions,
+): Promise<PullResult> {
+  const reporter = options.reporter ?? silentReporter;
+  await store.init();
+  await store.sweepTmp();
+  const endpoints = resolveEndpoints(ref.domain, options);
+  let lastError: unknown;
+  for (const endpoint of endpoints) {
+    const client = new RegistryClient(endpoint, await options.credentials.get(ref.domain));
+    try {
+      return await pullFrom(store, client, ref, options, reporter);
+    } catch (err) {
+      // A mirror that fails for any reason is skipped, as Docker does; the
+      // registry itself is the last word.
+      if (!endpoint.mirror) throw err;
+      lastError = err;
+      reporter.status(
+        `mirror ${endpoint.baseUrl} failed (${(err as Error).message}); trying ${ref.domain}`,
+      );
+    }
+  }
+  throw lastError;
+}
+
+/** Docker's path for official images drops "library/"; its pull output does the same. */
+function displayPath(ref: ImageReference): string {
+  return ref.domain === "docker.io" && ref.path.startsWith("library/")
+    ? ref.path.slice(8)
+    : ref.path;
+}
+
+async function pullFrom(
+  store: Store,
+  client: RegistryClient,
+  ref: ImageReference,
+  options: PullOptions,
+  reporter: PullReporter,
+): Promise<PullResult> {
+  const repo = ref.path;
+  const wanted = ref.digest ?? ref.tag ?? "latest";
+  reporter.status(`${ref.digest ?? ref.tag}: Pulling from ${displayPath(ref)}`);
+
+  const top = await getManifestExplained(client, ref, wanted);
+  const topManifest = parseManifest(top.body, top.contentType);
+  const repoDigest = `${repositoryName(ref)}@${top.digest}`;
+  const blobsToKeep: { body: Buffer; digest: string }[] = [top];
+
+  let manifest: ImageManifest;
+  let manifestDigest = top.digest;
+  let manifestMediaType = topManifest.mediaType;
+  if (topManifest.kind === "index") {
+    const chosen = selectPlatform(topManifest, options.platform);
+    const sub = await client.getManifest(repo, chosen.digest);
+    const parsed = parseManifest(sub.body, sub.contentType ?? chosen.mediaType);
+    if (parsed.kind !== "manifest")
+      throw new MiniboxError("a manifest list points to another manifest list");
+    manifest = parsed;
+    manifestDigest = sub.digest;
+    manifestMediaType = parsed.mediaType;
+    blobsToKeep.push(sub);
+  } else {
+    manifest = topManifest;
+  }
+
+  const configBody = await fetchSmallBlob(client, repo, manifest.config);
+  const config = parseImageConfig(configBody);
+  checkPlatform(config, options.platform, topManifest.kind === "index");
+  const layers = manifest.layers.filter(
+    (l) => l.mediaType !== MediaType.dockerForeignLayerGzip || !l.urls,
+  );
+  if (layers.length !== config.rootfs.diff_ids.length) {
+    throw new MiniboxError(
+      `image is inconsistent: its manifest lists ${layers.length} layers but its config ${config.rootfs.diff_ids.length}`,
+    );
+  }
+
+  const imageId = manifest.config.digest;
+  const existing = (await store.readIndex()).images[imageId];
+  const diffIds = config.rootfs.diff_ids;
+  const chains = chainIds(diffIds);
+
+  const records = await mapConcurrent(layers, CONCURRENT_DOWNLOADS, (layer, i) =>
+    ensureLayer(store, client, repo, layer, diffIds[i] as string, chains[i] as string, reporter),
+  );
+
+  // Everything the image needs exists now; only then does it enter the index.
+  for (const blob of blobsToKeep) await store.putBlob(blob.body, blob.digest);
+  await store.putBlob(configBody, manifest.config.digest);
+  const record = await store.updateIndex((index) => {
+    // An rmi running meanwhile may have removed a layer we found present; it
+    // deletes under this same lock, so checking here is enough.
+    const gone = records.find((l) => !store.hasLayer(l.chainId));
+    if (gone)
+      throw new MiniboxError(`layer ${gone.chainId} was removed during the pull`, "pull again");
+    const previous = index.images[imageId];
+    const rec: ImageRecord = {
+      id: imageId,
+      manifestDigest,
+      manifestMediaType,
+      repoDigests: unique([...(previous?.repoDigests ?? []), repoDigest]),
+      layers: records,
+      size: records.reduce((sum, l) => sum + l.size, 0),
+      addedAt: previous?.addedAt ?? new Date().toISOString(),
+    };
+    index.images[imageId] = rec;
+    if (ref.tag && !ref.digest)
+      index.tags[formatReference({ ...ref, digest: undefined })] = imageId;
+    return rec;
+  });
+  reporter.status(`Digest: ${top.digest}`);
+  return { record, downloaded: !existing, repoDigest };
+}
+
+/** Translate the registry's "not found" codes into what the user asked for. */
+async function getManifestExplained(client: RegistryClient, ref: ImageReference, wanted: string) {
+  try {
+    return await client.getManifest(ref.path, wanted);
+  } catch (err) {
+    if (err instanceof RegistryError && err.status === 404) {
+      const name = `${repositoryName(ref)}${ref.digest ? `@${ref.digest}` : `:${ref.tag}`}`;
+      // distribution answers MANIFEST_UNKNOWN for a missing repository too, so
+      // like Docker we cannot tell "no such image" from "no such tag".
+      if (err.has("NAME_UNKNOWN")) {
+        throw new MiniboxError(
+          `repository ${repositoryName(ref)} not found`,
+          "check the image name",
+        );
+      }
+      throw new MiniboxError(
+        `manifest for ${name} not found: manifest unknown`,
+        "check the image name and tag",
+      );
+    }
+    throw err;
+  }
+}
+
+function checkPlatform(config: ImageConfig, want: Platform, fromIndex: boolean): void {
+  if (fromIndex) return; // the index already said which platform this is
+  if (
+    config.os &&
+    config.architecture &&
+    (config.os !== want.os || config.architecture !== want.architecture)
+  ) {
+    throw new MiniboxError(
+      `image is for ${config.os}/${config.architecture}, not ${want.os}/${want.architecture}`,
+      "pick a tag built for this platform or pass --platform",
+    );
+  }
+}
+
+/** Manifests' small blobs (configs) are fetched into memory and verified. */
+async function fetchSmallBlob(
+  client: RegistryClient,
+  repo: string,
+  desc: Descriptor,
+): Promise<Buffer> {
+  const body = await withRetries(
+    `cannot fetch blob ${desc.digest} from ${client.domain}`,
+    async () => {
+      const response = await client.getBlob(repo, desc.digest);
+      try {
+        return Buffer.from(await response.arrayBuffer());
+      } catch (err) {
+        throw new TransientError((err as Error).message);
+      }
+    },
+  );
+  const hash = createHash("sha256").update(body).digest("hex");
+  if (`sha256:${hash}` !== desc.digest) {
+    throw new MiniboxError(
+      `digest mismatch for blob ${desc.digest}: the registry sent content with digest sha256:${hash}`,
+      "the registry's copy is damaged or was tampered with",
+    );
+  }
+  return body;
+}
+
+/** Make sure the layer is unpacked in the store; download its blob first if needed. */
+async function ensureLayer(
+  store: Store,
+  client: RegistryClient,
+  repo: string,
+  desc: Descriptor,
+  diffId: string,
+  chainId: string,
+  reporter: PullReporter,
+): Promise<LayerRecord> {
+  const id = shortId(desc.digest);
+  if (store.hasLayer(chainId)) {
+    reporter.layer(id, "Already exists");
+    return store.readLayer(chainId);
+  }
+  return withLock(
+    store.lockPath(`layer-${digestHex(chainId)}`),
+    async () => {
+      // Another pull may have finished it while we waited for the lock.
+      if (store.hasLayer(chainId)) {
+        reporter.layer(id, "Already exists");
+        return store.readLayer(chainId);
+      }
+      await downloadBlob(store, client, repo, desc, reporter);
+      reporter.layer(id, "Extracting");
+      const staging = store.tmpPath("unpack");
+      await mkdir(join(staging, "diff"), { recursive: true, mode: 0o755 });
+      try {
+        const result = await unpackLayer(
+          createReadStream(store.blobPath(desc.digest)),
+          join(staging, "diff"),
+        );
+        if (result.diffID !== diffId) {
+          throw new MiniboxError(
+            `layer ${desc.digest} unpacks to ${result.diffID}, but the image config says ${diffId}`,
+            "the image is inconsistent; it cannot be trusted",
+          );
+        }
+        const record: LayerRecord = {
+          digest: desc.digest,
+          mediaType: desc.mediaType,
+          blobSize: desc.size,
+          diffId,
+          chainId,
+          size: result.size,
+        };
+        await store.commitLayer(staging, record);
+        reporter.layer(id, "Pull complete");
+        return record;
+      } catch (err) {
+        await rm(staging, { recursive: true, force: true });
+        if (err instanceof MiniboxError) {
+          throw new MiniboxError(`layer ${shortId(desc.digest)}: ${err.message}`, err.hint);
+        }
+        throw err;
+      }
+    },
+    () => reporter.layer(id, "Waiting"),
+  );
+}
+
+/**
+ * Download a blob into the store, verified. An interrupted download is kept
+ * in tmp/partial-<hex> and resumed with a Range request — by this process
+ * after a dropped connection, or by the next pull after a kill.
+ */
+async function downloadBlob(
+  store: Store,
+  client: RegistryClient,
+  repo: string,
+  desc: Descriptor,
+  reporter: PullReporter,
+): Promise<void> {
+  const id = shortId(desc.digest);
+  await withLock(store.lockPath(`blob-${digestHex(desc.digest)}`), async () => {
+    if (store.hasBlob(desc.digest)) return;
+    const partial = store.partialBlobPath(desc.digest);
+    const { length, digest } = await withRetries(
+      `cannot download blob ${desc.digest} from ${client.domain}`,
+      async () => {
+        // Each attempt starts from what is on disk, so a retry after a dropped
+        // connection and a new pull after a kill resume the same way.
+        let hash = createHash("sha256");
+        let offset = await resumeOffset(partial, desc.size, hash);
+        if (offset < desc.size) {
+          const response = await client.getBlob(repo, desc.digest, offset);
+          if (offset > 0 && response.status !== 206) {
+            // The server ignored our Range header: start over.
+            await truncate(partial, 0);
+            hash = createHash("sha256");
+            offset = 0;
+          }
+          offset = await appendBody(response, partial, offset, desc.size, hash, (n) =>
+            reporter.layer(id, "Downloading", n, desc.size),
+          );
+        }
+        return { length: offset, digest: `sha256:${hash.digest("hex")}` };
+      },
+    );
+    if (length !== desc.size || digest !== desc.digest) {
+      await rm(partial, { force: true });
+      throw new MiniboxError(
+        `digest mismatch for blob ${desc.digest}: the registry sent ${length} bytes with digest ${digest}`,
+        "the registry's copy is damaged or was tampered with",
+      );
+    }
+    reporter.layer(id, "Verifying Checksum");
+    await store.commitBlobFile(partial, desc.digest);
+    reporter.layer(id, "Download complete");
+  });
+}
+
+/** How much of an earlier download we can keep; feeds those bytes to the hash. */
+async function resumeOffset(partial: string, size: number, hash: Hash): Promise<number> {
+  let have = 0;
+  try {
+    have = (await stat(partial)).size;
+  } catch {
+    return 0;
+  }
+  if (have > size) {
+    await truncate(partial, 0);
+    return 0;
+  }
+  for await (const chunk of createReadStream(partial)) hash.update(chunk as Buffer);
+  return have;
+}
+
+/** Stream a response body onto the end of a file; returns the new length. */
+async function appendBody(
+  response: Response,
+  path: string,
+  offset: number,
+  limit: number,
+  hash: Hash,
+  progress: (bytes: number) => void,
+): Promise<number> {
+  const out = createWriteStream(path, { flags: "a" });
+  let written = offset;
+  let lastReport = 0;
+  try {
+    if (!response.body) throw new TransientError("empty response body");
+    for await (const chunk of response.body) {
+      const buf = chunk as Uint8Array;
+      hash.update(buf);
+      written += buf.length;
+      if (written > limit) {
+        // A registry that sends more than the manifest promised is wrong; don't fill the disk.
+        throw new MiniboxError(
+          `the registry sent more than the ${limit} bytes the manifest announced`,
+        );
+      }
+      if (!out.write(buf)) await new Promise<void>((r) => out.once("drain", () => r()));
+      const now = Date.now();
+      if (now - lastReport > 100) {
+        lastReport = now;
+        progress(written);
+      }
+    }
+  } catch (err) {
+    // The hash has seen bytes the file may not have; keep them consistent by
+    // ending the write before the caller retries from the file's real length.
+    await new Promise<void>((r) => out.end(() => r()));
+    if (err instanceof TransientError || err instanceof MiniboxError) throw err;
+    throw new TransientError(`download interrupted: ${(err as Error).message}`);
+  }
+  await new Promise<void>((resolve, reject) => {
+    out.end((err?: Error | null) => (err ? reject(err) : resolve()));
+  });
+  progress(written);
+  return written;
+}
+
+async function mapConcurrent<T, R>(
+  items: T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  let failed: unknown;
+  const worker = async () => {
+    while (next < items.length && failed === undefined) {
+      const i = next++;
+      try {
+        results[i] = await fn(items[i] as T, i);
+      } catch (err) {
+        failed ??= err;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed !== undefined) throw failed;
+  return results;
+}
+
+function unique<T>(items: T[]): T[] {
+  return [...new Set(items)];
+}

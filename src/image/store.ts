@@ -1,0 +1,236 @@
+/**
+ * The local image store: everything minibox knows lives under one root.
+ *
+ *   <root>/blobs/sha256/<hex>         content-addressed blobs (manifests, configs, layer tars)
+ *   <root>/layers/<chainhex>/diff/    a layer unpacked once, shared by every image that has it
+ *   <root>/layers/<chainhex>/layer.json
+ *   <root>/images.json                tags → image ID, image ID → record
+ *   <root>/tmp/                       downloads in progress, unpacks in progress
+ *   <root>/locks/                     flock files (see sys/lock.ts)
+ *
+ * Crash safety comes from ordering and rename(2): a blob is written to tmp/,
+ * verified, then renamed into blobs/; a layer is unpacked into tmp/, then its
+ * directory is renamed into layers/; the image index is rewritten whole and
+ * renamed over the old one, and only after all its blobs and layers exist. A
+ * process killed at any moment therefore leaves either the old state or the new
+ * one, plus junk in tmp/ that the next command sweeps.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { MiniboxError } from "../errors.js";
+import { withLock } from "../sys/lock.js";
+import { digestHex, sha256 } from "./digest.js";
+
+export interface LayerRecord {
+  /** Digest of the (usually compressed) blob as the registry serves it. */
+  digest: string;
+  mediaType: string;
+  /** Size of that blob in bytes. */
+  blobSize: number;
+  /** Digest of the uncompressed tar (the config's rootfs.diff_ids entry). */
+  diffId: string;
+  chainId: string;
+  /** Bytes of file content once unpacked. */
+  size: number;
+}
+
+export interface ImageRecord {
+  /** The image ID: the digest of its config blob, as in Docker. */
+  id: string;
+  manifestDigest: string;
+  manifestMediaType: string;
+  /** "docker.io/library/alpine@sha256:…": the digest a registry knows it by (index or manifest). */
+  repoDigests: string[];
+  layers: LayerRecord[];
+  /** Sum of the layers' unpacked sizes. */
+  size: number;
+  /** When it entered this store (RFC 3339). */
+  addedAt: string;
+}
+
+interface ImageIndex {
+  /** Canonical "domain/path:tag" → image ID. */
+  tags: Record<string, string>;
+  images: Record<string, ImageRecord>;
+}
+
+export class Store {
+  constructor(readonly root: string) {}
+
+  get blobsDir(): string {
+    return join(this.root, "blobs", "sha256");
+  }
+  get layersDir(): string {
+    return join(this.root, "layers");
+  }
+  get tmpDir(): string {
+    return join(this.root, "tmp");
+  }
+  get locksDir(): string {
+    return join(this.root, "locks");
+  }
+  private get indexPath(): string {
+    return join(this.root, "images.json");
+  }
+
+  async init(): Promise<void> {
+    for (const dir of [this.blobsDir, this.layersDir, this.tmpDir, this.locksDir]) {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+    }
+  }
+
+  lockPath(name: string): string {
+    return join(this.locksDir, `${name}.lock`);
+  }
+
+  /** A fresh name under tmp/ carrying our PID, so a sweep can tell live work from junk. */
+  tmpPath(kind: string): string {
+    return join(this.tmpDir, `${kind}-${process.pid}-${randomBytes(4).toString("hex")}`);
+  }
+
+  // ---- blobs -------------------------------------------------------------
+
+  blobPath(digest: string): string {
+    return join(this.blobsDir, digestHex(digest));
+  }
+
+  hasBlob(digest: string): boolean {
+    return existsSync(this.blobPath(digest));
+  }
+
+  async readBlob(digest: string): Promise<Buffer> {
+    try {
+      return await readFile(this.blobPath(digest));
+    } catch {
+      throw new MiniboxError(`blob ${digest} is missing from the store`, "pull the image again");
+    }
+  }
+
+  /** Store a small blob we hold in memory (manifest, config), verifying its digest. */
+  async putBlob(data: Buffer, expected?: string): Promise<string> {
+    const digest = sha256(data);
+    if (expected && expected !== digest) {
+      throw new MiniboxError(`digest mismatch: expected ${expected}, got ${digest}`);
+    }
+    if (!this.hasBlob(digest)) {
+      const tmp = this.tmpPath("blob");
+      await writeFile(tmp, data, { mode: 0o644 });
+      await rename(tmp, this.blobPath(digest));
+    }
+    return digest;
+  }
+
+  /** Move a verified file into the blob store (same filesystem, so rename is atomic). */
+  async commitBlobFile(tmpFile: string, digest: string): Promise<void> {
+    await rename(tmpFile, this.blobPath(digest));
+  }
+
+  /** Where an interrupted download of `digest` is kept, so the next try can resume it. */
+  partialBlobPath(digest: string): string {
+    return join(this.tmpDir, `partial-${digestHex(digest)}`);
+  }
+
+  // ---- layers ------------------------------------------------------------
+
+  layerDir(chainId: string): string {
+    return join(this.layersDir, digestHex(chainId));
+  }
+
+  /** The directory overlayfs stacks: the layer's own files, whiteouts in overlay form. */
+  layerDiffDir(chainId: string): string {
+    return join(this.layerDir(chainId), "diff");
+  }
+
+  hasLayer(chainId: string): boolean {
+    return existsSync(join(this.layerDir(chainId), "layer.json"));
+  }
+
+  async readLayer(chainId: string): Promise<LayerRecord> {
+    return JSON.parse(await readFile(join(this.layerDir(chainId), "layer.json"), "utf8"));
+  }
+
+  /**
+   * Publish a layer unpacked into `stagingDir` (which holds diff/): write its
+   * record, then rename the whole directory into place in one step.
+   */
+  async commitLayer(stagingDir: string, record: LayerRecord): Promise<void> {
+    await writeFile(join(stagingDir, "layer.json"), `${JSON.stringify(record, null, 2)}\n`);
+    await rename(stagingDir, this.layerDir(record.chainId));
+  }
+
+  // ---- image index ---------------------------------------------------------
+
+  async readIndex(): Promise<ImageIndex> {
+    try {
+      return JSON.parse(await readFile(this.indexPath, "utf8"));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return { tags: {}, images: {} };
+      throw new MiniboxError(
+        `image index ${this.indexPath} is unreadable: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /**
+   * Read-modify-write of the image index under its lock; the new version is
+   * written to a temp file and renamed over the old one.
+   */
+  async updateIndex<T>(change: (index: ImageIndex) => T | Promise<T>): Promise<T> {
+    return withLock(this.lockPath("images"), async () => {
+      const index = await this.readIndex();
+      const result = await change(index);
+      const tmp = this.tmpPath("index");
+      await writeFile(tmp, `${JSON.stringify(index, null, 2)}\n`);
+      await rename(tmp, this.indexPath);
+      return result;
+    });
+  }
+
+  async listImages(): Promise<{ record: ImageRecord; tags: string[] }[]> {
+    const index = await this.readIndex();
+    return Object.values(index.images).map((record) => ({
+      record,
+      tags: Object.keys(index.tags).filter((tag) => index.tags[tag] === record.id),
+    }));
+  }
+
+  // ---- housekeeping --------------------------------------------------------
+
+  /**
+   * Remove what killed processes left in tmp/: entries named after a PID that
+   * no longer runs. Partial downloads (partial-<hex>) are kept for resuming.
+   */
+  async sweepTmp(): Promise<void> {
+    let entries: string[];
+    try {
+      entries = await readdir(this.tmpDir);
+    } catch {
+      return;
+    }
+    for (const name of entries) {
+      const pid = Number(/^[a-z]+-(\d+)-/.exec(name)?.[1]);
+      if (!pid || pid === process.pid || processAlive(pid)) continue;
+      await rm(join(this.tmpDir, name), { recursive: true, force: true });
+    }
+  }
+
+  /** Bytes used by a path (for diagnostics); 0 when absent. */
+  async sizeOf(path: string): Promise<number> {
+    try {
+      return (await stat(path)).size;
+    } catch {
+      return 0;
+    }
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,76 @@
+// Run the real minibox CLI (dist/, built by `npm run build`) the way a user
+// does, each test with its own state root and config directory.
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const MINIBOX_JS = path.join(REPO_ROOT, "dist", "cli", "main.js");
+
+export interface Result {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface Sandbox {
+  root: string;
+  config: string;
+  /** Run `minibox ARGS` with this sandbox's --root and --config. */
+  run(args: string[], opts?: { env?: NodeJS.ProcessEnv; input?: string }): Promise<Result>;
+  /** Start without waiting (for kill and concurrency tests). */
+  spawn(
+    args: string[],
+    opts?: { env?: NodeJS.ProcessEnv },
+  ): { child: ChildProcess; done: Promise<Result> };
+  cleanup(): void;
+}
+
+export function sandbox(prefix = "minibox-test-"): Sandbox {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  const root = path.join(dir, "root");
+  const config = path.join(dir, "config");
+  const start = (args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) => {
+    const child = spawn(
+      process.execPath,
+      [MINIBOX_JS, "--root", root, "--config", config, ...args],
+      {
+        env: { ...process.env, MINIBOX_USERNAME: "", MINIBOX_PASSWORD: "", ...opts.env },
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr?.on("data", (d) => {
+      stderr += d;
+    });
+    if (opts.input !== undefined) child.stdin?.end(opts.input);
+    else child.stdin?.end();
+    const done = new Promise<Result>((resolve) => {
+      child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr }));
+    });
+    return { child, done };
+  };
+  return {
+    root,
+    config,
+    run: (args, opts) => start(args, opts).done,
+    spawn: (args, opts) => start(args, opts),
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** The error contract: one line on stderr, prefixed, no stack trace. */
+export function oneLineError(result: Result): string {
+  const lines = result.stderr.trimEnd().split("\n");
+  if (lines.length !== 1 || !lines[0]?.startsWith("minibox: ") || /\n\s+at /.test(result.stderr)) {
+    throw new Error(`expected one error line, got:\n${result.stderr}`);
+  }
+  return lines[0];
+}
