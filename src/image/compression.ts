@@ -54,7 +54,9 @@ export async function* decompress(source: AsyncIterable<Buffer>): AsyncGenerator
   try {
     yield* gunzip;
   } catch (err) {
-    throw err instanceof MiniboxError ? err : corruptLayer(err);
+    // zlib's errors carry Z_* codes; others (the input failing) pass through.
+    const code = (err as NodeJS.ErrnoException).code;
+    throw code?.startsWith("Z_") ? corruptLayer(err) : err;
   }
 }
 

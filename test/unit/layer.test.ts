@@ -357,6 +357,17 @@ describe("unpackLayer: stream handling", () => {
     );
   });
 
+  it("reports an input stream failing inside gzip data as a read error", async () => {
+    const gz = gzipSync(await makeTar(entries));
+    async function* failing() {
+      yield gz.subarray(0, 30);
+      throw Object.assign(new Error("connection reset"), { code: "ECONNRESET" });
+    }
+    await expect(unpackLayer(Readable.from(failing()), dest)).rejects.toThrow(
+      "could not read the layer: connection reset",
+    );
+  });
+
   it("reports a failing input stream as a read error", async () => {
     const input = new Readable({
       read() {
@@ -444,6 +455,15 @@ describe("unpackLayer: path safety", () => {
     expect(fs.readFileSync(path.join(outside, "secret"), "utf8")).toBe("secret\n");
     expect(fs.lstatSync(inLayer("t")).isDirectory()).toBe(true);
     expect(fs.statSync(outside).mode & 0o7777).toBe(0o755);
+  });
+
+  it("never sets a directory's deferred times through a symlink that replaced it", async () => {
+    const before = fs.statSync(outside).mtimeMs;
+    await unpackEntries([
+      { name: "t/", type: "directory", mtime: T2 },
+      { name: "t", type: "symlink", linkname: outside },
+    ]);
+    expect(fs.statSync(outside).mtimeMs).toBe(before);
   });
 
   it("refuses hard links that climb out of the layer", async () => {

@@ -1,0 +1,58 @@
+// The suite's promise: tests leave nothing behind. Take a snapshot of what
+// minibox could leak before the tests, compare after, and name every leftover.
+// No vitest imports: usable from benchmarks too.
+import { readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+export interface LeakSnapshot {
+  mounts: Set<string>;
+  tmpEntries: Set<string>;
+  processes: Set<string>;
+}
+
+/** Mount points (field 5 of mountinfo). */
+function mounts(): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => line.split(" ")[4] as string);
+}
+
+/** Temporary roots and sandboxes tests create (minibox-*). */
+function tmpEntries(): string[] {
+  return readdirSync(tmpdir()).filter((n) => n.startsWith("minibox-"));
+}
+
+/** Processes running minibox's CLI, by "pid cmdline". */
+function processes(cliPath: string): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
+      if (cmd.includes(cliPath)) out.push(`${pid} ${cmd.trim()}`);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+export function snapshot(cliPath: string): LeakSnapshot {
+  return {
+    mounts: new Set(mounts()),
+    tmpEntries: new Set(tmpEntries()),
+    processes: new Set(processes(cliPath)),
+  };
+}
+
+/** What exists now and did not before; empty when the tests cleaned up. */
+export function leaksSince(before: LeakSnapshot, cliPath: string): string[] {
+  const leaks: string[] = [];
+  for (const m of mounts()) if (!before.mounts.has(m)) leaks.push(`mount ${m}`);
+  for (const t of tmpEntries()) {
+    if (!before.tmpEntries.has(t)) leaks.push(`temporary directory ${path.join(tmpdir(), t)}`);
+  }
+  for (const p of processes(cliPath)) if (!before.processes.has(p)) leaks.push(`process ${p}`);
+  return leaks;
+}
