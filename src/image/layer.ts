@@ -79,8 +79,8 @@ export async function unpackLayer(
   // an entry is being written.
   let current: Promise<void> = Promise.resolve();
   extract.on("entry", (header, data, next) => {
-    const entry = writer.entry(header as unknown as EntryHeader, data as AsyncIterable<Buffer>);
-    current = entry.then(() => next(), next);
+    current = writer.entry(header as unknown as EntryHeader, data as AsyncIterable<Buffer>);
+    current.then(() => next(), next);
   });
 
   try {
@@ -94,9 +94,12 @@ export async function unpackLayer(
       hashed(hash),
       extract as unknown as NodeJS.WritableStream,
     );
+    // The parser can finish before the last entry is applied (a tar that
+    // lacks its end-of-archive blocks), so wait for that entry too.
+    await current;
   } catch (err) {
     // Let the entry in progress settle, so nothing is written after we return.
-    await current;
+    await current.catch(() => {});
     throw toUnpackError(err);
   }
   writer.finish();
@@ -172,7 +175,13 @@ class LayerWriter {
   /** Sets the directory times that writing their children kept changing. */
   finish(): void {
     for (const [rel, times] of this.dirTimes) {
-      fs.lutimesSync(this.full(rel), times.atime, times.mtime);
+      try {
+        fs.lutimesSync(this.full(rel), times.atime, times.mtime);
+      } catch (err) {
+        throw new MiniboxError(
+          `could not set the times of layer directory ${q(rel)}: ${errorMessage(err)}`,
+        );
+      }
     }
   }
 
@@ -229,7 +238,8 @@ class LayerWriter {
     const fd = this.createReplacing(rel, () => fs.openSync(full, CREATE_FILE, 0o600));
     try {
       for await (const chunk of data) writeAll(fd, chunk);
-      if (this.privileged) fs.fchownSync(fd, ownerOf(header).uid, ownerOf(header).gid);
+      const { uid, gid } = ownerOf(header);
+      if (this.privileged) fs.fchownSync(fd, uid, gid);
       // After chown, which clears setuid/setgid; explicit, because open()'s
       // mode is filtered by the process umask.
       fs.fchmodSync(fd, modeOf(header, 0o644));
@@ -269,7 +279,8 @@ class LayerWriter {
     // The target is stored as-is and never followed here: it may point
     // anywhere, because it is resolved inside the container's root at run time.
     this.createReplacing(rel, () => fs.symlinkSync(header.linkname ?? "", full));
-    if (this.privileged) fs.lchownSync(full, ownerOf(header).uid, ownerOf(header).gid);
+    const { uid, gid } = ownerOf(header);
+    if (this.privileged) fs.lchownSync(full, uid, gid);
     this.setXattrs(full, header);
     const times = timesOf(header);
     fs.lutimesSync(full, times.atime, times.mtime);
@@ -330,7 +341,8 @@ class LayerWriter {
     this.remove(target);
     const full = this.full(target);
     mknod(full, S_IFCHR, 0, 0);
-    if (this.privileged) fs.lchownSync(full, ownerOf(header).uid, ownerOf(header).gid);
+    const { uid, gid } = ownerOf(header);
+    if (this.privileged) fs.lchownSync(full, uid, gid);
   }
 
   /** `dir/.wh..wh..opq`: the lower layers' contents of dir are hidden; this layer's stay. */
@@ -402,7 +414,8 @@ class LayerWriter {
   }
 
   private setOwnerAndMode(full: string, header: EntryHeader, defaultMode: number): void {
-    if (this.privileged) fs.lchownSync(full, ownerOf(header).uid, ownerOf(header).gid);
+    const { uid, gid } = ownerOf(header);
+    if (this.privileged) fs.lchownSync(full, uid, gid);
     // chmod follows symlinks, but `full` was just made by us and is not one.
     fs.chmodSync(full, modeOf(header, defaultMode));
   }

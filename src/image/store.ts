@@ -17,7 +17,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
 import { withLock } from "../sys/lock.js";
@@ -76,9 +76,15 @@ export class Store {
   }
 
   async init(): Promise<void> {
+    // The root may be entered (not listed) by anyone: a container's root is
+    // an unprivileged host uid under user namespaces, and its init walks
+    // <root>/containers/<id>/rootfs before pivot_root. What is inside stays 0700.
+    await mkdir(this.root, { recursive: true, mode: 0o711 });
+    await chmod(this.root, 0o711);
     for (const dir of [this.blobsDir, this.layersDir, this.tmpDir, this.locksDir]) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     }
+    await mkdir(join(this.root, "containers"), { recursive: true, mode: 0o711 });
   }
 
   lockPath(name: string): string {

@@ -46,6 +46,8 @@ export interface TarEntry {
   mode?: number;
   content?: Buffer | string;
   linkname?: string;
+  uid?: number;
+  gid?: number;
 }
 
 export interface Layer {
@@ -74,10 +76,10 @@ export async function buildTar(entries: readonly TarEntry[]): Promise<Buffer> {
       type: e.type,
       mode: e.mode ?? (e.type === "directory" ? 0o755 : 0o644),
       mtime: EPOCH,
-      uid: 0,
-      gid: 0,
-      uname: "root",
-      gname: "root",
+      uid: e.uid ?? 0,
+      gid: e.gid ?? 0,
+      uname: e.uid ? "" : "root",
+      gname: e.gid ? "" : "root",
       linkname: e.linkname,
     };
     await new Promise<void>((resolve, reject) =>
@@ -135,9 +137,22 @@ export async function busyboxRootfsEntries(): Promise<TarEntry[]> {
       name: "etc/passwd",
       type: "file",
       content:
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        "root:x:0:0:root:/root:/bin/sh\n" +
+        "app:x:1000:1000:app:/home/app:/bin/sh\n" +
+        "nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
     },
-    { name: "etc/group", type: "file", content: "root:x:0:\nnogroup:x:65534:\n" },
+    {
+      name: "etc/group",
+      type: "file",
+      content: "root:x:0:\nstaff:x:50:app\napp:x:1000:\nnogroup:x:65534:\n",
+    },
+    {
+      name: "etc/os-release",
+      type: "file",
+      content: 'NAME="minibox busybox"\nID=busybox\nPRETTY_NAME="busybox (minibox test image)"\n',
+    },
+    { name: "home/", type: "directory" },
+    { name: "home/app/", type: "directory", mode: 0o750, uid: 1000, gid: 1000 },
     { name: "root/", type: "directory", mode: 0o700 },
     { name: "tmp/", type: "directory", mode: 0o1777 },
   ];

@@ -315,6 +315,19 @@ describe("unpackLayer: stream handling", () => {
     expect(result.diffID).toBe(sha256(raw));
   });
 
+  it("applies the last entry before resolving when end-of-archive blocks are missing", async () => {
+    const full = await makeTar([
+      { name: "f", content: "f" },
+      { name: "last/", type: "directory", mode: 0o711, mtime: T2 },
+    ]);
+    const raw = full.subarray(0, full.length - 1024); // tar-stream ends with 1024 zero bytes
+    const result = await unpackLayer(Readable.from([raw]), dest);
+    expect(result.diffID).toBe(sha256(raw));
+    const last = fs.lstatSync(inLayer("last"));
+    expect(last.mode & 0o7777).toBe(0o711);
+    expect(last.mtimeMs).toBe(T2.getTime());
+  });
+
   it("accepts an empty layer", async () => {
     const raw = await makeTar([]);
     const result = await unpackLayer(Readable.from([gzipSync(raw)]), dest);
@@ -397,6 +410,17 @@ describe("unpackLayer: path safety", () => {
     await expectUnsafe([{ name: "/../escape", content: "x" }], "escapes");
     await expectUnsafe([{ name: "../", type: "directory" }], "escapes");
     expect(fs.existsSync(path.join(tmp, "escape"))).toBe(false);
+  });
+
+  it("stops at an unsafe entry in the middle of a large layer", async () => {
+    const run = unpackEntries([
+      { name: "before", content: Buffer.alloc(2 * 1024 * 1024, 1) },
+      { name: "../escape", content: "x" },
+      { name: "after", content: Buffer.alloc(4 * 1024 * 1024, 2) },
+    ]);
+    await expect(run).rejects.toThrow(UnsafeLayerError);
+    expect(fs.existsSync(path.join(tmp, "escape"))).toBe(false);
+    expect(fs.existsSync(inLayer("after"))).toBe(false);
   });
 
   it("accepts .. that stays inside, and treats absolute names as relative to the layer", async () => {

@@ -1,0 +1,749 @@
+// Pull and unpack benchmarks: minibox against podman, skopeo and GNU tar, side
+// by side in one run. See bench/README.md for what is measured and why.
+//
+//   npm run build && npx vite-node bench/pull.ts [-- --rounds N]
+//
+// Options (after "--"):
+//   --rounds N        timed rounds per tool (default 5)
+//   --trace-rounds N  phase-traced minibox pulls (default 3; 0 = none)
+//   --only pull|unpack
+//   --out FILE        also write the Markdown results to FILE
+//   --keep            keep bench/.work/<pid> (default: removed at the end)
+//
+// Everything a round writes goes to a directory created fresh for it under
+// bench/.work/<pid>/; nothing is deleted until the very end. On this machine
+// "/" is ext4 without a journal, and recreating many files right after
+// deleting many is slow for minutes: deleting between rounds would time the
+// filesystem's housekeeping, not the tools.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdir, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { unpackLayer } from "../src/image/layer.js";
+import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const PROJECT = path.resolve(HERE, "..");
+const DIST = path.join(PROJECT, "dist");
+const CLI = path.join(DIST, "cli", "main.js");
+
+// ---- options ----------------------------------------------------------------
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function intOption(name: string, fallback: number, min: number): number {
+  const text = option(name);
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} wants an integer ≥ ${min}`);
+  return n;
+}
+
+const ROUNDS = intOption("--rounds", 5, 1);
+const TRACE_ROUNDS = intOption("--trace-rounds", 3, 0);
+const ONLY = option("--only");
+const OUT = option("--out");
+const KEEP = process.argv.includes("--keep");
+if (ONLY !== undefined && ONLY !== "pull" && ONLY !== "unpack") {
+  throw new Error("--only wants pull or unpack");
+}
+
+// ---- process and mount bookkeeping -------------------------------------------
+
+const WORK = path.join(HERE, ".work", String(process.pid));
+/**
+ * podman's overlay driver refuses a runroot path longer than 50 characters,
+ * so runroots (a few lock and state files, no layer data) live here instead.
+ */
+const SHORT = path.join(os.tmpdir(), `mbx-bench-${process.pid}`);
+/** The child being timed, so a Ctrl-C can end it (by PID) before cleaning up. */
+let currentChild: ChildProcess | undefined;
+let running: RunningTestEnv | undefined;
+/** Mounts found (and unmounted) under WORK: reported, since none are expected. */
+const strayMounts: string[] = [];
+
+/** Mount points under `dir`, deepest first (from /proc/self/mountinfo). */
+function mountsUnder(dir: string): string[] {
+  const prefix = `${dir}/`;
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((line) => line.split(" ")[4])
+    .filter((mp): mp is string => mp !== undefined)
+    .map((mp) =>
+      mp.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8))),
+    )
+    .filter((mp) => mp === dir || mp.startsWith(prefix))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Unmounts whatever is mounted under our work dir (and only there). */
+function unmountStrays(when: string): void {
+  for (const mp of [...mountsUnder(WORK), ...mountsUnder(SHORT)]) {
+    strayMounts.push(`${mp} (${when})`);
+    const r = spawnSync("umount", [mp], { encoding: "utf8" });
+    if (r.status !== 0) spawnSync("umount", ["-l", mp]);
+  }
+}
+
+let cleanedUp = false;
+async function cleanup(): Promise<void> {
+  if (cleanedUp) return;
+  cleanedUp = true;
+  const child = currentChild;
+  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    child.kill("SIGTERM");
+  }
+  if (existsSync(WORK) || existsSync(SHORT)) unmountStrays("cleanup");
+  await running?.stop().catch((e) => process.stderr.write(`stopping the test env: ${e}\n`));
+  if (!KEEP) {
+    await rm(WORK, { recursive: true, force: true });
+    await rm(SHORT, { recursive: true, force: true });
+  }
+}
+
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    process.stderr.write(`\n${sig}: cleaning up\n`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+// ---- running and timing --------------------------------------------------------
+
+let timedRuns = 0;
+
+/**
+ * Spawns a command and resolves with its wall time and its CPU time (user +
+ * sys of it and its children, from /usr/bin/time), in ms; rejects if it
+ * fails. CPU time is the figure that other load on the machine disturbs least.
+ */
+function timed(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ ms: number; cpu: number; stdout: string }> {
+  const cpuFile = path.join(WORK, "cpu", `${++timedRuns}`);
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn("/usr/bin/time", ["-f", "%U %S", "-o", cpuFile, file, ...args], {
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    currentChild = child;
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      const ms = performance.now() - t0;
+      currentChild = undefined;
+      const [user, sys] = readFileSync(cpuFile, "utf8").trim().split("\n").at(-1)?.split(" ") ?? [];
+      const cpu = (Number(user) + Number(sys)) * 1000;
+      if (code === 0) resolve({ ms, cpu, stdout });
+      else
+        reject(
+          new Error(`${file} ${args.join(" ")} failed (${code ?? signal}):\n${stderr.trim()}`),
+        );
+    });
+  });
+}
+
+/** Untimed: flush dirty pages so one round's writeback does not land in the next. */
+function settle(): void {
+  spawnSync("sync");
+}
+
+function firstLine(file: string, args: string[]): string {
+  const r = spawnSync(file, args, { encoding: "utf8" });
+  return `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n")[0] ?? "?";
+}
+
+interface Stats {
+  median: number;
+  min: number;
+  all: number[];
+  /** Median CPU time (user + sys), when measured. */
+  cpu?: number;
+}
+
+function median(all: number[]): number {
+  const sorted = [...all].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function stats(all: number[], cpu?: number[]): Stats {
+  return { median: median(all), min: Math.min(...all), all, cpu: cpu && median(cpu) };
+}
+
+const ms = (n: number) => `${Math.round(n)}`;
+const ratio = (a: number, b: number) => (a / b).toFixed(2);
+/** Rotates `items` by `k`: round k starts with a different tool. */
+const rotate = <T>(items: T[], k: number): T[] =>
+  items.map((_, i) => items[(i + k) % items.length] as T);
+
+// ---- podman's isolated configuration -------------------------------------------
+
+interface PodmanSetup {
+  driver: string;
+  env: NodeJS.ProcessEnv;
+  note: string;
+}
+
+/**
+ * Config files that keep podman (and skopeo) away from the host's registries,
+ * storage and auth: an empty search list, cgroupfs and no event log (there is
+ * no systemd here), big-file temp dir inside our work dir.
+ */
+async function isolatedContainersEnv(driver: string): Promise<NodeJS.ProcessEnv> {
+  const dir = path.join(WORK, "containers-config");
+  const tmp = path.join(WORK, "tmp");
+  await mkdir(dir, { recursive: true });
+  await mkdir(tmp, { recursive: true });
+  const q = JSON.stringify;
+  await writeFile(path.join(dir, "registries.conf"), "unqualified-search-registries = []\n");
+  await writeFile(
+    path.join(dir, "containers.conf"),
+    [
+      "[engine]",
+      'cgroup_manager = "cgroupfs"',
+      'events_logger = "none"',
+      `image_copy_tmp_dir = ${q(tmp)}`,
+      "",
+    ].join("\n"),
+  );
+  // Defaults only: every podman run below passes its own --root/--runroot.
+  await writeFile(
+    path.join(dir, "storage.conf"),
+    [
+      "[storage]",
+      `driver = ${q(driver)}`,
+      `graphroot = ${q(path.join(WORK, "podman-default", "root"))}`,
+      `runroot = ${q(path.join(SHORT, "default"))}`,
+      "",
+    ].join("\n"),
+  );
+  await writeFile(path.join(dir, "auth.json"), '{"auths":{}}\n');
+  return {
+    ...process.env,
+    CONTAINERS_CONF: path.join(dir, "containers.conf"),
+    CONTAINERS_REGISTRIES_CONF: path.join(dir, "registries.conf"),
+    CONTAINERS_STORAGE_CONF: path.join(dir, "storage.conf"),
+    REGISTRY_AUTH_FILE: path.join(dir, "auth.json"),
+    TMPDIR: tmp,
+  };
+}
+
+function podmanArgs(driver: string, dir: string, ...command: string[]): string[] {
+  return [
+    "--root",
+    path.join(dir, "root"),
+    "--runroot",
+    path.join(SHORT, path.basename(dir)),
+    "--tmpdir",
+    path.join(dir, "tmp"),
+    "--storage-driver",
+    driver,
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "none",
+    ...command,
+  ];
+}
+
+/** Finds a storage driver podman can pull with here: overlay, else vfs. Untimed. */
+async function setUpPodman(ref: string): Promise<PodmanSetup> {
+  const failures: string[] = [];
+  for (const driver of ["overlay", "vfs"]) {
+    const env = await isolatedContainersEnv(driver);
+    const dir = path.join(WORK, `probe-podman-${driver}`);
+    await mkdir(dir, { recursive: true });
+    try {
+      await timed("podman", podmanArgs(driver, dir, "pull", "--tls-verify=false", "-q", ref), env);
+      const info = JSON.parse(
+        (await timed("podman", podmanArgs(driver, dir, "info", "--format", "json"), env)).stdout,
+      );
+      const status = info.store?.graphStatus ?? {};
+      const options = info.store?.graphOptions ?? {};
+      const mountProgram = options["overlay.mount_program"]?.Executable;
+      const note =
+        driver === "overlay"
+          ? `overlay, kernel overlayfs (Native Overlay Diff: ${status["Native Overlay Diff"]}, ` +
+            `mount_program: ${mountProgram ?? "none"}, backing fs: ${status["Backing Filesystem"]})`
+          : `vfs (overlay failed: ${failures.join("; ")})`;
+      unmountStrays("podman probe");
+      return { driver, env, note };
+    } catch (e) {
+      failures.push(`${driver}: ${(e as Error).message.split("\n").slice(-1)[0]}`);
+      unmountStrays("podman probe");
+    }
+  }
+  throw new Error(`podman cannot pull here: ${failures.join("; ")}`);
+}
+
+// ---- checks that a run really produced the image (untimed) -----------------------
+
+function countJson(file: string, pick: (j: unknown) => unknown[] | object): number {
+  const value = pick(JSON.parse(readFileSync(file, "utf8")));
+  return Array.isArray(value) ? value.length : Object.keys(value).length;
+}
+
+function checkMinibox(root: string, layers: number, bigFile: { path: string; size: number }) {
+  const index = JSON.parse(readFileSync(path.join(root, "images.json"), "utf8"));
+  const images = Object.values(index.images) as { layers: { chainId: string }[] }[];
+  if (images.length !== 1 || images[0]?.layers.length !== layers)
+    throw new Error(`minibox store ${root} does not hold the ${layers}-layer image`);
+  const found = readdirSync(path.join(root, "layers")).some(
+    (d) =>
+      statSync(path.join(root, "layers", d, "diff", bigFile.path), { throwIfNoEntry: false })
+        ?.size === bigFile.size,
+  );
+  if (!found) throw new Error(`minibox store ${root} lacks ${bigFile.path}`);
+}
+
+function checkPodman(dir: string, driver: string, layers: number) {
+  const root = path.join(dir, "root");
+  const n = countJson(path.join(root, `${driver}-layers`, "layers.json"), (j) => j as unknown[]);
+  const images = countJson(
+    path.join(root, `${driver}-images`, "images.json"),
+    (j) => j as unknown[],
+  );
+  if (n !== layers || images !== 1)
+    throw new Error(`podman store ${root} holds ${images} images / ${n} layers`);
+}
+
+function checkSkopeo(dir: string, layers: number) {
+  const index = JSON.parse(readFileSync(path.join(dir, "index.json"), "utf8"));
+  const blobs = readdirSync(path.join(dir, "blobs", "sha256")).length;
+  if (index.manifests?.length !== 1 || blobs !== layers + 2)
+    throw new Error(`skopeo layout ${dir} holds ${blobs} blobs`);
+}
+
+// ---- the benchmarks ------------------------------------------------------------
+
+interface PullResults {
+  podman: PodmanSetup;
+  times: Record<"minibox" | "podman" | "skopeo", Stats>;
+}
+
+async function pullBenchmark(
+  ref: string,
+  layered: RunningTestEnv["env"]["fixtures"]["layered"],
+): Promise<PullResults> {
+  const layers = layered.layerDigests.length;
+  const podman = await setUpPodman(ref);
+  const env = podman.env;
+  const miniboxEnv = { ...env, MINIBOX_CONFIG: path.join(WORK, "minibox-config") };
+
+  type Tool = "minibox" | "podman" | "skopeo";
+  const run: Record<Tool, (dir: string) => Promise<{ ms: number; cpu: number }>> = {
+    minibox: async (dir) => {
+      const t = await timed("node", [CLI, "--root", dir, "pull", "-q", ref], miniboxEnv);
+      checkMinibox(dir, layers, layered.bigFile);
+      return t;
+    },
+    podman: async (dir) => {
+      const args = podmanArgs(podman.driver, dir, "pull", "--tls-verify=false", "-q", ref);
+      const t = await timed("podman", args, env);
+      unmountStrays(`after ${path.basename(dir)}`);
+      checkPodman(dir, podman.driver, layers);
+      return t;
+    },
+    skopeo: async (dir) => {
+      const args = ["copy", "--src-tls-verify=false", `docker://${ref}`, `oci:${dir}:latest`];
+      const t = await timed("skopeo", args, env);
+      checkSkopeo(dir, layers);
+      return t;
+    },
+  };
+  const tools: Tool[] = ["minibox", "podman", "skopeo"];
+  // One untimed warm-up each (podman's was its probe): registry, page cache, binaries.
+  for (const tool of ["minibox", "skopeo"] as const) {
+    const dir = path.join(WORK, `warmup-${tool}`);
+    await mkdir(dir);
+    await run[tool](dir);
+  }
+  const wall: Record<Tool, number[]> = { minibox: [], podman: [], skopeo: [] };
+  const cpu: Record<Tool, number[]> = { minibox: [], podman: [], skopeo: [] };
+  for (let r = 1; r <= ROUNDS; r++) {
+    for (const tool of rotate(tools, r - 1)) {
+      const dir = path.join(WORK, `round-${r}-${tool}`);
+      await mkdir(dir);
+      settle();
+      const t = await run[tool](dir);
+      wall[tool].push(t.ms);
+      cpu[tool].push(t.cpu);
+      process.stderr.write(
+        `pull round ${r}/${ROUNDS} ${tool.padEnd(7)} ${ms(t.ms)} ms (cpu ${ms(t.cpu)} ms)\n`,
+      );
+    }
+  }
+  return {
+    podman,
+    times: {
+      minibox: stats(wall.minibox, cpu.minibox),
+      podman: stats(wall.podman, cpu.podman),
+      skopeo: stats(wall.skopeo, cpu.skopeo),
+    },
+  };
+}
+
+interface TraceResults {
+  wall: Stats;
+  phases: { label: string; stats: Stats }[];
+}
+
+/** minibox pulls with a timeline (bench/trace-pull.mjs): where the time goes. */
+async function traceBenchmark(
+  ref: string,
+  layered: RunningTestEnv["env"]["fixtures"]["layered"],
+  env: NodeJS.ProcessEnv,
+): Promise<TraceResults> {
+  const short = (digest: string) => digest.replace(/^sha256:/, "").slice(0, 12);
+  const big = short(layered.layerDigests[1] as string);
+  const base = short(layered.layerDigests[0] as string);
+  const walls: number[] = [];
+  const phaseTimes = new Map<string, number[]>();
+  for (let r = 1; r <= TRACE_ROUNDS; r++) {
+    const dir = path.join(WORK, `trace-${r}`);
+    await mkdir(dir);
+    settle();
+    const { ms: wall, stdout } = await timed(
+      "node",
+      [path.join(HERE, "trace-pull.mjs"), DIST, dir, ref],
+      { ...env, MINIBOX_CONFIG: path.join(WORK, "minibox-config") },
+    );
+    walls.push(wall);
+    const trace = JSON.parse(stdout) as {
+      marks: [string, number][];
+      eventLoopUtilization: number;
+      cpuMs: number;
+    };
+    const marks = new Map<string, number>();
+    for (const [label, t] of trace.marks) {
+      if (!marks.has(label)) marks.set(label, t);
+    }
+    const at = (label: string) => {
+      const t = marks.get(label);
+      if (t === undefined)
+        throw new Error(`trace has no "${label}": ${[...marks.keys()].join(", ")}`);
+      return t;
+    };
+    const firstLayerRequest = Math.min(
+      ...[...marks].filter(([l]) => /^request blobs /.test(l)).map(([, t]) => t),
+    );
+    const bigRequest = [...marks].find(([l]) => l.startsWith(`request blobs ${big}`))?.[1];
+    if (bigRequest === undefined) throw new Error("trace has no request for the big layer");
+    const lastPullComplete = Math.max(
+      ...[...marks].filter(([l]) => l.endsWith(" Pull complete")).map(([, t]) => t),
+    );
+    const phases: [string, number][] = [
+      ["node bootstrap (process start → first line of script)", at("script start")],
+      ["loading minibox's modules", at("modules loaded") - at("script start")],
+      ["store init, manifest + config fetch", firstLayerRequest - at("modules loaded")],
+      [`big layer ${big}: request → response headers`, at(`headers blobs ${big}`) - bigRequest],
+      [
+        `big layer: request → "Download complete" (download, sha256, write)`,
+        at(`layer ${big} Download complete`) - bigRequest,
+      ],
+      [
+        `big layer: "Extracting" → "Pull complete" (unpack, after the download)`,
+        at(`layer ${big} Pull complete`) - at(`layer ${big} Extracting`),
+      ],
+      [
+        `base layer ${base} (busybox): "Extracting" → "Pull complete", while the big one downloads`,
+        at(`layer ${base} Pull complete`) - at(`layer ${base} Extracting`),
+      ],
+      ["all layers done → image recorded", at("pull done") - lastPullComplete],
+      ["process start → pull done (in-process clock)", at("pull done")],
+      ["exit and spawn overhead (wall − the above)", wall - at("pull done")],
+      ["CPU time of the process up to pull done (user + sys, all threads)", trace.cpuMs],
+      [
+        "main thread busy, % (event-loop utilization, loop start → pull done)",
+        trace.eventLoopUtilization * 100,
+      ],
+    ];
+    for (const [label, t] of phases) {
+      if (!phaseTimes.has(label)) phaseTimes.set(label, []);
+      phaseTimes.get(label)?.push(t);
+    }
+    process.stderr.write(`trace round ${r}/${TRACE_ROUNDS} ${ms(wall)} ms\n`);
+  }
+  return {
+    wall: stats(walls),
+    phases: [...phaseTimes].map(([label, all]) => ({ label, stats: stats(all) })),
+  };
+}
+
+interface UnpackResults {
+  nodeStartup: Stats;
+  layers: {
+    name: string;
+    blobSize: number;
+    entries: string;
+    coldInProcess: number;
+    times: Record<"tar" | "inProcess" | "spawned", Stats>;
+  }[];
+}
+
+async function unpackBenchmark(
+  layered: RunningTestEnv["env"]["fixtures"]["layered"],
+): Promise<UnpackResults> {
+  const blobOf = (digest: string) =>
+    path.join(layered.layoutDir, "blobs", "sha256", digest.replace(/^sha256:/, ""));
+  const cases = [
+    { name: "big (20 MiB random file)", index: 1, entries: "" },
+    { name: "base (busybox, symlinks)", index: 0, entries: "" },
+  ];
+  const startup: number[] = [];
+  const layers: UnpackResults["layers"] = [];
+  for (const c of cases) {
+    const blob = blobOf(layered.layerDigests[c.index] as string);
+    const diffId = layered.diffIds[c.index] as string;
+    const listing = spawnSync("tar", ["-tvzf", blob], { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n");
+    const kinds = new Map<string, number>();
+    for (const line of listing) kinds.set(line[0] ?? "?", (kinds.get(line[0] ?? "?") ?? 0) + 1);
+    const kindNames: Record<string, string> = {
+      "-": "files",
+      d: "dirs",
+      l: "symlinks",
+      h: "hard links",
+    };
+    c.entries = [...kinds].map(([k, n]) => `${n} ${kindNames[k] ?? k}`).join(", ");
+
+    type Way = "tar" | "inProcess" | "spawned";
+    const run: Record<Way, (dir: string) => Promise<{ ms: number; cpu: number }>> = {
+      tar: (dir) => timed("tar", ["-xzf", blob, "-C", dir]),
+      inProcess: async (dir) => {
+        // Process-wide CPU: the main thread and libuv's pool (gunzip, reads).
+        const c0 = process.cpuUsage();
+        const t0 = performance.now();
+        const result = await unpackLayer(createReadStream(blob), dir);
+        const t = performance.now() - t0;
+        const c = process.cpuUsage(c0);
+        if (result.diffID !== diffId)
+          throw new Error(`unpackLayer gave ${result.diffID}, want ${diffId}`);
+        return { ms: t, cpu: (c.user + c.system) / 1000 };
+      },
+      spawned: async (dir) => {
+        const t = await timed("node", [path.join(HERE, "unpack-one.mjs"), DIST, blob, dir]);
+        if (t.stdout.trim() !== diffId)
+          throw new Error(`unpack-one.mjs gave ${t.stdout.trim()}, want ${diffId}`);
+        return t;
+      },
+    };
+    const ways: Way[] = ["tar", "inProcess", "spawned"];
+    // Untimed warm-up (page cache, binaries) — except that the first in-process
+    // run is also the cold-JIT figure, which a CLI pull pays every time.
+    let coldInProcess = 0;
+    for (const way of ways) {
+      const dir = path.join(WORK, `unpack-warmup-${c.index}-${way}`);
+      await mkdir(dir);
+      const t = await run[way](dir);
+      if (way === "inProcess") coldInProcess = t.ms;
+    }
+    const times: Record<Way, number[]> = { tar: [], inProcess: [], spawned: [] };
+    const cpu: Record<Way, number[]> = { tar: [], inProcess: [], spawned: [] };
+    for (let r = 1; r <= ROUNDS; r++) {
+      for (const way of rotate(ways, r - 1)) {
+        const dir = path.join(WORK, `unpack-${r}-${c.index}-${way}`);
+        await mkdir(dir);
+        settle();
+        const t = await run[way](dir);
+        times[way].push(t.ms);
+        cpu[way].push(t.cpu);
+      }
+      process.stderr.write(
+        `unpack ${c.name} round ${r}/${ROUNDS}: tar ${ms(times.tar.at(-1) ?? 0)} ms, ` +
+          `in-process ${ms(times.inProcess.at(-1) ?? 0)} ms, spawned ${ms(times.spawned.at(-1) ?? 0)} ms\n`,
+      );
+    }
+    layers.push({
+      name: c.name,
+      blobSize: statSync(blob).size,
+      entries: c.entries,
+      coldInProcess,
+      times: {
+        tar: stats(times.tar, cpu.tar),
+        inProcess: stats(times.inProcess, cpu.inProcess),
+        spawned: stats(times.spawned, cpu.spawned),
+      },
+    });
+  }
+  const startupCpu: number[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const t = await timed("node", ["-e", "0"]);
+    startup.push(t.ms);
+    startupCpu.push(t.cpu);
+  }
+  return { nodeStartup: stats(startup, startupCpu), layers };
+}
+
+// ---- report --------------------------------------------------------------------
+
+const loadAtStart = os.loadavg();
+
+function machineFacts(): string[] {
+  const fs = firstLine("findmnt", ["-n", "-o", "FSTYPE,OPTIONS", "-T", HERE]).replace(/\s+/, " ");
+  const commit = firstLine("git", ["-C", PROJECT, "rev-parse", "--short", "HEAD"]);
+  const dirty = spawnSync("git", ["-C", PROJECT, "status", "--porcelain", "src"], {
+    encoding: "utf8",
+  }).stdout.trim();
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
+  return [
+    `- CPUs: ${os.cpus().length} (${os.cpus()[0]?.model ?? "?"}), RAM ${Math.round(os.totalmem() / 2 ** 30)} GiB; kernel ${os.release()}`,
+    `- work dir filesystem: ${fs}`,
+    `- node ${process.version}; ${firstLine("podman", ["--version"])}; ${firstLine("skopeo", ["--version"])}; ${firstLine("tar", ["--version"])}`,
+    `- registry: ${firstLine("/usr/bin/docker-registry", ["--version"])}, on 127.0.0.1`,
+    `- minibox at ${commit}${dirty ? " (src/ has uncommitted changes)" : ""}`,
+    `- load average at start ${load(loadAtStart)}, at end ${load(os.loadavg())} (other work on the machine shows up as noise)`,
+  ];
+}
+
+function report(pull?: PullResults, trace?: TraceResults, unpack?: UnpackResults): string {
+  const out: string[] = [
+    `## Results (${new Date().toISOString().slice(0, 16)}Z, ${ROUNDS} rounds)`,
+    "",
+    ...machineFacts(),
+    "",
+  ];
+  const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  const cpuCell = (s: Stats) => (s.cpu === undefined ? "" : ms(s.cpu));
+  const statCells = (s: Stats) => [ms(s.median), ms(s.min), cpuCell(s), s.all.map(ms).join(", ")];
+  const columns = ["median", "min", "CPU median", "rounds, in order"];
+  const rule = "| --- | ---: | ---: | ---: | --- |";
+  if (pull) {
+    const t = pull.times;
+    const ratios = (a: Stats, b: Stats) => [
+      ratio(a.median, b.median),
+      ratio(a.min, b.min),
+      ratio(a.cpu ?? 0, b.cpu ?? 0),
+    ];
+    out.push(
+      "### Pull `fixtures/layered` into a fresh store (ms)",
+      "",
+      `podman storage driver: ${pull.podman.note}.`,
+      "",
+      row(["tool", ...columns]),
+      rule,
+      row(["minibox `pull` (download + unpack)", ...statCells(t.minibox)]),
+      row([`podman \`pull\` (${pull.podman.driver}, download + unpack)`, ...statCells(t.podman)]),
+      row(["skopeo `copy` to `oci:` (download only)", ...statCells(t.skopeo)]),
+      "",
+      row(["ratio", "of wall medians", "of wall mins", "of CPU medians", "target"]),
+      rule,
+      row(["minibox / podman", ...ratios(t.minibox, t.podman), "≤ 0.7"]),
+      row(["minibox / skopeo", ...ratios(t.minibox, t.skopeo), "—"]),
+      "",
+    );
+  }
+  if (trace) {
+    out.push(
+      `### Where a minibox pull spends its time (${TRACE_ROUNDS} traced pulls, ms)`,
+      "",
+      row(["phase (bench/trace-pull.mjs)", "median", "min", "rounds"]),
+      "| --- | ---: | ---: | --- |",
+      ...[...trace.phases, { label: "wall time of the traced process", stats: trace.wall }].map(
+        (p) => row([p.label, ms(p.stats.median), ms(p.stats.min), p.stats.all.map(ms).join(", ")]),
+      ),
+      "",
+    );
+  }
+  if (unpack) {
+    const n = unpack.nodeStartup;
+    out.push(
+      "### Unpack one layer blob into a fresh directory (ms)",
+      "",
+      `\`node -e 0\` (node startup alone): median ${ms(n.median)} ms, min ${ms(n.min)} ms, CPU ${cpuCell(n)} ms.`,
+      "",
+      row(["layer", "how", ...columns]),
+      "| --- | --- | ---: | ---: | ---: | --- |",
+    );
+    for (const l of unpack.layers) {
+      const name = `${l.name}: ${(l.blobSize / 2 ** 20).toFixed(1)} MiB gz; ${l.entries}`;
+      out.push(
+        row([name, "GNU tar `-xzf` (spawned)", ...statCells(l.times.tar)]),
+        row(["", "minibox `unpackLayer` in-process (warm JIT)", ...statCells(l.times.inProcess)]),
+        row(["", "minibox `unpackLayer` in a fresh `node`", ...statCells(l.times.spawned)]),
+        row(["", "minibox in-process, first (cold JIT) call", ms(l.coldInProcess), "", "", ""]),
+      );
+    }
+    out.push(
+      "",
+      row(["ratio to GNU tar", "of wall medians", "of wall mins", "of CPU medians", "target"]),
+      rule,
+    );
+    for (const l of unpack.layers) {
+      const t = l.times;
+      for (const [how, s] of [
+        ["in-process", t.inProcess],
+        ["fresh node", t.spawned],
+      ] as const) {
+        out.push(
+          row([
+            `${l.name.split(" ")[0]}: ${how} / tar`,
+            ratio(s.median, t.tar.median),
+            ratio(s.min, t.tar.min),
+            ratio(s.cpu ?? 0, t.tar.cpu ?? 0),
+            how === "in-process" ? "≤ 1.2" : "—",
+          ]),
+        );
+      }
+    }
+    out.push("");
+  }
+  if (strayMounts.length > 0)
+    out.push(`Mounts found and unmounted under the work dir: ${strayMounts.join(", ")}`, "");
+  return out.join("\n");
+}
+
+// ---- main ----------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  await mkdir(WORK, { recursive: true });
+  await mkdir(SHORT, { recursive: true });
+  await mkdir(path.join(WORK, "cpu"));
+  process.stderr.write(`work dir ${WORK}; starting the test registry…\n`);
+  running = await startTestEnv();
+  const { env } = running;
+  const ref = `${env.registries.anon}/${env.fixtures.layered.repo}:latest`;
+  process.stderr.write(`test env ready in ${env.setupMs} ms; ref ${ref}\n`);
+
+  let pull: PullResults | undefined;
+  let trace: TraceResults | undefined;
+  let unpack: UnpackResults | undefined;
+  if (ONLY !== "unpack") {
+    pull = await pullBenchmark(ref, env.fixtures.layered);
+    if (TRACE_ROUNDS > 0) {
+      trace = await traceBenchmark(ref, env.fixtures.layered, pull.podman.env);
+    }
+  }
+  if (ONLY !== "pull") unpack = await unpackBenchmark(env.fixtures.layered);
+  unmountStrays("end");
+  const text = report(pull, trace, unpack);
+  process.stdout.write(`${text}\n`);
+  if (OUT) await writeFile(OUT, `${text}\n`);
+}
+
+try {
+  await main();
+} finally {
+  await cleanup();
+  if (existsSync(WORK)) process.stderr.write(`kept ${WORK} and ${SHORT}\n`);
+}

@@ -1,0 +1,213 @@
+/** `run`: Docker's flags, parsed into RunFlags; the work is in runtime/container.ts. */
+import { readFileSync } from "node:fs";
+import { type Command, Option } from "commander";
+import { MiniboxError } from "../errors.js";
+import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
+import { type RunFlags, runContainer, type Tracer } from "../runtime/container.js";
+import {
+  normaliseCapability,
+  parseEnvFile,
+  parseEnvFlag,
+  parseLabelFile,
+  parseLabelFlag,
+  parseUserns,
+} from "../runtime/run-options.js";
+import { contextFrom } from "./context.js";
+import { createReporter } from "./progress.js";
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+interface RunOptions {
+  detach?: boolean;
+  interactive?: boolean;
+  tty?: boolean;
+  rm?: boolean;
+  name?: string;
+  env?: string[];
+  envFile?: string[];
+  workdir?: string;
+  user?: string;
+  entrypoint?: string;
+  hostname?: string;
+  readOnly?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  memory?: string;
+  memorySwap?: string;
+  cpus?: string;
+  cpuShares?: string;
+  pidsLimit?: string;
+  cgroupParent?: string;
+  network: string;
+  net?: string;
+  userns?: string;
+  init?: boolean;
+  label?: string[];
+  labelFile?: string[];
+  pull: string;
+  platform?: string;
+  trace?: boolean;
+}
+
+export function registerRunCommand(program: Command): void {
+  program
+    .command("run")
+    .description("Run a command in a new container")
+    .argument("<image>", "NAME[:TAG|@DIGEST]")
+    .argument("[command...]", "command and arguments (default: the image's)")
+    .passThroughOptions()
+    .option("-d, --detach", "run in the background (not yet supported)")
+    .option("-i, --interactive", "keep stdin open")
+    .option("-t, --tty", "allocate a pseudo-terminal")
+    .option("--rm", "remove the container when it exits")
+    .option("--name <name>", "name the container")
+    .option("-e, --env <K=V>", "set an environment variable (repeatable)", collect)
+    .option("--env-file <file>", "read environment variables from a file (repeatable)", collect)
+    .option("-w, --workdir <dir>", "working directory inside the container")
+    .option("-u, --user <user[:group]>", "user name or uid, optional group name or gid")
+    .option("--entrypoint <cmd>", "override the image's ENTRYPOINT")
+    .option("-h, --hostname <name>", "container host name (default: the short container ID)")
+    .option("--read-only", "mount the container's root filesystem read-only")
+    .option("--cap-add <cap>", "add a Linux capability (repeatable)", collect)
+    .option("--cap-drop <cap>", "drop a Linux capability (repeatable)", collect)
+    .option("-m, --memory <bytes>", "memory limit, e.g. 80m")
+    .option("--memory-swap <bytes>", "memory + swap limit; -1 for unlimited swap")
+    .option("--cpus <number>", "number of CPUs, e.g. 0.5")
+    .option("-c, --cpu-shares <shares>", "relative CPU weight")
+    .option("--pids-limit <n>", "maximum number of processes")
+    .option("--cgroup-parent <path>", "parent cgroup for the container")
+    .addOption(
+      new Option("--network <mode>", "network: none or host")
+        .default("none")
+        .choices(["none", "host"]),
+    )
+    .option("--net <mode>", "alias of --network")
+    .option("--userns <mode>", "'host' to run without a user namespace")
+    .option("--init", "run a minimal init as PID 1 that forwards signals and reaps zombies")
+    .option("-l, --label <k=v>", "set a label (repeatable)", collect)
+    .option("--label-file <file>", "read labels from a file (repeatable)", collect)
+    .addOption(
+      new Option("--pull <policy>", "pull the image")
+        .default("missing")
+        .choices(["missing", "always", "never"]),
+    )
+    .option("--platform <os/arch>", "platform to pull if the image is missing")
+    .option("--trace", "print every step as the kernel sees it, with timings")
+    .action(async (image: string, command: string[], opts: RunOptions, cmd: Command) => {
+      const ctx = contextFrom(cmd);
+      let flags: RunFlags;
+      try {
+        flags = toRunFlags(command, opts);
+      } catch (err) {
+        if (err instanceof MiniboxError) throw new MiniboxError(err.message, err.hint, 125);
+        throw err;
+      }
+      const code = await runContainer(
+        {
+          store: ctx.store,
+          credentials: ctx.credentials,
+          endpoints: ctx.endpoints,
+          platform: ctx.platform(opts.platform),
+          reporter: createStderrReporter(),
+          trace: opts.trace ? stderrTracer() : undefined,
+        },
+        image,
+        flags,
+      );
+      process.exitCode = code;
+    });
+}
+
+function toRunFlags(command: string[], opts: RunOptions): RunFlags {
+  if (opts.detach) {
+    throw new MiniboxError(
+      "detached containers (-d) are not supported yet",
+      "run in the foreground",
+    );
+  }
+  const hostEnv = process.env;
+  const env: string[] = [];
+  for (const file of opts.envFile ?? [])
+    env.push(...parseEnvFile(readText(file, "--env-file"), hostEnv, file));
+  for (const e of opts.env ?? []) {
+    const value = parseEnvFlag(e, hostEnv);
+    if (value !== undefined) env.push(value);
+  }
+  const labels: Record<string, string> = {};
+  for (const file of opts.labelFile ?? [])
+    Object.assign(labels, parseLabelFile(readText(file, "--label-file"), file));
+  for (const l of opts.label ?? []) {
+    const [k, v] = parseLabelFlag(l);
+    labels[k] = v;
+  }
+  const limits: RunFlags["limits"] = {};
+  if (opts.memory !== undefined) limits.memory = parseBytes(opts.memory, "--memory");
+  if (opts.memorySwap !== undefined) {
+    limits.memorySwap =
+      opts.memorySwap === "-1" ? -1 : parseBytes(opts.memorySwap, "--memory-swap");
+  }
+  if (opts.cpus !== undefined) Object.assign(limits, parseCpus(opts.cpus));
+  if (opts.cpuShares !== undefined) limits.cpuShares = integer(opts.cpuShares, "--cpu-shares");
+  if (opts.pidsLimit !== undefined) limits.pidsLimit = integer(opts.pidsLimit, "--pids-limit");
+  const network = opts.net ?? opts.network;
+  if (network !== "none" && network !== "host") {
+    throw new MiniboxError(
+      `network mode "${network}" is not supported yet`,
+      "use --network none or --network host",
+    );
+  }
+  return {
+    name: opts.name,
+    command,
+    entrypoint: opts.entrypoint,
+    env,
+    workdir: opts.workdir,
+    user: opts.user,
+    hostname: opts.hostname,
+    tty: Boolean(opts.tty),
+    interactive: Boolean(opts.interactive),
+    readOnly: Boolean(opts.readOnly),
+    rm: Boolean(opts.rm),
+    capAdd: (opts.capAdd ?? []).map(normaliseCapability),
+    capDrop: (opts.capDrop ?? []).map(normaliseCapability),
+    limits,
+    cgroupParent: opts.cgroupParent,
+    userns: parseUserns(opts.userns ?? ""),
+    network,
+    init: Boolean(opts.init),
+    labels,
+    pull: opts.pull as RunFlags["pull"],
+  };
+}
+
+function integer(text: string, flag: string): number {
+  if (!/^-?\d+$/.test(text))
+    throw new MiniboxError(`invalid ${flag} value "${text}": expected an integer`);
+  return Number(text);
+}
+
+function readText(file: string, flag: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    throw new MiniboxError(
+      `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+}
+
+/** Pull progress goes to stderr during `run`: stdout belongs to the container. */
+function createStderrReporter() {
+  return createReporter(false, process.stderr);
+}
+
+/** `--trace` lines: time since minibox started, the step's own duration, the step. */
+function stderrTracer(): Tracer {
+  return (line, durationMs, atMs) => {
+    const at = (atMs ?? performance.now()).toFixed(1).padStart(7);
+    const took = durationMs === undefined ? "" : `${durationMs.toFixed(2)} ms`;
+    process.stderr.write(`[trace ${at} ms] ${took.padStart(9)}  ${line}\n`);
+  };
+}

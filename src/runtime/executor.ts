@@ -1,0 +1,177 @@
+/**
+ * Running native/minibox-exec: hand it a plan, read back what happens.
+ *
+ * Why spawn a program rather than call C through koffi: the steps between
+ * clone and execve need a single-threaded process, and Node never is one. A
+ * spawned executor is also the container init's parent, so it can wait for
+ * it, relay a terminal and forward signals without Node in the loop.
+ *
+ * Descriptors given to the executor: 0-2 the container's stdio (inherited,
+ * never copied through Node), 3 the plan, 4 status lines back, 5 control.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { createInterface } from "node:readline";
+import type { Readable, Writable } from "node:stream";
+import { fileURLToPath } from "node:url";
+import { MiniboxError } from "../errors.js";
+import { type Plan, type PlanStep, serialisePlan } from "./plan.js";
+
+export function executorPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // dist/runtime/executor.js and src/runtime/executor.ts both sit two levels below the checkout.
+  const candidates = [
+    process.env.MINIBOX_EXEC,
+    join(here, "..", "..", "native", "build", "minibox-exec"),
+    "/usr/local/libexec/minibox/minibox-exec",
+  ];
+  const found = candidates.find((p): p is string => Boolean(p && existsSync(p)));
+  if (!found) {
+    throw new MiniboxError(
+      "the native executor is not built",
+      "run 'npm run build' (it needs a C compiler: apt-get install gcc)",
+    );
+  }
+  return found;
+}
+
+export interface ExecutorEvents {
+  /** A step finished: the plan step, when it started and how long it took (ms since the executor started). */
+  onTrace?: (step: PlanStep, startMs: number, durationMs: number, extra: string) => void;
+  /** The init's host PID, once cloned (before it runs anything of its own). */
+  onPid?: (pid: number) => void | Promise<void>;
+}
+
+export interface ExecutorResult {
+  /** Set when the container's program ran and ended. */
+  exitCode?: number;
+  signal?: number;
+  /** Set when a step failed before the program started. */
+  failure?: { step?: PlanStep; call: string; errno: number; detail: string };
+  pid?: number;
+  started: boolean;
+}
+
+/** strerror text for the errnos steps commonly fail with. */
+const ERRNO_TEXT: Record<number, string> = {
+  1: "Operation not permitted",
+  2: "No such file or directory",
+  5: "Input/output error",
+  7: "Argument list too long",
+  8: "Exec format error",
+  12: "Cannot allocate memory",
+  13: "Permission denied",
+  16: "Device or resource busy",
+  17: "File exists",
+  20: "Not a directory",
+  21: "Is a directory",
+  22: "Invalid argument",
+  28: "No space left on device",
+  30: "Read-only file system",
+  38: "Function not implemented",
+  95: "Operation not supported",
+  125: "Operation canceled",
+};
+
+export function errnoText(errno: number): string {
+  return ERRNO_TEXT[errno] ?? `errno ${errno}`;
+}
+
+export class Execution {
+  readonly child: ChildProcess;
+  private control: Writable;
+  readonly done: Promise<ExecutorResult>;
+
+  constructor(
+    plan: Plan,
+    options: {
+      trace: boolean;
+      events?: ExecutorEvents;
+      stdio?: "inherit" | "ignore";
+      /** Keep a copy of the plan here (the container's plan.txt, for learners). */
+      planFile?: string;
+    },
+  ) {
+    const { text, byLine } = serialisePlan(plan);
+    if (options.planFile) writeFileSync(options.planFile, text);
+    this.child = spawn(executorPath(), options.trace ? ["--trace"] : [], {
+      stdio: [...Array(3).fill(options.stdio ?? "inherit"), "pipe", "pipe", "pipe"],
+    });
+    const planPipe = this.child.stdio[3] as Writable;
+    const statusPipe = this.child.stdio[4] as Readable;
+    this.control = (this.child.stdio as unknown as Writable[])[5] as Writable;
+    this.control.on("error", () => undefined);
+    planPipe.on("error", () => undefined);
+    planPipe.end(text);
+
+    const result: ExecutorResult = { started: false };
+    const lines = createInterface({ input: statusPipe });
+    let pending: Promise<void> = Promise.resolve();
+    lines.on("line", (line) => {
+      const [kind, ...rest] = line.split(" ");
+      switch (kind) {
+        case "trace": {
+          const [index, start, duration, ...extra] = rest;
+          const s = byLine.get(Number(index));
+          if (s) options.events?.onTrace?.(s, Number(start), Number(duration), extra.join(" "));
+          break;
+        }
+        case "pid":
+          result.pid = Number(rest[0]);
+          pending = pending.then(() => options.events?.onPid?.(result.pid as number));
+          break;
+        case "started":
+          result.started = true;
+          break;
+        case "error": {
+          const [index, , call, errno, ...detail] = rest;
+          result.failure = {
+            step: byLine.get(Number(index)),
+            call: call ?? "?",
+            errno: Number(errno),
+            detail: detail.join(" "),
+          };
+          break;
+        }
+        case "exit":
+          result.exitCode = Number(rest[0]);
+          break;
+        case "signal":
+          result.signal = Number(rest[0]);
+          break;
+      }
+    });
+    this.done = new Promise((resolve, reject) => {
+      this.child.on("error", (err) =>
+        reject(new MiniboxError(`cannot start the executor: ${err.message}`)),
+      );
+      this.child.on("close", async (code, signal) => {
+        await pending;
+        if (result.exitCode === undefined && result.signal === undefined && !result.failure) {
+          // No report at all: the executor itself died (e.g. SIGKILL).
+          result.failure = {
+            call: "executor",
+            errno: 0,
+            detail: signal ? `killed by ${signal}` : `exited with ${code}`,
+          };
+        }
+        resolve(result);
+      });
+    });
+  }
+
+  /** Release a plan waiting at `wait-go`. */
+  go(): void {
+    this.control.write("g");
+  }
+
+  /** Send a signal to the executor, which forwards it to the container's init. */
+  signal(sig: NodeJS.Signals): void {
+    try {
+      this.child.kill(sig);
+    } catch {
+      // already gone
+    }
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * A container's directory and root filesystem parts:
+ *
+ *   <root>/containers/<id>/
+ *     config.json   the OCI runtime spec (read it: it is the whole container)
+ *     state.json    status, pids, exit code (see container.ts)
+ *     upper/ work/  overlayfs' writable layer and its scratch directory
+ *     lower/<n>/    mount points for the idmapped layers (top layer = 0)
+ *     rootfs/       where the overlay is mounted — inside the executor's
+ *                   private mount namespace, so it looks empty from outside
+ *     hostname hosts resolv.conf   bind-mounted over /etc/… in the container
+ *
+ * Also: reading a file of the image (e.g. /etc/passwd for `-u`) straight
+ * from the layer directories, with overlay's rules, before anything is mounted.
+ */
+import {
+  chmod,
+  chown,
+  copyFile,
+  lchown,
+  lstat,
+  mkdir,
+  readdir,
+  readFile,
+  readlink,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
+import { join } from "node:path";
+import { lgetxattr, lsetxattr, mknod } from "../sys/libc.js";
+
+export function containerPaths(root: string, id: string) {
+  const dir = join(root, "containers", id);
+  return {
+    dir,
+    config: join(dir, "config.json"),
+    state: join(dir, "state.json"),
+    upper: join(dir, "upper"),
+    work: join(dir, "work"),
+    rootfs: join(dir, "rootfs"),
+    lower: (i: number) => join(dir, "lower", String(i)),
+    hostname: join(dir, "hostname"),
+    hosts: join(dir, "hosts"),
+    resolvConf: join(dir, "resolv.conf"),
+  };
+}
+
+export type ContainerPaths = ReturnType<typeof containerPaths>;
+
+/**
+ * Create the directories the plan mounts on. The upper directory's root is
+ * owned by the container's root (host uid `owner`), so the merged `/` is
+ * root's inside the container, as in the image.
+ */
+export async function prepareContainerDir(
+  paths: ContainerPaths,
+  layerCount: number,
+  owner: { uid: number; gid: number },
+): Promise<void> {
+  await mkdir(paths.dir, { recursive: true, mode: 0o711 });
+  for (const dir of [paths.upper, paths.work, paths.rootfs]) await mkdir(dir, { mode: 0o755 });
+  await chown(paths.upper, owner.uid, owner.gid);
+  for (let i = 0; i < layerCount; i++)
+    await mkdir(paths.lower(i), { recursive: true, mode: 0o755 });
+}
+
+/** The per-container /etc files, owned by the container's root so it may edit them. */
+export async function writeEtcFiles(
+  paths: ContainerPaths,
+  hostname: string,
+  network: string,
+  owner: { uid: number; gid: number },
+): Promise<void> {
+  const hosts = [
+    "127.0.0.1\tlocalhost",
+    "::1\tlocalhost ip6-localhost ip6-loopback",
+    "fe00::0\tip6-localnet",
+    "ff00::0\tip6-mcastprefix",
+    "ff02::1\tip6-allnodes",
+    "ff02::2\tip6-allrouters",
+  ];
+  if (network === "host") hosts.push(`127.0.1.1\t${hostname}`);
+  await writeFile(paths.hostname, `${hostname}\n`, { mode: 0o644 });
+  await writeFile(paths.hosts, `${hosts.join("\n")}\n`, { mode: 0o644 });
+  await writeFile(paths.resolvConf, await resolvConf(network), { mode: 0o644 });
+  for (const f of [paths.hostname, paths.hosts, paths.resolvConf])
+    await chown(f, owner.uid, owner.gid);
+}
+
+/**
+ * The host's resolv.conf, as Docker does it: with its own network namespace
+ * the container cannot reach the host's loopback resolvers, so those lines
+ * go, and Google's public servers stand in if nothing is left.
+ */
+async function resolvConf(network: string): Promise<string> {
+  let host = "";
+  try {
+    host = await readFile("/etc/resolv.conf", "utf8");
+  } catch {
+    // no resolver configured on the host
+  }
+  if (network === "host") return host;
+  const lines = host.split("\n").filter((l) => !/^\s*nameserver\s+(127\.|::1\s*$)/.test(l));
+  if (!lines.some((l) => /^\s*nameserver\s/.test(l)))
+    lines.push("nameserver 8.8.8.8", "nameserver 8.8.4.4");
+  return `${lines.filter((l, i, a) => l || i < a.length - 1).join("\n")}\n`;
+}
+
+/**
+ * Read a file of the image as the container will see it: the topmost layer
+ * that has it wins; a whiteout (character device 0/0) or an opaque parent
+ * directory above hides it. Layers lowest first. undefined when absent.
+ */
+export async function readImageFile(layers: string[], path: string): Promise<string | undefined> {
+  const parts = path.split("/").filter(Boolean);
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i] as string;
+    const full = join(layer, ...parts);
+    const st = await lstat(full).catch(() => undefined);
+    if (st?.isCharacterDevice() && st.rdev === 0) return undefined;
+    if (st?.isFile()) return readFile(full, "utf8");
+    // An opaque directory on the way hides everything below this layer.
+    for (let depth = parts.length - 1; depth >= 1; depth--) {
+      const dir = join(layer, ...parts.slice(0, depth));
+      if (lgetxattrSafe(dir, "trusted.overlay.opaque") === "y") return undefined;
+    }
+  }
+  return undefined;
+}
+
+function lgetxattrSafe(path: string, name: string): string | undefined {
+  try {
+    return lgetxattr(path, name)?.toString();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The fallback when the kernel cannot idmap mounts: a copy of a layer with
+ * every owner shifted into the container's range (what Docker's
+ * userns-remap does). Slower and bigger, but works on any kernel.
+ */
+export async function shiftedCopy(
+  src: string,
+  dst: string,
+  shift: { uid: number; gid: number },
+): Promise<void> {
+  const st = await lstat(src);
+  const uid = st.uid + shift.uid;
+  const gid = st.gid + shift.gid;
+  if (st.isDirectory()) {
+    await mkdir(dst, { mode: st.mode & 0o7777 });
+    const opaque = lgetxattrSafe(src, "trusted.overlay.opaque");
+    if (opaque) lsetxattr(dst, "trusted.overlay.opaque", Buffer.from(opaque));
+    for (const name of await readdir(src))
+      await shiftedCopy(join(src, name), join(dst, name), shift);
+  } else if (st.isSymbolicLink()) {
+    await symlink(await readlink(src), dst);
+  } else if (st.isFile()) {
+    await copyFile(src, dst);
+  } else {
+    mknod(dst, st.mode, Math.floor(st.rdev / 256) & 0xfff, st.rdev & 0xff);
+  }
+  await lchown(dst, uid, gid);
+  if (!st.isSymbolicLink()) await chmod(dst, st.mode & 0o7777);
+}

@@ -1,0 +1,494 @@
+/**
+ * The OCI runtime spec ("config.json", runtime-spec 1.0.2) — the subset minibox
+ * writes and executes — and the pure function that builds it from an image
+ * config and the `run` flags (DESIGN.md principle 2). Every default here is
+ * Docker's (moby daemon/pkg/oci/defaults.go, oci/caps, the container env
+ * rules), so `minibox run` and `docker run` give a process the same view.
+ *
+ * generateSpec() reads no files, no clock and no randomness: the same settings
+ * always give a deep-equal spec. Whatever depends on the host (the caller's
+ * rlimits, the per-container /etc files) comes in through RunSettings.
+ */
+import { MiniboxError } from "../errors.js";
+import type { ImageConfig } from "../image/manifest.js";
+import type { ResolvedUser } from "./user.js";
+
+export const OCI_VERSION = "1.0.2";
+
+// ---------------------------------------------------------------------------
+// Types (runtime-spec config.md / config-linux.md; only what minibox uses)
+
+export interface Spec {
+  ociVersion: string;
+  process: SpecProcess;
+  root: { path: string; readonly: boolean };
+  hostname: string;
+  mounts: SpecMount[];
+  linux: SpecLinux;
+  annotations: Record<string, string>;
+}
+
+export interface SpecProcess {
+  terminal: boolean;
+  user: { uid: number; gid: number; additionalGids: number[] };
+  args: string[];
+  env: string[];
+  cwd: string;
+  capabilities: SpecCapabilities;
+  rlimits: SpecRlimit[];
+  noNewPrivileges: boolean;
+}
+
+export interface SpecCapabilities {
+  bounding: string[];
+  effective: string[];
+  permitted: string[];
+  inheritable: string[];
+  ambient: string[];
+}
+
+export interface SpecRlimit {
+  type: string;
+  soft: number;
+  hard: number;
+}
+
+export interface SpecMount {
+  destination: string;
+  type: string;
+  source: string;
+  options: string[];
+}
+
+export type NamespaceType = "pid" | "network" | "mount" | "ipc" | "uts" | "user" | "cgroup";
+
+export interface SpecNamespace {
+  type: NamespaceType;
+  /** Join this existing namespace instead of creating one. */
+  path?: string;
+}
+
+export interface SpecIdMapping {
+  containerID: number;
+  hostID: number;
+  size: number;
+}
+
+export interface SpecResources {
+  memory?: { limit?: number; swap?: number };
+  cpu?: { shares?: number; quota?: number; period?: number };
+  pids?: { limit: number };
+}
+
+export interface SpecLinux {
+  namespaces: SpecNamespace[];
+  uidMappings?: SpecIdMapping[];
+  gidMappings?: SpecIdMapping[];
+  resources: SpecResources;
+  cgroupsPath: string;
+  maskedPaths: string[];
+  readonlyPaths: string[];
+}
+
+// ---------------------------------------------------------------------------
+// Docker's defaults
+
+export const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/** Every capability Linux defines (capabilities(7)), in kernel number order. */
+export const ALL_CAPABILITIES: readonly string[] = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_DAC_READ_SEARCH",
+  "CAP_FOWNER",
+  "CAP_FSETID",
+  "CAP_KILL",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETPCAP",
+  "CAP_LINUX_IMMUTABLE",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_NET_BROADCAST",
+  "CAP_NET_ADMIN",
+  "CAP_NET_RAW",
+  "CAP_IPC_LOCK",
+  "CAP_IPC_OWNER",
+  "CAP_SYS_MODULE",
+  "CAP_SYS_RAWIO",
+  "CAP_SYS_CHROOT",
+  "CAP_SYS_PTRACE",
+  "CAP_SYS_PACCT",
+  "CAP_SYS_ADMIN",
+  "CAP_SYS_BOOT",
+  "CAP_SYS_NICE",
+  "CAP_SYS_RESOURCE",
+  "CAP_SYS_TIME",
+  "CAP_SYS_TTY_CONFIG",
+  "CAP_MKNOD",
+  "CAP_LEASE",
+  "CAP_AUDIT_WRITE",
+  "CAP_AUDIT_CONTROL",
+  "CAP_SETFCAP",
+  "CAP_MAC_OVERRIDE",
+  "CAP_MAC_ADMIN",
+  "CAP_SYSLOG",
+  "CAP_WAKE_ALARM",
+  "CAP_BLOCK_SUSPEND",
+  "CAP_AUDIT_READ",
+  "CAP_PERFMON",
+  "CAP_BPF",
+  "CAP_CHECKPOINT_RESTORE",
+];
+
+/** The 14 capabilities Docker gives a container, in Docker's order. */
+export const DEFAULT_CAPABILITIES: readonly string[] = [
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
+];
+
+/**
+ * Paths hidden from the container (moby's static list; Docker also masks each
+ * CPU's thermal_throttle directory it finds on the host, which a pure function
+ * cannot look for).
+ */
+export const DEFAULT_MASKED_PATHS: readonly string[] = [
+  "/proc/acpi",
+  "/proc/asound",
+  "/proc/interrupts",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/sys/devices/virtual/powercap",
+  "/sys/firmware",
+];
+
+export const DEFAULT_READONLY_PATHS: readonly string[] = [
+  "/proc/bus",
+  "/proc/fs",
+  "/proc/irq",
+  "/proc/sys",
+  "/proc/sysrq-trigger",
+];
+
+/** RLIMIT_NOFILE Docker's daemon passes on (its own limit under systemd). */
+export const DEFAULT_NOFILE = 1048576;
+
+// ---------------------------------------------------------------------------
+// Input
+
+export interface RunSettings {
+  /** 64-hex container id. */
+  id: string;
+  name: string;
+  image: { id: string; ref: string; config: ImageConfig };
+  /** Absolute path of the merged rootfs (root.path). */
+  rootfs: string;
+  /** Args after the image on the command line (replace Cmd when non-empty). */
+  command: string[];
+  /** --entrypoint: one argv element; "" clears the image's Entrypoint. Either drops the image's Cmd. */
+  entrypoint?: string;
+  /** -e / --env-file, already resolved "K=V" (a bare "K" unsets K, as in Docker). */
+  env: string[];
+  /** -w */
+  workdir?: string;
+  user: ResolvedUser;
+  /** --hostname or the short id (12 hex). */
+  hostname: string;
+  tty: boolean;
+  interactive: boolean;
+  readOnly: boolean;
+  /** Normalised "CAP_X" names, or "ALL". */
+  capAdd: string[];
+  capDrop: string[];
+  limits: {
+    memory?: number;
+    memorySwap?: number;
+    cpuQuota?: number;
+    cpuPeriod?: number;
+    cpuShares?: number;
+    pidsLimit?: number;
+  };
+  /** undefined = --userns=host (no user namespace). */
+  idmap?: { containerID: 0; hostID: number; size: number };
+  /** "host": no network namespace; the others: a new one. */
+  network: "none" | "host" | "bridge";
+  /** --init: recorded in the annotation "minibox.init"; the runtime prefixes the args. */
+  init: boolean;
+  labels: Record<string, string>;
+  /** Host paths of the per-container files bind-mounted at /etc/hostname, /etc/hosts, /etc/resolv.conf. */
+  hostFiles: { hostname: string; hosts: string; resolvConf: string };
+  /** The caller's hard RLIMIT_NOFILE: rlimits never exceed it. */
+  rlimitHard: { nofile: number };
+}
+
+// ---------------------------------------------------------------------------
+// The generator
+
+export function generateSpec(s: RunSettings): Spec {
+  const image = s.image.config.config ?? {};
+  return {
+    ociVersion: OCI_VERSION,
+    process: {
+      terminal: s.tty,
+      user: {
+        uid: s.user.uid,
+        gid: s.user.gid,
+        additionalGids: [...s.user.additionalGids],
+      },
+      args: processArgs(image.Entrypoint, image.Cmd, s.entrypoint, s.command),
+      env: processEnv(image.Env ?? [], s),
+      cwd: s.workdir || image.WorkingDir || "/",
+      capabilities: capabilitySets(s.capAdd, s.capDrop, s.user.uid),
+      rlimits: [
+        {
+          type: "RLIMIT_NOFILE",
+          soft: Math.min(DEFAULT_NOFILE, s.rlimitHard.nofile),
+          hard: Math.min(DEFAULT_NOFILE, s.rlimitHard.nofile),
+        },
+      ],
+      noNewPrivileges: true,
+    },
+    root: { path: s.rootfs, readonly: s.readOnly },
+    hostname: s.hostname,
+    mounts: mounts(s),
+    linux: {
+      namespaces: namespaces(s),
+      ...(s.idmap
+        ? {
+            uidMappings: [{ ...s.idmap }],
+            gidMappings: [{ ...s.idmap }],
+          }
+        : {}),
+      resources: resources(s.limits),
+      cgroupsPath: `minibox/${s.id}`,
+      maskedPaths: [...DEFAULT_MASKED_PATHS],
+      readonlyPaths: [...DEFAULT_READONLY_PATHS],
+    },
+    annotations: {
+      ...s.labels,
+      "minibox.image": s.image.id,
+      "minibox.image.ref": s.image.ref,
+      "minibox.name": s.name,
+      "minibox.init": String(s.init),
+    },
+  };
+}
+
+/**
+ * Docker's rule: --entrypoint (even "") replaces the image's Entrypoint *and*
+ * drops its Cmd; otherwise command-line args replace Cmd.
+ */
+export function processArgs(
+  imageEntrypoint: string[] | null | undefined,
+  imageCmd: string[] | null | undefined,
+  entrypointFlag: string | undefined,
+  command: string[],
+): string[] {
+  let args: string[];
+  if (entrypointFlag !== undefined) {
+    args = [...(entrypointFlag === "" ? [] : [entrypointFlag]), ...command];
+  } else {
+    args = [...(imageEntrypoint ?? []), ...(command.length > 0 ? command : (imageCmd ?? []))];
+  }
+  if (args.length === 0) {
+    throw new MiniboxError("no command specified", "give a command after the image name");
+  }
+  return args;
+}
+
+/**
+ * Docker's container environment: PATH, HOSTNAME (and TERM with a tty) first,
+ * then the image's Env, then -e/--env-file, each replacing an earlier entry of
+ * the same name in place (one entry per name, first position kept) or
+ * appending; HOME last, from the user's passwd entry, when nothing set it
+ * (runc adds it the same way).
+ */
+function processEnv(imageEnv: string[], s: RunSettings): string[] {
+  const env = new Map<string, string>();
+  const apply = (entries: string[]) => {
+    for (const entry of entries) {
+      const eq = entry.indexOf("=");
+      if (eq < 0) env.delete(entry);
+      else if (eq > 0) env.set(entry.slice(0, eq), entry);
+    }
+  };
+  apply([`PATH=${DEFAULT_PATH}`, `HOSTNAME=${s.hostname}`]);
+  if (s.tty) apply(["TERM=xterm"]);
+  apply(imageEnv);
+  apply(s.env);
+  if (!env.has("HOME")) env.set("HOME", `HOME=${s.user.home}`);
+  return [...env.values()];
+}
+
+/**
+ * Docker's TweakCapabilities: --cap-add ALL gives every capability except the
+ * dropped ones; --cap-drop ALL keeps only the added ones; otherwise the
+ * defaults minus the dropped, plus the added. A user other than root gets the
+ * bounding set only (empty effective/permitted), as in Docker 20.10+.
+ */
+export function capabilitySets(capAdd: string[], capDrop: string[], uid: number): SpecCapabilities {
+  for (const c of [...capAdd, ...capDrop]) {
+    if (c !== "ALL" && !ALL_CAPABILITIES.includes(c)) {
+      throw new MiniboxError(`unknown capability: ${JSON.stringify(c)}`);
+    }
+  }
+  let caps: string[];
+  if (capAdd.includes("ALL")) {
+    caps = ALL_CAPABILITIES.filter((c) => !capDrop.includes(c));
+  } else if (capDrop.includes("ALL")) {
+    caps = [...capAdd];
+  } else {
+    caps = [...DEFAULT_CAPABILITIES.filter((c) => !capDrop.includes(c)), ...capAdd];
+  }
+  const set = [...new Set(caps)];
+  return {
+    bounding: set,
+    effective: uid === 0 ? [...set] : [],
+    permitted: uid === 0 ? [...set] : [],
+    inheritable: [],
+    ambient: [],
+  };
+}
+
+function mounts(s: RunSettings): SpecMount[] {
+  // In a user namespace that does not own its network namespace the kernel
+  // refuses a new sysfs (EPERM); runc then binds the host's /sys read-only.
+  const sys: SpecMount =
+    s.idmap && s.network === "host"
+      ? {
+          destination: "/sys",
+          type: "bind",
+          source: "/sys",
+          options: ["rbind", "nosuid", "noexec", "nodev", "ro"],
+        }
+      : {
+          destination: "/sys",
+          type: "sysfs",
+          source: "sysfs",
+          options: ["nosuid", "noexec", "nodev", "ro"],
+        };
+  const bind = (destination: string, source: string): SpecMount => ({
+    destination,
+    type: "bind",
+    source,
+    options: s.readOnly ? ["rbind", "rprivate", "ro"] : ["rbind", "rprivate"],
+  });
+  return [
+    { destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"] },
+    {
+      destination: "/dev",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "strictatime", "mode=755", "size=65536k"],
+    },
+    {
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+    },
+    sys,
+    {
+      destination: "/dev/mqueue",
+      type: "mqueue",
+      source: "mqueue",
+      options: ["nosuid", "noexec", "nodev"],
+    },
+    {
+      destination: "/dev/shm",
+      type: "tmpfs",
+      source: "shm",
+      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+    },
+    bind("/etc/hostname", s.hostFiles.hostname),
+    bind("/etc/hosts", s.hostFiles.hosts),
+    bind("/etc/resolv.conf", s.hostFiles.resolvConf),
+  ];
+}
+
+function namespaces(s: RunSettings): SpecNamespace[] {
+  const list: SpecNamespace[] = [
+    { type: "pid" },
+    { type: "ipc" },
+    { type: "uts" },
+    { type: "mount" },
+    { type: "cgroup" },
+  ];
+  if (s.idmap) list.push({ type: "user" });
+  if (s.network !== "host") list.push({ type: "network" });
+  return list;
+}
+
+const MIN_MEMORY = 6 * 1024 * 1024;
+
+/** Flags → linux.resources, with Docker's validation of the values. */
+export function resources(limits: RunSettings["limits"]): SpecResources {
+  const { memory, memorySwap, cpuQuota, cpuPeriod, cpuShares, pidsLimit } = limits;
+  const out: SpecResources = {};
+  if (memory !== undefined && memory !== 0) {
+    if (memory < MIN_MEMORY) {
+      throw new MiniboxError("minimum memory limit allowed is 6MB", "use --memory 6m or more");
+    }
+  }
+  if (memorySwap !== undefined && memorySwap !== 0) {
+    if (!memory) {
+      throw new MiniboxError(
+        "you should always set the memory limit when using the memory-swap limit",
+        "add --memory",
+      );
+    }
+    if (memorySwap !== -1 && memorySwap < memory) {
+      throw new MiniboxError(
+        "minimum memory-swap limit should be larger than the memory limit",
+        "use a --memory-swap at least as large as --memory, or -1 for unlimited swap",
+      );
+    }
+  }
+  if (memory) {
+    out.memory = { limit: memory };
+    if (memorySwap) out.memory.swap = memorySwap;
+  }
+  if (cpuPeriod !== undefined && cpuPeriod !== 0 && (cpuPeriod < 1000 || cpuPeriod > 1000000)) {
+    throw new MiniboxError(
+      "CPU cfs period can not be less than 1ms (i.e. 1000) or larger than 1s (i.e. 1000000)",
+    );
+  }
+  if (cpuQuota !== undefined && cpuQuota !== 0 && cpuQuota < 1000) {
+    throw new MiniboxError("CPU cfs quota can not be less than 1ms (i.e. 1000)");
+  }
+  if (cpuShares !== undefined && cpuShares < 0) {
+    throw new MiniboxError("CPU shares must be a positive number");
+  }
+  const cpu: NonNullable<SpecResources["cpu"]> = {};
+  if (cpuShares) cpu.shares = cpuShares;
+  if (cpuQuota) cpu.quota = cpuQuota;
+  if (cpuPeriod) cpu.period = cpuPeriod;
+  if (Object.keys(cpu).length > 0) out.cpu = cpu;
+  // Docker: 0 or a negative value means "no limit", written as -1.
+  if (pidsLimit !== undefined) out.pids = { limit: pidsLimit > 0 ? pidsLimit : -1 };
+  return out;
+}
+
+/** Image labels overlaid with --label / --label-file ones (the flags win). */
+export function mergeLabels(
+  image: Record<string, string> | null | undefined,
+  flags: Record<string, string>,
+): Record<string, string> {
+  return { ...(image ?? {}), ...flags };
+}
