@@ -16,12 +16,12 @@
 // deleting many is slow for minutes: deleting between rounds would time the
 // filesystem's housekeeping, not the tools.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { unpackLayer } from "../src/image/layer.js";
 import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -64,6 +64,7 @@ const SHORT = path.join(os.tmpdir(), `mbx-bench-${process.pid}`);
 /** The child being timed, so a Ctrl-C can end it (by PID) before cleaning up. */
 let currentChild: ChildProcess | undefined;
 let running: RunningTestEnv | undefined;
+let unpackWorker: UnpackWorker | undefined;
 /** Mounts found (and unmounted) under WORK: reported, since none are expected. */
 const strayMounts: string[] = [];
 
@@ -90,14 +91,19 @@ function unmountStrays(when: string): void {
   }
 }
 
-let cleanedUp = false;
-async function cleanup(): Promise<void> {
-  if (cleanedUp) return;
-  cleanedUp = true;
+let cleaning: Promise<void> | undefined;
+/** Idempotent: a second caller (Ctrl-C during the normal end) waits for the first. */
+function cleanup(): Promise<void> {
+  cleaning ??= doCleanup();
+  return cleaning;
+}
+
+async function doCleanup(): Promise<void> {
   const child = currentChild;
   if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
     child.kill("SIGTERM");
   }
+  await unpackWorker?.stop();
   if (existsSync(WORK) || existsSync(SHORT)) unmountStrays("cleanup");
   await running?.stop().catch((e) => process.stderr.write(`stopping the test env: ${e}\n`));
   if (!KEEP) {
@@ -488,6 +494,56 @@ async function traceBenchmark(
   };
 }
 
+/**
+ * bench/unpack-worker.ts in its own process (through vite-node, so it runs
+ * src/image/layer.ts): the in-process timings, taken where no fork happens.
+ */
+class UnpackWorker {
+  private readonly pending: ((line: string) => void)[] = [];
+
+  private constructor(private readonly child: ChildProcess) {
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream });
+    lines.on("line", (line) => {
+      if (line.startsWith("RESULT ")) this.pending.shift()?.(line.slice(7));
+    });
+  }
+
+  static async start(): Promise<UnpackWorker> {
+    const viteNode = path.join(PROJECT, "node_modules", ".bin", "vite-node");
+    const child = spawn(viteNode, [path.join(HERE, "unpack-worker.ts")], {
+      cwd: PROJECT,
+      stdio: ["pipe", "pipe", "inherit"],
+    });
+    const worker = new UnpackWorker(child);
+    const ready = await Promise.race([
+      worker.next(),
+      new Promise<string>((resolve) => child.once("exit", (code) => resolve(`exit ${code}`))),
+    ]);
+    if (ready !== "ready") throw new Error(`bench/unpack-worker.ts did not start (${ready})`);
+    return worker;
+  }
+
+  private next(): Promise<string> {
+    return new Promise((resolve) => this.pending.push(resolve));
+  }
+
+  async unpack(blob: string, dest: string): Promise<{ ms: number; cpuMs: number; diffID: string }> {
+    const answer = this.next();
+    this.child.stdin?.write(`${JSON.stringify({ blob, dest })}\n`);
+    const result = JSON.parse(await answer);
+    if (result.error) throw new Error(`unpack-worker: ${result.error}`);
+    return result;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    child.kill("SIGTERM");
+    await exited;
+  }
+}
+
 interface UnpackResults {
   nodeStartup: Stats;
   layers: {
@@ -510,6 +566,8 @@ async function unpackBenchmark(
   ];
   const startup: number[] = [];
   const layers: UnpackResults["layers"] = [];
+  const worker = await UnpackWorker.start();
+  unpackWorker = worker;
   for (const c of cases) {
     const blob = blobOf(layered.layerDigests[c.index] as string);
     const diffId = layered.diffIds[c.index] as string;
@@ -530,15 +588,10 @@ async function unpackBenchmark(
     const run: Record<Way, (dir: string) => Promise<{ ms: number; cpu: number }>> = {
       tar: (dir) => timed("tar", ["-xzf", blob, "-C", dir]),
       inProcess: async (dir) => {
-        // Process-wide CPU: the main thread and libuv's pool (gunzip, reads).
-        const c0 = process.cpuUsage();
-        const t0 = performance.now();
-        const result = await unpackLayer(createReadStream(blob), dir);
-        const t = performance.now() - t0;
-        const c = process.cpuUsage(c0);
+        const result = await worker.unpack(blob, dir);
         if (result.diffID !== diffId)
           throw new Error(`unpackLayer gave ${result.diffID}, want ${diffId}`);
-        return { ms: t, cpu: (c.user + c.system) / 1000 };
+        return { ms: result.ms, cpu: result.cpuMs };
       },
       spawned: async (dir) => {
         const t = await timed("node", [path.join(HERE, "unpack-one.mjs"), DIST, blob, dir]);
@@ -585,6 +638,7 @@ async function unpackBenchmark(
       },
     });
   }
+  await worker.stop();
   const startupCpu: number[] = [];
   for (let r = 0; r < ROUNDS; r++) {
     const t = await timed("node", ["-e", "0"]);

@@ -511,8 +511,74 @@ static void run_init(void)
 /* ---- steps -------------------------------------------------------------------- */
 
 static int tty_master = -1;
-static char tty_slave[128];
+static int console_socket[2] = { -1, -1 };
 static pid_t child_pid;
+
+/* In the child, after pivot_root: open a pty in the container's devpts,
+ * pass the master to the parent, make the slave our controlling terminal
+ * and stdio. */
+static int make_console(const struct step *st)
+{
+	char name[128];
+	int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		return fail(st, "posix_openpt", "/dev/ptmx");
+	if (unlockpt(master) < 0 || ptsname_r(master, name, sizeof(name)) != 0)
+		return fail(st, "unlockpt", "/dev/ptmx");
+	int slave = open(name, O_RDWR | O_NOCTTY);
+	if (slave < 0)
+		return fail(st, "open", name);
+	char data = 'm';
+	struct iovec iov = { &data, 1 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	memset(&control, 0, sizeof(control));
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			      .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg);
+	cmsg->cmsg_level = SOL_SOCKET;
+	cmsg->cmsg_type = SCM_RIGHTS;
+	cmsg->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cmsg), &master, sizeof(int));
+	if (sendmsg(console_socket[1], &msg, 0) < 0)
+		return fail(st, "sendmsg", "console socket");
+	close(master);
+	close(console_socket[1]);
+	if (setsid() < 0)
+		return fail(st, "setsid", NULL);
+	if (ioctl(slave, TIOCSCTTY, 0) < 0)
+		return fail(st, "ioctl(TIOCSCTTY)", name);
+	if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
+		return fail(st, "dup2", name);
+	if (slave > 2)
+		close(slave);
+	return 0;
+}
+
+/* In the parent: the master end of the container's terminal, or -1 if the
+ * child failed before sending it. */
+static int receive_console(void)
+{
+	char data;
+	struct iovec iov = { &data, 1 };
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			      .msg_controllen = sizeof(control.buf) };
+	ssize_t n;
+	while ((n = recvmsg(console_socket[0], &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	struct cmsghdr *cmsg = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+	int fd = -1;
+	if (cmsg && cmsg->cmsg_type == SCM_RIGHTS)
+		memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
+	close(console_socket[0]);
+	return fd;
+}
 
 static int run_step(const struct step *st)
 {
@@ -561,30 +627,13 @@ static int run_step(const struct step *st)
 	} else if (!strcmp(op, "idmap-mount")) {
 		rc = idmap_mount(st, arg(st, 1), arg(st, 2));
 	} else if (!strcmp(op, "pty")) {
-		tty_master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-		if (tty_master < 0 || grantpt(tty_master) < 0 || unlockpt(tty_master) < 0 ||
-		    ptsname_r(tty_master, tty_slave, sizeof(tty_slave)) != 0)
-			rc = fail(st, "posix_openpt", NULL);
-		else {
-			struct winsize ws;
-			if (ioctl(0, TIOCGWINSZ, &ws) == 0)
-				ioctl(tty_master, TIOCSWINSZ, &ws);
-		}
+		/* -t: the terminal is made inside the container (its own devpts,
+		 * so `tty` names a /dev/pts entry that exists there); the child
+		 * sends the master end back to us over this socket pair. */
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, console_socket) < 0)
+			rc = fail(st, "socketpair", NULL);
 	} else if (!strcmp(op, "console")) {
-		/* The child's controlling terminal: a new session, the pty's slave as stdio. */
-		int fd;
-		if (setsid() < 0)
-			rc = fail(st, "setsid", NULL);
-		else if ((fd = open(tty_slave, O_RDWR)) < 0)
-			rc = fail(st, "open", tty_slave);
-		else if (ioctl(fd, TIOCSCTTY, 0) < 0)
-			rc = fail(st, "ioctl(TIOCSCTTY)", tty_slave);
-		else if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
-			rc = fail(st, "dup2", tty_slave);
-		else if (fd > 2)
-			close(fd);
-		if (tty_master >= 0)
-			close(tty_master);
+		rc = make_console(st);
 	} else if (!strcmp(op, "stdin-null")) {
 		int fd = open("/dev/null", O_RDONLY);
 		if (fd < 0 || dup2(fd, 0) < 0)
@@ -752,6 +801,8 @@ static int wait_for_child(void)
 		pid_t w = waitpid(child_pid, &st, WNOHANG);
 		if (w == child_pid) {
 			/* Drain what the container wrote last before reporting. */
+			if (master_open)
+				fcntl(tty_master, F_SETFL, O_NONBLOCK);
 			while (master_open && relay(tty_master, 1))
 				;
 			restore_terminal();
@@ -855,6 +906,8 @@ int main(int argc, char **argv)
 	}
 	close(release[0]);
 	close(errors[1]);
+	if (console_socket[1] >= 0)
+		close(console_socket[1]);
 	if (tracing)
 		status("trace %d %.3f %.3f pid=%d", clone_step->index, clone_start, elapsed_ms() - clone_start,
 		       (int)child_pid);
@@ -869,6 +922,12 @@ int main(int argc, char **argv)
 		return EXIT_SETUP_FAILED;
 	}
 	close(release[1]);
+	if (console_socket[0] >= 0) {
+		tty_master = receive_console();
+		struct winsize ws;
+		if (tty_master >= 0 && ioctl(0, TIOCGWINSZ, &ws) == 0)
+			ioctl(tty_master, TIOCSWINSZ, &ws);
+	}
 	/* The errors pipe closes without data when execve succeeds. */
 	int child_errno = 0;
 	ssize_t n;

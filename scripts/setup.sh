@@ -14,13 +14,13 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-packages=(ca-certificates git)
+packages=(ca-certificates git gcc libc6-dev make)
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 18 ]; then packages+=(nodejs npm); fi
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils) ;;
-    --bench) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils
+    --test) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3) ;;
+    --bench) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3
                         podman runc crun buildah hyperfine) ;;
     *) echo "setup: unknown option $arg (use --test or --bench)" >&2; exit 1 ;;
   esac

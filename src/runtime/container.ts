@@ -13,9 +13,9 @@
  * exited (sweepContainers).
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
 import type { CredentialStore } from "../image/credentials.js";
 import { findImage, readConfig } from "../image/images.js";
@@ -116,6 +116,7 @@ export async function runContainer(
   // 2. identity, user namespace, user
   const id = randomBytes(32).toString("hex");
   const userns = flags.userns === "host" ? undefined : await loadUserns(store.root);
+  if (userns) assertSearchable(store.root);
   const owner = userns ? { uid: userns.uid.hostID, gid: userns.gid.hostID } : { uid: 0, gid: 0 };
   const passwd = await readImageFile(layers, "/etc/passwd");
   const group = await readImageFile(layers, "/etc/group");
@@ -308,6 +309,24 @@ const NAMES = [
 function generatedName(withNumber: boolean): string {
   const pick = <T>(a: T[]) => a[Math.floor(Math.random() * a.length)] as T;
   return `${pick(ADJECTIVES)}_${pick(NAMES)}${withNumber ? Math.floor(Math.random() * 10) : ""}`;
+}
+
+/**
+ * Under a user namespace the container's root is an ordinary host uid, and
+ * its init reaches the rootfs through the state directory's ancestors before
+ * pivot_root: each must be enterable by others (o+x), as /var/lib is.
+ */
+function assertSearchable(root: string): void {
+  for (let dir = resolve(root); ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode;
+    if (!(mode & 0o001)) {
+      throw new MiniboxError(
+        `${dir} is not searchable by other users (mode ${(mode & 0o777).toString(8)}), so a container's root cannot reach its files`,
+        `run 'chmod o+x ${dir}', choose another --root, or use --userns=host`,
+      );
+    }
+    if (dir === "/") return;
+  }
 }
 
 function nofileHardLimit(): number {

@@ -391,7 +391,8 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
   if (spec.root.readonly) {
     setup.push(step("remount-ro", [rootfs], `remount ${rootfs} read-only (--read-only)`));
   }
-  if (process.terminal) setup.push(step("pty", [], "open a pseudo-terminal pair (-t)"));
+  if (process.terminal)
+    setup.push(step("pty", [], "socket pair to receive the container's terminal (-t)"));
 
   let cloneFlags = 0;
   for (const ns of namespaces) cloneFlags |= NAMESPACE_FLAGS[ns] ?? 0;
@@ -429,9 +430,9 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     child.push(
       step("user", ["0", "0"], "become root of the user namespace (setresuid 0, setresgid 0)"),
     );
-  if (process.terminal)
-    child.push(step("console", [], "new session; the pty is the controlling terminal and stdio"));
-  else if (!layout.interactive) child.push(step("stdin-null", [], "stdin from /dev/null (no -i)"));
+  if (!process.terminal && !layout.interactive) {
+    child.push(step("stdin-null", [], "stdin from /dev/null (no -i)"));
+  }
 
   for (const m of mounts) {
     if (m.type === "bind" || m.destination === "/dev") continue;
@@ -444,6 +445,15 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     child.push(step("remount-ro", [`${rootfs}${path}`], `make ${path} read-only`));
   }
   child.push(step("pivot_root", [rootfs], `pivot_root to ${rootfs}, old root detached`));
+  if (process.terminal) {
+    child.push(
+      step(
+        "console",
+        [],
+        "open a pty in the container's /dev/pts, send its master to minibox, make it our terminal",
+      ),
+    );
+  }
   if (namespaces.has("uts") && spec.hostname) {
     child.push(step("sethostname", [spec.hostname], `sethostname ${spec.hostname}`));
   }

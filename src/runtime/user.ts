@@ -148,6 +148,12 @@ export function resolveUser(
       .map((g) => g.gid);
     result.additionalGids = [...new Set(gids)].sort((a, b) => a - b);
   }
+  // Like Docker since the fix for CVE-2023-25173: the primary group is
+  // always among the supplementary groups, so a process cannot end up with
+  // the caller's groups or none at all.
+  result.additionalGids = [...new Set([result.gid, ...result.additionalGids])].sort(
+    (a, b) => a - b,
+  );
   return result;
 }
 

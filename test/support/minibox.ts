@@ -1,7 +1,7 @@
 // Run the real minibox CLI (dist/, built by `npm run build`) the way a user
 // does, each test with its own state root and config directory.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,6 +31,8 @@ export interface Sandbox {
 
 export function sandbox(prefix = "minibox-test-"): Sandbox {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  // Like /var/lib: enterable by others, so a container's (unprivileged) root can reach its rootfs.
+  chmodSync(dir, 0o711);
   const root = path.join(dir, "root");
   const config = path.join(dir, "config");
   const start = (args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}) => {
