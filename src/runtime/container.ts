@@ -101,6 +101,22 @@ export async function runContainer(
   imageName: string,
   flags: RunFlags,
 ): Promise<number> {
+  try {
+    return await runContainerSteps(ctx, imageName, flags);
+  } catch (err) {
+    // Docker's rule: 125 when the failure is minibox's, before the program ran.
+    if (err instanceof MiniboxError && err.exitCode === 1) {
+      throw new MiniboxError(err.message, err.hint, 125);
+    }
+    throw err;
+  }
+}
+
+async function runContainerSteps(
+  ctx: RunContext,
+  imageName: string,
+  flags: RunFlags,
+): Promise<number> {
   const trace = ctx.trace ?? (() => {});
   const { store } = ctx;
   await store.init();
@@ -206,8 +222,6 @@ export async function runContainer(
     state.finishedAt = new Date().toISOString();
     if (flags.rm) await removeContainerDir(paths);
     else await writeState(paths, state).catch(() => undefined);
-    if (err instanceof MiniboxError && err.exitCode === 1)
-      throw new MiniboxError(err.message, err.hint, 125);
     throw err;
   }
 }

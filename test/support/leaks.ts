@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 export interface LeakSnapshot {
+  cgroups: Set<string>;
   mounts: Set<string>;
   tmpEntries: Set<string>;
   processes: Set<string>;
@@ -17,6 +18,27 @@ function mounts(): string[] {
     .split("\n")
     .filter(Boolean)
     .map((line) => line.split(" ")[4] as string);
+}
+
+/** Container cgroups (…/minibox/<id>) in any hierarchy. */
+function cgroups(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const full = path.join(dir, e.name);
+      if (path.basename(dir) === "minibox") out.push(full);
+      else if (depth < 4) walk(full, depth + 1);
+    }
+  };
+  walk("/sys/fs/cgroup", 0);
+  return out;
 }
 
 /** Temporary roots and sandboxes tests create (minibox-*). */
@@ -40,6 +62,7 @@ function processes(cliPath: string): string[] {
 
 export function snapshot(cliPath: string): LeakSnapshot {
   return {
+    cgroups: new Set(cgroups()),
     mounts: new Set(mounts()),
     tmpEntries: new Set(tmpEntries()),
     processes: new Set(processes(cliPath)),
@@ -50,6 +73,7 @@ export function snapshot(cliPath: string): LeakSnapshot {
 export function leaksSince(before: LeakSnapshot, cliPath: string): string[] {
   const leaks: string[] = [];
   for (const m of mounts()) if (!before.mounts.has(m)) leaks.push(`mount ${m}`);
+  for (const c of cgroups()) if (!before.cgroups.has(c)) leaks.push(`cgroup ${c}`);
   for (const t of tmpEntries()) {
     if (!before.tmpEntries.has(t)) leaks.push(`temporary directory ${path.join(tmpdir(), t)}`);
   }
