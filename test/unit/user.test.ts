@@ -96,34 +96,34 @@ describe("parsePasswd / parseGroup", () => {
 
 describe("resolveUser: every -u form", () => {
   const cases: [string, ResolvedUser][] = [
-    ["", { uid: 0, gid: 0, additionalGids: [1, 2, 10], home: "/root", name: "root" }],
-    ["root", { uid: 0, gid: 0, additionalGids: [1, 2, 10], home: "/root", name: "root" }],
-    ["0", { uid: 0, gid: 0, additionalGids: [1, 2, 10], home: "/root", name: "root" }],
+    ["", { uid: 0, gid: 0, additionalGids: [0, 1, 2, 10], home: "/root", name: "root" }],
+    ["root", { uid: 0, gid: 0, additionalGids: [0, 1, 2, 10], home: "/root", name: "root" }],
+    ["0", { uid: 0, gid: 0, additionalGids: [0, 1, 2, 10], home: "/root", name: "root" }],
     [
       "app",
-      { uid: 1000, gid: 1000, additionalGids: [10, 27, 999], home: "/home/app", name: "app" },
+      { uid: 1000, gid: 1000, additionalGids: [10, 27, 999, 1000], home: "/home/app", name: "app" },
     ],
     [
       "1000",
-      { uid: 1000, gid: 1000, additionalGids: [10, 27, 999], home: "/home/app", name: "app" },
+      { uid: 1000, gid: 1000, additionalGids: [10, 27, 999, 1000], home: "/home/app", name: "app" },
     ],
     // numeric, not in passwd: gid 0, home /
-    ["4242", { uid: 4242, gid: 0, additionalGids: [], home: "/" }],
-    ["4242:4343", { uid: 4242, gid: 4343, additionalGids: [], home: "/" }],
-    ["4242:docker", { uid: 4242, gid: 999, additionalGids: [], home: "/" }],
+    ["4242", { uid: 4242, gid: 0, additionalGids: [0], home: "/" }],
+    ["4242:4343", { uid: 4242, gid: 4343, additionalGids: [4343], home: "/" }],
+    ["4242:docker", { uid: 4242, gid: 999, additionalGids: [999], home: "/" }],
     // explicit group: no supplementary groups (runc)
-    ["app:docker", { uid: 1000, gid: 999, additionalGids: [], home: "/home/app", name: "app" }],
-    ["app:4343", { uid: 1000, gid: 4343, additionalGids: [], home: "/home/app", name: "app" }],
-    ["1000:27", { uid: 1000, gid: 27, additionalGids: [], home: "/home/app", name: "app" }],
+    ["app:docker", { uid: 1000, gid: 999, additionalGids: [999], home: "/home/app", name: "app" }],
+    ["app:4343", { uid: 1000, gid: 4343, additionalGids: [4343], home: "/home/app", name: "app" }],
+    ["1000:27", { uid: 1000, gid: 27, additionalGids: [27], home: "/home/app", name: "app" }],
     [
       "www-data",
-      { uid: 82, gid: 82, additionalGids: [], home: "/home/www-data", name: "www-data" },
+      { uid: 82, gid: 82, additionalGids: [82], home: "/home/www-data", name: "www-data" },
     ],
-    [":wheel", { uid: 0, gid: 10, additionalGids: [], home: "/root", name: "root" }],
-    ["daemon", { uid: 2, gid: 2, additionalGids: [1], home: "/sbin", name: "daemon" }],
-    ["nohome", { uid: 1001, gid: 1001, additionalGids: [], home: "/", name: "nohome" }],
-    ["+7", { uid: 7, gid: 0, additionalGids: [], home: "/" }],
-    ["4294967294", { uid: 4294967294, gid: 0, additionalGids: [], home: "/" }],
+    [":wheel", { uid: 0, gid: 10, additionalGids: [10], home: "/root", name: "root" }],
+    ["daemon", { uid: 2, gid: 2, additionalGids: [1, 2], home: "/sbin", name: "daemon" }],
+    ["nohome", { uid: 1001, gid: 1001, additionalGids: [1001], home: "/", name: "nohome" }],
+    ["+7", { uid: 7, gid: 0, additionalGids: [0], home: "/" }],
+    ["4294967294", { uid: 4294967294, gid: 0, additionalGids: [0], home: "/" }],
   ];
   for (const [spec, want] of cases) {
     it(JSON.stringify(spec), () => {
@@ -131,10 +131,10 @@ describe("resolveUser: every -u form", () => {
     });
   }
 
-  it("supplementary groups exclude the primary gid and are sorted, unique", () => {
+  it("supplementary groups include the primary gid (CVE-2023-25173) and are sorted, unique", () => {
     const group = "z:x:50:u\na:x:40:u\nprimary:x:100:u\ndup:x:40:u\n";
     expect(resolveUser("u", "u:x:100:100::/home/u:/bin/sh\n", group).additionalGids).toEqual([
-      40, 50,
+      40, 50, 100,
     ]);
   });
 
@@ -142,7 +142,7 @@ describe("resolveUser: every -u form", () => {
     expect(resolveUser("nobody", BUSYBOX_PASSWD, BUSYBOX_GROUP)).toEqual({
       uid: 65534,
       gid: 65534,
-      additionalGids: [],
+      additionalGids: [65534],
       home: "/nonexistent",
       name: "nobody",
     });
@@ -151,7 +151,7 @@ describe("resolveUser: every -u form", () => {
     expect(resolveUser("", BUSYBOX_PASSWD, BUSYBOX_GROUP)).toEqual({
       uid: 0,
       gid: 0,
-      additionalGids: [],
+      additionalGids: [0],
       home: "/root",
       name: "root",
     });
@@ -161,13 +161,13 @@ describe("resolveUser: every -u form", () => {
     expect(resolveUser("", undefined, undefined)).toEqual({
       uid: 0,
       gid: 0,
-      additionalGids: [],
+      additionalGids: [0],
       home: "/",
     });
     expect(resolveUser("1000:1000", undefined, undefined)).toEqual({
       uid: 1000,
       gid: 1000,
-      additionalGids: [],
+      additionalGids: [1000],
       home: "/",
     });
   });
