@@ -1,5 +1,4 @@
 /** login / logout: credentials checked against the registry, stored like Docker's. */
-import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { MiniboxError } from "../errors.js";
 import { RegistryClient, resolveEndpoints } from "../image/registry.js";
@@ -70,6 +69,7 @@ async function prompt(question: string): Promise<string> {
       "use -u and --password-stdin",
     );
   }
+  const { createInterface } = await import("node:readline/promises");
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     return (await rl.question(question)).trim();

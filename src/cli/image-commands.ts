@@ -8,13 +8,10 @@ import {
   removeImage,
   tagImage,
 } from "../image/images.js";
-import { importTarball } from "../image/import.js";
 import { readConfigCreated } from "../image/metadata.js";
-import { pullImage } from "../image/pull.js";
 import { familiarString, formatReference, parseReference } from "../image/reference.js";
 import { contextFrom } from "./context.js";
 import { humanSize, table, timeAgo, truncate } from "./format.js";
-import { createReporter } from "./progress.js";
 import { renderTemplate } from "./template.js";
 
 export function registerImageCommands(program: Command): void {
@@ -27,6 +24,9 @@ export function registerImageCommands(program: Command): void {
     .action(async (image: string, opts: { quiet?: boolean; platform?: string }, cmd: Command) => {
       const ctx = contextFrom(cmd);
       const ref = parseReference(image);
+      // Loaded on demand: only pulls need the registry client, gzip and tar.
+      const { pullImage } = await import("../image/pull.js");
+      const { createReporter } = await import("./progress.js");
       const reporter = createReporter(Boolean(opts.quiet));
       try {
         const result = await pullImage(ctx.store, ref, {
@@ -185,6 +185,7 @@ export function registerImageCommands(program: Command): void {
     cmd: Command,
   ) => {
     const ctx = contextFrom(cmd);
+    const { importTarball } = await import("../image/import.js");
     const record = await importTarball(ctx.store, file, reference, ctx.platform(opts.platform));
     console.log(record.id);
   };

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { MiniboxError } from "../errors.js";
 import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
-import { type RunFlags, runContainer, type Tracer } from "../runtime/container.js";
+import type { RunFlags, Tracer } from "../runtime/container.js";
 import {
   normaliseCapability,
   parseEnvFile,
@@ -13,7 +13,6 @@ import {
   parseUserns,
 } from "../runtime/run-options.js";
 import { contextFrom } from "./context.js";
-import { createReporter } from "./progress.js";
 
 function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];
@@ -104,13 +103,15 @@ export function registerRunCommand(program: Command): void {
         if (err instanceof MiniboxError) throw new MiniboxError(err.message, err.hint, 125);
         throw err;
       }
+      const { runContainer } = await import("../runtime/container.js");
+      const { createReporter } = await import("./progress.js");
       const code = await runContainer(
         {
           store: ctx.store,
           credentials: ctx.credentials,
           endpoints: ctx.endpoints,
           platform: ctx.platform(opts.platform),
-          reporter: createStderrReporter(),
+          reporter: createReporter(false, process.stderr),
           trace: opts.trace ? stderrTracer() : undefined,
         },
         image,
@@ -196,11 +197,6 @@ function readText(file: string, flag: string): string {
       `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
     );
   }
-}
-
-/** Pull progress goes to stderr during `run`: stdout belongs to the container. */
-function createStderrReporter() {
-  return createReporter(false, process.stderr);
 }
 
 /** `--trace` lines: time since minibox started, the step's own duration, the step. */

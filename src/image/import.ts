@@ -14,7 +14,7 @@ import { createGzip } from "node:zlib";
 import { MiniboxError } from "../errors.js";
 import { withLock } from "../sys/lock.js";
 import { digestHex, sha256File } from "./digest.js";
-import { unpackLayer } from "./layer.js";
+import { opaqueDirOf, unpackLayer } from "./layer.js";
 import { MediaType, type Platform } from "./manifest.js";
 import { formatReference, parseReference } from "./reference.js";
 import type { ImageRecord, LayerRecord, Store } from "./store.js";
@@ -42,7 +42,12 @@ export async function importTarball(
     if (await isGzip(input)) await copyFile(input, blobTmp);
     else await pipeline(createReadStream(input), createGzip(), createWriteStream(blobTmp));
     await mkdir(join(staging, "diff"), { recursive: true, mode: 0o755 });
-    const unpacked = await unpackLayer(createReadStream(blobTmp), join(staging, "diff"));
+    const opaqueDirs: string[] = [];
+    const unpacked = await unpackLayer(createReadStream(blobTmp), join(staging, "diff"), {
+      onEntry: (name, kind) => {
+        if (kind === "opaque") opaqueDirs.push(opaqueDirOf(name));
+      },
+    });
     const digest = await sha256File(blobTmp);
     layer = {
       digest,
@@ -51,6 +56,7 @@ export async function importTarball(
       diffId: unpacked.diffID,
       chainId: unpacked.diffID,
       size: unpacked.size,
+      opaqueDirs,
     };
     await store.commitBlobFile(blobTmp, digest);
     await withLock(store.lockPath(`layer-${digestHex(layer.chainId)}`), async () => {

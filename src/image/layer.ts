@@ -48,6 +48,13 @@ export interface UnpackOptions {
 }
 
 /** A layer entry that would write outside the layer directory (or otherwise cannot be trusted). */
+/** The directory an opaque-whiteout marker applies to: "./opt/x/.wh..wh..opq" → "opt/x". */
+export function opaqueDirOf(markerName: string): string {
+  const parts = markerName.split("/").filter((p) => p && p !== ".");
+  parts.pop();
+  return parts.join("/");
+}
+
 export class UnsafeLayerError extends MiniboxError {
   constructor(message: string) {
     super(message, "the image may have been tampered with; nothing was unpacked outside its layer");

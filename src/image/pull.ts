@@ -20,7 +20,7 @@ import { MiniboxError } from "../errors.js";
 import { withLock } from "../sys/lock.js";
 import type { CredentialStore } from "./credentials.js";
 import { chainIds, digestHex, shortId } from "./digest.js";
-import { unpackLayer } from "./layer.js";
+import { opaqueDirOf, unpackLayer } from "./layer.js";
 import {
   type Descriptor,
   type ImageConfig,
@@ -275,9 +275,15 @@ async function ensureLayer(
       const staging = store.tmpPath("unpack");
       await mkdir(join(staging, "diff"), { recursive: true, mode: 0o755 });
       try {
+        const opaqueDirs: string[] = [];
         const result = await unpackLayer(
           createReadStream(store.blobPath(desc.digest)),
           join(staging, "diff"),
+          {
+            onEntry: (name, kind) => {
+              if (kind === "opaque") opaqueDirs.push(opaqueDirOf(name));
+            },
+          },
         );
         if (result.diffID !== diffId) {
           throw new MiniboxError(
@@ -292,6 +298,7 @@ async function ensureLayer(
           diffId,
           chainId,
           size: result.size,
+          opaqueDirs,
         };
         await store.commitLayer(staging, record);
         reporter.layer(id, "Pull complete");

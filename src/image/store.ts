@@ -34,6 +34,12 @@ export interface LayerRecord {
   chainId: string;
   /** Bytes of file content once unpacked. */
   size: number;
+  /**
+   * Directories this layer makes opaque (hides everything below it), as
+   * paths relative to the layer root. Recorded at unpack time so that reading
+   * an image file (e.g. /etc/passwd for `-u`) needs no xattr calls.
+   */
+  opaqueDirs?: string[];
 }
 
 export interface ImageRecord {

@@ -15,12 +15,12 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
 import type { CredentialStore } from "../image/credentials.js";
 import { findImage, readConfig } from "../image/images.js";
 import type { Platform } from "../image/manifest.js";
-import { type PullReporter, pullImage } from "../image/pull.js";
+import type { PullReporter } from "../image/pull.js";
 import { formatReference, parseReference } from "../image/reference.js";
 import type { EndpointOptions } from "../image/registry.js";
 import type { ImageRecord, Store } from "../image/store.js";
@@ -134,8 +134,12 @@ async function runContainerSteps(
   const userns = flags.userns === "host" ? undefined : await loadUserns(store.root);
   if (userns) assertSearchable(store.root);
   const owner = userns ? { uid: userns.uid.hostID, gid: userns.gid.hostID } : { uid: 0, gid: 0 };
-  const passwd = await readImageFile(layers, "/etc/passwd");
-  const group = await readImageFile(layers, "/etc/group");
+  const layerDirs = image.layers.map((l, i) => ({
+    dir: layers[i] as string,
+    opaqueDirs: l.opaqueDirs,
+  }));
+  const passwd = await readImageFile(layerDirs, "/etc/passwd");
+  const group = await readImageFile(layerDirs, "/etc/group");
   const user = resolveUser(flags.user ?? config.config?.User ?? "", passwd, group);
   const hostname = flags.hostname ?? id.slice(0, 12);
   const paths = containerPaths(store.root, id);
@@ -220,7 +224,7 @@ async function runContainerSteps(
     state.exitCode = 125;
     state.error = (err as Error).message;
     state.finishedAt = new Date().toISOString();
-    if (flags.rm) await removeContainerDir(paths);
+    if (flags.rm) await removeContainerDir(paths, name);
     else await writeState(paths, state).catch(() => undefined);
     throw err;
   }
@@ -240,6 +244,7 @@ async function resolveImage(
     process.stderr.write(`Unable to find image '${name}' locally\n`);
   }
   const ref = parseReference(name);
+  const { pullImage } = await import("../image/pull.js");
   const result = await pullImage(ctx.store, ref, {
     ...ctx.endpoints,
     platform: ctx.platform,
@@ -252,7 +257,13 @@ async function resolveImage(
   return result.record;
 }
 
-/** Docker's rule: names are unique; without --name one is made up. */
+/**
+ * Docker's rule: names are unique; without --name one is made up.
+ *
+ * A name is claimed by creating <root>/names/<name> with O_EXCL: the
+ * kernel lets exactly one of two racing commands create it, so no lock is
+ * needed. The file holds the container's ID; removing the container frees it.
+ */
 async function claimName(root: string, wanted: string | undefined, id: string): Promise<string> {
   if (wanted !== undefined && !NAME_RE.test(wanted)) {
     throw new MiniboxError(
@@ -260,28 +271,41 @@ async function claimName(root: string, wanted: string | undefined, id: string): 
       "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
     );
   }
-  return withLock(join(root, "locks", "names.lock"), async () => {
-    const taken = new Map((await listContainers(root)).map((c) => [c.name, c.id]));
+  await mkdir(join(root, "names"), { recursive: true, mode: 0o700 });
+  for (let attempt = 0; ; attempt++) {
+    const name = wanted ?? generatedName(attempt > 10);
+    if (await tryClaim(root, name, id)) {
+      await reserve(root, id, name);
+      return name;
+    }
     if (wanted !== undefined) {
-      const other = taken.get(wanted);
-      if (other) {
-        throw new MiniboxError(
-          `the container name "/${wanted}" is already in use by container "${other}"`,
-          "remove or rename that container, or choose another name",
-        );
-      }
-      // Reserve it before the lock is released: the directory with its state appears now.
-      await reserve(root, id, wanted);
-      return wanted;
+      const other = (await readFile(namePath(root, name), "utf8").catch(() => "")).trim();
+      throw new MiniboxError(
+        `the container name "/${wanted}" is already in use by container "${other}"`,
+        "remove or rename that container, or choose another name",
+      );
     }
-    for (let i = 0; ; i++) {
-      const name = generatedName(i > 10);
-      if (!taken.has(name)) {
-        await reserve(root, id, name);
-        return name;
-      }
+  }
+}
+
+function namePath(root: string, name: string): string {
+  return join(root, "names", name);
+}
+
+async function tryClaim(root: string, name: string, id: string): Promise<boolean> {
+  try {
+    await writeFile(namePath(root, name), `${id}\n`, { flag: "wx" });
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    // A name left by a container that no longer exists is free again.
+    const owner = (await readFile(namePath(root, name), "utf8").catch(() => "")).trim();
+    if (owner && !existsSync(containerPaths(root, owner).dir)) {
+      await rm(namePath(root, name), { force: true });
+      return tryClaim(root, name, id);
     }
-  });
+    return false;
+  }
 }
 
 async function reserve(root: string, id: string, name: string): Promise<void> {
@@ -493,7 +517,7 @@ async function finish(
   state.exitCode = code;
   if (message) state.error = message;
   trace(`exit status ${code}${oom ? " (OOM killed)" : ""}`);
-  if (state.autoRemove) await removeContainerDir(paths);
+  if (state.autoRemove) await removeContainerDir(paths, state.name);
   else await writeState(paths, state);
   if (message) throw new MiniboxError(message, undefined, code);
   return code;
@@ -552,8 +576,14 @@ export async function listContainers(root: string): Promise<ContainerState[]> {
   return out;
 }
 
-async function removeContainerDir(paths: ContainerPaths): Promise<void> {
+/** Remove a container's directory, then free its name. */
+async function removeContainerDir(paths: ContainerPaths, name?: string): Promise<void> {
   await rm(paths.dir, { recursive: true, force: true });
+  if (name) {
+    const file = join(dirname(dirname(paths.dir)), "names", name);
+    const owner = (await readFile(file, "utf8").catch(() => "")).trim();
+    if (owner === basename(paths.dir)) await rm(file, { force: true });
+  }
 }
 
 function alive(pid: number | undefined): boolean {
@@ -579,7 +609,7 @@ export async function sweepContainers(root: string): Promise<void> {
       ?.destroy()
       .catch(() => undefined);
     if (state.autoRemove || !state.imageId) {
-      await removeContainerDir(paths);
+      await removeContainerDir(paths, state.name);
       continue;
     }
     state.status = "exited";

@@ -12,7 +12,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { createInterface } from "node:readline";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { MiniboxError } from "../errors.js";
@@ -20,9 +19,11 @@ import { type Plan, type PlanStep, serialisePlan } from "./plan.js";
 
 export function executorPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  // dist/runtime/executor.js and src/runtime/executor.ts both sit two levels below the checkout.
+  // The bundle (dist/minibox.mjs) sits one level below the checkout;
+  // dist/runtime/executor.js and src/runtime/executor.ts two levels.
   const candidates = [
     process.env.MINIBOX_EXEC,
+    join(here, "..", "native", "build", "minibox-exec"),
     join(here, "..", "..", "native", "build", "minibox-exec"),
     "/usr/local/libexec/minibox/minibox-exec",
   ];
@@ -106,9 +107,15 @@ export class Execution {
     planPipe.end(text);
 
     const result: ExecutorResult = { started: false };
-    const lines = createInterface({ input: statusPipe });
     let pending: Promise<void> = Promise.resolve();
-    lines.on("line", (line) => {
+    let partial = "";
+    statusPipe.setEncoding("utf8");
+    statusPipe.on("data", (chunk: string) => {
+      const lines = (partial + chunk).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) onLine(line);
+    });
+    const onLine = (line: string) => {
       const [kind, ...rest] = line.split(" ");
       switch (kind) {
         case "trace": {
@@ -141,7 +148,7 @@ export class Execution {
           result.signal = Number(rest[0]);
           break;
       }
-    });
+    };
     this.done = new Promise((resolve, reject) => {
       this.child.on("error", (err) =>
         reject(new MiniboxError(`cannot start the executor: ${err.message}`)),

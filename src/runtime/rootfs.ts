@@ -106,23 +106,32 @@ async function resolvConf(network: string): Promise<string> {
   return `${lines.filter((l, i, a) => l || i < a.length - 1).join("\n")}\n`;
 }
 
+/** A layer directory, with the opaque directories recorded when it was unpacked. */
+export interface LayerDir {
+  dir: string;
+  opaqueDirs?: string[];
+}
+
 /**
  * Read a file of the image as the container will see it: the topmost layer
  * that has it wins; a whiteout (character device 0/0) or an opaque parent
  * directory above hides it. Layers lowest first. undefined when absent.
  */
-export async function readImageFile(layers: string[], path: string): Promise<string | undefined> {
+export async function readImageFile(layers: LayerDir[], path: string): Promise<string | undefined> {
   const parts = path.split("/").filter(Boolean);
   for (let i = layers.length - 1; i >= 0; i--) {
-    const layer = layers[i] as string;
-    const full = join(layer, ...parts);
+    const layer = layers[i] as LayerDir;
+    const full = join(layer.dir, ...parts);
     const st = await lstat(full).catch(() => undefined);
     if (st?.isCharacterDevice() && st.rdev === 0) return undefined;
     if (st?.isFile()) return readFile(full, "utf8");
     // An opaque directory on the way hides everything below this layer.
     for (let depth = parts.length - 1; depth >= 1; depth--) {
-      const dir = join(layer, ...parts.slice(0, depth));
-      if (lgetxattrSafe(dir, "trusted.overlay.opaque") === "y") return undefined;
+      const dir = parts.slice(0, depth).join("/");
+      const opaque = layer.opaqueDirs
+        ? layer.opaqueDirs.includes(dir)
+        : lgetxattrSafe(join(layer.dir, dir), "trusted.overlay.opaque") === "y";
+      if (opaque) return undefined;
     }
   }
   return undefined;

@@ -6,22 +6,47 @@
  * that must run single-threaded between clone and execve live in native/
  * instead (see DESIGN.md "Platform facts").
  */
-import koffi from "koffi";
+import { createRequire } from "node:module";
+import type Koffi from "koffi";
 
-const libc = koffi.load("libc.so.6");
+type Fn = (...args: unknown[]) => number | bigint | string;
 
-const flockFn = libc.func("int flock(int fd, int operation)");
-const mknodFn = libc.func("int mknod(const char *path, uint32_t mode, uint64_t dev)");
-const lsetxattrFn = libc.func(
-  "int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)",
-);
-const lgetxattrFn = libc.func(
-  "intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)",
-);
-const llistxattrFn = libc.func(
-  "intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)",
-);
-const strerrorFn = libc.func("const char *strerror(int errnum)");
+interface Libc {
+  koffi: typeof Koffi;
+  flock: Fn;
+  mknod: Fn;
+  lsetxattr: Fn;
+  lgetxattr: Fn;
+  llistxattr: Fn;
+  strerror: Fn;
+}
+
+let bound: Libc | undefined;
+
+/**
+ * Load koffi and bind the calls on first use, not at start-up: most
+ * commands never need them, and every millisecond of `minibox run`'s
+ * start-up counts.
+ */
+function libc(): Libc {
+  if (bound) return bound;
+  const koffi = createRequire(import.meta.url)("koffi") as typeof Koffi;
+  const lib = koffi.load("libc.so.6");
+  bound = {
+    koffi,
+    flock: lib.func("int flock(int fd, int operation)"),
+    mknod: lib.func("int mknod(const char *path, uint32_t mode, uint64_t dev)"),
+    lsetxattr: lib.func(
+      "int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)",
+    ),
+    lgetxattr: lib.func(
+      "intptr_t lgetxattr(const char *path, const char *name, _Out_ void *value, size_t size)",
+    ),
+    llistxattr: lib.func("intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)"),
+    strerror: lib.func("const char *strerror(int errnum)"),
+  };
+  return bound;
+}
 
 export const LOCK_SH = 1;
 export const LOCK_EX = 2;
@@ -38,22 +63,22 @@ export class SysError extends Error {
     readonly errno: number,
     readonly path?: string,
   ) {
-    super(`${syscall}${path ? ` ${path}` : ""}: ${strerrorFn(errno)}`);
+    super(`${syscall}${path ? ` ${path}` : ""}: ${libc().strerror(errno)}`);
     this.name = "SysError";
   }
 }
 
 function check(ret: number | bigint, syscall: string, path?: string): number {
   const n = Number(ret);
-  if (n < 0) throw new SysError(syscall, koffi.errno(), path);
+  if (n < 0) throw new SysError(syscall, libc().koffi.errno(), path);
   return n;
 }
 
 /** flock(2). With LOCK_NB returns false instead of blocking when the lock is held. */
 export function flock(fd: number, operation: number): boolean {
-  const ret = flockFn(fd, operation);
+  const ret = libc().flock(fd, operation) as number;
   if (ret < 0) {
-    const errno = koffi.errno();
+    const errno = libc().koffi.errno();
     if (errno === EWOULDBLOCK && operation & LOCK_NB) return false;
     throw new SysError("flock", errno);
   }
@@ -62,7 +87,7 @@ export function flock(fd: number, operation: number): boolean {
 
 /** mknod(2): `mode` includes the file type bits (S_IFCHR, S_IFBLK, S_IFIFO). */
 export function mknod(path: string, mode: number, major: number, minor: number): void {
-  check(mknodFn(path, mode, makedev(major, minor)), "mknod", path);
+  check(libc().mknod(path, mode, makedev(major, minor)) as number, "mknod", path);
 }
 
 /** glibc's makedev(): the 64-bit dev_t encoding of major/minor. */
@@ -74,15 +99,15 @@ export function makedev(major: number, minor: number): bigint {
 
 /** lsetxattr(2): set an extended attribute on a path without following a symlink. */
 export function lsetxattr(path: string, name: string, value: Buffer): void {
-  check(lsetxattrFn(path, name, value, value.length, 0), "lsetxattr", path);
+  check(libc().lsetxattr(path, name, value, value.length, 0) as number, "lsetxattr", path);
 }
 
 /** lgetxattr(2): undefined when the attribute is not set. */
 export function lgetxattr(path: string, name: string): Buffer | undefined {
   const buf = Buffer.alloc(65536);
-  const n = Number(lgetxattrFn(path, name, buf, buf.length));
+  const n = Number(libc().lgetxattr(path, name, buf, buf.length));
   if (n < 0) {
-    const errno = koffi.errno();
+    const errno = libc().koffi.errno();
     if (errno === ENODATA) return undefined;
     throw new SysError("lgetxattr", errno, path);
   }
@@ -92,7 +117,7 @@ export function lgetxattr(path: string, name: string): Buffer | undefined {
 /** llistxattr(2): the names of a path's extended attributes. */
 export function llistxattr(path: string): string[] {
   const buf = Buffer.alloc(65536);
-  const n = check(llistxattrFn(path, buf, buf.length), "llistxattr", path);
+  const n = check(libc().llistxattr(path, buf, buf.length) as number, "llistxattr", path);
   return buf
     .subarray(0, n)
     .toString("utf8")

@@ -314,6 +314,19 @@ describe("exit statuses", () => {
     }
   });
 
+  test("a container name is unique; --rm frees it", async () => {
+    const first = await box.run(["run", "--name", "dup", IMAGE, "true"]);
+    expect(first.code, first.stderr).toBe(0);
+    const second = await box.run(["run", "--name", "dup", IMAGE, "true"]);
+    expect(second.code).toBe(125);
+    expect(oneLineError(second)).toMatch(
+      /the container name "\/dup" is already in use by container "[0-9a-f]{64}"/,
+    );
+    const a = await box.run(["run", "--rm", "--name", "reused", IMAGE, "true"]);
+    const b = await box.run(["run", "--rm", "--name", "reused", IMAGE, "true"]);
+    expect([a.code, b.code]).toEqual([0, 0]);
+  });
+
   test("SIGTERM to minibox reaches the container's init", async () => {
     const { child, done } = box.spawn([
       "run",
@@ -445,7 +458,7 @@ describe("nothing left behind", () => {
       const state = JSON.parse(
         readFileSync(path.join(box.root, "containers", id, "state.json"), "utf8"),
       );
-      return state.name !== "owner-check";
+      return state.autoRemove !== false;
     });
     expect(containers).toEqual([]);
     const cgroups = execFileSync("find", [

@@ -7,7 +7,8 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const MINIBOX_JS = path.join(REPO_ROOT, "dist", "cli", "main.js");
+/** The bundled CLI, as the `minibox` launcher and the package's bin run it. */
+export const MINIBOX_JS = path.join(REPO_ROOT, "dist", "minibox.mjs");
 
 export interface Result {
   code: number | null;
