@@ -1,16 +1,21 @@
 // One `minibox run` with extra timestamps, for bench/run.ts (which spawns it
 // once per marked round: a fresh node process, cold JIT, like the CLI).
 //
-//   node bench/run-trace.mjs <dist dir> <minibox arguments…>
-//   e.g. node bench/run-trace.mjs dist --root R run --rm --network none --trace REF true
+//   node bench/run-trace.mjs <CLI script> <minibox arguments…>
+//   e.g. node bench/run-trace.mjs dist/minibox.mjs --root R run --rm --network none --trace REF true
+//   (dist/minibox.mjs is the bundle that ./minibox runs; dist/cli/main.js is tsc's output)
 //
-// It runs the real CLI (dist/cli/main.js) in this process, and adds what
-// `--trace` cannot see: when node's bootstrap ended (this script's first
-// line), when minibox's modules were loaded (they are imported here first,
-// then main.js, whose body starts the command), how long spawning the native
-// executor took (child_process.spawn is wrapped: fork + exec of
-// minibox-exec, until spawn returns), when the executor exited, and when the
-// process started to exit. At exit it writes one line to stderr:
+// It imports the real CLI script in this process and adds what `--trace`
+// cannot see:
+// - "script start": node's bootstrap is over (this script's first line);
+// - "modules loaded": the CLI's first read of process.argv. Both CLI builds
+//   read it exactly once, in their last statement `main(process.argv)`,
+//   after every statically imported module has been loaded and evaluated;
+// - "spawn <file>#<n> call/returned/exit/close": child_process.spawn is
+//   wrapped, so the executor's spawn (fork of node + exec of minibox-exec,
+//   until spawn() returns), its exit and its pipes' close are timed;
+// - "process exit": the process's 'exit' event.
+// At exit it writes one line to stderr:
 //   [run-trace] {"marks":[[label, ms since the process's time origin], ...]}
 // The `--trace` lines go to stderr as usual, on the same clock.
 const marks = [["script start", performance.now()]];
@@ -21,23 +26,21 @@ const { writeSync } = await import("node:fs");
 const { basename, resolve } = await import("node:path");
 const { pathToFileURL } = await import("node:url");
 
-const [distArg, ...cliArgs] = process.argv.slice(2);
-if (!distArg || cliArgs.length === 0) {
-  process.stderr.write("usage: node bench/run-trace.mjs <dist dir> <minibox arguments…>\n");
+const [scriptArg, ...cliArgs] = process.argv.slice(2);
+if (!scriptArg || cliArgs.length === 0) {
+  process.stderr.write("usage: node bench/run-trace.mjs <CLI script> <minibox arguments…>\n");
   process.exit(2);
 }
-const dist = resolve(distArg);
-const url = (rel) => pathToFileURL(`${dist}/${rel}`).href;
+const script = resolve(scriptArg);
 
-// executor.js does `import { spawn } from "node:child_process"`: patch the
-// builtin and sync its ESM facade before that module is loaded.
+// The executor is started with `import { spawn } from "node:child_process"`:
+// patch the builtin and sync its ESM facade before the CLI is loaded.
 const require = createRequire(import.meta.url);
 const childProcess = require("node:child_process");
 const realSpawn = childProcess.spawn;
 let spawns = 0;
 childProcess.spawn = function spawn(file, ...rest) {
-  const n = ++spawns;
-  const what = `${basename(String(file))}#${n}`;
+  const what = `${basename(String(file))}#${++spawns}`;
   mark(`spawn ${what} call`);
   const child = realSpawn.call(this, file, ...rest);
   mark(`spawn ${what} returned`);
@@ -46,21 +49,24 @@ childProcess.spawn = function spawn(file, ...rest) {
   return child;
 };
 syncBuiltinESMExports();
-mark("hooks installed");
 
-// main.js's own imports, in its order; then main.js, whose body runs the command.
-await import(createRequire(url("cli/main.js")).resolve("commander"));
-await import(url("errors.js"));
-await import(url("cli/auth-commands.js"));
-await import(url("cli/context.js"));
-await import(url("cli/image-commands.js"));
-await import(url("cli/run-command.js"));
-mark("modules loaded");
+const argv = [process.argv[0], script, ...cliArgs];
+let argvRead = false;
+Object.defineProperty(process, "argv", {
+  configurable: true,
+  enumerable: true,
+  get() {
+    if (!argvRead) {
+      argvRead = true;
+      mark("modules loaded");
+    }
+    return argv;
+  },
+});
 
 process.on("exit", () => {
   mark("process exit");
   writeSync(2, `[run-trace] ${JSON.stringify({ marks })}\n`);
 });
-process.argv = [process.argv[0], `${dist}/cli/main.js`, ...cliArgs];
-await import(url("cli/main.js"));
-mark("main.js evaluated");
+mark("import start");
+await import(pathToFileURL(script).href);

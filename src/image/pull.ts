@@ -15,12 +15,14 @@
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, rm, stat, truncate } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
 import { join } from "node:path";
+import { PassThrough, type Readable } from "node:stream";
 import { MiniboxError } from "../errors.js";
 import { withLock } from "../sys/lock.js";
 import type { CredentialStore } from "./credentials.js";
 import { chainIds, digestHex, shortId } from "./digest.js";
-import { opaqueDirOf, unpackLayer } from "./layer.js";
+import { opaqueDirOf, type UnpackResult, unpackLayer } from "./layer.js";
 import {
   type Descriptor,
   type ImageConfig,
@@ -247,7 +249,12 @@ async function fetchSmallBlob(
   return body;
 }
 
-/** Make sure the layer is unpacked in the store; download its blob first if needed. */
+/**
+ * Make sure the layer is unpacked in the store. The blob is downloaded to
+ * the store and, in the same pass, streamed into the unpacker, so a big
+ * layer is unpacked while it arrives instead of after. Nothing is published
+ * before the blob's digest and the layer's diffID are both verified.
+ */
 async function ensureLayer(
   store: Store,
   client: RegistryClient,
@@ -270,21 +277,15 @@ async function ensureLayer(
         reporter.layer(id, "Already exists");
         return store.readLayer(chainId);
       }
-      await downloadBlob(store, client, repo, desc, reporter);
-      reporter.layer(id, "Extracting");
       const staging = store.tmpPath("unpack");
-      await mkdir(join(staging, "diff"), { recursive: true, mode: 0o755 });
       try {
-        const opaqueDirs: string[] = [];
-        const result = await unpackLayer(
-          createReadStream(store.blobPath(desc.digest)),
-          join(staging, "diff"),
-          {
-            onEntry: (name, kind) => {
-              if (kind === "opaque") opaqueDirs.push(opaqueDirOf(name));
-            },
-          },
-        );
+        let unpacked = await unpackWhileDownloading(store, client, repo, desc, staging, reporter);
+        if (!unpacked) {
+          // The blob came from the store or from a resumed download: unpack it from disk.
+          reporter.layer(id, "Extracting");
+          unpacked = await unpackInto(staging, createReadStream(store.blobPath(desc.digest)));
+        }
+        const { result, opaqueDirs } = unpacked;
         if (result.diffID !== diffId) {
           throw new MiniboxError(
             `layer ${desc.digest} unpacks to ${result.diffID}, but the image config says ${diffId}`,
@@ -315,6 +316,114 @@ async function ensureLayer(
   );
 }
 
+interface Unpacked {
+  result: UnpackResult;
+  opaqueDirs: string[];
+}
+
+/** Unpack a tar stream into <staging>/diff (made fresh), noting opaque directories. */
+async function unpackInto(staging: string, input: Readable): Promise<Unpacked> {
+  await rm(staging, { recursive: true, force: true });
+  await mkdir(join(staging, "diff"), { recursive: true, mode: 0o755 });
+  const opaqueDirs: string[] = [];
+  const result = await unpackLayer(input, join(staging, "diff"), {
+    onEntry: (name, kind) => {
+      if (kind === "opaque") opaqueDirs.push(opaqueDirOf(name));
+    },
+  });
+  return { result, opaqueDirs };
+}
+
+/**
+ * Download the blob with a tee into the unpacker. Returns undefined when
+ * the tee could not see the blob whole and in order (it was already in the
+ * store, or the download resumed in a way the unpacker cannot follow); the
+ * caller then unpacks from the stored blob.
+ */
+async function unpackWhileDownloading(
+  store: Store,
+  client: RegistryClient,
+  repo: string,
+  desc: Descriptor,
+  staging: string,
+  reporter: PullReporter,
+): Promise<Unpacked | undefined> {
+  const tee = new Tee();
+  const unpacking = unpackInto(staging, tee.stream).then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  try {
+    await downloadBlob(store, client, repo, desc, reporter, tee);
+  } catch (err) {
+    tee.abandon();
+    await unpacking;
+    throw err;
+  }
+  if (!tee.whole) {
+    tee.abandon();
+    await unpacking;
+    return undefined;
+  }
+  reporter.layer(shortId(desc.digest), "Extracting");
+  tee.end();
+  const outcome = await unpacking;
+  if ("error" in outcome) throw outcome.error;
+  return outcome.value;
+}
+
+/**
+ * The unpacker's copy of a download. It is "whole" only while it has seen
+ * every byte from the first one, in order; a gap (the server ignored a
+ * Range request, or the download began from a partial file of an earlier
+ * process that we did not feed it) makes it useless, and it is abandoned.
+ */
+class Tee {
+  readonly stream = new PassThrough({ highWaterMark: 1 << 20 });
+  private fed = 0;
+  private broken = false;
+  private fedAny = false;
+
+  get whole(): boolean {
+    return !this.broken && this.fedAny;
+  }
+
+  /** Called at the start of each download attempt with the offset it resumes from. */
+  startAt(offset: number): boolean {
+    if (this.broken || offset !== this.fed) {
+      this.broken = true;
+      return false;
+    }
+    return true;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.broken || this.stream.destroyed) return;
+    this.fedAny = true;
+    this.fed += chunk.length;
+    if (!this.stream.write(chunk)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.stream.off("drain", done);
+          this.stream.off("close", done);
+          resolve();
+        };
+        this.stream.on("drain", done);
+        this.stream.on("close", done);
+      });
+    }
+  }
+
+  end(): void {
+    this.stream.end();
+  }
+
+  abandon(): void {
+    this.broken = true;
+    this.stream.destroy();
+  }
+}
+
 /**
  * Download a blob into the store, verified. An interrupted download is kept
  * in tmp/partial-<hex> and resumed with a Range request — by this process
@@ -326,6 +435,7 @@ async function downloadBlob(
   repo: string,
   desc: Descriptor,
   reporter: PullReporter,
+  tee?: Tee,
 ): Promise<void> {
   const id = shortId(desc.digest);
   await withLock(store.lockPath(`blob-${digestHex(desc.digest)}`), async () => {
@@ -338,15 +448,18 @@ async function downloadBlob(
         // connection and a new pull after a kill resume the same way.
         let hash = createHash("sha256");
         let offset = await resumeOffset(partial, desc.size, hash);
+        let feed = tee?.startAt(offset) ? tee : undefined;
         if (offset < desc.size) {
-          const response = await client.getBlob(repo, desc.digest, offset);
-          if (offset > 0 && response.status !== 206) {
+          const response = await client.openBlob(repo, desc.digest, offset);
+          if (offset > 0 && response.statusCode !== 206) {
             // The server ignored our Range header: start over.
             await truncate(partial, 0);
             hash = createHash("sha256");
             offset = 0;
+            feed = undefined;
+            tee?.startAt(-1);
           }
-          offset = await appendBody(response, partial, offset, desc.size, hash, (n) =>
+          offset = await appendBody(response, partial, offset, desc.size, hash, feed, (n) =>
             reporter.layer(id, "Downloading", n, desc.size),
           );
         }
@@ -382,23 +495,22 @@ async function resumeOffset(partial: string, size: number, hash: Hash): Promise<
   return have;
 }
 
-/** Stream a response body onto the end of a file; returns the new length. */
+/** Stream a response body onto the end of a file (and the tee); returns the new length. */
 async function appendBody(
-  response: Response,
+  response: IncomingMessage,
   path: string,
   offset: number,
   limit: number,
   hash: Hash,
+  tee: Tee | undefined,
   progress: (bytes: number) => void,
 ): Promise<number> {
   const out = createWriteStream(path, { flags: "a" });
   let written = offset;
   let lastReport = 0;
   try {
-    if (!response.body) throw new TransientError("empty response body");
-    for await (const chunk of response.body) {
-      const buf = chunk as Uint8Array;
-      hash.update(buf);
+    for await (const chunk of response) {
+      const buf = chunk as Buffer;
       written += buf.length;
       if (written > limit) {
         // A registry that sends more than the manifest promised is wrong; don't fill the disk.
@@ -406,16 +518,20 @@ async function appendBody(
           `the registry sent more than the ${limit} bytes the manifest announced`,
         );
       }
-      if (!out.write(buf)) await new Promise<void>((r) => out.once("drain", () => r()));
+      hash.update(buf);
+      const flushed = out.write(buf);
+      if (tee) await tee.write(buf);
+      if (!flushed) await new Promise<void>((r) => out.once("drain", () => r()));
       const now = Date.now();
       if (now - lastReport > 100) {
         lastReport = now;
         progress(written);
       }
     }
+    if (!response.complete) throw new TransientError("the connection closed before the blob's end");
   } catch (err) {
-    // The hash has seen bytes the file may not have; keep them consistent by
-    // ending the write before the caller retries from the file's real length.
+    // The file holds exactly the bytes hashed (and teed): the next attempt
+    // resumes from its length.
     await new Promise<void>((r) => out.end(() => r()));
     if (err instanceof TransientError || err instanceof MiniboxError) throw err;
     throw new TransientError(`download interrupted: ${(err as Error).message}`);

@@ -1,0 +1,1044 @@
+// `minibox run --rm --network none IMAGE true` against runc, crun and podman,
+// side by side in one run, with a cached image; then where minibox's time
+// goes, stage by stage. See bench/README.md for what is measured and why.
+//
+//   npm run build && npx vite-node bench/run.ts [-- --rounds N]
+//
+// Options (after "--"):
+//   --rounds N        timed rounds; each round runs every command once (default 20)
+//   --trace-rounds N  traced minibox runs for the per-stage breakdown (default 5;
+//                     that many plain `--trace` runs plus as many through
+//                     bench/run-trace.mjs; 0 = none)
+//   --out FILE        also write the Markdown results to FILE
+//   --keep            keep the work dir (default: removed at the end)
+//
+// Timing: each round is one `hyperfine -N --runs 1` invocation that runs every
+// command once, in an order rotated from round to round, so drift in the
+// machine's load is spread over all tools; hyperfine spawns from a small
+// process without a shell, which keeps the harness's own cost (see the
+// `/bin/true` row) at ~2-3 ms.
+//
+// Everything lives in one work dir made by mkdtemp under /tmp and chmod 0711
+// (the container's root under minibox's user namespace is an unprivileged
+// host uid: the state dir and its ancestors must be o+x). podman's runroot is
+// in there too: its overlay driver refuses runroots longer than 50 characters.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from "node:fs";
+import { rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const PROJECT = path.resolve(HERE, "..");
+const DIST = path.join(PROJECT, "dist");
+/** tsc's output, as the issue names it. */
+const CLI = path.join(DIST, "cli", "main.js");
+/** The bundle (esbuild) that the ./minibox launcher runs. */
+const BUNDLE = path.join(DIST, "minibox.mjs");
+const LAUNCHER = path.join(PROJECT, "minibox");
+const CONTROLLERS = "/sys/fs/cgroup/unified/cgroup.controllers";
+
+// ---- options ----------------------------------------------------------------
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function intOption(name: string, fallback: number, min: number): number {
+  const text = option(name);
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} wants an integer ≥ ${min}`);
+  return n;
+}
+
+const ROUNDS = intOption("--rounds", 20, 1);
+const TRACE_ROUNDS = intOption("--trace-rounds", 5, 0);
+const OUT = option("--out");
+const KEEP = process.argv.includes("--keep");
+
+// ---- work dir, names, bookkeeping ---------------------------------------------
+
+/** In every runc/crun container id and podman's cgroup parent: what is ours. */
+const TOKEN = `mbx-run-${process.pid}`;
+const WORK = mkdtempSync(path.join(os.tmpdir(), "mbx-run-"));
+chmodSync(WORK, 0o711);
+const P = {
+  mbxRoot: path.join(WORK, "minibox"),
+  mbxConfig: path.join(WORK, "minibox-config"),
+  bundle: path.join(WORK, "bundle"),
+  checkBundle: path.join(WORK, "bundle-check"),
+  empty: path.join(WORK, "empty"),
+  podman: path.join(WORK, "podman"),
+  /** Short on purpose (podman's overlay driver: runroot ≤ 50 characters). */
+  podmanRunroot: path.join(WORK, "prun"),
+  containersConfig: path.join(WORK, "containers-config"),
+  hyperfine: path.join(WORK, "hyperfine"),
+};
+const PODMAN_CGROUP_PARENT = `/${TOKEN}-podman`;
+
+let running: RunningTestEnv | undefined;
+let currentChild: ChildProcess | undefined;
+/** Container ids handed to runc / crun, to delete whatever they left. */
+const runtimeIds: { runc: string[]; crun: string[] } = { runc: [], crun: [] };
+/** Things found wrong during or after the run: reported, never hidden. */
+const anomalies: string[] = [];
+let podmanReady = false;
+
+const decodeMountPoint = (mp: string) =>
+  mp.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+
+/** Mount points of this mount namespace (/proc/self/mountinfo). */
+function mountPoints(): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((line) => line.split(" ")[4])
+    .filter((mp): mp is string => mp !== undefined)
+    .map(decodeMountPoint);
+}
+
+/** Mounts that would be ours: under the work dir, or crun's controllers file in the host's namespace. */
+function ourMounts(): string[] {
+  return mountPoints()
+    .filter((mp) => mp === WORK || mp.startsWith(`${WORK}/`) || mp === CONTROLLERS)
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Every cgroup directory on the host, as paths. Read-only: we only look. */
+function cgroupDirs(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return; // removed meanwhile
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const full = path.join(dir, e.name);
+      out.push(full);
+      walk(full);
+    }
+  };
+  walk("/sys/fs/cgroup");
+  return out;
+}
+
+/** Processes whose command line names our work dir or token (by "pid cmdline"). */
+function ourProcesses(): string[] {
+  const out: string[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    if (Number(pid) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
+      if (cmd.includes(WORK) || cmd.includes(TOKEN)) out.push(`${pid} ${cmd}`);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return out;
+}
+
+const before = { mounts: new Set(mountPoints()), cgroups: new Set(cgroupDirs()) };
+const loadAtStart = os.loadavg();
+
+// ---- small helpers (as in bench/pull.ts) --------------------------------------
+
+function firstLine(file: string, args: string[]): string {
+  const r = spawnSync(file, args, { encoding: "utf8" });
+  return `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n")[0] ?? "?";
+}
+
+/** Runs a command to completion (untimed); throws with its stderr when it fails. */
+function must(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
+  const r = spawnSync(file, args, { encoding: "utf8", env, stdio: ["ignore", "pipe", "pipe"] });
+  if (r.status !== 0) {
+    throw new Error(
+      `${file} ${args.join(" ")} failed (${r.status ?? r.signal}):\n${(r.stderr ?? "").trim()}`,
+    );
+  }
+  return r.stdout;
+}
+
+/** Untimed: flush dirty pages so one round's writeback does not land in the next. */
+function settle(): void {
+  spawnSync("sync");
+}
+
+interface Stats {
+  median: number;
+  min: number;
+  p90: number;
+  all: number[];
+  cpu?: number;
+}
+
+function median(all: number[]): number {
+  const sorted = [...all].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+/** Nearest-rank percentile. */
+function percentile(all: number[], p: number): number {
+  const sorted = [...all].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+function stats(all: number[], cpu?: number[]): Stats {
+  return {
+    median: median(all),
+    min: Math.min(...all),
+    p90: percentile(all, 90),
+    all,
+    cpu: cpu && median(cpu),
+  };
+}
+
+const ms = (n: number) => `${Math.round(n)}`;
+const ms1 = (n: number) => n.toFixed(1);
+const ratio = (a: number, b: number) => (a / b).toFixed(2);
+/** Rotates `items` by `k`: round k starts with a different command. */
+const rotate = <T>(items: T[], k: number): T[] =>
+  items.map((_, i) => items[(i + k) % items.length] as T);
+/** A word for hyperfine -N, which splits command lines like a shell. */
+const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+// ---- cleanup --------------------------------------------------------------------
+
+let cleaning: Promise<void> | undefined;
+/** Idempotent: a second caller (Ctrl-C during the normal end) waits for the first. */
+function cleanup(): Promise<void> {
+  cleaning ??= doCleanup();
+  return cleaning;
+}
+
+async function doCleanup(): Promise<void> {
+  const child = currentChild;
+  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+  }
+  // runc/crun state of ours that a foreground run did not delete (none expected).
+  for (const runtime of ["runc", "crun"] as const) {
+    for (const id of runtimeIds[runtime]) {
+      if (spawnSync(runtime, ["state", id], { stdio: "ignore" }).status === 0) {
+        anomalies.push(`${runtime} container ${id} was left; deleted with ${runtime} delete -f`);
+        spawnSync(runtime, ["delete", "-f", id], { stdio: "ignore" });
+      }
+    }
+  }
+  if (podmanReady) {
+    const r = spawnSync("podman", podmanArgs("system", "reset", "-f"), {
+      env: podmanEnv(),
+      encoding: "utf8",
+    });
+    if (r.status !== 0) anomalies.push(`podman system reset failed: ${r.stderr.trim()}`);
+  }
+  for (const mp of ourMounts()) {
+    anomalies.push(`mount ${mp} was left; unmounted`);
+    if (spawnSync("umount", [mp]).status !== 0) spawnSync("umount", ["-l", mp]);
+  }
+  // Our cgroups: podman's parent (and its conmon child), which podman keeps;
+  // runc/crun containers' cgroups, which they remove themselves. Deepest
+  // first; rmdir only ever removes an empty cgroup.
+  const ours = cgroupDirs()
+    .filter((d) => d.includes(TOKEN) && !before.cgroups.has(d))
+    .sort((a, b) => b.length - a.length);
+  for (const dir of ours) {
+    if (!dir.includes(PODMAN_CGROUP_PARENT)) anomalies.push(`cgroup ${dir} was left; removed`);
+    try {
+      spawnSync("rmdir", [dir], { stdio: "ignore" });
+    } catch {
+      // reported below if it is still there
+    }
+  }
+  for (const p of ourProcesses()) {
+    anomalies.push(`process ${p} was left; sent SIGKILL`);
+    try {
+      process.kill(Number(p.split(" ")[0]), "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+  await running?.stop().catch((e) => anomalies.push(`stopping the test env: ${e}`));
+  if (!KEEP) await rm(WORK, { recursive: true, force: true });
+}
+
+/** What is left after cleanup (must be empty), against the snapshot at the start. */
+function leftovers(): string[] {
+  const out: string[] = [];
+  for (const mp of mountPoints())
+    if (!before.mounts.has(mp) && (mp.startsWith(WORK) || mp === CONTROLLERS))
+      out.push(`mount ${mp}`);
+  for (const dir of cgroupDirs()) {
+    if (before.cgroups.has(dir)) continue;
+    if (dir.includes(TOKEN)) out.push(`cgroup ${dir}`);
+  }
+  for (const p of ourProcesses()) out.push(`process ${p}`);
+  if (!KEEP && existsSync(WORK)) out.push(`directory ${WORK}`);
+  return out;
+}
+
+/** New minibox container cgroups (…/minibox/<id>): ours or a concurrent run's, never touched. */
+function newMiniboxCgroups(): string[] {
+  return cgroupDirs().filter((d) => /\/minibox\/[0-9a-f]{64}$/.test(d) && !before.cgroups.has(d));
+}
+
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    process.stderr.write(`\n${sig}: cleaning up\n`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+// ---- podman, isolated from the host's configuration (as in bench/pull.ts) -------
+
+function podmanEnv(): NodeJS.ProcessEnv {
+  const dir = P.containersConfig;
+  return {
+    ...process.env,
+    CONTAINERS_CONF: path.join(dir, "containers.conf"),
+    CONTAINERS_REGISTRIES_CONF: path.join(dir, "registries.conf"),
+    CONTAINERS_STORAGE_CONF: path.join(dir, "storage.conf"),
+    REGISTRY_AUTH_FILE: path.join(dir, "auth.json"),
+    TMPDIR: path.join(P.podman, "tmp"),
+  };
+}
+
+function writePodmanConfig(): void {
+  const dir = P.containersConfig;
+  mkdirSync(dir, { recursive: true });
+  mkdirSync(path.join(P.podman, "tmp"), { recursive: true });
+  const q = JSON.stringify;
+  writeFileSync(path.join(dir, "registries.conf"), "unqualified-search-registries = []\n");
+  writeFileSync(
+    path.join(dir, "containers.conf"),
+    [
+      "[engine]",
+      'cgroup_manager = "cgroupfs"',
+      'events_logger = "none"',
+      `image_copy_tmp_dir = ${q(path.join(P.podman, "tmp"))}`,
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(
+    path.join(dir, "storage.conf"),
+    [
+      "[storage]",
+      'driver = "overlay"',
+      `graphroot = ${q(path.join(P.podman, "root"))}`,
+      `runroot = ${q(P.podmanRunroot)}`,
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(path.join(dir, "auth.json"), '{"auths":{}}\n');
+}
+
+function podmanArgs(...command: string[]): string[] {
+  return [
+    "--root",
+    path.join(P.podman, "root"),
+    "--runroot",
+    P.podmanRunroot,
+    "--tmpdir",
+    path.join(P.podman, "tmp"),
+    "--storage-driver",
+    "overlay",
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "none",
+    ...command,
+  ];
+}
+
+// ---- the commands -----------------------------------------------------------------
+
+type Tool =
+  | "floor"
+  | "node"
+  | "minibox"
+  | "miniboxNode"
+  | "miniboxBundle"
+  | "miniboxHost"
+  | "runc"
+  | "crun"
+  | "wrapper"
+  | "podman";
+
+const TOOLS: Tool[] = [
+  "minibox",
+  "runc",
+  "podman",
+  "crun",
+  "node",
+  "miniboxNode",
+  "wrapper",
+  "miniboxBundle",
+  "miniboxHost",
+  "floor",
+];
+
+const LABELS: Record<Tool, string> = {
+  floor: "`/bin/true` (the harness's own cost)",
+  node: "`node -e 0`",
+  minibox: "**minibox** `./minibox run --rm --network none IMAGE true`",
+  miniboxBundle: "minibox `node dist/minibox.mjs run …` (the launcher's bundle, without sh)",
+  miniboxNode: "minibox `node dist/cli/main.js run …` (tsc's output, not bundled)",
+  miniboxHost: "minibox `./minibox run --userns=host …` (no user namespace)",
+  runc: "**runc** `runc run --bundle B ID`",
+  crun: "**crun** `unshare -m sh -c 'mount --bind … && exec crun run --bundle B ID'`",
+  wrapper: "crun's wrapper alone: `unshare -m sh -c 'mount --bind … && exec true'`",
+  podman: "**podman** `podman --runtime runc run --rm --network none …`",
+};
+
+/** The argv of each command; `round` makes runc/crun container ids unique. */
+function argv(tool: Tool, ref: string, round: string, args: string[] = ["true"]): string[] {
+  const mbx = ["--root", P.mbxRoot, "run", "--rm", "--network", "none"];
+  const wrap = (inner: string) => [
+    "unshare",
+    "-m",
+    "sh",
+    "-c",
+    `mount --bind ${P.empty} ${CONTROLLERS} && exec ${inner}`,
+  ];
+  const bundle = args[0] === "true" ? P.bundle : P.checkBundle;
+  switch (tool) {
+    case "floor":
+      return ["/bin/true"];
+    case "node":
+      return ["node", "-e", "0"];
+    case "minibox":
+      return [LAUNCHER, ...mbx, ref, ...args];
+    case "miniboxNode":
+      return ["node", CLI, ...mbx, ref, ...args];
+    case "miniboxBundle":
+      return ["node", BUNDLE, ...mbx, ref, ...args];
+    case "miniboxHost":
+      return [LAUNCHER, ...mbx, "--userns=host", ref, ...args];
+    case "runc": {
+      const id = `${TOKEN}-runc-${round}`;
+      runtimeIds.runc.push(id);
+      return ["runc", "run", "--bundle", bundle, id];
+    }
+    case "crun": {
+      const id = `${TOKEN}-crun-${round}`;
+      runtimeIds.crun.push(id);
+      return wrap(`crun run --bundle ${bundle} ${id}`);
+    }
+    case "wrapper":
+      return wrap("true");
+    case "podman":
+      return [
+        "podman",
+        ...podmanArgs(
+          "--runtime",
+          "runc",
+          "run",
+          "--rm",
+          "--network",
+          "none",
+          "--ulimit",
+          "nofile=20000:20000",
+          "--ulimit",
+          "nproc=32768:32768",
+          "--cgroup-parent",
+          PODMAN_CGROUP_PARENT,
+          ref,
+          ...args,
+        ),
+      ];
+  }
+}
+
+function benchEnv(): NodeJS.ProcessEnv {
+  return { ...podmanEnv(), MINIBOX_CONFIG: P.mbxConfig };
+}
+
+// ---- preparation (untimed) -------------------------------------------------------
+
+/** An OCI bundle over the base image's single layer, made with `runc spec` (rootful). */
+function makeBundle(dir: string, rootfs: string, args: string[]): void {
+  mkdirSync(dir, { recursive: true });
+  must("runc", ["spec", "--bundle", dir]);
+  const file = path.join(dir, "config.json");
+  const spec = JSON.parse(readFileSync(file, "utf8"));
+  spec.process.terminal = false;
+  spec.process.args = args;
+  spec.root = { path: rootfs, readonly: false };
+  writeFileSync(file, `${JSON.stringify(spec, null, 2)}\n`);
+}
+
+async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["base"]) {
+  mkdirSync(P.mbxConfig, { recursive: true });
+  mkdirSync(P.hyperfine, { recursive: true });
+  writeFileSync(P.empty, "");
+  const env = benchEnv();
+  process.stderr.write("pulling the image into minibox's and podman's stores…\n");
+  must(LAUNCHER, ["--root", P.mbxRoot, "pull", "-q", ref], env);
+  writePodmanConfig();
+  must("podman", podmanArgs("pull", "--tls-verify=false", "-q", ref), env);
+  podmanReady = true;
+
+  // The bundle's rootfs: the base image's one layer, unpacked by GNU tar.
+  const [layer] = base.layerDigests;
+  if (base.layerDigests.length !== 1 || layer === undefined)
+    throw new Error("fixtures/base should have exactly one layer");
+  const blob = path.join(base.layoutDir, "blobs", "sha256", layer.replace(/^sha256:/, ""));
+  const rootfs = path.join(P.bundle, "rootfs");
+  mkdirSync(rootfs, { recursive: true });
+  must("tar", ["-xzf", blob, "-C", rootfs]);
+  makeBundle(P.bundle, rootfs, ["true"]);
+  makeBundle(P.checkBundle, rootfs, ["sh", "-c", "echo $$"]);
+
+  // Each command really starts a container: `sh -c 'echo $$'` prints 1 (PID namespace).
+  const checkArgs = ["sh", "-c", "echo $$"];
+  for (const tool of TOOLS) {
+    if (tool === "floor" || tool === "node" || tool === "wrapper") continue;
+    const [file, ...args] = argv(tool, ref, "check", checkArgs);
+    const out = must(file as string, args, env).trim();
+    if (out !== "1") throw new Error(`${tool}: sh -c 'echo $$' printed "${out}", expected "1"`);
+  }
+  process.stderr.write("each tool ran `sh -c 'echo $$'` in a container and got 1\n");
+}
+
+// ---- timed rounds ----------------------------------------------------------------
+
+interface HyperfineResult {
+  command: string;
+  times: number[];
+  user: number;
+  system: number;
+  exit_codes: (number | null)[];
+}
+
+/** One hyperfine invocation: each command once, in this order. */
+function hyperfineRound(
+  tools: Tool[],
+  ref: string,
+  round: string,
+): Promise<Map<Tool, { ms: number; cpu: number }>> {
+  const json = path.join(P.hyperfine, `${round}.json`);
+  const commands = tools.map((t) => argv(t, ref, round).map(quote).join(" "));
+  const args = [
+    "-N",
+    "--runs",
+    "1",
+    "--ignore-failure",
+    "--style",
+    "none",
+    "--export-json",
+    json,
+    ...commands,
+  ];
+  return new Promise((resolve, reject) => {
+    const child = spawn("hyperfine", args, {
+      env: benchEnv(),
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    currentChild = child;
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      currentChild = undefined;
+      if (code !== 0) {
+        reject(new Error(`hyperfine failed (${code ?? signal}):\n${stderr.trim()}`));
+        return;
+      }
+      const results = JSON.parse(readFileSync(json, "utf8")).results as HyperfineResult[];
+      const out = new Map<Tool, { ms: number; cpu: number }>();
+      tools.forEach((tool, i) => {
+        const r = results[i];
+        const code = r ? r.exit_codes[0] : "no result";
+        if (r === undefined || code !== 0) {
+          reject(
+            new Error(
+              `round ${round}: ${tool} exited with ${code}: ${commands[i]}\n` +
+                "run it by hand to see why",
+            ),
+          );
+          return;
+        }
+        out.set(tool, { ms: (r.times[0] as number) * 1000, cpu: (r.user + r.system) * 1000 });
+      });
+      resolve(out);
+    });
+  });
+}
+
+/** After a round: nothing of ours may be mounted, no runc/crun state may remain. */
+function checkRound(round: string): void {
+  for (const mp of ourMounts()) anomalies.push(`round ${round}: mount ${mp} left`);
+  for (const runtime of ["runc", "crun"] as const) {
+    const id = `${TOKEN}-${runtime}-${round}`;
+    if (spawnSync(runtime, ["state", id], { stdio: "ignore" }).status === 0) {
+      anomalies.push(`round ${round}: ${runtime} container ${id} left; deleted`);
+      spawnSync(runtime, ["delete", "-f", id], { stdio: "ignore" });
+    }
+  }
+}
+
+async function timedRounds(ref: string): Promise<Record<Tool, Stats>> {
+  // One untimed warm-up round: page cache, binaries, minibox's idmap probe.
+  process.stderr.write("warm-up round…\n");
+  await hyperfineRound(TOOLS, ref, "warmup");
+  checkRound("warmup");
+  const wall = new Map<Tool, number[]>(TOOLS.map((t) => [t, []]));
+  const cpu = new Map<Tool, number[]>(TOOLS.map((t) => [t, []]));
+  for (let r = 1; r <= ROUNDS; r++) {
+    settle();
+    const order = rotate(TOOLS, r - 1);
+    const result = await hyperfineRound(order, ref, String(r));
+    checkRound(String(r));
+    for (const [tool, t] of result) {
+      wall.get(tool)?.push(t.ms);
+      cpu.get(tool)?.push(t.cpu);
+    }
+    const show = (t: Tool) => `${t} ${ms(result.get(t)?.ms ?? Number.NaN)}`;
+    process.stderr.write(
+      `round ${r}/${ROUNDS}: ${["minibox", "node", "runc", "crun", "podman"].map((t) => show(t as Tool)).join(", ")} ms\n`,
+    );
+  }
+  return Object.fromEntries(
+    TOOLS.map((t) => [t, stats(wall.get(t) ?? [], cpu.get(t) ?? [])]),
+  ) as Record<Tool, Stats>;
+}
+
+// ---- traced runs: where minibox's time goes -----------------------------------------
+
+interface TraceLine {
+  at: number;
+  took?: number;
+  text: string;
+}
+
+/** `[trace  T ms]  D ms  step` (D optional). */
+function parseTrace(stderr: string): TraceLine[] {
+  const out: TraceLine[] = [];
+  for (const line of stderr.split("\n")) {
+    const m = /^\[trace\s+([\d.]+) ms\]\s+(?:([\d.]+) ms)?\s+(.*)$/.exec(line);
+    if (m) out.push({ at: Number(m[1]), took: m[2] ? Number(m[2]) : undefined, text: m[3] ?? "" });
+  }
+  return out;
+}
+
+function spawnTimed(
+  file: string,
+  args: string[],
+): Promise<{ ms: number; stderr: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let ms = 0;
+    const child = spawn(file, args, { env: benchEnv(), stdio: ["ignore", "ignore", "pipe"] });
+    currentChild = child;
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("exit", () => {
+      ms = performance.now() - t0;
+    });
+    child.on("close", (code) => {
+      currentChild = undefined;
+      resolve({ ms, stderr, code });
+    });
+  });
+}
+
+/**
+ * The stages of one traced run. Node-side trace lines are stamped when the
+ * step ends (T) with its duration (D); executor lines carry the step's
+ * start, on the executor's clock shifted to where minibox took `spawnedAt`
+ * (just before spawning it), so the executor's spawn time is not in them:
+ * it shows up in the stage after execve.
+ */
+function stagesOf(lines: TraceLine[], wall: number): [string, number][] {
+  const find = (what: string, test: (l: TraceLine) => boolean, from = 0): number => {
+    const i = lines.findIndex((l, k) => k >= from && test(l));
+    if (i < 0) throw new Error(`trace has no ${what}:\n${lines.map((l) => l.text).join("\n")}`);
+    return i;
+  };
+  const line = (i: number) => lines[i] as TraceLine;
+  const img = find("image line", (l) => /^image .* → /.test(l.text) && l.took !== undefined);
+  const cont = find("container line", (l) => /^container [0-9a-f]{12} /.test(l.text), img);
+  const firstCg = find("cgroup line", (l) => /^(mkdir|write) /.test(l.text), cont);
+  const firstExec = find("executor step", (l) => l.took !== undefined, firstCg);
+  const lastCg = firstExec - 1;
+  const clone = find("clone", (l) => l.text.startsWith("clone("), firstExec);
+  const tell = find("pid report", (l) => l.text.startsWith("tell minibox the init's PID"), clone);
+  const exec = find("execve", (l) => l.text.startsWith("execve "), tell);
+  const teardown = find("teardown", (l) => /^(rmdir|kill|exit status)/.test(l.text), exec);
+  const exit = find("exit status", (l) => l.text.startsWith("exit status "), teardown);
+  const end = (i: number) => line(i).at; // node-side lines: stamped at the end
+  const start = (i: number) => line(i).at - (line(i).took ?? 0);
+  const tellEnd = line(tell).at + (line(tell).took ?? 0);
+  return [
+    [
+      "process start → image lookup begins: node bootstrap, module loading, CLI parsing, store init, sweep of dead containers",
+      start(img),
+    ],
+    ["image resolution (find the image, read its config)", line(img).took ?? 0],
+    [
+      "user namespace state, /etc/passwd and /etc/group from the layers, name claim (lock)",
+      start(cont) - end(img),
+    ],
+    [
+      "container directory (dirs, /etc files, state.json) — the `container …` step",
+      line(cont).took ?? 0,
+    ],
+    [
+      "OCI spec + config.json, idmapped-mount check, cgroup detection (untraced)",
+      end(firstCg) - end(cont),
+    ],
+    ["cgroup creation (the mkdir/write lines)", end(lastCg) - end(firstCg)],
+    [
+      "plan, plan.txt → executor's first step (spawn time excluded, see below)",
+      line(firstExec).at - end(lastCg),
+    ],
+    [
+      "executor, before clone: mount ns, idmap user ns, idmapped mount, overlay, /dev, bind mounts",
+      line(clone).at - line(firstExec).at,
+    ],
+    ["clone + uid/gid maps + cgroup join + PID report", tellEnd - line(clone).at],
+    [
+      "init: wake-up, then its steps up to execve (mounts, pivot_root, caps, …)",
+      line(exec).at - tellEnd,
+    ],
+    [
+      "execve → teardown starts: program runs and exits, executor reports and exits (+ executor spawn time)",
+      end(teardown) - line(exec).at,
+    ],
+    ["cgroup removal (rmdir lines) → exit status", end(exit) - end(teardown)],
+    [
+      "after the last trace line: container dir removal, process exit (+ exec before node's clock starts)",
+      wall - end(exit),
+    ],
+  ];
+}
+
+interface Marks {
+  marks: [string, number][];
+}
+
+/** The finer split that bench/run-trace.mjs's timestamps allow. */
+function markedStagesOf(lines: TraceLine[], marks: Marks, wall: number): [string, number][] {
+  const m = new Map<string, number>();
+  for (const [label, t] of marks.marks) if (!m.has(label)) m.set(label, t);
+  const at = (label: string) => {
+    const t = m.get(label);
+    if (t === undefined) throw new Error(`run-trace marks lack "${label}": ${[...m.keys()]}`);
+    return t;
+  };
+  const img = lines.find((l) => /^image .* → /.test(l.text) && l.took !== undefined);
+  const execIndex = lines.findIndex((l) => l.text.startsWith("execve "));
+  const exec = lines[execIndex];
+  const firstRm = lines.find((l, i) => i > execIndex && /^(rmdir|kill)/.test(l.text));
+  const exit = lines.find((l) => l.text.startsWith("exit status "));
+  const cgLines = lines.filter((l) => /^(mkdir|write) /.test(l.text) && l.took === undefined);
+  const lastCg = cgLines.at(-1);
+  if (!img || !exec || !firstRm || !exit || !lastCg) throw new Error("run-trace: trace incomplete");
+  const spawnCall = at("spawn minibox-exec#1 call");
+  const spawnMs = at("spawn minibox-exec#1 returned") - spawnCall;
+  return [
+    ["node bootstrap: process start → first line of a script", at("script start")],
+    [
+      "(run-trace.mjs's own set-up: not part of a normal run)",
+      at("import start") - at("script start"),
+    ],
+    [
+      "loading the CLI's modules (import → main(process.argv) is called)",
+      at("modules loaded") - at("import start"),
+    ],
+    [
+      "commander parsing, on-demand import of the run code, store init, sweep → image lookup begins",
+      img.at - (img.took ?? 0) - at("modules loaded"),
+    ],
+    ["last cgroup line → spawn() of the executor called (plan, plan.txt)", spawnCall - lastCg.at],
+    ["child_process.spawn of minibox-exec (fork of node + exec, until spawn() returns)", spawnMs],
+    [
+      "execve of the program (its executor time + the spawn time) → executor exited",
+      at("spawn minibox-exec#1 exit") - (exec.at + spawnMs),
+    ],
+    [
+      "executor exited → first rmdir line (node's exit/close events, OOM check)",
+      firstRm.at - at("spawn minibox-exec#1 exit"),
+    ],
+    [
+      "exit status line → process 'exit' event (container dir removal, event loop drains)",
+      at("process exit") - exit.at,
+    ],
+    [
+      "process 'exit' event → the parent sees the exit (node's teardown)",
+      wall - at("process exit"),
+    ],
+  ];
+}
+
+interface Breakdown {
+  plain: { label: string; stats: Stats }[];
+  plainWall: Stats;
+  marked: { label: string; stats: Stats }[];
+  markedWall: Stats;
+}
+
+type TraceResults = Record<"bundle" | "main", Breakdown>;
+
+function collect(rows: [string, number][][]): { label: string; stats: Stats }[] {
+  const first = rows[0] ?? [];
+  return first.map(([label], i) => ({ label, stats: stats(rows.map((r) => r[i]?.[1] ?? 0)) }));
+}
+
+/**
+ * Traced runs of both CLI builds, alternating: per round, the bundle and
+ * main.js with `--trace`, then both through bench/run-trace.mjs.
+ */
+async function traceRuns(ref: string): Promise<TraceResults> {
+  const mbx = ["--root", P.mbxRoot, "run", "--rm", "--network", "none", "--trace", ref, "true"];
+  const scripts = { bundle: BUNDLE, main: CLI };
+  const rows = {
+    bundle: { plain: [] as [string, number][][], marked: [] as [string, number][][] },
+    main: { plain: [] as [string, number][][], marked: [] as [string, number][][] },
+  };
+  const walls = {
+    bundle: { plain: [] as number[], marked: [] as number[] },
+    main: { plain: [] as number[], marked: [] as number[] },
+  };
+  for (let r = 1; r <= TRACE_ROUNDS; r++) {
+    const shown: string[] = [];
+    for (const which of rotate(["bundle", "main"] as const, r - 1)) {
+      const script = scripts[which];
+      settle();
+      const plain = await spawnTimed("node", [script, ...mbx]);
+      if (plain.code !== 0) throw new Error(`traced run failed (${plain.code}):\n${plain.stderr}`);
+      rows[which].plain.push(stagesOf(parseTrace(plain.stderr), plain.ms));
+      walls[which].plain.push(plain.ms);
+      settle();
+      const marked = await spawnTimed("node", [path.join(HERE, "run-trace.mjs"), script, ...mbx]);
+      if (marked.code !== 0)
+        throw new Error(`run-trace.mjs failed (${marked.code}):\n${marked.stderr}`);
+      const json = /^\[run-trace\] (.*)$/m.exec(marked.stderr)?.[1];
+      if (!json) throw new Error(`run-trace.mjs printed no marks:\n${marked.stderr}`);
+      rows[which].marked.push(
+        markedStagesOf(parseTrace(marked.stderr), JSON.parse(json), marked.ms),
+      );
+      walls[which].marked.push(marked.ms);
+      shown.push(`${which} ${ms(plain.ms)} / ${ms(marked.ms)}`);
+    }
+    process.stderr.write(
+      `trace round ${r}/${TRACE_ROUNDS} (--trace / run-trace.mjs): ${shown.join(", ")} ms\n`,
+    );
+  }
+  const breakdown = (which: "bundle" | "main"): Breakdown => ({
+    plain: collect(rows[which].plain),
+    plainWall: stats(walls[which].plain),
+    marked: collect(rows[which].marked),
+    markedWall: stats(walls[which].marked),
+  });
+  return { bundle: breakdown("bundle"), main: breakdown("main") };
+}
+
+// ---- report --------------------------------------------------------------------
+
+function machineFacts(): string[] {
+  const fs = firstLine("findmnt", ["-n", "-o", "FSTYPE,OPTIONS", "-T", WORK]).replace(/\s+/, " ");
+  const commit = firstLine("git", ["-C", PROJECT, "rev-parse", "--short", "HEAD"]);
+  const dirty = spawnSync("git", ["-C", PROJECT, "status", "--porcelain", "src", "native"], {
+    encoding: "utf8",
+  }).stdout.trim();
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
+  return [
+    `- CPUs: ${os.cpus().length} (${os.cpus()[0]?.model ?? "?"}), RAM ${Math.round(os.totalmem() / 2 ** 30)} GiB; kernel ${os.release()}`,
+    `- work dir ${path.dirname(WORK)}/mbx-run-*: ${fs}`,
+    `- node ${process.version}; ${firstLine("runc", ["--version"])}; ${firstLine("crun", ["--version"])}; ${firstLine("podman", ["--version"])}; ${firstLine("hyperfine", ["--version"])}`,
+    `- minibox at ${commit}${dirty ? " (src/ or native/ has uncommitted changes)" : ""}`,
+    `- load average at start ${load(loadAtStart)}, at end ${load(os.loadavg())} (other work on the machine shows up as noise)`,
+  ];
+}
+
+function report(times: Record<Tool, Stats>, trace: TraceResults | undefined): string {
+  const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  const out: string[] = [
+    `## Results (${new Date().toISOString().slice(0, 16)}Z, ${ROUNDS} rounds)`,
+    "",
+    ...machineFacts(),
+    "",
+    "### `run --rm --network none IMAGE true` with a cached image, wall time (ms)",
+    "",
+    row(["command", "median", "min", "p90", "CPU median", "rounds, in order"]),
+    "| --- | ---: | ---: | ---: | ---: | --- |",
+  ];
+  const order: Tool[] = [
+    "minibox",
+    "miniboxBundle",
+    "miniboxNode",
+    "miniboxHost",
+    "runc",
+    "crun",
+    "wrapper",
+    "podman",
+    "node",
+    "floor",
+  ];
+  for (const t of order) {
+    const s = times[t];
+    out.push(
+      row([
+        LABELS[t],
+        ms(s.median),
+        ms(s.min),
+        ms(s.p90),
+        s.cpu === undefined ? "" : ms(s.cpu),
+        s.all.map(ms).join(", "),
+      ]),
+    );
+  }
+  const node = times.node;
+  const crun = times.crun;
+  const crunAlone = {
+    median: crun.median - times.wrapper.median,
+    min: crun.min - times.wrapper.min,
+  };
+  const met = (v: number, limit: number) => (v <= limit ? "met" : "**missed**");
+  out.push(
+    "",
+    row(["ratio", "of medians", "of mins", "target", ""]),
+    "| --- | ---: | ---: | ---: | --- |",
+  );
+  for (const [t, name] of [
+    ["minibox", "minibox"],
+    ["miniboxBundle", "minibox (bundle, no sh)"],
+    ["miniboxNode", "minibox (dist/cli/main.js)"],
+    ["miniboxHost", "minibox --userns=host"],
+  ] as [Tool, string][]) {
+    const s = times[t];
+    const bold = t === "minibox" ? "**" : "";
+    out.push(
+      row([
+        `${bold}${name} / podman${bold}`,
+        ratio(s.median, times.podman.median),
+        ratio(s.min, times.podman.min),
+        "≤ 0.6",
+        met(s.median / times.podman.median, 0.6),
+      ]),
+      row([
+        `${bold}(${name} − node -e 0) / crun${bold}`,
+        ratio(s.median - node.median, crun.median),
+        ratio(s.min - node.min, crun.min),
+        "≤ 3",
+        met((s.median - node.median) / crun.median, 3),
+      ]),
+      row([
+        `(${name} − node -e 0) / (crun − its wrapper alone)`,
+        ratio(s.median - node.median, crunAlone.median),
+        ratio(s.min - node.min, crunAlone.min),
+        "(≤ 3)",
+        met((s.median - node.median) / crunAlone.median, 3),
+      ]),
+    );
+  }
+  const m = times.minibox;
+  out.push(
+    "",
+    `To meet the targets, minibox's median would have to be ≤ ${ms(0.6 * times.podman.median)} ms ` +
+      `(0.6 × podman) and ≤ ${ms(node.median + 3 * crun.median)} ms (node -e 0 + 3 × crun); it is ${ms(m.median)} ms.`,
+    "",
+  );
+  if (trace) {
+    const b = trace.bundle;
+    const t = trace.main;
+    const both = (x: Stats, y: Stats) => [ms1(x.median), ms1(x.min), ms1(y.median), ms1(y.min)];
+    const table = (
+      left: { label: string; stats: Stats }[],
+      right: { label: string; stats: Stats }[],
+    ) => left.map((p, i) => row([p.label, ...both(p.stats, (right[i] as { stats: Stats }).stats)]));
+    const head = [
+      row(["stage", "bundle median", "bundle min", "main.js median", "main.js min"]),
+      "| --- | ---: | ---: | ---: | ---: |",
+    ];
+    out.push(
+      `### Where \`minibox run\` spends its time (${TRACE_ROUNDS} traced runs per CLI build, ms)`,
+      "",
+      "`node SCRIPT --root R run --rm --network none --trace IMAGE true`, spawned from node, where",
+      "SCRIPT is the bundle `dist/minibox.mjs` (what `./minibox` runs) or tsc's `dist/cli/main.js`;",
+      "stages from its `[trace T ms] D ms step` lines (T: ms since the process's time origin).",
+      "",
+      ...head,
+      ...table(b.plain, t.plain),
+      row(["**wall time of the traced run**", ...both(b.plainWall, t.plainWall)]),
+      "",
+      "Finer split of some of those stages: the same runs through `bench/run-trace.mjs`, which",
+      "adds timestamps for node's bootstrap, module loading, the executor's spawn and exit, and",
+      "process exit (ms):",
+      "",
+      ...head,
+      ...table(b.marked, t.marked),
+      row(["wall time of these runs", ...both(b.markedWall, t.markedWall)]),
+      "",
+    );
+  }
+  return out.join("\n");
+}
+
+// ---- main ----------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  for (const file of [CLI, BUNDLE, LAUNCHER])
+    if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
+  process.stderr.write(`work dir ${WORK}; starting the test registry…\n`);
+  running = await startTestEnv();
+  const { env } = running;
+  const ref = `${env.registries.anon}/${env.fixtures.base.repo}:latest`;
+  process.stderr.write(`test env ready in ${env.setupMs} ms; image ${ref}\n`);
+  await prepare(ref, env.fixtures.base);
+  const times = await timedRounds(ref);
+  const trace = TRACE_ROUNDS > 0 ? await traceRuns(ref) : undefined;
+  const left = readdirSync(path.join(P.mbxRoot, "containers"));
+  if (left.length > 0) anomalies.push(`minibox left container dirs: ${left.join(", ")}`);
+  const text = report(times, trace);
+  process.stdout.write(`${text}\n`);
+  if (OUT) writeFileSync(OUT, `${text}\n`);
+}
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  process.stderr.write(`${(e as Error).stack ?? e}\n`);
+} finally {
+  await cleanup();
+  const left = leftovers();
+  const strays = newMiniboxCgroups();
+  const lines = [
+    ...anomalies.map((a) => `- ${a}`),
+    ...left.map((l) => `- still there after cleanup: ${l}`),
+    ...strays.map((s) => `- new minibox cgroup (ours or a concurrent run's; not touched): ${s}`),
+  ];
+  const summary =
+    lines.length === 0
+      ? "Cleanup check: no mounts, cgroups, processes, runc/crun state or work dirs of this run are left."
+      : `Cleanup check found:\n${lines.join("\n")}`;
+  process.stdout.write(`${summary}\n`);
+  if (OUT) writeFileSync(OUT, `${summary}\n`, { flag: "a" });
+  if (KEEP) process.stderr.write(`kept ${WORK}\n`);
+  if (failed || left.length > 0) process.exitCode = 1;
+}
