@@ -195,10 +195,19 @@ export async function removeImage(
     for (const chain of doomedLayers) lines.push(`Deleted: ${chain}`);
   });
   // The index no longer points at these, so a crash from here on leaves only unreferenced files.
+  const shiftedRoot = join(store.root, "layers-shifted");
+  const shiftedRanges = await readdir(shiftedRoot).catch(() => [] as string[]);
   for (const chain of doomedLayers) {
-    const trash = store.tmpPath("rm");
-    await rename(store.layerDir(chain), trash).catch(() => undefined);
-    await rm(trash, { recursive: true, force: true });
+    // The layer and its owner-shifted copies (the no-idmap fallback of `run`).
+    const dirs = [
+      store.layerDir(chain),
+      ...shiftedRanges.map((r) => join(shiftedRoot, r, digestHex(chain))),
+    ];
+    for (const dir of dirs) {
+      const trash = store.tmpPath("rm");
+      await rename(dir, trash).catch(() => undefined);
+      await rm(trash, { recursive: true, force: true });
+    }
   }
   for (const blob of new Set(doomedBlobs)) await rm(store.blobPath(blob), { force: true });
   return lines;

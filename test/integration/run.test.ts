@@ -153,6 +153,21 @@ describe("user namespace", () => {
     expect(denied.stderr).toContain("Permission denied");
   });
 
+  test("without idmapped mounts, layers are copied with shifted owners and look the same inside", async () => {
+    const r = await box.run(
+      ["run", "--rm", IMAGE, "sh", "-c", "stat -c '%u:%g %n' /bin/busybox /home/app; id"],
+      {
+        env: { MINIBOX_NO_IDMAP: "1" },
+      },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe(
+      "0:0 /bin/busybox\n1000:1000 /home/app\nuid=0(root) gid=0(root) groups=0(root)\n",
+    );
+    const shifted = readdirSync(path.join(box.root, "layers-shifted"));
+    expect(shifted).toHaveLength(1);
+  });
+
   test("--userns=host runs without a user namespace", async () => {
     const r = await sh("cat /proc/self/uid_map", ["--userns=host"]);
     expect(r.stdout.trim().split(/\s+/)).toEqual(["0", "0", "4294967295"]);
@@ -211,6 +226,22 @@ describe("root filesystem", () => {
     const r = await sh("touch /x 2>&1; echo ok > /dev/null && echo dev-ok", ["--read-only"]);
     expect(r.stdout).toContain("Read-only file system");
     expect(r.stdout).toContain("dev-ok");
+  });
+
+  test("a three-layer image with whiteouts runs with the stacked view", async () => {
+    const layered = `${env.registries.anon}/fixtures/layered`;
+    const r = await box.run([
+      "run",
+      "--rm",
+      layered,
+      "sh",
+      "-c",
+      "ls /etc/todelete.txt 2>&1; ls /opt/replaced; stat -c %s /data/big.bin",
+    ]);
+    expect(r.stdout).toContain("No such file or directory");
+    expect(r.stdout).toContain("new.txt");
+    expect(r.stdout).not.toContain("old.txt");
+    expect(r.stdout).toContain(String(env.fixtures.layered.bigFile.size));
   });
 
   test("writes land in the container's layer, not in the image", async () => {
