@@ -371,6 +371,7 @@ function podmanArgs(...command: string[]): string[] {
 
 type Tool =
   | "floor"
+  | "launcher"
   | "node"
   | "minibox"
   | "miniboxNode"
@@ -391,11 +392,13 @@ const TOOLS: Tool[] = [
   "wrapper",
   "miniboxBundle",
   "miniboxHost",
+  "launcher",
   "floor",
 ];
 
 const LABELS: Record<Tool, string> = {
   floor: "`/bin/true` (the harness's own cost)",
+  launcher: "`./minibox`'s shell part alone (its `exec node …` replaced by `exec true`)",
   node: "`node -e 0`",
   minibox: "**minibox** `./minibox run --rm --network none IMAGE true`",
   miniboxBundle: "minibox `node dist/minibox.mjs run …` (the launcher's bundle, without sh)",
@@ -421,6 +424,8 @@ function argv(tool: Tool, ref: string, round: string, args: string[] = ["true"])
   switch (tool) {
     case "floor":
       return ["/bin/true"];
+    case "launcher":
+      return ["sh", "-c", launcherShellPart(), LAUNCHER];
     case "node":
       return ["node", "-e", "0"];
     case "minibox":
@@ -466,6 +471,14 @@ function argv(tool: Tool, ref: string, round: string, args: string[] = ["true"])
   }
 }
 
+/** The ./minibox script with its last line, `exec node …`, turned into `exec true`. */
+function launcherShellPart(): string {
+  const text = readFileSync(LAUNCHER, "utf8");
+  const replaced = text.replace(/^exec node .*$/m, "exec true");
+  if (replaced === text) throw new Error(`${LAUNCHER} has no "exec node …" line any more`);
+  return replaced;
+}
+
 function benchEnv(): NodeJS.ProcessEnv {
   return { ...podmanEnv(), MINIBOX_CONFIG: P.mbxConfig };
 }
@@ -509,7 +522,7 @@ async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["bas
   // Each command really starts a container: `sh -c 'echo $$'` prints 1 (PID namespace).
   const checkArgs = ["sh", "-c", "echo $$"];
   for (const tool of TOOLS) {
-    if (tool === "floor" || tool === "node" || tool === "wrapper") continue;
+    if (["floor", "node", "wrapper", "launcher"].includes(tool)) continue;
     const [file, ...args] = argv(tool, ref, "check", checkArgs);
     const out = must(file as string, args, env).trim();
     if (out !== "1") throw new Error(`${tool}: sh -c 'echo $$' printed "${out}", expected "1"`);
@@ -800,7 +813,21 @@ interface Breakdown {
   markedWall: Stats;
 }
 
-type TraceResults = Record<"bundle" | "main", Breakdown>;
+/** `node -e` with the same two marks: node's own bootstrap and teardown, for comparison. */
+interface Baseline {
+  bootstrap: Stats;
+  teardown: Stats;
+  wall: Stats;
+}
+
+type TraceResults = Record<"bundle" | "main", Breakdown> & { baseline: Baseline };
+
+/** An empty node program that reports when it started running and when it began to exit. */
+const BASELINE_CODE = [
+  "const start = performance.now();",
+  'process.on("exit", () => require("node:fs").writeSync(2, `[run-trace] ${JSON.stringify(',
+  '{ marks: [["script start", start], ["process exit", performance.now()]] })}\\n`));',
+].join(" ");
 
 function collect(rows: [string, number][][]): { label: string; stats: Stats }[] {
   const first = rows[0] ?? [];
@@ -822,8 +849,18 @@ async function traceRuns(ref: string): Promise<TraceResults> {
     bundle: { plain: [] as number[], marked: [] as number[] },
     main: { plain: [] as number[], marked: [] as number[] },
   };
+  const base = { bootstrap: [] as number[], teardown: [] as number[], wall: [] as number[] };
   for (let r = 1; r <= TRACE_ROUNDS; r++) {
     const shown: string[] = [];
+    settle();
+    const b = await spawnTimed("node", ["-e", BASELINE_CODE]);
+    const bj = /^\[run-trace\] (.*)$/m.exec(b.stderr)?.[1];
+    if (b.code !== 0 || !bj) throw new Error(`node -e baseline failed (${b.code}):\n${b.stderr}`);
+    const bm = new Map((JSON.parse(bj) as Marks).marks);
+    base.bootstrap.push(bm.get("script start") ?? Number.NaN);
+    base.teardown.push(b.ms - (bm.get("process exit") ?? Number.NaN));
+    base.wall.push(b.ms);
+    shown.push(`node -e ${ms(b.ms)}`);
     for (const which of rotate(["bundle", "main"] as const, r - 1)) {
       const script = scripts[which];
       settle();
@@ -853,7 +890,15 @@ async function traceRuns(ref: string): Promise<TraceResults> {
     marked: collect(rows[which].marked),
     markedWall: stats(walls[which].marked),
   });
-  return { bundle: breakdown("bundle"), main: breakdown("main") };
+  return {
+    bundle: breakdown("bundle"),
+    main: breakdown("main"),
+    baseline: {
+      bootstrap: stats(base.bootstrap),
+      teardown: stats(base.teardown),
+      wall: stats(base.wall),
+    },
+  };
 }
 
 // ---- report --------------------------------------------------------------------
@@ -896,6 +941,7 @@ function report(times: Record<Tool, Stats>, trace: TraceResults | undefined): st
     "wrapper",
     "podman",
     "node",
+    "launcher",
     "floor",
   ];
   for (const t of order) {
@@ -987,11 +1033,29 @@ function report(times: Record<Tool, Stats>, trace: TraceResults | undefined): st
       "",
       "Finer split of some of those stages: the same runs through `bench/run-trace.mjs`, which",
       "adds timestamps for node's bootstrap, module loading, the executor's spawn and exit, and",
-      "process exit (ms):",
+      "process exit; last column: an empty `node -e` program with the same two marks (ms):",
       "",
-      ...head,
-      ...table(b.marked, t.marked),
-      row(["wall time of these runs", ...both(b.markedWall, t.markedWall)]),
+      row([
+        "stage",
+        "bundle median",
+        "bundle min",
+        "main.js median",
+        "main.js min",
+        "node -e median",
+      ]),
+      "| --- | ---: | ---: | ---: | ---: | ---: |",
+      ...b.marked.map((p, i) => {
+        const last = i === b.marked.length - 1;
+        const base =
+          i === 0 ? trace.baseline.bootstrap : last ? trace.baseline.teardown : undefined;
+        const right = (t.marked[i] as { stats: Stats }).stats;
+        return row([p.label, ...both(p.stats, right), base ? ms1(base.median) : ""]);
+      }),
+      row([
+        "wall time of these runs",
+        ...both(b.markedWall, t.markedWall),
+        ms1(trace.baseline.wall.median),
+      ]),
       "",
     );
   }

@@ -1,11 +1,11 @@
 // `minibox pull` against the real registry (Debian's docker-registry), with
 // images pushed by skopeo: every fixture, every auth mode, the failure cases.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
-import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
+import { MINIBOX_JS, oneLineError, REPO_ROOT, type Sandbox, sandbox } from "../support/minibox.js";
 import { assertStoreConsistent, imageIds, layerDirs } from "../support/store-check.js";
 import { testEnv, tokenRequests } from "../support/testenv.js";
 
@@ -136,6 +136,31 @@ describe("pull", () => {
     expect(info.Id).toBe(f.configDigest);
     expect(info.RepoDigests).toEqual([`${anon}/${f.repo}@${f.manifestDigest}`]);
     expect(info.RootFS.Layers).toEqual(f.diffIds);
+  });
+
+  test("on a terminal, pull draws a live progress line per layer", () => {
+    const r = spawnSync(
+      "python3",
+      [
+        path.join(REPO_ROOT, "test/support/pty-driver.py"),
+        "[]",
+        "--",
+        process.execPath,
+        MINIBOX_JS,
+        "--root",
+        box.root,
+        "pull",
+        `${anon}/fixtures/layered`,
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    expect(r.status, r.stdout).toBe(0);
+    // One bar per layer, redrawn in place: cursor movements and "=" bars, byte counts.
+    expect(r.stdout).toMatch(/\u001b\[/);
+    expect(r.stdout).toMatch(
+      /[0-9a-f]{12}: (Pull complete|Download complete|Extracting|Downloading) \[?=*/,
+    );
+    expect(r.stdout).toMatch(/[\d.]+[kM]B\/[\d.]+[kM]B/);
   });
 
   test("pull by digest", async () => {
