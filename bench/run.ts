@@ -711,7 +711,7 @@ function stagesOf(lines: TraceLine[], wall: number): [string, number][] {
     ],
     ["image resolution (find the image, read its config)", line(img).took ?? 0],
     [
-      "user namespace state, /etc/passwd and /etc/group from the layers, name claim (lock)",
+      "user namespace state, /etc/passwd and /etc/group from the layers, name claim",
       start(cont) - end(img),
     ],
     [

@@ -29,6 +29,22 @@ globalThis.fetch = async (url, init) => {
   return response;
 };
 
+// Blob bodies go through node:http (see openBlob in registry.ts): wrap its
+// `get` too, and sync the ES-module view of the builtin before pull.js binds it.
+const http = await import("node:http");
+const { syncBuiltinESMExports } = await import("node:module");
+const realGet = http.default.get;
+http.default.get = (url, options, callback) => {
+  const m = /\/(manifests|blobs)\/(?:sha256:)?([^/?]+)/.exec(String(url));
+  const what = m ? `${m[1]} ${m[2].slice(0, 12)}` : String(url);
+  mark(`request ${what}`);
+  return realGet(url, options, (response) => {
+    mark(`headers ${what}`);
+    callback(response);
+  });
+};
+syncBuiltinESMExports();
+
 const { pullImage } = await import(`${distDir}/image/pull.js`);
 const { Store } = await import(`${distDir}/image/store.js`);
 const { parseReference } = await import(`${distDir}/image/reference.js`);

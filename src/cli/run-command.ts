@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { MiniboxError } from "../errors.js";
+import type { PullReporter } from "../image/pull.js";
 import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
 import type { RunFlags, Tracer } from "../runtime/container.js";
 import {
@@ -104,14 +105,14 @@ export function registerRunCommand(program: Command): void {
         throw err;
       }
       const { runContainer } = await import("../runtime/container.js");
-      const { createReporter } = await import("./progress.js");
       const code = await runContainer(
         {
           store: ctx.store,
           credentials: ctx.credentials,
           endpoints: ctx.endpoints,
           platform: ctx.platform(opts.platform),
-          reporter: createReporter(false, process.stderr),
+          // The progress code is loaded only if the image must be pulled.
+          reporter: lazyReporter(),
           trace: opts.trace ? stderrTracer() : undefined,
         },
         image,
@@ -180,6 +181,30 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     init: Boolean(opts.init),
     labels,
     pull: opts.pull as RunFlags["pull"],
+  };
+}
+
+/**
+ * Pull progress on stderr (stdout belongs to the container). The progress
+ * code is loaded on the first report, so a run of a local image never pays
+ * for it.
+ */
+function lazyReporter(): PullReporter {
+  let real: (PullReporter & { stop(): void }) | undefined;
+  let loading: Promise<void> | undefined;
+  const queue: ((r: PullReporter) => void)[] = [];
+  const call = (fn: (r: PullReporter) => void) => {
+    if (real) return fn(real);
+    queue.push(fn);
+    loading ??= import("./progress.js").then(({ createReporter }) => {
+      real = createReporter(false, process.stderr);
+      for (const queued of queue.splice(0)) queued(real);
+    });
+  };
+  return {
+    status: (line) => call((r) => r.status(line)),
+    layer: (id, status, current, total) => call((r) => r.layer(id, status, current, total)),
+    stop: () => real?.stop(),
   };
 }
 

@@ -48,6 +48,8 @@ import type { ImageRecord, LayerRecord, Store } from "./store.js";
 export interface PullReporter {
   status(line: string): void;
   layer(id: string, status: string, current?: number, total?: number): void;
+  /** Finish drawing (a terminal's progress bars); optional. */
+  stop?(): void;
 }
 
 export const silentReporter: PullReporter = { status() {}, layer() {} };

@@ -251,6 +251,7 @@ async function resolveImage(
     credentials: ctx.credentials,
     reporter: ctx.reporter,
   });
+  ctx.reporter.stop?.();
   if (ref.digest === undefined && ref.tag !== undefined) {
     ctx.reporter.status(`Status: Downloaded newer image for ${formatReference(ref)}`);
   }
