@@ -50,40 +50,28 @@ export function registerImageCommands(program: Command): void {
       }
     });
 
-  program
-    .command("images")
-    .description("List images")
-    .argument("[repository]", "only images of this repository")
-    .option("-q, --quiet", "only image IDs")
-    .option("--digests", "show digests")
-    .option("--no-trunc", "full image IDs")
-    .action(
-      async (
-        repository: string | undefined,
-        opts: { quiet?: boolean; digests?: boolean; trunc: boolean },
-        cmd: Command,
-      ) => {
-        await listImages(cmd, repository, opts);
-      },
-    );
-
   const image = program.command("image").description("Manage images");
-  image
-    .command("ls")
-    .description("List images")
-    .argument("[repository]")
-    .option("-q, --quiet", "only image IDs")
-    .option("--digests", "show digests")
-    .option("--no-trunc", "full image IDs")
-    .action(
-      async (
-        repository: string | undefined,
-        opts: { quiet?: boolean; digests?: boolean; trunc: boolean },
-        cmd: Command,
-      ) => {
-        await listImages(cmd, repository, opts);
-      },
-    );
+  for (const [parent, name] of [
+    [program, "images"],
+    [image, "ls"],
+  ] as const) {
+    parent
+      .command(name)
+      .description("List images")
+      .argument("[repository]", "only images of this repository")
+      .option("-q, --quiet", "only image IDs")
+      .option("--digests", "show digests")
+      .option("--no-trunc", "full image IDs")
+      .action(
+        async (
+          repository: string | undefined,
+          opts: { quiet?: boolean; digests?: boolean; trunc: boolean },
+          cmd: Command,
+        ) => {
+          await listImages(cmd, repository, opts);
+        },
+      );
+  }
 
   const inspect = async (names: string[], opts: { format?: string }, cmd: Command) => {
     const ctx = contextFrom(cmd);

@@ -191,12 +191,14 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
  */
 function lazyReporter(): PullReporter {
   let real: (PullReporter & { stop(): void }) | undefined;
-  let loading: Promise<void> | undefined;
+  let requested = false;
   const queue: ((r: PullReporter) => void)[] = [];
   const call = (fn: (r: PullReporter) => void) => {
     if (real) return fn(real);
     queue.push(fn);
-    loading ??= import("./progress.js").then(({ createReporter }) => {
+    if (requested) return;
+    requested = true;
+    void import("./progress.js").then(({ createReporter }) => {
       real = createReporter(false, process.stderr);
       for (const queued of queue.splice(0)) queued(real);
     });
