@@ -55,6 +55,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "monitor.h"
+
 #define PLAN_FD 3
 #define STATUS_FD 4
 #define CONTROL_FD 5
@@ -75,6 +77,10 @@ struct plan {
 };
 
 static int tracing;
+static int detached;            /* -d: outlive minibox, log, run the exit hook */
+static const char *exit_file;
+static int host_mntns = -1;
+static char **exit_hook;
 static struct timespec t0;
 
 static double elapsed_ms(void)
@@ -588,6 +594,9 @@ static int run_step(const struct step *st)
 	char buf[8192];
 
 	if (!strcmp(op, "mountns")) {
+		/* Keep a way back: the monitor's exit hook must run in the host's
+		 * mount namespace, where the container's mounts do not exist. */
+		host_mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
 		if (unshare(CLONE_NEWNS) < 0)
 			rc = fail(st, "unshare(CLONE_NEWNS)", NULL);
 		else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
@@ -696,6 +705,13 @@ static int run_step(const struct step *st)
 		run_init();
 		if (init_child < 0)
 			rc = fail(st, "fork", "init");
+	} else if (!strcmp(op, "log")) {
+		if (monitor_open_log(arg(st, 1)) < 0)
+			rc = fail(st, "open", arg(st, 1));
+	} else if (!strcmp(op, "exit-file")) {
+		exit_file = arg(st, 1);
+	} else if (!strcmp(op, "on-exit")) {
+		exit_hook = (char **)&st->field[1];
 	} else if (!strcmp(op, "report-pid")) {
 		status("pid %d", (int)child_pid);
 	} else if (!strcmp(op, "wait-go")) {
@@ -841,18 +857,57 @@ static int wait_for_child(void)
 	}
 }
 
+/* -d: minibox has what it needs ("started"); from here on nobody reads our
+ * status lines. Become the container's monitor until it exits. */
+static int monitor_run(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return EXIT_SETUP_FAILED;
+	sigaction(SIGCHLD, &sa, NULL);
+	close(STATUS_FD);
+	close(CONTROL_FD);
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, 0);
+		dup2(null, 1);
+		dup2(null, 2);
+		if (null > 2)
+			close(null);
+	}
+	int st = monitor_wait(child_pid, signal_pipe[0]);
+	/* Leave the private mount namespace: with it go the overlay and the
+	 * idmapped layers, and the hook can remove the container's directory. */
+	if (host_mntns >= 0 && setns(host_mntns, CLONE_NEWNS) < 0)
+		host_mntns = -1;
+	monitor_finish(exit_file, st, exit_hook);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 /* ---- main ----------------------------------------------------------------------- */
 
 int main(int argc, char **argv)
 {
 	struct plan plan;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	tracing = argc > 1 && !strcmp(argv[1], "--trace");
-
-	/* Die with the minibox that started us (no orphaned containers). */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() == 1)
-		return EXIT_SETUP_FAILED;
+	for (int i = 1; i < argc; i++) {
+		tracing |= !strcmp(argv[i], "--trace");
+		detached |= !strcmp(argv[i], "--detach");
+	}
+	if (detached) {
+		/* Outlive minibox: a session of our own (no terminal signals), and
+		 * no SIGPIPE when minibox stops reading our status lines. */
+		setsid();
+		signal(SIGPIPE, SIG_IGN);
+	} else {
+		/* Die with the minibox that started us (no orphaned containers). */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			return EXIT_SETUP_FAILED;
+	}
 
 	char *text = read_all(PLAN_FD);
 	if (!text || parse_plan(text, &plan) < 0 || plan.nsetup == 0) {
@@ -887,7 +942,10 @@ int main(int argc, char **argv)
 		char c;
 		close(release[1]);
 		close(errors[0]);
+		/* The init dies with its parent: minibox (foreground) or the monitor (-d). */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (monitor_logging() && monitor_child_stdio() < 0)
+			_exit(EXIT_SETUP_FAILED);
 		/* Wait until the parent has written our maps and cgroup. */
 		if (read(release[0], &c, 1) != 1)
 			_exit(EXIT_SETUP_FAILED);
@@ -906,6 +964,8 @@ int main(int argc, char **argv)
 	}
 	close(release[0]);
 	close(errors[1]);
+	if (monitor_logging())
+		monitor_after_clone();
 	if (console_socket[1] >= 0)
 		close(console_socket[1]);
 	if (tracing)
@@ -936,5 +996,7 @@ int main(int argc, char **argv)
 	close(errors[0]);
 	if (n == 0)
 		status("started");
+	if (detached)
+		return monitor_run();
 	return wait_for_child();
 }

@@ -89,12 +89,28 @@ export function registerImageCommands(program: Command): void {
     .argument("<image...>")
     .option("-f, --format <template>", "Go-template-like format, e.g. '{{.Config.Cmd}}'")
     .action(inspect);
+  // Top-level `inspect`, like Docker's: a container if one has that name or ID, else an image.
   program
     .command("inspect")
-    .description("Show an object's metadata as JSON (images, for now)")
+    .description("Show a container's or an image's metadata as JSON")
     .argument("<name...>")
-    .option("-f, --format <template>", "Go-template-like format, e.g. '{{.Config.Cmd}}'")
-    .action(inspect);
+    .option("-f, --format <template>", "Go-template-like format, e.g. '{{.State.Pid}}'")
+    .action(async (names: string[], opts: { format?: string }, cmd: Command) => {
+      const ctx = contextFrom(cmd);
+      const { findContainer } = await import("../runtime/lifecycle.js");
+      const { inspectContainer } = await import("./container-commands.js");
+      const results = [];
+      for (const name of names) {
+        const container = await findContainer(ctx.store.root, name).catch(() => undefined);
+        results.push(
+          container
+            ? await inspectContainer(ctx.store.root, container)
+            : await inspectImage(ctx.store, name),
+        );
+      }
+      if (opts.format) for (const r of results) console.log(renderTemplate(opts.format, r));
+      else console.log(JSON.stringify(results, null, 4));
+    });
 
   const history = async (
     name: string,

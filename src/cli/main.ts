@@ -7,6 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { MiniboxError } from "../errors.js";
 import { registerAuthCommands } from "./auth-commands.js";
+import { registerContainerCommands } from "./container-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
 import { registerImageCommands } from "./image-commands.js";
 import { registerRunCommand } from "./run-command.js";
@@ -42,6 +43,7 @@ function buildProgram(): Command {
   registerImageCommands(program);
   registerAuthCommands(program);
   registerRunCommand(program);
+  registerContainerCommands(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

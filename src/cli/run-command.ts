@@ -58,7 +58,7 @@ export function registerRunCommand(program: Command): void {
     .argument("<image>", "NAME[:TAG|@DIGEST]")
     .argument("[command...]", "command and arguments (default: the image's)")
     .passThroughOptions()
-    .option("-d, --detach", "run in the background (not yet supported)")
+    .option("-d, --detach", "run in the background and print the container ID")
     .option("-i, --interactive", "keep stdin open")
     .option("-t, --tty", "allocate a pseudo-terminal")
     .option("--rm", "remove the container when it exits")
@@ -123,10 +123,10 @@ export function registerRunCommand(program: Command): void {
 }
 
 function toRunFlags(command: string[], opts: RunOptions): RunFlags {
-  if (opts.detach) {
+  if (opts.detach && (opts.tty || opts.interactive)) {
     throw new MiniboxError(
-      "detached containers (-d) are not supported yet",
-      "run in the foreground",
+      "-d with -i or -t needs attach, which minibox does not have yet",
+      "use 'minibox exec -it' into a detached container instead",
     );
   }
   const hostEnv = process.env;
@@ -172,6 +172,7 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     interactive: Boolean(opts.interactive),
     readOnly: Boolean(opts.readOnly),
     rm: Boolean(opts.rm),
+    detach: Boolean(opts.detach),
     capAdd: (opts.capAdd ?? []).map(normaliseCapability),
     capDrop: (opts.capDrop ?? []).map(normaliseCapability),
     limits,

@@ -14,8 +14,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { mkdir, rename, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
 import type { CredentialStore } from "../image/credentials.js";
 import { findImage, readConfig } from "../image/images.js";
@@ -25,9 +25,11 @@ import { formatReference, parseReference } from "../image/reference.js";
 import type { EndpointOptions } from "../image/registry.js";
 import type { ImageRecord, Store } from "../image/store.js";
 import { withLock } from "../sys/lock.js";
-import { type Cgroup, type CgroupLimits, createCgroup, openCgroup } from "./cgroups/index.js";
+import { type Cgroup, type CgroupLimits, createCgroup } from "./cgroups/index.js";
 import { Execution, type ExecutorResult, errnoText } from "./executor.js";
 import { kernelRelease, loadUserns, saveUserns, type UsernsState } from "./idmap.js";
+import { sweepContainers } from "./lifecycle.js";
+import { claimName } from "./names.js";
 import { buildPlan, type Plan } from "./plan.js";
 import {
   type ContainerPaths,
@@ -38,6 +40,7 @@ import {
   writeEtcFiles,
 } from "./rootfs.js";
 import { generateSpec, type Spec } from "./spec.js";
+import { type ContainerState, removeContainerDir, writeState } from "./state.js";
 import { resolveUser } from "./user.js";
 
 export interface RunFlags {
@@ -52,6 +55,8 @@ export interface RunFlags {
   interactive: boolean;
   readOnly: boolean;
   rm: boolean;
+  /** -d: print the ID and return; the executor stays as the container's monitor. */
+  detach: boolean;
   capAdd: string[];
   capDrop: string[];
   limits: CgroupLimits;
@@ -74,27 +79,6 @@ export interface RunContext {
 
 /** --trace output: one line per step, with the time since minibox started. */
 export type Tracer = (line: string, durationMs?: number, atMs?: number) => void;
-
-export interface ContainerState {
-  id: string;
-  name: string;
-  imageId: string;
-  imageRef: string;
-  created: string;
-  status: "created" | "running" | "exited";
-  /** The minibox process watching this container (foreground run). */
-  miniboxPid: number;
-  pid?: number;
-  startedAt?: string;
-  finishedAt?: string;
-  exitCode?: number;
-  oomKilled?: boolean;
-  error?: string;
-  autoRemove: boolean;
-  cgroupParent?: string;
-}
-
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 export async function runContainer(
   ctx: RunContext,
@@ -214,8 +198,25 @@ async function runContainerSteps(
       cgroupProcs: cgroup.procsFiles,
       waitForGo: false,
       init: flags.init,
-      interactive: flags.interactive,
+      interactive: flags.interactive && !flags.detach,
+      detach: flags.detach
+        ? {
+            logFile: paths.log,
+            exitFile: paths.exit,
+            // The monitor becomes this command when the container exits: minibox
+            // itself records the exit, removes the cgroup and applies --rm.
+            hook: [
+              process.execPath,
+              process.argv[1] as string,
+              "--root",
+              store.root,
+              "container-exited",
+              id,
+            ],
+          }
+        : undefined,
     });
+    if (flags.detach) return await startDetached(plan, spec, state, cgroup, paths, trace);
     const result = await execute(plan, spec, state, paths, trace);
     return await finish(result, spec, state, cgroup, paths, trace);
   } catch (err) {
@@ -256,98 +257,6 @@ async function resolveImage(
     ctx.reporter.status(`Status: Downloaded newer image for ${formatReference(ref)}`);
   }
   return result.record;
-}
-
-/**
- * Docker's rule: names are unique; without --name one is made up.
- *
- * A name is claimed by creating <root>/names/<name> with O_EXCL: the
- * kernel lets exactly one of two racing commands create it, so no lock is
- * needed. The file holds the container's ID; removing the container frees it.
- */
-async function claimName(root: string, wanted: string | undefined, id: string): Promise<string> {
-  if (wanted !== undefined && !NAME_RE.test(wanted)) {
-    throw new MiniboxError(
-      `invalid container name "${wanted}"`,
-      "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
-    );
-  }
-  await mkdir(join(root, "names"), { recursive: true, mode: 0o700 });
-  for (let attempt = 0; ; attempt++) {
-    const name = wanted ?? generatedName(attempt > 10);
-    if (await tryClaim(root, name, id)) {
-      await reserve(root, id, name);
-      return name;
-    }
-    if (wanted !== undefined) {
-      const other = (await readFile(namePath(root, name), "utf8").catch(() => "")).trim();
-      throw new MiniboxError(
-        `the container name "/${wanted}" is already in use by container "${other}"`,
-        "remove or rename that container, or choose another name",
-      );
-    }
-  }
-}
-
-function namePath(root: string, name: string): string {
-  return join(root, "names", name);
-}
-
-async function tryClaim(root: string, name: string, id: string): Promise<boolean> {
-  try {
-    await writeFile(namePath(root, name), `${id}\n`, { flag: "wx" });
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-    // A name left by a container that no longer exists is free again.
-    const owner = (await readFile(namePath(root, name), "utf8").catch(() => "")).trim();
-    if (owner && !existsSync(containerPaths(root, owner).dir)) {
-      await rm(namePath(root, name), { force: true });
-      return tryClaim(root, name, id);
-    }
-    return false;
-  }
-}
-
-async function reserve(root: string, id: string, name: string): Promise<void> {
-  const paths = containerPaths(root, id);
-  await mkdir(paths.dir, { recursive: true, mode: 0o711 });
-  await writeFile(
-    paths.state,
-    JSON.stringify({ id, name, status: "created", miniboxPid: process.pid }),
-  );
-}
-
-const ADJECTIVES = [
-  "brave",
-  "calm",
-  "eager",
-  "gentle",
-  "happy",
-  "jolly",
-  "keen",
-  "lucid",
-  "merry",
-  "quirky",
-  "sharp",
-  "witty",
-];
-const NAMES = [
-  "curie",
-  "darwin",
-  "hopper",
-  "lovelace",
-  "noether",
-  "ritchie",
-  "thompson",
-  "torvalds",
-  "turing",
-  "wozniak",
-];
-
-function generatedName(withNumber: boolean): string {
-  const pick = <T>(a: T[]) => a[Math.floor(Math.random() * a.length)] as T;
-  return `${pick(ADJECTIVES)}_${pick(NAMES)}${withNumber ? Math.floor(Math.random() * 10) : ""}`;
 }
 
 /**
@@ -449,6 +358,37 @@ async function shiftedLayers(
   return out;
 }
 
+/** -d: wait until the program runs, record the monitor, print the ID. */
+async function startDetached(
+  plan: Plan,
+  spec: Spec,
+  state: ContainerState,
+  cgroup: Cgroup,
+  paths: ContainerPaths,
+  trace: Tracer,
+): Promise<number> {
+  const spawnedAt = performance.now();
+  const execution = new Execution(plan, {
+    trace: Boolean(trace),
+    detach: true,
+    planFile: join(paths.dir, "plan.txt"),
+    events: {
+      onTrace: (step, start, duration, extra) =>
+        trace(`${step.describe}${extra ? ` (${extra})` : ""}`, duration, spawnedAt + start),
+    },
+  });
+  const result = await execution.startedOrDone();
+  if (!result.started) return finish(result, spec, state, cgroup, paths, trace);
+  state.pid = result.pid;
+  state.monitorPid = execution.child.pid;
+  state.status = "running";
+  state.startedAt = new Date().toISOString();
+  state.logPath = paths.log;
+  await writeState(paths, state);
+  process.stdout.write(`${state.id}\n`);
+  return 0;
+}
+
 async function execute(
   plan: Plan,
   spec: Spec,
@@ -548,75 +488,4 @@ function explainFailure(result: ExecutorResult, spec: Spec): { code: number; mes
   if (f.call === "executor") return { code: 125, message: `the executor died (${f.detail})` };
   const what = f.step?.describe ?? f.call;
   return { code: 125, message: `${what}: ${f.call}: ${errnoText(f.errno)}` };
-}
-
-// ---- container state --------------------------------------------------------------
-
-export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {
-  const tmp = `${paths.state}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
-  await rename(tmp, paths.state);
-}
-
-export async function listContainers(root: string): Promise<ContainerState[]> {
-  const dir = join(root, "containers");
-  let ids: string[];
-  try {
-    ids = await readdir(dir);
-  } catch {
-    return [];
-  }
-  const out: ContainerState[] = [];
-  for (const id of ids) {
-    try {
-      out.push(JSON.parse(await readFile(join(dir, id, "state.json"), "utf8")));
-    } catch {
-      // being created or removed right now
-    }
-  }
-  return out;
-}
-
-/** Remove a container's directory, then free its name. */
-async function removeContainerDir(paths: ContainerPaths, name?: string): Promise<void> {
-  await rm(paths.dir, { recursive: true, force: true });
-  if (name) {
-    const file = join(dirname(dirname(paths.dir)), "names", name);
-    const owner = (await readFile(file, "utf8").catch(() => "")).trim();
-    if (owner === basename(paths.dir)) await rm(file, { force: true });
-  }
-}
-
-function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/**
- * Clean up after minibox processes that were killed: their containers died
- * with them (PDEATHSIG), their mounts with the containers; what is left is
- * the cgroup and the state. Record them as exited (or remove them, --rm).
- */
-export async function sweepContainers(root: string): Promise<void> {
-  for (const state of await listContainers(root)) {
-    if (state.status === "exited" || alive(state.miniboxPid)) continue;
-    const paths = containerPaths(root, state.id);
-    await openCgroup(state.id, { parent: state.cgroupParent })
-      ?.destroy()
-      .catch(() => undefined);
-    if (state.autoRemove || !state.imageId) {
-      await removeContainerDir(paths, state.name);
-      continue;
-    }
-    state.status = "exited";
-    state.exitCode = state.exitCode ?? 137;
-    state.error = "minibox was killed while the container ran";
-    state.finishedAt = state.finishedAt ?? new Date().toISOString();
-    await writeState(paths, state);
-  }
 }

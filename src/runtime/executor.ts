@@ -92,12 +92,21 @@ export class Execution {
       stdio?: "inherit" | "ignore";
       /** Keep a copy of the plan here (the container's plan.txt, for learners). */
       planFile?: string;
+      /** -d: the executor stays behind as the container's monitor (see native/monitor.c). */
+      detach?: boolean;
     },
   ) {
     const { text, byLine } = serialisePlan(plan);
     if (options.planFile) writeFileSync(options.planFile, text);
-    this.child = spawn(executorPath(), options.trace ? ["--trace"] : [], {
-      stdio: [...Array(3).fill(options.stdio ?? "inherit"), "pipe", "pipe", "pipe"],
+    const args = [...(options.trace ? ["--trace"] : []), ...(options.detach ? ["--detach"] : [])];
+    this.child = spawn(executorPath(), args, {
+      stdio: [
+        ...Array(3).fill(options.detach ? "ignore" : (options.stdio ?? "inherit")),
+        "pipe",
+        "pipe",
+        "pipe",
+      ],
+      detached: options.detach,
     });
     const planPipe = this.child.stdio[3] as Writable;
     const statusPipe = this.child.stdio[4] as Readable;
@@ -130,6 +139,7 @@ export class Execution {
           break;
         case "started":
           result.started = true;
+          this.onStarted?.(result);
           break;
         case "error": {
           const [index, , call, errno, ...detail] = rest;
@@ -165,6 +175,23 @@ export class Execution {
         }
         resolve(result);
       });
+    });
+  }
+
+  private onStarted?: (result: ExecutorResult) => void;
+
+  /**
+   * -d: resolves once the container's program runs (or the start failed);
+   * then minibox lets go of the executor, which goes on as the monitor.
+   */
+  startedOrDone(): Promise<ExecutorResult> {
+    return new Promise((resolve, reject) => {
+      this.onStarted = (result) => {
+        this.child.unref();
+        for (const pipe of this.child.stdio) pipe?.destroy();
+        resolve(result);
+      };
+      this.done.then(resolve, reject);
     });
   }
 

@@ -45,6 +45,11 @@ export interface PlanLayout {
   init: boolean;
   /** Keep stdin (-i); otherwise the container reads /dev/null. */
   interactive: boolean;
+  /**
+   * -d: the executor outlives minibox as the container's monitor: output
+   * into a json-file log, the exit status into a file, then the hook runs.
+   */
+  detach?: { logFile: string; exitFile: string; hook: string[] };
 }
 
 export const CLONE = {
@@ -393,6 +398,12 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
   }
   if (process.terminal)
     setup.push(step("pty", [], "socket pair to receive the container's terminal (-t)"));
+  if (layout.detach) {
+    const { logFile, exitFile, hook } = layout.detach;
+    setup.push(step("log", [logFile], `container output → pipes → ${logFile} (json-file)`));
+    setup.push(step("exit-file", [exitFile], `on exit, write the status to ${exitFile}`));
+    setup.push(step("on-exit", hook, `on exit, run ${hook.slice(-2).join(" ")}`));
+  }
 
   let cloneFlags = 0;
   for (const ns of namespaces) cloneFlags |= NAMESPACE_FLAGS[ns] ?? 0;

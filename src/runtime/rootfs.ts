@@ -40,6 +40,10 @@ export function containerPaths(root: string, id: string) {
     rootfs: join(dir, "rootfs"),
     lower: (i: number) => join(dir, "lower", String(i)),
     hostname: join(dir, "hostname"),
+    /** Docker's name for the json-file log. */
+    log: join(dir, `${id}-json.log`),
+    /** Written by the monitor when the container's init exits (see native/monitor.c). */
+    exit: join(dir, "exit.json"),
     hosts: join(dir, "hosts"),
     resolvConf: join(dir, "resolv.conf"),
   };

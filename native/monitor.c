@@ -1,0 +1,237 @@
+/*
+ * The monitor: what the executor stays as for a detached container.
+ *
+ * Once the container's program runs, this process (its init's parent) only
+ * has three jobs, like podman's conmon:
+ *   1. copy the container's stdout and stderr into a log file, in Docker's
+ *      json-file format: one object per line,
+ *      {"log":"hello\n","stream":"stdout","time":"2026-01-01T00:00:00.000000000Z"}
+ *   2. wait for the init to exit and write its status to an exit file
+ *   3. run the exit hook (minibox itself, which removes the cgroup, records
+ *      the exit, applies --rm) by exec'ing it, so no C decides anything here.
+ * It must stay small: it is one process per running container.
+ */
+#define _GNU_SOURCE
+#include "monitor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Docker cuts a line longer than this into several entries. */
+#define MAX_ENTRY 16384
+
+struct stream {
+	const char *name;
+	int read_fd, write_fd;
+	size_t len;
+	char buf[MAX_ENTRY];
+};
+
+static int log_fd = -1;
+static struct stream out = { "stdout", -1, -1, 0, { 0 } };
+static struct stream err = { "stderr", -1, -1, 0, { 0 } };
+
+int monitor_open_log(const char *path)
+{
+	int p[2], q[2];
+	log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (log_fd < 0 || pipe2(p, O_CLOEXEC) < 0 || pipe2(q, O_CLOEXEC) < 0)
+		return -1;
+	out.read_fd = p[0];
+	out.write_fd = p[1];
+	err.read_fd = q[0];
+	err.write_fd = q[1];
+	return 0;
+}
+
+int monitor_logging(void)
+{
+	return log_fd >= 0;
+}
+
+int monitor_child_stdio(void)
+{
+	if (dup2(out.write_fd, 1) < 0 || dup2(err.write_fd, 2) < 0)
+		return -1;
+	close(out.read_fd);
+	close(err.read_fd);
+	close(log_fd);
+	return 0;
+}
+
+void monitor_after_clone(void)
+{
+	/* Only the container writes into the pipes: EOF means it is gone. */
+	close(out.write_fd);
+	close(err.write_fd);
+}
+
+/* Append `s` as the body of a JSON string the way Docker's jsonlog does:
+ * control characters escaped, <, > and & as \u003c-style escapes, invalid
+ * UTF-8 replaced by U+FFFD. Returns the new length of `dst`. */
+static size_t json_escape(char *dst, size_t o, const unsigned char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i];
+		if (c < 0x80) {
+			if (c == '"' || c == '\\') {
+				dst[o++] = '\\';
+				dst[o++] = (char)c;
+			} else if (c == '\n') {
+				dst[o++] = '\\';
+				dst[o++] = 'n';
+			} else if (c == '\r') {
+				dst[o++] = '\\';
+				dst[o++] = 'r';
+			} else if (c == '\t') {
+				dst[o++] = '\\';
+				dst[o++] = 't';
+			} else if (c < 0x20 || c == '<' || c == '>' || c == '&') {
+				o += (size_t)sprintf(dst + o, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+			} else {
+				dst[o++] = (char)c;
+			}
+			i++;
+			continue;
+		}
+		/* A multi-byte sequence: check its length and continuation bytes. */
+		size_t len = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c <= 0xdf ? 2 : 0;
+		int ok = len > 0 && i + len <= n;
+		for (size_t k = 1; ok && k < len; k++)
+			ok = (s[i + k] & 0xc0) == 0x80;
+		if (ok && len == 3)
+			ok = !(c == 0xe0 && s[i + 1] < 0xa0) && !(c == 0xed && s[i + 1] > 0x9f);
+		if (ok && len == 4)
+			ok = !(c == 0xf0 && s[i + 1] < 0x90) && !(c == 0xf4 && s[i + 1] > 0x8f);
+		if (!ok) {
+			memcpy(dst + o, "\\ufffd", 6);
+			o += 6;
+			i++;
+		} else if (len == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
+			o += (size_t)sprintf(dst + o, "\\u202%c", s[i + 2] == 0xa8 ? '8' : '9');
+			i += 3;
+		} else {
+			memcpy(dst + o, s + i, len);
+			o += len;
+			i += len;
+		}
+	}
+	return o;
+}
+
+/* One log entry, written with a single write(2) so entries never interleave. */
+static void write_entry(const struct stream *s, const char *data, size_t n)
+{
+	static char line[MAX_ENTRY * 6 + 128];
+	struct timespec ts;
+	struct tm tm;
+	char when[32];
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	size_t o = (size_t)sprintf(line, "{\"log\":\"");
+	o = json_escape(line, o, (const unsigned char *)data, n);
+	o += (size_t)sprintf(line + o, "\",\"stream\":\"%s\",\"time\":\"%s.%09ldZ\"}\n", s->name, when, ts.tv_nsec);
+	for (size_t off = 0; off < o;) {
+		ssize_t w = write(log_fd, line + off, o - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return; /* disk full or gone: the container goes on, as with Docker */
+		off += (size_t)w;
+	}
+}
+
+/* Read what is there; log each complete line, and full buffers as partial
+ * entries. Returns 0 at EOF. */
+static int pump(struct stream *s, int at_eof)
+{
+	ssize_t n = at_eof ? 0 : read(s->read_fd, s->buf + s->len, sizeof(s->buf) - s->len);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 1;
+	if (n > 0)
+		s->len += (size_t)n;
+	size_t start = 0;
+	for (size_t i = 0; i < s->len; i++) {
+		if (s->buf[i] == '\n') {
+			write_entry(s, s->buf + start, i + 1 - start);
+			start = i + 1;
+		}
+	}
+	if (start > 0) {
+		memmove(s->buf, s->buf + start, s->len - start);
+		s->len -= start;
+	}
+	if (s->len == sizeof(s->buf) || (n <= 0 && s->len > 0)) {
+		write_entry(s, s->buf, s->len);
+		s->len = 0;
+	}
+	return n > 0;
+}
+
+int monitor_wait(pid_t child, int signal_fd)
+{
+	int open_out = 1, open_err = 1;
+	for (;;) {
+		struct pollfd fds[3] = {
+			{ open_out ? out.read_fd : -1, POLLIN, 0 },
+			{ open_err ? err.read_fd : -1, POLLIN, 0 },
+			{ signal_fd, POLLIN, 0 },
+		};
+		/* After both pipes closed, wake up now and then to reap. */
+		if (poll(fds, 3, open_out || open_err ? -1 : 100) < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents & (POLLIN | POLLHUP))
+			open_out = pump(&out, 0);
+		if (fds[1].revents & (POLLIN | POLLHUP))
+			open_err = pump(&err, 0);
+		if (fds[2].revents & POLLIN) {
+			char drain[64];
+			while (read(signal_fd, drain, sizeof(drain)) > 0)
+				;
+		}
+		int st;
+		if (!open_out && !open_err && waitpid(child, &st, WNOHANG) == child)
+			return st;
+	}
+	int st = 0;
+	waitpid(child, &st, 0);
+	return st;
+}
+
+void monitor_finish(const char *exit_file, int wait_status, char **hook)
+{
+	if (exit_file) {
+		/* Written to a temporary name and renamed: readers see all or nothing. */
+		char tmp[4096];
+		struct timespec ts;
+		struct tm tm;
+		char when[32];
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+		snprintf(tmp, sizeof(tmp), "%s.tmp", exit_file);
+		FILE *f = fopen(tmp, "we");
+		if (f) {
+			if (WIFEXITED(wait_status))
+				fprintf(f, "{\"exitCode\":%d,\"signal\":null", WEXITSTATUS(wait_status));
+			else
+				fprintf(f, "{\"exitCode\":%d,\"signal\":%d", 128 + WTERMSIG(wait_status), WTERMSIG(wait_status));
+			fprintf(f, ",\"finishedAt\":\"%s.%09ldZ\"}\n", when, ts.tv_nsec);
+			if (fclose(f) == 0)
+				rename(tmp, exit_file);
+		}
+	}
+	if (hook && hook[0]) {
+		execv(hook[0], hook);
+		/* No hook: the next minibox command notices the exit file instead. */
+	}
+}

@@ -1,0 +1,375 @@
+/** ps, logs, stop, kill, rm, wait, container inspect — Docker's flags and output shapes. */
+import { createReadStream, existsSync, statSync } from "node:fs";
+import { createInterface } from "node:readline";
+import type { Command } from "commander";
+import { MiniboxError } from "../errors.js";
+import {
+  type ContainerView,
+  finalizeExit,
+  findContainer,
+  listViews,
+  parseSignal,
+  readSpec,
+  removeContainer,
+  signalContainer,
+  stopContainer,
+  sweepContainers,
+  waitExited,
+} from "../runtime/lifecycle.js";
+import { containerPaths } from "../runtime/rootfs.js";
+import { contextFrom } from "./context.js";
+import { humanDuration, table, timeAgo, truncate } from "./format.js";
+import { renderTemplate } from "./template.js";
+
+export function registerContainerCommands(program: Command): void {
+  program
+    .command("ps")
+    .description("List containers (running ones; -a for all)")
+    .option("-a, --all", "show stopped containers too")
+    .option("-q, --quiet", "only IDs")
+    .option("--no-trunc", "do not shorten IDs and commands")
+    .option("-f, --filter <key=value>", "label=…, status=…, name=… (repeatable)", collect)
+    .action(
+      async (
+        opts: { all?: boolean; quiet?: boolean; trunc: boolean; filter?: string[] },
+        cmd: Command,
+      ) => {
+        const { store } = contextFrom(cmd);
+        await sweepContainers(store.root);
+        const filters = (opts.filter ?? []).map(parseFilter);
+        const rows: { c: ContainerView; command: string; labels: Record<string, string> }[] = [];
+        for (const c of await listViews(store.root)) {
+          const spec = await readSpec(store.root, c.id).catch(() => undefined);
+          const labels = spec ? labelsOf(spec.annotations) : {};
+          if (!opts.all && !c.running && !filters.some((f) => f.key === "status")) continue;
+          if (!filters.every((f) => matches(f, c, labels))) continue;
+          rows.push({
+            c,
+            command: spec ? JSON.stringify(spec.process.args.join(" ")) : '""',
+            labels,
+          });
+        }
+        rows.sort((a, b) => b.c.created.localeCompare(a.c.created));
+        if (opts.quiet) {
+          for (const { c } of rows) console.log(opts.trunc ? c.id.slice(0, 12) : c.id);
+          return;
+        }
+        console.log(
+          table(
+            ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+            rows.map(({ c, command }) => [
+              opts.trunc ? c.id.slice(0, 12) : c.id,
+              c.imageRef,
+              opts.trunc ? truncate(command, 20) : command,
+              timeAgo(c.created),
+              statusText(c),
+              "",
+              c.name,
+            ]),
+          ),
+        );
+      },
+    );
+
+  program
+    .command("logs")
+    .description("Show a container's output (its json-file log)")
+    .argument("<container>")
+    .option("-f, --follow", "keep printing until the container exits")
+    .option("-n, --tail <n>", "only the last N lines ('all' for every line)", "all")
+    .option("-t, --timestamps", "prefix each line with its time")
+    .option("--since <time>", "only lines after this time (RFC 3339, or a duration like 10m)")
+    .action(
+      async (
+        name: string,
+        opts: { follow?: boolean; tail: string; timestamps?: boolean; since?: string },
+        cmd: Command,
+      ) => {
+        const { store } = contextFrom(cmd);
+        const c = await findContainer(store.root, name);
+        await printLogs(store.root, c, opts);
+      },
+    );
+
+  program
+    .command("stop")
+    .description("Stop containers: SIGTERM, then SIGKILL after the timeout")
+    .argument("<container...>")
+    .option("-t, --time <seconds>", "seconds to wait before killing", "10")
+    .action(async (names: string[], opts: { time: string }, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      for (const name of names) {
+        const c = await findContainer(store.root, name);
+        await stopContainer(store.root, c, Number(opts.time));
+        console.log(name);
+      }
+    });
+
+  program
+    .command("kill")
+    .description("Send a signal to containers (default SIGKILL)")
+    .argument("<container...>")
+    .option("-s, --signal <signal>", "signal name or number", "KILL")
+    .action(async (names: string[], opts: { signal: string }, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const signal = parseSignal(opts.signal);
+      for (const name of names) {
+        signalContainer(await findContainer(store.root, name), signal);
+        console.log(name);
+      }
+    });
+
+  program
+    .command("rm")
+    .description("Remove containers")
+    .argument("<container...>")
+    .option("-f, --force", "kill a running container first")
+    .option("-v, --volumes", "accepted for Docker compatibility (minibox has no volumes yet)")
+    .action(async (names: string[], opts: { force?: boolean }, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      for (const name of names) {
+        await removeContainer(
+          store.root,
+          await findContainer(store.root, name),
+          Boolean(opts.force),
+        );
+        console.log(name);
+      }
+    });
+
+  program
+    .command("wait")
+    .description("Wait for containers to exit; print their exit codes")
+    .argument("<container...>")
+    .action(async (names: string[], _opts: unknown, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      for (const name of names) {
+        const c = await findContainer(store.root, name);
+        await waitExited(store.root, c.id);
+        const after = await findContainer(store.root, c.id).catch(() => undefined);
+        console.log(after?.exitCode ?? c.exitCode ?? 0);
+      }
+    });
+
+  const container =
+    program.commands.find((c) => c.name() === "container") ?? program.command("container");
+  container.description("Manage containers");
+  container
+    .command("inspect")
+    .description("Show a container's state and configuration as JSON")
+    .argument("<container...>")
+    .option("-f, --format <template>", "Go-template-like format, e.g. '{{.State.Pid}}'")
+    .action(async (names: string[], opts: { format?: string }, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const results = [];
+      for (const name of names)
+        results.push(await inspectContainer(store.root, await findContainer(store.root, name)));
+      if (opts.format) for (const r of results) console.log(renderTemplate(opts.format, r));
+      else console.log(JSON.stringify(results, null, 4));
+    });
+
+  // The monitor runs this when a detached container exits (see native/monitor.c).
+  program
+    .command("container-exited", { hidden: true })
+    .argument("<id>")
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      await finalizeExit(store.root, id);
+    });
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** Docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created". */
+export function statusText(c: ContainerView, now = Date.now()): string {
+  if (c.running) return `Up ${humanDuration(now - Date.parse(c.startedAt ?? c.created))}`;
+  if (c.status === "created") return "Created";
+  return `Exited (${c.exitCode ?? 0}) ${c.finishedAt ? timeAgo(c.finishedAt, now) : ""}`.trimEnd();
+}
+
+function labelsOf(annotations: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(annotations ?? {}).filter(([k]) => !k.startsWith("minibox.")),
+  );
+}
+
+interface Filter {
+  key: string;
+  value: string;
+}
+
+function parseFilter(text: string): Filter {
+  const eq = text.indexOf("=");
+  const key = eq < 0 ? text : text.slice(0, eq);
+  if (!["label", "status", "name", "id"].includes(key)) {
+    throw new MiniboxError(
+      `invalid filter ${JSON.stringify(text)}`,
+      "use label=…, status=…, name=… or id=…",
+    );
+  }
+  return { key, value: eq < 0 ? "" : text.slice(eq + 1) };
+}
+
+function matches(f: Filter, c: ContainerView, labels: Record<string, string>): boolean {
+  switch (f.key) {
+    case "label": {
+      const eq = f.value.indexOf("=");
+      return eq < 0 ? f.value in labels : labels[f.value.slice(0, eq)] === f.value.slice(eq + 1);
+    }
+    case "status":
+      return (c.running ? "running" : c.status) === f.value;
+    case "name":
+      return c.name.includes(f.value);
+    default:
+      return c.id.startsWith(f.value);
+  }
+}
+
+interface LogEntry {
+  log: string;
+  stream: "stdout" | "stderr";
+  time: string;
+}
+
+/** --since: an RFC 3339 time, a Unix time, or a duration back from now ("10m", "1h30m"). */
+function sinceTime(text: string | undefined): number {
+  if (!text) return Number.NEGATIVE_INFINITY;
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text) * 1000;
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (parts.length && parts.map((p) => p[0]).join("") === text) {
+    return (
+      Date.now() - parts.reduce((sum, p) => sum + Number(p[1]) * (units[p[2] as string] ?? 0), 0)
+    );
+  }
+  const t = Date.parse(text);
+  if (Number.isNaN(t)) throw new MiniboxError(`invalid --since value ${JSON.stringify(text)}`);
+  return t;
+}
+
+async function printLogs(
+  root: string,
+  c: ContainerView,
+  opts: { follow?: boolean; tail: string; timestamps?: boolean; since?: string },
+): Promise<void> {
+  const file = containerPaths(root, c.id).log;
+  if (!existsSync(file)) {
+    if (c.monitorPid === undefined) {
+      throw new MiniboxError(
+        `container ${c.id.slice(0, 12)} ran in the foreground: its output went to the terminal, not to a log`,
+      );
+    }
+    return;
+  }
+  const since = sinceTime(opts.since);
+  const tail = opts.tail === "all" ? Number.POSITIVE_INFINITY : Number(opts.tail);
+  if (Number.isNaN(tail))
+    throw new MiniboxError(`invalid --tail value ${JSON.stringify(opts.tail)}`);
+  const print = (e: LogEntry) => {
+    if (Date.parse(e.time) < since) return;
+    const text = opts.timestamps ? `${e.time} ${e.log}` : e.log;
+    (e.stream === "stderr" ? process.stderr : process.stdout).write(text);
+  };
+  // What is there now (the last `tail` entries) …
+  let offset = 0;
+  const entries: LogEntry[] = [];
+  const lines = createInterface({
+    input: createReadStream(file),
+    crlfDelay: Number.POSITIVE_INFINITY,
+  });
+  for await (const line of lines) {
+    offset += Buffer.byteLength(line) + 1;
+    if (!line) continue;
+    entries.push(JSON.parse(line) as LogEntry);
+    if (entries.length > tail) entries.shift();
+  }
+  for (const e of tail === 0 ? [] : entries) print(e);
+  if (!opts.follow) return;
+  // … then what is appended, until the container's exit is recorded.
+  for (;;) {
+    const size = statSync(file).size;
+    if (size > offset) {
+      let rest = "";
+      for await (const chunk of createReadStream(file, {
+        start: offset,
+        end: size - 1,
+        encoding: "utf8",
+      })) {
+        rest += chunk;
+      }
+      const complete = rest.slice(0, rest.lastIndexOf("\n") + 1);
+      offset += Buffer.byteLength(complete);
+      for (const line of complete.split("\n")) if (line) print(JSON.parse(line) as LogEntry);
+    }
+    const now = await findContainer(root, c.id).catch(() => undefined);
+    if (!now?.running && statSync(file, { throwIfNoEntry: false })?.size === offset) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `container inspect`: the JSON shape of `docker container inspect`. */
+export async function inspectContainer(
+  root: string,
+  c: ContainerView,
+): Promise<Record<string, unknown>> {
+  const spec = await readSpec(root, c.id);
+  const paths = containerPaths(root, c.id);
+  const res = spec.linux.resources;
+  return {
+    Id: c.id,
+    Created: c.created,
+    Path: spec.process.args[0],
+    Args: spec.process.args.slice(1),
+    State: {
+      Status: c.running ? "running" : c.status,
+      Running: c.running,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: Boolean(c.oomKilled),
+      Dead: false,
+      Pid: c.running ? (c.pid ?? 0) : 0,
+      ExitCode: c.running ? 0 : (c.exitCode ?? 0),
+      Error: c.error ?? "",
+      StartedAt: c.startedAt ?? "0001-01-01T00:00:00Z",
+      FinishedAt: c.finishedAt ?? "0001-01-01T00:00:00Z",
+    },
+    Image: c.imageId,
+    ResolvConfPath: paths.resolvConf,
+    HostnamePath: paths.hostname,
+    HostsPath: paths.hosts,
+    LogPath: c.monitorPid ? paths.log : "",
+    Name: `/${c.name}`,
+    HostConfig: {
+      AutoRemove: c.autoRemove,
+      Memory: res.memory?.limit ?? 0,
+      MemorySwap: res.memory?.swap ?? 0,
+      NanoCpus: res.cpu?.quota
+        ? Math.round((res.cpu.quota / (res.cpu.period ?? 100_000)) * 1e9)
+        : 0,
+      CpuShares: res.cpu?.shares ?? 0,
+      PidsLimit: res.pids?.limit ?? 0,
+      ReadonlyRootfs: spec.root.readonly,
+      CgroupParent: c.cgroupParent ?? "",
+      CapAdd: null,
+      CapDrop: null,
+    },
+    Config: {
+      Hostname: spec.hostname,
+      User: `${spec.process.user.uid}:${spec.process.user.gid}`,
+      Tty: spec.process.terminal,
+      Env: spec.process.env,
+      Cmd: spec.process.args,
+      Image: c.imageRef,
+      WorkingDir: spec.process.cwd,
+      Entrypoint: null,
+      Labels: labelsOf(spec.annotations),
+    },
+    Mounts: [],
+    GraphDriver: {
+      Name: "overlay",
+      Data: { MergedDir: paths.rootfs, UpperDir: paths.upper, WorkDir: paths.work },
+    },
+  };
+}

@@ -1,0 +1,249 @@
+/**
+ * Containers after `run`: find one by ID or name, see whether it still runs,
+ * record its exit, stop, kill and remove it.
+ *
+ * Who records an exit: for a foreground run, the minibox that waits for it;
+ * for a detached one (-d), the monitor writes exit.json and then runs
+ * `minibox container-exited <id>` (finalizeExit below). Any command that finds
+ * a container whose watcher died without recording anything does it instead
+ * (sweepContainers in state.ts calls back here).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { MiniboxError } from "../errors.js";
+import { withLock } from "../sys/lock.js";
+import { openCgroup } from "./cgroups/index.js";
+import { namePath } from "./names.js";
+import { containerPaths } from "./rootfs.js";
+import type { Spec } from "./spec.js";
+import {
+  alive,
+  type ContainerState,
+  listContainers,
+  removeContainerDir,
+  writeState,
+} from "./state.js";
+
+export interface ExitRecord {
+  exitCode: number;
+  signal: number | null;
+  finishedAt: string;
+}
+
+/** A container as commands see it: its state, with an exit the monitor recorded applied. */
+export interface ContainerView extends ContainerState {
+  running: boolean;
+}
+
+function readExit(root: string, id: string): ExitRecord | undefined {
+  try {
+    return JSON.parse(readFileSync(containerPaths(root, id).exit, "utf8")) as ExitRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is anybody still watching it (its foreground minibox, or its monitor)? */
+function watched(state: ContainerState): boolean {
+  return state.monitorPid ? alive(state.monitorPid) : alive(state.miniboxPid);
+}
+
+export function viewOf(root: string, state: ContainerState): ContainerView {
+  if (state.status === "running") {
+    const exit = readExit(root, state.id);
+    if (exit) {
+      return {
+        ...state,
+        status: "exited",
+        exitCode: exit.exitCode,
+        finishedAt: exit.finishedAt,
+        running: false,
+      };
+    }
+    if (!watched(state)) {
+      return {
+        ...state,
+        status: "exited",
+        error: state.error ?? "the container's monitor died",
+        running: false,
+      };
+    }
+  }
+  return { ...state, running: state.status === "running" };
+}
+
+export async function listViews(root: string): Promise<ContainerView[]> {
+  return (await listContainers(root)).filter((s) => s.imageId).map((s) => viewOf(root, s));
+}
+
+/** By full ID, unique ID prefix, or name — like Docker. */
+export async function findContainer(root: string, idOrName: string): Promise<ContainerView> {
+  const all = await listViews(root);
+  const byName = await readFile(namePath(root, idOrName.replace(/^\//, "")), "utf8").catch(
+    () => "",
+  );
+  const named = all.find((c) => c.id === byName.trim());
+  if (named) return named;
+  const matches = all.filter((c) => c.id.startsWith(idOrName));
+  if (matches.length === 1 && idOrName.length > 0) return matches[0] as ContainerView;
+  if (matches.length > 1) {
+    throw new MiniboxError(
+      `multiple containers match "${idOrName}"`,
+      "give more of the ID, or the name",
+    );
+  }
+  throw new MiniboxError(`no such container: ${idOrName}`, "see 'minibox ps -a'");
+}
+
+export async function readSpec(root: string, id: string): Promise<Spec> {
+  return JSON.parse(await readFile(containerPaths(root, id).config, "utf8")) as Spec;
+}
+
+/** One container's changes are serialised: the exit hook, rm -f and a sweep may race. */
+function lockOf(root: string, id: string): string {
+  return `${root}/locks/container-${id}.lock`;
+}
+
+/**
+ * Record the exit (from exit.json, or as "killed" when there is none), check
+ * for an OOM kill, remove the cgroup, and apply --rm. Idempotent.
+ */
+export async function finalizeExit(root: string, id: string, reason?: string): Promise<void> {
+  await withLock(lockOf(root, id), async () => {
+    const paths = containerPaths(root, id);
+    let state: ContainerState;
+    try {
+      state = JSON.parse(await readFile(paths.state, "utf8"));
+    } catch {
+      return; // removed meanwhile
+    }
+    if (state.status === "exited") return;
+    const cgroup = openCgroup(id, { parent: state.cgroupParent });
+    const oom = cgroup?.oomKilled() ?? false;
+    await cgroup?.destroy().catch(() => undefined);
+    const exit = readExit(root, id);
+    state.status = "exited";
+    state.exitCode = oom ? 137 : (exit?.exitCode ?? 137);
+    state.finishedAt = exit?.finishedAt ?? new Date().toISOString();
+    state.oomKilled = oom;
+    if (!exit) state.error = reason ?? "minibox was killed while the container ran";
+    if (state.autoRemove) await removeContainerDir(paths, state.name);
+    else await writeState(paths, state);
+  });
+}
+
+export function parseSignal(text: string): NodeJS.Signals | number {
+  if (/^\d+$/.test(text)) return Number(text);
+  const name = text.toUpperCase().startsWith("SIG")
+    ? text.toUpperCase()
+    : `SIG${text.toUpperCase()}`;
+  const known = [
+    "SIGTERM",
+    "SIGKILL",
+    "SIGINT",
+    "SIGHUP",
+    "SIGQUIT",
+    "SIGUSR1",
+    "SIGUSR2",
+    "SIGSTOP",
+    "SIGCONT",
+  ];
+  if (!known.includes(name))
+    throw new MiniboxError(
+      `invalid signal ${JSON.stringify(text)}`,
+      "use a name like TERM or a number",
+    );
+  return name as NodeJS.Signals;
+}
+
+export function signalContainer(c: ContainerView, signal: NodeJS.Signals | number): void {
+  if (!c.running || !c.pid) throw new MiniboxError(`container ${c.id.slice(0, 12)} is not running`);
+  try {
+    process.kill(c.pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
+  }
+}
+
+/** Wait until the container's exit is recorded; true if it was within `timeoutMs`. */
+export async function waitExited(
+  root: string,
+  id: string,
+  timeoutMs = Number.POSITIVE_INFINITY,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let delay = 10;
+  for (;;) {
+    const state = (await listContainers(root)).find((s) => s.id === id);
+    if (!state) return true; // removed (--rm)
+    const view = viewOf(root, state);
+    if (!view.running) {
+      if (state.status !== "exited") await finalizeExit(root, id, view.error);
+      return true;
+    }
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 100);
+  }
+}
+
+/** `stop`: the stop signal (SIGTERM unless the image says otherwise), then SIGKILL after the timeout. */
+export async function stopContainer(
+  root: string,
+  c: ContainerView,
+  timeoutSeconds: number,
+): Promise<void> {
+  if (!c.running) return;
+  const spec = await readSpec(root, c.id).catch(() => undefined);
+  const stopSignal = spec?.annotations?.["minibox.stopsignal"];
+  signalContainer(c, stopSignal ? parseSignal(stopSignal) : "SIGTERM");
+  if (await waitExited(root, c.id, timeoutSeconds * 1000)) return;
+  signalContainer(c, "SIGKILL");
+  await waitExited(root, c.id, 10_000);
+}
+
+/** `rm`: refuses a running container unless forced. */
+export async function removeContainer(
+  root: string,
+  c: ContainerView,
+  force: boolean,
+): Promise<void> {
+  if (c.running) {
+    if (!force) {
+      throw new MiniboxError(
+        `cannot remove container ${c.id.slice(0, 12)}: it is running`,
+        "stop it first, or use rm -f",
+      );
+    }
+    signalContainer(c, "SIGKILL");
+    await waitExited(root, c.id, 10_000);
+  }
+  await withLock(lockOf(root, c.id), async () => {
+    await openCgroup(c.id, { parent: c.cgroupParent })
+      ?.destroy()
+      .catch(() => undefined);
+    if (existsSync(containerPaths(root, c.id).dir))
+      await removeContainerDir(containerPaths(root, c.id), c.name);
+  });
+}
+
+/**
+ * Clean up after watchers that died: a foreground minibox that was killed
+ * (its container died with it), or a monitor that was. Their mounts went with
+ * the containers' mount namespaces; what is left is the cgroup and the state.
+ */
+export async function sweepContainers(root: string): Promise<void> {
+  for (const state of await listContainers(root)) {
+    if (state.status === "exited") continue;
+    if (!state.imageId) {
+      // Reserved by a run that died before it wrote anything else.
+      if (!alive(state.miniboxPid))
+        await removeContainerDir(containerPaths(root, state.id), state.name);
+      continue;
+    }
+    const view = viewOf(root, state);
+    if (!view.running && !(state.status === "created" && alive(state.miniboxPid))) {
+      await finalizeExit(root, state.id, view.error);
+    }
+  }
+}

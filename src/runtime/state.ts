@@ -1,0 +1,75 @@
+/**
+ * Container state on disk: <root>/containers/<id>/state.json, written whole
+ * and renamed into place, and what a later command does with a container
+ * whose minibox died.
+ */
+import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { ContainerPaths } from "./rootfs.js";
+
+export interface ContainerState {
+  id: string;
+  name: string;
+  imageId: string;
+  imageRef: string;
+  created: string;
+  status: "created" | "running" | "exited";
+  /** The minibox process watching this container (foreground run). */
+  miniboxPid: number;
+  pid?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  exitCode?: number;
+  oomKilled?: boolean;
+  error?: string;
+  autoRemove: boolean;
+  cgroupParent?: string;
+  /** -d: the monitor process (the executor, staying behind). */
+  monitorPid?: number;
+  logPath?: string;
+}
+
+export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {
+  const tmp = `${paths.state}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  await rename(tmp, paths.state);
+}
+
+export async function listContainers(root: string): Promise<ContainerState[]> {
+  const dir = join(root, "containers");
+  let ids: string[];
+  try {
+    ids = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const out: ContainerState[] = [];
+  for (const id of ids) {
+    try {
+      out.push(JSON.parse(await readFile(join(dir, id, "state.json"), "utf8")));
+    } catch {
+      // being created or removed right now
+    }
+  }
+  return out;
+}
+
+/** Remove a container's directory, then free its name. */
+export async function removeContainerDir(paths: ContainerPaths, name?: string): Promise<void> {
+  await rm(paths.dir, { recursive: true, force: true });
+  if (name) {
+    const file = join(dirname(dirname(paths.dir)), "names", name);
+    const owner = (await readFile(file, "utf8").catch(() => "")).trim();
+    if (owner === basename(paths.dir)) await rm(file, { force: true });
+  }
+}
+
+export function alive(pid: number | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

@@ -1,0 +1,170 @@
+// Containers that live on: run -d with the native monitor, ps, logs, stop,
+// kill, rm, wait, inspect — against the real kernel and the busybox fixture.
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
+import { testEnv } from "../support/testenv.js";
+
+const env = testEnv();
+const IMAGE = `${env.registries.anon}/fixtures/base`;
+
+let box: Sandbox;
+beforeAll(async () => {
+  box = sandbox();
+  const r = await box.run(["pull", "-q", IMAGE]);
+  expect(r.code, r.stderr).toBe(0);
+});
+afterAll(async () => {
+  // Leave nothing running, whatever failed above.
+  const ids = (await box.run(["ps", "-aq", "--no-trunc"])).stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean);
+  if (ids.length) await box.run(["rm", "-f", ...ids]);
+  box.cleanup();
+});
+
+async function detached(args: string[]): Promise<string> {
+  const r = await box.run(["run", "-d", ...args]);
+  expect(r.code, r.stderr).toBe(0);
+  const id = r.stdout.trim();
+  expect(id).toMatch(/^[0-9a-f]{64}$/);
+  return id;
+}
+
+function stateOf(id: string) {
+  return JSON.parse(readFileSync(path.join(box.root, "containers", id, "state.json"), "utf8"));
+}
+
+/** Gone, or a zombie waiting for init to reap it (this VM's init is slow to). */
+function processGone(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.startsWith("Z") ?? true;
+  } catch {
+    return true;
+  }
+}
+
+async function until(check: () => Promise<boolean> | boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("run -d", () => {
+  test("prints the ID at once; the container runs on under its monitor; ps shows it", async () => {
+    const id = await detached(["--name", "sleeper", "--label", "tier=demo", IMAGE, "sleep", "300"]);
+    const state = stateOf(id);
+    // The monitor is the init's parent and outlives the minibox that started it.
+    const ppid = readFileSync(`/proc/${state.pid}/stat`, "utf8").split(") ")[1]?.split(" ")[1];
+    expect(Number(ppid)).toBe(state.monitorPid);
+    const ps = await box.run(["ps"]);
+    const lines = ps.stdout.trimEnd().split("\n");
+    expect(lines[0]).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
+    const row = lines.find((l) => l.startsWith(id.slice(0, 12)));
+    expect(row).toMatch(/"sleep 300"\s+.* ago\s+Up (Less than a second|\d+ seconds?)\s+sleeper$/);
+    expect((await box.run(["ps", "-q", "--filter", "label=tier=demo"])).stdout).toBe(
+      `${id.slice(0, 12)}\n`,
+    );
+    expect((await box.run(["ps", "-q", "--filter", "label=tier=other"])).stdout).toBe("");
+    const inspect = JSON.parse((await box.run(["inspect", "sleeper"])).stdout)[0];
+    expect(inspect.Id).toBe(id);
+    expect(inspect.Name).toBe("/sleeper");
+    expect(inspect.State).toMatchObject({ Status: "running", Running: true, Pid: state.pid });
+    expect(inspect.Config.Labels).toMatchObject({ tier: "demo" });
+    expect(inspect.Config.Cmd).toEqual(["sleep", "300"]);
+    // stop: SIGTERM is ignored by a PID 1 without a handler, so SIGKILL after the timeout.
+    const stop = await box.run(["stop", "-t", "1", "sleeper"]);
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(
+      (await box.run(["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "sleeper"])).stdout,
+    ).toBe("exited 137\n");
+    expect((await box.run(["ps"])).stdout).not.toContain("sleeper");
+    expect((await box.run(["ps", "-a"])).stdout).toMatch(/Exited \(137\) .* sleeper/);
+    // The monitor cleaned up and ended (a zombie at most, until init reaps it): no cgroup left.
+    await until(() => processGone(state.monitorPid));
+    expect(execFileSync("find", ["/sys/fs/cgroup", "-path", `*${id}*`]).toString()).toBe("");
+    const rm = await box.run(["rm", "sleeper"]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect(existsSync(path.join(box.root, "containers", id))).toBe(false);
+    expect((await box.run(["ps", "-a"])).stdout).not.toContain("sleeper");
+  });
+
+  test("logs: stdout and stderr kept apart, --tail, -t, -f until exit; exit recorded by the monitor", async () => {
+    const id = await detached([
+      "--name",
+      "talker",
+      IMAGE,
+      "sh",
+      "-c",
+      'for i in 1 2 3; do echo "out $i"; echo "err $i" >&2; sleep 0.2; done; printf "no newline"; exit 3',
+    ]);
+    const follow = await box.run(["logs", "-f", "talker"]);
+    expect(follow.code, follow.stderr).toBe(0);
+    expect(follow.stdout).toBe("out 1\nout 2\nout 3\nno newline");
+    expect(follow.stderr).toBe("err 1\nerr 2\nerr 3\n");
+    await until(() => stateOf(id).status === "exited");
+    expect(stateOf(id).exitCode).toBe(3);
+    expect((await box.run(["wait", "talker"])).stdout).toBe("3\n");
+    const tail = await box.run(["logs", "--tail", "2", "talker"]);
+    expect([tail.stdout, tail.stderr]).toEqual(["no newline", "err 3\n"]);
+    const stamped = await box.run(["logs", "-t", "--tail", "1", "talker"]);
+    expect(stamped.stdout).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z no newline$/);
+    // Docker's json-file format, line by line.
+    const raw = readFileSync(path.join(box.root, "containers", id, `${id}-json.log`), "utf8")
+      .trim()
+      .split("\n");
+    expect(raw).toHaveLength(7);
+    expect(JSON.parse(raw[0] as string)).toEqual({
+      log: "out 1\n",
+      stream: "stdout",
+      time: expect.any(String),
+    });
+    expect(raw[0]).toMatch(/^\{"log":"out 1\\n","stream":"stdout","time":"[^"]+Z"\}$/);
+    await box.run(["rm", "talker"]);
+  });
+
+  test("run -d --rm: the monitor removes the container when it exits", async () => {
+    const id = await detached(["--rm", IMAGE, "sh", "-c", "sleep 0.3"]);
+    await until(() => !existsSync(path.join(box.root, "containers", id)));
+    expect(execFileSync("find", ["/sys/fs/cgroup", "-path", `*${id}*`]).toString()).toBe("");
+  });
+
+  test("kill -s, rm of a running container needs -f, unknown containers fail clearly", async () => {
+    const id = await detached([
+      "--name",
+      "trapper",
+      IMAGE,
+      "sh",
+      "-c",
+      'trap "echo got-usr1" USR1; trap "exit 9" TERM; while true; do sleep 0.05; done',
+    ]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await box.run(["kill", "-s", "USR1", "trapper"])).code).toBe(0);
+    await until(async () => (await box.run(["logs", "trapper"])).stdout.includes("got-usr1"));
+    const refused = await box.run(["rm", "trapper"]);
+    expect(refused.code).not.toBe(0);
+    expect(oneLineError(refused)).toMatch(/is running.*rm -f/);
+    expect((await box.run(["stop", "trapper"])).code).toBe(0);
+    expect(stateOf(id).exitCode).toBe(9);
+    expect((await box.run(["rm", "trapper"])).code).toBe(0);
+    const missing = await box.run(["logs", "nosuch"]);
+    expect(missing.code).not.toBe(0);
+    expect(oneLineError(missing)).toMatch(/no such container: nosuch/);
+  });
+
+  test("a monitor killed with SIGKILL: the container dies with it and the next command records it", async () => {
+    const id = await detached(["--name", "orphan", IMAGE, "sleep", "300"]);
+    const { monitorPid, pid } = stateOf(id);
+    process.kill(monitorPid, "SIGKILL");
+    await until(() => !existsSync(`/proc/${pid}`));
+    const ps = await box.run(["ps", "-a"]);
+    expect(ps.stdout).toMatch(/Exited \(137\) .* orphan/);
+    expect(execFileSync("find", ["/sys/fs/cgroup", "-path", `*${id}*`]).toString()).toBe("");
+    expect((await box.run(["rm", "orphan"])).code).toBe(0);
+  });
+});
