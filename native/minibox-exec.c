@@ -586,6 +586,29 @@ static int receive_console(void)
 	return fd;
 }
 
+/* exec: join a running container's namespaces ("setns PID user mnt …").
+ * Every descriptor is opened first, while /proc is still the host's and we
+ * are still the host's root; then setns in the order given (user first, so
+ * the rest are joined with the rights of the container's root; mnt last,
+ * which also moves our root and working directory into the container). */
+static int join_namespaces(const struct step *st)
+{
+	int fds[16];
+	int n = 0;
+	char path[64];
+	for (int i = 2; i < st->nfields && n < 16; i++, n++) {
+		snprintf(path, sizeof(path), "/proc/%s/ns/%s", arg(st, 1), arg(st, i));
+		if ((fds[n] = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+			return fail(st, "open", path);
+	}
+	for (int i = 0; i < n; i++) {
+		if (setns(fds[i], 0) < 0)
+			return fail(st, "setns", arg(st, i + 2));
+		close(fds[i]);
+	}
+	return 0;
+}
+
 static int run_step(const struct step *st)
 {
 	const char *op = st->field[0];
@@ -705,6 +728,8 @@ static int run_step(const struct step *st)
 		run_init();
 		if (init_child < 0)
 			rc = fail(st, "fork", "init");
+	} else if (!strcmp(op, "setns")) {
+		rc = join_namespaces(st);
 	} else if (!strcmp(op, "log")) {
 		if (monitor_open_log(arg(st, 1)) < 0)
 			rc = fail(st, "open", arg(st, 1));

@@ -9,6 +9,7 @@ import { MiniboxError } from "../errors.js";
 import { registerAuthCommands } from "./auth-commands.js";
 import { registerContainerCommands } from "./container-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
+import { registerExecCommands } from "./exec-commands.js";
 import { registerImageCommands } from "./image-commands.js";
 import { registerRunCommand } from "./run-command.js";
 
@@ -44,6 +45,7 @@ function buildProgram(): Command {
   registerAuthCommands(program);
   registerRunCommand(program);
   registerContainerCommands(program);
+  registerExecCommands(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

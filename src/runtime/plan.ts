@@ -203,7 +203,7 @@ export function cloneFlagNames(flags: number): string {
     .join("|");
 }
 
-function step(op: string, args: (string | number)[], describe: string): PlanStep {
+export function step(op: string, args: (string | number)[], describe: string): PlanStep {
   return { op, args: args.map(String), describe };
 }
 
@@ -235,7 +235,7 @@ function splitOptions(options: string[] = []): { flags: number; data: string } {
   return { flags, data: data.join(",") };
 }
 
-function capMask(names: string[] = []): string {
+export function capMask(names: string[] = []): string {
   let mask = 0n;
   for (const name of names) {
     const bit = CAPABILITIES[name];

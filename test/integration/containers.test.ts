@@ -1,10 +1,10 @@
 // Containers that live on: run -d with the native monitor, ps, logs, stop,
 // kill, rm, wait, inspect — against the real kernel and the busybox fixture.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
+import { MINIBOX_JS, oneLineError, REPO_ROOT, type Sandbox, sandbox } from "../support/minibox.js";
 import { testEnv } from "../support/testenv.js";
 
 const env = testEnv();
@@ -166,5 +166,135 @@ describe("run -d", () => {
     expect(ps.stdout).toMatch(/Exited \(137\) .* orphan/);
     expect(execFileSync("find", ["/sys/fs/cgroup", "-path", `*${id}*`]).toString()).toBe("");
     expect((await box.run(["rm", "orphan"])).code).toBe(0);
+  });
+});
+
+describe("the talk's sequence: a web server that lives on", () => {
+  test("run -d --name, ps, logs -f, exec ps / exec -it top, stats, top, inspect labels, stop, rm", async () => {
+    // busybox httpd in the foreground, verbose (one stderr line per request), serving /etc.
+    const id = await detached([
+      "--name",
+      "server",
+      "-m",
+      "64m",
+      "--label",
+      "org.label-schema.name=web",
+      IMAGE,
+      "httpd",
+      "-f",
+      "-v",
+      "-p",
+      "8080",
+      "-h",
+      "/etc",
+    ]);
+    expect((await box.run(["ps"])).stdout).toMatch(/"httpd -f -v -p 808…\s+.*Up .*server/);
+
+    // logs -f streams what the server writes while it runs.
+    const follow = box.spawn(["logs", "-f", "server"]);
+    let streamed = "";
+    follow.child.stderr?.on("data", (d) => {
+      streamed += d;
+    });
+    const page = await box.run([
+      "exec",
+      "server",
+      "wget",
+      "-qO-",
+      "http://127.0.0.1:8080/os-release",
+    ]);
+    expect(page.code, page.stderr).toBe(0);
+    expect(page.stdout).toContain('NAME="minibox busybox"');
+    await until(() => /127\.0\.0\.1/.test(streamed));
+
+    // exec sees the container's processes; the server is PID 1.
+    const ps = await box.run(["exec", "server", "ps"]);
+    expect(ps.stdout).toMatch(/^\s+1 root\s+httpd -f -v -p 8080 -h \/etc$/m);
+    const top = spawnSync(
+      "python3",
+      [
+        path.join(REPO_ROOT, "test/support/pty-driver.py"),
+        JSON.stringify([{ expect: "httpd" }, { send: "q" }]),
+        "--",
+        process.execPath,
+        MINIBOX_JS,
+        "--root",
+        box.root,
+        "exec",
+        "-it",
+        "server",
+        "top",
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    expect(top.status, top.stdout).toBe(0);
+    expect(top.stdout).toMatch(/Mem:.*used/);
+    expect(top.stdout).toMatch(/PID\s+PPID\s+USER/);
+
+    const stats = await box.run(["stats", "--no-stream"]);
+    expect(stats.stdout).toMatch(
+      /^CONTAINER ID\s+NAME\s+CPU %\s+MEM USAGE \/ LIMIT\s+MEM %\s+NET I\/O\s+BLOCK I\/O\s+PIDS$/m,
+    );
+    expect(stats.stdout).toMatch(
+      new RegExp(
+        `^${id.slice(0, 12)}\\s+server\\s+[\\d.]+%\\s+[\\d.]+[KM]iB / 64MiB\\s+[\\d.]+%`,
+        "m",
+      ),
+    );
+    const json = JSON.parse(
+      (await box.run(["stats", "--no-stream", "--format", "json", "server"])).stdout,
+    );
+    expect(json).toMatchObject({ Name: "server", PIDs: "1" });
+
+    const topCmd = await box.run(["top", "server"]);
+    expect(topCmd.stdout).toMatch(/^UID\s+PID\s+PPID\s+CONTAINER PID\s+STAT\s+CMD$/m);
+    expect(topCmd.stdout).toMatch(/\s1\s+S\s+httpd -f -v -p 8080 -h \/etc$/m);
+
+    const labels = await box.run([
+      "inspect",
+      "-f",
+      '{{index .Config.Labels "org.label-schema.name"}}',
+      "server",
+    ]);
+    expect(labels.stdout).toBe("web\n");
+
+    expect((await box.run(["stop", "-t", "1", "server"])).code).toBe(0);
+    const followed = await follow.done;
+    expect(followed.code).toBe(0); // logs -f ends when the container does
+    expect((await box.run(["rm", "server"])).code).toBe(0);
+    expect((await box.run(["ps", "-a"])).stdout).not.toContain("server");
+  });
+
+  test("exec: -u, -w, -e, exit statuses, and a stopped container refuses", async () => {
+    await detached(["--name", "target", IMAGE, "sleep", "300"]);
+    expect(
+      (
+        await box.run([
+          "exec",
+          "-u",
+          "nobody",
+          "-w",
+          "/tmp",
+          "-e",
+          "X=1",
+          "target",
+          "sh",
+          "-c",
+          "id -u; pwd; echo $X; echo $$",
+        ])
+      ).stdout,
+    ).toBe("65534\n/tmp\n1\n2\n");
+    expect((await box.run(["exec", "target", "sh", "-c", "exit 5"])).code).toBe(5);
+    const missing = await box.run(["exec", "target", "no-such-cmd"]);
+    expect(missing.code).toBe(127);
+    expect(oneLineError(missing)).toMatch(/executable file not found/);
+    // What exec writes lands in the container's writable layer, seen by its other processes.
+    await box.run(["exec", "target", "sh", "-c", "echo hi > /tmp/from-exec"]);
+    expect((await box.run(["exec", "target", "cat", "/tmp/from-exec"])).stdout).toBe("hi\n");
+    await box.run(["stop", "-t", "0", "target"]);
+    const stopped = await box.run(["exec", "target", "true"]);
+    expect(stopped.code).not.toBe(0);
+    expect(oneLineError(stopped)).toMatch(/is not running/);
+    await box.run(["rm", "target"]);
   });
 });
