@@ -8,9 +8,11 @@ import {
   finalizeExit,
   findContainer,
   listViews,
+  markStopped,
   parseSignal,
   readSpec,
   removeContainer,
+  renameContainer,
   signalContainer,
   stopContainer,
   sweepContainers,
@@ -114,7 +116,11 @@ export function registerContainerCommands(program: Command): void {
       const { store } = contextFrom(cmd);
       const signal = parseSignal(opts.signal);
       for (const name of names) {
-        signalContainer(await findContainer(store.root, name), signal);
+        const c = await findContainer(store.root, name);
+        if (signal === "SIGKILL" || signal === "SIGTERM" || signal === 9 || signal === 15) {
+          await markStopped(store.root, c.id);
+        }
+        signalContainer(c, signal);
         console.log(name);
       }
     });
@@ -174,7 +180,73 @@ export function registerContainerCommands(program: Command): void {
     .argument("<id>")
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const { store } = contextFrom(cmd);
-      await finalizeExit(store.root, id);
+      if (await finalizeExit(store.root, id)) {
+        // A restart policy asks for another run. Docker waits 100 ms, doubling; so do we (at most 2 s).
+        const state = await findContainer(store.root, id);
+        await new Promise((r) =>
+          setTimeout(r, Math.min(100 * 2 ** ((state.restartCount ?? 1) - 1), 2000)),
+        );
+        const { startContainer } = await import("../runtime/container.js");
+        await startContainer(store, id);
+      }
+    });
+
+  program
+    .command("start")
+    .description("Start stopped containers again (same filesystem, new process)")
+    .argument("<container...>")
+    .action(async (names: string[], _opts: unknown, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const { startContainer } = await import("../runtime/container.js");
+      for (const name of names) {
+        const c = await findContainer(store.root, name);
+        if (!c.running) await startContainer(store, c.id);
+        console.log(name);
+      }
+    });
+
+  program
+    .command("restart")
+    .description("Stop, then start containers")
+    .argument("<container...>")
+    .option("-t, --time <seconds>", "seconds to wait before killing", "10")
+    .action(async (names: string[], opts: { time: string }, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const { startContainer } = await import("../runtime/container.js");
+      for (const name of names) {
+        const c = await findContainer(store.root, name);
+        await stopContainer(store.root, c, Number(opts.time));
+        await startContainer(store, c.id);
+        console.log(name);
+      }
+    });
+
+  program
+    .command("rename")
+    .description("Rename a container")
+    .argument("<container>")
+    .argument("<new-name>")
+    .action(async (name: string, newName: string, _opts: unknown, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      await renameContainer(store.root, await findContainer(store.root, name), newName);
+    });
+
+  container
+    .command("prune")
+    .description("Remove all stopped containers")
+    .option("-f, --force", "do not ask (minibox never asks)")
+    .action(async (_opts: unknown, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      await sweepContainers(store.root);
+      const removed: string[] = [];
+      for (const c of await listViews(store.root)) {
+        if (c.running) continue;
+        await removeContainer(store.root, c, false);
+        removed.push(c.id);
+      }
+      console.log(
+        `Deleted Containers:\n${removed.map((id) => `${id}\n`).join("")}\nTotal reclaimed space: 0B`,
+      );
     });
 }
 

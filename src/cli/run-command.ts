@@ -44,6 +44,7 @@ interface RunOptions {
   net?: string;
   userns?: string;
   init?: boolean;
+  restart?: string;
   label?: string[];
   labelFile?: string[];
   pull: string;
@@ -86,6 +87,7 @@ export function registerRunCommand(program: Command): void {
     .option("--net <mode>", "alias of --network")
     .option("--userns <mode>", "'host' to run without a user namespace")
     .option("--init", "run a minimal init as PID 1 that forwards signals and reaps zombies")
+    .option("--restart <policy>", "no, always, unless-stopped or on-failure[:N] (with -d)")
     .option("-l, --label <k=v>", "set a label (repeatable)", collect)
     .option("--label-file <file>", "read labels from a file (repeatable)", collect)
     .addOption(
@@ -173,6 +175,7 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     readOnly: Boolean(opts.readOnly),
     rm: Boolean(opts.rm),
     detach: Boolean(opts.detach),
+    restart: restartPolicy(opts),
     capAdd: (opts.capAdd ?? []).map(normaliseCapability),
     capDrop: (opts.capDrop ?? []).map(normaliseCapability),
     limits,
@@ -208,6 +211,23 @@ function lazyReporter(): PullReporter {
     status: (line) => call((r) => r.status(line)),
     layer: (id, status, current, total) => call((r) => r.layer(id, status, current, total)),
     stop: () => real?.stop(),
+  };
+}
+
+/** "no", "always", "unless-stopped", "on-failure[:N]", as Docker spells them. */
+function restartPolicy(opts: RunOptions): RunFlags["restart"] {
+  if (opts.restart === undefined || opts.restart === "no") return undefined;
+  if (opts.rm) throw new MiniboxError("conflicting options: --restart and --rm", "choose one");
+  const m = /^(always|unless-stopped|on-failure)(?::(\d+))?$/.exec(opts.restart);
+  if (!m || (m[2] !== undefined && m[1] !== "on-failure")) {
+    throw new MiniboxError(
+      `invalid restart policy ${JSON.stringify(opts.restart)}`,
+      "use no, always, unless-stopped or on-failure[:max-retries]",
+    );
+  }
+  return {
+    name: m[1] as "always" | "unless-stopped" | "on-failure",
+    maximumRetryCount: Number(m[2] ?? 0),
   };
 }
 

@@ -14,7 +14,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { mkdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
 import type { CredentialStore } from "../image/credentials.js";
@@ -57,6 +57,8 @@ export interface RunFlags {
   rm: boolean;
   /** -d: print the ID and return; the executor stays as the container's monitor. */
   detach: boolean;
+  /** --restart (applied by the monitor's exit hook). */
+  restart?: NonNullable<ContainerState["restartPolicy"]>;
   capAdd: string[];
   capDrop: string[];
   limits: CgroupLimits;
@@ -140,6 +142,8 @@ async function runContainerSteps(
     miniboxPid: process.pid,
     autoRemove: flags.rm,
     cgroupParent: flags.cgroupParent,
+    restartPolicy: flags.restart,
+    restartCount: 0,
   };
   try {
     t = performance.now();
@@ -177,45 +181,21 @@ async function runContainerSteps(
     });
     await writeFile(paths.config, `${JSON.stringify(spec, null, 2)}\n`);
 
-    // 4. the layers as the container's root will see them
-    const idmapped = userns
-      ? await idmappedMountsWork(store.root, userns, layers[0] as string)
-      : false;
-    const planLayers =
-      userns && !idmapped ? await shiftedLayers(ctx, image, userns, trace) : layers;
-
-    // 5. the cgroup, with its limits
-    cgroup = await createCgroup(id, flags.limits, {
-      parent: flags.cgroupParent,
-      trace: (line) => trace(line),
-    });
-
-    // 6. the plan, executed
-    const plan = buildPlan(spec, {
-      containerDir: paths.dir,
-      layers: planLayers,
-      idmappedLayers: idmapped,
-      cgroupProcs: cgroup.procsFiles,
-      waitForGo: false,
+    // 4.–6. layers, cgroup, plan: shared with `start`
+    const launched = await prepareLaunch(ctx, {
+      image,
+      spec,
+      state,
+      paths,
+      userns,
+      limits: flags.limits,
       init: flags.init,
       interactive: flags.interactive && !flags.detach,
-      detach: flags.detach
-        ? {
-            logFile: paths.log,
-            exitFile: paths.exit,
-            // The monitor becomes this command when the container exits: minibox
-            // itself records the exit, removes the cgroup and applies --rm.
-            hook: [
-              process.execPath,
-              process.argv[1] as string,
-              "--root",
-              store.root,
-              "container-exited",
-              id,
-            ],
-          }
-        : undefined,
+      detach: flags.detach,
+      trace,
     });
+    cgroup = launched.cgroup;
+    const plan = launched.plan;
     if (flags.detach) return await startDetached(plan, spec, state, cgroup, paths, trace);
     const result = await execute(plan, spec, state, paths, trace);
     return await finish(result, spec, state, cgroup, paths, trace);
@@ -229,6 +209,131 @@ async function runContainerSteps(
     else await writeState(paths, state).catch(() => undefined);
     throw err;
   }
+}
+
+interface LaunchInput {
+  image: ImageRecord;
+  spec: Spec;
+  state: ContainerState;
+  paths: ContainerPaths;
+  userns: UsernsState | undefined;
+  limits: CgroupLimits;
+  init: boolean;
+  interactive: boolean;
+  detach: boolean;
+  trace: Tracer;
+}
+
+/**
+ * The layers as the container's root will see them, the cgroup with its
+ * limits, and the executor's plan — for a new container (`run`) and for a
+ * stopped one started again (`start`, restart policies).
+ */
+async function prepareLaunch(
+  ctx: { store: Store },
+  input: LaunchInput,
+): Promise<{ cgroup: Cgroup; plan: Plan }> {
+  const { store } = ctx;
+  const { image, spec, state, paths, userns, trace } = input;
+  const layers = image.layers.map((l) => store.layerDiffDir(l.chainId));
+  const idmapped = userns
+    ? await idmappedMountsWork(store.root, userns, layers[0] as string)
+    : false;
+  const planLayers = userns && !idmapped ? await shiftedLayers(ctx, image, userns, trace) : layers;
+  const cgroup = await createCgroup(state.id, input.limits, {
+    parent: state.cgroupParent,
+    trace: (line) => trace(line),
+  });
+  const plan = buildPlan(spec, {
+    containerDir: paths.dir,
+    layers: planLayers,
+    idmappedLayers: idmapped,
+    cgroupProcs: cgroup.procsFiles,
+    waitForGo: false,
+    init: input.init,
+    interactive: input.interactive,
+    detach: input.detach
+      ? {
+          logFile: paths.log,
+          exitFile: paths.exit,
+          // The monitor becomes this command when the container exits: minibox
+          // itself records the exit, removes the cgroup and applies --rm.
+          hook: [
+            process.execPath,
+            process.argv[1] as string,
+            "--root",
+            store.root,
+            "container-exited",
+            state.id,
+          ],
+        }
+      : undefined,
+  });
+  return { cgroup, plan };
+}
+
+/** The cgroup limits a container was created with, read back from its spec. */
+function limitsFromSpec(spec: Spec): CgroupLimits {
+  const r = spec.linux.resources;
+  return {
+    memory: r.memory?.limit,
+    memorySwap: r.memory?.swap,
+    cpuQuota: r.cpu?.quota,
+    cpuPeriod: r.cpu?.period,
+    cpuShares: r.cpu?.shares,
+    pidsLimit: r.pids?.limit,
+  };
+}
+
+/**
+ * `start`: run a stopped container again — same spec, same writable layer,
+ * a new process under a new monitor (always detached, like `docker start`).
+ */
+export async function startContainer(
+  store: Store,
+  id: string,
+  trace: Tracer = () => {},
+): Promise<void> {
+  const paths = containerPaths(store.root, id);
+  const state = JSON.parse(await readFile(paths.state, "utf8")) as ContainerState;
+  const spec = JSON.parse(await readFile(paths.config, "utf8")) as Spec;
+  const image = (await store.readIndex()).images[state.imageId];
+  if (!image) {
+    throw new MiniboxError(
+      `the image of container ${id.slice(0, 12)} was removed`,
+      "remove the container",
+    );
+  }
+  const userns = spec.linux.uidMappings ? await loadUserns(store.root) : undefined;
+  await rm(paths.exit, { force: true });
+  // Started by a restart policy: keep counting; started by the user: begin again.
+  const byPolicy =
+    state.status === "exited" && !state.manuallyStopped && (state.restartCount ?? 0) > 0;
+  Object.assign(state, {
+    status: "created",
+    miniboxPid: process.pid,
+    exitCode: undefined,
+    error: undefined,
+    oomKilled: false,
+    manuallyStopped: false,
+    restartCount: byPolicy ? state.restartCount : 0,
+  });
+  const { cgroup, plan } = await prepareLaunch(
+    { store },
+    {
+      image,
+      spec,
+      state,
+      paths,
+      userns,
+      limits: limitsFromSpec(spec),
+      init: spec.annotations["minibox.init"] === "true",
+      interactive: false,
+      detach: true,
+      trace,
+    },
+  );
+  await startDetached(plan, spec, state, cgroup, paths, trace, false);
 }
 
 async function resolveImage(
@@ -327,7 +432,7 @@ async function idmappedMountsWork(
 
 /** Layers copied with owners shifted into the container's range (the no-idmap fallback). */
 async function shiftedLayers(
-  ctx: RunContext,
+  ctx: { store: Store },
   image: ImageRecord,
   userns: UsernsState,
   trace: Tracer,
@@ -366,6 +471,7 @@ async function startDetached(
   cgroup: Cgroup,
   paths: ContainerPaths,
   trace: Tracer,
+  printId = true,
 ): Promise<number> {
   const spawnedAt = performance.now();
   const execution = new Execution(plan, {
@@ -385,7 +491,7 @@ async function startDetached(
   state.startedAt = new Date().toISOString();
   state.logPath = paths.log;
   await writeState(paths, state);
-  process.stdout.write(`${state.id}\n`);
+  if (printId) process.stdout.write(`${state.id}\n`);
   return 0;
 }
 

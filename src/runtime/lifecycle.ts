@@ -108,16 +108,16 @@ function lockOf(root: string, id: string): string {
  * Record the exit (from exit.json, or as "killed" when there is none), check
  * for an OOM kill, remove the cgroup, and apply --rm. Idempotent.
  */
-export async function finalizeExit(root: string, id: string, reason?: string): Promise<void> {
-  await withLock(lockOf(root, id), async () => {
+export async function finalizeExit(root: string, id: string, reason?: string): Promise<boolean> {
+  return withLock(lockOf(root, id), async () => {
     const paths = containerPaths(root, id);
     let state: ContainerState;
     try {
       state = JSON.parse(await readFile(paths.state, "utf8"));
     } catch {
-      return; // removed meanwhile
+      return false; // removed meanwhile
     }
-    if (state.status === "exited") return;
+    if (state.status === "exited") return false;
     const cgroup = openCgroup(id, { parent: state.cgroupParent });
     const oom = cgroup?.oomKilled() ?? false;
     await cgroup?.destroy().catch(() => undefined);
@@ -127,8 +127,58 @@ export async function finalizeExit(root: string, id: string, reason?: string): P
     state.finishedAt = exit?.finishedAt ?? new Date().toISOString();
     state.oomKilled = oom;
     if (!exit) state.error = reason ?? "minibox was killed while the container ran";
-    if (state.autoRemove) await removeContainerDir(paths, state.name);
-    else await writeState(paths, state);
+    if (state.autoRemove) {
+      await removeContainerDir(paths, state.name);
+      return false;
+    }
+    const restart = shouldRestart(state);
+    if (restart) state.restartCount = (state.restartCount ?? 0) + 1;
+    await writeState(paths, state);
+    return restart;
+  });
+}
+
+/** Docker's restart policies, decided when an exit is recorded. */
+export function shouldRestart(state: ContainerState): boolean {
+  const policy = state.restartPolicy;
+  if (!policy || policy.name === "no" || state.manuallyStopped) return false;
+  if (policy.name === "on-failure") {
+    return (
+      state.exitCode !== 0 &&
+      (policy.maximumRetryCount === 0 || (state.restartCount ?? 0) < policy.maximumRetryCount)
+    );
+  }
+  return true;
+}
+
+/** Remember that the user stopped it, so a restart policy does not bring it back. */
+export async function markStopped(root: string, id: string): Promise<void> {
+  await withLock(lockOf(root, id), async () => {
+    const paths = containerPaths(root, id);
+    const state = JSON.parse(await readFile(paths.state, "utf8")) as ContainerState;
+    state.manuallyStopped = true;
+    await writeState(paths, state);
+  });
+}
+
+/** `rename`: claim the new name, then free the old one. */
+export async function renameContainer(
+  root: string,
+  c: ContainerView,
+  newName: string,
+): Promise<void> {
+  const { claimNameOnly } = await import("./names.js");
+  await claimNameOnly(root, newName, c.id);
+  await withLock(lockOf(root, c.id), async () => {
+    const paths = containerPaths(root, c.id);
+    const state = JSON.parse(await readFile(paths.state, "utf8")) as ContainerState;
+    const old = state.name;
+    state.name = newName;
+    await writeState(paths, state);
+    const { rm } = await import("node:fs/promises");
+    if ((await readFile(namePath(root, old), "utf8").catch(() => "")).trim() === c.id) {
+      await rm(namePath(root, old), { force: true });
+    }
   });
 }
 
@@ -194,6 +244,7 @@ export async function stopContainer(
   timeoutSeconds: number,
 ): Promise<void> {
   if (!c.running) return;
+  await markStopped(root, c.id);
   const spec = await readSpec(root, c.id).catch(() => undefined);
   const stopSignal = spec?.annotations?.["minibox.stopsignal"];
   signalContainer(c, stopSignal ? parseSignal(stopSignal) : "SIGTERM");

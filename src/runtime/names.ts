@@ -103,3 +103,21 @@ function generatedName(withNumber: boolean): string {
   const pick = <T>(a: T[]) => a[Math.floor(Math.random() * a.length)] as T;
   return `${pick(ADJECTIVES)}_${pick(NAMES)}${withNumber ? Math.floor(Math.random() * 10) : ""}`;
 }
+
+/** Claim a specific name for an existing container (`rename`); fails if taken. */
+export async function claimNameOnly(root: string, name: string, id: string): Promise<void> {
+  if (!NAME_RE.test(name)) {
+    throw new MiniboxError(
+      `invalid container name "${name}"`,
+      "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+    );
+  }
+  await mkdir(join(root, "names"), { recursive: true, mode: 0o700 });
+  if (!(await tryClaim(root, name, id))) {
+    const other = (await readFile(namePath(root, name), "utf8").catch(() => "")).trim();
+    throw new MiniboxError(
+      `the container name "/${name}" is already in use by container "${other}"`,
+      "choose another name",
+    );
+  }
+}

@@ -24,6 +24,14 @@ export interface ContainerState {
   error?: string;
   autoRemove: boolean;
   cgroupParent?: string;
+  /** --restart: applied by the exit hook (see lifecycle.ts finalizeExit). */
+  restartPolicy?: {
+    name: "no" | "always" | "unless-stopped" | "on-failure";
+    maximumRetryCount: number;
+  };
+  restartCount?: number;
+  /** Set by stop/kill: a restart policy then leaves the container stopped, as in Docker. */
+  manuallyStopped?: boolean;
   /** -d: the monitor process (the executor, staying behind). */
   monitorPid?: number;
   logPath?: string;

@@ -6,6 +6,8 @@ export const CLI_CHECK_MARKER = "MINIBOX-CLI-CHECK-RESULT ";
 export const CLI_DIR = "/opt/minibox";
 /** The busybox rootfs tarball `minibox import` reads. */
 export const ROOTFS_TAR = "/images/busybox-rootfs.tar";
+/** minibox's --root inside the VM: a tmpfs (overlayfs needs xattrs for its upper dirs). */
+export const STATE_DIR = "/var/lib/minibox";
 export const VM_IMAGE = "vmtest/busybox:1";
 
 export interface CliRun {
@@ -15,11 +17,15 @@ export interface CliRun {
   stdout: string;
   stderr: string;
   ms: number;
+  /** Files read from the container's cgroup while it ran (runs with a `whileRunning` probe). */
+  observed?: Record<string, string | undefined>;
 }
 
 export interface CliCheckResult {
   runs: Record<string, CliRun>;
   /** Does /sys/fs/cgroup/minibox exist after every container is gone? */
   miniboxCgroupAfter?: boolean;
+  /** Mounts under STATE_DIR (other than its tmpfs) after every container is gone. */
+  mountsAfter?: string[];
   error?: string;
 }

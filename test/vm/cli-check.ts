@@ -4,7 +4,7 @@
 // Prints what each command did as one JSON line after CLI_CHECK_MARKER;
 // test/integration/cgroups-v2-vm.test.ts judges it.
 import { spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import {
   CLI_CHECK_MARKER,
@@ -12,39 +12,88 @@ import {
   type CliCheckResult,
   type CliRun,
   ROOTFS_TAR,
+  STATE_DIR,
   VM_IMAGE,
 } from "./cli-check-result.js";
 
 const MINIBOX = path.join(CLI_DIR, "dist", "minibox.mjs");
-const STATE = "/var/lib/minibox";
+const CGROUPS = "/sys/fs/cgroup/minibox";
 
-function minibox(args: string[], timeoutMs = 60_000): Promise<CliRun> {
+function read(file: string): string | undefined {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `minibox --root STATE_DIR ARGS`. With `whileRunning`, stdin is a pipe: the
+ * callback runs once the container's cgroup has a process, and stdin is
+ * closed after it (the container's command should wait on stdin).
+ */
+function minibox(
+  args: string[],
+  whileRunning?: () => Record<string, string | undefined>,
+  timeoutMs = 40_000,
+): Promise<CliRun> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MINIBOX, "--root", STATE, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
+    const child = spawn(process.execPath, [MINIBOX, "--root", STATE_DIR, ...args], {
+      stdio: [whileRunning ? "pipe" : "ignore", "pipe", "pipe"],
     });
     let stdout = "";
     let stderr = "";
+    let observed: Record<string, string | undefined> | undefined;
     child.stdout.on("data", (d) => {
       stdout += d;
     });
     child.stderr.on("data", (d) => {
       stderr += d;
     });
+    let done = false;
     // Ours, by PID; the VM powers off afterwards in any case.
     const timer = setTimeout(() => {
       stderr += `\n[cli-check: killed after ${timeoutMs} ms]`;
       if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
     }, timeoutMs);
+    if (whileRunning) {
+      const poll = () => {
+        if (done) return;
+        const leaf = running();
+        if (leaf === undefined) {
+          setTimeout(poll, 20);
+          return;
+        }
+        observed = { leaf, ...whileRunning() };
+        child.stdin?.end("go\n");
+      };
+      poll();
+    }
     child.on("error", (err) => {
       stderr += `\n[cli-check: ${err.message}]`;
     });
     child.on("close", (code, signal) => {
+      done = true;
       clearTimeout(timer);
-      resolve({ args, code, signal, stdout, stderr, ms: Date.now() - t0 });
+      resolve({ args, code, signal, stdout, stderr, ms: Date.now() - t0, observed });
     });
   });
+}
+
+/** The container cgroup that has a process in it, if any. */
+function running(): string | undefined {
+  let names: string[] = [];
+  try {
+    names = readdirSync(CGROUPS);
+  } catch {
+    return undefined;
+  }
+  for (const n of names) {
+    const dir = path.join(CGROUPS, n);
+    if ((read(path.join(dir, "cgroup.procs")) ?? "") !== "") return dir;
+  }
+  return undefined;
 }
 
 async function main(): Promise<CliCheckResult> {
@@ -52,31 +101,33 @@ async function main(): Promise<CliCheckResult> {
   runs.import = await minibox(["import", ROOTFS_TAR, VM_IMAGE]);
   runs.cgroup = await minibox(["run", "--rm", VM_IMAGE, "cat", "/proc/self/cgroup"]);
   runs.oom = await minibox([
-    "run",
-    "--rm",
-    "-m",
-    "20m",
-    VM_IMAGE,
-    "sh",
-    "-c",
-    "x=a; while :; do x=$x$x; done",
+    ...["run", "--rm", "-m", "20m", VM_IMAGE],
+    ...["sh", "-c", "x=a; while :; do x=$x$x; done"],
   ]);
-  runs.limits = await minibox([
-    "run",
-    "--rm",
-    "-m",
-    "64m",
-    "--cpus",
-    "0.5",
-    "--pids-limit",
-    "10",
-    VM_IMAGE,
-    "sh",
-    "-c",
-    "cd /sys/fs/cgroup && cat memory.max cpu.max pids.max",
-  ]);
-  runs.ps = await minibox(["ps", "-a", "-q"]);
-  return { runs, miniboxCgroupAfter: existsSync("/sys/fs/cgroup/minibox") };
+  // The limits as the kernel holds them, read from outside while the container waits on stdin.
+  runs.limits = await minibox(
+    [
+      ...["run", "--rm", "-i", "-m", "64m", "--cpus", "0.5", "-c", "512", "--pids-limit", "10"],
+      ...[VM_IMAGE, "sh", "-c", "read x; echo got $x; cat /proc/self/cgroup"],
+    ],
+    () => {
+      const leaf = running() ?? "";
+      const out: Record<string, string | undefined> = {};
+      for (const f of ["memory.max", "memory.swap.max", "cpu.max", "cpu.weight", "pids.max"]) {
+        out[f] = read(path.join(leaf, f));
+      }
+      out.subtree_control = read(path.join(CGROUPS, "cgroup.subtree_control"));
+      return out;
+    },
+  );
+  const mounts = (read("/proc/self/mounts") ?? "").split("\n");
+  return {
+    runs,
+    miniboxCgroupAfter: existsSync(CGROUPS),
+    mountsAfter: mounts.filter(
+      (l) => l.includes(STATE_DIR) && !l.startsWith(`tmpfs ${STATE_DIR} `),
+    ),
+  };
 }
 
 main()

@@ -3,7 +3,15 @@
 // hooks on the host) and cached, with the few files the VM needs extracted
 // next to the .deb, in rootfs-cache/vm/<package>/ (git-ignored).
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -17,6 +25,12 @@ export interface Kernel {
   /** e.g. 6.1.0-56-amd64 */
   release: string;
   vmlinuz: string;
+  /**
+   * The same kernel uncompressed (ELF), when it can be booted directly
+   * (CONFIG_PVH=y) and `xz` was there to decompress it: under TCG, the
+   * bzImage decompressing itself costs ~4 s of every boot.
+   */
+  vmlinux?: string;
   /** The kernel's build configuration (boot/config-*). */
   config: string;
   /** overlay.ko when overlayfs is a module (CONFIG_OVERLAY_FS=m), else undefined. */
@@ -55,12 +69,15 @@ function fromDir(dir: string, pkg: string): Kernel | undefined {
   const config = path.join(dir, `config-${release}`);
   if (!existsSync(vmlinuz) || !existsSync(config)) return undefined;
   const overlayModule = path.join(dir, "overlay.ko");
-  const modular = /^CONFIG_OVERLAY_FS=m$/m.test(readFileSync(config, "utf8"));
+  const configText = readFileSync(config, "utf8");
+  const modular = /^CONFIG_OVERLAY_FS=m$/m.test(configText);
   if (modular && !existsSync(overlayModule)) return undefined;
+  const vmlinux = path.join(dir, `vmlinux-${release}`);
   return {
     package: pkg,
     release,
     vmlinuz,
+    vmlinux: existsSync(vmlinux) ? vmlinux : undefined,
     config,
     overlayModule: modular ? overlayModule : undefined,
   };
@@ -96,7 +113,7 @@ export function ensureKernel(log: (line: string) => void = () => {}): Kernel {
   }
   const dir = path.join(KERNEL_CACHE, pkg);
   const cached = fromDir(dir, pkg);
-  if (cached) return cached;
+  if (cached) return withVmlinux(cached, dir);
 
   mkdirSync(KERNEL_CACHE, { recursive: true });
   const tmp = path.join(KERNEL_CACHE, `.tmp-${process.pid}-${Date.now().toString(36)}`);
@@ -147,5 +164,38 @@ export function ensureKernel(log: (line: string) => void = () => {}): Kernel {
   }
   const kernel = fromDir(dir, pkg);
   if (!kernel) throw new Error(`the kernel cache ${dir} is incomplete`);
-  return kernel;
+  return withVmlinux(kernel, dir);
+}
+
+const XZ_MAGIC = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
+const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
+
+/**
+ * Add the uncompressed kernel to the cache when this one can boot that way
+ * (PVH entry point, xz-compressed bzImage, `xz` installed); else leave it out.
+ */
+function withVmlinux(kernel: Kernel, dir: string): Kernel {
+  if (kernel.vmlinux) return kernel;
+  const config = readFileSync(kernel.config, "utf8");
+  if (!/^CONFIG_PVH=y$/m.test(config) || !/^CONFIG_KERNEL_XZ=y$/m.test(config)) return kernel;
+  const image = readFileSync(kernel.vmlinuz);
+  const at = image.indexOf(XZ_MAGIC);
+  if (at < 0) return kernel;
+  const xz = spawnSync("xz", ["-dc", "--single-stream"], {
+    input: image.subarray(at),
+    maxBuffer: 512 * 1024 * 1024,
+  });
+  const elf = xz.stdout;
+  if (xz.status !== 0 || !elf || elf.length < 1024 || !elf.subarray(0, 4).equals(ELF_MAGIC)) {
+    return kernel; // no xz here: boot the bzImage, a few seconds slower
+  }
+  const target = path.join(dir, `vmlinux-${kernel.release}`);
+  const tmp = `${target}.tmp-${process.pid}`;
+  try {
+    writeFileSync(tmp, elf);
+    renameSync(tmp, target);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
+  return { ...kernel, vmlinux: target };
 }

@@ -1,39 +1,33 @@
 // Boot a kernel + initramfs under QEMU (software emulation: /dev/kvm exists
 // on this project's machines but a stock kernel hangs under it), with no
-// network device at all, collect the serial console, and return the JSON
-// the payload printed after its marker. QEMU is killed by its PID when the
-// deadline passes or the caller gives up.
+// network device at all, and collect the serial console. The payload reports
+// through marker lines (see parseMarker). QEMU is killed by its PID when the
+// deadline passes or the caller aborts.
 import { spawn } from "node:child_process";
 
 export const QEMU = "qemu-system-x86_64";
 
 export interface BootOptions {
-  vmlinuz: string;
+  /** A bzImage, or an uncompressed vmlinux with a PVH entry point (boots faster under TCG). */
+  kernel: string;
   initrd: string;
   /** Guest memory in MiB (the initramfs alone takes ~2 × its size while unpacking). */
   memoryMb?: number;
   /** Extra kernel command-line arguments. */
   append?: string;
   timeoutMs: number;
-  /** The console line prefix that carries the JSON result. */
-  marker: string;
+  /** Aborting kills QEMU (e.g. from afterAll when a hook timed out). */
+  signal?: AbortSignal;
 }
 
-export interface BootResult<T> {
-  result: T;
-  /** Everything the guest wrote on its serial console. */
+export interface BootResult {
+  /** Everything the guest wrote on its serial console (then QEMU's stderr, if any). */
   console: string;
   ms: number;
-}
-
-export class VmError extends Error {
-  constructor(
-    message: string,
-    readonly console: string,
-  ) {
-    super(`${message}\n--- VM console (last 6000 chars) ---\n${console.slice(-6000)}`);
-    this.name = "VmError";
-  }
+  /** QEMU's exit: 0 after the guest's `poweroff -f` (or a panic, with -no-reboot). */
+  code: number | null;
+  /** True when QEMU was killed at the deadline (or by the abort signal). */
+  killed: boolean;
 }
 
 export function qemuArgs(opts: BootOptions): string[] {
@@ -54,11 +48,12 @@ export function qemuArgs(opts: BootOptions): string[] {
     "stdio",
     "-monitor",
     "none",
+    // No network device at all: the guest cannot reach anything.
     "-nic",
     "none",
     "-no-reboot",
     "-kernel",
-    opts.vmlinuz,
+    opts.kernel,
     "-initrd",
     opts.initrd,
     "-append",
@@ -66,7 +61,7 @@ export function qemuArgs(opts: BootOptions): string[] {
   ];
 }
 
-/** The JSON after the last `marker` on the console, or undefined. */
+/** The JSON after the last `marker` on the console; undefined when the line is missing. */
 export function parseMarker<T>(consoleText: string, marker: string): T | undefined {
   const lines = consoleText.split(/\r?\n/);
   for (let i = lines.length - 1; i >= 0; i--) {
@@ -77,15 +72,10 @@ export function parseMarker<T>(consoleText: string, marker: string): T | undefin
   return undefined;
 }
 
-/**
- * Boot, wait for QEMU to exit (the guest's `poweroff -f`, or a panic with
- * -no-reboot), then parse the marker line. Throws VmError, with the console,
- * on timeout, on a QEMU failure, or when the marker is missing.
- */
-export async function bootAndRun<T>(opts: BootOptions): Promise<BootResult<T>> {
+/** Boot and wait until QEMU exits or is killed at the deadline. Throws only when QEMU cannot start. */
+export async function bootAndRun(opts: BootOptions): Promise<BootResult> {
   const t0 = Date.now();
   const qemu = spawn(QEMU, qemuArgs(opts), { stdio: ["ignore", "pipe", "pipe"] });
-  const pid = qemu.pid;
   let out = "";
   let err = "";
   qemu.stdout.on("data", (d: Buffer) => {
@@ -94,50 +84,37 @@ export async function bootAndRun<T>(opts: BootOptions): Promise<BootResult<T>> {
   qemu.stderr.on("data", (d: Buffer) => {
     err += d.toString("utf8");
   });
-  const exited = new Promise<{ code: number | null; signal: string | null; error?: Error }>(
-    (resolve) => {
-      qemu.on("error", (error) => resolve({ code: null, signal: null, error }));
-      qemu.on("close", (code, signal) => resolve({ code, signal }));
-    },
-  );
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), opts.timeoutMs);
+  const exited = new Promise<{ code: number | null; error?: Error }>((resolve) => {
+    qemu.on("error", (error) => resolve({ code: null, error }));
+    qemu.on("close", (code) => resolve({ code }));
   });
-  let outcome: Awaited<typeof exited> | "timeout";
+  let killed = false;
+  const kill = () => {
+    // Ours, by PID, and only while it runs.
+    if (qemu.pid === undefined || qemu.exitCode !== null || qemu.signalCode !== null) return;
+    killed = true;
+    try {
+      process.kill(qemu.pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  };
+  const timer = setTimeout(kill, opts.timeoutMs);
+  opts.signal?.addEventListener("abort", kill, { once: true });
+  if (opts.signal?.aborted) kill();
+  let outcome: Awaited<typeof exited>;
   try {
-    outcome = await Promise.race([exited, timedOut]);
+    outcome = await exited;
   } finally {
     clearTimeout(timer);
-    // Ours, by PID: still running only on timeout or when the caller is unwinding.
-    if (pid !== undefined && qemu.exitCode === null && qemu.signalCode === null) {
-      try {
-        process.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-      await exited;
-    }
+    opts.signal?.removeEventListener("abort", kill);
+    kill();
   }
-  const ms = Date.now() - t0;
-  const consoleText = out + (err ? `\n[qemu stderr]\n${err}` : "");
-  if (outcome === "timeout") {
-    throw new VmError(
-      `the VM did not power off within ${opts.timeoutMs} ms (QEMU killed)`,
-      consoleText,
-    );
-  }
-  if (outcome.error)
-    throw new VmError(`cannot start ${QEMU}: ${outcome.error.message}`, consoleText);
-  if (outcome.code !== 0) {
-    throw new VmError(`${QEMU} exited with ${outcome.code ?? outcome.signal}`, consoleText);
-  }
-  let result: T | undefined;
-  try {
-    result = parseMarker<T>(out, opts.marker);
-  } catch (e) {
-    throw new VmError(`the result line is not JSON: ${e}`, consoleText);
-  }
-  if (result === undefined) throw new VmError("the VM printed no result line", consoleText);
-  return { result, console: consoleText, ms };
+  if (outcome.error) throw new Error(`cannot start ${QEMU}: ${outcome.error.message}`);
+  return {
+    console: out + (err ? `\n[qemu stderr]\n${err}` : ""),
+    ms: Date.now() - t0,
+    code: outcome.code,
+    killed,
+  };
 }

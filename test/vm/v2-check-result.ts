@@ -63,6 +63,8 @@ export interface V2CheckResult {
     pidsEvents: Record<string, number>;
     procsLeft: number;
     statsPids: number;
+    /** No memory limit here: must be false. */
+    oomKilled: boolean;
     destroy: Destroyed;
   };
   miniboxDirAfter?: boolean;

@@ -158,14 +158,18 @@ async function main(): Promise<void> {
     for (const f of ["memory.max", "memory.swap.max", "cpu.max", "cpu.weight", "pids.max"]) {
       files[f] = read(path.join(leaf, f))?.trim();
     }
+    const rootSubtreeControl = words(read(path.join(ROOT, "cgroup.subtree_control")));
+    const baseSubtreeControl = words(read(path.join(base, "cgroup.subtree_control")));
+    const leafControllers = words(read(path.join(leaf, "cgroup.controllers")));
+    // Some CPU time, then stay alive as one process for stats() and destroy().
     const child = startShell(
-      // Some CPU time and memory, then stay alive (a forked sleep) for stats and destroy.
-      'read go; i=0; while [ $i -lt 3000 ]; do i=$((i+1)); x="$x$i"; done; echo busy-done; sleep 600',
+      "read go; i=0; while [ $i -lt 500 ]; do i=$((i+1)); done; echo busy-done; exec sleep 600",
     );
     children.push(child);
     const procCgroup = join(child, cg);
     const busyDone = await waitFor(() => child.out.stdout.includes("busy-done"), 30_000);
-    await waitFor(() => procs(cg).length === 2, 5_000);
+    // The exec of sleep after the echo: give it a moment to replace the shell.
+    await waitFor(() => read(`/proc/${child.proc.pid}/cmdline`)?.split("\0")[0] === "sleep", 5_000);
     const stats = cg.stats();
     const destroy = await destroyAndObserve(cg, trace);
     const exit = await withTimeout(child.exit, 5_000, "limits child");
@@ -173,9 +177,9 @@ async function main(): Promise<void> {
       version: cg.version,
       dirs: cg.dirs,
       procsFiles: cg.procsFiles,
-      rootSubtreeControl: words(read(path.join(ROOT, "cgroup.subtree_control"))),
-      baseSubtreeControl: words(read(path.join(base, "cgroup.subtree_control"))),
-      leafControllers: words(read(path.join(leaf, "cgroup.controllers"))),
+      rootSubtreeControl,
+      baseSubtreeControl,
+      leafControllers,
       files,
       procCgroup,
       busyDone,
@@ -226,6 +230,7 @@ async function main(): Promise<void> {
       pidsEvents: keyed(read(path.join(leaf, "pids.events"))),
       procsLeft: procs(cg).length,
       statsPids: cg.stats().pids,
+      oomKilled: cg.oomKilled(),
       destroy: await destroyAndObserve(cg, trace),
     };
   });
