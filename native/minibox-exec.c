@@ -731,7 +731,7 @@ static int run_step(const struct step *st)
 	} else if (!strcmp(op, "setns")) {
 		rc = join_namespaces(st);
 	} else if (!strcmp(op, "log")) {
-		if (monitor_open_log(arg(st, 1)) < 0)
+		if (monitor_open_log(arg(st, 1), strtoll(arg(st, 2), NULL, 10), (int)num(arg(st, 3))) < 0)
 			rc = fail(st, "open", arg(st, 1));
 	} else if (!strcmp(op, "exit-file")) {
 		exit_file = arg(st, 1);
@@ -969,6 +969,14 @@ int main(int argc, char **argv)
 		close(errors[0]);
 		/* The init dies with its parent: minibox (foreground) or the monitor (-d). */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* Dispositions set to "ignore" survive execve: give the container
+		 * default signal handling (the monitor ignores SIGPIPE, for one; a
+		 * container that inherited that would never see a broken pipe). */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int sig = 1; sig < NSIG; sig++)
+			signal(sig, SIG_DFL);
 		if (monitor_logging() && monitor_child_stdio() < 0)
 			_exit(EXIT_SETUP_FAILED);
 		/* Wait until the parent has written our maps and cgroup. */

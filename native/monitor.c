@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,13 +36,27 @@ struct stream {
 };
 
 static int log_fd = -1;
+static const char *log_path;
+static long long log_size, max_size; /* bytes; max_size 0: no rotation */
+static int max_files = 1;
+
+/* Entries are collected here and written in batches: one write(2) per
+ * burst of output, not per line, and never half an entry. */
+static char pending[1 << 17];
+static size_t pending_len;
 static struct stream out = { "stdout", -1, -1, 0, { 0 } };
 static struct stream err = { "stderr", -1, -1, 0, { 0 } };
 
-int monitor_open_log(const char *path)
+int monitor_open_log(const char *path, long long rotate_at, int keep_files)
 {
 	int p[2], q[2];
+	struct stat sb;
+	log_path = path;
+	max_size = rotate_at;
+	max_files = keep_files > 0 ? keep_files : 1;
 	log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	if (log_fd >= 0 && fstat(log_fd, &sb) == 0)
+		log_size = sb.st_size;
 	if (log_fd < 0 || pipe2(p, O_CLOEXEC) < 0 || pipe2(q, O_CLOEXEC) < 0)
 		return -1;
 	out.read_fd = p[0];
@@ -127,7 +142,42 @@ static size_t json_escape(char *dst, size_t o, const unsigned char *s, size_t n)
 	return o;
 }
 
-/* One log entry, written with a single write(2) so entries never interleave. */
+static void flush_pending(void)
+{
+	for (size_t off = 0; off < pending_len;) {
+		ssize_t w = write(log_fd, pending + off, pending_len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break; /* disk full or gone: the container goes on, as with Docker */
+		off += (size_t)w;
+	}
+	log_size += (long long)pending_len;
+	pending_len = 0;
+}
+
+/* --log-opt max-size/max-file: <log>.1 is the newest old file, like Docker's. */
+static void rotate(void)
+{
+	char from[4096], to[4096];
+	close(log_fd);
+	if (max_files <= 1) {
+		log_fd = open(log_path, O_WRONLY | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+	} else {
+		for (int i = max_files - 1; i >= 1; i--) {
+			if (i == 1)
+				snprintf(from, sizeof(from), "%s", log_path);
+			else
+				snprintf(from, sizeof(from), "%s.%d", log_path, i - 1);
+			snprintf(to, sizeof(to), "%s.%d", log_path, i);
+			rename(from, to);
+		}
+		log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+	}
+	log_size = 0;
+}
+
+/* One log entry, appended to the batch (flushed first if it would not fit). */
 static void write_entry(const struct stream *s, const char *data, size_t n)
 {
 	static char line[MAX_ENTRY * 6 + 128];
@@ -140,14 +190,13 @@ static void write_entry(const struct stream *s, const char *data, size_t n)
 	size_t o = (size_t)sprintf(line, "{\"log\":\"");
 	o = json_escape(line, o, (const unsigned char *)data, n);
 	o += (size_t)sprintf(line + o, "\",\"stream\":\"%s\",\"time\":\"%s.%09ldZ\"}\n", s->name, when, ts.tv_nsec);
-	for (size_t off = 0; off < o;) {
-		ssize_t w = write(log_fd, line + off, o - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return; /* disk full or gone: the container goes on, as with Docker */
-		off += (size_t)w;
-	}
+	if (pending_len + o > sizeof(pending) || (max_size > 0 && log_size + (long long)(pending_len + o) > max_size))
+		flush_pending();
+	if (max_size > 0 && log_size > 0 && log_size + (long long)o > max_size)
+		rotate();
+	/* An entry (< 100 KiB, see `line`) always fits once the batch is flushed. */
+	memcpy(pending + pending_len, line, o);
+	pending_len += o;
 }
 
 /* Read what is there; log each complete line, and full buffers as partial
@@ -174,6 +223,7 @@ static int pump(struct stream *s, int at_eof)
 		write_entry(s, s->buf, s->len);
 		s->len = 0;
 	}
+	flush_pending();
 	return n > 0;
 }
 

@@ -5,7 +5,7 @@
 #include <sys/types.h>
 
 /* Open the json-file log and the pipes the container's stdout/stderr go into. */
-int monitor_open_log(const char *path);
+int monitor_open_log(const char *path, long long rotate_at, int keep_files);
 /* Whether monitor_open_log() was called. */
 int monitor_logging(void);
 /* In the container's init, before anything else: stdout/stderr into the pipes. */

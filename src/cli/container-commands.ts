@@ -344,24 +344,31 @@ async function printLogs(
     const text = opts.timestamps ? `${e.time} ${e.log}` : e.log;
     (e.stream === "stderr" ? process.stderr : process.stdout).write(text);
   };
-  // What is there now (the last `tail` entries) …
+  // What is there now (the last `tail` entries), rotated files first (<log>.N is the oldest) …
   let offset = 0;
   const entries: LogEntry[] = [];
-  const lines = createInterface({
-    input: createReadStream(file),
-    crlfDelay: Number.POSITIVE_INFINITY,
-  });
-  for await (const line of lines) {
-    offset += Buffer.byteLength(line) + 1;
-    if (!line) continue;
-    entries.push(JSON.parse(line) as LogEntry);
-    if (entries.length > tail) entries.shift();
+  const rotated = Array.from({ length: (c.logMaxFiles ?? 1) - 1 }, (_, i) => `${file}.${i + 1}`)
+    .filter((f) => existsSync(f))
+    .reverse();
+  for (const f of [...rotated, file]) {
+    offset = 0;
+    const lines = createInterface({
+      input: createReadStream(f),
+      crlfDelay: Number.POSITIVE_INFINITY,
+    });
+    for await (const line of lines) {
+      offset += Buffer.byteLength(line) + 1;
+      if (!line) continue;
+      entries.push(JSON.parse(line) as LogEntry);
+      if (entries.length > tail) entries.shift();
+    }
   }
   for (const e of tail === 0 ? [] : entries) print(e);
   if (!opts.follow) return;
   // … then what is appended, until the container's exit is recorded.
   for (;;) {
     const size = statSync(file).size;
+    if (size < offset) offset = 0; // rotated meanwhile: the current file starts again
     if (size > offset) {
       let rest = "";
       for await (const chunk of createReadStream(file, {

@@ -53,6 +53,14 @@ function buildProgram(): Command {
   return program;
 }
 
+// `minibox logs x | head`: a reader that goes away is not an error.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(0);
+    throw err;
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const debug = argv.includes("--debug");
   try {

@@ -45,6 +45,7 @@ interface RunOptions {
   userns?: string;
   init?: boolean;
   restart?: string;
+  logOpt?: string[];
   label?: string[];
   labelFile?: string[];
   pull: string;
@@ -88,6 +89,11 @@ export function registerRunCommand(program: Command): void {
     .option("--userns <mode>", "'host' to run without a user namespace")
     .option("--init", "run a minimal init as PID 1 that forwards signals and reaps zombies")
     .option("--restart <policy>", "no, always, unless-stopped or on-failure[:N] (with -d)")
+    .option(
+      "--log-opt <k=v>",
+      "json-file log options: max-size=10m, max-file=3 (repeatable)",
+      collect,
+    )
     .option("-l, --label <k=v>", "set a label (repeatable)", collect)
     .option("--label-file <file>", "read labels from a file (repeatable)", collect)
     .addOption(
@@ -176,6 +182,7 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     rm: Boolean(opts.rm),
     detach: Boolean(opts.detach),
     restart: restartPolicy(opts),
+    ...logOptions(opts.logOpt ?? []),
     capAdd: (opts.capAdd ?? []).map(normaliseCapability),
     capDrop: (opts.capDrop ?? []).map(normaliseCapability),
     limits,
@@ -212,6 +219,25 @@ function lazyReporter(): PullReporter {
     layer: (id, status, current, total) => call((r) => r.layer(id, status, current, total)),
     stop: () => real?.stop(),
   };
+}
+
+/** --log-opt max-size=10m --log-opt max-file=3 (Docker's json-file options). */
+function logOptions(values: string[]): { logMaxSize?: number; logMaxFiles?: number } {
+  const out: { logMaxSize?: number; logMaxFiles?: number } = {};
+  for (const v of values) {
+    const [key, value = ""] = v.split("=", 2);
+    if (key === "max-size") out.logMaxSize = parseBytes(value, "--log-opt max-size");
+    else if (key === "max-file") out.logMaxFiles = integer(value, "--log-opt max-file");
+    else
+      throw new MiniboxError(
+        `unknown log option ${JSON.stringify(key)}`,
+        "json-file takes max-size and max-file",
+      );
+  }
+  if (out.logMaxFiles !== undefined && out.logMaxFiles < 1) {
+    throw new MiniboxError("--log-opt max-file must be at least 1");
+  }
+  return out;
 }
 
 /** "no", "always", "unless-stopped", "on-failure[:N]", as Docker spells them. */

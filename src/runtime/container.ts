@@ -57,6 +57,9 @@ export interface RunFlags {
   rm: boolean;
   /** -d: print the ID and return; the executor stays as the container's monitor. */
   detach: boolean;
+  /** --log-opt max-size=…, max-file=… */
+  logMaxSize?: number;
+  logMaxFiles?: number;
   /** --restart (applied by the monitor's exit hook). */
   restart?: NonNullable<ContainerState["restartPolicy"]>;
   capAdd: string[];
@@ -82,6 +85,9 @@ export interface RunContext {
 /** --trace output: one line per step, with the time since minibox started. */
 export type Tracer = (line: string, durationMs?: number, atMs?: number) => void;
 
+/** No --trace: the executor is then not asked to report its steps either. */
+const NO_TRACE: Tracer = () => {};
+
 export async function runContainer(
   ctx: RunContext,
   imageName: string,
@@ -103,7 +109,7 @@ async function runContainerSteps(
   imageName: string,
   flags: RunFlags,
 ): Promise<number> {
-  const trace = ctx.trace ?? (() => {});
+  const trace = ctx.trace ?? NO_TRACE;
   const { store } = ctx;
   await store.init();
   await sweepContainers(store.root);
@@ -144,6 +150,8 @@ async function runContainerSteps(
     cgroupParent: flags.cgroupParent,
     restartPolicy: flags.restart,
     restartCount: 0,
+    logMaxSize: flags.logMaxSize,
+    logMaxFiles: flags.logMaxFiles,
   };
   try {
     t = performance.now();
@@ -255,6 +263,8 @@ async function prepareLaunch(
     detach: input.detach
       ? {
           logFile: paths.log,
+          logMaxSize: state.logMaxSize,
+          logMaxFiles: state.logMaxFiles,
           exitFile: paths.exit,
           // The monitor becomes this command when the container exits: minibox
           // itself records the exit, removes the cgroup and applies --rm.
@@ -292,7 +302,7 @@ function limitsFromSpec(spec: Spec): CgroupLimits {
 export async function startContainer(
   store: Store,
   id: string,
-  trace: Tracer = () => {},
+  trace: Tracer = NO_TRACE,
 ): Promise<void> {
   const paths = containerPaths(store.root, id);
   const state = JSON.parse(await readFile(paths.state, "utf8")) as ContainerState;
@@ -475,7 +485,7 @@ async function startDetached(
 ): Promise<number> {
   const spawnedAt = performance.now();
   const execution = new Execution(plan, {
-    trace: Boolean(trace),
+    trace: trace !== NO_TRACE,
     detach: true,
     planFile: join(paths.dir, "plan.txt"),
     events: {
@@ -504,7 +514,7 @@ async function execute(
 ): Promise<ExecutorResult> {
   const spawnedAt = performance.now();
   const execution = new Execution(plan, {
-    trace: Boolean(trace),
+    trace: trace !== NO_TRACE,
     planFile: join(paths.dir, "plan.txt"),
     events: {
       onTrace: (step, start, duration, extra) =>

@@ -49,7 +49,14 @@ export interface PlanLayout {
    * -d: the executor outlives minibox as the container's monitor: output
    * into a json-file log, the exit status into a file, then the hook runs.
    */
-  detach?: { logFile: string; exitFile: string; hook: string[] };
+  detach?: {
+    logFile: string;
+    /** --log-opt max-size (bytes, 0 = never rotate) and max-file. */
+    logMaxSize?: number;
+    logMaxFiles?: number;
+    exitFile: string;
+    hook: string[];
+  };
 }
 
 export const CLONE = {
@@ -399,8 +406,17 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
   if (process.terminal)
     setup.push(step("pty", [], "socket pair to receive the container's terminal (-t)"));
   if (layout.detach) {
-    const { logFile, exitFile, hook } = layout.detach;
-    setup.push(step("log", [logFile], `container output → pipes → ${logFile} (json-file)`));
+    const { logFile, exitFile, hook, logMaxSize = 0, logMaxFiles = 1 } = layout.detach;
+    const rotation = logMaxSize
+      ? `, rotated at ${logMaxSize} bytes, ${logMaxFiles} files kept`
+      : "";
+    setup.push(
+      step(
+        "log",
+        [logFile, logMaxSize, logMaxFiles],
+        `container output → pipes → ${logFile} (json-file${rotation})`,
+      ),
+    );
     setup.push(step("exit-file", [exitFile], `on exit, write the status to ${exitFile}`));
     setup.push(step("on-exit", hook, `on exit, run ${hook.slice(-2).join(" ")}`));
   }

@@ -35,6 +35,9 @@ export interface ContainerState {
   /** -d: the monitor process (the executor, staying behind). */
   monitorPid?: number;
   logPath?: string;
+  /** --log-opt max-size / max-file, kept for `start` and `logs`. */
+  logMaxSize?: number;
+  logMaxFiles?: number;
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

@@ -1,7 +1,7 @@
 // Containers that live on: run -d with the native monitor, ps, logs, stop,
 // kill, rm, wait, inspect — against the real kernel and the busybox fixture.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { MINIBOX_JS, oneLineError, REPO_ROOT, type Sandbox, sandbox } from "../support/minibox.js";
@@ -297,4 +297,158 @@ describe("the talk's sequence: a web server that lives on", () => {
     expect(oneLineError(stopped)).toMatch(/is not running/);
     await box.run(["rm", "target"]);
   });
+});
+
+describe("lifecycle", () => {
+  test("start runs a stopped container again on the same filesystem; rename; restart", async () => {
+    const id = await detached([
+      "--name",
+      "again",
+      IMAGE,
+      "sh",
+      "-c",
+      "echo run >> /count; cat /count | wc -l; sleep 300",
+    ]);
+    await until(async () => (await box.run(["logs", "again"])).stdout === "1\n");
+    await box.run(["stop", "-t", "0", "again"]);
+    expect((await box.run(["start", "again"])).stdout).toBe("again\n");
+    // The second run sees the first one's write: same upper layer.
+    await until(async () => (await box.run(["logs", "again"])).stdout === "1\n2\n");
+    expect((await box.run(["rename", "again", "renamed"])).code).toBe(0);
+    expect((await box.run(["ps", "--filter", "name=renamed", "-q"])).stdout).toBe(
+      `${id.slice(0, 12)}\n`,
+    );
+    const taken = await detached(["--name", "other", IMAGE, "sleep", "300"]);
+    const clash = await box.run(["rename", "renamed", "other"]);
+    expect(oneLineError(clash)).toMatch(/already in use/);
+    expect((await box.run(["restart", "-t", "0", "renamed"])).code).toBe(0);
+    await until(async () => (await box.run(["logs", "renamed"])).stdout === "1\n2\n3\n");
+    expect((await box.run(["rm", "-f", "renamed", taken])).code).toBe(0);
+  });
+
+  test("--restart on-failure:2 runs a failing container three times in all; stop disables always", async () => {
+    await detached([
+      "--name",
+      "flaky",
+      "--restart",
+      "on-failure:2",
+      IMAGE,
+      "sh",
+      "-c",
+      "echo try; exit 1",
+    ]);
+    await until(async () => {
+      const state = JSON.parse((await box.run(["inspect", "flaky"])).stdout)[0].State;
+      return !state.Running && (await box.run(["logs", "flaky"])).stdout === "try\ntry\ntry\n";
+    }, 20_000);
+    expect((await box.run(["inspect", "-f", "{{.State.ExitCode}}", "flaky"])).stdout).toBe("1\n");
+    await box.run(["rm", "flaky"]);
+
+    await detached(["--name", "forever", "--restart", "always", IMAGE, "sh", "-c", "sleep 0.2"]);
+    await until(
+      async () => (await box.run(["logs", "forever"])).code === 0 && restarts("forever") >= 2,
+      20_000,
+    );
+    await box.run(["stop", "-t", "0", "forever"]);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect((await box.run(["inspect", "-f", "{{.State.Running}}", "forever"])).stdout).toBe(
+      "false\n",
+    );
+    await box.run(["rm", "-f", "forever"]);
+    const conflict = await box.run(["run", "--rm", "--restart", "always", IMAGE, "true"]);
+    expect(conflict.code).toBe(125);
+    expect(oneLineError(conflict)).toMatch(/conflicting options: --restart and --rm/);
+  });
+
+  test("container prune removes stopped containers only", async () => {
+    const stopped = await detached([IMAGE, "true"]);
+    const running = await detached([IMAGE, "sleep", "300"]);
+    await until(() => stateOf(stopped).status === "exited");
+    const prune = await box.run(["container", "prune", "-f"]);
+    expect(prune.stdout).toContain(stopped);
+    expect(prune.stdout).not.toContain(running);
+    expect(existsSync(path.join(box.root, "containers", stopped))).toBe(false);
+    await box.run(["rm", "-f", running]);
+  });
+});
+
+function restarts(name: string): number {
+  const dir = path.join(box.root, "containers");
+  for (const id of readdirSync(dir) as string[]) {
+    const s = JSON.parse(readFileSync(path.join(dir, id, "state.json"), "utf8"));
+    if (s.name === name) return s.restartCount ?? 0;
+  }
+  return 0;
+}
+
+describe("logs under load", () => {
+  test("100 MB of output: every line is in the log, and the container is not held back", async () => {
+    const started = Date.now();
+    const id = await detached([
+      "--name",
+      "loud",
+      IMAGE,
+      "sh",
+      "-c",
+      'yes "0123456789012345678901234567890123456789012345678901234567890" | head -n 1600000; echo done',
+    ]);
+    expect((await box.run(["wait", "loud"])).stdout).toBe("0\n");
+    // Generous: on this 2-core machine it takes a few seconds; unbounded slowdown would not finish.
+    expect(Date.now() - started).toBeLessThan(60_000);
+    const log = path.join(box.root, "containers", id, `${id}-json.log`);
+    const lines = execFileSync("wc", ["-l", log]).toString().trim().split(" ")[0];
+    expect(Number(lines)).toBe(1_600_001);
+    expect((await box.run(["logs", "--tail", "1", "loud"])).stdout).toBe("done\n");
+    await box.run(["rm", "loud"]);
+  });
+
+  test("--log-opt max-size/max-file rotates the log and keeps the newest lines", async () => {
+    const id = await detached([
+      "--log-opt",
+      "max-size=100k",
+      "--log-opt",
+      "max-file=3",
+      IMAGE,
+      "sh",
+      "-c",
+      'i=0; while [ $i -lt 5000 ]; do echo "line $i"; i=$((i+1)); done',
+    ]);
+    await box.run(["wait", id]);
+    const dir = path.join(box.root, "containers", id);
+    for (const f of [`${id}-json.log`, `${id}-json.log.1`, `${id}-json.log.2`]) {
+      expect(existsSync(path.join(dir, f)), f).toBe(true);
+    }
+    expect(existsSync(path.join(dir, `${id}-json.log.3`))).toBe(false);
+    const out = (await box.run(["logs", id])).stdout.trimEnd().split("\n");
+    expect(out.at(-1)).toBe("line 4999");
+    // In order, without gaps, from wherever the oldest kept file starts.
+    const first = Number(out[0]?.split(" ")[1]);
+    expect(out).toEqual(Array.from({ length: 5000 - first }, (_, i) => `line ${first + i}`));
+    await box.run(["rm", id]);
+  });
+});
+
+describe("many containers", () => {
+  test("50 detached containers started, listed, logged, stopped and removed leave nothing behind", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++)
+      ids.push(
+        await detached(["--name", `many${i}`, IMAGE, "sh", "-c", `echo hello ${i}; sleep 300`]),
+      );
+    const ps = (await box.run(["ps", "-q"])).stdout.trim().split("\n");
+    expect(ps).toHaveLength(50);
+    for (const i of [0, 25, 49]) {
+      await until(async () => (await box.run(["logs", `many${i}`])).stdout === `hello ${i}\n`);
+    }
+    const stop = await box.run(["stop", "-t", "0", ...ids]);
+    expect(stop.code, stop.stderr).toBe(0);
+    const rm = await box.run(["rm", ...ids]);
+    expect(rm.code, rm.stderr).toBe(0);
+    expect((await box.run(["ps", "-aq"])).stdout).toBe("");
+    expect(
+      execFileSync("find", ["/sys/fs/cgroup", "-path", "*minibox/*", "-type", "d"]).toString(),
+    ).toBe("");
+    for (const id of ids) expect(existsSync(path.join(box.root, "containers", id))).toBe(false);
+    expect(readdirSync(path.join(box.root, "names"))).toEqual([]);
+  }, 300_000);
 });

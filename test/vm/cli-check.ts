@@ -45,10 +45,10 @@ function minibox(
     let stdout = "";
     let stderr = "";
     let observed: Record<string, string | undefined> | undefined;
-    child.stdout.on("data", (d) => {
+    child.stdout?.on("data", (d) => {
       stdout += d;
     });
-    child.stderr.on("data", (d) => {
+    child.stderr?.on("data", (d) => {
       stderr += d;
     });
     let done = false;

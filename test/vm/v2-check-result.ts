@@ -44,6 +44,12 @@ export interface V2CheckResult {
     destroy: Destroyed;
     baseExistsAfter: boolean;
     exit: Exit;
+    /** The error of a second createCgroup with the same id. */
+    duplicate: string;
+    /** The first cgroup after that failed attempt. */
+    afterDuplicate: { leafExists: boolean; procs: number };
+    /** openCgroup of the live id, and of an id that does not exist. */
+    reopen: { dirs?: string[]; procsFiles?: string[]; missing: boolean };
   };
   oom?: {
     procCgroup: string;
@@ -67,6 +73,8 @@ export interface V2CheckResult {
     oomKilled: boolean;
     destroy: Destroyed;
   };
+  /** createCgroup under a --cgroup-parent that has a process of its own. */
+  busyParent?: { error: string; leftover: boolean };
   miniboxDirAfter?: boolean;
   /** Every trace line of the driver, in order. */
   trace?: string[];

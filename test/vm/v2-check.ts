@@ -4,13 +4,14 @@
 // observed as one JSON line after V2_CHECK_MARKER. It asserts nothing itself:
 // test/integration/cgroups-v2-vm.test.ts judges the observations.
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import {
   type Cgroup,
   type CgroupLimits,
   createCgroup,
   detectCgroupVersion,
+  openCgroup,
 } from "../../src/runtime/cgroups/index.js";
 import { V2_CHECK_MARKER, type V2CheckResult } from "./v2-check-result.js";
 
@@ -167,6 +168,23 @@ async function main(): Promise<void> {
     );
     children.push(child);
     const procCgroup = join(child, cg);
+    // The same id again must fail without touching the live one; openCgroup finds it.
+    let duplicate = "(no error)";
+    await createCgroup("vm-limits", {}, options).then(
+      (dup) => {
+        cleanup.push(dup);
+      },
+      (err: unknown) => {
+        duplicate = err instanceof Error ? err.message : String(err);
+      },
+    );
+    const afterDuplicate = { leafExists: existsSync(leaf), procs: procs(cg).length };
+    const reopened = openCgroup("vm-limits", options);
+    const reopen = {
+      dirs: reopened?.dirs,
+      procsFiles: reopened?.procsFiles,
+      missing: openCgroup("vm-no-such-id", options) === undefined,
+    };
     const busyDone = await waitFor(() => child.out.stdout.includes("busy-done"), 30_000);
     // The exec of sleep after the echo: give it a moment to replace the shell.
     await waitFor(() => read(`/proc/${child.proc.pid}/cmdline`)?.split("\0")[0] === "sleep", 5_000);
@@ -187,10 +205,39 @@ async function main(): Promise<void> {
       destroy,
       baseExistsAfter: existsSync(base),
       exit,
+      duplicate,
+      afterDuplicate,
+      reopen,
     };
   });
 
-  // 2. A process that outgrows --memory 20m is killed by the kernel's OOM killer.
+  // 2. --cgroup-parent naming a cgroup that has processes: the no-internal-process rule.
+  await step("busyParent", async () => {
+    const busy = path.join(ROOT, "vm-busy-parent");
+    mkdirSync(busy);
+    const child = startShell("read go; exec sleep 600");
+    children.push(child);
+    writeFileSync(path.join(busy, "cgroup.procs"), String(child.proc.pid));
+    let error = "(no error)";
+    try {
+      const cg = await createCgroup(
+        "vm-child",
+        { memory: 20 * MiB },
+        { ...options, parent: "/vm-busy-parent" },
+      );
+      cleanup.push(cg);
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+    }
+    const leftover = existsSync(path.join(busy, "vm-child"));
+    child.proc.kill("SIGKILL");
+    await withTimeout(child.exit, 5_000, "busy-parent child");
+    await waitFor(() => words(read(path.join(busy, "cgroup.procs"))).length === 0, 5_000);
+    rmdirSync(busy);
+    result.busyParent = { error, leftover };
+  });
+
+  // 3. A process that outgrows --memory 20m is killed by the kernel's OOM killer.
   await step("oom", async () => {
     const cg = await createCgroup("vm-oom", { memory: 20 * MiB }, options);
     cleanup.push(cg);
@@ -209,7 +256,7 @@ async function main(): Promise<void> {
     };
   });
 
-  // 3. --pids-limit 10: the 10th task cannot be forked.
+  // 4. --pids-limit 10: the 10th task cannot be forked.
   await step("pids", async () => {
     const cg = await createCgroup("vm-pids", { pidsLimit: 10 }, options);
     cleanup.push(cg);
@@ -235,7 +282,7 @@ async function main(): Promise<void> {
     };
   });
 
-  // Whatever a failed step left: the VM powers off anyway, but say so.
+  // Whatever a failed step left behind (the VM powers off anyway); miniboxDirAfter tells.
   for (const cg of cleanup) await cg.destroy().catch(() => {});
   for (const c of children) if (c.proc.exitCode === null) c.proc.kill("SIGKILL");
   result.miniboxDirAfter = existsSync(path.join(ROOT, "minibox"));
