@@ -448,7 +448,20 @@ export async function inspectContainer(
     Mounts: [],
     GraphDriver: {
       Name: "overlay",
-      Data: { MergedDir: paths.rootfs, UpperDir: paths.upper, WorkDir: paths.work },
+      Data: {
+        LowerDir: (await lowerDirs(root, c.imageId)).join(":"),
+        MergedDir: paths.rootfs,
+        UpperDir: paths.upper,
+        WorkDir: paths.work,
+      },
     },
   };
+}
+
+/** The image's layer directories, top first (overlayfs' lowerdir order). */
+async function lowerDirs(root: string, imageId: string): Promise<string[]> {
+  const { Store } = await import("../image/store.js");
+  const store = new Store(root);
+  const image = (await store.readIndex()).images[imageId];
+  return (image?.layers ?? []).map((l) => store.layerDiffDir(l.chainId)).reverse();
 }
