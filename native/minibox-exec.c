@@ -903,13 +903,35 @@ static int monitor_run(void)
 		if (null > 2)
 			close(null);
 	}
-	int st = monitor_wait(child_pid, signal_pipe[0]);
+	int st = monitor_wait(child_pid, signal_pipe[0], 0);
 	/* Leave the private mount namespace: with it go the overlay and the
 	 * idmapped layers, and the hook can remove the container's directory. */
 	if (host_mntns >= 0 && setns(host_mntns, CLONE_NEWNS) < 0)
 		host_mntns = -1;
 	monitor_finish(exit_file, st, exit_hook);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* A foreground run that is logged: the same monitor loop, echoing the
+ * output to minibox's own stdout/stderr and forwarding its signals. */
+static int foreground_monitor(void)
+{
+	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD };
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return EXIT_SETUP_FAILED;
+	for (size_t i = 0; i < sizeof(forwarded) / sizeof(*forwarded); i++)
+		sigaction(forwarded[i], &sa, NULL);
+	int st = monitor_wait(child_pid, signal_pipe[0], 1);
+	if (WIFEXITED(st)) {
+		status("exit %d", WEXITSTATUS(st));
+		return WEXITSTATUS(st);
+	}
+	status("signal %d", WTERMSIG(st));
+	return 128 + WTERMSIG(st);
 }
 
 /* ---- main ----------------------------------------------------------------------- */
@@ -1031,5 +1053,7 @@ int main(int argc, char **argv)
 		status("started");
 	if (detached)
 		return monitor_run();
+	if (monitor_logging() && tty_master < 0)
+		return foreground_monitor();
 	return wait_for_child();
 }

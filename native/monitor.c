@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@
 
 struct stream {
 	const char *name;
+	int echo_fd; /* foreground: also copied, as read, to our own stdout/stderr */
 	int read_fd, write_fd;
 	size_t len;
 	char buf[MAX_ENTRY];
@@ -44,8 +46,9 @@ static int max_files = 1;
  * burst of output, not per line, and never half an entry. */
 static char pending[1 << 17];
 static size_t pending_len;
-static struct stream out = { "stdout", -1, -1, 0, { 0 } };
-static struct stream err = { "stderr", -1, -1, 0, { 0 } };
+static struct stream out = { "stdout", 1, -1, -1, 0, { 0 } };
+static struct stream err = { "stderr", 2, -1, -1, 0, { 0 } };
+static int echoing;
 
 int monitor_open_log(const char *path, long long rotate_at, int keep_files)
 {
@@ -206,6 +209,17 @@ static int pump(struct stream *s, int at_eof)
 	ssize_t n = at_eof ? 0 : read(s->read_fd, s->buf + s->len, sizeof(s->buf) - s->len);
 	if (n < 0 && (errno == EINTR || errno == EAGAIN))
 		return 1;
+	if (n > 0 && echoing) {
+		/* Foreground: the terminal (or pipe) minibox was given sees every byte, unchanged. */
+		for (ssize_t off = 0; off < n;) {
+			ssize_t w = write(s->echo_fd, s->buf + s->len + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break;
+			off += w;
+		}
+	}
 	if (n > 0)
 		s->len += (size_t)n;
 	size_t start = 0;
@@ -227,8 +241,9 @@ static int pump(struct stream *s, int at_eof)
 	return n > 0;
 }
 
-int monitor_wait(pid_t child, int signal_fd)
+int monitor_wait(pid_t child, int signal_fd, int foreground)
 {
+	echoing = foreground;
 	int open_out = 1, open_err = 1;
 	for (;;) {
 		struct pollfd fds[3] = {
@@ -244,9 +259,14 @@ int monitor_wait(pid_t child, int signal_fd)
 		if (fds[1].revents & (POLLIN | POLLHUP))
 			open_err = pump(&err, 0);
 		if (fds[2].revents & POLLIN) {
-			char drain[64];
-			while (read(signal_fd, drain, sizeof(drain)) > 0)
-				;
+			/* The signal pipe carries signal numbers; in the foreground, pass
+			 * on what minibox forwards to us (SIGCHLD only wakes us up). */
+			unsigned char sig[64];
+			ssize_t got;
+			while ((got = read(signal_fd, sig, sizeof(sig))) > 0)
+				for (ssize_t k = 0; foreground && k < got; k++)
+					if (sig[k] != SIGCHLD)
+						kill(child, sig[k]);
 		}
 		int st;
 		if (!open_out && !open_err && waitpid(child, &st, WNOHANG) == child)

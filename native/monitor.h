@@ -12,8 +12,10 @@ int monitor_logging(void);
 int monitor_child_stdio(void);
 /* In the monitor, after the clone: drop its copies of the pipes' write ends. */
 void monitor_after_clone(void);
-/* Copy output to the log until the container is gone; returns its wait status. */
-int monitor_wait(pid_t child, int signal_fd);
+/* Copy output to the log (and, in the foreground, to our own stdout/stderr,
+ * forwarding the signals we get) until the container is gone; returns its
+ * wait status. */
+int monitor_wait(pid_t child, int signal_fd, int foreground);
 /* Write the exit file, then exec the hook (argv, NULL-terminated), if any. */
 void monitor_finish(const char *exit_file, int wait_status, char **hook);
 

@@ -328,9 +328,10 @@ async function printLogs(
 ): Promise<void> {
   const file = containerPaths(root, c.id).log;
   if (!existsSync(file)) {
-    if (c.monitorPid === undefined) {
+    const spec = await readSpec(root, c.id).catch(() => undefined);
+    if (spec?.process.terminal) {
       throw new MiniboxError(
-        `container ${c.id.slice(0, 12)} ran in the foreground: its output went to the terminal, not to a log`,
+        `container ${c.id.slice(0, 12)} ran with a terminal (-t): its output went to the terminal, not to a log`,
       );
     }
     return;

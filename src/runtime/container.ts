@@ -260,11 +260,13 @@ async function prepareLaunch(
     waitForGo: false,
     init: input.init,
     interactive: input.interactive,
+    // Output goes through the executor into the json-file log, except with a
+    // terminal (-t), whose bytes the executor relays as they are.
+    log: spec.process.terminal
+      ? undefined
+      : { file: paths.log, maxSize: state.logMaxSize, maxFiles: state.logMaxFiles },
     detach: input.detach
       ? {
-          logFile: paths.log,
-          logMaxSize: state.logMaxSize,
-          logMaxFiles: state.logMaxFiles,
           exitFile: paths.exit,
           // The monitor becomes this command when the container exits: minibox
           // itself records the exit, removes the cgroup and applies --rm.

@@ -49,14 +49,13 @@ export interface PlanLayout {
    * -d: the executor outlives minibox as the container's monitor: output
    * into a json-file log, the exit status into a file, then the hook runs.
    */
-  detach?: {
-    logFile: string;
-    /** --log-opt max-size (bytes, 0 = never rotate) and max-file. */
-    logMaxSize?: number;
-    logMaxFiles?: number;
-    exitFile: string;
-    hook: string[];
-  };
+  detach?: { exitFile: string; hook: string[] };
+  /**
+   * The container's stdout/stderr go through the executor into a json-file
+   * log (and, in the foreground, on to minibox's own stdout/stderr).
+   * --log-opt max-size (bytes, 0 = never rotate) and max-file.
+   */
+  log?: { file: string; maxSize?: number; maxFiles?: number };
 }
 
 export const CLONE = {
@@ -405,8 +404,8 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
   }
   if (process.terminal)
     setup.push(step("pty", [], "socket pair to receive the container's terminal (-t)"));
-  if (layout.detach) {
-    const { logFile, exitFile, hook, logMaxSize = 0, logMaxFiles = 1 } = layout.detach;
+  if (layout.log) {
+    const { file: logFile, maxSize: logMaxSize = 0, maxFiles: logMaxFiles = 1 } = layout.log;
     const rotation = logMaxSize
       ? `, rotated at ${logMaxSize} bytes, ${logMaxFiles} files kept`
       : "";
@@ -417,6 +416,9 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
         `container output → pipes → ${logFile} (json-file${rotation})`,
       ),
     );
+  }
+  if (layout.detach) {
+    const { exitFile, hook } = layout.detach;
     setup.push(step("exit-file", [exitFile], `on exit, write the status to ${exitFile}`));
     setup.push(step("on-exit", hook, `on exit, run ${hook.slice(-2).join(" ")}`));
   }

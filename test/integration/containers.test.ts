@@ -128,6 +128,23 @@ describe("run -d", () => {
     await box.run(["rm", "talker"]);
   });
 
+  test("a foreground run goes through the same monitor: output to the terminal and to the log", async () => {
+    const r = await box.run([
+      "run",
+      "--name",
+      "fg",
+      IMAGE,
+      "sh",
+      "-c",
+      "echo out; echo err >&2; exit 4",
+    ]);
+    expect([r.code, r.stdout, r.stderr]).toEqual([4, "out\n", "err\n"]);
+    const logs = await box.run(["logs", "fg"]);
+    expect([logs.stdout, logs.stderr]).toEqual(["out\n", "err\n"]);
+    expect((await box.run(["inspect", "-f", "{{.State.ExitCode}}", "fg"])).stdout).toBe("4\n");
+    await box.run(["rm", "fg"]);
+  });
+
   test("run -d --rm: the monitor removes the container when it exits", async () => {
     const id = await detached(["--rm", IMAGE, "sh", "-c", "sleep 0.3"]);
     await until(() => !existsSync(path.join(box.root, "containers", id)));

@@ -1,0 +1,1216 @@
+// The cost of a detached container: the memory of minibox's monitor against
+// podman's conmon, for one idle container each, side by side in one run; the
+// monitor's memory after the container wrote 10 MB of logs; and the latency
+// of `run -d` against `podman run -d` and `runc run -d`. See bench/README.md.
+//
+//   npm run build && npx vite-node bench/monitor.ts [-- --rounds N]
+//
+// Options (after "--"):
+//   --mem-rounds N   memory rounds; each starts one fresh idle container with
+//                    minibox and one with podman, both alive at once (default 5)
+//   --idle-ms N      how long the containers sit idle before memory is read (default 1000)
+//   --log-rounds N   rounds of the log test, per tool (default 2; 0 = none)
+//   --log-bytes N    bytes the log test's container writes to stdout (default 10000000)
+//   --rounds N       latency rounds; each runs every `run -d` command once (default 10)
+//   --out FILE       also write the Markdown results to FILE
+//   --keep           keep the work dir (default: removed at the end)
+//
+// Everything lives in one work dir made by mkdtemp under /tmp and chmod 0711
+// (under minibox's user namespace the container's root is an unprivileged
+// host uid: the state dir and its ancestors must be o+x), podman's storage,
+// runroot and config, and runc's state dir (`runc --root`) included. Each
+// container has a name that carries this run's token, `mbx-mon-PID`; podman's
+// `--cgroup-parent` carries it too. The helpers below follow bench/run.ts.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  readSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const PROJECT = path.resolve(HERE, "..");
+const BUNDLE = path.join(PROJECT, "dist", "minibox.mjs");
+const LAUNCHER = path.join(PROJECT, "minibox");
+/** The executor, which stays behind as the monitor of a detached container. */
+const EXECUTOR = path.join(PROJECT, "native", "build", "minibox-exec");
+
+// ---- options ----------------------------------------------------------------
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+function intOption(name: string, fallback: number, min: number): number {
+  const text = option(name);
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} wants an integer ≥ ${min}`);
+  return n;
+}
+
+const MEM_ROUNDS = intOption("--mem-rounds", 5, 1);
+const IDLE_MS = intOption("--idle-ms", 1000, 0);
+const LOG_ROUNDS = intOption("--log-rounds", 2, 0);
+const LOG_BYTES = intOption("--log-bytes", 10_000_000, 1);
+const ROUNDS = intOption("--rounds", 10, 1);
+const OUT = option("--out");
+const KEEP = process.argv.includes("--keep");
+/** The log test gives up waiting for the container's last line after this long. */
+const LOG_TIMEOUT_MS = 120_000;
+const LOG_MARKER = "mbx-log-done";
+
+// ---- work dir, names, bookkeeping ---------------------------------------------
+
+/** In every container name, runc id and podman's cgroup parent: what is ours. */
+const TOKEN = `mbx-mon-${process.pid}`;
+const WORK = mkdtempSync(path.join(os.tmpdir(), "mbx-mon-"));
+chmodSync(WORK, 0o711);
+const P = {
+  mbxRoot: path.join(WORK, "minibox"),
+  mbxConfig: path.join(WORK, "minibox-config"),
+  bundle: path.join(WORK, "bundle"),
+  runcRoot: path.join(WORK, "runc"),
+  podman: path.join(WORK, "podman"),
+  /** Short on purpose (podman's overlay driver: runroot ≤ 50 characters). */
+  podmanRunroot: path.join(WORK, "prun"),
+  containersConfig: path.join(WORK, "containers-config"),
+  hyperfine: path.join(WORK, "hyperfine"),
+};
+const PODMAN_CGROUP_PARENT = `/${TOKEN}-podman`;
+
+let running: RunningTestEnv | undefined;
+let currentChild: ChildProcess | undefined;
+let podmanReady = false;
+/** Things found wrong during or after the run: reported, never hidden. */
+const anomalies: string[] = [];
+/** What we started, to remove whatever is left at the end. */
+const started = {
+  minibox: new Set<string>(),
+  /** Every minibox container ID of this run, removed or not. */
+  miniboxAll: new Set<string>(),
+  /** Host PIDs of minibox monitors and container inits we started. */
+  miniboxPids: new Map<number, string>(),
+  podman: new Set<string>(),
+  runc: new Set<string>(),
+};
+
+const decodeMountPoint = (mp: string) =>
+  mp.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
+
+function mountPoints(): string[] {
+  return readFileSync("/proc/self/mountinfo", "utf8")
+    .split("\n")
+    .map((line) => line.split(" ")[4])
+    .filter((mp): mp is string => mp !== undefined)
+    .map(decodeMountPoint);
+}
+
+function ourMounts(): string[] {
+  return mountPoints()
+    .filter((mp) => mp === WORK || mp.startsWith(`${WORK}/`))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Every cgroup directory on the host, as paths. Read-only: we only look. */
+function cgroupDirs(): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const full = path.join(dir, e.name);
+      out.push(full);
+      walk(full);
+    }
+  };
+  walk("/sys/fs/cgroup");
+  return out;
+}
+
+const pids = () =>
+  readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number);
+
+function readOr(file: string, fallback = ""): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch {
+    return fallback;
+  }
+}
+
+function exeOf(pid: number): string {
+  try {
+    return readlinkSync(`/proc/${pid}/exe`);
+  } catch {
+    return "";
+  }
+}
+
+/** Processes whose command line names our work dir or token (by "pid cmdline"). */
+function ourProcesses(): string[] {
+  const out: string[] = [];
+  for (const pid of pids()) {
+    if (pid === process.pid) continue;
+    const cmd = readOr(`/proc/${pid}/cmdline`).replace(/\0/g, " ").trim();
+    if (cmd.includes(WORK) || cmd.includes(TOKEN)) out.push(`${pid} ${cmd}`);
+  }
+  return out;
+}
+
+/**
+ * Is `pid` (recorded for container `id`) still a process of ours? Its cgroup
+ * names the container or our token, its command line names the work dir
+ * (conmon), or it is minibox-exec holding a file in the work dir (a monitor).
+ */
+function stillOurs(pid: number, id: string): boolean {
+  if (!existsSync(`/proc/${pid}`)) return false;
+  const cgroup = readOr(`/proc/${pid}/cgroup`);
+  if (cgroup.includes(id) || cgroup.includes(TOKEN)) return true;
+  if (readOr(`/proc/${pid}/cmdline`).includes(WORK)) return true;
+  if (exeOf(pid) !== EXECUTOR) return false;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith(WORK);
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
+const before = { mounts: new Set(mountPoints()), cgroups: new Set(cgroupDirs()) };
+const loadAtStart = os.loadavg();
+
+// ---- small helpers (as in bench/run.ts) ----------------------------------------
+
+function firstLine(file: string, args: string[]): string {
+  const r = spawnSync(file, args, { encoding: "utf8" });
+  return `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n")[0] ?? "?";
+}
+
+function must(file: string, args: string[], env: NodeJS.ProcessEnv = benchEnv()): string {
+  const r = spawnSync(file, args, { encoding: "utf8", env, stdio: ["ignore", "pipe", "pipe"] });
+  if (r.status !== 0) {
+    throw new Error(
+      `${file} ${args.join(" ")} failed (${r.status ?? r.signal}):\n${(r.stderr ?? "").trim()}`,
+    );
+  }
+  return r.stdout;
+}
+
+function settle(): void {
+  spawnSync("sync");
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Stats {
+  median: number;
+  min: number;
+  max: number;
+  p90: number;
+  all: number[];
+  cpu?: number;
+}
+
+function median(all: number[]): number {
+  const sorted = [...all].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function percentile(all: number[], p: number): number {
+  const sorted = [...all].sort((a, b) => a - b);
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] as number;
+}
+
+function stats(all: number[], cpu?: number[]): Stats {
+  return {
+    median: median(all),
+    min: Math.min(...all),
+    max: Math.max(...all),
+    p90: percentile(all, 90),
+    all,
+    cpu: cpu && median(cpu),
+  };
+}
+
+const ms = (n: number) => `${Math.round(n)}`;
+const kb = (n: number) => `${Math.round(n)}`;
+const ratio = (a: number, b: number) => (a / b).toFixed(2);
+const rotate = <T>(items: T[], k: number): T[] =>
+  items.map((_, i) => items[(i + k) % items.length] as T);
+const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+// ---- podman, isolated from the host's configuration (as in bench/run.ts) ------
+
+function podmanEnv(): NodeJS.ProcessEnv {
+  const dir = P.containersConfig;
+  return {
+    ...process.env,
+    CONTAINERS_CONF: path.join(dir, "containers.conf"),
+    CONTAINERS_REGISTRIES_CONF: path.join(dir, "registries.conf"),
+    CONTAINERS_STORAGE_CONF: path.join(dir, "storage.conf"),
+    REGISTRY_AUTH_FILE: path.join(dir, "auth.json"),
+    TMPDIR: path.join(P.podman, "tmp"),
+  };
+}
+
+function benchEnv(): NodeJS.ProcessEnv {
+  return { ...podmanEnv(), MINIBOX_CONFIG: P.mbxConfig };
+}
+
+function writePodmanConfig(): void {
+  const dir = P.containersConfig;
+  mkdirSync(dir, { recursive: true });
+  mkdirSync(path.join(P.podman, "tmp"), { recursive: true });
+  const q = JSON.stringify;
+  writeFileSync(path.join(dir, "registries.conf"), "unqualified-search-registries = []\n");
+  writeFileSync(
+    path.join(dir, "containers.conf"),
+    [
+      "[engine]",
+      'cgroup_manager = "cgroupfs"',
+      'events_logger = "none"',
+      `image_copy_tmp_dir = ${q(path.join(P.podman, "tmp"))}`,
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(
+    path.join(dir, "storage.conf"),
+    [
+      "[storage]",
+      'driver = "overlay"',
+      `graphroot = ${q(path.join(P.podman, "root"))}`,
+      `runroot = ${q(P.podmanRunroot)}`,
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(path.join(dir, "auth.json"), '{"auths":{}}\n');
+}
+
+function podmanArgs(...command: string[]): string[] {
+  return [
+    "--root",
+    path.join(P.podman, "root"),
+    "--runroot",
+    P.podmanRunroot,
+    "--tmpdir",
+    path.join(P.podman, "tmp"),
+    "--storage-driver",
+    "overlay",
+    "--cgroup-manager",
+    "cgroupfs",
+    "--events-backend",
+    "none",
+    ...command,
+  ];
+}
+
+// ---- the commands -----------------------------------------------------------------
+
+type Tool = "minibox" | "podman" | "runc" | "node" | "floor";
+const TOOLS: Tool[] = ["minibox", "podman", "runc", "node", "floor"];
+const LABELS: Record<Tool, string> = {
+  minibox: "**minibox** `./minibox run -d --name N --network none IMAGE sleep 600`",
+  podman:
+    "**podman** `podman --runtime runc run -d --name N --network none --log-driver k8s-file … IMAGE sleep 600`",
+  runc: "**runc** `runc --root S run -d --bundle B ID` (`sleep 600`, terminal: false)",
+  node: "`node -e 0` (node's own start and exit)",
+  floor: "`/bin/true` (the harness's own cost)",
+};
+
+const SLEEP = ["sleep", "600"];
+/** What the log test's container runs: 1 s quiet, then LOG_BYTES of "hello\n", a marker, then idle. */
+const LOG_CMD = [
+  "sh",
+  "-c",
+  `sleep 1; yes hello | head -c ${LOG_BYTES}; echo ${LOG_MARKER}; sleep 600`,
+];
+
+function miniboxRunArgs(ref: string, name: string, cmd: string[]): string[] {
+  return ["--root", P.mbxRoot, "run", "-d", "--name", name, "--network", "none", ref, ...cmd];
+}
+
+function podmanRunArgs(ref: string, name: string, cmd: string[]): string[] {
+  return podmanArgs(
+    "--runtime",
+    "runc",
+    "run",
+    "-d",
+    "--name",
+    name,
+    "--network",
+    "none",
+    "--log-driver",
+    "k8s-file",
+    "--ulimit",
+    "nofile=20000:20000",
+    "--ulimit",
+    "nproc=32768:32768",
+    "--cgroup-parent",
+    PODMAN_CGROUP_PARENT,
+    ref,
+    ...cmd,
+  );
+}
+
+/** The argv of each timed command in round `round` (names carry the round). */
+function argv(tool: Tool, ref: string, round: string): string[] {
+  const name = `${TOKEN}-${round}`;
+  switch (tool) {
+    case "minibox":
+      return [LAUNCHER, ...miniboxRunArgs(ref, name, SLEEP)];
+    case "podman":
+      return ["podman", ...podmanRunArgs(ref, name, SLEEP)];
+    case "runc":
+      return ["runc", "--root", P.runcRoot, "run", "-d", "--bundle", P.bundle, `${name}-runc`];
+    case "node":
+      return ["node", "-e", "0"];
+    case "floor":
+      return ["/bin/true"];
+  }
+}
+
+// ---- containers: start, find, check, remove (untimed) ------------------------------
+
+interface Started {
+  tool: "minibox" | "podman";
+  /** minibox's ID, podman's name. */
+  id: string;
+  /** The monitor: minibox-exec or conmon. */
+  monitor: number;
+  /** The container's init, as a host PID. */
+  init: number;
+  log: string;
+}
+
+function ppidOf(pid: number): number {
+  const stat = readOr(`/proc/${pid}/stat`);
+  // "pid (comm) state ppid …": comm may hold spaces and parentheses.
+  return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+}
+
+function miniboxState(id: string): {
+  pid?: number;
+  monitorPid?: number;
+  status?: string;
+  logPath?: string;
+  name?: string;
+} {
+  return JSON.parse(readFileSync(path.join(P.mbxRoot, "containers", id, "state.json"), "utf8"));
+}
+
+/** Checks that `monitor` is what we think and that it is the parent of the container's init. */
+function checkMonitor(s: Started, exe: string): void {
+  if (exeOf(s.monitor) !== exe)
+    throw new Error(`${s.tool} ${s.id}: PID ${s.monitor} runs ${exeOf(s.monitor)}, not ${exe}`);
+  if (ppidOf(s.init) !== s.monitor)
+    throw new Error(`${s.tool} ${s.id}: init ${s.init}'s parent is not the monitor ${s.monitor}`);
+}
+
+function startMinibox(ref: string, name: string, cmd: string[]): Started {
+  const id = must(LAUNCHER, miniboxRunArgs(ref, name, cmd)).trim();
+  if (!/^[0-9a-f]{64}$/.test(id)) throw new Error(`minibox run -d printed "${id}", not an ID`);
+  started.minibox.add(id);
+  started.miniboxAll.add(id);
+  const state = miniboxState(id);
+  if (state.status !== "running" || !state.pid || !state.monitorPid)
+    throw new Error(`minibox ${id}: state.json says ${JSON.stringify(state)}`);
+  started.miniboxPids.set(state.monitorPid, id);
+  started.miniboxPids.set(state.pid, id);
+  const s: Started = {
+    tool: "minibox",
+    id,
+    monitor: state.monitorPid,
+    init: state.pid,
+    log: state.logPath ?? "",
+  };
+  checkMonitor(s, EXECUTOR);
+  return s;
+}
+
+function startPodman(ref: string, name: string, cmd: string[]): Started {
+  started.podman.add(name);
+  must("podman", podmanRunArgs(ref, name, cmd));
+  const [conmon, pid, log] = must(
+    "podman",
+    podmanArgs(
+      "inspect",
+      "--format",
+      "{{.State.ConmonPid}} {{.State.Pid}} {{.HostConfig.LogConfig.Path}}",
+      name,
+    ),
+  )
+    .trim()
+    .split(" ");
+  const s: Started = {
+    tool: "podman",
+    id: name,
+    monitor: Number(conmon),
+    init: Number(pid),
+    log: log ?? "",
+  };
+  checkMonitor(s, "/usr/bin/conmon");
+  return s;
+}
+
+function removeMinibox(id: string): void {
+  must(LAUNCHER, ["--root", P.mbxRoot, "rm", "-f", id]);
+  started.minibox.delete(id);
+}
+
+function removePodman(name: string): void {
+  must("podman", podmanArgs("rm", "-f", "-t", "0", name));
+  started.podman.delete(name);
+}
+
+/** Removes a container (untimed); its monitor and init must be gone within 2 s. */
+async function remove(s: Started): Promise<void> {
+  if (s.tool === "minibox") removeMinibox(s.id);
+  else removePodman(s.id);
+  for (const pid of [s.monitor, s.init]) {
+    const t0 = performance.now();
+    while (stillOurs(pid, s.id) && performance.now() - t0 < 2000) await sleep(20);
+    if (stillOurs(pid, s.id))
+      anomalies.push(`${s.tool} ${s.id}: PID ${pid} still there 2 s after rm -f`);
+  }
+}
+
+// ---- memory of one process ----------------------------------------------------------
+
+interface Mem {
+  rss: number;
+  pss: number;
+  pssAnon: number;
+  pssFile: number;
+  sharedClean: number;
+  privateClean: number;
+  privateDirty: number;
+  /** Private_Clean + Private_Dirty: what this process alone holds (USS). */
+  uss: number;
+  /** VmHWM: the peak RSS over the process's life. */
+  hwm: number;
+  threads: number;
+  /** Other processes running the same binary at that moment (they share its pages: PSS). */
+  sameBinary: number;
+}
+
+function memOf(pid: number): Mem {
+  const kbOf = (text: string, key: string) => {
+    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, "m").exec(text);
+    if (!m) throw new Error(`/proc/${pid}: no ${key}`);
+    return Number(m[1]);
+  };
+  const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const exe = exeOf(pid);
+  const privateClean = kbOf(rollup, "Private_Clean");
+  const privateDirty = kbOf(rollup, "Private_Dirty");
+  return {
+    rss: kbOf(rollup, "Rss"),
+    pss: kbOf(rollup, "Pss"),
+    pssAnon: kbOf(rollup, "Pss_Anon"),
+    pssFile: kbOf(rollup, "Pss_File"),
+    sharedClean: kbOf(rollup, "Shared_Clean"),
+    privateClean,
+    privateDirty,
+    uss: privateClean + privateDirty,
+    hwm: kbOf(status, "VmHWM"),
+    threads: Number(/^Threads:\s+(\d+)/m.exec(status)?.[1]),
+    sameBinary: pids().filter((p) => p !== pid && exeOf(p) === exe).length,
+  };
+}
+
+/** Rss and Pss per mapped object (/proc/PID/smaps): the binary, each library, heap, stack, anonymous. */
+function mappingsOf(pid: number): Map<string, { rss: number; pss: number }> {
+  const out = new Map<string, { rss: number; pss: number }>();
+  let current = "";
+  for (const line of readFileSync(`/proc/${pid}/smaps`, "utf8").split("\n")) {
+    const head = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (head) {
+      const name = head[1] ?? "";
+      current = name === "" ? "[anonymous]" : name.startsWith("[") ? name : path.basename(name);
+      continue;
+    }
+    const m = /^(Rss|Pss):\s+(\d+) kB/.exec(line);
+    if (!m) continue;
+    const entry = out.get(current) ?? { rss: 0, pss: 0 };
+    if (m[1] === "Rss") entry.rss += Number(m[2]);
+    else entry.pss += Number(m[2]);
+    out.set(current, entry);
+  }
+  return out;
+}
+
+// ---- preparation (untimed) -------------------------------------------------------
+
+async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["base"]) {
+  mkdirSync(P.mbxConfig, { recursive: true });
+  mkdirSync(P.hyperfine, { recursive: true });
+  mkdirSync(P.runcRoot, { recursive: true });
+  process.stderr.write("pulling the image into minibox's and podman's stores…\n");
+  must(LAUNCHER, ["--root", P.mbxRoot, "pull", "-q", ref]);
+  writePodmanConfig();
+  must("podman", podmanArgs("pull", "--tls-verify=false", "-q", ref));
+  podmanReady = true;
+
+  // runc's bundle: the base image's one layer, unpacked by GNU tar; `runc spec`.
+  const [layer] = base.layerDigests;
+  if (base.layerDigests.length !== 1 || layer === undefined)
+    throw new Error("fixtures/base should have exactly one layer");
+  const blob = path.join(base.layoutDir, "blobs", "sha256", layer.replace(/^sha256:/, ""));
+  const rootfs = path.join(P.bundle, "rootfs");
+  mkdirSync(rootfs, { recursive: true });
+  must("tar", ["-xzf", blob, "-C", rootfs]);
+  must("runc", ["spec", "--bundle", P.bundle]);
+  const file = path.join(P.bundle, "config.json");
+  const spec = JSON.parse(readFileSync(file, "utf8"));
+  spec.process.terminal = false;
+  spec.process.args = SLEEP;
+  spec.root = { path: rootfs, readonly: false };
+  writeFileSync(file, `${JSON.stringify(spec, null, 2)}\n`);
+}
+
+// ---- 1. idle memory, side by side ---------------------------------------------------
+
+interface MemResults {
+  minibox: Mem[];
+  podman: Mem[];
+  /** Per-mapping Rss/Pss of each monitor, from the last round. */
+  maps: Partial<Record<"minibox" | "podman", Map<string, { rss: number; pss: number }>>>;
+}
+
+async function memoryRounds(ref: string): Promise<MemResults> {
+  const out: MemResults = { minibox: [], podman: [], maps: {} };
+  for (let r = 1; r <= MEM_ROUNDS; r++) {
+    settle();
+    const both: Started[] = [];
+    try {
+      for (const tool of rotate(["minibox", "podman"] as const, r - 1)) {
+        const name = `${TOKEN}-mem${r}`;
+        both.push(
+          tool === "minibox" ? startMinibox(ref, name, SLEEP) : startPodman(ref, name, SLEEP),
+        );
+      }
+      await sleep(IDLE_MS);
+      for (const s of both) {
+        out[s.tool].push(memOf(s.monitor));
+        out.maps[s.tool] = mappingsOf(s.monitor);
+      }
+    } finally {
+      for (const s of both) await remove(s);
+    }
+    const show = (t: "minibox" | "podman") => {
+      const m = out[t].at(-1) as Mem;
+      return `${t} Rss ${m.rss} Pss ${m.pss} kB`;
+    };
+    process.stderr.write(
+      `memory round ${r}/${MEM_ROUNDS}: ${show("minibox")}, ${show("podman")}\n`,
+    );
+  }
+  return out;
+}
+
+// ---- 2. memory after LOG_BYTES of logs ------------------------------------------------
+
+interface LogResult {
+  before: Mem;
+  after: Mem;
+  logSize: number;
+  /** run -d returned → the marker is in the log, minus the container's 1 s sleep. */
+  drainMs: number;
+}
+
+/** The last bytes of a file. */
+function tail(file: string, n = 256): string {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, "r");
+    const size = statSync(file).size;
+    const buf = Buffer.alloc(Math.min(n, size));
+    readSync(fd, buf, 0, buf.length, size - buf.length);
+    return buf.toString("utf8");
+  } catch {
+    return "";
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+async function logRun(tool: "minibox" | "podman", ref: string, round: number): Promise<LogResult> {
+  const name = `${TOKEN}-log${round}`;
+  const t0 = performance.now();
+  const s = tool === "minibox" ? startMinibox(ref, name, LOG_CMD) : startPodman(ref, name, LOG_CMD);
+  try {
+    // Read while the container still sleeps its first second.
+    await sleep(Math.max(0, 700 - (performance.now() - t0)));
+    const before = memOf(s.monitor);
+    let seen = 0;
+    while (performance.now() - t0 < LOG_TIMEOUT_MS) {
+      if (tail(s.log).includes(LOG_MARKER)) {
+        seen = performance.now();
+        break;
+      }
+      await sleep(20);
+    }
+    if (!seen)
+      throw new Error(
+        `${tool} log test: "${LOG_MARKER}" not in ${s.log} after ${LOG_TIMEOUT_MS / 1000} s`,
+      );
+    await sleep(IDLE_MS);
+    const after = memOf(s.monitor);
+    return { before, after, logSize: statSync(s.log).size, drainMs: seen - t0 - 1000 };
+  } finally {
+    await remove(s);
+  }
+}
+
+async function logRounds(ref: string): Promise<Record<"minibox" | "podman", LogResult[]>> {
+  const out = { minibox: [] as LogResult[], podman: [] as LogResult[] };
+  for (let r = 1; r <= LOG_ROUNDS; r++) {
+    for (const tool of rotate(["minibox", "podman"] as const, r - 1)) {
+      settle();
+      const res = await logRun(tool, ref, r);
+      out[tool].push(res);
+      process.stderr.write(
+        `log round ${r}/${LOG_ROUNDS} ${tool}: Rss ${res.before.rss} → ${res.after.rss} kB, ` +
+          `peak ${res.after.hwm} kB, ${(res.logSize / 1e6).toFixed(1)} MB of log in ~${ms(res.drainMs)} ms\n`,
+      );
+    }
+  }
+  return out;
+}
+
+// ---- 3. run -d latency -------------------------------------------------------------
+
+interface HyperfineResult {
+  times: number[];
+  user: number;
+  system: number;
+  exit_codes: (number | null)[];
+}
+
+function hyperfineRound(
+  tools: Tool[],
+  ref: string,
+  round: string,
+): Promise<Map<Tool, { ms: number; cpu: number }>> {
+  const json = path.join(P.hyperfine, `${round}.json`);
+  const commands = tools.map((t) => argv(t, ref, round).map(quote).join(" "));
+  for (const t of tools)
+    if (t === "runc") started.runc.add(`${TOKEN}-${round}-runc`);
+    else if (t === "podman") started.podman.add(`${TOKEN}-${round}`);
+  const args = ["-N", "--runs", "1", "--ignore-failure", "--style", "none"];
+  args.push("--export-json", json, ...commands);
+  return new Promise((resolve, reject) => {
+    const child = spawn("hyperfine", args, {
+      env: benchEnv(),
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    currentChild = child;
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      currentChild = undefined;
+      if (code !== 0) {
+        reject(new Error(`hyperfine failed (${code ?? signal}):\n${stderr.trim()}`));
+        return;
+      }
+      const results = JSON.parse(readFileSync(json, "utf8")).results as HyperfineResult[];
+      const out = new Map<Tool, { ms: number; cpu: number }>();
+      for (const [i, tool] of tools.entries()) {
+        const r = results[i];
+        const exit = r ? r.exit_codes[0] : "no result";
+        if (r === undefined || exit !== 0) {
+          reject(new Error(`round ${round}: ${tool} exited with ${exit}: ${commands[i]}`));
+          return;
+        }
+        out.set(tool, { ms: (r.times[0] as number) * 1000, cpu: (r.user + r.system) * 1000 });
+      }
+      resolve(out);
+    });
+  });
+}
+
+/** After a round (untimed): each container must be running; then it is removed. */
+function checkAndClean(round: string): void {
+  const name = `${TOKEN}-${round}`;
+  // minibox: find the container by its name.
+  const dir = path.join(P.mbxRoot, "containers");
+  const ids = readdirSync(dir).filter((id) => {
+    try {
+      return miniboxState(id).name === name;
+    } catch {
+      return false;
+    }
+  });
+  if (ids.length !== 1)
+    throw new Error(`round ${round}: ${ids.length} minibox containers named ${name}`);
+  const id = ids[0] as string;
+  started.minibox.add(id);
+  started.miniboxAll.add(id);
+  const st = miniboxState(id);
+  if (st.pid) started.miniboxPids.set(st.pid, id);
+  if (st.monitorPid) started.miniboxPids.set(st.monitorPid, id);
+  if (st.status !== "running" || !st.pid || !existsSync(`/proc/${st.pid}`))
+    throw new Error(
+      `round ${round}: minibox container ${id} is not running: ${JSON.stringify(st)}`,
+    );
+  removeMinibox(id);
+
+  const podmanRunning = must(
+    "podman",
+    podmanArgs("inspect", "--format", "{{.State.Running}}", name),
+  );
+  if (podmanRunning.trim() !== "true")
+    throw new Error(`round ${round}: podman container ${name} is not running`);
+  removePodman(name);
+
+  const runcId = `${name}-runc`;
+  const state = JSON.parse(must("runc", ["--root", P.runcRoot, "state", runcId]));
+  if (state.status !== "running")
+    throw new Error(`round ${round}: runc container ${runcId} is ${state.status}`);
+  must("runc", ["--root", P.runcRoot, "delete", "-f", runcId]);
+  started.runc.delete(runcId);
+
+  for (const mp of ourMounts())
+    if (!mp.startsWith(path.join(P.podman, "root")))
+      anomalies.push(`round ${round}: mount ${mp} left`);
+}
+
+async function latencyRounds(ref: string): Promise<Record<Tool, Stats>> {
+  process.stderr.write("latency: warm-up round…\n");
+  await hyperfineRound(TOOLS, ref, "warmup");
+  checkAndClean("warmup");
+  const wall = new Map<Tool, number[]>(TOOLS.map((t) => [t, []]));
+  const cpu = new Map<Tool, number[]>(TOOLS.map((t) => [t, []]));
+  for (let r = 1; r <= ROUNDS; r++) {
+    settle();
+    const result = await hyperfineRound(rotate(TOOLS, r - 1), ref, String(r));
+    checkAndClean(String(r));
+    for (const [tool, t] of result) {
+      wall.get(tool)?.push(t.ms);
+      cpu.get(tool)?.push(t.cpu);
+    }
+    const show = (t: Tool) => `${t} ${ms(result.get(t)?.ms ?? Number.NaN)}`;
+    process.stderr.write(
+      `latency round ${r}/${ROUNDS}: ${(["minibox", "podman", "runc", "node"] as Tool[]).map(show).join(", ")} ms\n`,
+    );
+  }
+  return Object.fromEntries(
+    TOOLS.map((t) => [t, stats(wall.get(t) ?? [], cpu.get(t) ?? [])]),
+  ) as Record<Tool, Stats>;
+}
+
+// ---- report --------------------------------------------------------------------
+
+function machineFacts(): string[] {
+  const fs = firstLine("findmnt", ["-n", "-o", "FSTYPE,OPTIONS", "-T", WORK]).replace(/\s+/, " ");
+  const commit = firstLine("git", ["-C", PROJECT, "rev-parse", "--short", "HEAD"]);
+  const dirty = spawnSync("git", ["-C", PROJECT, "status", "--porcelain", "src", "native"], {
+    encoding: "utf8",
+  }).stdout.trim();
+  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
+  const size = (f: string) => `${Math.round(statSync(f).size / 1024)} KiB`;
+  return [
+    `- CPUs: ${os.cpus().length} (${os.cpus()[0]?.model ?? "?"}), RAM ${Math.round(os.totalmem() / 2 ** 30)} GiB; kernel ${os.release()}`,
+    `- work dir ${path.dirname(WORK)}/mbx-mon-*: ${fs}`,
+    `- node ${process.version}; ${firstLine("runc", ["--version"])}; ${firstLine("podman", ["--version"])}; ${firstLine("conmon", ["--version"])}; ${firstLine("hyperfine", ["--version"])}`,
+    `- minibox at ${commit}${dirty ? " (src/ or native/ has uncommitted changes)" : ""}; monitor = ${path.relative(PROJECT, EXECUTOR)} (${size(EXECUTOR)} on disk, dynamically linked to libc); /usr/bin/conmon ${size("/usr/bin/conmon")} (glib, libsystemd, …)`,
+    `- load average at start ${load(loadAtStart)}, at end ${load(os.loadavg())} (other work on the machine shows up as noise)`,
+  ];
+}
+
+const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
+
+function memoryReport(mem: MemResults): string[] {
+  const col = (list: Mem[], k: keyof Mem) => stats(list.map((m) => m[k]));
+  const out = [
+    `### Idle monitor memory: one \`sleep 600\` container each, both alive at once, read ${IDLE_MS} ms after start (kB, ${MEM_ROUNDS} rounds)`,
+    "",
+    "From `/proc/PID/smaps_rollup` (and `VmHWM`, `Threads` from `/proc/PID/status`). USS = Private_Clean + Private_Dirty.",
+    "",
+    row([
+      "process",
+      "Rss median",
+      "Rss min–max",
+      "Pss median",
+      "Pss min–max",
+      "USS median",
+      "Private_Dirty",
+      "Shared_Clean",
+      "peak (VmHWM)",
+      "threads",
+      "Rss / Pss per round",
+      "same binary running elsewhere",
+    ]),
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+  ];
+  const label = {
+    minibox: "**minibox's monitor** (`minibox-exec --detach`)",
+    podman: "**podman's conmon** (conmon 2.1, `--runtime runc`)",
+  };
+  for (const t of ["minibox", "podman"] as const) {
+    const list = mem[t];
+    const rss = col(list, "rss");
+    const pss = col(list, "pss");
+    out.push(
+      row([
+        label[t],
+        kb(rss.median),
+        `${kb(rss.min)}–${kb(rss.max)}`,
+        kb(pss.median),
+        `${kb(pss.min)}–${kb(pss.max)}`,
+        kb(col(list, "uss").median),
+        kb(col(list, "privateDirty").median),
+        kb(col(list, "sharedClean").median),
+        kb(col(list, "hwm").median),
+        String(col(list, "threads").median),
+        list.map((m) => `${m.rss}/${m.pss}`).join(", "),
+        list.map((m) => m.sameBinary).join(", "),
+      ]),
+    );
+  }
+  const m = mem.minibox;
+  const c = mem.podman;
+  const r = (k: keyof Mem) => ratio(col(m, k).median, col(c, k).median);
+  const rssMet = col(m, "rss").median <= col(c, "rss").median;
+  out.push(
+    "",
+    row(["minibox / conmon", "Rss", "Pss", "USS", "Private_Dirty", "goal: Rss ≤ conmon's"]),
+    "| --- | ---: | ---: | ---: | ---: | --- |",
+    row([
+      "ratio of medians",
+      r("rss"),
+      r("pss"),
+      r("uss"),
+      r("privateDirty"),
+      rssMet ? "met" : `**missed** (by ${kb(col(m, "rss").median - col(c, "rss").median)} kB)`,
+    ]),
+    "",
+  );
+  const mm = mem.maps.minibox;
+  const cm = mem.maps.podman;
+  if (mm && cm) {
+    const names = [...new Set([...mm.keys(), ...cm.keys()])]
+      .map((n) => ({ n, a: mm.get(n), b: cm.get(n) }))
+      .filter(({ a, b }) => (a?.rss ?? 0) + (b?.rss ?? 0) > 0)
+      .sort(
+        (x, y) => Math.max(y.a?.rss ?? 0, y.b?.rss ?? 0) - Math.max(x.a?.rss ?? 0, x.b?.rss ?? 0),
+      );
+    const cell = (v?: { rss: number; pss: number }) => (v ? `${v.rss} / ${v.pss}` : "");
+    out.push(
+      "Where the Rss goes (last round, `/proc/PID/smaps` summed per mapped object; kB Rss / Pss):",
+      "",
+      row(["mapping", "minibox's monitor", "conmon"]),
+      "| --- | ---: | ---: |",
+      ...names.map(({ n, a, b }) => row([`\`${n}\``, cell(a), cell(b)])),
+      "",
+    );
+  }
+  return out;
+}
+
+function logReport(logs: Record<"minibox" | "podman", LogResult[]>): string[] {
+  const out = [
+    `### Monitor memory after the container wrote ${(LOG_BYTES / 1e6).toFixed(0)} MB to stdout (${LOG_ROUNDS} round${LOG_ROUNDS === 1 ? "" : "s"} per tool, kB)`,
+    "",
+    `\`sh -c 'sleep 1; yes hello | head -c ${LOG_BYTES}; echo ${LOG_MARKER}; sleep 600'\`: memory read ~0.7 s after start`,
+    `(before any output), then ${IDLE_MS} ms after the marker line reached the log file. Peak = VmHWM over the monitor's life.`,
+    "",
+    row([
+      "process",
+      "log format",
+      "log file",
+      "drain time (ms)",
+      "Rss before",
+      "Rss after",
+      "peak Rss",
+      "Pss before",
+      "Pss after",
+      "USS after",
+      "rounds: Rss before → after (peak)",
+    ]),
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+  ];
+  const label = { minibox: "minibox's monitor", podman: "podman's conmon" };
+  const format = { minibox: "json-file", podman: "k8s-file" };
+  for (const t of ["minibox", "podman"] as const) {
+    const list = logs[t];
+    const med = (f: (l: LogResult) => number) => median(list.map(f));
+    out.push(
+      row([
+        label[t],
+        format[t],
+        `${(med((l) => l.logSize) / 1e6).toFixed(1)} MB`,
+        ms(med((l) => l.drainMs)),
+        kb(med((l) => l.before.rss)),
+        kb(med((l) => l.after.rss)),
+        kb(med((l) => l.after.hwm)),
+        kb(med((l) => l.before.pss)),
+        kb(med((l) => l.after.pss)),
+        kb(med((l) => l.after.uss)),
+        list.map((l) => `${l.before.rss} → ${l.after.rss} (${l.after.hwm})`).join(", "),
+      ]),
+    );
+  }
+  out.push("");
+  return out;
+}
+
+function latencyReport(times: Record<Tool, Stats>): string[] {
+  const out = [
+    `### \`run -d\` until the command returns with the container running, wall time (ms, ${ROUNDS} rounds)`,
+    "",
+    row(["command", "median", "min", "p90", "CPU median", "rounds, in order"]),
+    "| --- | ---: | ---: | ---: | ---: | --- |",
+  ];
+  for (const t of TOOLS) {
+    const s = times[t];
+    out.push(
+      row([
+        LABELS[t],
+        ms(s.median),
+        ms(s.min),
+        ms(s.p90),
+        s.cpu === undefined ? "" : ms(s.cpu),
+        s.all.map(ms).join(", "),
+      ]),
+    );
+  }
+  const m = times.minibox;
+  out.push(
+    "",
+    row(["ratio", "of medians", "of mins"]),
+    "| --- | ---: | ---: |",
+    row([
+      "**minibox / podman**",
+      ratio(m.median, times.podman.median),
+      ratio(m.min, times.podman.min),
+    ]),
+    row(["**minibox / runc**", ratio(m.median, times.runc.median), ratio(m.min, times.runc.min)]),
+    row([
+      "(minibox − node -e 0) / runc",
+      ratio(m.median - times.node.median, times.runc.median),
+      ratio(m.min - times.node.min, times.runc.min),
+    ]),
+    "",
+  );
+  return out;
+}
+
+// ---- cleanup --------------------------------------------------------------------
+
+let cleaning: Promise<void> | undefined;
+function cleanup(): Promise<void> {
+  cleaning ??= doCleanup();
+  return cleaning;
+}
+
+async function doCleanup(): Promise<void> {
+  const child = currentChild;
+  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    child.kill("SIGTERM");
+    await new Promise((resolve) => child.once("exit", resolve));
+  }
+  // minibox containers of ours that a round did not remove (none expected);
+  // every container under our root is ours.
+  const containersDir = path.join(P.mbxRoot, "containers");
+  if (existsSync(containersDir))
+    for (const id of readdirSync(containersDir)) {
+      started.minibox.add(id);
+      started.miniboxAll.add(id);
+    }
+  for (const id of started.minibox) {
+    if (!existsSync(path.join(P.mbxRoot, "containers", id))) continue;
+    anomalies.push(`minibox container ${id} was left; removed with rm -f`);
+    spawnSync(LAUNCHER, ["--root", P.mbxRoot, "rm", "-f", id], {
+      env: benchEnv(),
+      stdio: "ignore",
+    });
+  }
+  for (const [pid, id] of started.miniboxPids) {
+    if (stillOurs(pid, id)) {
+      anomalies.push(`PID ${pid} of minibox container ${id} was left; sent SIGKILL`);
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+  }
+  for (const id of started.runc) {
+    if (spawnSync("runc", ["--root", P.runcRoot, "state", id], { stdio: "ignore" }).status === 0) {
+      anomalies.push(`runc container ${id} was left; deleted with runc delete -f`);
+      spawnSync("runc", ["--root", P.runcRoot, "delete", "-f", id], { stdio: "ignore" });
+    }
+  }
+  if (podmanReady) {
+    for (const name of started.podman)
+      spawnSync("podman", podmanArgs("rm", "-f", "-t", "0", name), {
+        env: podmanEnv(),
+        stdio: "ignore",
+      });
+    const r = spawnSync("podman", podmanArgs("system", "reset", "-f"), {
+      env: podmanEnv(),
+      encoding: "utf8",
+    });
+    if (r.status !== 0) anomalies.push(`podman system reset failed: ${r.stderr.trim()}`);
+  }
+  for (const mp of ourMounts()) {
+    anomalies.push(`mount ${mp} was left; unmounted`);
+    if (spawnSync("umount", [mp]).status !== 0) spawnSync("umount", ["-l", mp]);
+  }
+  // Our cgroups: podman's parent and its conmon child (podman keeps them);
+  // runc's and minibox's container cgroups, which they remove themselves.
+  // Deepest first; rmdir only ever removes an empty cgroup.
+  const ids = [...started.miniboxAll];
+  const ours = cgroupDirs()
+    .filter(
+      (d) =>
+        !before.cgroups.has(d) && (d.includes(TOKEN) || ids.some((id) => path.basename(d) === id)),
+    )
+    .sort((a, b) => b.length - a.length);
+  for (const dir of ours) {
+    if (!dir.includes(PODMAN_CGROUP_PARENT)) anomalies.push(`cgroup ${dir} was left; removed`);
+    spawnSync("rmdir", [dir], { stdio: "ignore" });
+  }
+  for (const p of ourProcesses()) {
+    anomalies.push(`process ${p} was left; sent SIGKILL`);
+    try {
+      process.kill(Number(p.split(" ")[0]), "SIGKILL");
+    } catch {
+      // gone
+    }
+  }
+  await running?.stop().catch((e) => anomalies.push(`stopping the test env: ${e}`));
+  if (!KEEP) await rm(WORK, { recursive: true, force: true });
+}
+
+function leftovers(): string[] {
+  const out: string[] = [];
+  for (const mp of mountPoints())
+    if (!before.mounts.has(mp) && mp.startsWith(WORK)) out.push(`mount ${mp}`);
+  const ids = [...started.miniboxAll];
+  for (const dir of cgroupDirs()) {
+    if (before.cgroups.has(dir)) continue;
+    if (dir.includes(TOKEN) || ids.includes(path.basename(dir))) out.push(`cgroup ${dir}`);
+  }
+  for (const p of ourProcesses()) out.push(`process ${p}`);
+  for (const [pid, id] of started.miniboxPids)
+    if (stillOurs(pid, id)) out.push(`process ${pid} (minibox ${id})`);
+  if (!KEEP && existsSync(WORK)) out.push(`directory ${WORK}`);
+  return out;
+}
+
+/**
+ * New minibox container cgroups (…/minibox/<id>) of other runs on the shared
+ * machine (ours are checked by leftovers()): reported as one line, never touched.
+ */
+function othersMiniboxCgroups(): string[] {
+  const ours = started.miniboxAll;
+  const ids = new Set(
+    cgroupDirs()
+      .filter((d) => /\/minibox\/[0-9a-f]{64}$/.test(d) && !before.cgroups.has(d))
+      .map((d) => path.basename(d))
+      .filter((id) => !ours.has(id)),
+  );
+  if (ids.size === 0) return [];
+  const some = [...ids].slice(0, 3).map((id) => id.slice(0, 12));
+  return [
+    `${ids.size} minibox container cgroup(s) appeared during the run that are not this run's (a concurrent run's on the shared machine; not touched), e.g. ${some.join(", ")}`,
+  ];
+}
+
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    process.stderr.write(`\n${sig}: cleaning up\n`);
+    cleanup().finally(() => process.exit(130));
+  });
+}
+
+// ---- main ----------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  for (const file of [BUNDLE, LAUNCHER, EXECUTOR])
+    if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
+  process.stderr.write(`work dir ${WORK}; starting the test registry…\n`);
+  running = await startTestEnv();
+  const { env } = running;
+  const ref = `${env.registries.anon}/${env.fixtures.base.repo}:latest`;
+  process.stderr.write(`test env ready in ${env.setupMs} ms; image ${ref}\n`);
+  await prepare(ref, env.fixtures.base);
+  const mem = await memoryRounds(ref);
+  const logs = LOG_ROUNDS > 0 ? await logRounds(ref) : undefined;
+  const times = await latencyRounds(ref);
+  const left = readdirSync(path.join(P.mbxRoot, "containers"));
+  if (left.length > 0) anomalies.push(`minibox left container dirs: ${left.join(", ")}`);
+  const text = [
+    `## Results (${new Date().toISOString().slice(0, 16)}Z)`,
+    "",
+    ...machineFacts(),
+    "",
+    ...memoryReport(mem),
+    ...(logs ? logReport(logs) : []),
+    ...latencyReport(times),
+  ].join("\n");
+  process.stdout.write(`${text}\n`);
+  if (OUT) writeFileSync(OUT, `${text}\n`);
+}
+
+let failed = false;
+try {
+  await main();
+} catch (e) {
+  failed = true;
+  process.stderr.write(`${(e as Error).stack ?? e}\n`);
+} finally {
+  await cleanup();
+  const left = leftovers();
+  const strays = othersMiniboxCgroups();
+  const lines = [
+    ...anomalies.map((a) => `- ${a}`),
+    ...left.map((l) => `- still there after cleanup: ${l}`),
+    ...strays.map((s) => `- note: ${s}`),
+  ];
+  const summary =
+    lines.length === 0
+      ? "Cleanup check: no mounts, cgroups, processes, containers or work dirs of this run are left."
+      : `Cleanup check found:\n${lines.join("\n")}`;
+  process.stdout.write(`${summary}\n`);
+  if (OUT) writeFileSync(OUT, `${summary}\n`, { flag: "a" });
+  if (KEEP) process.stderr.write(`kept ${WORK}\n`);
+  if (failed || left.length > 0) process.exitCode = 1;
+}
