@@ -791,6 +791,20 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
+/* Turn the given signals into bytes on signal_pipe, for a poll loop. */
+static int catch_signals(const int *sigs, size_t n)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		sigaction(sigs[i], &sa, NULL);
+	return 0;
+}
+
 static struct termios saved_termios;
 static int termios_saved;
 
@@ -821,14 +835,8 @@ static int relay(int from, int to)
 static int wait_for_child(void)
 {
 	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD };
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (catch_signals(forwarded, sizeof(forwarded) / sizeof(*forwarded)) < 0)
 		return EXIT_SETUP_FAILED;
-	for (size_t i = 0; i < sizeof(forwarded) / sizeof(*forwarded); i++)
-		sigaction(forwarded[i], &sa, NULL);
 
 	if (tty_master >= 0 && isatty(0) && tcgetattr(0, &saved_termios) == 0) {
 		struct termios raw = saved_termios;
@@ -886,13 +894,9 @@ static int wait_for_child(void)
  * status lines. Become the container's monitor until it exits. */
 static int monitor_run(void)
 {
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+	static const int woken_by[] = { SIGCHLD };
+	if (catch_signals(woken_by, 1) < 0)
 		return EXIT_SETUP_FAILED;
-	sigaction(SIGCHLD, &sa, NULL);
 	close(STATUS_FD);
 	close(CONTROL_FD);
 	int null = open("/dev/null", O_RDWR);
@@ -917,14 +921,8 @@ static int monitor_run(void)
 static int foreground_monitor(void)
 {
 	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD };
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sa.sa_flags = SA_RESTART;
-	if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+	if (catch_signals(forwarded, sizeof(forwarded) / sizeof(*forwarded)) < 0)
 		return EXIT_SETUP_FAILED;
-	for (size_t i = 0; i < sizeof(forwarded) / sizeof(*forwarded); i++)
-		sigaction(forwarded[i], &sa, NULL);
 	int st = monitor_wait(child_pid, signal_pipe[0], 1);
 	if (WIFEXITED(st)) {
 		status("exit %d", WEXITSTATUS(st));
