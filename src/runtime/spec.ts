@@ -286,6 +286,8 @@ export function generateSpec(s: RunSettings): Spec {
       "minibox.image.ref": s.image.ref,
       "minibox.name": s.name,
       "minibox.init": String(s.init),
+      // The image's STOPSIGNAL, for `stop` (SIGTERM when absent).
+      ...(image.StopSignal ? { "minibox.stopsignal": image.StopSignal } : {}),
     },
   };
 }

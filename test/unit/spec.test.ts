@@ -548,6 +548,13 @@ describe("generateSpec: annotations and labels", () => {
     expect(generateSpec(settings()).annotations["minibox.init"]).toBe("false");
   });
 
+  it("the image's STOPSIGNAL is kept for `stop`", () => {
+    expect(
+      generateSpec(settings({}, { StopSignal: "SIGQUIT" })).annotations["minibox.stopsignal"],
+    ).toBe("SIGQUIT");
+    expect(generateSpec(settings()).annotations["minibox.stopsignal"]).toBeUndefined();
+  });
+
   it("mergeLabels: flags win over the image's", () => {
     expect(mergeLabels({ a: "1", b: "2" }, { b: "3", c: "4" })).toEqual({ a: "1", b: "3", c: "4" });
     expect(mergeLabels(null, { c: "4" })).toEqual({ c: "4" });
