@@ -630,8 +630,13 @@ static int run_step(const struct step *st)
 		else if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 			rc = fail(st, "mount", "make / rprivate");
 	} else if (!strcmp(op, "mkdir")) {
-		if (mkdir(arg(st, 1), num(arg(st, 2))) < 0 && errno != EEXIST)
-			rc = fail(st, "mkdir", arg(st, 1));
+		/* Optional owner: given to the directory only if we created it. */
+		if (mkdir(arg(st, 1), num(arg(st, 2))) < 0) {
+			if (errno != EEXIST)
+				rc = fail(st, "mkdir", arg(st, 1));
+		} else if (st->nfields > 4 && lchown(arg(st, 1), num(arg(st, 3)), num(arg(st, 4))) < 0) {
+			rc = fail(st, "chown", arg(st, 1));
+		}
 	} else if (!strcmp(op, "mount")) {
 		if (mount(opt(arg(st, 1)), arg(st, 2), opt(arg(st, 3)), num(arg(st, 4)), opt(arg(st, 5))) < 0)
 			rc = fail(st, "mount", arg(st, 2));
@@ -647,11 +652,17 @@ static int run_step(const struct step *st)
 		if (lchown(arg(st, 1), num(arg(st, 2)), num(arg(st, 3))) < 0)
 			rc = fail(st, "chown", arg(st, 1));
 	} else if (!strcmp(op, "touch")) {
-		int fd = open(arg(st, 1), O_CREAT | O_WRONLY | O_CLOEXEC, num(arg(st, 2)));
-		if (fd < 0)
-			rc = fail(st, "open", arg(st, 1));
-		else
+		/* O_EXCL: an existing file is left alone (no overlay copy-up); a new
+		 * one gets the optional owner. */
+		int fd = open(arg(st, 1), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, num(arg(st, 2)));
+		if (fd < 0) {
+			if (errno != EEXIST)
+				rc = fail(st, "open", arg(st, 1));
+		} else {
+			if (st->nfields > 4 && fchown(fd, num(arg(st, 3)), num(arg(st, 4))) < 0)
+				rc = fail(st, "chown", arg(st, 1));
 			close(fd);
+		}
 	} else if (!strcmp(op, "write")) {
 		char path[4096];
 		expand_pid(arg(st, 1), child_pid, path, sizeof(path));

@@ -7,6 +7,7 @@
 import { Command, CommanderError } from "commander";
 import { MiniboxError } from "../errors.js";
 import { registerAuthCommands } from "./auth-commands.js";
+import { registerBuildCommand } from "./build-command.js";
 import { registerContainerCommands } from "./container-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
 import { registerExecCommands } from "./exec-commands.js";
@@ -46,6 +47,7 @@ function buildProgram(): Command {
   registerRunCommand(program);
   registerContainerCommands(program);
   registerExecCommands(program);
+  registerBuildCommand(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

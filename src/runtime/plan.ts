@@ -333,10 +333,12 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
   for (const dir of parents(rootfs, process.cwd)) needDirs.add(dir);
   for (const dir of needDirs) {
     if (dir.startsWith(`${rootfs}/dev/`)) continue; // made in the /dev tmpfs below
-    setup.push(step("mkdir", [dir, "0755"], `mkdir ${dir} (if missing)`));
+    // Created through the overlay, so into the container's layer: owned by its root.
+    setup.push(step("mkdir", [dir, "0755", hostRoot, hostRootGid], `mkdir ${dir} (if missing)`));
   }
-  for (const file of needFiles)
-    setup.push(step("touch", [file, "0644"], `create ${file} (if missing)`));
+  for (const file of needFiles) {
+    setup.push(step("touch", [file, "0644", hostRoot, hostRootGid], `create ${file} (if missing)`));
+  }
 
   // /dev: a tmpfs with the usual devices, made here because mknod is not
   // allowed inside a user namespace.

@@ -1,0 +1,412 @@
+/**
+ * Turning a container's overlayfs upper directory (everything one Dockerfile
+ * RUN step changed) into an OCI layer: a gzip-compressed tar. This is the
+ * reverse of src/image/layer.ts, which unpacks such a layer into a directory
+ * overlayfs can stack.
+ *
+ * What has to be translated on the way out:
+ *  - overlayfs whiteouts become OCI whiteouts: a 0/0 character device `X`
+ *    (overlay's "X was deleted") becomes an empty file `.wh.X`, and a
+ *    directory with the xattr `trusted.overlay.opaque=y` ("hide everything
+ *    the lower layers had in here") gets an empty `.wh..wh..opq` inside it;
+ *  - owners are shifted back: under a user namespace the container's root is
+ *    some host uid N, but the layer must say 0 so that it means the same thing
+ *    in any other container (or on another machine);
+ *  - overlayfs' own bookkeeping (`trusted.overlay.*` xattrs) stays behind.
+ *
+ * The output must be reproducible: the same upper directory must give the
+ * same digest every time, or the build cache and registries see a "new" layer
+ * for nothing. So entries come in a fixed order (sorted names, depth first),
+ * nothing host-specific (user names, atimes) is recorded, mtimes can be
+ * clamped to SOURCE_DATE_EPOCH, and the gzip header carries no timestamp.
+ *
+ * One pass does everything: the tar bytes are hashed (the diffID), gzipped,
+ * hashed again (the blob digest) and written, as they flow. Nothing is read
+ * twice.
+ */
+import { createHash, type Hash } from "node:crypto";
+import fs from "node:fs";
+import type { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createGzip } from "node:zlib";
+import tar from "tar-stream";
+import { MiniboxError } from "../errors.js";
+import { lgetxattr, llistxattr } from "../sys/libc.js";
+
+export interface LayerBlob {
+  /** "sha256:<hex>" of the gzip bytes: the blob digest a manifest refers to. */
+  digest: string;
+  /** "sha256:<hex>" of the uncompressed tar: the config's rootfs.diff_ids entry. */
+  diffID: string;
+  /** Where the gzip blob was written (the outPath given). */
+  path: string;
+  /** Blob size in bytes (of the gzip file). */
+  size: number;
+  /**
+   * The upper directory held nothing at all. The blob is still written (a
+   * valid, empty tar), but Docker records no layer for such a step, only a
+   * history entry with `empty_layer: true`; the caller should do the same.
+   */
+  empty: boolean;
+}
+
+export interface DiffOptions {
+  /** SOURCE_DATE_EPOCH: clamp every mtime to at most this (seconds), for reproducible layers. */
+  sourceDateEpoch?: number;
+  /**
+   * Host uid/gid the container's root is mapped to, subtracted from every
+   * owner (the layer must record 0 for the container's root).
+   */
+  idShift?: { uid: number; gid: number };
+}
+
+/** tar-stream's entry header, with its PAX records typed as what they are. */
+type Header = Parameters<tar.Pack["entry"]>[0] & { pax?: Record<string, string> };
+
+/** One filesystem object of the upper directory, and where it goes in the tar. */
+interface Item {
+  /** Path relative to the upper directory, no leading or trailing slash: "etc/passwd". */
+  rel: string;
+  full: string;
+  stat: fs.BigIntStats;
+}
+
+const WHITEOUT_PREFIX = ".wh.";
+const OPAQUE_MARKER = ".wh..wh..opq";
+const OPAQUE_XATTR = "trusted.overlay.opaque";
+/**
+ * With these, the upper directory is not self-contained: a renamed directory
+ * (redirect_dir) or a file whose data is still in the lower layer (metacopy)
+ * would need the lower layers to be turned into a tar. minibox mounts its
+ * overlays without them; finding one means the mount was set up differently.
+ */
+const REDIRECT_XATTR = "trusted.overlay.redirect";
+const METACOPY_XATTR = "trusted.overlay.metacopy";
+/**
+ * The largest id the tar header's 7 octal digits hold; larger ids go in PAX
+ * records (tar-stream would otherwise silently write 7777777).
+ */
+const MAX_OCTAL_ID = 0o7777777;
+const EMPTY = Buffer.alloc(0);
+
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = fs.constants;
+const { O_RDONLY, O_NOFOLLOW } = fs.constants;
+
+/**
+ * Write `upperDir` as a gzip tar layer to `outPath` (created or truncated).
+ * On failure `outPath` is removed and the promise rejects (a MiniboxError for
+ * anything the upper directory holds that a layer cannot express).
+ */
+export async function writeLayer(
+  upperDir: string,
+  outPath: string,
+  options: DiffOptions = {},
+): Promise<LayerBlob> {
+  const tarHash = createHash("sha256");
+  const gzHash = createHash("sha256");
+  const counter = { bytes: 0 };
+  const writer = new TarWriter(options);
+
+  // The producer (walking the directory, feeding entries to the packer) and
+  // the consumer (hash → gzip → hash → file) run concurrently; the packer's
+  // backpressure keeps at most a few chunks in memory.
+  const producing = writer.writeTree(upperDir).then(
+    () => writer.pack.finalize(),
+    (err: unknown) => {
+      writer.pack.destroy(err as Error);
+      throw err;
+    },
+  );
+  // Node's zlib writes a gzip header with mtime 0 and OS 3 (Unix) and no file
+  // name, unlike gzip(1): nothing in it depends on when or where it ran.
+  const consuming = pipeline(
+    // (tar-stream's streams are streamx streams, which pipeline() accepts but
+    // whose types do not name Node's stream interfaces: hence the casts.)
+    writer.pack as unknown as Readable,
+    hashed(tarHash),
+    createGzip(),
+    hashed(gzHash, counter),
+    fs.createWriteStream(outPath),
+  );
+  try {
+    await Promise.all([producing, consuming]);
+  } catch (err) {
+    // Stop whichever side is still running before removing the file.
+    writer.pack.destroy();
+    await Promise.allSettled([producing, consuming]);
+    await fs.promises.rm(outPath, { force: true });
+    throw err;
+  }
+  return {
+    digest: `sha256:${gzHash.digest("hex")}`,
+    diffID: `sha256:${tarHash.digest("hex")}`,
+    path: outPath,
+    size: counter.bytes,
+    empty: writer.entries === 0,
+  };
+}
+
+/** Walks the upper directory and turns each object into tar entries, in order. */
+class TarWriter {
+  readonly pack = tar.pack();
+  /** Entries written (whiteout markers included): 0 means an empty layer. */
+  entries = 0;
+  /** "dev:ino" → tar name of the first path seen with that inode, for hard links. */
+  private readonly inodes = new Map<string, string>();
+
+  constructor(private readonly options: DiffOptions) {}
+
+  async writeTree(root: string): Promise<void> {
+    // The root itself gets no entry: it is the container's "/", whose
+    // metadata belongs to the base image (layer.ts skips "./" as well).
+    await this.writeChildren(root, "");
+  }
+
+  /**
+   * Depth first, each directory's names sorted by their UTF-8 bytes (not by
+   * locale, which differs between machines): a directory entry always comes
+   * before its contents, and the order is the same on every run.
+   */
+  private async writeChildren(dirFull: string, dirRel: string): Promise<void> {
+    const names = (await fs.promises.readdir(dirFull, { encoding: "buffer" }))
+      .sort(Buffer.compare)
+      .map((raw) => {
+        const name = raw.toString("utf8");
+        // tar-stream writes names as UTF-8 strings; a name that is not
+        // valid UTF-8 would come out as a different name.
+        if (!Buffer.from(name, "utf8").equals(raw)) {
+          throw new MiniboxError(
+            `cannot store ${q(`${dirRel}/${name}`)} in a layer: its name is not valid UTF-8`,
+          );
+        }
+        return name;
+      });
+    for (const name of names) {
+      const rel = dirRel === "" ? name : `${dirRel}/${name}`;
+      const full = `${dirFull}/${name}`;
+      // lstat: a symlink is stored as a symlink, never followed.
+      const stat = await fs.promises.lstat(full, { bigint: true });
+      await this.writeItem({ rel, full, stat });
+      if ((Number(stat.mode) & S_IFMT) === S_IFDIR) await this.writeChildren(full, rel);
+    }
+  }
+
+  private async writeItem(item: Item): Promise<void> {
+    const { rel, full, stat } = item;
+    const type = Number(stat.mode) & S_IFMT;
+    const base = rel.slice(rel.lastIndexOf("/") + 1);
+    if (base.startsWith(WHITEOUT_PREFIX)) {
+      // It would be read back as a whiteout (deleting a file) instead of
+      // being created; Docker writes it anyway, which silently loses it.
+      throw new MiniboxError(
+        `cannot store ${q(rel)} in a layer: names starting with ".wh." mean "deleted" in OCI layers`,
+      );
+    }
+
+    // A whiteout first, before the hard-link check: overlayfs makes all its
+    // whiteouts hard links of one shared inode, and each must stay a whiteout.
+    if (type === S_IFCHR && stat.rdev === 0n) {
+      const slash = rel.lastIndexOf("/");
+      const name = `${rel.slice(0, slash + 1)}${WHITEOUT_PREFIX}${base}`;
+      // Like Docker: an empty regular file, 0600, with the device's owner and time.
+      await this.emit({ ...this.common(item), name, type: "file", mode: 0o600 });
+      return;
+    }
+
+    const xattrs = type === S_IFLNK ? [] : llistxattr(full);
+    if (xattrs.includes(REDIRECT_XATTR) || xattrs.includes(METACOPY_XATTR)) {
+      throw new MiniboxError(
+        `cannot turn ${q(rel)} into a layer: overlayfs left part of it in a lower layer`,
+        "mount the container's overlay with redirect_dir=off,metacopy=off",
+      );
+    }
+    const header: Header = { ...this.common(item), name: rel };
+    const pax = this.xattrPax(full, xattrs);
+    if (pax) header.pax = { ...header.pax, ...pax };
+
+    // A second name for an inode already written becomes a link entry to the
+    // first name; directories cannot be hard linked.
+    if (type !== S_IFDIR && stat.nlink > 1n) {
+      const key = `${stat.dev}:${stat.ino}`;
+      const first = this.inodes.get(key);
+      if (first !== undefined) {
+        // The link shares the first entry's inode, so it carries no metadata
+        // of its own that matters; xattrs are dropped, like Docker does.
+        delete header.pax;
+        await this.emit({ ...header, type: "link", linkname: first });
+        return;
+      }
+      this.inodes.set(key, rel);
+    }
+
+    switch (type) {
+      case S_IFDIR: {
+        await this.emit({ ...header, name: `${rel}/`, type: "directory" });
+        const opaque = xattrs.includes(OPAQUE_XATTR) ? lgetxattr(full, OPAQUE_XATTR) : undefined;
+        if (opaque?.toString() === "y") {
+          // Right after the directory, as Docker does, with the directory's
+          // permissions, owner and time.
+          await this.emit({
+            ...this.common(item),
+            name: `${rel}/${OPAQUE_MARKER}`,
+            type: "file",
+            mode: Number(stat.mode) & 0o777,
+          });
+        }
+        return;
+      }
+      case S_IFREG:
+        return this.emitFile(header, full, stat.size);
+      case S_IFLNK:
+        return this.emit({
+          ...header,
+          type: "symlink",
+          linkname: await fs.promises.readlink(full),
+        });
+      case S_IFCHR:
+      case S_IFBLK: {
+        const { major, minor } = splitDev(stat.rdev);
+        const kind = type === S_IFCHR ? "character-device" : "block-device";
+        return this.emit({ ...header, type: kind, devmajor: major, devminor: minor });
+      }
+      case S_IFIFO:
+        return this.emit({ ...header, type: "fifo" });
+      case S_IFSOCK:
+        // A socket is only meaningful to the process that bound it; Docker
+        // and tar(1) skip them too.
+        return;
+      default:
+        throw new MiniboxError(`cannot store ${q(rel)} in a layer: unknown file type`);
+    }
+  }
+
+  /** The metadata every entry takes from its inode: mode, owner, time. */
+  private common(item: Item): Header {
+    const { stat } = item;
+    // overlayfs makes whiteouts with the mounter's credentials (the host's
+    // root), whoever deleted the file: their owner means nothing; record 0.
+    const whiteout = (Number(stat.mode) & 0o170000) === 0o020000 && Number(stat.rdev) === 0;
+    const uid = whiteout
+      ? 0
+      : this.unshift(Number(stat.uid), this.options.idShift?.uid ?? 0, "uid", item.rel);
+    const gid = whiteout
+      ? 0
+      : this.unshift(Number(stat.gid), this.options.idShift?.gid ?? 0, "gid", item.rel);
+    // Whole seconds only, like Docker: sub-second times would need a PAX
+    // record on every entry, and atime/ctime are left out altogether (they
+    // change by merely reading or chowning, so they would break determinism).
+    let mtime = Number(stat.mtimeNs / 1_000_000_000n);
+    if (this.options.sourceDateEpoch !== undefined) {
+      mtime = Math.min(mtime, this.options.sourceDateEpoch);
+    }
+    const header: Header = {
+      name: item.rel,
+      mode: Number(stat.mode) & 0o7777,
+      uid: Math.min(uid, MAX_OCTAL_ID),
+      gid: Math.min(gid, MAX_OCTAL_ID),
+      mtime: new Date(Math.max(mtime, 0) * 1000),
+    };
+    if (uid > MAX_OCTAL_ID || gid > MAX_OCTAL_ID) {
+      header.pax = { uid: String(uid), gid: String(gid) };
+    }
+    return header;
+  }
+
+  /**
+   * Host id → container id. An id below the shift is not mapped into the
+   * container at all: the RUN step cannot have made it, so something on the
+   * host wrote into the upper directory without shifting, and storing it
+   * would give away files to an arbitrary owner.
+   */
+  private unshift(id: number, shift: number, what: string, rel: string): number {
+    if (id < shift) {
+      throw new MiniboxError(
+        `cannot store ${q(rel)} in a layer: its ${what} ${id} is outside the container's id range (from ${shift})`,
+      );
+    }
+    return id - shift;
+  }
+
+  /**
+   * user.* xattrs as `SCHILY.xattr.NAME=value` PAX records (what GNU tar, Go
+   * and layer.ts read). PAX records are strings, so a value that is not
+   * valid UTF-8 goes as `LIBARCHIVE.xattr.NAME=base64` instead, which
+   * layer.ts also understands. Names are sorted for determinism.
+   * trusted.overlay.* (overlayfs' own) and the other namespaces are left out.
+   */
+  private xattrPax(full: string, names: string[]): Record<string, string> | undefined {
+    const pax: Record<string, string> = {};
+    let any = false;
+    for (const name of [...names].sort()) {
+      if (!name.startsWith("user.")) continue;
+      const value = lgetxattr(full, name);
+      if (value === undefined) continue; // removed since it was listed
+      const text = value.toString("utf8");
+      if (Buffer.from(text, "utf8").equals(value)) {
+        pax[`SCHILY.xattr.${name}`] = text;
+      } else {
+        pax[`LIBARCHIVE.xattr.${encodeURIComponent(name)}`] = value.toString("base64");
+      }
+      any = true;
+    }
+    return any ? pax : undefined;
+  }
+
+  /** An entry without content. */
+  private emit(header: Header): Promise<void> {
+    this.entries++;
+    return new Promise((resolve, reject) => {
+      // The empty buffer ends the entry at once: a "file" entry given no
+      // buffer would wait for content to be written to it.
+      this.pack.entry(header, EMPTY, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /**
+   * A regular file, streamed from disk. The header needs the size up front;
+   * if the file changed size since lstat, tar-stream fails the entry rather
+   * than writing a corrupt tar.
+   */
+  private async emitFile(header: Header, full: string, size: bigint): Promise<void> {
+    this.entries++;
+    // O_NOFOLLOW: never read through a symlink swapped in since lstat.
+    const handle = await fs.promises.open(full, O_RDONLY | O_NOFOLLOW);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const sink = this.pack.entry({ ...header, type: "file", size: Number(size) }, (err) =>
+          err ? reject(err) : resolve(),
+        );
+        pipeline(
+          handle.createReadStream({ autoClose: false }),
+          sink as unknown as NodeJS.WritableStream,
+        ).catch(reject);
+      });
+    } finally {
+      await handle.close();
+    }
+  }
+}
+
+/** glibc's major()/minor() of a 64-bit dev_t (the inverse of makedev in libc.ts). */
+function splitDev(rdev: bigint): { major: number; minor: number } {
+  return {
+    major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
+    minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
+  };
+}
+
+/** A pipeline stage that feeds every byte passing through to `hash` (and counts them). */
+function hashed(hash: Hash, counter?: { bytes: number }) {
+  return async function* (source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of source) {
+      hash.update(chunk);
+      if (counter) counter.bytes += chunk.length;
+      yield chunk;
+    }
+  };
+}
+
+/** Quotes a path for a message; JSON escaping keeps control characters off the terminal. */
+function q(name: string): string {
+  return JSON.stringify(name);
+}

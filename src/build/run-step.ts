@@ -1,0 +1,87 @@
+/**
+ * The two things a build asks of the rest of minibox: run a RUN step in a
+ * container (kept until its upper directory has been turned into a layer),
+ * and pull a FROM image.
+ */
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { Context } from "../cli/context.js";
+import type { ImageConfig } from "../image/manifest.js";
+import type { ImageRecord } from "../image/store.js";
+import type { RunStepResult } from "./build.js";
+
+export async function runBuildStep(
+  ctx: Context,
+  image: ImageRecord,
+  argv: string[],
+  config: ImageConfig,
+  _quiet: boolean,
+): Promise<RunStepResult> {
+  const { runContainer } = await import("../runtime/container.js");
+  const { findContainer, removeContainer } = await import("../runtime/lifecycle.js");
+  const { loadUserns } = await import("../runtime/idmap.js");
+  const { containerPaths } = await import("../runtime/rootfs.js");
+  const name = `build-${Math.random().toString(16).slice(2, 14)}`;
+  const code = await runContainer(
+    {
+      store: ctx.store,
+      credentials: ctx.credentials,
+      endpoints: ctx.endpoints,
+      platform: ctx.platform(),
+      reporter: { status() {}, layer() {} },
+    },
+    image.id,
+    {
+      name,
+      command: argv,
+      entrypoint: "",
+      env: config.config?.Env ?? [],
+      tty: false,
+      interactive: false,
+      readOnly: false,
+      rm: false,
+      detach: false,
+      capAdd: [],
+      capDrop: [],
+      limits: {},
+      userns: "private",
+      network: "none",
+      init: false,
+      labels: {},
+      pull: "never",
+    },
+  );
+  const id = (await readFile(join(ctx.store.root, "names", name), "utf8")).trim();
+  const userns = await loadUserns(ctx.store.root);
+  return {
+    code,
+    containerId: id,
+    upperDir: containerPaths(ctx.store.root, id).upper,
+    idShift: { uid: userns.uid.hostID, gid: userns.gid.hostID },
+    remove: async () =>
+      removeContainer(ctx.store.root, await findContainer(ctx.store.root, id), true),
+  };
+}
+
+export async function pullForBuild(
+  ctx: Context,
+  name: string,
+  quiet: boolean,
+): Promise<ImageRecord> {
+  const { pullImage } = await import("../image/pull.js");
+  const { parseReference } = await import("../image/reference.js");
+  const { createReporter } = await import("../cli/progress.js");
+  const reporter = createReporter(quiet);
+  try {
+    return (
+      await pullImage(ctx.store, parseReference(name), {
+        ...ctx.endpoints,
+        platform: ctx.platform(),
+        credentials: ctx.credentials,
+        reporter,
+      })
+    ).record;
+  } finally {
+    reporter.stop();
+  }
+}

@@ -1,0 +1,69 @@
+/** `build`: Docker's flags; the steps are in src/build/build.ts. */
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { MiniboxError } from "../errors.js";
+import type { ImageRecord } from "../image/store.js";
+import { contextFrom } from "./context.js";
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+function pairs(values: string[], flag: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values) {
+    const eq = v.indexOf("=");
+    if (eq <= 0) throw new MiniboxError(`invalid ${flag} ${JSON.stringify(v)}`, "use KEY=VALUE");
+    out[v.slice(0, eq)] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+export function registerBuildCommand(program: Command): void {
+  program
+    .command("build")
+    .description("Build an image from a Dockerfile")
+    .argument("<context>", "the build context directory")
+    .option("-t, --tag <name:tag>", "name the image (repeatable)", collect)
+    .option("-f, --file <path>", "the Dockerfile (default: CONTEXT/Dockerfile)")
+    .option("--build-arg <k=v>", "set a build argument (repeatable)", collect)
+    .option("--label <k=v>", "add a label to the image (repeatable)", collect)
+    .option("--no-cache", "do not use the build cache")
+    .option("-q, --quiet", "print only the image ID")
+    .action(
+      async (
+        contextDir: string,
+        opts: {
+          tag?: string[];
+          file?: string;
+          buildArg?: string[];
+          label?: string[];
+          cache: boolean;
+          quiet?: boolean;
+        },
+        cmd: Command,
+      ) => {
+        const ctx = contextFrom(cmd);
+        const { build } = await import("../build/build.js");
+        const { runBuildStep, pullForBuild } = await import("../build/run-step.js");
+        await ctx.store.init();
+        const record: ImageRecord = await build(ctx.store, {
+          contextDir: resolve(contextDir),
+          dockerfile: resolve(opts.file ?? join(contextDir, "Dockerfile")),
+          tags: opts.tag ?? [],
+          buildArgs: pairs(opts.buildArg ?? [], "--build-arg"),
+          labels: pairs(opts.label ?? [], "--label"),
+          noCache: !opts.cache,
+          quiet: Boolean(opts.quiet),
+          platform: ctx.platform(),
+          runStep: (image, argv, config) =>
+            runBuildStep(ctx, image, argv, config, Boolean(opts.quiet)),
+          pull: (name) => pullForBuild(ctx, name, Boolean(opts.quiet)),
+          out: (line) => {
+            if (!opts.quiet) console.log(line);
+          },
+        });
+        if (opts.quiet) console.log(record.id);
+      },
+    );
+}
