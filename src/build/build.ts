@@ -183,7 +183,8 @@ async function execute(
   files: ContextFile[],
 ): Promise<StepResult> {
   const config: ImageConfig = JSON.parse(JSON.stringify(base));
-  const c = (config.config ??= {});
+  config.config ??= {};
+  const c = config.config;
   const vars = { ...args, ...env };
   switch (ins.kind) {
     case "ENV": {
@@ -285,7 +286,8 @@ async function runStep(
   const argv = ins.shell ? [...shellOf(config.config ?? {}), ins.command.join(" ")] : ins.command;
   // Build arguments are in the environment of RUN steps only (they are not kept in the image).
   const runConfig: ImageConfig = JSON.parse(JSON.stringify(config));
-  const rc = (runConfig.config ??= {});
+  runConfig.config ??= {};
+  const rc = runConfig.config;
   const set = new Map((rc.Env ?? []).map((e) => [e.split("=")[0] as string, e]));
   for (const [k, v] of Object.entries(args))
     if (v !== undefined && !set.has(k)) set.set(k, `${k}=${v}`);
