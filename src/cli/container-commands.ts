@@ -180,7 +180,8 @@ export function registerContainerCommands(program: Command): void {
     .argument("<id>")
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const { store } = contextFrom(cmd);
-      if (await finalizeExit(store.root, id)) {
+      // This process *is* the monitor (it exec'd us): its PID names the run.
+      if (await finalizeExit(store.root, id, undefined, process.pid)) {
         // A restart policy asks for another run. Docker waits 100 ms, doubling; so do we (at most 2 s).
         const state = await findContainer(store.root, id);
         await new Promise((r) =>

@@ -108,7 +108,13 @@ function lockOf(root: string, id: string): string {
  * Record the exit (from exit.json, or as "killed" when there is none), check
  * for an OOM kill, remove the cgroup, and apply --rm. Idempotent.
  */
-export async function finalizeExit(root: string, id: string, reason?: string): Promise<boolean> {
+export async function finalizeExit(
+  root: string,
+  id: string,
+  reason?: string,
+  /** The monitor's PID when called from its exit hook (exec keeps the PID). */
+  monitorPid?: number,
+): Promise<boolean> {
   return withLock(lockOf(root, id), async () => {
     const paths = containerPaths(root, id);
     let state: ContainerState;
@@ -118,6 +124,9 @@ export async function finalizeExit(root: string, id: string, reason?: string): P
       return false; // removed meanwhile
     }
     if (state.status === "exited") return false;
+    // A hook that comes late, after the container was already stopped and
+    // started again under a new monitor, must not touch the new run.
+    if (monitorPid !== undefined && state.monitorPid !== monitorPid) return false;
     const cgroup = openCgroup(id, { parent: state.cgroupParent });
     const oom = cgroup?.oomKilled() ?? false;
     await cgroup?.destroy().catch(() => undefined);
