@@ -747,7 +747,8 @@ static int run_step(const struct step *st)
 	} else if (!strcmp(op, "setns")) {
 		rc = join_namespaces(st);
 	} else if (!strcmp(op, "log")) {
-		if (monitor_open_log(arg(st, 1), strtoll(arg(st, 2), NULL, 10), (int)num(arg(st, 3))) < 0)
+		if (monitor_open_log(arg(st, 1), strtoll(arg(st, 2), NULL, 10), (int)num(arg(st, 3)),
+				     strcmp(arg(st, 4), "tty") != 0) < 0)
 			rc = fail(st, "open", arg(st, 1));
 	} else if (!strcmp(op, "exit-file")) {
 		exit_file = arg(st, 1);
@@ -830,13 +831,16 @@ static void restore_terminal(void)
 		tcsetattr(0, TCSAFLUSH, &saved_termios);
 }
 
-/* Copy what is readable from one fd to another; 0 at EOF or error. */
+/* Copy what is readable from one fd to another; 0 at EOF or error. What
+ * the container's terminal shows is logged too. */
 static int relay(int from, int to)
 {
 	char buf[16384];
 	ssize_t n = read(from, buf, sizeof(buf));
 	if (n <= 0)
 		return 0;
+	if (from == tty_master)
+		monitor_record_tty(buf, (size_t)n);
 	for (ssize_t off = 0; off < n;) {
 		ssize_t w = write(to, buf + off, n - off);
 		if (w < 0 && errno == EINTR)
@@ -870,6 +874,7 @@ static int wait_for_child(void)
 				fcntl(tty_master, F_SETFL, O_NONBLOCK);
 			while (master_open && relay(tty_master, 1))
 				;
+			monitor_record_tty_end();
 			restore_terminal();
 			if (WIFEXITED(st)) {
 				status("exit %d", WEXITSTATUS(st));

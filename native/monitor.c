@@ -50,7 +50,7 @@ static struct stream out = { "stdout", 1, -1, -1, 0, { 0 } };
 static struct stream err = { "stderr", 2, -1, -1, 0, { 0 } };
 static int echoing;
 
-int monitor_open_log(const char *path, long long rotate_at, int keep_files)
+int monitor_open_log(const char *path, long long rotate_at, int keep_files, int piped)
 {
 	int p[2], q[2];
 	struct stat sb;
@@ -60,6 +60,8 @@ int monitor_open_log(const char *path, long long rotate_at, int keep_files)
 	log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
 	if (log_fd >= 0 && fstat(log_fd, &sb) == 0)
 		log_size = sb.st_size;
+	if (!piped)
+		return log_fd >= 0 ? 0 : -1; /* -t: the terminal relay feeds the log */
 	if (log_fd < 0 || pipe2(p, O_CLOEXEC) < 0 || pipe2(q, O_CLOEXEC) < 0)
 		return -1;
 	out.read_fd = p[0];
@@ -71,7 +73,7 @@ int monitor_open_log(const char *path, long long rotate_at, int keep_files)
 
 int monitor_logging(void)
 {
-	return log_fd >= 0;
+	return out.read_fd >= 0;
 }
 
 int monitor_child_stdio(void)
@@ -204,6 +206,8 @@ static void write_entry(const struct stream *s, const char *data, size_t n)
 
 /* Read what is there; log each complete line, and full buffers as partial
  * entries. Returns 0 at EOF. */
+static void split_lines(struct stream *s, int at_eof);
+
 static int pump(struct stream *s, int at_eof)
 {
 	ssize_t n = at_eof ? 0 : read(s->read_fd, s->buf + s->len, sizeof(s->buf) - s->len);
@@ -222,6 +226,14 @@ static int pump(struct stream *s, int at_eof)
 	}
 	if (n > 0)
 		s->len += (size_t)n;
+	split_lines(s, n <= 0);
+	return n > 0;
+}
+
+/* Log every complete line in the buffer; a full buffer, or what is left at
+ * EOF, as a partial entry. */
+static void split_lines(struct stream *s, int at_eof)
+{
 	size_t start = 0;
 	for (size_t i = 0; i < s->len; i++) {
 		if (s->buf[i] == '\n') {
@@ -233,12 +245,30 @@ static int pump(struct stream *s, int at_eof)
 		memmove(s->buf, s->buf + start, s->len - start);
 		s->len -= start;
 	}
-	if (s->len == sizeof(s->buf) || (n <= 0 && s->len > 0)) {
+	if (s->len == sizeof(s->buf) || (at_eof && s->len > 0)) {
 		write_entry(s, s->buf, s->len);
 		s->len = 0;
 	}
 	flush_pending();
-	return n > 0;
+}
+
+void monitor_record_tty(const char *data, size_t n)
+{
+	/* A terminal has one stream: Docker logs it all as stdout. */
+	while (n > 0 && log_fd >= 0) {
+		size_t take = sizeof(out.buf) - out.len < n ? sizeof(out.buf) - out.len : n;
+		memcpy(out.buf + out.len, data, take);
+		out.len += take;
+		data += take;
+		n -= take;
+		split_lines(&out, 0);
+	}
+}
+
+void monitor_record_tty_end(void)
+{
+	if (log_fd >= 0)
+		split_lines(&out, 1);
 }
 
 int monitor_wait(pid_t child, int signal_fd, int foreground)

@@ -260,11 +260,9 @@ async function prepareLaunch(
     waitForGo: false,
     init: input.init,
     interactive: input.interactive,
-    // Output goes through the executor into the json-file log, except with a
-    // terminal (-t), whose bytes the executor relays as they are.
-    log: spec.process.terminal
-      ? undefined
-      : { file: paths.log, maxSize: state.logMaxSize, maxFiles: state.logMaxFiles },
+    // Output goes through the executor into the json-file log; with a
+    // terminal (-t), what the executor relays is logged (one stream, as Docker).
+    log: { file: paths.log, maxSize: state.logMaxSize, maxFiles: state.logMaxFiles },
     detach: input.detach
       ? {
           exitFile: paths.exit,

@@ -414,7 +414,7 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     setup.push(
       step(
         "log",
-        [logFile, logMaxSize, logMaxFiles],
+        [logFile, logMaxSize, logMaxFiles, process.terminal ? "tty" : "pipes"],
         `container output → pipes → ${logFile} (json-file${rotation})`,
       ),
     );

@@ -145,6 +145,38 @@ describe("run -d", () => {
     await box.run(["rm", "fg"]);
   });
 
+  test("with -t, what the terminal showed is logged (one stream, like Docker)", async () => {
+    const r = spawnSync(
+      "python3",
+      [
+        path.join(REPO_ROOT, "test/support/pty-driver.py"),
+        JSON.stringify([
+          { expect: "# " },
+          { send: "echo tty-$((2+3))\r" },
+          { expect: "tty-5" },
+          { send: "exit\r" },
+        ]),
+        "--",
+        process.execPath,
+        MINIBOX_JS,
+        "--root",
+        box.root,
+        "run",
+        "--name",
+        "ttylog",
+        "-it",
+        IMAGE,
+        "sh",
+      ],
+      { encoding: "utf8", timeout: 60_000 },
+    );
+    expect(r.status, r.stdout).toBe(0);
+    const logs = await box.run(["logs", "ttylog"]);
+    expect(logs.stdout).toContain("tty-5\r\n");
+    expect(logs.stderr).toBe("");
+    await box.run(["rm", "ttylog"]);
+  });
+
   test("run -d --rm: the monitor removes the container when it exits", async () => {
     const id = await detached(["--rm", IMAGE, "sh", "-c", "sleep 0.3"]);
     await until(() => !existsSync(path.join(box.root, "containers", id)));
