@@ -4,10 +4,7 @@ import type { Command } from "commander";
 import { MiniboxError } from "../errors.js";
 import type { ImageRecord } from "../image/store.js";
 import { contextFrom } from "./context.js";
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+import { collect } from "./options.js";
 
 function pairs(values: string[], flag: string): Record<string, string> {
   const out: Record<string, string> = {};

@@ -21,6 +21,7 @@ import {
 import { containerPaths } from "../runtime/rootfs.js";
 import { contextFrom } from "./context.js";
 import { humanDuration, table, timeAgo, truncate } from "./format.js";
+import { collect } from "./options.js";
 import { renderTemplate } from "./template.js";
 
 export function registerContainerCommands(program: Command): void {
@@ -249,10 +250,6 @@ export function registerContainerCommands(program: Command): void {
         `Deleted Containers:\n${removed.map((id) => `${id}\n`).join("")}\nTotal reclaimed space: 0B`,
       );
     });
-}
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
 }
 
 /** Docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created". */

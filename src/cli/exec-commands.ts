@@ -7,10 +7,7 @@ import { type ContainerView, findContainer, listViews } from "../runtime/lifecyc
 import { parseEnvFlag } from "../runtime/run-options.js";
 import { contextFrom } from "./context.js";
 import { table } from "./format.js";
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+import { collect } from "./options.js";
 
 export function registerExecCommands(program: Command): void {
   program

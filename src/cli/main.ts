@@ -12,11 +12,8 @@ import { registerContainerCommands } from "./container-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
 import { registerExecCommands } from "./exec-commands.js";
 import { registerImageCommands } from "./image-commands.js";
+import { collect } from "./options.js";
 import { registerRunCommand } from "./run-command.js";
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
 
 function buildProgram(): Command {
   const program = new Command("minibox")

@@ -14,10 +14,7 @@ import {
   parseUserns,
 } from "../runtime/run-options.js";
 import { contextFrom } from "./context.js";
-
-function collect(value: string, previous: string[] = []): string[] {
-  return [...previous, value];
-}
+import { collect } from "./options.js";
 
 interface RunOptions {
   detach?: boolean;

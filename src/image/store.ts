@@ -21,6 +21,7 @@ import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "no
 import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
 import { withLock } from "../sys/lock.js";
+import { processAlive } from "../sys/process.js";
 import { digestHex, sha256 } from "./digest.js";
 
 export interface LayerRecord {
@@ -235,14 +236,5 @@ export class Store {
     } catch {
       return 0;
     }
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -75,12 +75,4 @@ export async function removeContainerDir(paths: ContainerPaths, name?: string): 
   }
 }
 
-export function alive(pid: number | undefined): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
+export { processAlive as alive } from "../sys/process.js";
