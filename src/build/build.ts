@@ -14,34 +14,26 @@
  * mtimes). Keys map to image IDs in <root>/build-cache.json.
  */
 import { createHash, randomBytes } from "node:crypto";
-import {
-  chmod,
-  copyFile,
-  lchown,
-  lstat,
-  mkdir,
-  readFile,
-  readlink,
-  rename,
-  rm,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
-import { dirname, join, posix } from "node:path";
+import { lstat, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join, posix } from "node:path";
 import { MiniboxError } from "../errors.js";
 import { shortId } from "../image/digest.js";
+import { imageLayerDirs, readImageFile } from "../image/image-tree.js";
 import { findImage, readConfig } from "../image/images.js";
 import type { ImageConfig, Platform } from "../image/manifest.js";
 import { formatReference, parseReference } from "../image/reference.js";
 import type { ImageRecord, Store } from "../image/store.js";
+import { resolveChown } from "../runtime/user.js";
 import { commitImage, type HistoryEntry, type NewLayer } from "./commit.js";
+import { type ContextFile, matchSources, readContext, sendingContextMessage } from "./context.js";
 import {
-  type ContextFile,
-  matchSources,
-  readContext,
-  resolveSources,
-  sendingContextMessage,
-} from "./context.js";
+  contextSource,
+  copyHistoryText,
+  imageSource,
+  planCopy,
+  removeStaging,
+  stageCopy,
+} from "./copy.js";
 import { writeLayer } from "./diff.js";
 import { expand, type Instruction, parseDockerfile } from "./dockerfile.js";
 
@@ -51,6 +43,8 @@ export interface BuildOptions {
   tags: string[];
   buildArgs: Record<string, string>;
   noCache: boolean;
+  /** --target: stop after this stage. */
+  target?: string;
   labels: Record<string, string>;
   quiet: boolean;
   platform: Platform;
@@ -86,62 +80,74 @@ export async function build(store: Store, opts: BuildOptions): Promise<ImageReco
   const text = await readFile(opts.dockerfile, "utf8").catch(() => {
     throw new MiniboxError(`cannot read ${opts.dockerfile}`, "give the Dockerfile's path with -f");
   });
-  const instructions = parseDockerfile(text, posix.basename(opts.dockerfile));
+  const instructions = stagesUpTo(
+    parseDockerfile(text, posix.basename(opts.dockerfile)),
+    opts.target,
+  );
   const context = await readContext(opts.contextDir, opts.dockerfile);
   const cache = await loadCache(store);
   if (!opts.quiet) opts.out(sendingContextMessage(context.files));
-  let image: ImageRecord | undefined;
-  let config: ImageConfig = EMPTY_CONFIG;
-  const args: Record<string, string | undefined> = {};
+  const state: BuildState = {
+    stages: [],
+    globalArgs: {},
+    args: {},
+    config: EMPTY_CONFIG,
+    cacheValid: false,
+  };
   const total = instructions.length;
-  let cacheValid = !opts.noCache;
   for (const [i, ins] of instructions.entries()) {
     opts.out(`Step ${i + 1}/${total} : ${ins.raw}`);
-    const env = envOf(config, args);
     if (ins.kind === "FROM") {
-      const name = expand(ins.image, args);
-      if (name === "scratch") {
-        image = undefined;
-        config = {
-          ...EMPTY_CONFIG,
-          architecture: opts.platform.architecture,
-          os: opts.platform.os,
-        };
-        opts.out(" ---> scratch");
-        continue;
-      }
-      image = (await findImage(store, name))?.record ?? (await opts.pull(name));
-      config = await readConfig(store, image);
-      opts.out(` ---> ${shortId(image.id)}`);
+      await fromStep(store, opts, ins, state);
       continue;
     }
     if (ins.kind === "ARG") {
-      args[ins.name] =
+      const value =
         opts.buildArgs[ins.name] ??
-        (ins.defaultValue !== undefined ? expand(ins.defaultValue, args) : undefined);
+        (ins.defaultValue !== undefined ? expand(ins.defaultValue, state.args) : undefined);
+      // Before the first FROM: a global ARG, for FROM lines and for stages that redeclare it.
+      if (!state.stage) {
+        state.globalArgs[ins.name] = value;
+        continue;
+      }
+      state.args[ins.name] = value ?? state.globalArgs[ins.name];
     }
-    const key = await cacheKey(image, ins, env, context.files, opts.contextDir);
-    const cached = cacheValid ? cache[key] : undefined;
+    const stage = state.stage as Stage;
+    const env = envOf(state.config, state.args);
+    const from =
+      ins.kind === "COPY" && ins.from !== undefined
+        ? await copySourceImage(store, opts, state, expand(ins.from, state.args))
+        : undefined;
+    const key = await cacheKey(stage.image, ins, env, context.files, opts.contextDir, from);
+    const cached = state.cacheValid ? cache[key] : undefined;
     const hit = cached ? (await store.readIndex()).images[cached] : undefined;
     if (hit) {
-      image = hit;
-      config = await readConfig(store, hit);
+      stage.image = hit;
+      state.config = await readConfig(store, hit);
       opts.out(" ---> Using cache");
       opts.out(` ---> ${shortId(hit.id)}`);
       continue;
     }
-    cacheValid = false; // a miss: every later step runs too
+    state.cacheValid = false; // a miss: every later step of this stage runs too
     const created = new Date(sourceDateEpoch() ?? Date.now()).toISOString();
-    const step = await execute(store, opts, ins, image, config, env, args, context.files);
-    image = await commitImage(store, image, step.config, step.layer, step.history, created);
-    config = await readConfig(store, image);
-    cache[key] = image.id;
+    const step = await execute(store, opts, ins, stage.image, state, env, context.files, from);
+    stage.image = await commitImage(
+      store,
+      stage.image,
+      step.config,
+      step.layer,
+      step.history,
+      created,
+    );
+    state.config = await readConfig(store, stage.image);
+    cache[key] = stage.image.id;
     await saveCache(store, cache);
-    opts.out(` ---> ${shortId(image.id)}`);
+    opts.out(` ---> ${shortId(stage.image.id)}`);
   }
+  let image = state.stage?.image;
   if (!image) throw new MiniboxError("the Dockerfile built nothing but scratch");
   if (Object.keys(opts.labels).length) {
-    const labelled: ImageConfig = JSON.parse(JSON.stringify(config));
+    const labelled: ImageConfig = JSON.parse(JSON.stringify(state.config));
     labelled.config = {
       ...labelled.config,
       Labels: { ...(labelled.config?.Labels ?? {}), ...opts.labels },
@@ -166,6 +172,98 @@ export async function build(store: Store, opts: BuildOptions): Promise<ImageReco
   return image;
 }
 
+/** One FROM … [AS name] section of the Dockerfile, and the image it has got to. */
+interface Stage {
+  name?: string;
+  image?: ImageRecord;
+}
+
+interface BuildState {
+  /** Every stage begun so far; the last is the current one. */
+  stages: Stage[];
+  stage?: Stage;
+  /** ARGs declared before the first FROM. */
+  globalArgs: Record<string, string | undefined>;
+  /** The current stage's ARGs. */
+  args: Record<string, string | undefined>;
+  config: ImageConfig;
+  /** False after a cache miss in this stage: later steps cannot hit. */
+  cacheValid: boolean;
+}
+
+/**
+ * The instructions to run for `--target`: every stage up to and including
+ * the target one (the classic builder runs the stages in order).
+ */
+export function stagesUpTo(instructions: Instruction[], target?: string): Instruction[] {
+  if (target === undefined) return instructions;
+  const start = instructions.findIndex(
+    (i) => i.kind === "FROM" && i.stage?.toLowerCase() === target.toLowerCase(),
+  );
+  if (start < 0) {
+    throw new MiniboxError(
+      `failed to reach build target ${target} in Dockerfile`,
+      "name a stage given with FROM … AS NAME",
+    );
+  }
+  const next = instructions.findIndex((i, n) => n > start && i.kind === "FROM");
+  return next < 0 ? instructions : instructions.slice(0, next);
+}
+
+/** FROM: an earlier stage by name, scratch, or an image (pulled when missing). */
+async function fromStep(
+  store: Store,
+  opts: BuildOptions,
+  ins: Extract<Instruction, { kind: "FROM" }>,
+  state: BuildState,
+): Promise<void> {
+  const name = expand(ins.image, state.globalArgs);
+  const stage: Stage = { name: ins.stage?.toLowerCase() };
+  const earlier = state.stages.find((s) => s.name === name.toLowerCase());
+  state.stages.push(stage);
+  state.stage = stage;
+  state.args = {};
+  state.cacheValid = !opts.noCache;
+  if (earlier) {
+    stage.image = earlier.image;
+  } else if (name !== "scratch") {
+    stage.image = (await findImage(store, name))?.record ?? (await opts.pull(name));
+  }
+  if (!stage.image) {
+    state.config = {
+      ...EMPTY_CONFIG,
+      architecture: opts.platform.architecture,
+      os: opts.platform.os,
+    };
+    opts.out(" ---> scratch");
+    return;
+  }
+  state.config = await readConfig(store, stage.image);
+  opts.out(` ---> ${shortId(stage.image.id)}`);
+}
+
+/**
+ * COPY --from=X: an earlier stage by name or index, else an image. The
+ * record is undefined for a stage built FROM scratch with nothing in it.
+ */
+async function copySourceImage(
+  store: Store,
+  opts: BuildOptions,
+  state: BuildState,
+  from: string,
+): Promise<{ image?: ImageRecord }> {
+  const done = state.stages.slice(0, -1);
+  if (/^\d+$/.test(from)) {
+    const stage = done[Number(from)];
+    if (!stage)
+      throw new MiniboxError(`invalid from flag value ${from}: no stage ${from} before this one`);
+    return { image: stage.image };
+  }
+  const stage = done.find((s) => s.name === from.toLowerCase());
+  if (stage) return { image: stage.image };
+  return { image: (await findImage(store, from))?.record ?? (await opts.pull(from)) };
+}
+
 interface StepResult {
   config: ImageConfig;
   layer?: NewLayer;
@@ -177,11 +275,13 @@ async function execute(
   opts: BuildOptions,
   ins: Instruction,
   image: ImageRecord | undefined,
-  base: ImageConfig,
+  state: BuildState,
   env: Record<string, string | undefined>,
-  args: Record<string, string | undefined>,
   files: ContextFile[],
+  from: { image?: ImageRecord } | undefined,
 ): Promise<StepResult> {
+  const base = state.config;
+  const args = state.args;
   const config: ImageConfig = JSON.parse(JSON.stringify(base));
   config.config ??= {};
   const c = config.config;
@@ -242,11 +342,14 @@ async function execute(
     case "HEALTHCHECK":
       (c as Record<string, unknown>).Healthcheck = ins.none
         ? { Test: ["NONE"] }
-        : { Test: [ins.shell ? "CMD-SHELL" : "CMD", ...(ins.command ?? [])] };
+        : {
+            Test: [ins.shell ? "CMD-SHELL" : "CMD", ...(ins.command ?? [])],
+            ...healthcheckTimings(ins.options, ins.line),
+          };
       return { config, history: { created_by: nop(ins.raw) } };
     case "COPY":
     case "ADD":
-      return copyStep(store, ins, config, vars, files, opts.contextDir);
+      return copyStep(store, ins, image, config, vars, files, opts.contextDir, from);
     case "RUN":
       return runStep(store, opts, ins, image, config, args);
     default:
@@ -254,6 +357,43 @@ async function execute(
         `line ${(ins as Instruction).line}: ${(ins as Instruction).kind} is not supported`,
       );
   }
+}
+
+/** HEALTHCHECK --interval=30s …: Docker stores durations in nanoseconds. */
+function healthcheckTimings(options: Record<string, string>, line: number): Record<string, number> {
+  const fields: Record<string, string> = {
+    interval: "Interval",
+    timeout: "Timeout",
+    "start-period": "StartPeriod",
+    "start-interval": "StartInterval",
+  };
+  const out: Record<string, number> = {};
+  for (const [flag, value] of Object.entries(options)) {
+    if (flag === "retries") out.Retries = Number(value);
+    else if (fields[flag]) out[fields[flag]] = durationNs(value, line);
+  }
+  return out;
+}
+
+/** A Go duration ("1m30s", "500ms") in nanoseconds. */
+function durationNs(text: string, line: number): number {
+  const unit: Record<string, number> = {
+    ns: 1,
+    us: 1e3,
+    µs: 1e3,
+    ms: 1e6,
+    s: 1e9,
+    m: 60e9,
+    h: 3600e9,
+  };
+  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
+  if (!parts.length || parts.map((p) => p[0]).join("") !== text) {
+    throw new MiniboxError(
+      `line ${line}: invalid duration ${JSON.stringify(text)}`,
+      "use e.g. 30s or 1m30s",
+    );
+  }
+  return parts.reduce((n, p) => n + Number(p[1]) * (unit[p[2] as string] as number), 0);
 }
 
 function shellOf(c: NonNullable<ImageConfig["config"]>): string[] {
@@ -308,10 +448,7 @@ async function runStep(
       if (st?.isFile() && st.size === 0) await rm(path, { force: true });
     }
     const blob = await writeLayer(result.upperDir, store.tmpPath("layer"), {
-      sourceDateEpoch:
-        sourceDateEpoch() !== undefined
-          ? Math.floor((sourceDateEpoch() as number) / 1000)
-          : undefined,
+      sourceDateEpoch: layerEpoch(),
       idShift: result.idShift,
     });
     const layer = blob.empty
@@ -329,63 +466,51 @@ async function runStep(
 async function copyStep(
   store: Store,
   ins: Extract<Instruction, { kind: "COPY" | "ADD" }>,
+  image: ImageRecord | undefined,
   config: ImageConfig,
   vars: Record<string, string | undefined>,
   files: ContextFile[],
   contextDir: string,
+  from: { image?: ImageRecord } | undefined,
 ): Promise<StepResult> {
-  if (ins.from) throw new MiniboxError(`line ${ins.line}: COPY --from is not supported yet`);
-  const staging = store.tmpPath("copy");
-  const workdir = config.config?.WorkingDir || "/";
-  const dest = posix.resolve(workdir, expand(ins.dest, vars));
-  const [uid, gid] = (ins.chown ?? "0:0").split(":").map((x) => Number(x));
-  if (uid === undefined || Number.isNaN(uid)) {
-    throw new MiniboxError(`line ${ins.line}: --chown takes numeric uid[:gid] for now`);
-  }
   const sources = ins.sources.map((s) => expand(s, vars));
-  const matched = sources.flatMap((s) => resolveSources(files, s));
-  // Docker: with several sources, or a destination ending in "/", files go into the directory.
-  const rawDest = expand(ins.dest, vars);
-  const intoDir =
-    rawDest === "." ||
-    rawDest.endsWith("/") ||
-    rawDest.endsWith("/.") ||
-    matched.length > 1 ||
-    sources.length > 1 ||
-    matched.some((m) => m.file.type === "dir");
+  const source = from
+    ? await imageSource(from.image ? imageLayerDirs(store, from.image) : [], sources)
+    : contextSource(files, contextDir);
+  const plan = planCopy(ins, source, vars, config.config?.WorkingDir || "/");
+  const chown = ins.chown ? await chownOf(store, image, expand(ins.chown, vars)) : undefined;
+  const staging = store.tmpPath("copy");
   try {
-    await mkdir(staging, { recursive: true, mode: 0o755 });
-    for (const { file, rel } of matched) {
-      const target = join(staging, intoDir ? posix.join(dest, rel) : dest);
-      await mkdir(dirname(target), { recursive: true, mode: 0o755 });
-      const from = join(contextDir, file.path);
-      if (file.type === "dir") await mkdir(target, { recursive: true, mode: file.mode & 0o7777 });
-      else if (file.type === "symlink") await symlink(await readlink(from), target);
-      else await copyFile(from, target);
-      if (file.type !== "symlink")
-        await chmod(target, ins.chmod ? Number.parseInt(ins.chmod, 8) : file.mode & 0o7777);
-      await lchown(target, uid, gid ?? uid);
-    }
+    await stageCopy(ins, source, plan, staging, chown);
     const blob = await writeLayer(staging, store.tmpPath("layer"), {
-      sourceDateEpoch:
-        sourceDateEpoch() !== undefined
-          ? Math.floor((sourceDateEpoch() as number) / 1000)
-          : undefined,
+      sourceDateEpoch: layerEpoch(),
     });
     const layer = { path: blob.path, digest: blob.digest, diffID: blob.diffID };
-    const sum = checksumOfFiles(matched.map((m) => m.file));
-    const what = matched.length === 1 ? `file:${sum}` : `multi:${sum}`;
-    return { config, layer, history: { created_by: nop(`${ins.kind} ${what} in ${dest}`) } };
+    return { config, layer, history: { created_by: nop(copyHistoryText(ins, plan)) } };
   } finally {
-    await rm(staging, { recursive: true, force: true });
+    await removeStaging(staging);
   }
 }
 
-function checksumOfFiles(files: ContextFile[]): string {
-  return createHash("sha256")
-    .update(JSON.stringify(files.map((f) => [f.path, f.size, f.mode])))
-    .digest("hex")
-    .slice(0, 16);
+/** --chown=USER[:GROUP], names looked up in the image being built. */
+async function chownOf(
+  store: Store,
+  image: ImageRecord | undefined,
+  spec: string,
+): Promise<{ uid: number; gid: number }> {
+  if (/^\d+(:\d+)?$/.test(spec)) return resolveChown(spec, undefined, undefined);
+  const layers = image ? imageLayerDirs(store, image) : [];
+  return resolveChown(
+    spec,
+    await readImageFile(layers, "/etc/passwd"),
+    await readImageFile(layers, "/etc/group"),
+  );
+}
+
+/** SOURCE_DATE_EPOCH in seconds, for the layer's timestamps. */
+function layerEpoch(): number | undefined {
+  const ms = sourceDateEpoch();
+  return ms === undefined ? undefined : Math.floor(ms / 1000);
 }
 
 /** The cache key: parent image, instruction text, and for COPY/ADD what is copied (content, mode). */
@@ -395,10 +520,13 @@ async function cacheKey(
   env: Record<string, string | undefined>,
   files: ContextFile[],
   contextDir: string,
+  from: { image?: ImageRecord } | undefined,
 ): Promise<string> {
   const hash = createHash("sha256");
   hash.update(`${image?.id ?? "scratch"}\n${ins.raw}\n${JSON.stringify(env)}\n`);
-  if (ins.kind === "COPY" || ins.kind === "ADD") {
+  // An image's ID is the digest of its config, which names its layers: it stands for its files.
+  if (from) hash.update(`from ${from.image?.id ?? "scratch"}\n`);
+  else if (ins.kind === "COPY" || ins.kind === "ADD") {
     for (const source of ins.sources) {
       for (const f of matchSources(files, expand(source, env))) {
         hash.update(`${f.path}\0${f.mode}\0${f.type}\0`);

@@ -25,6 +25,7 @@ export function registerBuildCommand(program: Command): void {
     .option("-f, --file <path>", "the Dockerfile (default: CONTEXT/Dockerfile)")
     .option("--build-arg <k=v>", "set a build argument (repeatable)", collect)
     .option("--label <k=v>", "add a label to the image (repeatable)", collect)
+    .option("--target <stage>", "build up to this stage (FROM … AS STAGE)")
     .option("--no-cache", "do not use the build cache")
     .option("-q, --quiet", "print only the image ID")
     .action(
@@ -35,6 +36,7 @@ export function registerBuildCommand(program: Command): void {
           file?: string;
           buildArg?: string[];
           label?: string[];
+          target?: string;
           cache: boolean;
           quiet?: boolean;
         },
@@ -51,6 +53,7 @@ export function registerBuildCommand(program: Command): void {
           buildArgs: pairs(opts.buildArg ?? [], "--build-arg"),
           labels: pairs(opts.label ?? [], "--label"),
           noCache: !opts.cache,
+          target: opts.target,
           quiet: Boolean(opts.quiet),
           platform: ctx.platform(),
           runStep: (image, argv, config) =>

@@ -282,6 +282,9 @@ function dockerConfig(config: ImageConfig): Record<string, unknown> {
     OnBuild: null,
     Labels: c.Labels ?? null,
     StopSignal: c.StopSignal,
+    // Set by HEALTHCHECK and SHELL in a Dockerfile; Docker shows them only when set.
+    Healthcheck: (c as Record<string, unknown>).Healthcheck,
+    Shell: (c as Record<string, unknown>).Shell,
   };
 }
 

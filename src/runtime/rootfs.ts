@@ -27,7 +27,11 @@ import {
   writeFile,
 } from "node:fs/promises";
 import { join } from "node:path";
-import { lgetxattr, lsetxattr, mknod } from "../sys/libc.js";
+import { isOpaque, type LayerDir, readImageFile } from "../image/image-tree.js";
+import { lsetxattr, mknod } from "../sys/libc.js";
+
+export type { LayerDir };
+export { readImageFile };
 
 export function containerPaths(root: string, id: string) {
   const dir = join(root, "containers", id);
@@ -110,45 +114,6 @@ async function resolvConf(network: string): Promise<string> {
   return `${lines.filter((l, i, a) => l || i < a.length - 1).join("\n")}\n`;
 }
 
-/** A layer directory, with the opaque directories recorded when it was unpacked. */
-export interface LayerDir {
-  dir: string;
-  opaqueDirs?: string[];
-}
-
-/**
- * Read a file of the image as the container will see it: the topmost layer
- * that has it wins; a whiteout (character device 0/0) or an opaque parent
- * directory above hides it. Layers lowest first. undefined when absent.
- */
-export async function readImageFile(layers: LayerDir[], path: string): Promise<string | undefined> {
-  const parts = path.split("/").filter(Boolean);
-  for (let i = layers.length - 1; i >= 0; i--) {
-    const layer = layers[i] as LayerDir;
-    const full = join(layer.dir, ...parts);
-    const st = await lstat(full).catch(() => undefined);
-    if (st?.isCharacterDevice() && st.rdev === 0) return undefined;
-    if (st?.isFile()) return readFile(full, "utf8");
-    // An opaque directory on the way hides everything below this layer.
-    for (let depth = parts.length - 1; depth >= 1; depth--) {
-      const dir = parts.slice(0, depth).join("/");
-      const opaque = layer.opaqueDirs
-        ? layer.opaqueDirs.includes(dir)
-        : lgetxattrSafe(join(layer.dir, dir), "trusted.overlay.opaque") === "y";
-      if (opaque) return undefined;
-    }
-  }
-  return undefined;
-}
-
-function lgetxattrSafe(path: string, name: string): string | undefined {
-  try {
-    return lgetxattr(path, name)?.toString();
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * The fallback when the kernel cannot idmap mounts: a copy of a layer with
  * every owner shifted into the container's range (what Docker's
@@ -164,8 +129,7 @@ export async function shiftedCopy(
   const gid = st.gid + shift.gid;
   if (st.isDirectory()) {
     await mkdir(dst, { mode: st.mode & 0o7777 });
-    const opaque = lgetxattrSafe(src, "trusted.overlay.opaque");
-    if (opaque) lsetxattr(dst, "trusted.overlay.opaque", Buffer.from(opaque));
+    if (isOpaque({ dir: src }, "")) lsetxattr(dst, "trusted.overlay.opaque", Buffer.from("y"));
     for (const name of await readdir(src))
       await shiftedCopy(join(src, name), join(dst, name), shift);
   } else if (st.isSymbolicLink()) {

@@ -169,3 +169,48 @@ function numericId(text: string, what: "user" | "group"): number | undefined {
   }
   return n || 0; // "-0" is 0
 }
+
+/**
+ * `COPY --chown=USER[:GROUP]`: names looked up in the image being built, as
+ * Docker's builder does. Without a group, a numeric user gives the same
+ * number as gid (Docker's documented rule); a name gives the group of the
+ * same name if there is one, else the user's primary group.
+ */
+export function resolveChown(
+  spec: string,
+  passwd: string | undefined,
+  group: string | undefined,
+): { uid: number; gid: number } {
+  const parts = spec.split(":");
+  const [userArg = "", groupArg] = parts;
+  if (parts.length > 2 || userArg === "") {
+    throw new MiniboxError(`invalid --chown ${JSON.stringify(spec)}`, "use USER[:GROUP]");
+  }
+  const users = passwd === undefined ? [] : parsePasswd(passwd);
+  const groups = group === undefined ? [] : parseGroup(group);
+  const uidArg = numericId(userArg, "user");
+  let uid = uidArg;
+  let primary = uidArg;
+  if (uid === undefined) {
+    const found = users.find((u) => u.name === userArg);
+    if (!found) {
+      throw new MiniboxError(
+        `unable to convert uid/gid chown string to host mapping: can't find uid for user ${userArg}`,
+        "use a numeric uid, or a user that exists in the image's /etc/passwd",
+      );
+    }
+    uid = found.uid;
+    primary = groups.find((g) => g.name === userArg)?.gid ?? found.gid;
+  }
+  if (groupArg === undefined || groupArg === "") return { uid, gid: primary as number };
+  const gidArg = numericId(groupArg, "group");
+  if (gidArg !== undefined) return { uid, gid: gidArg };
+  const g = groups.find((e) => e.name === groupArg);
+  if (!g) {
+    throw new MiniboxError(
+      `unable to convert uid/gid chown string to host mapping: can't find gid for group ${groupArg}`,
+      "use a numeric gid, or a group that exists in the image's /etc/group",
+    );
+  }
+  return { uid, gid: g.gid };
+}

@@ -1,11 +1,12 @@
 // `minibox build`: the talk's two Dockerfiles on the busybox fixture, the
 // cache, .dockerignore, and the images they make running for real.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
-import { testEnv } from "../support/testenv.js";
+import { clientEnv, testEnv } from "../support/testenv.js";
 
 const env = testEnv();
 const BASE = `${env.registries.anon}/fixtures/base`;
@@ -126,5 +127,209 @@ describe("build", () => {
     expect(oneLineError(b)).toMatch(/Dockerfile:2: unknown instruction: RUNN/i);
     expect((await box.run(["images", "-q", "nope"])).stdout).toBe("");
     expect((await box.run(["ps", "-aq"])).stdout).toBe("");
+  });
+
+  test("multi-stage: COPY --from a stage by name and index, FROM a stage, --target, global ARG", async () => {
+    const ctx = context("multi", {
+      Dockerfile: [
+        `ARG BASE=${BASE}`,
+        "FROM $BASE AS builder",
+        "RUN mkdir -p /out && echo built > /out/result && chown 1000:50 /out/result",
+        "COPY --chown=app:staff tool.sh /out/bin/tool",
+        "FROM builder AS tested",
+        'RUN test "$(sh /out/bin/tool)" = tool',
+        "FROM $BASE",
+        "COPY --from=builder /out /app",
+        "COPY --from=0 --chown=nobody /out/result /copied",
+        'CMD ["sh", "-c", "ls -ln /app/result /app/bin/tool /copied | awk \'{print $3, $4, $NF}\'; cat /app/result"]',
+        "",
+      ].join("\n"),
+      "tool.sh": "#!/bin/sh\necho tool\n",
+    });
+    const built = await box.run(["build", "-t", "multi", ctx]);
+    expect(built.code, built.stderr).toBe(0);
+    expect(built.stdout).toContain("Step 2/10 : FROM $BASE AS builder");
+    const run = await box.run(["run", "--rm", "multi"]);
+    expect(run.stdout).toBe(
+      "1000 50 /app/bin/tool\n1000 50 /app/result\n65534 65534 /copied\nbuilt\n",
+    );
+    // Only the last stage's layers are in the final image: base + two COPY --from.
+    const inspect = JSON.parse((await box.run(["image", "inspect", "multi"])).stdout)[0];
+    expect(inspect.RootFS.Layers).toHaveLength(3);
+    // Rebuilt: every step from the cache, the same image.
+    const again = await box.run(["build", "-t", "multi", ctx]);
+    expect(again.stdout.match(/---> Using cache/g)).toHaveLength(6);
+    expect(again.stdout.match(/Successfully built (\w+)/)?.[1]).toBe(
+      built.stdout.match(/Successfully built (\w+)/)?.[1],
+    );
+    // --target stops after that stage: the builder image has /out, runs the RUN's result.
+    const target = await box.run(["build", "--target", "builder", "-t", "stage1", ctx]);
+    expect(target.code, target.stderr).toBe(0);
+    expect(target.stdout).toContain("Step 4/4 : COPY --chown=app:staff tool.sh /out/bin/tool");
+    expect((await box.run(["run", "--rm", "stage1", "sh", "/out/bin/tool"])).stdout).toBe("tool\n");
+    const missing = await box.run(["build", "--target", "nope", ctx]);
+    expect(oneLineError(missing)).toMatch(/failed to reach build target nope/);
+    const badFrom = context("badfrom", {
+      Dockerfile: `FROM ${BASE}\nCOPY --from=0 /etc/passwd /x\n`,
+    });
+    const bad = await box.run(["build", badFrom]);
+    expect(oneLineError(bad)).toMatch(/invalid from flag value 0/);
+  });
+
+  test("ADD unpacks a local tar archive; --chown by name; a missing user fails clearly", async () => {
+    const ctx = context("add", {
+      Dockerfile: [
+        `FROM ${BASE}`,
+        "ADD tree.tar.gz /opt/",
+        "ADD plain.tar /plain",
+        "ADD --chown=app notes.txt /home/app/notes.txt",
+        'CMD ["sh", "-c", "cat /opt/tree/a.txt /plain/p.txt; stat -c \'%u:%g\' /opt/tree/a.txt /home/app/notes.txt"]',
+        "",
+      ].join("\n"),
+      "notes.txt": "notes\n",
+    });
+    const src = path.join(dir, "tarsrc");
+    mkdirSync(path.join(src, "tree"), { recursive: true });
+    writeFileSync(path.join(src, "tree", "a.txt"), "from the archive\n");
+    writeFileSync(path.join(src, "p.txt"), "plain archive\n");
+    execFileSync("tar", [
+      "-C",
+      src,
+      "--owner=7",
+      "--group=8",
+      "-czf",
+      path.join(ctx, "tree.tar.gz"),
+      "tree",
+    ]);
+    execFileSync("tar", ["-C", src, "-cf", path.join(ctx, "plain.tar"), "p.txt"]);
+    const built = await box.run(["build", "-t", "added", ctx]);
+    expect(built.code, built.stderr).toBe(0);
+    const run = await box.run(["run", "--rm", "added"]);
+    expect(run.stdout).toBe("from the archive\nplain archive\n7:8\n1000:1000\n");
+    // COPY copies an archive as it is.
+    const copy = context("copytar", {
+      Dockerfile: `FROM ${BASE}\nCOPY tree.tar.gz /\n`,
+    });
+    execFileSync("cp", [path.join(ctx, "tree.tar.gz"), copy]);
+    expect((await box.run(["build", "-t", "copied", copy])).code).toBe(0);
+    expect((await box.run(["run", "--rm", "copied", "ls", "/tree.tar.gz"])).stdout).toBe(
+      "/tree.tar.gz\n",
+    );
+    const nouser = context("nouser", {
+      Dockerfile: `FROM ${BASE}\nCOPY --chown=ghost notes.txt /\n`,
+      "notes.txt": "x\n",
+    });
+    const failed = await box.run(["build", nouser]);
+    expect(oneLineError(failed)).toMatch(/can't find uid for user ghost/);
+  });
+
+  test("every instruction lands in the image config", async () => {
+    const ctx = context("every", {
+      Dockerfile: [
+        "# escape=\\",
+        `FROM ${BASE}`,
+        "ARG GREETING=hello",
+        "ARG UNUSED",
+        'ENV ONE=1 TWO="two words"',
+        "ENV THREE 3",
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: Dockerfile syntax, not JS
+        'LABEL org.example.title="every instruction" version=${GREETING}',
+        "WORKDIR /srv/app",
+        "WORKDIR sub",
+        'SHELL ["/bin/sh", "-ec"]',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: Dockerfile syntax, not JS
+        'RUN echo "$GREETING $ONE $TWO ${MISSING:-fallback}" > said.txt \\',
+        "    && pwd >> said.txt",
+        'RUN ["/bin/sh", "-c", "echo exec form > exec.txt"]',
+        "EXPOSE 8080 53/udp",
+        "VOLUME /data",
+        "STOPSIGNAL SIGINT",
+        "HEALTHCHECK --interval=5s CMD wget -q http://127.0.0.1/ || exit 1",
+        "USER app:staff",
+        'ENTRYPOINT ["cat"]',
+        'CMD ["said.txt", "exec.txt"]',
+        "",
+      ].join("\n"),
+    });
+    const built = await box.run(["build", "--build-arg", "GREETING=hi", "-t", "every", ctx]);
+    expect(built.code, built.stderr).toBe(0);
+    const run = await box.run(["run", "--rm", "every"]);
+    expect(run.stdout).toBe("hi 1 two words fallback\n/srv/app/sub\nexec form\n");
+    const c = JSON.parse((await box.run(["image", "inspect", "every"])).stdout)[0].Config;
+    expect(c.Env).toEqual(expect.arrayContaining(["ONE=1", "TWO=two words", "THREE=3"]));
+    expect(c.Env.some((e: string) => e.startsWith("GREETING="))).toBe(false);
+    expect(c.Labels).toMatchObject({ "org.example.title": "every instruction", version: "hi" });
+    expect(c.WorkingDir).toBe("/srv/app/sub");
+    expect(c.ExposedPorts).toEqual({ "8080/tcp": {}, "53/udp": {} });
+    expect(c.Volumes).toEqual({ "/data": {} });
+    expect(c.StopSignal).toBe("SIGINT");
+    expect(c.Healthcheck).toEqual({
+      Test: ["CMD-SHELL", "wget -q http://127.0.0.1/ || exit 1"],
+      Interval: 5_000_000_000,
+    });
+    expect(c.User).toBe("app:staff");
+    expect(c.Shell).toEqual(["/bin/sh", "-ec"]);
+    expect(c.Entrypoint).toEqual(["cat"]);
+    expect(c.Cmd).toEqual(["said.txt", "exec.txt"]);
+    // `run IMAGE ARGS` replaces CMD and keeps the ENTRYPOINT.
+    expect((await box.run(["run", "--rm", "every", "exec.txt"])).stdout).toBe("exec form\n");
+  });
+
+  test("--no-cache with SOURCE_DATE_EPOCH builds the same layers twice", async () => {
+    const ctx = context("repro", {
+      Dockerfile: [
+        `FROM ${BASE}`,
+        "COPY data.txt /data/",
+        "RUN echo made > /made.txt && rm /etc/os-release",
+        "",
+      ].join("\n"),
+      "data.txt": "same bytes\n",
+    });
+    const layers = async () => {
+      const r = await box.run(["build", "--no-cache", "-q", ctx], {
+        env: { SOURCE_DATE_EPOCH: "1700000000" },
+      });
+      expect(r.code, r.stderr).toBe(0);
+      const inspect = JSON.parse((await box.run(["image", "inspect", r.stdout.trim()])).stdout)[0];
+      return { id: inspect.Id, layers: inspect.RootFS.Layers };
+    };
+    const first = await layers();
+    await new Promise((r) => setTimeout(r, 1100)); // a later second: mtimes would differ
+    const second = await layers();
+    expect(second.layers).toEqual(first.layers);
+    expect(second.layers).toHaveLength(3);
+    expect(second.id).toBe(first.id);
+  });
+
+  test("a base image re-pulled to a new digest invalidates the cache", async () => {
+    const repo = `${env.registries.anon}/build/rebase`;
+    const skopeo = (from: string) =>
+      execFileSync(
+        "skopeo",
+        [
+          "copy",
+          "--src-tls-verify=false",
+          "--dest-tls-verify=false",
+          `docker://${env.registries.anon}/${from}`,
+          `docker://${repo}:latest`,
+        ],
+        { env: clientEnv(env), stdio: "pipe" },
+      );
+    skopeo("fixtures/base:latest");
+    const ctx = context("rebase", {
+      Dockerfile: `FROM ${repo}\nCOPY data.txt /\n`,
+      "data.txt": "data\n",
+    });
+    const first = await box.run(["build", "-t", "rebased", ctx]);
+    expect(first.code, first.stderr).toBe(0);
+    const cached = await box.run(["build", "-t", "rebased", ctx]);
+    expect(cached.stdout).toContain("---> Using cache");
+    skopeo("fixtures/layered:latest");
+    expect((await box.run(["pull", "-q", repo])).code).toBe(0);
+    const rebuilt = await box.run(["build", "-t", "rebased", ctx]);
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(rebuilt.stdout).not.toContain("Using cache");
+    const ls = await box.run(["run", "--rm", "rebased", "cat", "/data.txt"]);
+    expect(ls.stdout).toBe("data\n");
   });
 });

@@ -8,7 +8,13 @@ import {
   parseLabelFlag,
   parseUserns,
 } from "../../src/runtime/run-options.js";
-import { parseGroup, parsePasswd, type ResolvedUser, resolveUser } from "../../src/runtime/user.js";
+import {
+  parseGroup,
+  parsePasswd,
+  type ResolvedUser,
+  resolveChown,
+  resolveUser,
+} from "../../src/runtime/user.js";
 
 function errorOf(fn: () => unknown): MiniboxError {
   try {
@@ -321,5 +327,30 @@ describe("labels and --userns", () => {
     expect(parseUserns("host")).toBe("host");
     expect(parseUserns("")).toBe("private");
     expect(() => parseUserns("private")).toThrow(MiniboxError);
+  });
+});
+
+describe("resolveChown (COPY --chown)", () => {
+  const passwd =
+    "root:x:0:0::/root:/bin/sh\napp:x:1000:50::/home/app:/bin/sh\nweb:x:33:33::/:/bin/false\n";
+  const group = "root:x:0:\nstaff:x:50:app\nweb:x:33:\n";
+  it("numbers need no files; a lone uid is also the gid", () => {
+    expect(resolveChown("7", undefined, undefined)).toEqual({ uid: 7, gid: 7 });
+    expect(resolveChown("7:9", undefined, undefined)).toEqual({ uid: 7, gid: 9 });
+  });
+  it("names come from the image; a lone name takes its own group, else its primary one", () => {
+    expect(resolveChown("web", passwd, group)).toEqual({ uid: 33, gid: 33 });
+    expect(resolveChown("app", passwd, group)).toEqual({ uid: 1000, gid: 50 });
+    expect(resolveChown("app:web", passwd, group)).toEqual({ uid: 1000, gid: 33 });
+    expect(resolveChown("app:0", passwd, group)).toEqual({ uid: 1000, gid: 0 });
+  });
+  it("unknown names fail with one clear line", () => {
+    expect(errorOf(() => resolveChown("ghost", passwd, group)).message).toMatch(
+      /can't find uid for user ghost/,
+    );
+    expect(errorOf(() => resolveChown("app:ghosts", passwd, group)).message).toMatch(
+      /can't find gid for group ghosts/,
+    );
+    expect(errorOf(() => resolveChown("a:b:c", passwd, group)).message).toMatch(/invalid --chown/);
   });
 });

@@ -1,0 +1,185 @@
+/**
+ * An image's filesystem as a container would see it, without mounting
+ * anything: the layers' directories merged the way overlayfs merges them.
+ * `COPY --from=stage` reads from this view.
+ *
+ * The rules, layer by layer from the top:
+ *   - the first layer that has a path wins; a directory in two layers is
+ *     merged (its entries come from both), anything else is not;
+ *   - a whiteout (character device 0/0) hides the path in the layers below;
+ *   - an opaque directory hides what the layers below have under it;
+ *   - a non-directory hides whatever the layers below have under its path.
+ *
+ * Doing it in code rather than with a read-only overlay mount keeps a build
+ * step free of mounts to clean up, and works without privileges.
+ */
+import type { Dirent, Stats } from "node:fs";
+import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { join, posix } from "node:path";
+import { lgetxattr } from "../sys/libc.js";
+import type { ImageRecord, Store } from "./store.js";
+
+/** A layer directory, with the opaque directories recorded when it was unpacked. */
+export interface LayerDir {
+  dir: string;
+  opaqueDirs?: string[];
+}
+
+/** An image's layer directories in the store, lowest first. */
+export function imageLayerDirs(store: Store, image: ImageRecord): LayerDir[] {
+  return image.layers.map((l) => ({
+    dir: store.layerDiffDir(l.chainId),
+    opaqueDirs: l.opaqueDirs,
+  }));
+}
+
+/**
+ * Read a file of the image as the container will see it: the topmost layer
+ * that has it wins; a whiteout (character device 0/0) or an opaque parent
+ * directory above hides it. Layers lowest first. undefined when absent.
+ */
+export async function readImageFile(layers: LayerDir[], path: string): Promise<string | undefined> {
+  const parts = path.split("/").filter(Boolean);
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i] as LayerDir;
+    const full = join(layer.dir, ...parts);
+    const st = await lstat(full).catch(() => undefined);
+    if (st?.isCharacterDevice() && st.rdev === 0) return undefined;
+    if (st?.isFile()) return readFile(full, "utf8");
+    // An opaque directory on the way hides everything below this layer.
+    for (let depth = parts.length - 1; depth >= 1; depth--) {
+      const dir = parts.slice(0, depth).join("/");
+      if (isOpaque(layer, dir)) return undefined;
+    }
+  }
+  return undefined;
+}
+
+export interface TreeEntry {
+  /** Relative to the image root, posix separators, no leading "/". */
+  path: string;
+  type: "file" | "dir" | "symlink" | "other";
+  /** Permission bits (incl. setuid/setgid/sticky). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  linkTarget?: string;
+  /** Where the bytes are: the path inside the layer directory that won. */
+  source: string;
+}
+
+/**
+ * The merged entries at and under `root` (a path inside the image, "" or
+ * "/" for everything), sorted by path. Layers lowest first, as images list
+ * them. Empty when `root` does not exist in the image.
+ */
+export async function listImageTree(layers: LayerDir[], root: string): Promise<TreeEntry[]> {
+  const start = posix.normalize(`/${root}`).replace(/^\/+|\/+$/g, "");
+  const found = new Map<string, TreeEntry>();
+  // Paths the layers seen so far hide, with everything under them.
+  const hidden = new Set<string>();
+  const isHidden = (rel: string) => ancestorsAndSelf(rel).some((p) => hidden.has(p));
+
+  for (let i = layers.length - 1; i >= 0; i--) {
+    const layer = layers[i] as LayerDir;
+    const hideBelow: string[] = [];
+    const opaque = (rel: string) => isOpaque(layer, rel);
+
+    // The way down to `start` in this layer: a whiteout, a non-directory or
+    // an opaque directory on it hides the lower layers' copy of `start`.
+    let reachable = true;
+    const parts = start ? start.split("/") : [];
+    for (let n = 1; n < parts.length && reachable; n++) {
+      const dir = parts.slice(0, n).join("/");
+      const st = await lstat(join(layer.dir, dir)).catch(() => undefined);
+      if (!st?.isDirectory()) {
+        if (st) hideBelow.push(dir); // a whiteout or a file ends the stack here
+        reachable = false;
+      } else if (opaque(dir)) hideBelow.push(`${dir}/`);
+    }
+
+    const visit = async (rel: string, st: Stats): Promise<void> => {
+      if (isHidden(rel)) return;
+      if (st.isCharacterDevice() && st.rdev === 0) {
+        hideBelow.push(rel);
+        return;
+      }
+      const seen = found.get(rel);
+      if (seen && seen.type !== "dir") return;
+      if (seen && !st.isDirectory()) {
+        hideBelow.push(`${rel}/`); // a non-directory under a directory ends the stack
+        return;
+      }
+      const full = join(layer.dir, rel);
+      if (!seen) found.set(rel, await entryOf(rel, full, st));
+      if (!st.isDirectory()) return;
+      if (rel && opaque(rel)) hideBelow.push(`${rel}/`);
+      let children: Dirent[];
+      try {
+        children = await readdir(full, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const child of children) {
+        const childRel = rel ? `${rel}/${child.name}` : child.name;
+        await visit(childRel, await lstat(join(layer.dir, childRel)));
+      }
+    };
+    if (reachable && !isHidden(start)) {
+      const st = await lstat(join(layer.dir, start)).catch(() => undefined);
+      if (st) await visit(start, st);
+    }
+    for (const h of hideBelow) hidden.add(h);
+  }
+  return [...found.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+/**
+ * "a/b/c" → ["a/b/c", "a/b/c/", "a/b/", "a/"]… the keys `hidden` uses: a
+ * path itself (whiteout, non-directory) and "dir/" for what is under an
+ * opaque directory (the directory itself stays).
+ */
+function ancestorsAndSelf(rel: string): string[] {
+  if (!rel) return [""];
+  const parts = rel.split("/");
+  const out = [rel];
+  for (let n = parts.length - 1; n >= 1; n--) {
+    const dir = parts.slice(0, n).join("/");
+    out.push(`${dir}/`, dir);
+  }
+  return out;
+}
+
+async function entryOf(rel: string, full: string, st: Stats): Promise<TreeEntry> {
+  const type = st.isDirectory()
+    ? "dir"
+    : st.isFile()
+      ? "file"
+      : st.isSymbolicLink()
+        ? "symlink"
+        : "other";
+  return {
+    path: rel,
+    type,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    size: type === "file" ? st.size : 0,
+    linkTarget: type === "symlink" ? await readlink(full) : undefined,
+    source: full,
+  };
+}
+
+/**
+ * Is `rel` an opaque directory in this layer? From the record made when it
+ * was unpacked, else from overlayfs's own xattr (older layer records).
+ */
+export function isOpaque(layer: LayerDir, rel: string): boolean {
+  if (layer.opaqueDirs) return layer.opaqueDirs.includes(rel);
+  try {
+    return lgetxattr(join(layer.dir, rel), "trusted.overlay.opaque")?.toString() === "y";
+  } catch {
+    return false;
+  }
+}
