@@ -31,6 +31,7 @@ import {
   copyHistoryText,
   imageSource,
   planCopy,
+  rejectUrls,
   removeStaging,
   stageCopy,
 } from "./copy.js";
@@ -527,6 +528,10 @@ async function cacheKey(
   // An image's ID is the digest of its config, which names its layers: it stands for its files.
   if (from) hash.update(`from ${from.image?.id ?? "scratch"}\n`);
   else if (ins.kind === "COPY" || ins.kind === "ADD") {
+    rejectUrls(
+      ins,
+      ins.sources.map((s) => expand(s, env)),
+    );
     for (const source of ins.sources) {
       for (const f of matchSources(files, expand(source, env))) {
         hash.update(`${f.path}\0${f.mode}\0${f.type}\0`);

@@ -75,6 +75,19 @@ export interface CopyPlan {
   intoDir: boolean;
 }
 
+/** ADD of a URL is not supported (the rest of a build never needs the network); COPY never takes one. */
+export function rejectUrls(ins: CopyInstruction, sources: string[]): void {
+  const url = sources.find((s) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s));
+  if (url) {
+    throw new MiniboxError(
+      ins.kind === "COPY"
+        ? `line ${ins.line}: COPY: source can't be a URL (${url})`
+        : `line ${ins.line}: ADD of a URL (${url}) is not supported by minibox`,
+      "download the file into the build context, then COPY it",
+    );
+  }
+}
+
 /** Which files go where: Docker's rules for sources, globs and a destination directory. */
 export function planCopy(
   ins: CopyInstruction,
@@ -83,6 +96,7 @@ export function planCopy(
   workdir: string,
 ): CopyPlan {
   const sources = ins.sources.map((s) => expand(s, vars));
+  rejectUrls(ins, sources);
   const matched = sources.flatMap((s) => {
     try {
       return resolveSources(source.files, s);

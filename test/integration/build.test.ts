@@ -221,6 +221,10 @@ describe("build", () => {
     });
     const failed = await box.run(["build", nouser]);
     expect(oneLineError(failed)).toMatch(/can't find uid for user ghost/);
+    const url = context("url", {
+      Dockerfile: `FROM ${BASE}\nADD http://127.0.0.1:1/file.txt /\n`,
+    });
+    expect(oneLineError(await box.run(["build", url]))).toMatch(/ADD of a URL .* is not supported/);
   });
 
   test("every instruction lands in the image config", async () => {
