@@ -77,6 +77,7 @@ export async function commitImage(
       layers,
       size: layers.reduce((sum, l) => sum + l.size, 0),
       addedAt: index.images[id]?.addedAt ?? created,
+      ...(parent ? { parent: parent.id } : {}),
     };
     index.images[id] = record;
     return record;

@@ -59,13 +59,14 @@ export function registerImageCommands(program: Command): void {
       .command(name)
       .description("List images")
       .argument("[repository]", "only images of this repository")
+      .option("-a, --all", "also the intermediate images of builds")
       .option("-q, --quiet", "only image IDs")
       .option("--digests", "show digests")
       .option("--no-trunc", "full image IDs")
       .action(
         async (
           repository: string | undefined,
-          opts: { quiet?: boolean; digests?: boolean; trunc: boolean },
+          opts: { all?: boolean; quiet?: boolean; digests?: boolean; trunc: boolean },
           cmd: Command,
         ) => {
           await listImages(cmd, repository, opts);
@@ -129,7 +130,7 @@ export function registerImageCommands(program: Command): void {
         rows.map((r) => [
           r.id === "<missing>" || !opts.trunc ? r.id : shortId(r.id),
           opts.human ? timeAgo(r.created) : r.created,
-          opts.trunc ? truncate(r.createdBy.replace(/\s+/g, " "), 45) : r.createdBy,
+          opts.trunc ? truncate(r.createdBy.replace(/[\t\n]/g, " "), 45) : r.createdBy,
           opts.human ? humanSize(r.size) : String(r.size),
           r.comment,
         ]),
@@ -209,10 +210,12 @@ export function registerImageCommands(program: Command): void {
 async function listImages(
   cmd: Command,
   repository: string | undefined,
-  opts: { quiet?: boolean; digests?: boolean; trunc: boolean },
+  opts: { all?: boolean; quiet?: boolean; digests?: boolean; trunc: boolean },
 ): Promise<void> {
   const ctx = contextFrom(cmd);
   const images = await ctx.store.listImages();
+  // Docker hides a build's untagged intermediate images (those with children) unless -a.
+  const parents = new Set(images.map((i) => i.record.parent));
   const wanted = repository
     ? familiarString(parseReference(repository)).replace(/:latest$/, "")
     : undefined;
@@ -225,6 +228,7 @@ async function listImages(
     size: number;
   }[] = [];
   for (const { record, tags } of images) {
+    if (!opts.all && tags.length === 0 && parents.has(record.id)) continue;
     const created = await readConfigCreated(ctx.store, record);
     const digest = record.repoDigests[0]?.split("@")[1] ?? "<none>";
     const names = familiarTags(tags);

@@ -139,6 +139,7 @@ export async function removeImage(
 ): Promise<string[]> {
   const { record, tag } = await requireImage(store, nameOrId);
   const users = await containersUsingImage(store.root, record.id);
+  const busy = await imagesInUse(store.root);
   const lines: string[] = [];
   const doomedLayers: string[] = [];
   const doomedBlobs: string[] = [];
@@ -169,7 +170,17 @@ export async function removeImage(
     for (const repoDigest of record.repoDigests)
       lines.push(`Untagged: ${familiarDigest(repoDigest)}`);
     if (users.length > 0) return; // forced while in use: Docker keeps the image, untagged
-    delete index.images[record.id];
+    // A parent of other images (a build's base) stays while they need it, untagged.
+    if (Object.values(index.images).some((r) => r.parent === record.id)) {
+      if (tags.length > 0) return;
+      throw new MiniboxError(
+        `conflict: unable to delete ${shortId(record.id)} (cannot be forced) - image has dependent child images`,
+        "remove the images built from it first",
+      );
+    }
+    // Docker deletes a build's intermediate images with their last child.
+    const gone = [record, ...orphanedParents(index, record, busy)];
+    for (const g of gone) delete index.images[g.id];
     const remaining = Object.values(index.images);
     const usedLayers = new Set(remaining.flatMap((r) => r.layers.map((l) => l.chainId)));
     const usedBlobs = new Set(
@@ -180,18 +191,17 @@ export async function removeImage(
         ...r.layers.map((l) => l.digest),
       ]),
     );
+    // A parent's layers are a prefix of its child's: the removed image's layers cover them all.
     for (const layer of record.layers) {
       if (!usedLayers.has(layer.chainId)) doomedLayers.push(layer.chainId);
       if (!usedBlobs.has(layer.digest)) doomedBlobs.push(layer.digest);
     }
-    for (const blob of [
-      record.id,
-      record.manifestDigest,
-      ...record.repoDigests.map(repoDigestOf),
-    ]) {
-      if (!usedBlobs.has(blob)) doomedBlobs.push(blob);
+    for (const g of gone) {
+      for (const blob of [g.id, g.manifestDigest, ...g.repoDigests.map(repoDigestOf)]) {
+        if (!usedBlobs.has(blob)) doomedBlobs.push(blob);
+      }
+      lines.push(`Deleted: ${g.id}`);
     }
-    lines.push(`Deleted: ${record.id}`);
     for (const chain of doomedLayers) lines.push(`Deleted: ${chain}`);
   });
   // The index no longer points at these, so a crash from here on leaves only unreferenced files.
@@ -211,6 +221,47 @@ export async function removeImage(
   }
   for (const blob of new Set(doomedBlobs)) await rm(store.blobPath(blob), { force: true });
   return lines;
+}
+
+/**
+ * The untagged ancestors of a removed image that nothing else needs (no
+ * other child, no tag, no container), nearest first. Their layers are a
+ * prefix of the removed image's, so layers and layer blobs are already
+ * handled; only their config and manifest blobs remain to go.
+ */
+function orphanedParents(
+  index: { tags: Record<string, string>; images: Record<string, ImageRecord> },
+  removed: ImageRecord,
+  busy: Set<string>,
+): ImageRecord[] {
+  const out: ImageRecord[] = [];
+  const tagged = new Set(Object.values(index.tags));
+  let id = removed.parent;
+  while (id) {
+    const parent = index.images[id];
+    if (!parent || tagged.has(id) || busy.has(id)) break;
+    const parentId = id;
+    const children = Object.values(index.images).filter((r) => r.parent === parentId);
+    if (children.some((c) => c.id !== removed.id && !out.includes(c))) break;
+    out.push(parent);
+    id = parent.parent;
+  }
+  return out;
+}
+
+/** Image IDs that containers were made from. */
+async function imagesInUse(root: string): Promise<Set<string>> {
+  const dir = join(root, "containers");
+  const ids = new Set<string>();
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    try {
+      const state = JSON.parse(await readFile(join(dir, name, "state.json"), "utf8"));
+      if (typeof state.imageId === "string") ids.add(state.imageId);
+    } catch {
+      // half-created or foreign entry
+    }
+  }
+  return ids;
 }
 
 function repoDigestOf(repoDigest: string): string {
@@ -299,8 +350,8 @@ export interface HistoryRow {
 /**
  * `history`: one row per history entry, newest first. Entries that made a
  * layer take the sizes of the layers in order; metadata-only entries
- * (empty_layer) are 0 B. Only the top row has an image ID of its own: the
- * rows below are "<missing>" for pulled images, as in Docker.
+ * (empty_layer) are 0 B. Rows made by local builds name their image; the
+ * rows of a pulled image below its top are "<missing>", as in Docker.
  */
 export async function imageHistory(store: Store, nameOrId: string): Promise<HistoryRow[]> {
   const { record } = await requireImage(store, nameOrId);
@@ -320,6 +371,14 @@ export async function imageHistory(store: Store, nameOrId: string): Promise<Hist
     };
   });
   rows.reverse();
-  if (rows[0]) rows[0].id = record.id;
+  // Each build step made one history entry and one image: walking the parent
+  // chain names the rows the local builds made (the rest stay <missing>).
+  const images = (await store.readIndex()).images;
+  let id: string | undefined = record.id;
+  for (const row of rows) {
+    if (!id) break;
+    row.id = id;
+    id = images[id]?.parent;
+  }
   return rows;
 }

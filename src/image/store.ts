@@ -55,6 +55,12 @@ export interface ImageRecord {
   size: number;
   /** When it entered this store (RFC 3339). */
   addedAt: string;
+  /**
+   * The image a build step started from (Docker's "Parent"): built images
+   * only. `images` hides untagged parents, `history` names them, and `rmi`
+   * removes them with their last child.
+   */
+  parent?: string;
 }
 
 interface ImageIndex {

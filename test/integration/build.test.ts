@@ -336,4 +336,38 @@ describe("build", () => {
     const ls = await box.run(["run", "--rm", "rebased", "cat", "/data.txt"]);
     expect(ls.stdout).toBe("data\n");
   });
+
+  test("intermediate images: hidden from images, named by history, removed with the last child", async () => {
+    const own = sandbox();
+    try {
+      expect((await own.run(["pull", "-q", BASE])).code).toBe(0);
+      const ctx = context("parents", {
+        Dockerfile: `FROM ${BASE}\nCOPY a.txt /\nENV X=1\nCMD ["cat", "/a.txt"]\n`,
+        "a.txt": "a\n",
+      });
+      const built = await own.run(["build", "-t", "kid", ctx]);
+      expect(built.code, built.stderr).toBe(0);
+      const steps = [...built.stdout.matchAll(/ ---> ([0-9a-f]{12})$/gm)].map((m) => m[1]);
+      expect(steps).toHaveLength(4); // base, COPY, ENV, CMD
+      const listed = (args: string[]) =>
+        own.run(["images", "-q", ...args]).then((r) => r.stdout.trim().split("\n").sort());
+      expect(await listed([])).toEqual([steps[0], steps[3]].sort());
+      expect(await listed(["-a"])).toEqual([...steps].sort());
+      const history = await own.run(["history", "-q", "kid"]);
+      expect(history.stdout.trim().split("\n")).toEqual([...steps].reverse());
+      // The base has children: removing its only tag untags it and keeps it.
+      const base = await own.run(["rmi", BASE]);
+      expect(base.stdout).toMatch(/^Untagged: /);
+      expect(base.stdout).not.toContain("Deleted");
+      const byId = await own.run(["rmi", steps[2] as string]);
+      expect(oneLineError(byId)).toMatch(/image has dependent child images/);
+      const rmi = await own.run(["rmi", "kid"]);
+      expect(rmi.code, rmi.stderr).toBe(0);
+      // kid, its two parents, and the base (untagged above, now childless), with both layers.
+      expect(rmi.stdout.match(/^Deleted: /gm)).toHaveLength(6);
+      expect((await own.run(["images", "-aq"])).stdout).toBe("");
+    } finally {
+      own.cleanup();
+    }
+  });
 });
