@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
+import { oneLineError, REPO_ROOT, type Sandbox, sandbox } from "../support/minibox.js";
 import { clientEnv, testEnv } from "../support/testenv.js";
 
 const env = testEnv();
@@ -369,5 +369,25 @@ describe("build", () => {
     } finally {
       own.cleanup();
     }
+  });
+
+  test("the tutorial's slide script runs and prints the talk's shapes", () => {
+    const out = execFileSync(path.join(REPO_ROOT, "docs/examples/talk-slides.sh"), {
+      encoding: "utf8",
+    });
+    expect(out).toMatch(
+      /Step 1\/4 : FROM busybox\n ---> [0-9a-f]{12}\nStep 2\/4 : COPY greeting.txt \.\/\n ---> [0-9a-f]{12}\n/,
+    );
+    expect(out).toContain("# minibox run --rm hello\nHello from minibox!\n");
+    expect(out.match(/ ---> Using cache/g)).toHaveLength(3);
+    expect(out).toMatch(/ ---> Running in [0-9a-f]{12}\nRemoving intermediate container/);
+    const history = out.slice(
+      out.indexOf("# minibox history web"),
+      out.indexOf("# minibox images"),
+    );
+    const rows = history.trim().split("\n").slice(2);
+    expect(rows).toHaveLength(7);
+    expect(rows[0]).toMatch(/^[0-9a-f]{12} .*\/bin\/sh -c #\(nop\) {2}CMD \["httpd".* 0B/);
+    expect(rows.filter((r) => / 0B\s*$/.test(r)).length).toBeGreaterThanOrEqual(5);
   });
 });
