@@ -9,11 +9,13 @@
  * Descriptors given to the executor: 0-2 the container's stdio (inherited,
  * never copied through Node), 3 the plan, 4 status lines back, 5 control.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { getSystemErrorMap } from "node:util";
 import { MiniboxError } from "../errors.js";
 import { type Plan, type PlanStep, serialisePlan } from "./plan.js";
 
@@ -54,29 +56,14 @@ export interface ExecutorResult {
   started: boolean;
 }
 
-/** strerror text for the errnos steps commonly fail with. */
-const ERRNO_TEXT: Record<number, string> = {
-  1: "Operation not permitted",
-  2: "No such file or directory",
-  5: "Input/output error",
-  7: "Argument list too long",
-  8: "Exec format error",
-  12: "Cannot allocate memory",
-  13: "Permission denied",
-  16: "Device or resource busy",
-  17: "File exists",
-  20: "Not a directory",
-  21: "Is a directory",
-  22: "Invalid argument",
-  28: "No space left on device",
-  30: "Read-only file system",
-  38: "Function not implemented",
-  95: "Operation not supported",
-  125: "Operation canceled",
-};
-
+/**
+ * strerror-like text for an errno the executor reported, from libuv's own
+ * table (Node's util.getSystemErrorMap): exact for every errno, and no FFI
+ * on the run path. libuv's messages are lower case; capitalised like glibc's.
+ */
 export function errnoText(errno: number): string {
-  return ERRNO_TEXT[errno] ?? `errno ${errno}`;
+  const message = getSystemErrorMap().get(-errno)?.[1];
+  return message ? message[0]?.toUpperCase() + message.slice(1) : `errno ${errno}`;
 }
 
 export class Execution {
