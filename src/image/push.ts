@@ -131,8 +131,9 @@ export async function pushImage(
   reporter.status(`The push refers to repository [${repositoryName(ref)}]`);
   const ids = layerIds(record, layers);
   // Docker lists the top layer first.
-  for (let i = layers.length - 1; i >= 0; i--) reporter.layer(ids[i] as string, "Preparing");
   const order = layers.map((_, i) => layers.length - 1 - i);
+  for (const i of order) reporter.layer(ids[i] as string, "Preparing");
+  for (const i of order.slice(CONCURRENT_UPLOADS)) reporter.layer(ids[i] as string, "Waiting");
   await mapConcurrent(order, CONCURRENT_UPLOADS, async (i) => {
     const id = ids[i] as string;
     const layer = layers[i] as Descriptor;
@@ -180,7 +181,7 @@ type Progress = (status: string, current?: number, total?: number) => void;
 async function pushBlob(target: Target, desc: Descriptor, show: Progress): Promise<void> {
   const { client, repo } = target;
   // A failed attempt starts over with a new session: a half-sent one cannot be trusted.
-  await withRetries(`cannot push blob ${desc.digest} to ${client.domain}`, async () => {
+  await withRetries(`cannot reach registry ${client.domain}`, async () => {
     if (await client.hasBlob(repo, desc.digest)) {
       show("Layer already exists");
       return;

@@ -1,7 +1,7 @@
 // `minibox push` against the real registry: what arrives is checked by
 // pulling it into a fresh root and by skopeo; the traffic (HEAD first, no
 // upload for what is there, mounts, chunks) is watched through a proxy.
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, test } from "vitest";
@@ -9,7 +9,7 @@ import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
 import { type Proxy as LoggingProxy, type ProxyLog, startProxy } from "../support/proxy.js";
 import { assertStoreConsistent } from "../support/store-check.js";
 import { clientEnv, testEnv } from "../support/testenv.js";
-import { run } from "../support/util.js";
+import { freePort, run } from "../support/util.js";
 
 const env = testEnv();
 const anon = env.registries.anon;
@@ -165,13 +165,29 @@ describe("push", () => {
       "POST mount fixtures/base 201",
       "PUT manifest 201",
     ]);
-    // The mounted repository serves the image: and now it is a source too.
+    // The mounted repository serves the image, and is now the latest known source.
     const seen = await skopeo(`${anon}/pushed/mounted:latest`);
     expect(seen.digest).toBe(base.manifestDigest);
-    const tag = await box.run(["tag", ref, `${p.address}/pushed/mounted-again`]);
-    expect(tag.code).toBe(0);
+    await box.run(["tag", ref, `${p.address}/pushed/mounted-again`]);
     const again = await box.run(["push", `${p.address}/pushed/mounted-again`]);
-    expect(again.stdout).toMatch(/Mounted from pushed\/mounted|Mounted from fixtures\/base/);
+    expect(again.stdout).toContain("Mounted from pushed/mounted\n");
+
+    // A stale hint (the source repository has no such blob): the registry
+    // answers 202 and the upload goes on in the session it opened.
+    const sources = path.join(box.root, "blob-sources.json");
+    const hints = JSON.parse(readFileSync(sources, "utf8"));
+    for (const digest of Object.keys(hints)) hints[digest] = [`${p.address}/pushed/never-was`];
+    writeFileSync(sources, JSON.stringify(hints));
+    await box.run(["tag", ref, `${p.address}/pushed/fallback`]);
+    p.log.length = 0;
+    const fallback = await box.run(["push", `${p.address}/pushed/fallback`]);
+    expect(fallback.code, fallback.stderr).toBe(0);
+    expect(fallback.stdout).toContain(`${short(base.diffIds[0] as string)}: Pushed`);
+    expect(shape(p.log).slice(0, 3)).toEqual([
+      `HEAD blob ${short(base.layerDigests[0] as string)} 404`,
+      "POST mount pushed/never-was 202",
+      `PUT upload ${short(base.layerDigests[0] as string)} 201`,
+    ]);
   });
 
   test("a blob above the chunk size goes up in PATCH chunks, following relative Locations", async () => {
@@ -284,12 +300,20 @@ describe("push", () => {
     }
   });
 
-  test("bad input: an image not in the store, a digest reference", async () => {
+  test("bad input: an image not in the store, an unreachable registry, a digest reference", async () => {
     const box = newBox();
     const missing = await box.run(["push", `${anon}/pushed/nothing:here`]);
     expect(missing.code).not.toBe(0);
     expect(oneLineError(missing)).toMatch(
       /does not exist locally with the tag: .*pushed\/nothing:here/,
+    );
+    // An unreachable registry: one line once the retries are spent.
+    const nowhere = `127.0.0.1:${await freePort()}`;
+    const gone = await boxWithBase(`${nowhere}/pushed/nowhere`);
+    const unreachable = await gone.run(["push", `${nowhere}/pushed/nowhere`]);
+    expect(unreachable.code).not.toBe(0);
+    expect(oneLineError(unreachable)).toBe(
+      `minibox: cannot reach registry ${nowhere}: connection to ${nowhere} refused`,
     );
     const byDigest = await box.run(["push", `${anon}/pushed/x@${base.manifestDigest}`]);
     expect(byDigest.code).not.toBe(0);
