@@ -131,6 +131,10 @@ describe("push", () => {
       "PUT manifest 201",
     ]);
 
+    const quiet = await box.run(["push", "-q", ref]);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stdout).toBe(`${ref}\n`);
+
     const { box: fresh, info } = await pullFresh(`${anon}/pushed/base:v1`);
     expect(info.Id).toBe(base.configDigest);
     expect(info.RepoDigests).toEqual([`${anon}/pushed/base@${base.manifestDigest}`]);
