@@ -13,6 +13,7 @@ import { DEFAULT_ROOT } from "./context.js";
 import { registerExecCommands } from "./exec-commands.js";
 import { registerImageCommands } from "./image-commands.js";
 import { collect } from "./options.js";
+import { registerPushCommand } from "./push-command.js";
 import { registerRunCommand } from "./run-command.js";
 
 function buildProgram(): Command {
@@ -45,6 +46,7 @@ function buildProgram(): Command {
   registerContainerCommands(program);
   registerExecCommands(program);
   registerBuildCommand(program);
+  registerPushCommand(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

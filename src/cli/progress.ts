@@ -1,5 +1,5 @@
 /**
- * Pull progress, drawn like Docker's: one line per layer. On a terminal the
+ * Pull and push progress, drawn like Docker's: one line per layer. On a terminal the
  * lines update in place with a bar, bytes and speed (cli-progress draws
  * them); otherwise each status change is printed once as a plain line, so
  * logs and pipes stay readable.
@@ -7,6 +7,9 @@
 import cliProgress from "cli-progress";
 import type { PullReporter } from "../image/pull.js";
 import { humanSize } from "./format.js";
+
+/** Statuses that end a layer's row: pull's and push's. */
+const DONE = /complete$|^Already exists$|^Pushed$|^Layer already exists$|^Mounted from /;
 
 export function createReporter(
   quiet: boolean,
@@ -64,13 +67,10 @@ function ttyReporter(): PullReporter & { stop(): void } {
           progress: `${humanSize(current)}/${humanSize(total)} ${speed}`,
         });
       } else {
-        row.bar.update(
-          status.endsWith("complete") || status === "Already exists" ? row.bar.getTotal() : 0,
-          {
-            status,
-            progress: "",
-          },
-        );
+        row.bar.update(DONE.test(status) ? row.bar.getTotal() : 0, {
+          status,
+          progress: "",
+        });
       }
     },
     stop: () => bars.stop(),

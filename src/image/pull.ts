@@ -182,6 +182,11 @@ async function pullFrom(
       index.tags[formatReference({ ...ref, digest: undefined })] = imageId;
     return rec;
   });
+  // Remembered so that pushing these blobs elsewhere on this registry can mount them.
+  await store.recordBlobSources(
+    [manifest.config.digest, ...layers.map((l) => l.digest)],
+    `${ref.domain}/${repo}`,
+  );
   reporter.status(`Digest: ${top.digest}`);
   return { record, downloaded: !existing, repoDigest };
 }
@@ -545,7 +550,7 @@ async function appendBody(
   return written;
 }
 
-async function mapConcurrent<T, R>(
+export async function mapConcurrent<T, R>(
   items: T[],
   limit: number,
   fn: (item: T, index: number) => Promise<R>,

@@ -6,6 +6,13 @@
  *   GET /v2/                                   ping; 401 tells how to authenticate
  *   GET /v2/<name>/manifests/<tag|digest>      a manifest or an index
  *   GET /v2/<name>/blobs/<digest>              a config or layer blob (maybe a redirect)
+ * and for a push:
+ *   HEAD /v2/<name>/blobs/<digest>             does the repository have this blob?
+ *   POST /v2/<name>/blobs/uploads/[?mount=&from=]  mount from another repository (201),
+ *                                              or open an upload session (202 + Location)
+ *   PATCH <location>                           one chunk (Content-Range); a new Location
+ *   PUT <location>?digest=<digest>             close the upload (with the last bytes, if any)
+ *   PUT /v2/<name>/manifests/<tag>             the manifest, typed by Content-Type
  * Authentication is negotiated by challenge: a 401 carries
  * `WWW-Authenticate: Bearer realm=…,service=…,scope=…` (get a token from the
  * realm, with Basic credentials if we have them, and retry) or
@@ -108,7 +115,10 @@ interface CachedToken {
 export interface RequestOptions {
   method?: string;
   headers?: Record<string, string>;
-  /** The auth scope this request needs, e.g. "repository:library/alpine:pull". */
+  /**
+   * The auth scope this request needs, e.g. "repository:library/alpine:pull";
+   * several are separated by spaces (a cross-repository mount needs two).
+   */
   scope: string;
   /** Which statuses the caller handles itself (others become errors). */
   accept?: number[];
@@ -136,7 +146,8 @@ export class RegistryClient {
    * and 5xx answers are thrown as TransientError for the caller's retry loop.
    */
   async request(path: string, options: RequestOptions): Promise<Response> {
-    const url = `${this.endpoint.baseUrl}${path}`;
+    // Upload sessions hand out absolute Locations; everything else is a path.
+    const url = /^https?:\/\//.test(path) ? path : `${this.endpoint.baseUrl}${path}`;
     let response = await this.send(url, options, this.authorization(options.scope));
     if (response.status === 401) {
       const header = response.headers.get("www-authenticate");
@@ -162,7 +173,9 @@ export class RegistryClient {
 
   private async send(url: string, options: RequestOptions, auth?: string): Promise<Response> {
     const headers: Record<string, string> = { "User-Agent": "minibox/0.1", ...options.headers };
-    if (auth) headers.Authorization = auth;
+    // A Location may point at another host (a storage service): our token is not its business.
+    if (auth && new URL(url).origin === new URL(this.endpoint.baseUrl).origin)
+      headers.Authorization = auth;
     try {
       return await fetch(url, {
         method: options.method ?? "GET",
@@ -214,7 +227,8 @@ export class RegistryClient {
   ): Promise<CachedToken> {
     const url = new URL(realm);
     if (service) url.searchParams.set("service", service);
-    if (scope) url.searchParams.set("scope", scope);
+    // One scope parameter per scope, as the token spec and Docker do.
+    for (const one of scope.split(" ").filter(Boolean)) url.searchParams.append("scope", one);
     const headers: Record<string, string> = { "User-Agent": "minibox/0.1" };
     if (this.credentials) headers.Authorization = basicHeader(this.credentials);
     this.tokenRequests++;
@@ -384,6 +398,165 @@ export class RegistryClient {
       headers: offset > 0 ? { Range: `bytes=${offset}-` } : {},
     });
   }
+
+  // ---- push ------------------------------------------------------------------
+
+  /** HEAD a blob: does `repository` already have it? */
+  async hasBlob(repository: string, digest: string): Promise<boolean> {
+    const response = await this.request(`/v2/${repository}/blobs/${digest}`, {
+      method: "HEAD",
+      scope: pushScope(repository),
+      accept: [404],
+    });
+    await response.body?.cancel();
+    return response.status === 200;
+  }
+
+  /** Open an upload session; returns its Location. */
+  async startUpload(repository: string): Promise<string> {
+    const response = await this.postUpload(repository, "", pushScope(repository));
+    return this.uploadLocation(response);
+  }
+
+  /**
+   * Ask the registry to link a blob from another of its repositories: 201
+   * means done, no bytes sent; 202 means it could not (the blob is not
+   * there, or we may not read it) and opened an ordinary session instead.
+   * Needs a token for both repositories.
+   */
+  async mountBlob(
+    repository: string,
+    digest: string,
+    from: string,
+  ): Promise<{ mounted: true } | { mounted: false; location: string }> {
+    const query = `?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`;
+    const scope = `${pushScope(repository)} repository:${from}:pull`;
+    const response = await this.postUpload(repository, query, scope);
+    if (response.status === 201) return { mounted: true };
+    return { mounted: false, location: this.uploadLocation(response) };
+  }
+
+  private async postUpload(repository: string, query: string, scope: string): Promise<Response> {
+    const response = await this.request(`/v2/${repository}/blobs/uploads/${query}`, {
+      method: "POST",
+      scope,
+    });
+    await response.body?.cancel();
+    return response;
+  }
+
+  private uploadLocation(response: Response): string {
+    if (response.status !== 202) {
+      throw new MiniboxError(
+        `registry ${this.domain} answered ${response.status} to an upload request (expected 202)`,
+      );
+    }
+    return this.location(response);
+  }
+
+  /**
+   * Send bytes [offset, offset + data.length) of an upload. The registry
+   * answers with the Location of the session's next step, which carries its
+   * state: every request goes to the latest one.
+   */
+  async uploadChunk(
+    repository: string,
+    location: string,
+    data: Buffer,
+    offset: number,
+  ): Promise<string> {
+    const response = await this.request(location, {
+      method: "PATCH",
+      scope: pushScope(repository),
+      headers: {
+        // fetch sets Content-Length from the body; distribution checks it against this.
+        "Content-Type": "application/octet-stream",
+        // distribution's form: inclusive, without a "bytes " unit.
+        "Content-Range": `${offset}-${offset + data.length - 1}`,
+      },
+      body: data,
+    });
+    await response.body?.cancel();
+    if (response.status !== 202) {
+      throw new MiniboxError(
+        `registry ${this.domain} answered ${response.status} to an upload chunk (expected 202)`,
+      );
+    }
+    return this.location(response);
+  }
+
+  /** Close an upload with the blob's digest (and its last bytes, if any); the registry verifies it. */
+  async finishUpload(
+    repository: string,
+    location: string,
+    digest: string,
+    data: Buffer = Buffer.alloc(0),
+  ): Promise<void> {
+    const url = new URL(location);
+    url.searchParams.set("digest", digest);
+    const response = await this.request(url.toString(), {
+      method: "PUT",
+      scope: pushScope(repository),
+      headers: { "Content-Type": "application/octet-stream" },
+      body: data,
+    });
+    await response.body?.cancel();
+    const stored = response.headers.get("docker-content-digest");
+    if (stored && stored !== digest) {
+      throw new MiniboxError(
+        `registry ${this.domain} stored blob ${digest} under digest ${stored}`,
+      );
+    }
+  }
+
+  /** PUT a manifest under a tag; returns the digest the registry reports (or ours). */
+  async putManifest(
+    repository: string,
+    reference: string,
+    body: Buffer,
+    mediaType: string,
+  ): Promise<string> {
+    const response = await withRetries(`cannot reach registry ${this.domain}`, () =>
+      this.request(`/v2/${repository}/manifests/${reference}`, {
+        method: "PUT",
+        scope: pushScope(repository),
+        headers: { "Content-Type": mediaType },
+        body,
+      }),
+    );
+    await response.body?.cancel();
+    const digest = sha256(body);
+    const stored = response.headers.get("docker-content-digest");
+    if (stored && stored !== digest) {
+      throw new MiniboxError(
+        `registry ${this.domain} stored the manifest under digest ${stored}, not ${digest}`,
+      );
+    }
+    return digest;
+  }
+
+  /** Abandon an upload session (one a refused mount opened); the registry would expire it anyway. */
+  async cancelUpload(repository: string, location: string): Promise<void> {
+    try {
+      const response = await this.request(location, {
+        method: "DELETE",
+        scope: pushScope(repository),
+        accept: [404],
+      });
+      await response.body?.cancel();
+    } catch {
+      // best effort: a leftover session costs the registry a little disk until it purges it
+    }
+  }
+
+  /** An upload session's Location, relative or absolute, as an absolute URL. */
+  private location(response: Response): string {
+    const location = response.headers.get("location");
+    if (!location) {
+      throw new MiniboxError(`registry ${this.domain} opened an upload without a Location`);
+    }
+    return new URL(location, `${this.endpoint.baseUrl}/`).toString();
+  }
 }
 
 /** A registry's own error, kept with its codes so callers can phrase it for the user. */
@@ -435,6 +608,11 @@ function httpGet(
       reject(new TransientError(describeNetworkError({ cause: err }, url.host))),
     );
   });
+}
+
+/** Pushing needs both actions: a push also reads (HEAD) what is there. */
+export function pushScope(repository: string): string {
+  return `repository:${repository}:pull,push`;
 }
 
 function basicHeader(creds: Credentials): string {

@@ -5,6 +5,7 @@
  *   <root>/layers/<chainhex>/diff/    a layer unpacked once, shared by every image that has it
  *   <root>/layers/<chainhex>/layer.json
  *   <root>/images.json                tags → image ID, image ID → record
+ *   <root>/blob-sources.json          blob digest → repositories it was pulled from or pushed to
  *   <root>/tmp/                       downloads in progress, unpacks in progress
  *   <root>/locks/                     flock files (see sys/lock.ts)
  *
@@ -69,6 +70,9 @@ interface ImageIndex {
   images: Record<string, ImageRecord>;
 }
 
+/** Enough mount candidates per blob; Docker tries a handful too. */
+const MAX_SOURCES_PER_BLOB = 5;
+
 export class Store {
   constructor(readonly root: string) {}
 
@@ -86,6 +90,9 @@ export class Store {
   }
   private get indexPath(): string {
     return join(this.root, "images.json");
+  }
+  private get sourcesPath(): string {
+    return join(this.root, "blob-sources.json");
   }
 
   async init(): Promise<void> {
@@ -213,6 +220,42 @@ export class Store {
       record,
       tags: Object.keys(index.tags).filter((tag) => index.tags[tag] === record.id),
     }));
+  }
+
+  // ---- blob sources ----------------------------------------------------------
+
+  /**
+   * Where blobs are known to live ("domain/path" of repositories), most
+   * recent first: a push to another repository of the same registry can
+   * then ask it to mount the blob instead of uploading it again (Docker
+   * keeps the same record, its "v2 metadata"). Only a hint: a stale entry
+   * costs one failed mount, so removing images does not prune it.
+   */
+  async blobSources(digest: string): Promise<string[]> {
+    try {
+      const all = JSON.parse(await readFile(this.sourcesPath, "utf8")) as Record<string, string[]>;
+      return all[digest] ?? [];
+    } catch {
+      return [];
+    }
+  }
+
+  async recordBlobSources(digests: string[], repository: string): Promise<void> {
+    await withLock(this.lockPath("blob-sources"), async () => {
+      let all: Record<string, string[]> = {};
+      try {
+        all = JSON.parse(await readFile(this.sourcesPath, "utf8"));
+      } catch {
+        // absent or damaged: a hint file starts over
+      }
+      for (const digest of digests) {
+        const previous = (all[digest] ?? []).filter((r) => r !== repository);
+        all[digest] = [repository, ...previous].slice(0, MAX_SOURCES_PER_BLOB);
+      }
+      const tmp = this.tmpPath("sources");
+      await writeFile(tmp, `${JSON.stringify(all)}\n`);
+      await rename(tmp, this.sourcesPath);
+    });
   }
 
   // ---- housekeeping --------------------------------------------------------

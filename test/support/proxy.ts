@@ -9,6 +9,12 @@ export interface ProxyOptions {
   bytesPerSecond?: number;
   /** Cut the first response for this blob digest after this many bytes. */
   dropOnce?: { digest: string; afterBytes: number };
+  /**
+   * The registry names the host it was asked for in upload Locations, which
+   * would send the rest of an upload around the proxy. Rewrite them to point
+   * back here: as an absolute URL, or as a path (both are legal).
+   */
+  location?: "absolute" | "relative";
 }
 
 export interface ProxyLog {
@@ -29,6 +35,7 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
   const [host, port] = target.split(":");
   const log: ProxyLog[] = [];
   let dropped = false;
+  let address = "";
   const server = http.createServer((req, res) => {
     const upstream = http.request(
       {
@@ -46,7 +53,13 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
           status: up.statusCode ?? 0,
         };
         log.push(entry);
-        res.writeHead(up.statusCode ?? 502, up.headers);
+        const headers = { ...up.headers };
+        if (options.location && headers.location) {
+          const where = new URL(headers.location, `http://${target}`);
+          const path = `${where.pathname}${where.search}`;
+          headers.location = options.location === "relative" ? path : `http://${address}${path}`;
+        }
+        res.writeHead(up.statusCode ?? 502, headers);
         const isBlob = /\/blobs\/sha256:/.test(req.url ?? "");
         const drop =
           !dropped &&
@@ -79,7 +92,7 @@ export async function startProxy(target: string, options: ProxyOptions = {}): Pr
     req.pipe(upstream);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  const address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     address,
     log,
