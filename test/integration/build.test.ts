@@ -1,7 +1,15 @@
 // `minibox build`: the talk's two Dockerfiles on the busybox fixture, the
 // cache, .dockerignore, and the images they make running for real.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -389,5 +397,52 @@ describe("build", () => {
     expect(rows).toHaveLength(7);
     expect(rows[0]).toMatch(/^[0-9a-f]{12} .*\/bin\/sh -c #\(nop\) {2}CMD \["httpd".* 0B/);
     expect(rows.filter((r) => / 0B\s*$/.test(r)).length).toBeGreaterThanOrEqual(5);
+  });
+
+  test("whiteouts from RUN: the image runs, pushes, and unpacks the same with skopeo + umoci", async () => {
+    const ctx = context("whiteouts", {
+      Dockerfile: [
+        `FROM ${BASE}`,
+        // a base file deleted, a base directory replaced by a new one (opaque)
+        "RUN rm /etc/os-release && rm -rf /home && mkdir -p /home/new && echo n > /home/new/f",
+        "",
+      ].join("\n"),
+    });
+    const built = await box.run(["build", "-t", "whiteouts", ctx]);
+    expect(built.code, built.stderr).toBe(0);
+    const look = "ls /etc/os-release 2>/dev/null; ls -A /home; cat /home/new/f";
+    expect((await box.run(["run", "--rm", "whiteouts", "sh", "-c", look])).stdout).toBe("new\nn\n");
+
+    const ref = `${env.registries.anon}/build/whiteouts:1`;
+    expect((await box.run(["tag", "whiteouts", ref])).code).toBe(0);
+    const push = await box.run(["push", ref]);
+    expect(push.code, push.stderr).toBe(0);
+    // A fresh root pulls and runs it the same.
+    const fresh = sandbox();
+    try {
+      expect((await fresh.run(["pull", "-q", ref])).code).toBe(0);
+      expect((await fresh.run(["run", "--rm", ref, "sh", "-c", look])).stdout).toBe("new\nn\n");
+    } finally {
+      fresh.cleanup();
+    }
+    // Independent tools: skopeo fetches it, umoci applies the layers with their whiteouts.
+    const work = mkdtempSync(path.join(tmpdir(), "minibox-umoci-"));
+    try {
+      execFileSync(
+        "skopeo",
+        ["copy", "--src-tls-verify=false", `docker://${ref}`, `oci:${work}/layout:1`],
+        { env: clientEnv(env), stdio: "pipe" },
+      );
+      execFileSync("umoci", ["unpack", "--image", `${work}/layout:1`, `${work}/bundle`], {
+        stdio: "pipe",
+      });
+      const rootfs = path.join(work, "bundle", "rootfs");
+      expect(existsSync(path.join(rootfs, "etc/os-release"))).toBe(false);
+      expect(existsSync(path.join(rootfs, "etc/passwd"))).toBe(true);
+      expect(readdirSync(path.join(rootfs, "home"))).toEqual(["new"]);
+      expect(readFileSync(path.join(rootfs, "home/new/f"), "utf8")).toBe("n\n");
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   });
 });
