@@ -43,6 +43,11 @@ export function registerArchiveCommands(program: Command): void {
       );
       if (opts.quiet) return;
       for (const image of loaded) {
+        for (const { tag, previousId } of image.moved) {
+          console.log(
+            `The image ${familiarTags([tag])[0]} already exists, renaming the old one with ID ${previousId} to empty string`,
+          );
+        }
         if (image.tags.length === 0) console.log(`Loaded image ID: ${image.id}`);
         for (const tag of familiarTags(image.tags)) console.log(`Loaded image: ${tag}`);
       }

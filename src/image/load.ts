@@ -51,6 +51,8 @@ export interface LoadedImage {
   id: string;
   /** Canonical names now pointing at it. */
   tags: string[];
+  /** Tags that pointed at another image before (Docker says so). */
+  moved: { tag: string; previousId: string }[];
 }
 
 /** A regular file of the archive, as extracted into staging. */
@@ -402,8 +404,8 @@ async function prepareImage(
         const { size, opaqueDirs } = await store.readLayer(chainId);
         layers.push({ record: { ...base, size, opaqueDirs }, blob: file });
       } else {
-        const dir = join(staging, `layer-${digestHex(chainId)}`);
-        await rm(dir, { recursive: true, force: true });
+        // Named by blob: two blobs (gzip and plain, say) may hold the same layer.
+        const dir = join(staging, `layer-${digestHex(file.digest)}-${i}`);
         await mkdir(join(dir, "diff"), { recursive: true, mode: 0o755 });
         const opaqueDirs: string[] = [];
         const result = await unpackLayer(createReadStream(file.path), join(dir, "diff"), {
@@ -518,8 +520,13 @@ async function commit(store: Store, images: PreparedImage[]): Promise<LoadedImag
         addedAt: previous?.addedAt ?? addedAt,
       };
       index.images[id] = record;
-      for (const tag of image.candidate.tags) index.tags[tag] = id;
-      return { id, tags: image.candidate.tags };
+      const moved = [];
+      for (const tag of image.candidate.tags) {
+        const previousId = index.tags[tag];
+        if (previousId && previousId !== id) moved.push({ tag, previousId });
+        index.tags[tag] = id;
+      }
+      return { id, tags: image.candidate.tags, moved };
     }),
   );
 }

@@ -45,7 +45,9 @@ const EMPTY = Buffer.alloc(0);
 
 export async function exportContainer(store: Store, nameOrId: string, out: Writable) {
   const container = await findContainer(store.root, nameOrId);
-  const spec = await readSpec(store.root, container.id);
+  const spec = await readSpec(store.root, container.id).catch(() => {
+    throw new MiniboxError(`container ${container.name} has no runtime spec; it was never created`);
+  });
   const image = (await store.readIndex()).images[container.imageId];
   if (!image) {
     throw new MiniboxError(

@@ -397,6 +397,27 @@ describe("interoperability", () => {
     }
   });
 
+  test("a Docker schema2 image: saved with its manifest, read by skopeo and minibox", async () => {
+    const ref = `${anon}/${fx.schema2.repo}:latest`;
+    await pull(box, ref);
+    const file = path.join(scratch, "schema2.tar");
+    expect((await box.run(["save", "-o", file, ref])).code).toBe(0);
+    const oci = path.join(scratch, "oci");
+    // An OCI layout destination makes skopeo convert the manifest (and
+    // re-serialise the config), so compare what the image is: its layers.
+    for (const source of [`oci-archive:${file}`, `docker-archive:${file}`]) {
+      await skopeo(["copy", source, `oci:${oci}:copied`]);
+      const config = JSON.parse(
+        (await skopeo(["inspect", "--config", "--raw", `oci:${oci}:copied`])).stdout,
+      );
+      expect(config.rootfs.diff_ids, source).toEqual(fx.schema2.diffIds);
+    }
+    const load = await other.run(["load", "-i", file]);
+    expect(load.code, load.stderr).toBe(0);
+    const stored = JSON.parse(readFileSync(path.join(other.root, "images.json"), "utf8"));
+    expect(stored.images[fx.schema2.configDigest].manifestDigest).toBe(fx.schema2.manifestDigest);
+  });
+
   test("podman save (docker-archive and oci-archive) → minibox load → run", async () => {
     const podman = podmanStore();
     try {
