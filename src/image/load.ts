@@ -404,8 +404,9 @@ async function prepareImage(
         const { size, opaqueDirs } = await store.readLayer(chainId);
         layers.push({ record: { ...base, size, opaqueDirs }, blob: file });
       } else {
-        // Named by blob: two blobs (gzip and plain, say) may hold the same layer.
-        const dir = join(staging, `layer-${digestHex(file.digest)}-${i}`);
+        // One directory per layer prepared so far (the map grows with each):
+        // the same chain may come in two blobs, the same blob in two chains.
+        const dir = join(staging, `layer-${verified.size}`);
         await mkdir(join(dir, "diff"), { recursive: true, mode: 0o755 });
         const opaqueDirs: string[] = [];
         const result = await unpackLayer(createReadStream(file.path), join(dir, "diff"), {
