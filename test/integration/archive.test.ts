@@ -1,7 +1,7 @@
 // save, load and export against real peers: images move between minibox
 // stores, and between minibox and podman / skopeo (Debian's), through tar
 // files alone; a container's filesystem comes back through `import`.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import {
   closeSync,
@@ -22,6 +22,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, test } from "vitest"
 import {
   MINIBOX_JS,
   oneLineError,
+  REPO_ROOT,
   type Result,
   type Sandbox,
   sandbox,
@@ -127,7 +128,7 @@ async function tarFiles(file: string): Promise<Map<string, Buffer>> {
   const extract = tar.extract();
   extract.on("entry", (header, stream, next) => {
     const chunks: Buffer[] = [];
-    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("data", (c: unknown) => chunks.push(c as Buffer));
     stream.on("end", () => {
       if (header.type === "file") files.set(header.name, Buffer.concat(chunks));
       next();
@@ -292,6 +293,33 @@ describe("save and load", () => {
       "/etc/os-release",
     ]);
     expect(run2.stdout).toContain("minibox busybox");
+  });
+
+  test("save and export refuse to write a tar to a terminal, as Docker does", async () => {
+    await pull(box, base);
+    for (const args of [
+      ["save", base],
+      ["export", "whatever"],
+    ]) {
+      const r = spawnSync(
+        "python3",
+        [
+          path.join(REPO_ROOT, "test/support/pty-driver.py"),
+          "[]",
+          "--",
+          process.execPath,
+          MINIBOX_JS,
+          "--root",
+          box.root,
+          ...args,
+        ],
+        { encoding: "utf8", timeout: 60_000 },
+      );
+      expect(r.status).toBe(1);
+      expect(r.stdout.trim()).toBe(
+        `minibox: cowardly refusing to ${args[0]} to a terminal; use the -o flag or redirect the output`,
+      );
+    }
   });
 
   test("a corrupt, truncated or foreign archive: one error line, store unchanged", async () => {
