@@ -3,7 +3,8 @@
 # then build it.
 #   scripts/setup.sh          what `minibox` itself needs (Node.js, npm packages)
 #   scripts/setup.sh --test   plus the test suite's real peers: a registry
-#                             (docker-registry), skopeo, umoci, busybox-static
+#                             (docker-registry), skopeo, umoci, busybox-static,
+#                             podman (save/load are checked against it)
 #   scripts/setup.sh --bench  plus the benchmark peers: podman, runc, crun,
 #                             buildah, hyperfine
 set -euo pipefail
@@ -19,7 +20,8 @@ node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 if [ "$node_major" -lt 18 ]; then packages+=(nodejs npm); fi
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3 qemu-system-x86 xz-utils) ;;
+    --test) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3 qemu-system-x86 xz-utils
+                       podman) ;;
     --bench) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3
                         podman runc crun buildah hyperfine) ;;
     *) echo "setup: unknown option $arg (use --test or --bench)" >&2; exit 1 ;;

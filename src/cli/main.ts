@@ -6,6 +6,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { MiniboxError } from "../errors.js";
+import { registerArchiveCommands } from "./archive-commands.js";
 import { registerAuthCommands } from "./auth-commands.js";
 import { registerBuildCommand } from "./build-command.js";
 import { registerContainerCommands } from "./container-commands.js";
@@ -47,6 +48,7 @@ function buildProgram(): Command {
   registerExecCommands(program);
   registerBuildCommand(program);
   registerPushCommand(program);
+  registerArchiveCommands(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();
