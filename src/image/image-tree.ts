@@ -67,6 +67,8 @@ export interface TreeEntry {
   linkTarget?: string;
   /** Where the bytes are: the path inside the layer directory that won. */
   source: string;
+  /** lstat of `source`: inode, device numbers, times for whoever needs them (export). */
+  stat: Stats;
 }
 
 /**
@@ -168,6 +170,7 @@ async function entryOf(rel: string, full: string, st: Stats): Promise<TreeEntry>
     size: type === "file" ? st.size : 0,
     linkTarget: type === "symlink" ? await readlink(full) : undefined,
     source: full,
+    stat: st,
   };
 }
 
