@@ -26,11 +26,10 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import fs from "node:fs";
-import type { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import tar from "tar-stream";
 import { MiniboxError } from "../errors.js";
+import { addEntry, addFileEntry, streamTar } from "../image/tar-out.js";
 import { lgetxattr, llistxattr } from "../sys/libc.js";
 
 export interface LayerBlob {
@@ -87,10 +86,8 @@ const METACOPY_XATTR = "trusted.overlay.metacopy";
  * records (tar-stream would otherwise silently write 7777777).
  */
 const MAX_OCTAL_ID = 0o7777777;
-const EMPTY = Buffer.alloc(0);
 
 const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = fs.constants;
-const { O_RDONLY, O_NOFOLLOW } = fs.constants;
 
 /**
  * Write `upperDir` as a gzip tar layer to `outPath` (created or truncated).
@@ -109,31 +106,19 @@ export async function writeLayer(
 
   // The producer (walking the directory, feeding entries to the packer) and
   // the consumer (hash → gzip → hash → file) run concurrently; the packer's
-  // backpressure keeps at most a few chunks in memory.
-  const producing = writer.writeTree(upperDir).then(
-    () => writer.pack.finalize(),
-    (err: unknown) => {
-      writer.pack.destroy(err as Error);
-      throw err;
-    },
-  );
-  // Node's zlib writes a gzip header with mtime 0 and OS 3 (Unix) and no file
-  // name, unlike gzip(1): nothing in it depends on when or where it ran.
-  const consuming = pipeline(
-    // (tar-stream's streams are streamx streams, which pipeline() accepts but
-    // whose types do not name Node's stream interfaces: hence the casts.)
-    writer.pack as unknown as Readable,
-    hashed(tarHash),
-    createGzip(),
-    hashed(gzHash, counter),
-    fs.createWriteStream(outPath),
-  );
+  // backpressure keeps at most a few chunks in memory. Node's zlib writes a
+  // gzip header with mtime 0 and OS 3 (Unix) and no file name, unlike
+  // gzip(1): nothing in it depends on when or where it ran.
   try {
-    await Promise.all([producing, consuming]);
+    await streamTar(
+      writer.pack,
+      () => writer.writeTree(upperDir),
+      hashed(tarHash),
+      createGzip(),
+      hashed(gzHash, counter),
+      fs.createWriteStream(outPath),
+    );
   } catch (err) {
-    // Stop whichever side is still running before removing the file.
-    writer.pack.destroy();
-    await Promise.allSettled([producing, consuming]);
     await fs.promises.rm(outPath, { force: true });
     throw err;
   }
@@ -355,35 +340,12 @@ class TarWriter {
   /** An entry without content. */
   private emit(header: Header): Promise<void> {
     this.entries++;
-    return new Promise((resolve, reject) => {
-      // The empty buffer ends the entry at once: a "file" entry given no
-      // buffer would wait for content to be written to it.
-      this.pack.entry(header, EMPTY, (err) => (err ? reject(err) : resolve()));
-    });
+    return addEntry(this.pack, header);
   }
 
-  /**
-   * A regular file, streamed from disk. The header needs the size up front;
-   * if the file changed size since lstat, tar-stream fails the entry rather
-   * than writing a corrupt tar.
-   */
-  private async emitFile(header: Header, full: string, size: bigint): Promise<void> {
+  private emitFile(header: Header, full: string, size: bigint): Promise<void> {
     this.entries++;
-    // O_NOFOLLOW: never read through a symlink swapped in since lstat.
-    const handle = await fs.promises.open(full, O_RDONLY | O_NOFOLLOW);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const sink = this.pack.entry({ ...header, type: "file", size: Number(size) }, (err) =>
-          err ? reject(err) : resolve(),
-        );
-        pipeline(
-          handle.createReadStream({ autoClose: false }),
-          sink as unknown as NodeJS.WritableStream,
-        ).catch(reject);
-      });
-    } finally {
-      await handle.close();
-    }
+    return addFileEntry(this.pack, header, full, Number(size));
   }
 }
 

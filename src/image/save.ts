@@ -10,10 +10,8 @@
  * is reproducible: fixed entry order, times and owners, so saving the same
  * images twice gives the same bytes.
  */
-import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import type { Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { MiniboxError } from "../errors.js";
 import {
@@ -29,6 +27,7 @@ import { sha256, shortId } from "./digest.js";
 import { requireImage } from "./images.js";
 import { MediaType, parseManifest } from "./manifest.js";
 import type { ImageRecord, Store } from "./store.js";
+import { addEntry, addFileEntry, streamTar } from "./tar-out.js";
 
 /** What goes in the archive: images with their tags, and the manifests written for them. */
 interface Planned {
@@ -41,22 +40,7 @@ interface Planned {
 export async function saveImages(store: Store, names: string[], out: Writable): Promise<void> {
   const plan = await planArchive(store, names);
   const pack = tar.pack();
-  const producing = writeEntries(store, pack, plan).then(
-    () => pack.finalize(),
-    (err: unknown) => {
-      pack.destroy(err as Error);
-      throw err;
-    },
-  );
-  // (tar-stream's streams are streamx streams: pipeline() takes them, the types do not.)
-  const consuming = pipeline(pack as unknown as NodeJS.ReadableStream, out);
-  try {
-    await Promise.all([producing, consuming]);
-  } catch (err) {
-    pack.destroy();
-    await Promise.allSettled([producing, consuming]);
-    throw err;
-  }
+  await streamTar(pack, () => writeEntries(store, pack, plan), out);
 }
 
 async function planArchive(store: Store, names: string[]): Promise<Planned> {
@@ -167,28 +151,15 @@ async function writeEntries(store: Store, pack: tar.Pack, plan: Planned): Promis
 }
 
 function addDirectory(pack: tar.Pack, name: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    pack.entry({ ...ENTRY, name, type: "directory", mode: 0o755 }, (err) =>
-      err ? reject(err) : resolve(),
-    );
-  });
+  return addEntry(pack, { ...ENTRY, name, type: "directory", mode: 0o755 });
 }
 
 function addBuffer(pack: tar.Pack, name: string, data: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    pack.entry({ ...ENTRY, name, type: "file", mode: 0o644 }, data, (err) =>
-      err ? reject(err) : resolve(),
-    );
-  });
+  return addEntry(pack, { ...ENTRY, name, type: "file", mode: 0o644 }, data);
 }
 
 /** A blob streamed from the store; its size is known up front, as the tar header needs. */
 async function addFile(pack: tar.Pack, name: string, path: string): Promise<void> {
   const size = (await stat(path)).size;
-  await new Promise<void>((resolve, reject) => {
-    const sink = pack.entry({ ...ENTRY, name, type: "file", mode: 0o644, size }, (err) =>
-      err ? reject(err) : resolve(),
-    );
-    pipeline(createReadStream(path), sink as unknown as NodeJS.WritableStream).catch(reject);
-  });
+  await addFileEntry(pack, { ...ENTRY, name, mode: 0o644 }, path, size);
 }

@@ -15,11 +15,11 @@
  */
 import fs from "node:fs";
 import type { Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import tar from "tar-stream";
 import { MiniboxError } from "../errors.js";
 import { imageLayerDirs, listImageTree } from "../image/image-tree.js";
 import type { Store } from "../image/store.js";
+import { addEntry, addFileEntry, streamTar } from "../image/tar-out.js";
 import { lgetxattr, llistxattr } from "../sys/libc.js";
 import { findContainer, readSpec } from "./lifecycle.js";
 import { containerPaths } from "./rootfs.js";
@@ -31,7 +31,6 @@ const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO } = fs.cons
 /** What the kernel shows for an id outside the user namespace's map. */
 const OVERFLOW_ID = 65534;
 const MAX_OCTAL_ID = 0o7777777;
-const EMPTY = Buffer.alloc(0);
 
 export async function exportContainer(store: Store, nameOrId: string, out: Writable) {
   const container = await findContainer(store.root, nameOrId);
@@ -58,21 +57,7 @@ export async function exportContainer(store: Store, nameOrId: string, out: Writa
       await writer.writeEntry(e.path, e.stat, e.source, fromUpper ? map : undefined);
     }
   };
-  const producing = write().then(
-    () => pack.finalize(),
-    (err: unknown) => {
-      pack.destroy(err as Error);
-      throw err;
-    },
-  );
-  const consuming = pipeline(pack as unknown as NodeJS.ReadableStream, out);
-  try {
-    await Promise.all([producing, consuming]);
-  } catch (err) {
-    pack.destroy();
-    await Promise.allSettled([producing, consuming]);
-    throw err;
-  }
+  await streamTar(pack, write, out);
 }
 
 /** Host ids → container ids (the upper directory under a user namespace). */
@@ -146,27 +131,11 @@ class MergedTreeWriter {
   }
 
   private emit(header: Header): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.pack.entry(header, EMPTY, (err) => (err ? reject(err) : resolve()));
-    });
+    return addEntry(this.pack, header);
   }
 
-  private async emitFile(header: Header, full: string, size: number): Promise<void> {
-    // O_NOFOLLOW: never read through a symlink swapped in since lstat.
-    const handle = await fs.promises.open(full, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const sink = this.pack.entry({ ...header, type: "file", size }, (err) =>
-          err ? reject(err) : resolve(),
-        );
-        pipeline(
-          handle.createReadStream({ autoClose: false }),
-          sink as unknown as NodeJS.WritableStream,
-        ).catch(reject);
-      });
-    } finally {
-      await handle.close();
-    }
+  private emitFile(header: Header, full: string, size: number): Promise<void> {
+    return addFileEntry(this.pack, header, full, size);
   }
 }
 
