@@ -23,13 +23,14 @@
 // and buildah's overlay driver refuse runroots over 50 characters), chmod
 // 0711 for minibox's user namespace. Nothing is deleted before the end (see
 // "No deletes between rounds" in bench/README.md).
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
+import type { RunningTestEnv } from "../test/support/env.js";
 import {
   BUNDLE,
+  benchState,
   cgroupDirs,
   cleanupOnce,
   commitLine,
@@ -39,17 +40,17 @@ import {
   hyperfineRound,
   hyperfineRounds,
   intOption,
+  KEEP,
   killProcesses,
   LAUNCHER,
   leftoversSince,
   loadLine,
-  makeWorkDir,
   mountsUnder,
   ms,
   ms1,
   must,
   newMiniboxCgroups,
-  option,
+  OUT,
   type PodmanStore,
   podmanArgs,
   processesNaming,
@@ -59,7 +60,7 @@ import {
   runBench,
   type Stats,
   settle,
-  snapshot,
+  startRegistry,
   stats,
   stopChild,
   timesTable,
@@ -69,14 +70,12 @@ import {
 
 const ROUNDS = intOption("--rounds", 5, 1);
 const TRACE_ROUNDS = intOption("--trace-rounds", 3, 0);
-const OUT = option("--out");
-const KEEP = process.argv.includes("--keep");
 
 // ---- work dir, names, bookkeeping ---------------------------------------------
 
 /** In podman's and buildah's cgroup parents: what is ours. */
-const TOKEN = `mbx-bld-${process.pid}`;
-const WORK = makeWorkDir("mbx-bld");
+const BENCH = benchState("mbx-bld");
+const { token: TOKEN, work: WORK, anomalies, before, track } = BENCH;
 const P = {
   mbxConfig: path.join(WORK, "minibox-config"),
   containersConfig: path.join(WORK, "containers-config"),
@@ -90,13 +89,6 @@ const P = {
 const CGROUP_PARENT = { podman: `/${TOKEN}-podman`, buildah: `/${TOKEN}-buildah` };
 
 let running: RunningTestEnv | undefined;
-let currentChild: ChildProcess | undefined;
-const track = (c?: ChildProcess) => {
-  currentChild = c;
-};
-/** Things found wrong during or after the run: reported, never hidden. */
-const anomalies: string[] = [];
-const before = snapshot();
 /** Set by prepareConfig(): podman's and buildah's isolated configuration. */
 let containersEnv: NodeJS.ProcessEnv = process.env;
 const benchEnv = () => ({ ...containersEnv, MINIBOX_CONFIG: P.mbxConfig });
@@ -583,7 +575,7 @@ function report(
 // ---- cleanup --------------------------------------------------------------------
 
 const cleanup = cleanupOnce(async () => {
-  await stopChild(currentChild);
+  await stopChild(BENCH.child);
   // c/storage's driver homes are expected; anything else mounted is not.
   for (const mp of ourMounts()) {
     if (!isDriverHome(mp)) anomalies.push(`mount ${mp} was left; unmounted`);
@@ -611,10 +603,7 @@ const leftovers = () =>
 // ---- main ----------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  for (const file of [BUNDLE, LAUNCHER])
-    if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
-  process.stderr.write(`work dir ${WORK}; starting the test registry…\n`);
-  running = await startTestEnv();
+  running = await startRegistry(WORK, [BUNDLE, LAUNCHER]);
   const { env } = running;
   const base = `${env.registries.anon}/${env.fixtures.base.repo}`;
   process.stderr.write(`test env ready in ${env.setupMs} ms; base image ${base}\n`);

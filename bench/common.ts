@@ -18,6 +18,7 @@ import {
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
 
 export const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const PROJECT = path.resolve(HERE, "..");
@@ -46,6 +47,24 @@ export function intOption(name: string, fallback: number, min: number): number {
 }
 
 export const flag = (name: string) => process.argv.includes(name);
+
+/** Every bench's: --out FILE also writes the Markdown results to FILE. */
+export const OUT = option("--out");
+/** Every bench's: --keep keeps the work dir. */
+export const KEEP = flag("--keep");
+
+/**
+ * Checks that the build outputs a bench runs exist, then starts the project's
+ * test environment (a real docker-registry on 127.0.0.1 with the fixtures).
+ */
+export async function startRegistry(work: string, needs: string[]): Promise<RunningTestEnv> {
+  for (const file of needs)
+    if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
+  process.stderr.write(`work dir ${work}; starting the test registry…\n`);
+  const running = await startTestEnv();
+  process.stderr.write(`test env ready in ${running.env.setupMs} ms\n`);
+  return running;
+}
 
 // ---- running commands (untimed) -----------------------------------------------------
 
@@ -388,6 +407,26 @@ export function makeWorkDir(prefix: string): string {
 }
 
 /**
+ * What every bench keeps: its token (`PREFIX-PID`, in names of what it makes:
+ * what is ours), its work dir (makeWorkDir), the anomalies found (reported,
+ * never hidden), the snapshot taken at the start, and the child being timed
+ * (`track` it; cleanup ends it with stopChild).
+ */
+export function benchState(prefix: string) {
+  const state = {
+    token: `${prefix}-${process.pid}`,
+    work: makeWorkDir(prefix),
+    anomalies: [] as string[],
+    before: snapshot(),
+    child: undefined as ChildProcess | undefined,
+    track: (c?: ChildProcess) => {
+      state.child = c;
+    },
+  };
+  return state;
+}
+
+/**
  * Makes `cleanup` idempotent (a second caller, e.g. Ctrl-C during the normal
  * end, waits for the first) and runs it on SIGINT/SIGTERM before exiting.
  */
@@ -471,6 +510,30 @@ export function commitLine(...dirs: string[]): string {
 export function loadLine(atStart: number[]): string {
   const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   return `- load average at start ${load(atStart)}, at end ${load(os.loadavg())} (other work on the machine shows up as noise)`;
+}
+
+// ---- runc bundles over the base fixture ------------------------------------------------
+
+/** The base fixture's single layer (busybox) unpacked by GNU tar into `rootfs`. */
+export function unpackBase(base: RunningTestEnv["env"]["fixtures"]["base"], rootfs: string): void {
+  const [layer] = base.layerDigests;
+  if (base.layerDigests.length !== 1 || layer === undefined)
+    throw new Error("fixtures/base should have exactly one layer");
+  const blob = path.join(base.layoutDir, "blobs", "sha256", layer.replace(/^sha256:/, ""));
+  mkdirSync(rootfs, { recursive: true });
+  must("tar", ["-xzf", blob, "-C", rootfs]);
+}
+
+/** An OCI bundle over `rootfs`, made with `runc spec` (rootful): no terminal, writable root. */
+export function makeBundle(dir: string, rootfs: string, args: string[]): void {
+  mkdirSync(dir, { recursive: true });
+  must("runc", ["spec", "--bundle", dir]);
+  const file = path.join(dir, "config.json");
+  const spec = JSON.parse(readFileSync(file, "utf8"));
+  spec.process.terminal = false;
+  spec.process.args = args;
+  spec.root = { path: rootfs, readonly: false };
+  writeFileSync(file, `${JSON.stringify(spec, null, 2)}\n`);
 }
 
 // ---- podman (and buildah), isolated from the host's configuration ---------------------

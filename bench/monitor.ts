@@ -21,7 +21,7 @@
 // runroot and config, and runc's state dir (`runc --root`) included. Each
 // container has a name that carries this run's token, `mbx-mon-PID`; podman's
 // `--cgroup-parent` carries it too. The helpers below follow bench/run.ts.
-import { type ChildProcess, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import {
   closeSync,
   existsSync,
@@ -36,9 +36,10 @@ import {
 } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
+import type { RunningTestEnv } from "../test/support/env.js";
 import {
   BUNDLE,
+  benchState,
   cgroupDirs,
   cleanupOnce,
   commitLine,
@@ -50,18 +51,19 @@ import {
   hyperfineRound,
   hyperfineRounds,
   intOption,
+  KEEP,
   kb,
   killProcesses,
   LAUNCHER,
   leftoversSince,
   loadLine,
-  makeWorkDir,
+  makeBundle,
   median,
   mountsUnder,
   ms,
   must as mustWith,
   newMiniboxCgroups,
-  option,
+  OUT,
   PROJECT,
   pids,
   podmanStore,
@@ -75,11 +77,12 @@ import {
   type Stats,
   settle,
   sleep,
-  snapshot,
+  startRegistry,
   stats,
   stopChild,
   timesTable,
   unmount,
+  unpackBase,
 } from "./common.js";
 
 const MEM_ROUNDS = intOption("--mem-rounds", 5, 1);
@@ -87,8 +90,6 @@ const IDLE_MS = intOption("--idle-ms", 1000, 0);
 const LOG_ROUNDS = intOption("--log-rounds", 2, 0);
 const LOG_BYTES = intOption("--log-bytes", 10_000_000, 1);
 const ROUNDS = intOption("--rounds", 10, 1);
-const OUT = option("--out");
-const KEEP = process.argv.includes("--keep");
 /** The log test gives up waiting for the container's last line after this long. */
 const LOG_TIMEOUT_MS = 120_000;
 const LOG_MARKER = "mbx-log-done";
@@ -96,8 +97,8 @@ const LOG_MARKER = "mbx-log-done";
 // ---- work dir, names, bookkeeping ---------------------------------------------
 
 /** In every container name, runc id and podman's cgroup parent: what is ours. */
-const TOKEN = `mbx-mon-${process.pid}`;
-const WORK = makeWorkDir("mbx-mon");
+const BENCH = benchState("mbx-mon");
+const { token: TOKEN, work: WORK, anomalies, before, track } = BENCH;
 const P = {
   mbxRoot: path.join(WORK, "minibox"),
   mbxConfig: path.join(WORK, "minibox-config"),
@@ -112,13 +113,7 @@ const P = {
 const PODMAN_CGROUP_PARENT = `/${TOKEN}-podman`;
 
 let running: RunningTestEnv | undefined;
-let currentChild: ChildProcess | undefined;
-const track = (c?: ChildProcess) => {
-  currentChild = c;
-};
 let podmanReady = false;
-/** Things found wrong during or after the run: reported, never hidden. */
-const anomalies: string[] = [];
 /** What we started, to remove whatever is left at the end. */
 const started = {
   minibox: new Set<string>(),
@@ -157,8 +152,6 @@ function stillOurs(pid: number, id: string): boolean {
     return false;
   }
 }
-
-const before = snapshot();
 
 const must = (file: string, args: string[], env: NodeJS.ProcessEnv = benchEnv()) =>
   mustWith(file, args, env);
@@ -423,20 +416,9 @@ async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["bas
   podmanReady = true;
 
   // runc's bundle: the base image's one layer, unpacked by GNU tar; `runc spec`.
-  const [layer] = base.layerDigests;
-  if (base.layerDigests.length !== 1 || layer === undefined)
-    throw new Error("fixtures/base should have exactly one layer");
-  const blob = path.join(base.layoutDir, "blobs", "sha256", layer.replace(/^sha256:/, ""));
   const rootfs = path.join(P.bundle, "rootfs");
-  mkdirSync(rootfs, { recursive: true });
-  must("tar", ["-xzf", blob, "-C", rootfs]);
-  must("runc", ["spec", "--bundle", P.bundle]);
-  const file = path.join(P.bundle, "config.json");
-  const spec = JSON.parse(readFileSync(file, "utf8"));
-  spec.process.terminal = false;
-  spec.process.args = SLEEP;
-  spec.root = { path: rootfs, readonly: false };
-  writeFileSync(file, `${JSON.stringify(spec, null, 2)}\n`);
+  unpackBase(base, rootfs);
+  makeBundle(P.bundle, rootfs, SLEEP);
 }
 
 // ---- 1. idle memory, side by side ---------------------------------------------------
@@ -795,7 +777,7 @@ function latencyReport(times: Record<Tool, Stats>): string[] {
 // ---- cleanup --------------------------------------------------------------------
 
 const cleanup = cleanupOnce(async () => {
-  await stopChild(currentChild);
+  await stopChild(BENCH.child);
   // minibox containers of ours that a round did not remove (none expected);
   // every container under our root is ours.
   const containersDir = path.join(P.mbxRoot, "containers");
@@ -893,10 +875,7 @@ function othersMiniboxCgroups(): string[] {
 // ---- main ----------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  for (const file of [BUNDLE, LAUNCHER, EXECUTOR])
-    if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
-  process.stderr.write(`work dir ${WORK}; starting the test registry…\n`);
-  running = await startTestEnv();
+  running = await startRegistry(WORK, [BUNDLE, LAUNCHER, EXECUTOR]);
   const { env } = running;
   const ref = `${env.registries.anon}/${env.fixtures.base.repo}:latest`;
   process.stderr.write(`test env ready in ${env.setupMs} ms; image ${ref}\n`);

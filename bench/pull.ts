@@ -32,9 +32,11 @@ import {
   firstLine,
   HERE,
   intOption,
+  KEEP,
   loadLine,
   mountsUnder,
   ms,
+  OUT,
   option,
   PROJECT,
   podmanArgs as podmanStoreArgs,
@@ -52,8 +54,6 @@ import {
 const ROUNDS = intOption("--rounds", 5, 1);
 const TRACE_ROUNDS = intOption("--trace-rounds", 3, 0);
 const ONLY = option("--only");
-const OUT = option("--out");
-const KEEP = process.argv.includes("--keep");
 if (ONLY !== undefined && ONLY !== "pull" && ONLY !== "unpack") {
   throw new Error("--only wants pull or unpack");
 }

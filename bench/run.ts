@@ -22,13 +22,14 @@
 // (the container's root under minibox's user namespace is an unprivileged
 // host uid: the state dir and its ancestors must be o+x). podman's runroot is
 // in there too: its overlay driver refuses runroots longer than 50 characters.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
-import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
+import type { RunningTestEnv } from "../test/support/env.js";
 import {
   BUNDLE,
+  benchState,
   CLI,
   cgroupDirs,
   cleanupOnce,
@@ -40,17 +41,18 @@ import {
   hyperfineRound,
   hyperfineRounds,
   intOption,
+  KEEP,
   killProcesses,
   LAUNCHER,
   leftoversSince,
   loadLine,
-  makeWorkDir,
+  makeBundle,
   mountsUnder,
   ms,
   ms1,
   must,
   newMiniboxCgroups,
-  option,
+  OUT,
   podmanStore,
   processesNaming,
   ratio,
@@ -60,25 +62,24 @@ import {
   runBench,
   type Stats,
   settle,
-  snapshot,
+  startRegistry,
   stats,
   stopChild,
   timesTable,
   unmount,
+  unpackBase,
 } from "./common.js";
 
 const CONTROLLERS = "/sys/fs/cgroup/unified/cgroup.controllers";
 
 const ROUNDS = intOption("--rounds", 20, 1);
 const TRACE_ROUNDS = intOption("--trace-rounds", 5, 0);
-const OUT = option("--out");
-const KEEP = process.argv.includes("--keep");
 
 // ---- work dir, names, bookkeeping ---------------------------------------------
 
 /** In every runc/crun container id and podman's cgroup parent: what is ours. */
-const TOKEN = `mbx-run-${process.pid}`;
-const WORK = makeWorkDir("mbx-run");
+const BENCH = benchState("mbx-run");
+const { token: TOKEN, work: WORK, anomalies, before, track } = BENCH;
 const P = {
   mbxRoot: path.join(WORK, "minibox"),
   mbxConfig: path.join(WORK, "minibox-config"),
@@ -94,14 +95,8 @@ const P = {
 const PODMAN_CGROUP_PARENT = `/${TOKEN}-podman`;
 
 let running: RunningTestEnv | undefined;
-let currentChild: ChildProcess | undefined;
-const track = (c?: ChildProcess) => {
-  currentChild = c;
-};
 /** Container ids handed to runc / crun, to delete whatever they left. */
 const runtimeIds: { runc: string[]; crun: string[] } = { runc: [], crun: [] };
-/** Things found wrong during or after the run: reported, never hidden. */
-const anomalies: string[] = [];
 let podmanReady = false;
 
 /** Mounts that would be ours: under the work dir, or crun's controllers file in the host's namespace. */
@@ -109,12 +104,10 @@ const ourMounts = () => mountsUnder(WORK, CONTROLLERS);
 /** Processes whose command line names our work dir or token (by "pid cmdline"). */
 const ourProcesses = () => processesNaming(WORK, TOKEN);
 
-const before = snapshot();
-
 // ---- cleanup --------------------------------------------------------------------
 
 const cleanup = cleanupOnce(async () => {
-  await stopChild(currentChild);
+  await stopChild(BENCH.child);
   // runc/crun state of ours that a foreground run did not delete (none expected).
   for (const runtime of ["runc", "crun"] as const) {
     for (const id of runtimeIds[runtime]) {
@@ -282,18 +275,6 @@ function benchEnv(): NodeJS.ProcessEnv {
 
 // ---- preparation (untimed) -------------------------------------------------------
 
-/** An OCI bundle over the base image's single layer, made with `runc spec` (rootful). */
-function makeBundle(dir: string, rootfs: string, args: string[]): void {
-  mkdirSync(dir, { recursive: true });
-  must("runc", ["spec", "--bundle", dir]);
-  const file = path.join(dir, "config.json");
-  const spec = JSON.parse(readFileSync(file, "utf8"));
-  spec.process.terminal = false;
-  spec.process.args = args;
-  spec.root = { path: rootfs, readonly: false };
-  writeFileSync(file, `${JSON.stringify(spec, null, 2)}\n`);
-}
-
 async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["base"]) {
   mkdirSync(P.mbxConfig, { recursive: true });
   mkdirSync(P.hyperfine, { recursive: true });
@@ -306,13 +287,8 @@ async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["bas
   podmanReady = true;
 
   // The bundle's rootfs: the base image's one layer, unpacked by GNU tar.
-  const [layer] = base.layerDigests;
-  if (base.layerDigests.length !== 1 || layer === undefined)
-    throw new Error("fixtures/base should have exactly one layer");
-  const blob = path.join(base.layoutDir, "blobs", "sha256", layer.replace(/^sha256:/, ""));
   const rootfs = path.join(P.bundle, "rootfs");
-  mkdirSync(rootfs, { recursive: true });
-  must("tar", ["-xzf", blob, "-C", rootfs]);
+  unpackBase(base, rootfs);
   makeBundle(P.bundle, rootfs, ["true"]);
   makeBundle(P.checkBundle, rootfs, ["sh", "-c", "echo $$"]);
 
@@ -386,7 +362,7 @@ function spawnTimed(
     const t0 = performance.now();
     let ms = 0;
     const child = spawn(file, args, { env: benchEnv(), stdio: ["ignore", "ignore", "pipe"] });
-    currentChild = child;
+    track(child);
     let stderr = "";
     child.stderr.on("data", (d) => {
       stderr += d;
@@ -396,7 +372,7 @@ function spawnTimed(
       ms = performance.now() - t0;
     });
     child.on("close", (code) => {
-      currentChild = undefined;
+      track(undefined);
       resolve({ ms, stderr, code });
     });
   });
@@ -769,10 +745,7 @@ function report(times: Record<Tool, Stats>, trace: TraceResults | undefined): st
 // ---- main ----------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  for (const file of [CLI, BUNDLE, LAUNCHER])
-    if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
-  process.stderr.write(`work dir ${WORK}; starting the test registry…\n`);
-  running = await startTestEnv();
+  running = await startRegistry(WORK, [CLI, BUNDLE, LAUNCHER]);
   const { env } = running;
   const ref = `${env.registries.anon}/${env.fixtures.base.repo}:latest`;
   process.stderr.write(`test env ready in ${env.setupMs} ms; image ${ref}\n`);
