@@ -20,7 +20,7 @@
 // host uid: the state dir and its ancestors must be o+x), podman's storage,
 // runroot and config, and runc's state dir (`runc --root`) included. Each
 // container has a name that carries this run's token, `mbx-mon-PID`; podman's
-// `--cgroup-parent` carries it too. The helpers below follow bench/run.ts.
+// `--cgroup-parent` carries it too. Helpers shared with the other benches: bench/common.ts.
 import { spawnSync } from "node:child_process";
 import {
   closeSync,
@@ -156,7 +156,7 @@ function stillOurs(pid: number, id: string): boolean {
 const must = (file: string, args: string[], env: NodeJS.ProcessEnv = benchEnv()) =>
   mustWith(file, args, env);
 
-// ---- podman, isolated from the host's configuration (as in bench/run.ts) ------
+// ---- podman, isolated from the host's configuration (bench/common.ts) --------
 
 const PODMAN = podmanStore(P.podman, P.podmanRunroot, P.containersConfig);
 const podmanEnv = PODMAN.env;

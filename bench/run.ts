@@ -150,7 +150,7 @@ const leftovers = () =>
     workDir: KEEP ? undefined : WORK,
   });
 
-// ---- podman, isolated from the host's configuration (as in bench/pull.ts) -------
+// ---- podman, isolated from the host's configuration (bench/common.ts) --------
 
 const PODMAN = podmanStore(P.podman, P.podmanRunroot, P.containersConfig);
 const podmanEnv = PODMAN.env;
