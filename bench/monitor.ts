@@ -20,14 +20,12 @@
 // host uid: the state dir and its ancestors must be o+x), podman's storage,
 // runroot and config, and runc's state dir (`runc --root`) included. Each
 // container has a name that carries this run's token, `mbx-mon-PID`; podman's
-// `--cgroup-parent` carries it too. The helpers below follow bench/run.ts.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+// `--cgroup-parent` carries it too. Helpers shared with the other benches: bench/common.ts.
+import { spawnSync } from "node:child_process";
 import {
-  chmodSync,
   closeSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -37,40 +35,61 @@ import {
   writeFileSync,
 } from "node:fs";
 import { rm } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PROJECT = path.resolve(HERE, "..");
-const BUNDLE = path.join(PROJECT, "dist", "minibox.mjs");
-const LAUNCHER = path.join(PROJECT, "minibox");
-/** The executor, which stays behind as the monitor of a detached container. */
-const EXECUTOR = path.join(PROJECT, "native", "build", "minibox-exec");
-
-// ---- options ----------------------------------------------------------------
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function intOption(name: string, fallback: number, min: number): number {
-  const text = option(name);
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} wants an integer ≥ ${min}`);
-  return n;
-}
+import type { RunningTestEnv } from "../test/support/env.js";
+import {
+  BUNDLE,
+  benchState,
+  cgroupDirs,
+  cleanupOnce,
+  commitLine,
+  cpuLine,
+  EXECUTOR,
+  exeOf,
+  filesystemOf,
+  firstLine,
+  hyperfineRound,
+  hyperfineRounds,
+  intOption,
+  KEEP,
+  kb,
+  killProcesses,
+  LAUNCHER,
+  leftoversSince,
+  loadLine,
+  makeBundle,
+  median,
+  mountsUnder,
+  ms,
+  must as mustWith,
+  newMiniboxCgroups,
+  OUT,
+  PROJECT,
+  pids,
+  podmanStore,
+  processesNaming,
+  ratio,
+  readOr,
+  removeCgroups,
+  rotate,
+  row,
+  runBench,
+  type Stats,
+  settle,
+  sleep,
+  startRegistry,
+  stats,
+  stopChild,
+  timesTable,
+  unmount,
+  unpackBase,
+} from "./common.js";
 
 const MEM_ROUNDS = intOption("--mem-rounds", 5, 1);
 const IDLE_MS = intOption("--idle-ms", 1000, 0);
 const LOG_ROUNDS = intOption("--log-rounds", 2, 0);
 const LOG_BYTES = intOption("--log-bytes", 10_000_000, 1);
 const ROUNDS = intOption("--rounds", 10, 1);
-const OUT = option("--out");
-const KEEP = process.argv.includes("--keep");
 /** The log test gives up waiting for the container's last line after this long. */
 const LOG_TIMEOUT_MS = 120_000;
 const LOG_MARKER = "mbx-log-done";
@@ -78,9 +97,8 @@ const LOG_MARKER = "mbx-log-done";
 // ---- work dir, names, bookkeeping ---------------------------------------------
 
 /** In every container name, runc id and podman's cgroup parent: what is ours. */
-const TOKEN = `mbx-mon-${process.pid}`;
-const WORK = mkdtempSync(path.join(os.tmpdir(), "mbx-mon-"));
-chmodSync(WORK, 0o711);
+const BENCH = benchState("mbx-mon");
+const { token: TOKEN, work: WORK, anomalies, before, track } = BENCH;
 const P = {
   mbxRoot: path.join(WORK, "minibox"),
   mbxConfig: path.join(WORK, "minibox-config"),
@@ -95,10 +113,7 @@ const P = {
 const PODMAN_CGROUP_PARENT = `/${TOKEN}-podman`;
 
 let running: RunningTestEnv | undefined;
-let currentChild: ChildProcess | undefined;
 let podmanReady = false;
-/** Things found wrong during or after the run: reported, never hidden. */
-const anomalies: string[] = [];
 /** What we started, to remove whatever is left at the end. */
 const started = {
   minibox: new Set<string>(),
@@ -110,75 +125,9 @@ const started = {
   runc: new Set<string>(),
 };
 
-const decodeMountPoint = (mp: string) =>
-  mp.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
-
-function mountPoints(): string[] {
-  return readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((line) => line.split(" ")[4])
-    .filter((mp): mp is string => mp !== undefined)
-    .map(decodeMountPoint);
-}
-
-function ourMounts(): string[] {
-  return mountPoints()
-    .filter((mp) => mp === WORK || mp.startsWith(`${WORK}/`))
-    .sort((a, b) => b.length - a.length);
-}
-
-/** Every cgroup directory on the host, as paths. Read-only: we only look. */
-function cgroupDirs(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    let entries: import("node:fs").Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      const full = path.join(dir, e.name);
-      out.push(full);
-      walk(full);
-    }
-  };
-  walk("/sys/fs/cgroup");
-  return out;
-}
-
-const pids = () =>
-  readdirSync("/proc")
-    .filter((p) => /^\d+$/.test(p))
-    .map(Number);
-
-function readOr(file: string, fallback = ""): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch {
-    return fallback;
-  }
-}
-
-function exeOf(pid: number): string {
-  try {
-    return readlinkSync(`/proc/${pid}/exe`);
-  } catch {
-    return "";
-  }
-}
-
+const ourMounts = () => mountsUnder(WORK);
 /** Processes whose command line names our work dir or token (by "pid cmdline"). */
-function ourProcesses(): string[] {
-  const out: string[] = [];
-  for (const pid of pids()) {
-    if (pid === process.pid) continue;
-    const cmd = readOr(`/proc/${pid}/cmdline`).replace(/\0/g, " ").trim();
-    if (cmd.includes(WORK) || cmd.includes(TOKEN)) out.push(`${pid} ${cmd}`);
-  }
-  return out;
-}
+const ourProcesses = () => processesNaming(WORK, TOKEN);
 
 /**
  * Is `pid` (recorded for container `id`) still a process of ours? Its cgroup
@@ -204,135 +153,18 @@ function stillOurs(pid: number, id: string): boolean {
   }
 }
 
-const before = { mounts: new Set(mountPoints()), cgroups: new Set(cgroupDirs()) };
-const loadAtStart = os.loadavg();
+const must = (file: string, args: string[], env: NodeJS.ProcessEnv = benchEnv()) =>
+  mustWith(file, args, env);
 
-// ---- small helpers (as in bench/run.ts) ----------------------------------------
+// ---- podman, isolated from the host's configuration (bench/common.ts) --------
 
-function firstLine(file: string, args: string[]): string {
-  const r = spawnSync(file, args, { encoding: "utf8" });
-  return `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n")[0] ?? "?";
-}
-
-function must(file: string, args: string[], env: NodeJS.ProcessEnv = benchEnv()): string {
-  const r = spawnSync(file, args, { encoding: "utf8", env, stdio: ["ignore", "pipe", "pipe"] });
-  if (r.status !== 0) {
-    throw new Error(
-      `${file} ${args.join(" ")} failed (${r.status ?? r.signal}):\n${(r.stderr ?? "").trim()}`,
-    );
-  }
-  return r.stdout;
-}
-
-function settle(): void {
-  spawnSync("sync");
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-interface Stats {
-  median: number;
-  min: number;
-  max: number;
-  p90: number;
-  all: number[];
-  cpu?: number;
-}
-
-function median(all: number[]): number {
-  const sorted = [...all].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-function percentile(all: number[], p: number): number {
-  const sorted = [...all].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
-
-function stats(all: number[], cpu?: number[]): Stats {
-  return {
-    median: median(all),
-    min: Math.min(...all),
-    max: Math.max(...all),
-    p90: percentile(all, 90),
-    all,
-    cpu: cpu && median(cpu),
-  };
-}
-
-const ms = (n: number) => `${Math.round(n)}`;
-const kb = (n: number) => `${Math.round(n)}`;
-const ratio = (a: number, b: number) => (a / b).toFixed(2);
-const rotate = <T>(items: T[], k: number): T[] =>
-  items.map((_, i) => items[(i + k) % items.length] as T);
-const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
-
-// ---- podman, isolated from the host's configuration (as in bench/run.ts) ------
-
-function podmanEnv(): NodeJS.ProcessEnv {
-  const dir = P.containersConfig;
-  return {
-    ...process.env,
-    CONTAINERS_CONF: path.join(dir, "containers.conf"),
-    CONTAINERS_REGISTRIES_CONF: path.join(dir, "registries.conf"),
-    CONTAINERS_STORAGE_CONF: path.join(dir, "storage.conf"),
-    REGISTRY_AUTH_FILE: path.join(dir, "auth.json"),
-    TMPDIR: path.join(P.podman, "tmp"),
-  };
-}
+const PODMAN = podmanStore(P.podman, P.podmanRunroot, P.containersConfig);
+const podmanEnv = PODMAN.env;
+const writePodmanConfig = PODMAN.writeConfig;
+const podmanArgs = PODMAN.args;
 
 function benchEnv(): NodeJS.ProcessEnv {
   return { ...podmanEnv(), MINIBOX_CONFIG: P.mbxConfig };
-}
-
-function writePodmanConfig(): void {
-  const dir = P.containersConfig;
-  mkdirSync(dir, { recursive: true });
-  mkdirSync(path.join(P.podman, "tmp"), { recursive: true });
-  const q = JSON.stringify;
-  writeFileSync(path.join(dir, "registries.conf"), "unqualified-search-registries = []\n");
-  writeFileSync(
-    path.join(dir, "containers.conf"),
-    [
-      "[engine]",
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "none"',
-      `image_copy_tmp_dir = ${q(path.join(P.podman, "tmp"))}`,
-      "",
-    ].join("\n"),
-  );
-  writeFileSync(
-    path.join(dir, "storage.conf"),
-    [
-      "[storage]",
-      'driver = "overlay"',
-      `graphroot = ${q(path.join(P.podman, "root"))}`,
-      `runroot = ${q(P.podmanRunroot)}`,
-      "",
-    ].join("\n"),
-  );
-  writeFileSync(path.join(dir, "auth.json"), '{"auths":{}}\n');
-}
-
-function podmanArgs(...command: string[]): string[] {
-  return [
-    "--root",
-    path.join(P.podman, "root"),
-    "--runroot",
-    P.podmanRunroot,
-    "--tmpdir",
-    path.join(P.podman, "tmp"),
-    "--storage-driver",
-    "overlay",
-    "--cgroup-manager",
-    "cgroupfs",
-    "--events-backend",
-    "none",
-    ...command,
-  ];
 }
 
 // ---- the commands -----------------------------------------------------------------
@@ -584,20 +416,9 @@ async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["bas
   podmanReady = true;
 
   // runc's bundle: the base image's one layer, unpacked by GNU tar; `runc spec`.
-  const [layer] = base.layerDigests;
-  if (base.layerDigests.length !== 1 || layer === undefined)
-    throw new Error("fixtures/base should have exactly one layer");
-  const blob = path.join(base.layoutDir, "blobs", "sha256", layer.replace(/^sha256:/, ""));
   const rootfs = path.join(P.bundle, "rootfs");
-  mkdirSync(rootfs, { recursive: true });
-  must("tar", ["-xzf", blob, "-C", rootfs]);
-  must("runc", ["spec", "--bundle", P.bundle]);
-  const file = path.join(P.bundle, "config.json");
-  const spec = JSON.parse(readFileSync(file, "utf8"));
-  spec.process.terminal = false;
-  spec.process.args = SLEEP;
-  spec.root = { path: rootfs, readonly: false };
-  writeFileSync(file, `${JSON.stringify(spec, null, 2)}\n`);
+  unpackBase(base, rootfs);
+  makeBundle(P.bundle, rootfs, SLEEP);
 }
 
 // ---- 1. idle memory, side by side ---------------------------------------------------
@@ -712,55 +533,15 @@ async function logRounds(ref: string): Promise<Record<"minibox" | "podman", LogR
 
 // ---- 3. run -d latency -------------------------------------------------------------
 
-interface HyperfineResult {
-  times: number[];
-  user: number;
-  system: number;
-  exit_codes: (number | null)[];
-}
-
-function hyperfineRound(
-  tools: Tool[],
-  ref: string,
-  round: string,
-): Promise<Map<Tool, { ms: number; cpu: number }>> {
-  const json = path.join(P.hyperfine, `${round}.json`);
-  const commands = tools.map((t) => argv(t, ref, round).map(quote).join(" "));
+function round(tools: Tool[], ref: string, name: string) {
   for (const t of tools)
-    if (t === "runc") started.runc.add(`${TOKEN}-${round}-runc`);
-    else if (t === "podman") started.podman.add(`${TOKEN}-${round}`);
-  const args = ["-N", "--runs", "1", "--ignore-failure", "--style", "none"];
-  args.push("--export-json", json, ...commands);
-  return new Promise((resolve, reject) => {
-    const child = spawn("hyperfine", args, {
-      env: benchEnv(),
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    currentChild = child;
-    let stderr = "";
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      currentChild = undefined;
-      if (code !== 0) {
-        reject(new Error(`hyperfine failed (${code ?? signal}):\n${stderr.trim()}`));
-        return;
-      }
-      const results = JSON.parse(readFileSync(json, "utf8")).results as HyperfineResult[];
-      const out = new Map<Tool, { ms: number; cpu: number }>();
-      for (const [i, tool] of tools.entries()) {
-        const r = results[i];
-        const exit = r ? r.exit_codes[0] : "no result";
-        if (r === undefined || exit !== 0) {
-          reject(new Error(`round ${round}: ${tool} exited with ${exit}: ${commands[i]}`));
-          return;
-        }
-        out.set(tool, { ms: (r.times[0] as number) * 1000, cpu: (r.user + r.system) * 1000 });
-      }
-      resolve(out);
-    });
+    if (t === "runc") started.runc.add(`${TOKEN}-${name}-runc`);
+    else if (t === "podman") started.podman.add(`${TOKEN}-${name}`);
+  return hyperfineRound(tools, (t) => argv(t, ref, name), {
+    json: path.join(P.hyperfine, `${name}.json`),
+    env: benchEnv(),
+    round: name,
+    track,
   });
 }
 
@@ -810,50 +591,26 @@ function checkAndClean(round: string): void {
       anomalies.push(`round ${round}: mount ${mp} left`);
 }
 
-async function latencyRounds(ref: string): Promise<Record<Tool, Stats>> {
-  process.stderr.write("latency: warm-up round…\n");
-  await hyperfineRound(TOOLS, ref, "warmup");
-  checkAndClean("warmup");
-  const wall = new Map<Tool, number[]>(TOOLS.map((t) => [t, []]));
-  const cpu = new Map<Tool, number[]>(TOOLS.map((t) => [t, []]));
-  for (let r = 1; r <= ROUNDS; r++) {
-    settle();
-    const result = await hyperfineRound(rotate(TOOLS, r - 1), ref, String(r));
-    checkAndClean(String(r));
-    for (const [tool, t] of result) {
-      wall.get(tool)?.push(t.ms);
-      cpu.get(tool)?.push(t.cpu);
-    }
-    const show = (t: Tool) => `${t} ${ms(result.get(t)?.ms ?? Number.NaN)}`;
-    process.stderr.write(
-      `latency round ${r}/${ROUNDS}: ${(["minibox", "podman", "runc", "node"] as Tool[]).map(show).join(", ")} ms\n`,
-    );
-  }
-  return Object.fromEntries(
-    TOOLS.map((t) => [t, stats(wall.get(t) ?? [], cpu.get(t) ?? [])]),
-  ) as Record<Tool, Stats>;
+function latencyRounds(ref: string): Promise<Record<Tool, Stats>> {
+  return hyperfineRounds(TOOLS, ROUNDS, (order, name) => round(order, ref, name), {
+    check: checkAndClean,
+    label: "latency ",
+    show: ["minibox", "podman", "runc", "node"],
+  });
 }
 
 // ---- report --------------------------------------------------------------------
 
 function machineFacts(): string[] {
-  const fs = firstLine("findmnt", ["-n", "-o", "FSTYPE,OPTIONS", "-T", WORK]).replace(/\s+/, " ");
-  const commit = firstLine("git", ["-C", PROJECT, "rev-parse", "--short", "HEAD"]);
-  const dirty = spawnSync("git", ["-C", PROJECT, "status", "--porcelain", "src", "native"], {
-    encoding: "utf8",
-  }).stdout.trim();
-  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   const size = (f: string) => `${Math.round(statSync(f).size / 1024)} KiB`;
   return [
-    `- CPUs: ${os.cpus().length} (${os.cpus()[0]?.model ?? "?"}), RAM ${Math.round(os.totalmem() / 2 ** 30)} GiB; kernel ${os.release()}`,
-    `- work dir ${path.dirname(WORK)}/mbx-mon-*: ${fs}`,
+    cpuLine(),
+    `- work dir ${path.dirname(WORK)}/mbx-mon-*: ${filesystemOf(WORK)}`,
     `- node ${process.version}; ${firstLine("runc", ["--version"])}; ${firstLine("podman", ["--version"])}; ${firstLine("conmon", ["--version"])}; ${firstLine("hyperfine", ["--version"])}`,
-    `- minibox at ${commit}${dirty ? " (src/ or native/ has uncommitted changes)" : ""}; monitor = ${path.relative(PROJECT, EXECUTOR)} (${size(EXECUTOR)} on disk, dynamically linked to libc); /usr/bin/conmon ${size("/usr/bin/conmon")} (glib, libsystemd, …)`,
-    `- load average at start ${load(loadAtStart)}, at end ${load(os.loadavg())} (other work on the machine shows up as noise)`,
+    `${commitLine("src", "native")}; monitor = ${path.relative(PROJECT, EXECUTOR)} (${size(EXECUTOR)} on disk, dynamically linked to libc); /usr/bin/conmon ${size("/usr/bin/conmon")} (glib, libsystemd, …)`,
+    loadLine(before.load),
   ];
 }
-
-const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
 
 function memoryReport(mem: MemResults): string[] {
   const col = (list: Mem[], k: keyof Mem) => stats(list.map((m) => m[k]));
@@ -994,22 +751,8 @@ function latencyReport(times: Record<Tool, Stats>): string[] {
   const out = [
     `### \`run -d\` until the command returns with the container running, wall time (ms, ${ROUNDS} rounds)`,
     "",
-    row(["command", "median", "min", "p90", "CPU median", "rounds, in order"]),
-    "| --- | ---: | ---: | ---: | ---: | --- |",
+    ...timesTable(TOOLS, (t) => LABELS[t], times),
   ];
-  for (const t of TOOLS) {
-    const s = times[t];
-    out.push(
-      row([
-        LABELS[t],
-        ms(s.median),
-        ms(s.min),
-        ms(s.p90),
-        s.cpu === undefined ? "" : ms(s.cpu),
-        s.all.map(ms).join(", "),
-      ]),
-    );
-  }
   const m = times.minibox;
   out.push(
     "",
@@ -1033,18 +776,8 @@ function latencyReport(times: Record<Tool, Stats>): string[] {
 
 // ---- cleanup --------------------------------------------------------------------
 
-let cleaning: Promise<void> | undefined;
-function cleanup(): Promise<void> {
-  cleaning ??= doCleanup();
-  return cleaning;
-}
-
-async function doCleanup(): Promise<void> {
-  const child = currentChild;
-  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.once("exit", resolve));
-  }
+const cleanup = cleanupOnce(async () => {
+  await stopChild(BENCH.child);
   // minibox containers of ours that a round did not remove (none expected);
   // every container under our root is ours.
   const containersDir = path.join(P.mbxRoot, "containers");
@@ -1091,47 +824,34 @@ async function doCleanup(): Promise<void> {
   }
   for (const mp of ourMounts()) {
     anomalies.push(`mount ${mp} was left; unmounted`);
-    if (spawnSync("umount", [mp]).status !== 0) spawnSync("umount", ["-l", mp]);
+    unmount(mp);
   }
   // Our cgroups: podman's parent and its conmon child (podman keeps them);
   // runc's and minibox's container cgroups, which they remove themselves.
-  // Deepest first; rmdir only ever removes an empty cgroup.
-  const ids = [...started.miniboxAll];
-  const ours = cgroupDirs()
-    .filter(
-      (d) =>
-        !before.cgroups.has(d) && (d.includes(TOKEN) || ids.some((id) => path.basename(d) === id)),
-    )
-    .sort((a, b) => b.length - a.length);
-  for (const dir of ours) {
+  const ours = cgroupDirs().filter((d) => !before.cgroups.has(d) && ourCgroup(d));
+  for (const dir of ours)
     if (!dir.includes(PODMAN_CGROUP_PARENT)) anomalies.push(`cgroup ${dir} was left; removed`);
-    spawnSync("rmdir", [dir], { stdio: "ignore" });
-  }
-  for (const p of ourProcesses()) {
-    anomalies.push(`process ${p} was left; sent SIGKILL`);
-    try {
-      process.kill(Number(p.split(" ")[0]), "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
+  removeCgroups(ours);
+  const procs = ourProcesses();
+  for (const p of procs) anomalies.push(`process ${p} was left; sent SIGKILL`);
+  killProcesses(procs);
   await running?.stop().catch((e) => anomalies.push(`stopping the test env: ${e}`));
   if (!KEEP) await rm(WORK, { recursive: true, force: true });
-}
+});
+
+/** A cgroup named after our token or after one of this run's minibox containers. */
+const ourCgroup = (dir: string) =>
+  dir.includes(TOKEN) || started.miniboxAll.has(path.basename(dir));
 
 function leftovers(): string[] {
-  const out: string[] = [];
-  for (const mp of mountPoints())
-    if (!before.mounts.has(mp) && mp.startsWith(WORK)) out.push(`mount ${mp}`);
-  const ids = [...started.miniboxAll];
-  for (const dir of cgroupDirs()) {
-    if (before.cgroups.has(dir)) continue;
-    if (dir.includes(TOKEN) || ids.includes(path.basename(dir))) out.push(`cgroup ${dir}`);
-  }
-  for (const p of ourProcesses()) out.push(`process ${p}`);
+  const out = leftoversSince(before, {
+    mountDirs: [WORK],
+    ours: ourCgroup,
+    processes: ourProcesses(),
+    workDir: KEEP ? undefined : WORK,
+  });
   for (const [pid, id] of started.miniboxPids)
     if (stillOurs(pid, id)) out.push(`process ${pid} (minibox ${id})`);
-  if (!KEEP && existsSync(WORK)) out.push(`directory ${WORK}`);
   return out;
 }
 
@@ -1140,12 +860,10 @@ function leftovers(): string[] {
  * machine (ours are checked by leftovers()): reported as one line, never touched.
  */
 function othersMiniboxCgroups(): string[] {
-  const ours = started.miniboxAll;
   const ids = new Set(
-    cgroupDirs()
-      .filter((d) => /\/minibox\/[0-9a-f]{64}$/.test(d) && !before.cgroups.has(d))
+    newMiniboxCgroups(before)
       .map((d) => path.basename(d))
-      .filter((id) => !ours.has(id)),
+      .filter((id) => !started.miniboxAll.has(id)),
   );
   if (ids.size === 0) return [];
   const some = [...ids].slice(0, 3).map((id) => id.slice(0, 12));
@@ -1154,20 +872,10 @@ function othersMiniboxCgroups(): string[] {
   ];
 }
 
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, () => {
-    process.stderr.write(`\n${sig}: cleaning up\n`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
-
 // ---- main ----------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  for (const file of [BUNDLE, LAUNCHER, EXECUTOR])
-    if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
-  process.stderr.write(`work dir ${WORK}; starting the test registry…\n`);
-  running = await startTestEnv();
+  running = await startRegistry(WORK, [BUNDLE, LAUNCHER, EXECUTOR]);
   const { env } = running;
   const ref = `${env.registries.anon}/${env.fixtures.base.repo}:latest`;
   process.stderr.write(`test env ready in ${env.setupMs} ms; image ${ref}\n`);
@@ -1190,27 +898,13 @@ async function main(): Promise<void> {
   if (OUT) writeFileSync(OUT, `${text}\n`);
 }
 
-let failed = false;
-try {
-  await main();
-} catch (e) {
-  failed = true;
-  process.stderr.write(`${(e as Error).stack ?? e}\n`);
-} finally {
-  await cleanup();
-  const left = leftovers();
-  const strays = othersMiniboxCgroups();
-  const lines = [
-    ...anomalies.map((a) => `- ${a}`),
-    ...left.map((l) => `- still there after cleanup: ${l}`),
-    ...strays.map((s) => `- note: ${s}`),
-  ];
-  const summary =
-    lines.length === 0
-      ? "Cleanup check: no mounts, cgroups, processes, containers or work dirs of this run are left."
-      : `Cleanup check found:\n${lines.join("\n")}`;
-  process.stdout.write(`${summary}\n`);
-  if (OUT) writeFileSync(OUT, `${summary}\n`, { flag: "a" });
-  if (KEEP) process.stderr.write(`kept ${WORK}\n`);
-  if (failed || left.length > 0) process.exitCode = 1;
-}
+await runBench(main, {
+  cleanup,
+  anomalies,
+  leftovers,
+  notes: othersMiniboxCgroups,
+  clean:
+    "Cleanup check: no mounts, cgroups, processes, containers or work dirs of this run are left.",
+  out: OUT,
+  kept: KEEP ? WORK : undefined,
+});

@@ -21,34 +21,39 @@ import { mkdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
 import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
-
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PROJECT = path.resolve(HERE, "..");
-const DIST = path.join(PROJECT, "dist");
-const CLI = path.join(DIST, "cli", "main.js");
-
-// ---- options ----------------------------------------------------------------
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function intOption(name: string, fallback: number, min: number): number {
-  const text = option(name);
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} wants an integer ≥ ${min}`);
-  return n;
-}
+import {
+  CLI,
+  cleanupOnce,
+  commitLine,
+  cpuLine,
+  DIST,
+  filesystemOf,
+  firstLine,
+  HERE,
+  intOption,
+  KEEP,
+  loadLine,
+  mountsUnder,
+  ms,
+  OUT,
+  option,
+  PROJECT,
+  podmanArgs as podmanStoreArgs,
+  ratio,
+  rotate,
+  row,
+  type Stats,
+  settle,
+  stats,
+  stopChild,
+  unmount,
+  writeContainersConfig,
+} from "./common.js";
 
 const ROUNDS = intOption("--rounds", 5, 1);
 const TRACE_ROUNDS = intOption("--trace-rounds", 3, 0);
 const ONLY = option("--only");
-const OUT = option("--out");
-const KEEP = process.argv.includes("--keep");
 if (ONLY !== undefined && ONLY !== "pull" && ONLY !== "unpack") {
   throw new Error("--only wants pull or unpack");
 }
@@ -68,41 +73,16 @@ let unpackWorker: UnpackWorker | undefined;
 /** Mounts found (and unmounted) under WORK: reported, since none are expected. */
 const strayMounts: string[] = [];
 
-/** Mount points under `dir`, deepest first (from /proc/self/mountinfo). */
-function mountsUnder(dir: string): string[] {
-  const prefix = `${dir}/`;
-  return readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((line) => line.split(" ")[4])
-    .filter((mp): mp is string => mp !== undefined)
-    .map((mp) =>
-      mp.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8))),
-    )
-    .filter((mp) => mp === dir || mp.startsWith(prefix))
-    .sort((a, b) => b.length - a.length);
-}
-
 /** Unmounts whatever is mounted under our work dir (and only there). */
 function unmountStrays(when: string): void {
-  for (const mp of [...mountsUnder(WORK), ...mountsUnder(SHORT)]) {
+  for (const mp of mountsUnder(WORK, SHORT)) {
     strayMounts.push(`${mp} (${when})`);
-    const r = spawnSync("umount", [mp], { encoding: "utf8" });
-    if (r.status !== 0) spawnSync("umount", ["-l", mp]);
+    unmount(mp);
   }
 }
 
-let cleaning: Promise<void> | undefined;
-/** Idempotent: a second caller (Ctrl-C during the normal end) waits for the first. */
-function cleanup(): Promise<void> {
-  cleaning ??= doCleanup();
-  return cleaning;
-}
-
-async function doCleanup(): Promise<void> {
-  const child = currentChild;
-  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-    child.kill("SIGTERM");
-  }
+const cleanup = cleanupOnce(async () => {
+  await stopChild(currentChild).catch(() => {});
   await unpackWorker?.stop();
   if (existsSync(WORK) || existsSync(SHORT)) unmountStrays("cleanup");
   await running?.stop().catch((e) => process.stderr.write(`stopping the test env: ${e}\n`));
@@ -110,14 +90,7 @@ async function doCleanup(): Promise<void> {
     await rm(WORK, { recursive: true, force: true });
     await rm(SHORT, { recursive: true, force: true });
   }
-}
-
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, () => {
-    process.stderr.write(`\n${sig}: cleaning up\n`);
-    cleanup().finally(() => process.exit(130));
-  });
-}
+});
 
 // ---- running and timing --------------------------------------------------------
 
@@ -164,42 +137,6 @@ function timed(
   });
 }
 
-/** Untimed: flush dirty pages so one round's writeback does not land in the next. */
-function settle(): void {
-  spawnSync("sync");
-}
-
-function firstLine(file: string, args: string[]): string {
-  const r = spawnSync(file, args, { encoding: "utf8" });
-  return `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n")[0] ?? "?";
-}
-
-interface Stats {
-  median: number;
-  min: number;
-  all: number[];
-  /** Median CPU time (user + sys), when measured. */
-  cpu?: number;
-}
-
-function median(all: number[]): number {
-  const sorted = [...all].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-function stats(all: number[], cpu?: number[]): Stats {
-  return { median: median(all), min: Math.min(...all), all, cpu: cpu && median(cpu) };
-}
-
-const ms = (n: number) => `${Math.round(n)}`;
-const ratio = (a: number, b: number) => (a / b).toFixed(2);
-/** Rotates `items` by `k`: round k starts with a different tool. */
-const rotate = <T>(items: T[], k: number): T[] =>
-  items.map((_, i) => items[(i + k) % items.length] as T);
-
 // ---- podman's isolated configuration -------------------------------------------
 
 interface PodmanSetup {
@@ -210,64 +147,25 @@ interface PodmanSetup {
 
 /**
  * Config files that keep podman (and skopeo) away from the host's registries,
- * storage and auth: an empty search list, cgroupfs and no event log (there is
- * no systemd here), big-file temp dir inside our work dir.
+ * storage and auth (bench/common.ts). Defaults only: every podman run below
+ * passes its own --root/--runroot.
  */
 async function isolatedContainersEnv(driver: string): Promise<NodeJS.ProcessEnv> {
-  const dir = path.join(WORK, "containers-config");
-  const tmp = path.join(WORK, "tmp");
-  await mkdir(dir, { recursive: true });
-  await mkdir(tmp, { recursive: true });
-  const q = JSON.stringify;
-  await writeFile(path.join(dir, "registries.conf"), "unqualified-search-registries = []\n");
-  await writeFile(
-    path.join(dir, "containers.conf"),
-    [
-      "[engine]",
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "none"',
-      `image_copy_tmp_dir = ${q(tmp)}`,
-      "",
-    ].join("\n"),
-  );
-  // Defaults only: every podman run below passes its own --root/--runroot.
-  await writeFile(
-    path.join(dir, "storage.conf"),
-    [
-      "[storage]",
-      `driver = ${q(driver)}`,
-      `graphroot = ${q(path.join(WORK, "podman-default", "root"))}`,
-      `runroot = ${q(path.join(SHORT, "default"))}`,
-      "",
-    ].join("\n"),
-  );
-  await writeFile(path.join(dir, "auth.json"), '{"auths":{}}\n');
-  return {
-    ...process.env,
-    CONTAINERS_CONF: path.join(dir, "containers.conf"),
-    CONTAINERS_REGISTRIES_CONF: path.join(dir, "registries.conf"),
-    CONTAINERS_STORAGE_CONF: path.join(dir, "storage.conf"),
-    REGISTRY_AUTH_FILE: path.join(dir, "auth.json"),
-    TMPDIR: tmp,
-  };
+  return writeContainersConfig({
+    dir: path.join(WORK, "containers-config"),
+    tmp: path.join(WORK, "tmp"),
+    driver,
+    graphroot: path.join(WORK, "podman-default", "root"),
+    runroot: path.join(SHORT, "default"),
+  });
 }
 
 function podmanArgs(driver: string, dir: string, ...command: string[]): string[] {
-  return [
-    "--root",
-    path.join(dir, "root"),
-    "--runroot",
-    path.join(SHORT, path.basename(dir)),
-    "--tmpdir",
-    path.join(dir, "tmp"),
-    "--storage-driver",
-    driver,
-    "--cgroup-manager",
-    "cgroupfs",
-    "--events-backend",
-    "none",
+  const runroot = path.join(SHORT, path.basename(dir));
+  return podmanStoreArgs(
+    { root: path.join(dir, "root"), runroot, tmpdir: path.join(dir, "tmp"), driver },
     ...command,
-  ];
+  );
 }
 
 /** Finds a storage driver podman can pull with here: overlay, else vfs. Untimed. */
@@ -653,19 +551,13 @@ async function unpackBenchmark(
 const loadAtStart = os.loadavg();
 
 function machineFacts(): string[] {
-  const fs = firstLine("findmnt", ["-n", "-o", "FSTYPE,OPTIONS", "-T", HERE]).replace(/\s+/, " ");
-  const commit = firstLine("git", ["-C", PROJECT, "rev-parse", "--short", "HEAD"]);
-  const dirty = spawnSync("git", ["-C", PROJECT, "status", "--porcelain", "src"], {
-    encoding: "utf8",
-  }).stdout.trim();
-  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   return [
-    `- CPUs: ${os.cpus().length} (${os.cpus()[0]?.model ?? "?"}), RAM ${Math.round(os.totalmem() / 2 ** 30)} GiB; kernel ${os.release()}`,
-    `- work dir filesystem: ${fs}`,
+    cpuLine(),
+    `- work dir filesystem: ${filesystemOf(HERE)}`,
     `- node ${process.version}; ${firstLine("podman", ["--version"])}; ${firstLine("skopeo", ["--version"])}; ${firstLine("tar", ["--version"])}`,
     `- registry: ${firstLine("/usr/bin/docker-registry", ["--version"])}, on 127.0.0.1`,
-    `- minibox at ${commit}${dirty ? " (src/ has uncommitted changes)" : ""}`,
-    `- load average at start ${load(loadAtStart)}, at end ${load(os.loadavg())} (other work on the machine shows up as noise)`,
+    commitLine("src"),
+    loadLine(loadAtStart),
   ];
 }
 
@@ -676,7 +568,6 @@ function report(pull?: PullResults, trace?: TraceResults, unpack?: UnpackResults
     ...machineFacts(),
     "",
   ];
-  const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
   const cpuCell = (s: Stats) => (s.cpu === undefined ? "" : ms(s.cpu));
   const statCells = (s: Stats) => [ms(s.median), ms(s.min), cpuCell(s), s.all.map(ms).join(", ")];
   const columns = ["median", "min", "CPU median", "rounds, in order"];

@@ -22,58 +22,64 @@
 // (the container's root under minibox's user namespace is an unprivileged
 // host uid: the state dir and its ancestors must be o+x). podman's runroot is
 // in there too: its overlay driver refuses runroots longer than 50 characters.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import {
-  chmodSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  writeFileSync,
-} from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
+import type { RunningTestEnv } from "../test/support/env.js";
+import {
+  BUNDLE,
+  benchState,
+  CLI,
+  cgroupDirs,
+  cleanupOnce,
+  commitLine,
+  cpuLine,
+  filesystemOf,
+  firstLine,
+  HERE,
+  hyperfineRound,
+  hyperfineRounds,
+  intOption,
+  KEEP,
+  killProcesses,
+  LAUNCHER,
+  leftoversSince,
+  loadLine,
+  makeBundle,
+  mountsUnder,
+  ms,
+  ms1,
+  must,
+  newMiniboxCgroups,
+  OUT,
+  podmanStore,
+  processesNaming,
+  ratio,
+  removeCgroups,
+  rotate,
+  row,
+  runBench,
+  type Stats,
+  settle,
+  startRegistry,
+  stats,
+  stopChild,
+  timesTable,
+  unmount,
+  unpackBase,
+} from "./common.js";
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const PROJECT = path.resolve(HERE, "..");
-const DIST = path.join(PROJECT, "dist");
-/** tsc's output, as the issue names it. */
-const CLI = path.join(DIST, "cli", "main.js");
-/** The bundle (esbuild) that the ./minibox launcher runs. */
-const BUNDLE = path.join(DIST, "minibox.mjs");
-const LAUNCHER = path.join(PROJECT, "minibox");
 const CONTROLLERS = "/sys/fs/cgroup/unified/cgroup.controllers";
-
-// ---- options ----------------------------------------------------------------
-
-function option(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
-
-function intOption(name: string, fallback: number, min: number): number {
-  const text = option(name);
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} wants an integer ≥ ${min}`);
-  return n;
-}
 
 const ROUNDS = intOption("--rounds", 20, 1);
 const TRACE_ROUNDS = intOption("--trace-rounds", 5, 0);
-const OUT = option("--out");
-const KEEP = process.argv.includes("--keep");
 
 // ---- work dir, names, bookkeeping ---------------------------------------------
 
 /** In every runc/crun container id and podman's cgroup parent: what is ours. */
-const TOKEN = `mbx-run-${process.pid}`;
-const WORK = mkdtempSync(path.join(os.tmpdir(), "mbx-run-"));
-chmodSync(WORK, 0o711);
+const BENCH = benchState("mbx-run");
+const { token: TOKEN, work: WORK, anomalies, before, track } = BENCH;
 const P = {
   mbxRoot: path.join(WORK, "minibox"),
   mbxConfig: path.join(WORK, "minibox-config"),
@@ -89,150 +95,19 @@ const P = {
 const PODMAN_CGROUP_PARENT = `/${TOKEN}-podman`;
 
 let running: RunningTestEnv | undefined;
-let currentChild: ChildProcess | undefined;
 /** Container ids handed to runc / crun, to delete whatever they left. */
 const runtimeIds: { runc: string[]; crun: string[] } = { runc: [], crun: [] };
-/** Things found wrong during or after the run: reported, never hidden. */
-const anomalies: string[] = [];
 let podmanReady = false;
 
-const decodeMountPoint = (mp: string) =>
-  mp.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
-
-/** Mount points of this mount namespace (/proc/self/mountinfo). */
-function mountPoints(): string[] {
-  return readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .map((line) => line.split(" ")[4])
-    .filter((mp): mp is string => mp !== undefined)
-    .map(decodeMountPoint);
-}
-
 /** Mounts that would be ours: under the work dir, or crun's controllers file in the host's namespace. */
-function ourMounts(): string[] {
-  return mountPoints()
-    .filter((mp) => mp === WORK || mp.startsWith(`${WORK}/`) || mp === CONTROLLERS)
-    .sort((a, b) => b.length - a.length);
-}
-
-/** Every cgroup directory on the host, as paths. Read-only: we only look. */
-function cgroupDirs(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    let entries: import("node:fs").Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return; // removed meanwhile
-    }
-    for (const e of entries) {
-      if (!e.isDirectory()) continue;
-      const full = path.join(dir, e.name);
-      out.push(full);
-      walk(full);
-    }
-  };
-  walk("/sys/fs/cgroup");
-  return out;
-}
-
+const ourMounts = () => mountsUnder(WORK, CONTROLLERS);
 /** Processes whose command line names our work dir or token (by "pid cmdline"). */
-function ourProcesses(): string[] {
-  const out: string[] = [];
-  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
-    if (Number(pid) === process.pid) continue;
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ").trim();
-      if (cmd.includes(WORK) || cmd.includes(TOKEN)) out.push(`${pid} ${cmd}`);
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return out;
-}
-
-const before = { mounts: new Set(mountPoints()), cgroups: new Set(cgroupDirs()) };
-const loadAtStart = os.loadavg();
-
-// ---- small helpers (as in bench/pull.ts) --------------------------------------
-
-function firstLine(file: string, args: string[]): string {
-  const r = spawnSync(file, args, { encoding: "utf8" });
-  return `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n")[0] ?? "?";
-}
-
-/** Runs a command to completion (untimed); throws with its stderr when it fails. */
-function must(file: string, args: string[], env: NodeJS.ProcessEnv = process.env): string {
-  const r = spawnSync(file, args, { encoding: "utf8", env, stdio: ["ignore", "pipe", "pipe"] });
-  if (r.status !== 0) {
-    throw new Error(
-      `${file} ${args.join(" ")} failed (${r.status ?? r.signal}):\n${(r.stderr ?? "").trim()}`,
-    );
-  }
-  return r.stdout;
-}
-
-/** Untimed: flush dirty pages so one round's writeback does not land in the next. */
-function settle(): void {
-  spawnSync("sync");
-}
-
-interface Stats {
-  median: number;
-  min: number;
-  p90: number;
-  all: number[];
-  cpu?: number;
-}
-
-function median(all: number[]): number {
-  const sorted = [...all].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
-
-/** Nearest-rank percentile. */
-function percentile(all: number[], p: number): number {
-  const sorted = [...all].sort((a, b) => a - b);
-  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
-
-function stats(all: number[], cpu?: number[]): Stats {
-  return {
-    median: median(all),
-    min: Math.min(...all),
-    p90: percentile(all, 90),
-    all,
-    cpu: cpu && median(cpu),
-  };
-}
-
-const ms = (n: number) => `${Math.round(n)}`;
-const ms1 = (n: number) => n.toFixed(1);
-const ratio = (a: number, b: number) => (a / b).toFixed(2);
-/** Rotates `items` by `k`: round k starts with a different command. */
-const rotate = <T>(items: T[], k: number): T[] =>
-  items.map((_, i) => items[(i + k) % items.length] as T);
-/** A word for hyperfine -N, which splits command lines like a shell. */
-const quote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+const ourProcesses = () => processesNaming(WORK, TOKEN);
 
 // ---- cleanup --------------------------------------------------------------------
 
-let cleaning: Promise<void> | undefined;
-/** Idempotent: a second caller (Ctrl-C during the normal end) waits for the first. */
-function cleanup(): Promise<void> {
-  cleaning ??= doCleanup();
-  return cleaning;
-}
-
-async function doCleanup(): Promise<void> {
-  const child = currentChild;
-  if (child?.pid !== undefined && child.exitCode === null && child.signalCode === null) {
-    child.kill("SIGTERM");
-    await new Promise((resolve) => child.once("exit", resolve));
-  }
+const cleanup = cleanupOnce(async () => {
+  await stopChild(BENCH.child);
   // runc/crun state of ours that a foreground run did not delete (none expected).
   for (const runtime of ["runc", "crun"] as const) {
     for (const id of runtimeIds[runtime]) {
@@ -251,121 +126,36 @@ async function doCleanup(): Promise<void> {
   }
   for (const mp of ourMounts()) {
     anomalies.push(`mount ${mp} was left; unmounted`);
-    if (spawnSync("umount", [mp]).status !== 0) spawnSync("umount", ["-l", mp]);
+    unmount(mp);
   }
   // Our cgroups: podman's parent (and its conmon child), which podman keeps;
-  // runc/crun containers' cgroups, which they remove themselves. Deepest
-  // first; rmdir only ever removes an empty cgroup.
-  const ours = cgroupDirs()
-    .filter((d) => d.includes(TOKEN) && !before.cgroups.has(d))
-    .sort((a, b) => b.length - a.length);
-  for (const dir of ours) {
+  // runc/crun containers' cgroups, which they remove themselves.
+  const ours = cgroupDirs().filter((d) => d.includes(TOKEN) && !before.cgroups.has(d));
+  for (const dir of ours)
     if (!dir.includes(PODMAN_CGROUP_PARENT)) anomalies.push(`cgroup ${dir} was left; removed`);
-    try {
-      spawnSync("rmdir", [dir], { stdio: "ignore" });
-    } catch {
-      // reported below if it is still there
-    }
-  }
-  for (const p of ourProcesses()) {
-    anomalies.push(`process ${p} was left; sent SIGKILL`);
-    try {
-      process.kill(Number(p.split(" ")[0]), "SIGKILL");
-    } catch {
-      // gone
-    }
-  }
+  removeCgroups(ours);
+  const procs = ourProcesses();
+  for (const p of procs) anomalies.push(`process ${p} was left; sent SIGKILL`);
+  killProcesses(procs);
   await running?.stop().catch((e) => anomalies.push(`stopping the test env: ${e}`));
   if (!KEEP) await rm(WORK, { recursive: true, force: true });
-}
+});
 
 /** What is left after cleanup (must be empty), against the snapshot at the start. */
-function leftovers(): string[] {
-  const out: string[] = [];
-  for (const mp of mountPoints())
-    if (!before.mounts.has(mp) && (mp.startsWith(WORK) || mp === CONTROLLERS))
-      out.push(`mount ${mp}`);
-  for (const dir of cgroupDirs()) {
-    if (before.cgroups.has(dir)) continue;
-    if (dir.includes(TOKEN)) out.push(`cgroup ${dir}`);
-  }
-  for (const p of ourProcesses()) out.push(`process ${p}`);
-  if (!KEEP && existsSync(WORK)) out.push(`directory ${WORK}`);
-  return out;
-}
-
-/** New minibox container cgroups (…/minibox/<id>): ours or a concurrent run's, never touched. */
-function newMiniboxCgroups(): string[] {
-  return cgroupDirs().filter((d) => /\/minibox\/[0-9a-f]{64}$/.test(d) && !before.cgroups.has(d));
-}
-
-for (const sig of ["SIGINT", "SIGTERM"] as const) {
-  process.on(sig, () => {
-    process.stderr.write(`\n${sig}: cleaning up\n`);
-    cleanup().finally(() => process.exit(130));
+const leftovers = () =>
+  leftoversSince(before, {
+    mountDirs: [WORK, CONTROLLERS],
+    ours: (dir) => dir.includes(TOKEN),
+    processes: ourProcesses(),
+    workDir: KEEP ? undefined : WORK,
   });
-}
 
-// ---- podman, isolated from the host's configuration (as in bench/pull.ts) -------
+// ---- podman, isolated from the host's configuration (bench/common.ts) --------
 
-function podmanEnv(): NodeJS.ProcessEnv {
-  const dir = P.containersConfig;
-  return {
-    ...process.env,
-    CONTAINERS_CONF: path.join(dir, "containers.conf"),
-    CONTAINERS_REGISTRIES_CONF: path.join(dir, "registries.conf"),
-    CONTAINERS_STORAGE_CONF: path.join(dir, "storage.conf"),
-    REGISTRY_AUTH_FILE: path.join(dir, "auth.json"),
-    TMPDIR: path.join(P.podman, "tmp"),
-  };
-}
-
-function writePodmanConfig(): void {
-  const dir = P.containersConfig;
-  mkdirSync(dir, { recursive: true });
-  mkdirSync(path.join(P.podman, "tmp"), { recursive: true });
-  const q = JSON.stringify;
-  writeFileSync(path.join(dir, "registries.conf"), "unqualified-search-registries = []\n");
-  writeFileSync(
-    path.join(dir, "containers.conf"),
-    [
-      "[engine]",
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "none"',
-      `image_copy_tmp_dir = ${q(path.join(P.podman, "tmp"))}`,
-      "",
-    ].join("\n"),
-  );
-  writeFileSync(
-    path.join(dir, "storage.conf"),
-    [
-      "[storage]",
-      'driver = "overlay"',
-      `graphroot = ${q(path.join(P.podman, "root"))}`,
-      `runroot = ${q(P.podmanRunroot)}`,
-      "",
-    ].join("\n"),
-  );
-  writeFileSync(path.join(dir, "auth.json"), '{"auths":{}}\n');
-}
-
-function podmanArgs(...command: string[]): string[] {
-  return [
-    "--root",
-    path.join(P.podman, "root"),
-    "--runroot",
-    P.podmanRunroot,
-    "--tmpdir",
-    path.join(P.podman, "tmp"),
-    "--storage-driver",
-    "overlay",
-    "--cgroup-manager",
-    "cgroupfs",
-    "--events-backend",
-    "none",
-    ...command,
-  ];
-}
+const PODMAN = podmanStore(P.podman, P.podmanRunroot, P.containersConfig);
+const podmanEnv = PODMAN.env;
+const writePodmanConfig = PODMAN.writeConfig;
+const podmanArgs = PODMAN.args;
 
 // ---- the commands -----------------------------------------------------------------
 
@@ -485,18 +275,6 @@ function benchEnv(): NodeJS.ProcessEnv {
 
 // ---- preparation (untimed) -------------------------------------------------------
 
-/** An OCI bundle over the base image's single layer, made with `runc spec` (rootful). */
-function makeBundle(dir: string, rootfs: string, args: string[]): void {
-  mkdirSync(dir, { recursive: true });
-  must("runc", ["spec", "--bundle", dir]);
-  const file = path.join(dir, "config.json");
-  const spec = JSON.parse(readFileSync(file, "utf8"));
-  spec.process.terminal = false;
-  spec.process.args = args;
-  spec.root = { path: rootfs, readonly: false };
-  writeFileSync(file, `${JSON.stringify(spec, null, 2)}\n`);
-}
-
 async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["base"]) {
   mkdirSync(P.mbxConfig, { recursive: true });
   mkdirSync(P.hyperfine, { recursive: true });
@@ -509,13 +287,8 @@ async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["bas
   podmanReady = true;
 
   // The bundle's rootfs: the base image's one layer, unpacked by GNU tar.
-  const [layer] = base.layerDigests;
-  if (base.layerDigests.length !== 1 || layer === undefined)
-    throw new Error("fixtures/base should have exactly one layer");
-  const blob = path.join(base.layoutDir, "blobs", "sha256", layer.replace(/^sha256:/, ""));
   const rootfs = path.join(P.bundle, "rootfs");
-  mkdirSync(rootfs, { recursive: true });
-  must("tar", ["-xzf", blob, "-C", rootfs]);
+  unpackBase(base, rootfs);
   makeBundle(P.bundle, rootfs, ["true"]);
   makeBundle(P.checkBundle, rootfs, ["sh", "-c", "echo $$"]);
 
@@ -532,68 +305,13 @@ async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["bas
 
 // ---- timed rounds ----------------------------------------------------------------
 
-interface HyperfineResult {
-  command: string;
-  times: number[];
-  user: number;
-  system: number;
-  exit_codes: (number | null)[];
-}
-
 /** One hyperfine invocation: each command once, in this order. */
-function hyperfineRound(
-  tools: Tool[],
-  ref: string,
-  round: string,
-): Promise<Map<Tool, { ms: number; cpu: number }>> {
-  const json = path.join(P.hyperfine, `${round}.json`);
-  const commands = tools.map((t) => argv(t, ref, round).map(quote).join(" "));
-  const args = [
-    "-N",
-    "--runs",
-    "1",
-    "--ignore-failure",
-    "--style",
-    "none",
-    "--export-json",
-    json,
-    ...commands,
-  ];
-  return new Promise((resolve, reject) => {
-    const child = spawn("hyperfine", args, {
-      env: benchEnv(),
-      stdio: ["ignore", "ignore", "pipe"],
-    });
-    currentChild = child;
-    let stderr = "";
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      currentChild = undefined;
-      if (code !== 0) {
-        reject(new Error(`hyperfine failed (${code ?? signal}):\n${stderr.trim()}`));
-        return;
-      }
-      const results = JSON.parse(readFileSync(json, "utf8")).results as HyperfineResult[];
-      const out = new Map<Tool, { ms: number; cpu: number }>();
-      tools.forEach((tool, i) => {
-        const r = results[i];
-        const code = r ? r.exit_codes[0] : "no result";
-        if (r === undefined || code !== 0) {
-          reject(
-            new Error(
-              `round ${round}: ${tool} exited with ${code}: ${commands[i]}\n` +
-                "run it by hand to see why",
-            ),
-          );
-          return;
-        }
-        out.set(tool, { ms: (r.times[0] as number) * 1000, cpu: (r.user + r.system) * 1000 });
-      });
-      resolve(out);
-    });
+function round(tools: Tool[], ref: string, name: string) {
+  return hyperfineRound(tools, (t) => argv(t, ref, name), {
+    json: path.join(P.hyperfine, `${name}.json`),
+    env: benchEnv(),
+    round: name,
+    track,
   });
 }
 
@@ -609,30 +327,13 @@ function checkRound(round: string): void {
   }
 }
 
-async function timedRounds(ref: string): Promise<Record<Tool, Stats>> {
-  // One untimed warm-up round: page cache, binaries, minibox's idmap probe.
-  process.stderr.write("warm-up round…\n");
-  await hyperfineRound(TOOLS, ref, "warmup");
-  checkRound("warmup");
-  const wall = new Map<Tool, number[]>(TOOLS.map((t) => [t, []]));
-  const cpu = new Map<Tool, number[]>(TOOLS.map((t) => [t, []]));
-  for (let r = 1; r <= ROUNDS; r++) {
-    settle();
-    const order = rotate(TOOLS, r - 1);
-    const result = await hyperfineRound(order, ref, String(r));
-    checkRound(String(r));
-    for (const [tool, t] of result) {
-      wall.get(tool)?.push(t.ms);
-      cpu.get(tool)?.push(t.cpu);
-    }
-    const show = (t: Tool) => `${t} ${ms(result.get(t)?.ms ?? Number.NaN)}`;
-    process.stderr.write(
-      `round ${r}/${ROUNDS}: ${["minibox", "node", "runc", "crun", "podman"].map((t) => show(t as Tool)).join(", ")} ms\n`,
-    );
-  }
-  return Object.fromEntries(
-    TOOLS.map((t) => [t, stats(wall.get(t) ?? [], cpu.get(t) ?? [])]),
-  ) as Record<Tool, Stats>;
+function timedRounds(ref: string): Promise<Record<Tool, Stats>> {
+  // The untimed warm-up round: page cache, binaries, minibox's idmap probe.
+  return hyperfineRounds(TOOLS, ROUNDS, (order, name) => round(order, ref, name), {
+    check: checkRound,
+    label: "",
+    show: ["minibox", "node", "runc", "crun", "podman"],
+  });
 }
 
 // ---- traced runs: where minibox's time goes -----------------------------------------
@@ -661,7 +362,7 @@ function spawnTimed(
     const t0 = performance.now();
     let ms = 0;
     const child = spawn(file, args, { env: benchEnv(), stdio: ["ignore", "ignore", "pipe"] });
-    currentChild = child;
+    track(child);
     let stderr = "";
     child.stderr.on("data", (d) => {
       stderr += d;
@@ -671,7 +372,7 @@ function spawnTimed(
       ms = performance.now() - t0;
     });
     child.on("close", (code) => {
-      currentChild = undefined;
+      track(undefined);
       resolve({ ms, stderr, code });
     });
   });
@@ -904,23 +605,16 @@ async function traceRuns(ref: string): Promise<TraceResults> {
 // ---- report --------------------------------------------------------------------
 
 function machineFacts(): string[] {
-  const fs = firstLine("findmnt", ["-n", "-o", "FSTYPE,OPTIONS", "-T", WORK]).replace(/\s+/, " ");
-  const commit = firstLine("git", ["-C", PROJECT, "rev-parse", "--short", "HEAD"]);
-  const dirty = spawnSync("git", ["-C", PROJECT, "status", "--porcelain", "src", "native"], {
-    encoding: "utf8",
-  }).stdout.trim();
-  const load = (l: number[]) => l.map((x) => x.toFixed(2)).join(" ");
   return [
-    `- CPUs: ${os.cpus().length} (${os.cpus()[0]?.model ?? "?"}), RAM ${Math.round(os.totalmem() / 2 ** 30)} GiB; kernel ${os.release()}`,
-    `- work dir ${path.dirname(WORK)}/mbx-run-*: ${fs}`,
+    cpuLine(),
+    `- work dir ${path.dirname(WORK)}/mbx-run-*: ${filesystemOf(WORK)}`,
     `- node ${process.version}; ${firstLine("runc", ["--version"])}; ${firstLine("crun", ["--version"])}; ${firstLine("podman", ["--version"])}; ${firstLine("hyperfine", ["--version"])}`,
-    `- minibox at ${commit}${dirty ? " (src/ or native/ has uncommitted changes)" : ""}`,
-    `- load average at start ${load(loadAtStart)}, at end ${load(os.loadavg())} (other work on the machine shows up as noise)`,
+    commitLine("src", "native"),
+    loadLine(before.load),
   ];
 }
 
 function report(times: Record<Tool, Stats>, trace: TraceResults | undefined): string {
-  const row = (cells: string[]) => `| ${cells.join(" | ")} |`;
   const out: string[] = [
     `## Results (${new Date().toISOString().slice(0, 16)}Z, ${ROUNDS} rounds)`,
     "",
@@ -928,8 +622,6 @@ function report(times: Record<Tool, Stats>, trace: TraceResults | undefined): st
     "",
     "### `run --rm --network none IMAGE true` with a cached image, wall time (ms)",
     "",
-    row(["command", "median", "min", "p90", "CPU median", "rounds, in order"]),
-    "| --- | ---: | ---: | ---: | ---: | --- |",
   ];
   const order: Tool[] = [
     "minibox",
@@ -944,19 +636,7 @@ function report(times: Record<Tool, Stats>, trace: TraceResults | undefined): st
     "launcher",
     "floor",
   ];
-  for (const t of order) {
-    const s = times[t];
-    out.push(
-      row([
-        LABELS[t],
-        ms(s.median),
-        ms(s.min),
-        ms(s.p90),
-        s.cpu === undefined ? "" : ms(s.cpu),
-        s.all.map(ms).join(", "),
-      ]),
-    );
-  }
+  out.push(...timesTable(order, (t) => LABELS[t], times));
   const node = times.node;
   const crun = times.crun;
   const crunAlone = {
@@ -1065,10 +745,7 @@ function report(times: Record<Tool, Stats>, trace: TraceResults | undefined): st
 // ---- main ----------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  for (const file of [CLI, BUNDLE, LAUNCHER])
-    if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first`);
-  process.stderr.write(`work dir ${WORK}; starting the test registry…\n`);
-  running = await startTestEnv();
+  running = await startRegistry(WORK, [CLI, BUNDLE, LAUNCHER]);
   const { env } = running;
   const ref = `${env.registries.anon}/${env.fixtures.base.repo}:latest`;
   process.stderr.write(`test env ready in ${env.setupMs} ms; image ${ref}\n`);
@@ -1082,27 +759,16 @@ async function main(): Promise<void> {
   if (OUT) writeFileSync(OUT, `${text}\n`);
 }
 
-let failed = false;
-try {
-  await main();
-} catch (e) {
-  failed = true;
-  process.stderr.write(`${(e as Error).stack ?? e}\n`);
-} finally {
-  await cleanup();
-  const left = leftovers();
-  const strays = newMiniboxCgroups();
-  const lines = [
-    ...anomalies.map((a) => `- ${a}`),
-    ...left.map((l) => `- still there after cleanup: ${l}`),
-    ...strays.map((s) => `- new minibox cgroup (ours or a concurrent run's; not touched): ${s}`),
-  ];
-  const summary =
-    lines.length === 0
-      ? "Cleanup check: no mounts, cgroups, processes, runc/crun state or work dirs of this run are left."
-      : `Cleanup check found:\n${lines.join("\n")}`;
-  process.stdout.write(`${summary}\n`);
-  if (OUT) writeFileSync(OUT, `${summary}\n`, { flag: "a" });
-  if (KEEP) process.stderr.write(`kept ${WORK}\n`);
-  if (failed || left.length > 0) process.exitCode = 1;
-}
+await runBench(main, {
+  cleanup,
+  anomalies,
+  leftovers,
+  notes: () =>
+    newMiniboxCgroups(before).map(
+      (s) => `new minibox cgroup (ours or a concurrent run's; not touched): ${s}`,
+    ),
+  clean:
+    "Cleanup check: no mounts, cgroups, processes, runc/crun state or work dirs of this run are left.",
+  out: OUT,
+  kept: KEEP ? WORK : undefined,
+});
