@@ -163,11 +163,15 @@ export async function build(store: Store, opts: BuildOptions): Promise<ImageReco
     );
   }
   opts.out(`Successfully built ${shortId(image.id)}`);
+  const tags = (await store.readIndex()).tags;
   for (const tag of opts.tags) {
-    const ref = parseReference(tag);
-    await store.updateIndex((index) => {
-      index.tags[formatReference(ref)] = (image as ImageRecord).id;
-    });
+    const name = formatReference(parseReference(tag));
+    // A cached rebuild usually names the same image: no index write (and no lock) then.
+    if (tags[name] !== image.id) {
+      await store.updateIndex((index) => {
+        index.tags[name] = (image as ImageRecord).id;
+      });
+    }
     opts.out(`Successfully tagged ${tag.includes(":") ? tag : `${tag}:latest`}`);
   }
   return image;
