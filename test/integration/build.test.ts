@@ -253,6 +253,7 @@ describe("build", () => {
         'RUN echo "$GREETING $ONE $TWO ${MISSING:-fallback}" > said.txt \\',
         "    && pwd >> said.txt",
         'RUN ["/bin/sh", "-c", "echo exec form > exec.txt"]',
+        "COPY --chmod=750 tool.sh /usr/local/bin/tool",
         "EXPOSE 8080 53/udp",
         "VOLUME /data",
         "STOPSIGNAL SIGINT",
@@ -263,14 +264,42 @@ describe("build", () => {
         "",
       ].join("\n"),
     });
-    const built = await box.run(["build", "--build-arg", "GREETING=hi", "-t", "every", ctx]);
+    writeFileSync(path.join(ctx, "tool.sh"), "#!/bin/sh\necho tool\n");
+    const built = await box.run([
+      "build",
+      "--build-arg",
+      "GREETING=hi",
+      "--label",
+      "org.example.built-by=test",
+      "-t",
+      "every",
+      "-t",
+      "every:2",
+      ctx,
+    ]);
     expect(built.code, built.stderr).toBe(0);
     const run = await box.run(["run", "--rm", "every"]);
     expect(run.stdout).toBe("hi 1 two words fallback\n/srv/app/sub\nexec form\n");
     const c = JSON.parse((await box.run(["image", "inspect", "every"])).stdout)[0].Config;
     expect(c.Env).toEqual(expect.arrayContaining(["ONE=1", "TWO=two words", "THREE=3"]));
     expect(c.Env.some((e: string) => e.startsWith("GREETING="))).toBe(false);
-    expect(c.Labels).toMatchObject({ "org.example.title": "every instruction", version: "hi" });
+    expect(c.Labels).toMatchObject({
+      "org.example.title": "every instruction",
+      version: "hi",
+      "org.example.built-by": "test",
+    });
+    expect(built.stdout).toContain("Successfully tagged every:2\n");
+    const tool = await box.run([
+      "run",
+      "--rm",
+      "--entrypoint",
+      "stat",
+      "every",
+      "-c",
+      "%a %u",
+      "/usr/local/bin/tool",
+    ]);
+    expect(tool.stdout).toBe("750 0\n");
     expect(c.WorkingDir).toBe("/srv/app/sub");
     expect(c.ExposedPorts).toEqual({ "8080/tcp": {}, "53/udp": {} });
     expect(c.Volumes).toEqual({ "/data": {} });
