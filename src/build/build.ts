@@ -51,6 +51,8 @@ export interface BuildOptions {
   platform: Platform;
   /** Runs one RUN step in a container; returns its exit code and the container's upper dir + owner shift. */
   runStep: (image: ImageRecord, argv: string[], config: ImageConfig) => Promise<RunStepResult>;
+  /** True once the user interrupted the build: it stops at the next step boundary. */
+  cancelled?: () => boolean;
   /** Make sure FROM's image is in the store (pull it). */
   pull: (name: string) => Promise<ImageRecord>;
   out: (line: string) => void;
@@ -96,7 +98,11 @@ export async function build(store: Store, opts: BuildOptions): Promise<ImageReco
     cacheValid: false,
   };
   const total = instructions.length;
+  const stopIfCancelled = () => {
+    if (opts.cancelled?.()) throw new MiniboxError("the build was interrupted", undefined, 130);
+  };
   for (const [i, ins] of instructions.entries()) {
+    stopIfCancelled();
     opts.out(`Step ${i + 1}/${total} : ${ins.raw}`);
     if (ins.kind === "FROM") {
       await fromStep(store, opts, ins, state);
@@ -145,6 +151,7 @@ export async function build(store: Store, opts: BuildOptions): Promise<ImageReco
     await saveCache(store, cache);
     opts.out(` ---> ${shortId(stage.image.id)}`);
   }
+  stopIfCancelled();
   let image = state.stage?.image;
   if (!image) throw new MiniboxError("the Dockerfile built nothing but scratch");
   if (Object.keys(opts.labels).length) {
@@ -440,6 +447,7 @@ async function runStep(
   const result = await opts.runStep(image, argv, runConfig);
   opts.out(` ---> Running in ${result.containerId.slice(0, 12)}`);
   try {
+    if (opts.cancelled?.()) throw new MiniboxError("the build was interrupted", undefined, 130);
     if (result.code !== 0) {
       throw new MiniboxError(
         `The command '${argv.join(" ")}' returned a non-zero code: ${result.code}`,

@@ -10,18 +10,62 @@ import type { ImageConfig } from "../image/manifest.js";
 import type { ImageRecord } from "../image/store.js";
 import type { RunStepResult } from "./build.js";
 
+/**
+ * Ctrl-C (or SIGTERM) during a build stops it, as with Docker: the RUN
+ * container in progress is killed (its PID 1 would ignore SIGINT) and
+ * removed, and the build ends at the next step boundary with nothing tagged.
+ */
+export class BuildInterrupt {
+  cancelled = false;
+  /** The name of the RUN container running now, if any. */
+  container?: string;
+  private readonly onSignal = () => {
+    this.cancelled = true;
+    if (this.container) void this.kill(this.container);
+  };
+
+  constructor(private readonly root: string) {}
+
+  watch(): void {
+    process.on("SIGINT", this.onSignal);
+    process.on("SIGTERM", this.onSignal);
+  }
+
+  unwatch(): void {
+    process.off("SIGINT", this.onSignal);
+    process.off("SIGTERM", this.onSignal);
+  }
+
+  private async kill(name: string): Promise<void> {
+    const { findContainer, signalContainer } = await import("../runtime/lifecycle.js");
+    // The container may be a moment away from having a PID on record: wait for it (≤ 10 s).
+    for (let i = 0; i < 100 && this.container === name; i++) {
+      const view = await findContainer(this.root, name).catch(() => undefined);
+      if (view?.running) return signalContainer(view, "SIGKILL");
+      if (view?.status === "exited") return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 export async function runBuildStep(
   ctx: Context,
   image: ImageRecord,
   argv: string[],
   config: ImageConfig,
-  _quiet: boolean,
+  interrupt: BuildInterrupt,
 ): Promise<RunStepResult> {
   const { runContainer } = await import("../runtime/container.js");
   const { findContainer, removeContainer } = await import("../runtime/lifecycle.js");
   const { loadUserns } = await import("../runtime/idmap.js");
   const { containerPaths } = await import("../runtime/rootfs.js");
   const name = `build-${Math.random().toString(16).slice(2, 14)}`;
+  interrupt.container = name;
+  // Set first, checked second: a signal from now on finds the container by name.
+  if (interrupt.cancelled) {
+    const { MiniboxError } = await import("../errors.js");
+    throw new MiniboxError("the build was interrupted", undefined, 130);
+  }
   const code = await runContainer(
     {
       store: ctx.store,
@@ -51,6 +95,7 @@ export async function runBuildStep(
       pull: "never",
     },
   );
+  interrupt.container = undefined;
   const id = (await readFile(join(ctx.store.root, "names", name), "utf8")).trim();
   const userns = await loadUserns(ctx.store.root);
   return {

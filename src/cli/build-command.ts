@@ -44,8 +44,10 @@ export function registerBuildCommand(program: Command): void {
       ) => {
         const ctx = contextFrom(cmd);
         const { build } = await import("../build/build.js");
-        const { runBuildStep, pullForBuild } = await import("../build/run-step.js");
+        const { runBuildStep, pullForBuild, BuildInterrupt } = await import("../build/run-step.js");
         await ctx.store.init();
+        const interrupt = new BuildInterrupt(ctx.store.root);
+        interrupt.watch();
         const record: ImageRecord = await build(ctx.store, {
           contextDir: resolve(contextDir),
           dockerfile: resolve(opts.file ?? join(contextDir, "Dockerfile")),
@@ -56,13 +58,14 @@ export function registerBuildCommand(program: Command): void {
           target: opts.target,
           quiet: Boolean(opts.quiet),
           platform: ctx.platform(),
-          runStep: (image, argv, config) =>
-            runBuildStep(ctx, image, argv, config, Boolean(opts.quiet)),
+          runStep: (image, argv, config) => runBuildStep(ctx, image, argv, config, interrupt),
+          cancelled: () => interrupt.cancelled,
           pull: (name) => pullForBuild(ctx, name, Boolean(opts.quiet)),
           out: (line) => {
             if (!opts.quiet) console.log(line);
           },
         });
+        interrupt.unwatch();
         if (opts.quiet) console.log(record.id);
       },
     );

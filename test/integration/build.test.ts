@@ -474,4 +474,27 @@ describe("build", () => {
       rmSync(work, { recursive: true, force: true });
     }
   });
+
+  test("Ctrl-C stops a build: the RUN container is killed and removed, nothing is tagged", async () => {
+    const ctx = context("interrupted", {
+      Dockerfile: `FROM ${BASE}\nRUN echo started; sleep 60\nCMD ["true"]\n`,
+    });
+    const { child, done } = box.spawn(["build", "--no-cache", "-t", "interrupted", ctx]);
+    let seen = "";
+    await new Promise<void>((resolve) => {
+      child.stdout?.on("data", (d) => {
+        seen += d;
+        if (seen.includes("\nstarted\n")) resolve(); // the RUN's own output: it is running
+      });
+    });
+    const t0 = Date.now();
+    child.kill("SIGINT");
+    const r = await done;
+    expect(r.code).toBe(130);
+    expect(Date.now() - t0).toBeLessThan(20_000); // not the 60 s of the sleep
+    expect(r.stderr).toBe("minibox: the build was interrupted\n");
+    expect(r.stdout).toMatch(/Removing intermediate container [0-9a-f]{12}/);
+    expect((await box.run(["ps", "-aq"])).stdout).toBe("");
+    expect((await box.run(["images", "-q", "interrupted"])).stdout).toBe("");
+  });
 });
