@@ -230,11 +230,19 @@ async function listImages(
   for (const { record, tags } of images) {
     if (!opts.all && tags.length === 0 && parents.has(record.id)) continue;
     const created = await readConfigCreated(ctx.store, record);
-    const digest = record.repoDigests[0]?.split("@")[1] ?? "<none>";
+    // Each repository knows the image by its own repo digest (pulled or pushed there).
+    const digests = new Map(
+      record.repoDigests.map((rd) => {
+        const at = rd.lastIndexOf("@");
+        const repo = familiarString(parseReference(rd.slice(0, at))).replace(/:latest$/, "");
+        return [repo, rd.slice(at + 1)] as const;
+      }),
+    );
     const names = familiarTags(tags);
     const entries = names.length ? names.map(splitTag) : [{ repo: "<none>", tag: "<none>" }];
     for (const { repo, tag } of entries) {
       if (wanted && repo !== wanted) continue;
+      const digest = digests.get(repo) ?? "<none>";
       rows.push({ repo, tag, digest, id: record.id, created, size: record.size });
     }
   }

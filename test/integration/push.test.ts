@@ -115,11 +115,15 @@ describe("push", () => {
       "PUT manifest 201",
     ]);
 
-    // `images --digests` shows what the registry calls it now.
+    // The image now has a repo digest in the repository it was pushed to.
     const digests = await box.run(["image", "inspect", ref]);
     expect(JSON.parse(digests.stdout)[0].RepoDigests).toContain(
       `${p.address}/pushed/base@${base.manifestDigest}`,
     );
+    // `images --digests` shows it on that repository's row.
+    const rows = (await box.run(["images", "--digests"])).stdout.split("\n");
+    const pushedRow = rows.find((r) => r.startsWith(`${p.address}/pushed/base `));
+    expect(pushedRow).toContain(base.manifestDigest);
 
     p.log.length = 0;
     const again = await box.run(["push", ref]);
