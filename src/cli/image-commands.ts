@@ -5,6 +5,7 @@ import {
   familiarTags,
   imageHistory,
   inspectImage,
+  pruneImages,
   removeImage,
   tagImage,
 } from "../image/images.js";
@@ -166,6 +167,17 @@ export function registerImageCommands(program: Command): void {
     .argument("<image...>")
     .option("-f, --force")
     .action(rmi);
+
+  image
+    .command("prune")
+    .description("Remove dangling images (untagged, not a parent), or with -a all unused ones")
+    .option("-a, --all", "every image no container uses, tagged or not")
+    .option("-f, --force", "do not ask (minibox never asks)")
+    .action(async (opts: { all?: boolean }, cmd: Command) => {
+      const { lines, reclaimed } = await pruneImages(contextFrom(cmd).store, Boolean(opts.all));
+      const list = lines.length ? `Deleted Images:\n${lines.map((l) => `${l}\n`).join("")}\n` : "";
+      console.log(`${list}Total reclaimed space: ${humanSize(reclaimed)}`);
+    });
 
   const tag = async (source: string, target: string, _opts: unknown, cmd: Command) => {
     await tagImage(contextFrom(cmd).store, source, target);

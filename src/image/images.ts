@@ -224,6 +224,43 @@ export async function removeImage(
 }
 
 /**
+ * `image prune`: remove dangling images (untagged, no child image), or with
+ * `all` every image no container uses, each with its untagged parents, as
+ * `rmi` would. Returns Docker's lines and the bytes the layers held.
+ */
+export async function pruneImages(
+  store: Store,
+  all: boolean,
+): Promise<{ lines: string[]; reclaimed: number }> {
+  const before = await store.readIndex();
+  const layerSize = new Map(
+    Object.values(before.images).flatMap((r) => r.layers.map((l) => [l.chainId, l.size] as const)),
+  );
+  const busy = await imagesInUse(store.root);
+  const lines: string[] = [];
+  let reclaimed = 0;
+  const tried = new Set<string>();
+  // Children first, so that by the time a parent comes up it may be dangling too.
+  for (;;) {
+    const index = await store.readIndex();
+    const tagged = new Set(Object.values(index.tags));
+    const parents = new Set(Object.values(index.images).map((r) => r.parent));
+    const doomed = Object.values(index.images).find(
+      (r) =>
+        !tried.has(r.id) && !busy.has(r.id) && !parents.has(r.id) && (all || !tagged.has(r.id)),
+    );
+    if (!doomed) break;
+    tried.add(doomed.id); // each image once, whatever removeImage decides
+    for (const line of await removeImage(store, doomed.id, true)) {
+      const [verb, what = ""] = line.split(": ");
+      lines.push(`${verb?.toLowerCase()}: ${what}`);
+      if (verb === "Deleted") reclaimed += layerSize.get(what) ?? 0;
+    }
+  }
+  return { lines, reclaimed };
+}
+
+/**
  * The untagged ancestors of a removed image that nothing else needs (no
  * other child, no tag, no container), nearest first. Their layers are a
  * prefix of the removed image's, so layers and layer blobs are already

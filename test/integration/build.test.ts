@@ -392,6 +392,19 @@ describe("build", () => {
       expect(await listed(["-a"])).toEqual([...steps].sort());
       const history = await own.run(["history", "-q", "kid"]);
       expect(history.stdout.trim().split("\n")).toEqual([...steps].reverse());
+      // A rebuild with new content leaves the old image dangling: `image prune` removes
+      // it with its intermediate parents and its own layer, and keeps the new build.
+      writeFileSync(path.join(ctx, "a.txt"), "changed\n");
+      const rebuilt = await own.run(["build", "-t", "kid", ctx]);
+      expect(rebuilt.code, rebuilt.stderr).toBe(0);
+      expect(await listed([])).toContain(steps[3]); // <none>: dangling
+      const prune = await own.run(["image", "prune", "-f"]);
+      expect(prune.stdout.match(/^deleted: /gm)).toHaveLength(4); // 3 images + the old COPY layer
+      expect(prune.stdout).toMatch(/\nTotal reclaimed space: 2B\n$/);
+      expect(await listed(["-a"])).not.toContain(steps[3]);
+      expect((await own.run(["run", "--rm", "kid"])).stdout).toBe("changed\n");
+      const newSteps = [...rebuilt.stdout.matchAll(/ ---> ([0-9a-f]{12})$/gm)].map((m) => m[1]);
+      steps.splice(0, steps.length, ...newSteps);
       // The base has children: removing its only tag untags it and keeps it.
       const base = await own.run(["rmi", BASE]);
       expect(base.stdout).toMatch(/^Untagged: /);
