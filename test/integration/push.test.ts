@@ -308,6 +308,20 @@ describe("push", () => {
     }
   });
 
+  test("push -a: every tag of the repository goes up", async () => {
+    const repo = `${anon}/pushed/alltags`;
+    const box = await boxWithBase(`${repo}:one`);
+    expect((await box.run(["tag", `${anon}/fixtures/base`, `${repo}:two`])).code).toBe(0);
+    const push = await box.run(["push", "-q", "-a", repo]);
+    expect(push.code, push.stderr).toBe(0);
+    expect(push.stdout).toBe(`${repo}:one\n${repo}:two\n`);
+    for (const tag of ["one", "two"]) {
+      expect((await skopeo(`${repo}:${tag}`)).digest).toBe(base.manifestDigest);
+    }
+    const tagged = await box.run(["push", "-a", `${repo}:one`]);
+    expect(oneLineError(tagged)).toMatch(/tag can't be used with --all-tags/);
+  });
+
   test("bad input: an image not in the store, an unreachable registry, a digest reference", async () => {
     const box = newBox();
     const missing = await box.run(["push", `${anon}/pushed/nothing:here`]);
