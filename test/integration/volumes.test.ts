@@ -207,6 +207,30 @@ describe("bind mounts", () => {
 });
 
 describe("named volumes", () => {
+  test("without idmapped mounts, a new volume is made in the container's id range", async () => {
+    const noIdmap = { env: { ...process.env, MINIBOX_NO_IDMAP: "1" } };
+    const r = await box.run(
+      [
+        "run",
+        "--rm",
+        "-v",
+        "shifted:/etc",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo w > /etc/new; stat -c '%u' /etc/passwd",
+      ],
+      noIdmap,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe("0\n");
+    const userns = JSON.parse(readFileSync(path.join(box.root, "userns.json"), "utf8"));
+    const data = path.join(box.root, "volumes", "shifted", "_data");
+    expect(statSync(path.join(data, "new")).uid).toBe(userns.uid.hostID);
+    expect(statSync(path.join(data, "passwd")).uid).toBe(userns.uid.hostID);
+    await ok(["volume", "rm", "shifted"]);
+  });
+
   test("outlive their container and are seen by the next one", async () => {
     await ok([
       "run",
