@@ -658,5 +658,12 @@ function explainFailure(result: ExecutorResult, spec: Spec): { code: number; mes
   }
   if (f.call === "executor") return { code: 125, message: `the executor died (${f.detail})` };
   const what = f.step?.describe ?? f.call;
+  if (f.call === "mount_setattr" && f.step?.op === "idmap-mount") {
+    // e.g. a bind mount from NFS or FUSE, which cannot be idmapped.
+    return {
+      code: 125,
+      message: `${what}: the filesystem of ${f.detail ?? f.step.args[0]} does not support idmapped mounts (${errnoText(f.errno)}); use --userns=host for this container`,
+    };
+  }
   return { code: 125, message: `${what}: ${f.call}: ${errnoText(f.errno)}` };
 }
