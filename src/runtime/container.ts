@@ -176,6 +176,7 @@ async function runContainerSteps(
   };
   const created: Created = { volumes: [], dirs: [] };
   let launched = false;
+  let badInput = false;
   try {
     t = performance.now();
     await prepareContainerDir(paths, layers.length, owner);
@@ -187,7 +188,13 @@ async function runContainerSteps(
       t = performance.now();
       const shift =
         userns && !idmapVolumes ? { uid: userns.uid.hostID, gid: userns.gid.hostID } : undefined;
-      await prepareMounts(store.root, mounts, { layers: layerDirs }, shift, created);
+      try {
+        await prepareMounts(store.root, mounts, { layers: layerDirs }, shift, created);
+      } catch (err) {
+        // A missing --mount source is bad input: no container is left for it (Docker).
+        if (err instanceof MiniboxError) badInput = true;
+        throw err;
+      }
       trace(`volumes and bind mounts: ${mounts.points.length}`, performance.now() - t);
     }
 
@@ -251,7 +258,7 @@ async function runContainerSteps(
     state.exitCode = 125;
     state.error = (err as Error).message;
     state.finishedAt = new Date().toISOString();
-    if (flags.rm) await removeContainerDir(paths, name);
+    if (flags.rm || badInput) await removeContainerDir(paths, name);
     else await writeState(paths, state).catch(() => undefined);
     // Failed before the executor ran (bad input): what this run created for
     // the container goes, nothing half-made stays. Once it ran, its volumes

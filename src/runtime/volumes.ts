@@ -35,6 +35,7 @@ import { MiniboxError } from "../errors.js";
 import { type LayerDir, listImageTree } from "../image/image-tree.js";
 import { mknod } from "../sys/libc.js";
 import { withLock } from "../sys/lock.js";
+import { processAlive } from "../sys/process.js";
 import { volumeNameProblem } from "./mount-spec.js";
 import { listContainers } from "./state.js";
 
@@ -207,6 +208,7 @@ export async function pruneVolumes(
 ): Promise<{ names: string[]; bytes: number }> {
   const names: string[] = [];
   let bytes = 0;
+  await sweepLeftovers(root);
   for (const v of await listVolumes(root)) {
     if (!all && !(ANONYMOUS_LABEL in (v.Labels ?? {}))) continue;
     await locked(root, v.Name, async () => {
@@ -246,6 +248,17 @@ export async function discardVolumes(root: string, names: string[]): Promise<voi
     await locked(root, name, async () => {
       if (existsSync(join(volumesDir(root), name))) await dropVolumeDir(root, name);
     });
+  }
+}
+
+/** `.tmp-PID-…` and `.rm-PID-…` left by a minibox killed while creating or removing a volume. */
+async function sweepLeftovers(root: string): Promise<void> {
+  const entries = await readdir(volumesDir(root)).catch(() => [] as string[]);
+  for (const name of entries) {
+    const pid = /^\.(?:tmp|rm)-(\d+)-/.exec(name)?.[1];
+    if (pid && !processAlive(Number(pid))) {
+      await rm(join(volumesDir(root), name), { recursive: true, force: true });
+    }
   }
 }
 

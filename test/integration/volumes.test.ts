@@ -389,9 +389,9 @@ describe("bad input: one clear line, nothing created", () => {
   });
 
   test("a failed run leaves no new volume behind; --rm takes anonymous ones even on failure", async () => {
+    const containers = await ok(["ps", "-aq"]);
     const r = await box.run([
       "run",
-      "--rm",
       "-v",
       "never:/x",
       "--mount",
@@ -401,6 +401,7 @@ describe("bad input: one clear line, nothing created", () => {
     ]);
     expect(oneLineError(r)).toMatch(/bind source path does not exist/);
     expect(await volumeNames()).toEqual([]);
+    expect(await ok(["ps", "-aq"])).toBe(containers); // no container either
     const failed = await box.run(["run", "--rm", "-v", "/anon", IMAGE, "/no/such/program"]);
     expect(failed.code).toBe(127);
     expect(await volumeNames()).toEqual([]);
