@@ -93,6 +93,10 @@ export async function runBuildStep(
       init: false,
       labels: {},
       pull: "never",
+      // RUN writes into the image, not into volumes: the image's VOLUMEs are
+      // not mounted (as BuildKit does).
+      mounts: [],
+      imageVolumes: false,
     },
   );
   interrupt.container = undefined;

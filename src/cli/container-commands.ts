@@ -131,14 +131,15 @@ export function registerContainerCommands(program: Command): void {
     .description("Remove containers")
     .argument("<container...>")
     .option("-f, --force", "kill a running container first")
-    .option("-v, --volumes", "accepted for Docker compatibility (minibox has no volumes yet)")
-    .action(async (names: string[], opts: { force?: boolean }, cmd: Command) => {
+    .option("-v, --volumes", "also remove the container's anonymous volumes")
+    .action(async (names: string[], opts: { force?: boolean; volumes?: boolean }, cmd: Command) => {
       const { store } = contextFrom(cmd);
       for (const name of names) {
         await removeContainer(
           store.root,
           await findContainer(store.root, name),
           Boolean(opts.force),
+          Boolean(opts.volumes),
         );
         console.log(name);
       }
@@ -426,6 +427,7 @@ export async function inspectContainer(
       CgroupParent: c.cgroupParent ?? "",
       CapAdd: null,
       CapDrop: null,
+      Binds: c.binds?.length ? c.binds : null,
     },
     Config: {
       Hostname: spec.hostname,
@@ -438,7 +440,7 @@ export async function inspectContainer(
       Entrypoint: null,
       Labels: labelsOf(spec.annotations),
     },
-    Mounts: [],
+    Mounts: c.mounts ?? [],
     GraphDriver: {
       Name: "overlay",
       Data: {

@@ -16,6 +16,7 @@ import { registerImageCommands } from "./image-commands.js";
 import { collect } from "./options.js";
 import { registerPushCommand } from "./push-command.js";
 import { registerRunCommand } from "./run-command.js";
+import { registerVolumeCommands } from "./volume-commands.js";
 
 function buildProgram(): Command {
   const program = new Command("minibox")
@@ -49,6 +50,7 @@ function buildProgram(): Command {
   registerBuildCommand(program);
   registerPushCommand(program);
   registerArchiveCommands(program);
+  registerVolumeCommands(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

@@ -5,6 +5,7 @@ import { MiniboxError } from "../errors.js";
 import type { PullReporter } from "../image/pull.js";
 import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
 import type { RunFlags, Tracer } from "../runtime/container.js";
+import { parseMountFlag, parseVolumeFlag } from "../runtime/mount-spec.js";
 import {
   normaliseCapability,
   parseEnvFile,
@@ -45,6 +46,8 @@ interface RunOptions {
   logOpt?: string[];
   label?: string[];
   labelFile?: string[];
+  volume?: string[];
+  mount?: string[];
   pull: string;
   platform?: string;
   trace?: boolean;
@@ -69,6 +72,12 @@ export function registerRunCommand(program: Command): void {
     .option("--entrypoint <cmd>", "override the image's ENTRYPOINT")
     .option("-h, --hostname <name>", "container host name (default: the short container ID)")
     .option("--read-only", "mount the container's root filesystem read-only")
+    .option(
+      "-v, --volume <spec>",
+      "mount a volume or host path: NAME:/path, /host:/path[:ro], /path (repeatable)",
+      collect,
+    )
+    .option("--mount <spec>", "type=bind|volume,source=…,target=…[,readonly] (repeatable)", collect)
     .option("--cap-add <cap>", "add a Linux capability (repeatable)", collect)
     .option("--cap-drop <cap>", "drop a Linux capability (repeatable)", collect)
     .option("-m, --memory <bytes>", "memory limit, e.g. 80m")
@@ -189,6 +198,10 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     init: Boolean(opts.init),
     labels,
     pull: opts.pull as RunFlags["pull"],
+    mounts: [
+      ...(opts.volume ?? []).map(parseVolumeFlag),
+      ...(opts.mount ?? []).map(parseMountFlag),
+    ],
   };
 }
 

@@ -26,9 +26,11 @@ import type { EndpointOptions } from "../image/registry.js";
 import type { ImageRecord, Store } from "../image/store.js";
 import { withLock } from "../sys/lock.js";
 import { type Cgroup, type CgroupLimits, createCgroup } from "./cgroups/index.js";
+import { type Created, prepareMounts, resolveMounts, undoMounts } from "./container-mounts.js";
 import { Execution, type ExecutorResult, errnoText } from "./executor.js";
 import { kernelRelease, loadUserns, saveUserns, type UsernsState } from "./idmap.js";
 import { sweepContainers } from "./lifecycle.js";
+import { containerMounts, type MountRequest } from "./mount-spec.js";
 import { claimName } from "./names.js";
 import { buildPlan, type Plan } from "./plan.js";
 import {
@@ -42,6 +44,7 @@ import {
 import { generateSpec, type Spec } from "./spec.js";
 import { type ContainerState, removeContainerDir, writeState } from "./state.js";
 import { resolveUser } from "./user.js";
+import { removeAnonymousVolumes } from "./volumes.js";
 
 export interface RunFlags {
   name?: string;
@@ -71,6 +74,10 @@ export interface RunFlags {
   init: boolean;
   labels: Record<string, string>;
   pull: "missing" | "always" | "never";
+  /** -v and --mount, parsed (the image's VOLUMEs are added to them). */
+  mounts: MountRequest[];
+  /** false: leave the image's VOLUMEs out (build RUN steps). */
+  imageVolumes?: boolean;
 }
 
 export interface RunContext {
@@ -135,6 +142,18 @@ async function runContainerSteps(
   const user = resolveUser(flags.user ?? config.config?.User ?? "", passwd, group);
   const hostname = flags.hostname ?? id.slice(0, 12);
   const paths = containerPaths(store.root, id);
+  // Checked before anything is created: a duplicate mount point is bad input.
+  const mounts = resolveMounts(
+    store.root,
+    containerMounts(
+      flags.mounts,
+      flags.imageVolumes === false ? undefined : config.config?.Volumes,
+    ),
+  );
+  const idmapVolumes =
+    userns !== undefined &&
+    mounts.points.length > 0 &&
+    (await idmappedMountsWork(store.root, userns, layers[0] as string));
   const name = await claimName(store.root, flags.name, id);
 
   let cgroup: Cgroup | undefined;
@@ -152,13 +171,32 @@ async function runContainerSteps(
     restartCount: 0,
     logMaxSize: flags.logMaxSize,
     logMaxFiles: flags.logMaxFiles,
+    mounts: mounts.points,
+    binds: mounts.binds,
   };
+  const created: Created = { volumes: [], dirs: [] };
+  let launched = false;
+  let badInput = false;
   try {
     t = performance.now();
     await prepareContainerDir(paths, layers.length, owner);
     await writeEtcFiles(paths, hostname, flags.network, owner);
     await writeState(paths, state);
     trace(`container ${id.slice(0, 12)} (${name}): ${paths.dir}`, performance.now() - t);
+    if (mounts.points.length > 0) {
+      // After state.json names the volumes: `volume rm` now sees them in use.
+      t = performance.now();
+      const shift =
+        userns && !idmapVolumes ? { uid: userns.uid.hostID, gid: userns.gid.hostID } : undefined;
+      try {
+        await prepareMounts(store.root, mounts, { layers: layerDirs }, shift, created);
+      } catch (err) {
+        // A missing --mount source is bad input: no container is left for it (Docker).
+        if (err instanceof MiniboxError) badInput = true;
+        throw err;
+      }
+      trace(`volumes and bind mounts: ${mounts.points.length}`, performance.now() - t);
+    }
 
     // 3. the spec: image config + flags, a pure function; kept for learners to read
     const spec = generateSpec({
@@ -186,11 +224,17 @@ async function runContainerSteps(
       labels: { ...(config.config?.Labels ?? {}), ...flags.labels },
       hostFiles: { hostname: paths.hostname, hosts: paths.hosts, resolvConf: paths.resolvConf },
       rlimitHard: { nofile: nofileHardLimit() },
+      volumes: mounts.points.map((m) => ({
+        source: m.Source,
+        destination: m.Destination,
+        readOnly: !m.RW,
+        idmap: idmapVolumes,
+      })),
     });
     await writeFile(paths.config, `${JSON.stringify(spec, null, 2)}\n`);
 
     // 4.–6. layers, cgroup, plan: shared with `start`
-    const launched = await prepareLaunch(ctx, {
+    const prepared = await prepareLaunch(ctx, {
       image,
       spec,
       state,
@@ -202,8 +246,9 @@ async function runContainerSteps(
       detach: flags.detach,
       trace,
     });
-    cgroup = launched.cgroup;
-    const plan = launched.plan;
+    cgroup = prepared.cgroup;
+    const plan = prepared.plan;
+    launched = true;
     if (flags.detach) return await startDetached(plan, spec, state, cgroup, paths, trace);
     const result = await execute(plan, spec, state, paths, trace);
     return await finish(result, spec, state, cgroup, paths, trace);
@@ -213,8 +258,13 @@ async function runContainerSteps(
     state.exitCode = 125;
     state.error = (err as Error).message;
     state.finishedAt = new Date().toISOString();
-    if (flags.rm) await removeContainerDir(paths, name);
+    if (flags.rm || badInput) await removeContainerDir(paths, name);
     else await writeState(paths, state).catch(() => undefined);
+    // Failed before the executor ran (bad input): what this run created for
+    // the container goes, nothing half-made stays. Once it ran, its volumes
+    // are the container's, and --rm takes the anonymous ones (Docker).
+    if (!launched) await undoMounts(store.root, created);
+    else if (flags.rm) await removeAnonymousVolumes(store.root, state.mounts);
     throw err;
   }
 }
@@ -254,6 +304,7 @@ async function prepareLaunch(
   });
   const plan = buildPlan(spec, {
     containerDir: paths.dir,
+    fileMounts: fileMounts(spec),
     layers: planLayers,
     idmappedLayers: idmapped,
     cgroupProcs: cgroup.procsFiles,
@@ -280,6 +331,14 @@ async function prepareLaunch(
       : undefined,
   });
   return { cgroup, plan };
+}
+
+/** Bind mounts (other than the /etc files) whose source is a file: their mount point is a file too. */
+function fileMounts(spec: Spec): string[] {
+  return spec.mounts
+    .filter((m) => m.type === "bind" && !m.source.startsWith(dirname(spec.root.path)))
+    .filter((m) => statSync(m.source, { throwIfNoEntry: false })?.isFile())
+    .map((m) => m.destination);
 }
 
 /** The cgroup limits a container was created with, read back from its spec. */
@@ -574,8 +633,11 @@ async function finish(
   state.exitCode = code;
   if (message) state.error = message;
   trace(`exit status ${code}${oom ? " (OOM killed)" : ""}`);
-  if (state.autoRemove) await removeContainerDir(paths, state.name);
-  else await writeState(paths, state);
+  if (state.autoRemove) {
+    await removeContainerDir(paths, state.name);
+    // --rm takes the container's anonymous volumes with it (Docker).
+    await removeAnonymousVolumes(dirname(dirname(paths.dir)), state.mounts);
+  } else await writeState(paths, state);
   if (message) throw new MiniboxError(message, undefined, code);
   return code;
 }
@@ -603,5 +665,12 @@ function explainFailure(result: ExecutorResult, spec: Spec): { code: number; mes
   }
   if (f.call === "executor") return { code: 125, message: `the executor died (${f.detail})` };
   const what = f.step?.describe ?? f.call;
+  if (f.call === "mount_setattr" && f.step?.op === "idmap-mount") {
+    // e.g. a bind mount from NFS or FUSE, which cannot be idmapped.
+    return {
+      code: 125,
+      message: `${what}: the filesystem of ${f.detail ?? f.step.args[0]} does not support idmapped mounts (${errnoText(f.errno)}); use --userns=host for this container`,
+    };
+  }
   return { code: 125, message: `${what}: ${f.call}: ${errnoText(f.errno)}` };
 }

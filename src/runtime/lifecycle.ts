@@ -23,6 +23,7 @@ import {
   removeContainerDir,
   writeState,
 } from "./state.js";
+import { removeAnonymousVolumes } from "./volumes.js";
 
 export interface ExitRecord {
   exitCode: number;
@@ -138,6 +139,7 @@ export async function finalizeExit(
     if (!exit) state.error = reason ?? "minibox was killed while the container ran";
     if (state.autoRemove) {
       await removeContainerDir(paths, state.name);
+      await removeAnonymousVolumes(root, state.mounts);
       return false;
     }
     const restart = shouldRestart(state);
@@ -262,11 +264,12 @@ export async function stopContainer(
   await waitExited(root, c.id, 10_000);
 }
 
-/** `rm`: refuses a running container unless forced. */
+/** `rm`: refuses a running container unless forced; `volumes` (-v) also removes its anonymous volumes. */
 export async function removeContainer(
   root: string,
   c: ContainerView,
   force: boolean,
+  volumes = false,
 ): Promise<void> {
   if (c.running) {
     if (!force) {
@@ -285,6 +288,7 @@ export async function removeContainer(
     if (existsSync(containerPaths(root, c.id).dir))
       await removeContainerDir(containerPaths(root, c.id), c.name);
   });
+  if (volumes) await removeAnonymousVolumes(root, c.mounts);
 }
 
 /**

@@ -56,6 +56,8 @@ export interface PlanLayout {
    * --log-opt max-size (bytes, 0 = never rotate) and max-file.
    */
   log?: { file: string; maxSize?: number; maxFiles?: number };
+  /** Bind-mount destinations whose source is a file (a file, not a directory, is their mount point). */
+  fileMounts?: string[];
 }
 
 export const CLONE = {
@@ -106,6 +108,7 @@ const OPTION_FLAGS: Record<string, number> = {
 };
 const IGNORED_OPTIONS = new Set([
   "rw",
+  "idmap", // handled by the plan (an idmap-mount step), not a mount(2) flag
   "private",
   "rprivate",
   "slave",
@@ -283,7 +286,9 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     ),
   ];
   const lowerDirs: string[] = [];
-  if (layout.idmappedLayers && userns) {
+  // The idmapping user namespace serves the layers and idmapped volumes alike.
+  const idmapReady = layout.idmappedLayers && userns;
+  if (idmapReady) {
     const uidMap = mapText(spec.linux?.uidMappings ?? []);
     const gidMap = mapText(spec.linux?.gidMappings ?? []);
     setup.push(
@@ -322,7 +327,9 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
   const needFiles = new Set<string>();
   for (const m of mounts) {
     const isFile =
-      m.type === "bind" && /^\/etc\/(hostname|hosts|resolv\.conf)$/.test(m.destination);
+      m.type === "bind" &&
+      (/^\/etc\/(hostname|hosts|resolv\.conf)$/.test(m.destination) ||
+        (layout.fileMounts ?? []).includes(m.destination));
     const chain = parents(rootfs, m.destination);
     if (isFile) {
       chain.pop();
@@ -391,10 +398,46 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
       );
     }
   }
-  // Bind mounts (the per-container /etc files, later volumes).
-  for (const m of mounts.filter((x) => x.type === "bind")) {
+  // Bind mounts: the per-container /etc files, volumes and -v host paths.
+  // Shallow destinations first (as Docker sorts them), so a volume on /etc
+  // does not hide the /etc/hosts bound after it. Done here, by real root,
+  // before the clone: in the container's user namespace these mounts are
+  // then locked — its root cannot unmount them or remount them read-write.
+  const binds = mounts.filter((x) => x.type === "bind");
+  const depth = (m: SpecMount) => m.destination.split("/").filter(Boolean).length;
+  binds.sort((a, b) => depth(a) - depth(b));
+  const mounted: SpecMount[] = [];
+  for (const m of binds) {
     const { flags, data } = splitOptions(m.options);
-    setup.push(mountStep(m.source, `${rootfs}${m.destination}`, "", flags | MS.BIND, data));
+    const target = `${rootfs}${m.destination}`;
+    // A mount point under an earlier mount (/etc/hosts under a volume on
+    // /etc) was hidden by it: make it again, in that mount's source (an
+    // idmapped mount refuses files from real root: its uid is unmapped there).
+    const under = [...mounted].reverse().find((u) => m.destination.startsWith(`${u.destination}/`));
+    if (under) {
+      const idmapped = (under.options ?? []).includes("idmap") && idmapReady;
+      const [uid, gid] = idmapped ? [0, 0] : [hostRoot, hostRootGid];
+      const chain = parents("", m.destination.slice(under.destination.length)).map(
+        (p) => `${under.source}${p}`,
+      );
+      const last = needFiles.has(target) ? chain.pop() : undefined;
+      for (const dir of chain)
+        setup.push(step("mkdir", [dir, "0755", uid, gid], `mkdir ${dir} (if missing)`));
+      if (last) setup.push(step("touch", [last, "0644", uid, gid], `create ${last} (if missing)`));
+    }
+    mounted.push(m);
+    if ((m.options ?? []).includes("idmap") && idmapReady) {
+      // Host uid 0 appears as the container's root, as with the layers.
+      setup.push(
+        step(
+          "idmap-mount",
+          [m.source, target],
+          `idmapped bind mount of ${m.source} on ${target} (host 0 → ${hostRoot})`,
+        ),
+      );
+    } else {
+      setup.push(mountStep(m.source, target, "", flags | MS.BIND, data));
+    }
     if (flags & MS.RDONLY) {
       setup.push(
         mountStep("", `${rootfs}${m.destination}`, "", MS.BIND | MS.REMOUNT | MS.RDONLY, ""),

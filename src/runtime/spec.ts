@@ -235,6 +235,12 @@ export interface RunSettings {
   hostFiles: { hostname: string; hosts: string; resolvConf: string };
   /** The caller's hard RLIMIT_NOFILE: rlimits never exceed it. */
   rlimitHard: { nofile: number };
+  /**
+   * Volumes and bind mounts (-v, --mount, the image's VOLUMEs), resolved to
+   * host paths. `idmap`: mount them idmapped through the container's user
+   * namespace, so host uid 0 is the container's root (see plan.ts).
+   */
+  volumes?: { source: string; destination: string; readOnly: boolean; idmap: boolean }[];
 }
 
 // ---------------------------------------------------------------------------
@@ -421,7 +427,28 @@ function mounts(s: RunSettings): SpecMount[] {
     bind("/etc/hostname", s.hostFiles.hostname),
     bind("/etc/hosts", s.hostFiles.hosts),
     bind("/etc/resolv.conf", s.hostFiles.resolvConf),
+    ...(s.volumes ?? []).map(volumeMount),
   ];
+}
+
+/**
+ * A volume or bind mount as runc/crun take it: "rbind" (submounts too) and
+ * "ro"/"rw"; an idmapped one carries "idmap" (runtime-spec 1.1) and is a
+ * plain "bind": an idmapped tree is cloned without its submounts, because
+ * most of those (proc, sysfs…) cannot be idmapped.
+ */
+function volumeMount(v: NonNullable<RunSettings["volumes"]>[number]): SpecMount {
+  return {
+    destination: v.destination,
+    type: "bind",
+    source: v.source,
+    options: [
+      v.idmap ? "bind" : "rbind",
+      "rprivate",
+      v.readOnly ? "ro" : "rw",
+      ...(v.idmap ? ["idmap"] : []),
+    ],
+  };
 }
 
 function namespaces(s: RunSettings): SpecNamespace[] {

@@ -6,6 +6,7 @@
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import type { ContainerPaths } from "./rootfs.js";
+import type { MountPoint } from "./volumes.js";
 
 export interface ContainerState {
   id: string;
@@ -38,6 +39,10 @@ export interface ContainerState {
   /** --log-opt max-size / max-file, kept for `start` and `logs`. */
   logMaxSize?: number;
   logMaxFiles?: number;
+  /** Volumes and bind mounts (inspect's Mounts; `volume rm` checks them). */
+  mounts?: MountPoint[];
+  /** The -v values that name a host path or a volume (inspect's HostConfig.Binds). */
+  binds?: string[];
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

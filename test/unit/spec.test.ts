@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MiniboxError } from "../../src/errors.js";
 import type { ImageConfig } from "../../src/image/manifest.js";
+import { buildPlan } from "../../src/runtime/plan.js";
 import {
   ALL_CAPABILITIES,
   DEFAULT_CAPABILITIES,
@@ -587,5 +588,96 @@ describe("generateSpec: determinism", () => {
     a.linux.maskedPaths.push("/x");
     a.linux.uidMappings?.push({ containerID: 1, hostID: 1, size: 1 });
     expect(generateSpec(s)).toEqual(b);
+  });
+});
+
+describe("generateSpec: volumes and bind mounts", () => {
+  it("appends them after the /etc files, as runc takes them (rbind, ro/rw; idmap when mapped)", () => {
+    const spec = generateSpec(
+      settings({
+        idmap: { containerID: 0, hostID: 1 << 20, size: 65536 },
+        volumes: [
+          { source: "/srv/site", destination: "/etc/files", readOnly: true, idmap: true },
+          { source: "/v/data/_data", destination: "/data", readOnly: false, idmap: false },
+        ],
+      }),
+    );
+    expect(spec.mounts.slice(-3)).toEqual([
+      {
+        destination: "/etc/resolv.conf",
+        type: "bind",
+        source: "/c/resolv.conf",
+        options: ["rbind", "rprivate"],
+      },
+      {
+        destination: "/etc/files",
+        type: "bind",
+        source: "/srv/site",
+        options: ["bind", "rprivate", "ro", "idmap"],
+      },
+      {
+        destination: "/data",
+        type: "bind",
+        source: "/v/data/_data",
+        options: ["rbind", "rprivate", "rw"],
+      },
+    ]);
+  });
+
+  it("--read-only leaves volumes writable (Docker)", () => {
+    const spec = generateSpec(
+      settings({
+        readOnly: true,
+        volumes: [{ source: "/h", destination: "/d", readOnly: false, idmap: false }],
+      }),
+    );
+    expect(spec.mounts.at(-1)?.options).toEqual(["rbind", "rprivate", "rw"]);
+  });
+});
+
+describe("buildPlan: volumes and bind mounts", () => {
+  const layout = (idmappedLayers: boolean) => ({
+    containerDir: "/c",
+    layers: ["/l/0"],
+    idmappedLayers,
+    cgroupProcs: [],
+    waitForGo: false,
+    init: false,
+    interactive: false,
+  });
+  const withVolumes = (idmap: boolean) =>
+    generateSpec(
+      settings({
+        rootfs: "/c/rootfs",
+        idmap: { containerID: 0, hostID: 1 << 20, size: 65536 },
+        volumes: [
+          { source: "/v/etc/_data", destination: "/etc", readOnly: false, idmap },
+          { source: "/srv", destination: "/srv/site", readOnly: true, idmap },
+        ],
+      }),
+    );
+  const lines = (plan: ReturnType<typeof buildPlan>) =>
+    plan.setup.map((s) => [s.op, ...s.args].join(" "));
+
+  it("idmaps them, shallowest first, remounts :ro read-only, and remakes hidden mount points", () => {
+    const setup = lines(buildPlan(withVolumes(true), layout(true)));
+    const at = (prefix: string) => setup.findIndex((l) => l.startsWith(prefix));
+    expect(at("idmap-mount /v/etc/_data /c/rootfs/etc")).toBeGreaterThan(at("idmap-userns"));
+    // /etc/hostname is hidden by the volume on /etc: made again in the volume, owned by (host) 0.
+    expect(at("touch /v/etc/_data/hostname 0644 0 0")).toBeGreaterThan(
+      at("idmap-mount /v/etc/_data"),
+    );
+    expect(at("mount /c/hostname /c/rootfs/etc/hostname")).toBeGreaterThan(
+      at("touch /v/etc/_data/hostname"),
+    );
+    const ro = at("idmap-mount /srv /c/rootfs/srv/site");
+    expect(setup[ro + 1]).toBe("mount - /c/rootfs/srv/site - 0x1021 -"); // MS_BIND|MS_REMOUNT|MS_RDONLY
+  });
+
+  it("without idmapped mounts: plain binds, mount points owned by the container's root", () => {
+    const setup = lines(buildPlan(withVolumes(true), layout(false)));
+    expect(setup.some((l) => l.startsWith("idmap"))).toBe(false);
+    expect(setup).toContain("mount /v/etc/_data /c/rootfs/etc - 0x1000 -");
+    expect(setup).toContain(`touch /v/etc/_data/hostname 0644 ${1 << 20} ${1 << 20}`);
   });
 });

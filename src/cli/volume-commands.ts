@@ -1,0 +1,161 @@
+/** volume create, ls, inspect, rm, prune — Docker's flags and output shapes. */
+import type { Command } from "commander";
+import { MiniboxError } from "../errors.js";
+import { parseLabelFlag } from "../runtime/run-options.js";
+import {
+  anonymousName,
+  createVolume,
+  getVolume,
+  listVolumes,
+  pruneVolumes,
+  removeVolume,
+  type Volume,
+  volumeData,
+  volumeUsers,
+} from "../runtime/volumes.js";
+import { contextFrom } from "./context.js";
+import { humanSize, table } from "./format.js";
+import { collect } from "./options.js";
+import { renderTemplate } from "./template.js";
+
+export function registerVolumeCommands(program: Command): void {
+  const volume = program.command("volume").description("Manage volumes");
+
+  volume
+    .command("create")
+    .description("Create a volume (a random 64-hex name when none is given)")
+    .argument("[name]")
+    .option("-l, --label <k=v>", "set a label (repeatable)", collect)
+    .action(async (name: string | undefined, opts: { label?: string[] }, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const labels: Record<string, string> = {};
+      for (const l of opts.label ?? []) {
+        const [k, v] = parseLabelFlag(l);
+        labels[k] = v;
+      }
+      const { volume: v } = await createVolume(store.root, name ?? anonymousName(), labels);
+      console.log(v.Name);
+    });
+
+  volume
+    .command("ls")
+    .alias("list")
+    .description("List volumes")
+    .option("-q, --quiet", "only names")
+    .option("-f, --filter <k=v>", "dangling=true|false, name=…, label=… (repeatable)", collect)
+    .action(async (opts: { quiet?: boolean; filter?: string[] }, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const filters = (opts.filter ?? []).map(parseFilter);
+      const shown: Volume[] = [];
+      for (const v of await listVolumes(store.root)) {
+        let keep = true;
+        for (const f of filters) if (!(await matches(store.root, f, v))) keep = false;
+        if (keep) shown.push(v);
+      }
+      if (opts.quiet) {
+        for (const v of shown) console.log(v.Name);
+        return;
+      }
+      console.log(
+        table(
+          ["DRIVER", "VOLUME NAME"],
+          shown.map((v) => ["local", v.Name]),
+        ),
+      );
+    });
+
+  volume
+    .command("inspect")
+    .description("Show volumes as JSON")
+    .argument("<volume...>")
+    .option("-f, --format <template>", "Go-template-like format, e.g. '{{.Mountpoint}}'")
+    .action(async (names: string[], opts: { format?: string }, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const results = [];
+      for (const name of names) {
+        const v = await getVolume(store.root, name);
+        // Docker's field order (alphabetical, as its JSON encoder writes them).
+        results.push({
+          CreatedAt: v.CreatedAt,
+          Driver: "local",
+          Labels: Object.keys(v.Labels ?? {}).length ? v.Labels : null,
+          Mountpoint: volumeData(store.root, v.Name),
+          Name: v.Name,
+          Options: Object.keys(v.Options ?? {}).length ? v.Options : null,
+          Scope: "local",
+        });
+      }
+      if (opts.format) for (const r of results) console.log(renderTemplate(opts.format, r));
+      else console.log(JSON.stringify(results, null, 4));
+    });
+
+  volume
+    .command("rm")
+    .alias("remove")
+    .description("Remove volumes (not while a container uses them)")
+    .argument("<volume...>")
+    .option("-f, --force", "no error for a volume that does not exist")
+    .action(async (names: string[], opts: { force?: boolean }, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const errors: string[] = [];
+      for (const name of names) {
+        try {
+          if (await removeVolume(store.root, name, Boolean(opts.force))) console.log(name);
+        } catch (err) {
+          if (!(err instanceof MiniboxError)) throw err;
+          errors.push(err.message);
+        }
+      }
+      // Docker removes what it can, then reports every failure.
+      if (errors.length) throw new MiniboxError(errors.join("; "));
+    });
+
+  volume
+    .command("prune")
+    .description("Remove unused anonymous volumes (-a: unused named ones too)")
+    .option("-a, --all", "also unused named volumes")
+    .option("-f, --force", "do not ask (minibox never asks)")
+    .action(async (opts: { all?: boolean }, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const { names, bytes } = await pruneVolumes(store.root, Boolean(opts.all));
+      const list = names.length ? `Deleted Volumes:\n${names.map((n) => `${n}\n`).join("")}\n` : "";
+      console.log(`${list}Total reclaimed space: ${humanSize(bytes)}`);
+    });
+}
+
+interface Filter {
+  key: string;
+  value: string;
+}
+
+function parseFilter(text: string): Filter {
+  const eq = text.indexOf("=");
+  const key = eq < 0 ? text : text.slice(0, eq);
+  const value = eq < 0 ? "" : text.slice(eq + 1);
+  if (!["dangling", "name", "label"].includes(key)) {
+    throw new MiniboxError(
+      `invalid filter ${JSON.stringify(text)}`,
+      "use dangling=true|false, name=… or label=…",
+    );
+  }
+  if (key === "dangling" && !["true", "false", "1", "0"].includes(value)) {
+    throw new MiniboxError(`invalid filter 'dangling=${value}'`, "use dangling=true or false");
+  }
+  return { key, value };
+}
+
+async function matches(root: string, f: Filter, v: Volume): Promise<boolean> {
+  switch (f.key) {
+    case "dangling": {
+      const dangling = (await volumeUsers(root, v.Name)).length === 0;
+      return dangling === (f.value === "true" || f.value === "1");
+    }
+    case "name":
+      return v.Name.includes(f.value);
+    default: {
+      const labels = v.Labels ?? {};
+      const eq = f.value.indexOf("=");
+      return eq < 0 ? f.value in labels : labels[f.value.slice(0, eq)] === f.value.slice(eq + 1);
+    }
+  }
+}
