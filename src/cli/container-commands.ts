@@ -20,6 +20,7 @@ import {
 } from "../runtime/lifecycle.js";
 import { containerPaths } from "../runtime/rootfs.js";
 import { contextFrom } from "./context.js";
+import { type Filter, labelMatches, parseFilter } from "./filters.js";
 import { humanDuration, table, timeAgo, truncate } from "./format.js";
 import { collect } from "./options.js";
 import { renderTemplate } from "./template.js";
@@ -39,7 +40,9 @@ export function registerContainerCommands(program: Command): void {
       ) => {
         const { store } = contextFrom(cmd);
         await sweepContainers(store.root);
-        const filters = (opts.filter ?? []).map(parseFilter);
+        const filters = (opts.filter ?? []).map((f) =>
+          parseFilter(f, ["label", "status", "name", "id"]),
+        );
         const rows: { c: ContainerView; command: string; labels: Record<string, string> }[] = [];
         for (const c of await listViews(store.root)) {
           const spec = await readSpec(store.root, c.id).catch(() => undefined);
@@ -266,29 +269,10 @@ function labelsOf(annotations: Record<string, string> | undefined): Record<strin
   );
 }
 
-interface Filter {
-  key: string;
-  value: string;
-}
-
-function parseFilter(text: string): Filter {
-  const eq = text.indexOf("=");
-  const key = eq < 0 ? text : text.slice(0, eq);
-  if (!["label", "status", "name", "id"].includes(key)) {
-    throw new MiniboxError(
-      `invalid filter ${JSON.stringify(text)}`,
-      "use label=…, status=…, name=… or id=…",
-    );
-  }
-  return { key, value: eq < 0 ? "" : text.slice(eq + 1) };
-}
-
 function matches(f: Filter, c: ContainerView, labels: Record<string, string>): boolean {
   switch (f.key) {
-    case "label": {
-      const eq = f.value.indexOf("=");
-      return eq < 0 ? f.value in labels : labels[f.value.slice(0, eq)] === f.value.slice(eq + 1);
-    }
+    case "label":
+      return labelMatches(f.value, labels);
     case "status":
       return (c.running ? "running" : c.status) === f.value;
     case "name":

@@ -14,6 +14,7 @@ import {
   volumeUsers,
 } from "../runtime/volumes.js";
 import { contextFrom } from "./context.js";
+import { type Filter, labelMatches, parseFilter } from "./filters.js";
 import { humanSize, table } from "./format.js";
 import { collect } from "./options.js";
 import { renderTemplate } from "./template.js";
@@ -45,7 +46,7 @@ export function registerVolumeCommands(program: Command): void {
     .option("-f, --filter <k=v>", "dangling=true|false, name=…, label=… (repeatable)", collect)
     .action(async (opts: { quiet?: boolean; filter?: string[] }, cmd: Command) => {
       const { store } = contextFrom(cmd);
-      const filters = (opts.filter ?? []).map(parseFilter);
+      const filters = (opts.filter ?? []).map(parseVolumeFilter);
       const shown: Volume[] = [];
       for (const v of await listVolumes(store.root)) {
         let keep = true;
@@ -123,21 +124,8 @@ export function registerVolumeCommands(program: Command): void {
     });
 }
 
-interface Filter {
-  key: string;
-  value: string;
-}
-
-function parseFilter(text: string): Filter {
-  const eq = text.indexOf("=");
-  const key = eq < 0 ? text : text.slice(0, eq);
-  const value = eq < 0 ? "" : text.slice(eq + 1);
-  if (!["dangling", "name", "label"].includes(key)) {
-    throw new MiniboxError(
-      `invalid filter ${JSON.stringify(text)}`,
-      "use dangling=true|false, name=… or label=…",
-    );
-  }
+function parseVolumeFilter(text: string): Filter {
+  const { key, value } = parseFilter(text, ["dangling", "name", "label"]);
   if (key === "dangling" && !["true", "false", "1", "0"].includes(value)) {
     throw new MiniboxError(`invalid filter 'dangling=${value}'`, "use dangling=true or false");
   }
@@ -152,10 +140,7 @@ async function matches(root: string, f: Filter, v: Volume): Promise<boolean> {
     }
     case "name":
       return v.Name.includes(f.value);
-    default: {
-      const labels = v.Labels ?? {};
-      const eq = f.value.indexOf("=");
-      return eq < 0 ? f.value in labels : labels[f.value.slice(0, eq)] === f.value.slice(eq + 1);
-    }
+    default:
+      return labelMatches(f.value, v.Labels ?? {});
   }
 }
