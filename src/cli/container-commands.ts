@@ -3,6 +3,7 @@ import { createReadStream, existsSync, statSync } from "node:fs";
 import { createInterface } from "node:readline";
 import type { Command } from "commander";
 import { MiniboxError } from "../errors.js";
+import { shortId } from "../image/digest.js";
 import {
   type ContainerView,
   finalizeExit,
@@ -51,7 +52,7 @@ export function registerContainerCommands(program: Command): void {
           if (!filters.every((f) => matches(f, c, labels))) continue;
           rows.push({
             c,
-            command: spec ? JSON.stringify(spec.process.args.join(" ")) : '""',
+            command: spec ? spec.process.args.join(" ") : "",
             labels,
           });
         }
@@ -65,8 +66,12 @@ export function registerContainerCommands(program: Command): void {
             ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
             rows.map(({ c, command }) => [
               opts.trunc ? c.id.slice(0, 12) : c.id,
-              c.imageRef,
-              opts.trunc ? truncate(command, 20) : command,
+              // Run by image ID (build steps are): the short ID, as Docker shows it.
+              opts.trunc && c.imageRef.replace(/^sha256:/, "") === c.imageId.replace(/^sha256:/, "")
+                ? shortId(c.imageId)
+                : c.imageRef,
+              // Docker shortens, then quotes: "/bin/sh -c echo st…"
+              JSON.stringify(opts.trunc ? truncate(command, 20) : command),
               timeAgo(c.created),
               statusText(c),
               "",

@@ -493,15 +493,23 @@ describe("build", () => {
       Dockerfile: `FROM ${BASE}\nRUN echo started; sleep 60\nCMD ["true"]\n`,
     });
     const { child, done } = box.spawn(["build", "--no-cache", "-t", "interrupted", ctx]);
-    let seen = "";
-    await new Promise<void>((resolve) => {
-      child.stdout?.on("data", (d) => {
-        seen += d;
-        if (seen.includes("\nstarted\n")) resolve(); // the RUN's own output: it is running
+    try {
+      let seen = "";
+      await new Promise<void>((resolve) => {
+        child.stdout?.on("data", (d) => {
+          seen += d;
+          if (seen.includes("\nstarted\n")) resolve(); // the RUN's own output: it is running
+        });
       });
-    });
+      // The step's container is listed, its image by short ID as Docker shows it.
+      const ps = (await box.run(["ps"])).stdout.split("\n")[1] ?? "";
+      expect(ps).toMatch(
+        /^[0-9a-f]{12} {3}[0-9a-f]{12} {3}"\/bin\/sh -c echo sta…" .* build-[0-9a-f]+$/,
+      );
+    } finally {
+      child.kill("SIGINT"); // also when an assertion above failed: never leave the sleep behind
+    }
     const t0 = Date.now();
-    child.kill("SIGINT");
     const r = await done;
     expect(r.code).toBe(130);
     expect(Date.now() - t0).toBeLessThan(20_000); // not the 60 s of the sleep

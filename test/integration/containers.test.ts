@@ -237,7 +237,7 @@ describe("the talk's sequence: a web server that lives on", () => {
       "-h",
       "/etc",
     ]);
-    expect((await box.run(["ps"])).stdout).toMatch(/"httpd -f -v -p 808…\s+.*Up .*server/);
+    expect((await box.run(["ps"])).stdout).toMatch(/"httpd -f -v -p 8080…"\s+.*Up .*server/);
 
     // logs -f streams what the server writes while it runs.
     const follow = box.spawn(["logs", "-f", "server"]);
