@@ -66,6 +66,13 @@ export interface RunStepResult {
   remove: () => Promise<void>;
 }
 
+/** Ctrl-C or SIGTERM ended the build (exit 130, like a shell's interrupted command). */
+export class BuildInterrupted extends MiniboxError {
+  constructor() {
+    super("the build was interrupted", undefined, 130);
+  }
+}
+
 const EMPTY_CONFIG: ImageConfig = {
   architecture: "amd64",
   os: "linux",
@@ -99,7 +106,7 @@ export async function build(store: Store, opts: BuildOptions): Promise<ImageReco
   };
   const total = instructions.length;
   const stopIfCancelled = () => {
-    if (opts.cancelled?.()) throw new MiniboxError("the build was interrupted", undefined, 130);
+    if (opts.cancelled?.()) throw new BuildInterrupted();
   };
   for (const [i, ins] of instructions.entries()) {
     stopIfCancelled();
@@ -447,7 +454,7 @@ async function runStep(
   const result = await opts.runStep(image, argv, runConfig);
   opts.out(` ---> Running in ${result.containerId.slice(0, 12)}`);
   try {
-    if (opts.cancelled?.()) throw new MiniboxError("the build was interrupted", undefined, 130);
+    if (opts.cancelled?.()) throw new BuildInterrupted();
     if (result.code !== 0) {
       throw new MiniboxError(
         `The command '${argv.join(" ")}' returned a non-zero code: ${result.code}`,

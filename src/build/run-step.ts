@@ -63,8 +63,8 @@ export async function runBuildStep(
   interrupt.container = name;
   // Set first, checked second: a signal from now on finds the container by name.
   if (interrupt.cancelled) {
-    const { MiniboxError } = await import("../errors.js");
-    throw new MiniboxError("the build was interrupted", undefined, 130);
+    const { BuildInterrupted } = await import("./build.js");
+    throw new BuildInterrupted();
   }
   const code = await runContainer(
     {

@@ -102,27 +102,23 @@ export function familiarTags(tags: string[]): string[] {
 }
 
 /**
- * IDs of images used by containers. Container state lives in
- * <root>/containers/<id>/state.json (written by `run`); an image a container
- * was made from cannot be removed without -f, as in Docker.
+ * Which containers use which image: image ID → container IDs. Container
+ * state lives in <root>/containers/<id>/state.json (written by `run`); an
+ * image a container was made from cannot be removed without -f, as in Docker.
  */
-export async function containersUsingImage(root: string, imageId: string): Promise<string[]> {
+export async function imageUsers(root: string): Promise<Map<string, string[]>> {
   const dir = join(root, "containers");
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch {
-    return [];
-  }
-  const users: string[] = [];
-  for (const name of names) {
+  const users = new Map<string, string[]>();
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
     try {
       const state = JSON.parse(await readFile(join(dir, name, "state.json"), "utf8")) as {
         imageId?: string;
       };
-      if (state.imageId === imageId) users.push(name);
+      if (typeof state.imageId === "string") {
+        users.set(state.imageId, [...(users.get(state.imageId) ?? []), name]);
+      }
     } catch {
-      // half-created or foreign entry: not a container that uses this image
+      // half-created or foreign entry: not a container that uses an image
     }
   }
   return users;
@@ -138,8 +134,8 @@ export async function removeImage(
   force: boolean,
 ): Promise<string[]> {
   const { record, tag } = await requireImage(store, nameOrId);
-  const users = await containersUsingImage(store.root, record.id);
-  const busy = await imagesInUse(store.root);
+  const busy = await imageUsers(store.root);
+  const users = busy.get(record.id) ?? [];
   const lines: string[] = [];
   const doomedLayers: string[] = [];
   const doomedBlobs: string[] = [];
@@ -236,7 +232,7 @@ export async function pruneImages(
   const layerSize = new Map(
     Object.values(before.images).flatMap((r) => r.layers.map((l) => [l.chainId, l.size] as const)),
   );
-  const busy = await imagesInUse(store.root);
+  const busy = await imageUsers(store.root);
   const lines: string[] = [];
   let reclaimed = 0;
   const tried = new Set<string>();
@@ -269,7 +265,7 @@ export async function pruneImages(
 function orphanedParents(
   index: { tags: Record<string, string>; images: Record<string, ImageRecord> },
   removed: ImageRecord,
-  busy: Set<string>,
+  busy: Map<string, string[]>,
 ): ImageRecord[] {
   const out: ImageRecord[] = [];
   const tagged = new Set(Object.values(index.tags));
@@ -284,21 +280,6 @@ function orphanedParents(
     id = parent.parent;
   }
   return out;
-}
-
-/** Image IDs that containers were made from. */
-async function imagesInUse(root: string): Promise<Set<string>> {
-  const dir = join(root, "containers");
-  const ids = new Set<string>();
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    try {
-      const state = JSON.parse(await readFile(join(dir, name, "state.json"), "utf8"));
-      if (typeof state.imageId === "string") ids.add(state.imageId);
-    } catch {
-      // half-created or foreign entry
-    }
-  }
-  return ids;
 }
 
 function repoDigestOf(repoDigest: string): string {
