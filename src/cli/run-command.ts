@@ -225,7 +225,10 @@ function lazyReporter(): PullReporter {
     });
   };
   return {
-    status: (line) => call((r) => r.status(line)),
+    // A status line before any layer needs no progress module: written at once, so it
+    // can never come out after an error line printed while the module is still loading.
+    status: (line) =>
+      real || queue.length ? call((r) => r.status(line)) : process.stderr.write(`${line}\n`),
     layer: (id, status, current, total) => call((r) => r.layer(id, status, current, total)),
     stop: () => real?.stop(),
   };
