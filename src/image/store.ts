@@ -21,6 +21,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { type RootLayout, rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
 import { processAlive } from "../sys/process.js";
 import { digestHex, sha256 } from "./digest.js";
@@ -74,25 +75,30 @@ interface ImageIndex {
 const MAX_SOURCES_PER_BLOB = 5;
 
 export class Store {
-  constructor(readonly root: string) {}
+  constructor(readonly root: string) {
+    this.layout = rootLayout(root);
+  }
+
+  /** Every path under the root (src/layout.ts). */
+  readonly layout: RootLayout;
 
   get blobsDir(): string {
-    return join(this.root, "blobs", "sha256");
+    return this.layout.blobs;
   }
   get layersDir(): string {
-    return join(this.root, "layers");
+    return this.layout.layers;
   }
   get tmpDir(): string {
-    return join(this.root, "tmp");
+    return this.layout.tmp;
   }
   get locksDir(): string {
-    return join(this.root, "locks");
+    return this.layout.locks;
   }
   private get indexPath(): string {
-    return join(this.root, "images.json");
+    return this.layout.images;
   }
   private get sourcesPath(): string {
-    return join(this.root, "blob-sources.json");
+    return this.layout.blobSources;
   }
 
   async init(): Promise<void> {
@@ -104,11 +110,11 @@ export class Store {
     for (const dir of [this.blobsDir, this.layersDir, this.tmpDir, this.locksDir]) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
     }
-    await mkdir(join(this.root, "containers"), { recursive: true, mode: 0o711 });
+    await mkdir(this.layout.containers, { recursive: true, mode: 0o711 });
   }
 
   lockPath(name: string): string {
-    return join(this.locksDir, `${name}.lock`);
+    return this.layout.lock(name);
   }
 
   /** A fresh name under tmp/ carrying our PID, so a sweep can tell live work from junk. */

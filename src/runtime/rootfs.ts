@@ -1,14 +1,6 @@
 /**
- * A container's directory and root filesystem parts:
- *
- *   <root>/containers/<id>/
- *     config.json   the OCI runtime spec (read it: it is the whole container)
- *     state.json    status, pids, exit code (see container.ts)
- *     upper/ work/  overlayfs' writable layer and its scratch directory
- *     lower/<n>/    mount points for the idmapped layers (top layer = 0)
- *     rootfs/       where the overlay is mounted — inside the executor's
- *                   private mount namespace, so it looks empty from outside
- *     hostname hosts resolv.conf   bind-mounted over /etc/… in the container
+ * A container's root filesystem parts (the directory's layout is in
+ * src/layout.ts, containerPaths): making the overlay's directories.
  *
  * Also: reading a file of the image (e.g. /etc/passwd for `-u`) straight
  * from the layer directories, with overlay's rules, before anything is mounted.
@@ -33,27 +25,9 @@ import { lsetxattr, mknod } from "../sys/libc.js";
 export type { LayerDir };
 export { readImageFile };
 
-export function containerPaths(root: string, id: string) {
-  const dir = join(root, "containers", id);
-  return {
-    dir,
-    config: join(dir, "config.json"),
-    state: join(dir, "state.json"),
-    upper: join(dir, "upper"),
-    work: join(dir, "work"),
-    rootfs: join(dir, "rootfs"),
-    lower: (i: number) => join(dir, "lower", String(i)),
-    hostname: join(dir, "hostname"),
-    /** Docker's name for the json-file log. */
-    log: join(dir, `${id}-json.log`),
-    /** Written by the monitor when the container's init exits (see native/monitor.c). */
-    exit: join(dir, "exit.json"),
-    hosts: join(dir, "hosts"),
-    resolvConf: join(dir, "resolv.conf"),
-  };
-}
+import type { ContainerPaths } from "../layout.js";
 
-export type ContainerPaths = ReturnType<typeof containerPaths>;
+export { type ContainerPaths, containerPaths } from "../layout.js";
 
 /**
  * Create the directories the plan mounts on. The upper directory's root is

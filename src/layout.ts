@@ -1,0 +1,83 @@
+/**
+ * Every path under minibox's root directory (`--root`, default
+ * /var/lib/minibox), named once. Nothing else joins `<root>` with a literal
+ * folder name: a reader finds the whole on-disk layout here, and moving a
+ * folder is a one-line change.
+ *
+ *   <root>/
+ *     images.json          tags → image ID, image ID → record (src/image/store.ts)
+ *     blob-sources.json    blob digest → repositories it came from (cross-repo mount)
+ *     build-cache.json     build cache: parent + instruction → image (src/build/)
+ *     userns.json          the host uid/gid range kept for user namespaces
+ *     blobs/sha256/<hex>   content-addressed blobs (layers, configs, manifests)
+ *     layers/<chainID>/    unpacked layers, shared by every image and container
+ *     layers-shifted/<uid>/<hex>/   copies of layers shifted into a uid range
+ *                          (only where idmapped mounts do not work)
+ *     tmp/                 work in progress; renamed into place when complete
+ *     locks/<name>.lock    flock files (blobs, layers, containers, volumes)
+ *     names/<name>         container name → container ID
+ *     containers/<id>/     one container (see containerPaths)
+ *     volumes/<name>/      named and anonymous volumes (_data inside)
+ */
+import { join } from "node:path";
+
+export function rootLayout(root: string) {
+  return {
+    root,
+    images: join(root, "images.json"),
+    blobSources: join(root, "blob-sources.json"),
+    buildCache: join(root, "build-cache.json"),
+    userns: join(root, "userns.json"),
+    blobs: join(root, "blobs", "sha256"),
+    layers: join(root, "layers"),
+    layersShifted: join(root, "layers-shifted"),
+    tmp: join(root, "tmp"),
+    locks: join(root, "locks"),
+    lock: (name: string) => join(root, "locks", `${name}.lock`),
+    names: join(root, "names"),
+    name: (name: string) => join(root, "names", name),
+    containers: join(root, "containers"),
+    volumes: join(root, "volumes"),
+  };
+}
+
+export type RootLayout = ReturnType<typeof rootLayout>;
+
+/**
+ * A container's directory:
+ *
+ *   <root>/containers/<id>/
+ *     config.json   the OCI runtime spec (read it: it is the whole container)
+ *     state.json    status, pids, exit code
+ *     upper/ work/  overlayfs' writable layer and its scratch directory
+ *     lower/<n>/    mount points for the idmapped layers (top layer = 0)
+ *     rootfs/       where the overlay is mounted — inside the executor's
+ *                   private mount namespace, so it looks empty from outside
+ *     hostname hosts resolv.conf   bind-mounted over /etc/… in the container
+ *     <id>-json.log the json-file log (Docker's name)
+ *     exit.json     written by the monitor when the init exits (native/monitor.c)
+ */
+export function containerPaths(root: string, id: string) {
+  const dir = join(rootLayout(root).containers, id);
+  return {
+    dir,
+    config: join(dir, "config.json"),
+    state: join(dir, "state.json"),
+    upper: join(dir, "upper"),
+    work: join(dir, "work"),
+    rootfs: join(dir, "rootfs"),
+    lower: (i: number) => join(dir, "lower", String(i)),
+    hostname: join(dir, "hostname"),
+    /** Docker's name for the json-file log. */
+    log: join(dir, `${id}-json.log`),
+    /** Written by the monitor when the container's init exits (see native/monitor.c). */
+    exit: join(dir, "exit.json"),
+    hosts: join(dir, "hosts"),
+    resolvConf: join(dir, "resolv.conf"),
+    /** The plan the executor ran last (kept for reading, --trace shows it too). */
+    plan: join(dir, "plan.txt"),
+    execPlan: join(dir, "exec-plan.txt"),
+  };
+}
+
+export type ContainerPaths = ReturnType<typeof containerPaths>;
