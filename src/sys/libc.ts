@@ -4,7 +4,9 @@
  * Why not a native addon: koffi ships prebuilt binaries on npm, so nothing is
  * compiled at install time, and each call below is one readable line. Calls
  * that must run single-threaded between clone and execve live in native/
- * instead (see DESIGN.md "Platform facts").
+ * instead: Node always runs several threads, so unshare(CLONE_NEWUSER)
+ * fails with EINVAL here and setns into a mount namespace moves one thread
+ * only (see native/README.md).
  */
 import { createRequire } from "node:module";
 import type Koffi from "koffi";
