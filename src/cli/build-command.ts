@@ -60,7 +60,10 @@ export function registerBuildCommand(program: Command): void {
           platform: ctx.platform(),
           runStep: (image, argv, config) => runBuildStep(ctx, image, argv, config, interrupt),
           cancelled: () => interrupt.cancelled,
-          pull: (name) => pullForBuild(ctx, name, Boolean(opts.quiet)),
+          pull: async (name) => {
+            const { createReporter } = await import("./progress.js");
+            return pullForBuild(ctx, name, createReporter(Boolean(opts.quiet)));
+          },
           out: (line) => {
             if (!opts.quiet) console.log(line);
           },
