@@ -4,8 +4,8 @@
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
 import path from "node:path";
 import dockerignore from "@balena/dockerignore";
-import { humanSize } from "../cli/format.js";
 import { MiniboxError } from "../errors.js";
+import { humanSize } from "../format-size.js";
 
 export interface ContextFile {
   /** Relative to the context directory, posix separators, no leading "./". */

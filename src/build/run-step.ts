@@ -4,11 +4,22 @@
  * and pull a FROM image.
  */
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import type { Context } from "../cli/context.js";
-import type { ImageConfig } from "../image/manifest.js";
-import type { ImageRecord } from "../image/store.js";
+import type { CredentialStore } from "../image/credentials.js";
+import type { ImageConfig, Platform } from "../image/manifest.js";
+import type { PullReporter } from "../image/pull.js";
+import type { EndpointOptions } from "../image/registry.js";
+import type { ImageRecord, Store } from "../image/store.js";
+import { rootLayout } from "../layout.js";
 import type { RunStepResult } from "./build.js";
+
+/** Where a build runs its steps and pulls its images from (what the command line gives it). */
+export interface BuildEnvironment {
+  store: Store;
+  credentials: CredentialStore;
+  endpoints: EndpointOptions;
+  /** The platform to pull and run for: the host's. */
+  platform(): Platform;
+}
 
 /**
  * Ctrl-C (or SIGTERM) during a build stops it, as with Docker: the RUN
@@ -49,7 +60,7 @@ export class BuildInterrupt {
 }
 
 export async function runBuildStep(
-  ctx: Context,
+  ctx: BuildEnvironment,
   image: ImageRecord,
   argv: string[],
   config: ImageConfig,
@@ -100,7 +111,7 @@ export async function runBuildStep(
     },
   );
   interrupt.container = undefined;
-  const id = (await readFile(join(ctx.store.root, "names", name), "utf8")).trim();
+  const id = (await readFile(rootLayout(ctx.store.root).name(name), "utf8")).trim();
   const userns = await loadUserns(ctx.store.root);
   return {
     code,
@@ -112,15 +123,14 @@ export async function runBuildStep(
   };
 }
 
+/** FROM an image not in the store: pull it, its progress shown by `reporter` (stopped when done). */
 export async function pullForBuild(
-  ctx: Context,
+  ctx: BuildEnvironment,
   name: string,
-  quiet: boolean,
+  reporter: PullReporter & { stop(): void },
 ): Promise<ImageRecord> {
   const { pullImage } = await import("../image/pull.js");
   const { parseReference } = await import("../image/reference.js");
-  const { createReporter } = await import("../cli/progress.js");
-  const reporter = createReporter(quiet);
   try {
     return (
       await pullImage(ctx.store, parseReference(name), {

@@ -8,6 +8,12 @@ import { familiarTags } from "../image/images.js";
 import { contextFrom } from "./context.js";
 
 export function registerArchiveCommands(program: Command): void {
+  registerSave(program);
+  registerLoad(program);
+  registerExport(program);
+}
+
+function registerSave(program: Command): void {
   program
     .command("save")
     .description("Save images to a tar archive (docker-archive and OCI layout in one)")
@@ -18,7 +24,9 @@ export function registerArchiveCommands(program: Command): void {
       const { saveImages } = await import("../image/save.js");
       await writeOutput(opts.output, "save", (out) => saveImages(ctx.store, images, out));
     });
+}
 
+function registerLoad(program: Command): void {
   program
     .command("load")
     .description("Load images from a tar archive (docker-archive or OCI layout, may be gzipped)")
@@ -52,7 +60,9 @@ export function registerArchiveCommands(program: Command): void {
         for (const tag of familiarTags(image.tags)) console.log(`Loaded image: ${tag}`);
       }
     });
+}
 
+function registerExport(program: Command): void {
   program
     .command("export")
     .description("Export a container's filesystem as a tar archive")

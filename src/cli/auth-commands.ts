@@ -8,6 +8,11 @@ import { contextFrom } from "./context.js";
 const DEFAULT_SERVER = "docker.io";
 
 export function registerAuthCommands(program: Command): void {
+  registerLogin(program);
+  registerLogout(program);
+}
+
+function registerLogin(program: Command): void {
   program
     .command("login")
     .description("Log in to a registry (credentials are checked, then stored with mode 0600)")
@@ -39,7 +44,9 @@ export function registerAuthCommands(program: Command): void {
         console.log("Login Succeeded");
       },
     );
+}
 
+function registerLogout(program: Command): void {
   program
     .command("logout")
     .description("Forget the credentials stored for a registry")

@@ -1,15 +1,28 @@
-/** exec, stats, top: looking into running containers. */
-import { readFileSync } from "node:fs";
+/** exec, stats, top: looking into running containers. The figures come from src/runtime/{stats,top}.ts. */
 import type { Command } from "commander";
-import { MiniboxError } from "../errors.js";
-import { openCgroup } from "../runtime/cgroups/index.js";
-import { type ContainerView, findContainer, listViews } from "../runtime/lifecycle.js";
+import { findContainer } from "../runtime/lifecycle.js";
 import { parseEnvFlag } from "../runtime/run-options.js";
+import { type ContainerStats, sampleStats, statsTargets } from "../runtime/stats.js";
+import { containerProcesses } from "../runtime/top.js";
 import { contextFrom } from "./context.js";
-import { table } from "./format.js";
+import { binarySize, table } from "./format.js";
 import { collect } from "./options.js";
 
 export function registerExecCommands(program: Command): void {
+  registerExec(program);
+  registerStats(program);
+  registerTop(program);
+}
+
+interface ExecOptions {
+  interactive?: boolean;
+  tty?: boolean;
+  user?: string;
+  workdir?: string;
+  env?: string[];
+}
+
+function registerExec(program: Command): void {
   program
     .command("exec")
     .description("Run a command in a running container")
@@ -21,37 +34,26 @@ export function registerExecCommands(program: Command): void {
     .option("-u, --user <user[:group]>", "user name or uid, optional group")
     .option("-w, --workdir <dir>", "working directory inside the container")
     .option("-e, --env <K=V>", "set an environment variable (repeatable)", collect)
-    .action(
-      async (
-        name: string,
-        command: string[],
-        opts: {
-          interactive?: boolean;
-          tty?: boolean;
-          user?: string;
-          workdir?: string;
-          env?: string[];
-        },
-        cmd: Command,
-      ) => {
-        const { store } = contextFrom(cmd);
-        const c = await findContainer(store.root, name);
-        const { execInContainer } = await import("../runtime/exec.js");
-        const env = (opts.env ?? [])
-          .map((e) => parseEnvFlag(e, process.env))
-          .filter((e): e is string => !!e);
-        process.exitCode = await execInContainer(store.root, c, {
-          command,
-          tty: Boolean(opts.tty),
-          interactive: Boolean(opts.interactive),
-          user: opts.user,
-          workdir: opts.workdir,
-          env,
-          detach: false,
-        });
-      },
-    );
+    .action(async (name: string, command: string[], opts: ExecOptions, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const c = await findContainer(store.root, name);
+      const { execInContainer } = await import("../runtime/exec.js");
+      const env = (opts.env ?? [])
+        .map((e) => parseEnvFlag(e, process.env))
+        .filter((e): e is string => !!e);
+      process.exitCode = await execInContainer(store.root, c, {
+        command,
+        tty: Boolean(opts.tty),
+        interactive: Boolean(opts.interactive),
+        user: opts.user,
+        workdir: opts.workdir,
+        env,
+        detach: false,
+      });
+    });
+}
 
+function registerStats(program: Command): void {
   program
     .command("stats")
     .description("Live CPU, memory and PIDs of running containers")
@@ -60,90 +62,21 @@ export function registerExecCommands(program: Command): void {
     .option("--format <format>", "'json' for one JSON object per container")
     .action(async (names: string[], opts: { stream: boolean; format?: string }, cmd: Command) => {
       const { store } = contextFrom(cmd);
-      const pick = async () =>
-        names.length
-          ? Promise.all(names.map((n) => findContainer(store.root, n)))
-          : (await listViews(store.root)).filter((c) => c.running);
+      // Redrawing only makes sense on a terminal; a pipe gets one sample.
       const once = !opts.stream || !process.stdout.isTTY;
       for (;;) {
-        const containers = await pick();
-        const rows = await sample(containers);
+        const rows = (await sampleStats(await statsTargets(store.root, names))).map(dockerStatsRow);
         const text =
-          opts.format === "json"
-            ? rows.map((r) => JSON.stringify(r)).join("\n")
-            : table(
-                [
-                  "CONTAINER ID",
-                  "NAME",
-                  "CPU %",
-                  "MEM USAGE / LIMIT",
-                  "MEM %",
-                  "NET I/O",
-                  "BLOCK I/O",
-                  "PIDS",
-                ],
-                rows.map((r) => [
-                  r.ID,
-                  r.Name,
-                  r.CPUPerc,
-                  r.MemUsage,
-                  r.MemPerc,
-                  r.NetIO,
-                  r.BlockIO,
-                  r.PIDs,
-                ]),
-              );
+          opts.format === "json" ? rows.map((r) => JSON.stringify(r)).join("\n") : statsTable(rows);
         if (!once) process.stdout.write("\u001b[2J\u001b[H");
         console.log(text);
         if (once) return;
       }
     });
-
-  program
-    .command("top")
-    .description("The processes of a running container (host and container PIDs)")
-    .argument("<container>")
-    .action(async (name: string, _opts: unknown, cmd: Command) => {
-      const { store } = contextFrom(cmd);
-      const c = await findContainer(store.root, name);
-      const cgroup = running(c) && openCgroup(c.id, { parent: c.cgroupParent });
-      if (!cgroup) throw new MiniboxError(`container ${c.id.slice(0, 12)} is not running`);
-      const pids = new Set<number>();
-      for (const file of cgroup.procsFiles) {
-        for (const p of readFileSync(file, "utf8").split("\n").filter(Boolean)) pids.add(Number(p));
-      }
-      const rows = [...pids].sort((a, b) => a - b).flatMap((pid) => processRow(pid));
-      console.log(table(["UID", "PID", "PPID", "CONTAINER PID", "STAT", "CMD"], rows));
-    });
 }
 
-function running(c: ContainerView): boolean {
-  return c.running;
-}
-
-/** One row of `top` from /proc: uid (as the host sees it), PIDs on both sides of the namespace. */
-function processRow(pid: number): string[][] {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, "m").exec(status)?.[1] ?? "";
-    const nspid = field("NSpid").split(/\s+/);
-    const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter(Boolean).join(" ");
-    return [
-      [
-        field("Uid").split(/\s+/)[0] ?? "",
-        String(pid),
-        field("PPid"),
-        nspid.at(-1) ?? "",
-        field("State").split(" ")[0] ?? "",
-        cmd,
-      ],
-    ];
-  } catch {
-    return []; // exited meanwhile
-  }
-}
-
-interface StatsRow {
+/** `docker stats --format json`'s fields, already formatted as its table shows them. */
+interface DockerStatsRow {
   ID: string;
   Name: string;
   CPUPerc: string;
@@ -154,40 +87,40 @@ interface StatsRow {
   PIDs: string;
 }
 
-/** Two readings of each cgroup half a second apart: CPU % is the usage between them. */
-async function sample(containers: ContainerView[]): Promise<StatsRow[]> {
-  const cgroups = containers.map((c) => openCgroup(c.id, { parent: c.cgroupParent }));
-  const first = cgroups.map((g) => g?.stats());
-  const t0 = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, 500));
-  const elapsedNs = Number(process.hrtime.bigint() - t0);
-  return containers.map((c, i) => {
-    const now = cgroups[i]?.stats();
-    const before = first[i];
-    const cpu = now && before ? ((now.cpuUsageNs - before.cpuUsageNs) / elapsedNs) * 100 : 0;
-    const mem = now?.memoryUsage ?? 0;
-    const limit = now?.memoryLimit ?? 0;
-    return {
-      ID: c.id.slice(0, 12),
-      Name: c.name,
-      CPUPerc: `${cpu.toFixed(2)}%`,
-      MemUsage: `${binarySize(mem)} / ${binarySize(limit)}`,
-      MemPerc: `${limit ? ((mem / limit) * 100).toFixed(2) : "0.00"}%`,
-      NetIO: "0B / 0B",
-      BlockIO: "0B / 0B",
-      PIDs: String(now?.pids ?? 0),
-    };
-  });
+function dockerStatsRow(s: ContainerStats): DockerStatsRow {
+  return {
+    ID: s.id.slice(0, 12),
+    Name: s.name,
+    CPUPerc: `${s.cpuPercent.toFixed(2)}%`,
+    MemUsage: `${binarySize(s.memoryUsage)} / ${binarySize(s.memoryLimit)}`,
+    MemPerc: `${s.memoryPercent.toFixed(2)}%`,
+    // No network or block I/O accounting yet: Docker's zero shape.
+    NetIO: "0B / 0B",
+    BlockIO: "0B / 0B",
+    PIDs: String(s.pids),
+  };
 }
 
-/** docker stats shows memory in binary units: "1.5MiB / 80MiB". */
-function binarySize(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${Number(v.toFixed(2))}${units[u]}`;
+function statsTable(rows: DockerStatsRow[]): string {
+  return table(
+    ["CONTAINER ID", "NAME", "CPU %", "MEM USAGE / LIMIT", "MEM %", "NET I/O", "BLOCK I/O", "PIDS"],
+    rows.map((r) => [r.ID, r.Name, r.CPUPerc, r.MemUsage, r.MemPerc, r.NetIO, r.BlockIO, r.PIDs]),
+  );
+}
+
+function registerTop(program: Command): void {
+  program
+    .command("top")
+    .description("The processes of a running container (host and container PIDs)")
+    .argument("<container>")
+    .action(async (name: string, _opts: unknown, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const rows = containerProcesses(await findContainer(store.root, name));
+      console.log(
+        table(
+          ["UID", "PID", "PPID", "CONTAINER PID", "STAT", "CMD"],
+          rows.map((r) => [r.uid, String(r.pid), r.ppid, r.containerPid, r.state, r.command]),
+        ),
+      );
+    });
 }

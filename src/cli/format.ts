@@ -1,22 +1,7 @@
 /** Output shapes Docker users know: sizes, ages, aligned tables. */
 
-/** Docker's units.HumanSize: decimal units, 4 significant digits ("3.072kB", "5.59MB", "0B"). */
-export function humanSize(bytes: number): string {
-  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return `${formatG4(value)}${units[unit]}`;
-}
-
-/** C's "%.4g": 4 significant digits, trailing zeros dropped. */
-function formatG4(value: number): string {
-  if (value === 0) return "0";
-  return String(Number(value.toPrecision(4)));
-}
+// Sizes are shared with the build (its context line): they live outside the CLI.
+export { binarySize, humanSize } from "../format-size.js";
 
 /** Docker's units.HumanDuration, as used in "2 hours ago" and "Up 3 seconds". */
 export function humanDuration(ms: number): string {

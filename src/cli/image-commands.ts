@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { shortId } from "../image/digest.js";
 import {
   familiarTags,
+  type HistoryRow,
   imageHistory,
   inspectImage,
   pruneImages,
@@ -11,11 +12,25 @@ import {
 } from "../image/images.js";
 import { readConfigCreated } from "../image/metadata.js";
 import { familiarString, formatReference, parseReference } from "../image/reference.js";
+import type { Store } from "../image/store.js";
 import { contextFrom } from "./context.js";
 import { humanSize, table, timeAgo, truncate } from "./format.js";
 import { renderTemplate } from "./template.js";
 
+/** In the order `minibox --help` lists them; most have a twin under `image`. */
 export function registerImageCommands(program: Command): void {
+  registerPull(program);
+  const image = program.command("image").description("Manage images");
+  registerImageList(program, image);
+  registerInspect(program, image);
+  registerHistory(program, image);
+  registerRmi(program, image);
+  registerImagePrune(image);
+  registerTag(program, image);
+  registerImport(program, image);
+}
+
+function registerPull(program: Command): void {
   program
     .command("pull")
     .description("Download an image from a registry")
@@ -50,8 +65,16 @@ export function registerImageCommands(program: Command): void {
         reporter.stop();
       }
     });
+}
 
-  const image = program.command("image").description("Manage images");
+interface ListOptions {
+  all?: boolean;
+  quiet?: boolean;
+  digests?: boolean;
+  trunc: boolean;
+}
+
+function registerImageList(program: Command, image: Command): void {
   for (const [parent, name] of [
     [program, "images"],
     [image, "ls"],
@@ -64,34 +87,30 @@ export function registerImageCommands(program: Command): void {
       .option("-q, --quiet", "only image IDs")
       .option("--digests", "show digests")
       .option("--no-trunc", "full image IDs")
-      .action(
-        async (
-          repository: string | undefined,
-          opts: { all?: boolean; quiet?: boolean; digests?: boolean; trunc: boolean },
-          cmd: Command,
-        ) => {
-          await listImages(cmd, repository, opts);
-        },
-      );
+      .action(async (repository: string | undefined, opts: ListOptions, cmd: Command) => {
+        await listImages(cmd, repository, opts);
+      });
   }
+}
 
-  const inspect = async (names: string[], opts: { format?: string }, cmd: Command) => {
-    const ctx = contextFrom(cmd);
-    const results = [];
-    for (const name of names) results.push(await inspectImage(ctx.store, name));
-    if (opts.format) {
-      for (const r of results) console.log(renderTemplate(opts.format, r));
-    } else {
-      console.log(JSON.stringify(results, null, 4));
-    }
-  };
+function printResults(results: Record<string, unknown>[], format: string | undefined): void {
+  if (format) for (const r of results) console.log(renderTemplate(format, r));
+  else console.log(JSON.stringify(results, null, 4));
+}
+
+/** `image inspect`, and the top-level `inspect`: like Docker's, a container if one has that name or ID, else an image. */
+function registerInspect(program: Command, image: Command): void {
   image
     .command("inspect")
     .description("Show an image's metadata as JSON")
     .argument("<image...>")
     .option("-f, --format <template>", "Go-template-like format, e.g. '{{.Config.Cmd}}'")
-    .action(inspect);
-  // Top-level `inspect`, like Docker's: a container if one has that name or ID, else an image.
+    .action(async (names: string[], opts: { format?: string }, cmd: Command) => {
+      const ctx = contextFrom(cmd);
+      const results = [];
+      for (const name of names) results.push(await inspectImage(ctx.store, name));
+      printResults(results, opts.format);
+    });
   program
     .command("inspect")
     .description("Show a container's or an image's metadata as JSON")
@@ -100,7 +119,7 @@ export function registerImageCommands(program: Command): void {
     .action(async (names: string[], opts: { format?: string }, cmd: Command) => {
       const ctx = contextFrom(cmd);
       const { findContainer } = await import("../runtime/lifecycle.js");
-      const { inspectContainer } = await import("./container-commands.js");
+      const { inspectContainer } = await import("./container-inspect.js");
       const results = [];
       for (const name of names) {
         const container = await findContainer(ctx.store.root, name).catch(() => undefined);
@@ -110,34 +129,17 @@ export function registerImageCommands(program: Command): void {
             : await inspectImage(ctx.store, name),
         );
       }
-      if (opts.format) for (const r of results) console.log(renderTemplate(opts.format, r));
-      else console.log(JSON.stringify(results, null, 4));
+      printResults(results, opts.format);
     });
+}
 
-  const history = async (
-    name: string,
-    opts: { trunc: boolean; quiet?: boolean; human: boolean },
-    cmd: Command,
-  ) => {
-    const ctx = contextFrom(cmd);
-    const rows = await imageHistory(ctx.store, name);
-    if (opts.quiet) {
-      for (const r of rows) console.log(r.id === "<missing>" || !opts.trunc ? r.id : shortId(r.id));
-      return;
-    }
-    console.log(
-      table(
-        ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-        rows.map((r) => [
-          r.id === "<missing>" || !opts.trunc ? r.id : shortId(r.id),
-          opts.human ? timeAgo(r.created) : r.created,
-          opts.trunc ? truncate(r.createdBy.replace(/[\t\n]/g, " "), 45) : r.createdBy,
-          opts.human ? humanSize(r.size) : String(r.size),
-          r.comment,
-        ]),
-      ),
-    );
-  };
+interface HistoryOptions {
+  trunc: boolean;
+  quiet?: boolean;
+  human: boolean;
+}
+
+function registerHistory(program: Command, image: Command): void {
   for (const parent of [program, image]) {
     parent
       .command("history")
@@ -146,28 +148,56 @@ export function registerImageCommands(program: Command): void {
       .option("--no-trunc", "do not shorten output")
       .option("-H, --human [bool]", "human-readable sizes and dates", (v) => v !== "false", true)
       .option("-q, --quiet", "only image IDs")
-      .action(history);
+      .action(async (name: string, opts: HistoryOptions, cmd: Command) => {
+        const rows = await imageHistory(contextFrom(cmd).store, name);
+        const id = (r: HistoryRow) => (r.id === "<missing>" || !opts.trunc ? r.id : shortId(r.id));
+        if (opts.quiet) {
+          for (const r of rows) console.log(id(r));
+          return;
+        }
+        console.log(historyTable(rows, opts, id));
+      });
   }
+}
 
+function historyTable(
+  rows: HistoryRow[],
+  opts: HistoryOptions,
+  id: (r: HistoryRow) => string,
+): string {
+  return table(
+    ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
+    rows.map((r) => [
+      id(r),
+      opts.human ? timeAgo(r.created) : r.created,
+      opts.trunc ? truncate(r.createdBy.replace(/[\t\n]/g, " "), 45) : r.createdBy,
+      opts.human ? humanSize(r.size) : String(r.size),
+      r.comment,
+    ]),
+  );
+}
+
+function registerRmi(program: Command, image: Command): void {
   const rmi = async (names: string[], opts: { force?: boolean }, cmd: Command) => {
     const ctx = contextFrom(cmd);
     for (const name of names) {
       for (const line of await removeImage(ctx.store, name, Boolean(opts.force))) console.log(line);
     }
   };
-  program
-    .command("rmi")
-    .description("Remove images")
-    .argument("<image...>")
-    .option("-f, --force")
-    .action(rmi);
-  image
-    .command("rm")
-    .description("Remove images")
-    .argument("<image...>")
-    .option("-f, --force")
-    .action(rmi);
+  for (const [parent, name] of [
+    [program, "rmi"],
+    [image, "rm"],
+  ] as const) {
+    parent
+      .command(name)
+      .description("Remove images")
+      .argument("<image...>")
+      .option("-f, --force")
+      .action(rmi);
+  }
+}
 
+function registerImagePrune(image: Command): void {
   image
     .command("prune")
     .description("Remove dangling images (untagged, not a parent), or with -a all unused ones")
@@ -178,34 +208,22 @@ export function registerImageCommands(program: Command): void {
       const list = lines.length ? `Deleted Images:\n${lines.map((l) => `${l}\n`).join("")}\n` : "";
       console.log(`${list}Total reclaimed space: ${humanSize(reclaimed)}`);
     });
+}
 
-  const tag = async (source: string, target: string, _opts: unknown, cmd: Command) => {
-    await tagImage(contextFrom(cmd).store, source, target);
-  };
-  program
-    .command("tag")
-    .description("Give an image another name")
-    .argument("<source>")
-    .argument("<target>")
-    .action(tag);
-  image
-    .command("tag")
-    .description("Give an image another name")
-    .argument("<source>")
-    .argument("<target>")
-    .action(tag);
+function registerTag(program: Command, image: Command): void {
+  for (const parent of [program, image]) {
+    parent
+      .command("tag")
+      .description("Give an image another name")
+      .argument("<source>")
+      .argument("<target>")
+      .action(async (source: string, target: string, _opts: unknown, cmd: Command) => {
+        await tagImage(contextFrom(cmd).store, source, target);
+      });
+  }
+}
 
-  const importCmd = async (
-    file: string,
-    reference: string | undefined,
-    opts: { platform?: string },
-    cmd: Command,
-  ) => {
-    const ctx = contextFrom(cmd);
-    const { importTarball } = await import("../image/import.js");
-    const record = await importTarball(ctx.store, file, reference, ctx.platform(opts.platform));
-    console.log(record.id);
-  };
+function registerImport(program: Command, image: Command): void {
   for (const parent of [program, image]) {
     parent
       .command("import")
@@ -215,54 +233,84 @@ export function registerImageCommands(program: Command): void {
       .argument("<file>")
       .argument("[reference]", "NAME[:TAG] for the new image")
       .option("--platform <os/arch>", "platform to record in the image config")
-      .action(importCmd);
+      .action(
+        async (
+          file: string,
+          reference: string | undefined,
+          opts: { platform?: string },
+          cmd: Command,
+        ) => {
+          const ctx = contextFrom(cmd);
+          const { importTarball } = await import("../image/import.js");
+          const platform = ctx.platform(opts.platform);
+          const record = await importTarball(ctx.store, file, reference, platform);
+          console.log(record.id);
+        },
+      );
   }
+}
+
+interface ImageRow {
+  repo: string;
+  tag: string;
+  digest: string;
+  id: string;
+  created: string;
+  size: number;
 }
 
 async function listImages(
   cmd: Command,
   repository: string | undefined,
-  opts: { all?: boolean; quiet?: boolean; digests?: boolean; trunc: boolean },
+  opts: ListOptions,
 ): Promise<void> {
   const ctx = contextFrom(cmd);
-  const images = await ctx.store.listImages();
-  // Docker hides a build's untagged intermediate images (those with children) unless -a.
-  const parents = new Set(images.map((i) => i.record.parent));
   const wanted = repository
     ? familiarString(parseReference(repository)).replace(/:latest$/, "")
     : undefined;
-  const rows: {
-    repo: string;
-    tag: string;
-    digest: string;
-    id: string;
-    created: string;
-    size: number;
-  }[] = [];
-  for (const { record, tags } of images) {
-    if (!opts.all && tags.length === 0 && parents.has(record.id)) continue;
-    const created = await readConfigCreated(ctx.store, record);
-    // Each repository knows the image by its own repo digest (pulled or pushed there).
-    const digests = new Map(
-      record.repoDigests.map((rd) => {
-        const at = rd.lastIndexOf("@");
-        const repo = familiarString(parseReference(rd.slice(0, at))).replace(/:latest$/, "");
-        return [repo, rd.slice(at + 1)] as const;
-      }),
-    );
-    const names = familiarTags(tags);
-    const entries = names.length ? names.map(splitTag) : [{ repo: "<none>", tag: "<none>" }];
-    for (const { repo, tag } of entries) {
-      if (wanted && repo !== wanted) continue;
-      const digest = digests.get(repo) ?? "<none>";
-      rows.push({ repo, tag, digest, id: record.id, created, size: record.size });
-    }
-  }
+  const rows = (await imageRows(ctx.store, Boolean(opts.all))).filter(
+    (r) => !wanted || r.repo === wanted,
+  );
   rows.sort((a, b) => b.created.localeCompare(a.created) || a.repo.localeCompare(b.repo));
   if (opts.quiet) {
     for (const id of new Set(rows.map((r) => (opts.trunc ? shortId(r.id) : r.id)))) console.log(id);
     return;
   }
+  console.log(imagesTable(rows, opts));
+}
+
+/** One row per repository:tag of each image (one <none> row for an untagged one). */
+async function imageRows(store: Store, all: boolean): Promise<ImageRow[]> {
+  const images = await store.listImages();
+  // Docker hides a build's untagged intermediate images (those with children) unless -a.
+  const parents = new Set(images.map((i) => i.record.parent));
+  const rows: ImageRow[] = [];
+  for (const { record, tags } of images) {
+    if (!all && tags.length === 0 && parents.has(record.id)) continue;
+    const created = await readConfigCreated(store, record);
+    const digests = repoDigests(record.repoDigests);
+    const names = familiarTags(tags);
+    const entries = names.length ? names.map(splitTag) : [{ repo: "<none>", tag: "<none>" }];
+    for (const { repo, tag } of entries) {
+      const digest = digests.get(repo) ?? "<none>";
+      rows.push({ repo, tag, digest, id: record.id, created, size: record.size });
+    }
+  }
+  return rows;
+}
+
+/** Each repository knows the image by its own repo digest (pulled or pushed there). */
+function repoDigests(repoDigests: string[]): Map<string, string> {
+  return new Map(
+    repoDigests.map((rd) => {
+      const at = rd.lastIndexOf("@");
+      const repo = familiarString(parseReference(rd.slice(0, at))).replace(/:latest$/, "");
+      return [repo, rd.slice(at + 1)] as const;
+    }),
+  );
+}
+
+function imagesTable(rows: ImageRow[], opts: ListOptions): string {
   const header = [
     "REPOSITORY",
     "TAG",
@@ -271,18 +319,16 @@ async function listImages(
     "CREATED",
     "SIZE",
   ];
-  console.log(
-    table(
-      header,
-      rows.map((r) => [
-        r.repo,
-        r.tag,
-        ...(opts.digests ? [r.digest] : []),
-        opts.trunc ? shortId(r.id) : r.id,
-        timeAgo(r.created),
-        humanSize(r.size),
-      ]),
-    ),
+  return table(
+    header,
+    rows.map((r) => [
+      r.repo,
+      r.tag,
+      ...(opts.digests ? [r.digest] : []),
+      opts.trunc ? shortId(r.id) : r.id,
+      timeAgo(r.created),
+      humanSize(r.size),
+    ]),
   );
 }
 

@@ -54,12 +54,47 @@ interface RunOptions {
 }
 
 export function registerRunCommand(program: Command): void {
-  program
+  const run = program
     .command("run")
     .description("Run a command in a new container")
     .argument("<image>", "NAME[:TAG|@DIGEST]")
     .argument("[command...]", "command and arguments (default: the image's)")
-    .passThroughOptions()
+    .passThroughOptions();
+  // In the order `run --help` lists them.
+  addProcessOptions(run);
+  addFilesystemOptions(run);
+  addLimitOptions(run);
+  addPolicyOptions(run);
+  run.action(async (image: string, command: string[], opts: RunOptions, cmd: Command) => {
+    const ctx = contextFrom(cmd);
+    let flags: RunFlags;
+    try {
+      flags = toRunFlags(command, opts);
+    } catch (err) {
+      // Docker's exit status for a run refused before it starts.
+      if (err instanceof MiniboxError) throw new MiniboxError(err.message, err.hint, 125);
+      throw err;
+    }
+    const { runContainer } = await import("../runtime/container.js");
+    const code = await runContainer(
+      {
+        store: ctx.store,
+        credentials: ctx.credentials,
+        endpoints: ctx.endpoints,
+        platform: ctx.platform(opts.platform),
+        // The progress code is loaded only if the image must be pulled.
+        reporter: lazyReporter(),
+        trace: opts.trace ? stderrTracer() : undefined,
+      },
+      image,
+      flags,
+    );
+    process.exitCode = code;
+  });
+}
+
+function addProcessOptions(run: Command): void {
+  run
     .option("-d, --detach", "run in the background and print the container ID")
     .option("-i, --interactive", "keep stdin open")
     .option("-t, --tty", "allocate a pseudo-terminal")
@@ -70,14 +105,26 @@ export function registerRunCommand(program: Command): void {
     .option("-w, --workdir <dir>", "working directory inside the container")
     .option("-u, --user <user[:group]>", "user name or uid, optional group name or gid")
     .option("--entrypoint <cmd>", "override the image's ENTRYPOINT")
-    .option("-h, --hostname <name>", "container host name (default: the short container ID)")
+    .option("-h, --hostname <name>", "container host name (default: the short container ID)");
+}
+
+function addFilesystemOptions(run: Command): void {
+  run
     .option("--read-only", "mount the container's root filesystem read-only")
     .option(
       "-v, --volume <spec>",
       "mount a volume or host path: NAME:/path, /host:/path[:ro], /path (repeatable)",
       collect,
     )
-    .option("--mount <spec>", "type=bind|volume,source=…,target=…[,readonly] (repeatable)", collect)
+    .option(
+      "--mount <spec>",
+      "type=bind|volume,source=…,target=…[,readonly] (repeatable)",
+      collect,
+    );
+}
+
+function addLimitOptions(run: Command): void {
+  run
     .option("--cap-add <cap>", "add a Linux capability (repeatable)", collect)
     .option("--cap-drop <cap>", "drop a Linux capability (repeatable)", collect)
     .option("-m, --memory <bytes>", "memory limit, e.g. 80m")
@@ -85,7 +132,11 @@ export function registerRunCommand(program: Command): void {
     .option("--cpus <number>", "number of CPUs, e.g. 0.5")
     .option("-c, --cpu-shares <shares>", "relative CPU weight")
     .option("--pids-limit <n>", "maximum number of processes")
-    .option("--cgroup-parent <path>", "parent cgroup for the container")
+    .option("--cgroup-parent <path>", "parent cgroup for the container");
+}
+
+function addPolicyOptions(run: Command): void {
+  run
     .addOption(
       new Option("--network <mode>", "network: none or host")
         .default("none")
@@ -108,32 +159,7 @@ export function registerRunCommand(program: Command): void {
         .choices(["missing", "always", "never"]),
     )
     .option("--platform <os/arch>", "platform to pull if the image is missing")
-    .option("--trace", "print every step as the kernel sees it, with timings")
-    .action(async (image: string, command: string[], opts: RunOptions, cmd: Command) => {
-      const ctx = contextFrom(cmd);
-      let flags: RunFlags;
-      try {
-        flags = toRunFlags(command, opts);
-      } catch (err) {
-        if (err instanceof MiniboxError) throw new MiniboxError(err.message, err.hint, 125);
-        throw err;
-      }
-      const { runContainer } = await import("../runtime/container.js");
-      const code = await runContainer(
-        {
-          store: ctx.store,
-          credentials: ctx.credentials,
-          endpoints: ctx.endpoints,
-          platform: ctx.platform(opts.platform),
-          // The progress code is loaded only if the image must be pulled.
-          reporter: lazyReporter(),
-          trace: opts.trace ? stderrTracer() : undefined,
-        },
-        image,
-        flags,
-      );
-      process.exitCode = code;
-    });
+    .option("--trace", "print every step as the kernel sees it, with timings");
 }
 
 function toRunFlags(command: string[], opts: RunOptions): RunFlags {
@@ -143,37 +169,10 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
       "use 'minibox exec -it' into a detached container instead",
     );
   }
-  const hostEnv = process.env;
-  const env: string[] = [];
-  for (const file of opts.envFile ?? [])
-    env.push(...parseEnvFile(readText(file, "--env-file"), hostEnv, file));
-  for (const e of opts.env ?? []) {
-    const value = parseEnvFlag(e, hostEnv);
-    if (value !== undefined) env.push(value);
-  }
-  const labels: Record<string, string> = {};
-  for (const file of opts.labelFile ?? [])
-    Object.assign(labels, parseLabelFile(readText(file, "--label-file"), file));
-  for (const l of opts.label ?? []) {
-    const [k, v] = parseLabelFlag(l);
-    labels[k] = v;
-  }
-  const limits: RunFlags["limits"] = {};
-  if (opts.memory !== undefined) limits.memory = parseBytes(opts.memory, "--memory");
-  if (opts.memorySwap !== undefined) {
-    limits.memorySwap =
-      opts.memorySwap === "-1" ? -1 : parseBytes(opts.memorySwap, "--memory-swap");
-  }
-  if (opts.cpus !== undefined) Object.assign(limits, parseCpus(opts.cpus));
-  if (opts.cpuShares !== undefined) limits.cpuShares = integer(opts.cpuShares, "--cpu-shares");
-  if (opts.pidsLimit !== undefined) limits.pidsLimit = integer(opts.pidsLimit, "--pids-limit");
-  const network = opts.net ?? opts.network;
-  if (network !== "none" && network !== "host") {
-    throw new MiniboxError(
-      `network mode "${network}" is not supported yet`,
-      "use --network none or --network host",
-    );
-  }
+  const env = envFrom(opts);
+  const labels = labelsFrom(opts);
+  const limits = limitsFrom(opts);
+  const network = networkFrom(opts);
   return {
     name: opts.name,
     command,
@@ -203,6 +202,56 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
       ...(opts.mount ?? []).map(parseMountFlag),
     ],
   };
+}
+
+/** --env-file files first, then -e flags: a flag wins over a file, as in Docker. */
+function envFrom(opts: RunOptions): string[] {
+  const hostEnv = process.env;
+  const env: string[] = [];
+  for (const file of opts.envFile ?? [])
+    env.push(...parseEnvFile(readText(file, "--env-file"), hostEnv, file));
+  for (const e of opts.env ?? []) {
+    const value = parseEnvFlag(e, hostEnv);
+    if (value !== undefined) env.push(value);
+  }
+  return env;
+}
+
+/** --label-file files first, then -l flags (which win). */
+function labelsFrom(opts: RunOptions): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const file of opts.labelFile ?? [])
+    Object.assign(labels, parseLabelFile(readText(file, "--label-file"), file));
+  for (const l of opts.label ?? []) {
+    const [k, v] = parseLabelFlag(l);
+    labels[k] = v;
+  }
+  return labels;
+}
+
+function limitsFrom(opts: RunOptions): RunFlags["limits"] {
+  const limits: RunFlags["limits"] = {};
+  if (opts.memory !== undefined) limits.memory = parseBytes(opts.memory, "--memory");
+  if (opts.memorySwap !== undefined) {
+    limits.memorySwap =
+      opts.memorySwap === "-1" ? -1 : parseBytes(opts.memorySwap, "--memory-swap");
+  }
+  if (opts.cpus !== undefined) Object.assign(limits, parseCpus(opts.cpus));
+  if (opts.cpuShares !== undefined) limits.cpuShares = integer(opts.cpuShares, "--cpu-shares");
+  if (opts.pidsLimit !== undefined) limits.pidsLimit = integer(opts.pidsLimit, "--pids-limit");
+  return limits;
+}
+
+/** --net is --network's alias, and is not checked by commander's choices: check it here. */
+function networkFrom(opts: RunOptions): "none" | "host" {
+  const network = opts.net ?? opts.network;
+  if (network !== "none" && network !== "host") {
+    throw new MiniboxError(
+      `network mode "${network}" is not supported yet`,
+      "use --network none or --network host",
+    );
+  }
+  return network;
 }
 
 /**

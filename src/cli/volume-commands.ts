@@ -21,7 +21,14 @@ import { renderTemplate } from "./template.js";
 
 export function registerVolumeCommands(program: Command): void {
   const volume = program.command("volume").description("Manage volumes");
+  registerVolumeCreate(volume);
+  registerVolumeLs(volume);
+  registerVolumeInspect(volume);
+  registerVolumeRm(volume);
+  registerVolumePrune(volume);
+}
 
+function registerVolumeCreate(volume: Command): void {
   volume
     .command("create")
     .description("Create a volume (a random 64-hex name when none is given)")
@@ -37,7 +44,9 @@ export function registerVolumeCommands(program: Command): void {
       const { volume: v } = await createVolume(store.root, name ?? anonymousName(), labels);
       console.log(v.Name);
     });
+}
 
+function registerVolumeLs(volume: Command): void {
   volume
     .command("ls")
     .alias("list")
@@ -64,7 +73,9 @@ export function registerVolumeCommands(program: Command): void {
         ),
       );
     });
+}
 
+function registerVolumeInspect(volume: Command): void {
   volume
     .command("inspect")
     .description("Show volumes as JSON")
@@ -89,7 +100,9 @@ export function registerVolumeCommands(program: Command): void {
       if (opts.format) for (const r of results) console.log(renderTemplate(opts.format, r));
       else console.log(JSON.stringify(results, null, 4));
     });
+}
 
+function registerVolumeRm(volume: Command): void {
   volume
     .command("rm")
     .alias("remove")
@@ -110,7 +123,9 @@ export function registerVolumeCommands(program: Command): void {
       // Docker removes what it can, then reports every failure.
       if (errors.length) throw new MiniboxError(errors.join("; "));
     });
+}
 
+function registerVolumePrune(volume: Command): void {
   volume
     .command("prune")
     .description("Remove unused anonymous volumes (-a: unused named ones too)")

@@ -4,16 +4,18 @@
  *
  * Who records an exit: for a foreground run, the minibox that waits for it;
  * for a detached one (-d), the monitor writes exit.json and then runs
- * `minibox container-exited <id>` (finalizeExit below). Any command that finds
- * a container whose watcher died without recording anything does it instead
- * (sweepContainers in state.ts calls back here).
+ * `minibox container-exited <id>` (onContainerExited below, which also
+ * applies the restart policy). Any command that finds a container whose
+ * watcher died without recording anything does it instead (sweepContainers).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { MiniboxError } from "../errors.js";
+import type { Store } from "../image/store.js";
 import { withLock } from "../sys/lock.js";
 import { openCgroup } from "./cgroups/index.js";
 import { namePath } from "./names.js";
+import { restartAfterBackOff, shouldRestart } from "./restart.js";
 import { containerPaths } from "./rootfs.js";
 import type { Spec } from "./spec.js";
 import {
@@ -149,17 +151,19 @@ export async function finalizeExit(
   });
 }
 
-/** Docker's restart policies, decided when an exit is recorded. */
-export function shouldRestart(state: ContainerState): boolean {
-  const policy = state.restartPolicy;
-  if (!policy || policy.name === "no" || state.manuallyStopped) return false;
-  if (policy.name === "on-failure") {
-    return (
-      state.exitCode !== 0 &&
-      (policy.maximumRetryCount === 0 || (state.restartCount ?? 0) < policy.maximumRetryCount)
-    );
-  }
-  return true;
+/**
+ * The monitor's exit hook (the hidden `container-exited` command): record the
+ * exit and, when the restart policy asks for it, start the next run after
+ * the back-off. `monitorPid` names the run that ended.
+ */
+export async function onContainerExited(
+  store: Store,
+  id: string,
+  monitorPid: number,
+): Promise<void> {
+  if (!(await finalizeExit(store.root, id, undefined, monitorPid))) return;
+  const state = await findContainer(store.root, id);
+  await restartAfterBackOff(store, id, state.restartCount);
 }
 
 /** Remember that the user stopped it, so a restart policy does not bring it back. */

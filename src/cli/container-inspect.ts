@@ -1,0 +1,118 @@
+/** `container inspect` (and `inspect` of a container): the JSON shape of `docker container inspect`. */
+import type { Command } from "commander";
+import { containerPaths } from "../layout.js";
+import { type ContainerView, findContainer, readSpec } from "../runtime/lifecycle.js";
+import type { Spec } from "../runtime/spec.js";
+import { contextFrom } from "./context.js";
+import { renderTemplate } from "./template.js";
+
+export function registerContainerInspect(container: Command): void {
+  container
+    .command("inspect")
+    .description("Show a container's state and configuration as JSON")
+    .argument("<container...>")
+    .option("-f, --format <template>", "Go-template-like format, e.g. '{{.State.Pid}}'")
+    .action(async (names: string[], opts: { format?: string }, cmd: Command) => {
+      const { store } = contextFrom(cmd);
+      const results = [];
+      for (const name of names)
+        results.push(await inspectContainer(store.root, await findContainer(store.root, name)));
+      if (opts.format) for (const r of results) console.log(renderTemplate(opts.format, r));
+      else console.log(JSON.stringify(results, null, 4));
+    });
+}
+
+/** The labels the user gave: annotations minus minibox's own (minibox.*). */
+export function labelsOf(annotations: Record<string, string> | undefined): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(annotations ?? {}).filter(([k]) => !k.startsWith("minibox.")),
+  );
+}
+
+export async function inspectContainer(
+  root: string,
+  c: ContainerView,
+): Promise<Record<string, unknown>> {
+  const spec = await readSpec(root, c.id);
+  const paths = containerPaths(root, c.id);
+  return {
+    Id: c.id,
+    Created: c.created,
+    Path: spec.process.args[0],
+    Args: spec.process.args.slice(1),
+    State: stateJson(c),
+    Image: c.imageId,
+    ResolvConfPath: paths.resolvConf,
+    HostnamePath: paths.hostname,
+    HostsPath: paths.hosts,
+    LogPath: c.monitorPid ? paths.log : "",
+    Name: `/${c.name}`,
+    HostConfig: hostConfigJson(c, spec),
+    Config: configJson(c, spec),
+    Mounts: c.mounts ?? [],
+    GraphDriver: {
+      Name: "overlay",
+      Data: {
+        LowerDir: (await lowerDirs(root, c.imageId)).join(":"),
+        MergedDir: paths.rootfs,
+        UpperDir: paths.upper,
+        WorkDir: paths.work,
+      },
+    },
+  };
+}
+
+function stateJson(c: ContainerView): Record<string, unknown> {
+  return {
+    Status: c.running ? "running" : c.status,
+    Running: c.running,
+    Paused: false,
+    Restarting: false,
+    OOMKilled: Boolean(c.oomKilled),
+    Dead: false,
+    Pid: c.running ? (c.pid ?? 0) : 0,
+    ExitCode: c.running ? 0 : (c.exitCode ?? 0),
+    Error: c.error ?? "",
+    StartedAt: c.startedAt ?? "0001-01-01T00:00:00Z",
+    FinishedAt: c.finishedAt ?? "0001-01-01T00:00:00Z",
+  };
+}
+
+function hostConfigJson(c: ContainerView, spec: Spec): Record<string, unknown> {
+  const res = spec.linux.resources;
+  return {
+    AutoRemove: c.autoRemove,
+    Memory: res.memory?.limit ?? 0,
+    MemorySwap: res.memory?.swap ?? 0,
+    NanoCpus: res.cpu?.quota ? Math.round((res.cpu.quota / (res.cpu.period ?? 100_000)) * 1e9) : 0,
+    CpuShares: res.cpu?.shares ?? 0,
+    PidsLimit: res.pids?.limit ?? 0,
+    ReadonlyRootfs: spec.root.readonly,
+    CgroupParent: c.cgroupParent ?? "",
+    CapAdd: null,
+    CapDrop: null,
+    Binds: c.binds?.length ? c.binds : null,
+  };
+}
+
+function configJson(c: ContainerView, spec: Spec): Record<string, unknown> {
+  return {
+    Hostname: spec.hostname,
+    User: `${spec.process.user.uid}:${spec.process.user.gid}`,
+    Tty: spec.process.terminal,
+    Env: spec.process.env,
+    Cmd: spec.process.args,
+    Image: c.imageRef,
+    WorkingDir: spec.process.cwd,
+    Entrypoint: null,
+    Labels: labelsOf(spec.annotations),
+  };
+}
+
+/** The image's layer directories, top first (overlayfs' lowerdir order). */
+async function lowerDirs(root: string, imageId: string): Promise<string[]> {
+  const { Store } = await import("../image/store.js");
+  const store = new Store(root);
+  const image = (await store.readIndex()).images[imageId];
+  return (image?.layers ?? []).map((l) => store.layerDiffDir(l.chainId)).reverse();
+}
