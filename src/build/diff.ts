@@ -29,7 +29,17 @@ import fs from "node:fs";
 import { createGzip } from "node:zlib";
 import tar from "tar-stream";
 import { MiniboxError } from "../errors.js";
-import { addEntry, addFileEntry, streamTar } from "../image/tar-out.js";
+import {
+  addEntry,
+  addFileEntry,
+  type EntryMeta,
+  HardLinks,
+  ownerFields,
+  statToHeader,
+  streamTar,
+  type TarHeader,
+  xattrRecords,
+} from "../image/tar-out.js";
 import { lgetxattr, llistxattr } from "../sys/libc.js";
 
 export interface LayerBlob {
@@ -59,9 +69,6 @@ export interface DiffOptions {
   idShift?: { uid: number; gid: number };
 }
 
-/** tar-stream's entry header, with its PAX records typed as what they are. */
-type Header = Parameters<tar.Pack["entry"]>[0] & { pax?: Record<string, string> };
-
 /** One filesystem object of the upper directory, and where it goes in the tar. */
 interface Item {
   /** Path relative to the upper directory, no leading or trailing slash: "etc/passwd". */
@@ -81,13 +88,8 @@ const OPAQUE_XATTR = "trusted.overlay.opaque";
  */
 const REDIRECT_XATTR = "trusted.overlay.redirect";
 const METACOPY_XATTR = "trusted.overlay.metacopy";
-/**
- * The largest id the tar header's 7 octal digits hold; larger ids go in PAX
- * records (tar-stream would otherwise silently write 7777777).
- */
-const MAX_OCTAL_ID = 0o7777777;
 
-const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO, S_IFSOCK } = fs.constants;
+const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR } = fs.constants;
 
 /**
  * Write `upperDir` as a gzip tar layer to `outPath` (created or truncated).
@@ -136,8 +138,7 @@ class TarWriter {
   readonly pack = tar.pack();
   /** Entries written (whiteout markers included): 0 means an empty layer. */
   entries = 0;
-  /** "dev:ino" → tar name of the first path seen with that inode, for hard links. */
-  private readonly inodes = new Map<string, string>();
+  private readonly links = new HardLinks();
 
   constructor(private readonly options: DiffOptions) {}
 
@@ -179,104 +180,72 @@ class TarWriter {
   private async writeItem(item: Item): Promise<void> {
     const { rel, full, stat } = item;
     const type = Number(stat.mode) & S_IFMT;
-    const base = rel.slice(rel.lastIndexOf("/") + 1);
-    if (base.startsWith(WHITEOUT_PREFIX)) {
-      // It would be read back as a whiteout (deleting a file) instead of
-      // being created; Docker writes it anyway, which silently loses it.
-      throw new MiniboxError(
-        `cannot store ${q(rel)} in a layer: names starting with ".wh." mean "deleted" in OCI layers`,
-      );
-    }
-
+    refuseWhiteoutName(rel);
     // A whiteout first, before the hard-link check: overlayfs makes all its
     // whiteouts hard links of one shared inode, and each must stay a whiteout.
-    if (type === S_IFCHR && stat.rdev === 0n) {
-      const slash = rel.lastIndexOf("/");
-      const name = `${rel.slice(0, slash + 1)}${WHITEOUT_PREFIX}${base}`;
-      // Like Docker: an empty regular file, 0600, with the device's owner and time.
-      await this.emit({ ...this.common(item), name, type: "file", mode: 0o600 });
-      return;
-    }
+    if (isWhiteout(stat)) return this.writeWhiteout(item);
 
     const xattrs = type === S_IFLNK ? [] : llistxattr(full);
-    if (xattrs.includes(REDIRECT_XATTR) || xattrs.includes(METACOPY_XATTR)) {
-      throw new MiniboxError(
-        `cannot turn ${q(rel)} into a layer: overlayfs left part of it in a lower layer`,
-        "mount the container's overlay with redirect_dir=off,metacopy=off",
-      );
-    }
-    const header: Header = { ...this.common(item), name: rel };
-    const pax = this.xattrPax(full, xattrs);
+    refuseOverlayLeftovers(rel, xattrs);
+    const header = await statToHeader(rel, full, stat, this.meta(item));
+    if (header === null) return;
+    const pax = xattrRecords(full, xattrs);
     if (pax) header.pax = { ...header.pax, ...pax };
 
-    // A second name for an inode already written becomes a link entry to the
-    // first name; directories cannot be hard linked.
-    if (type !== S_IFDIR && stat.nlink > 1n) {
-      const key = `${stat.dev}:${stat.ino}`;
-      const first = this.inodes.get(key);
-      if (first !== undefined) {
-        // The link shares the first entry's inode, so it carries no metadata
-        // of its own that matters; xattrs are dropped, like Docker does.
-        delete header.pax;
-        await this.emit({ ...header, type: "link", linkname: first });
-        return;
-      }
-      this.inodes.set(key, rel);
+    const first = this.links.earlierName(rel, stat);
+    if (first !== undefined) {
+      // The link shares the first entry's inode, so it carries no metadata
+      // of its own that matters; xattrs are dropped, like Docker does.
+      delete header.pax;
+      return this.emit({ ...header, type: "link", linkname: first });
     }
+    if (type === S_IFREG) return this.emitFile(header, full, stat.size);
+    await this.emit(header);
+    const opaque = xattrs.includes(OPAQUE_XATTR) ? lgetxattr(full, OPAQUE_XATTR) : undefined;
+    if (type === S_IFDIR && opaque?.toString() === "y") await this.writeOpaqueMarker(item);
+  }
 
-    switch (type) {
-      case S_IFDIR: {
-        await this.emit({ ...header, name: `${rel}/`, type: "directory" });
-        const opaque = xattrs.includes(OPAQUE_XATTR) ? lgetxattr(full, OPAQUE_XATTR) : undefined;
-        if (opaque?.toString() === "y") {
-          // Right after the directory, as Docker does, with the directory's
-          // permissions, owner and time.
-          await this.emit({
-            ...this.common(item),
-            name: `${rel}/${OPAQUE_MARKER}`,
-            type: "file",
-            mode: Number(stat.mode) & 0o777,
-          });
-        }
-        return;
-      }
-      case S_IFREG:
-        return this.emitFile(header, full, stat.size);
-      case S_IFLNK:
-        return this.emit({
-          ...header,
-          type: "symlink",
-          linkname: await fs.promises.readlink(full),
-        });
-      case S_IFCHR:
-      case S_IFBLK: {
-        const { major, minor } = splitDev(stat.rdev);
-        const kind = type === S_IFCHR ? "character-device" : "block-device";
-        return this.emit({ ...header, type: kind, devmajor: major, devminor: minor });
-      }
-      case S_IFIFO:
-        return this.emit({ ...header, type: "fifo" });
-      case S_IFSOCK:
-        // A socket is only meaningful to the process that bound it; Docker
-        // and tar(1) skip them too.
-        return;
-      default:
-        throw new MiniboxError(`cannot store ${q(rel)} in a layer: unknown file type`);
-    }
+  /** overlayfs' "deleted" (a 0/0 character device) as OCI's: an empty file `.wh.NAME`. */
+  private writeWhiteout(item: Item): Promise<void> {
+    const slash = item.rel.lastIndexOf("/");
+    const name = `${item.rel.slice(0, slash + 1)}${WHITEOUT_PREFIX}${item.rel.slice(slash + 1)}`;
+    // Like Docker: an empty regular file, 0600, with the device's owner and time.
+    return this.emit({ ...this.common(item), name, type: "file", mode: 0o600 });
+  }
+
+  /**
+   * An opaque directory's marker, right after the directory, as Docker does,
+   * with the directory's permissions, owner and time.
+   */
+  private writeOpaqueMarker(item: Item): Promise<void> {
+    return this.emit({
+      ...this.common(item),
+      name: `${item.rel}/${OPAQUE_MARKER}`,
+      type: "file",
+      mode: Number(item.stat.mode) & 0o777,
+    });
   }
 
   /** The metadata every entry takes from its inode: mode, owner, time. */
-  private common(item: Item): Header {
-    const { stat } = item;
+  private common(item: Item): TarHeader {
+    const meta = this.meta(item);
+    return {
+      ...ownerFields(meta.uid, meta.gid),
+      name: item.rel,
+      mode: Number(item.stat.mode) & 0o7777,
+      mtime: new Date(meta.mtime * 1000),
+    };
+  }
+
+  /** The owner the layer records (unshifted) and the entry's time. */
+  private meta(item: Item): EntryMeta {
+    const { stat, rel } = item;
     // overlayfs makes whiteouts with the mounter's credentials (the host's
     // root), whoever deleted the file: their owner means nothing; record 0.
-    const whiteout = (Number(stat.mode) & 0o170000) === 0o020000 && Number(stat.rdev) === 0;
-    const uid = whiteout
-      ? 0
-      : this.unshift(Number(stat.uid), this.options.idShift?.uid ?? 0, "uid", item.rel);
-    const gid = whiteout
-      ? 0
-      : this.unshift(Number(stat.gid), this.options.idShift?.gid ?? 0, "gid", item.rel);
+    const whiteout = isWhiteout(stat);
+    const shift = this.options.idShift ?? { uid: 0, gid: 0 };
+    const uid = whiteout ? 0 : unshift(Number(stat.uid), shift.uid, "uid", rel);
+    const gid = whiteout ? 0 : unshift(Number(stat.gid), shift.gid, "gid", rel);
     // Whole seconds only, like Docker: sub-second times would need a PAX
     // record on every entry, and atime/ctime are left out altogether (they
     // change by merely reading or chowning, so they would break determinism).
@@ -284,77 +253,60 @@ class TarWriter {
     if (this.options.sourceDateEpoch !== undefined) {
       mtime = Math.min(mtime, this.options.sourceDateEpoch);
     }
-    const header: Header = {
-      name: item.rel,
-      mode: Number(stat.mode) & 0o7777,
-      uid: Math.min(uid, MAX_OCTAL_ID),
-      gid: Math.min(gid, MAX_OCTAL_ID),
-      mtime: new Date(Math.max(mtime, 0) * 1000),
-    };
-    if (uid > MAX_OCTAL_ID || gid > MAX_OCTAL_ID) {
-      header.pax = { uid: String(uid), gid: String(gid) };
-    }
-    return header;
-  }
-
-  /**
-   * Host id → container id. An id below the shift is not mapped into the
-   * container at all: the RUN step cannot have made it, so something on the
-   * host wrote into the upper directory without shifting, and storing it
-   * would give away files to an arbitrary owner.
-   */
-  private unshift(id: number, shift: number, what: string, rel: string): number {
-    if (id < shift) {
-      throw new MiniboxError(
-        `cannot store ${q(rel)} in a layer: its ${what} ${id} is outside the container's id range (from ${shift})`,
-      );
-    }
-    return id - shift;
-  }
-
-  /**
-   * user.* xattrs as `SCHILY.xattr.NAME=value` PAX records (what GNU tar, Go
-   * and layer.ts read). PAX records are strings, so a value that is not
-   * valid UTF-8 goes as `LIBARCHIVE.xattr.NAME=base64` instead, which
-   * layer.ts also understands. Names are sorted for determinism.
-   * trusted.overlay.* (overlayfs' own) and the other namespaces are left out.
-   */
-  private xattrPax(full: string, names: string[]): Record<string, string> | undefined {
-    const pax: Record<string, string> = {};
-    let any = false;
-    for (const name of [...names].sort()) {
-      if (!name.startsWith("user.")) continue;
-      const value = lgetxattr(full, name);
-      if (value === undefined) continue; // removed since it was listed
-      const text = value.toString("utf8");
-      if (Buffer.from(text, "utf8").equals(value)) {
-        pax[`SCHILY.xattr.${name}`] = text;
-      } else {
-        pax[`LIBARCHIVE.xattr.${encodeURIComponent(name)}`] = value.toString("base64");
-      }
-      any = true;
-    }
-    return any ? pax : undefined;
+    return { uid, gid, mtime: Math.max(mtime, 0) };
   }
 
   /** An entry without content. */
-  private emit(header: Header): Promise<void> {
+  private emit(header: TarHeader): Promise<void> {
     this.entries++;
     return addEntry(this.pack, header);
   }
 
-  private emitFile(header: Header, full: string, size: bigint): Promise<void> {
+  private emitFile(header: TarHeader, full: string, size: bigint): Promise<void> {
     this.entries++;
     return addFileEntry(this.pack, header, full, Number(size));
   }
 }
 
-/** glibc's major()/minor() of a 64-bit dev_t (the inverse of makedev in libc.ts). */
-function splitDev(rdev: bigint): { major: number; minor: number } {
-  return {
-    major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
-    minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
-  };
+/** overlayfs' whiteout: a character device 0/0. */
+function isWhiteout(stat: fs.BigIntStats): boolean {
+  return (Number(stat.mode) & S_IFMT) === S_IFCHR && stat.rdev === 0n;
+}
+
+/**
+ * A `.wh.` name would be read back as a whiteout (deleting a file) instead
+ * of being created; Docker writes it anyway, which silently loses it.
+ */
+function refuseWhiteoutName(rel: string): void {
+  if (rel.slice(rel.lastIndexOf("/") + 1).startsWith(WHITEOUT_PREFIX)) {
+    throw new MiniboxError(
+      `cannot store ${q(rel)} in a layer: names starting with ".wh." mean "deleted" in OCI layers`,
+    );
+  }
+}
+
+function refuseOverlayLeftovers(rel: string, xattrs: string[]): void {
+  if (xattrs.includes(REDIRECT_XATTR) || xattrs.includes(METACOPY_XATTR)) {
+    throw new MiniboxError(
+      `cannot turn ${q(rel)} into a layer: overlayfs left part of it in a lower layer`,
+      "mount the container's overlay with redirect_dir=off,metacopy=off",
+    );
+  }
+}
+
+/**
+ * Host id → container id. An id below the shift is not mapped into the
+ * container at all: the RUN step cannot have made it, so something on the
+ * host wrote into the upper directory without shifting, and storing it
+ * would give away files to an arbitrary owner.
+ */
+function unshift(id: number, shift: number, what: string, rel: string): number {
+  if (id < shift) {
+    throw new MiniboxError(
+      `cannot store ${q(rel)} in a layer: its ${what} ${id} is outside the container's id range (from ${shift})`,
+    );
+  }
+  return id - shift;
 }
 
 /** A pipeline stage that feeds every byte passing through to `hash` (and counts them). */

@@ -13,24 +13,27 @@
  * ids shifted into the container's user-namespace range (subtracted here),
  * while the store's layers already hold the container's own ids.
  */
-import fs from "node:fs";
+import type fs from "node:fs";
 import type { Writable } from "node:stream";
 import tar from "tar-stream";
 import { MiniboxError } from "../errors.js";
 import { imageLayerDirs, listImageTree } from "../image/image-tree.js";
 import type { Store } from "../image/store.js";
-import { addEntry, addFileEntry, streamTar } from "../image/tar-out.js";
-import { lgetxattr, llistxattr } from "../sys/libc.js";
+import {
+  addEntry,
+  addFileEntry,
+  HardLinks,
+  statToHeader,
+  streamTar,
+  xattrRecords,
+} from "../image/tar-out.js";
+import { llistxattr } from "../sys/libc.js";
 import { findContainer, readSpec } from "./lifecycle.js";
 import { containerPaths } from "./rootfs.js";
 import type { SpecIdMapping } from "./spec.js";
 
-type Header = Parameters<tar.Pack["entry"]>[0] & { pax?: Record<string, string> };
-
-const { S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO } = fs.constants;
 /** What the kernel shows for an id outside the user namespace's map. */
 const OVERFLOW_ID = 65534;
-const MAX_OCTAL_ID = 0o7777777;
 
 export async function exportContainer(store: Store, nameOrId: string, out: Writable) {
   const container = await findContainer(store.root, nameOrId);
@@ -64,78 +67,26 @@ export async function exportContainer(store: Store, nameOrId: string, out: Writa
 type IdMap = { uid: SpecIdMapping[]; gid: SpecIdMapping[] };
 
 class MergedTreeWriter {
-  /** "dev:ino" → first tar name written for that inode, for hard links. */
-  private readonly inodes = new Map<string, string>();
+  private readonly links = new HardLinks();
 
   constructor(private readonly pack: tar.Pack) {}
 
   async writeEntry(rel: string, stat: fs.Stats, full: string, map?: IdMap): Promise<void> {
-    const header = this.header(rel, stat, full, map);
-    const type = stat.mode & S_IFMT;
-    if (type !== S_IFDIR && stat.nlink > 1) {
-      const key = `${stat.dev}:${stat.ino}`;
-      const first = this.inodes.get(key);
-      if (first !== undefined) return this.emit({ ...header, type: "link", linkname: first });
-      this.inodes.set(key, rel);
-    }
-    switch (type) {
-      case S_IFDIR:
-        return this.emit({ ...header, name: `${rel}/`, type: "directory" });
-      case S_IFREG:
-        return this.emitFile(header, full, stat.size);
-      case S_IFLNK:
-        return this.emit({
-          ...header,
-          type: "symlink",
-          linkname: await fs.promises.readlink(full),
-        });
-      case S_IFCHR:
-      case S_IFBLK:
-        return this.emit({
-          ...header,
-          type: type === S_IFCHR ? "character-device" : "block-device",
-          devmajor: Math.floor(stat.rdev / 256) & 0xfff,
-          devminor: (stat.rdev & 0xff) | ((stat.rdev >> 12) & 0xfff00),
-        });
-      case S_IFIFO:
-        return this.emit({ ...header, type: "fifo" });
-      default:
-        return; // sockets belong to the process that bound them; tar(1) skips them too
-    }
-  }
-
-  private header(rel: string, stat: fs.Stats, full: string, map?: IdMap): Header {
-    const uid = map ? toContainerId(stat.uid, map.uid) : stat.uid;
-    const gid = map ? toContainerId(stat.gid, map.gid) : stat.gid;
-    const header: Header = {
-      name: rel,
-      mode: stat.mode & 0o7777,
-      uid: Math.min(uid, MAX_OCTAL_ID),
-      gid: Math.min(gid, MAX_OCTAL_ID),
-      mtime: new Date(Math.floor(stat.mtimeMs / 1000) * 1000),
+    const meta = {
+      uid: map ? toContainerId(stat.uid, map.uid) : stat.uid,
+      gid: map ? toContainerId(stat.gid, map.gid) : stat.gid,
+      mtime: Math.floor(stat.mtimeMs / 1000),
     };
-    const pax: Record<string, string> = {};
-    // ids beyond the header's 7 octal digits go in PAX records.
-    if (uid > MAX_OCTAL_ID || gid > MAX_OCTAL_ID) Object.assign(pax, { uid, gid });
-    if (!stat.isSymbolicLink()) {
-      for (const name of llistxattr(full).sort()) {
-        // user.* travels; overlayfs' trusted.* bookkeeping and security.* (host policy) do not.
-        if (!name.startsWith("user.")) continue;
-        const value = lgetxattr(full, name);
-        if (value !== undefined)
-          pax[`LIBARCHIVE.xattr.${encodeURIComponent(name)}`] = value.toString("base64");
-      }
-    }
-    if (Object.keys(pax).length) header.pax = pax;
-    return header;
-  }
-
-  private emit(header: Header): Promise<void> {
+    const header = await statToHeader(rel, full, stat, meta);
+    if (header === null) return;
+    // user.* travels; overlayfs' trusted.* bookkeeping and security.* (host policy) do not.
+    const xattrs = stat.isSymbolicLink() ? undefined : xattrRecords(full, llistxattr(full), true);
+    if (xattrs) header.pax = { ...header.pax, ...xattrs };
+    const first = this.links.earlierName(rel, stat);
+    if (first !== undefined)
+      return addEntry(this.pack, { ...header, type: "link", linkname: first });
+    if (stat.isFile()) return addFileEntry(this.pack, header, full, stat.size);
     return addEntry(this.pack, header);
-  }
-
-  private emitFile(header: Header, full: string, size: number): Promise<void> {
-    return addFileEntry(this.pack, header, full, size);
   }
 }
 

@@ -5,22 +5,9 @@
  * Also: reading a file of the image (e.g. /etc/passwd for `-u`) straight
  * from the layer directories, with overlay's rules, before anything is mounted.
  */
-import {
-  chmod,
-  chown,
-  copyFile,
-  lchown,
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  readlink,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
-import { join } from "node:path";
-import { isOpaque, type LayerDir, readImageFile } from "../image/image-tree.js";
-import { lsetxattr, mknod } from "../sys/libc.js";
+import { chown, mkdir, readFile, writeFile } from "node:fs/promises";
+import { type LayerDir, readImageFile } from "../image/image-tree.js";
+import { copyTree, walkDir } from "./copy-tree.js";
 
 export type { LayerDir };
 export { readImageFile };
@@ -98,21 +85,5 @@ export async function shiftedCopy(
   dst: string,
   shift: { uid: number; gid: number },
 ): Promise<void> {
-  const st = await lstat(src);
-  const uid = st.uid + shift.uid;
-  const gid = st.gid + shift.gid;
-  if (st.isDirectory()) {
-    await mkdir(dst, { mode: st.mode & 0o7777 });
-    if (isOpaque({ dir: src }, "")) lsetxattr(dst, "trusted.overlay.opaque", Buffer.from("y"));
-    for (const name of await readdir(src))
-      await shiftedCopy(join(src, name), join(dst, name), shift);
-  } else if (st.isSymbolicLink()) {
-    await symlink(await readlink(src), dst);
-  } else if (st.isFile()) {
-    await copyFile(src, dst);
-  } else {
-    mknod(dst, st.mode, Math.floor(st.rdev / 256) & 0xfff, st.rdev & 0xff);
-  }
-  await lchown(dst, uid, gid);
-  if (!st.isSymbolicLink()) await chmod(dst, st.mode & 0o7777);
+  await copyTree(walkDir(src), dst, { shift, keepOpaque: true });
 }

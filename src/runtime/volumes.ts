@@ -17,25 +17,13 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import {
-  chmod,
-  copyFile,
-  lchown,
-  lstat,
-  mkdir,
-  readdir,
-  readFile,
-  rename,
-  rm,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+import { lchown, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
 import { type LayerDir, listImageTree } from "../image/image-tree.js";
-import { mknod } from "../sys/libc.js";
 import { withLock } from "../sys/lock.js";
 import { processAlive } from "../sys/process.js";
+import { copyTree } from "./copy-tree.js";
 import { volumeNameProblem } from "./mount-spec.js";
 import { listContainers } from "./state.js";
 
@@ -288,27 +276,17 @@ export async function copyUpIfEmpty(
   shift: { uid: number; gid: number } = { uid: 0, gid: 0 },
 ): Promise<boolean> {
   return locked(root, name, async () => {
-    const data = volumeData(root, name);
-    if ((await readdir(data)).length > 0) return false;
+    if ((await readdir(volumeData(root, name))).length > 0) return false;
     const entries = await listImageTree(layers, target);
     const start = target.replace(/^\/+/, "");
     const top = entries.find((e) => e.path === start);
     if (top?.type !== "dir") return false;
-    for (const e of entries) {
-      const dst = e.path === start ? data : join(data, e.path.slice(start.length + 1));
-      if (e.type === "dir") {
-        if (e.path !== start) await mkdir(dst);
-      } else if (e.type === "symlink") {
-        await symlink(e.linkTarget ?? "", dst);
-      } else if (e.type === "file") {
-        await copyFile(e.source, dst);
-      } else {
-        const rdev = e.stat.rdev;
-        mknod(dst, e.stat.mode, Math.floor(rdev / 256) & 0xfff, rdev & 0xff);
-      }
-      await lchown(dst, e.uid + shift.uid, e.gid + shift.gid);
-      if (e.type !== "symlink") await chmod(dst, e.mode);
-    }
+    const sources = entries.map((e) => ({
+      rel: e.path === start ? "" : e.path.slice(start === "" ? 0 : start.length + 1),
+      source: e.source,
+      stat: e.stat,
+    }));
+    await copyTree(sources, volumeData(root, name), { shift, intoExisting: true });
     return true;
   });
 }

@@ -10,6 +10,7 @@
  */
 import { createRequire } from "node:module";
 import type Koffi from "koffi";
+import { makedev } from "./devnum.js";
 
 type Fn = (...args: unknown[]) => number | bigint | string;
 
@@ -90,13 +91,6 @@ export function flock(fd: number, operation: number): boolean {
 /** mknod(2): `mode` includes the file type bits (S_IFCHR, S_IFBLK, S_IFIFO). */
 export function mknod(path: string, mode: number, major: number, minor: number): void {
   check(libc().mknod(path, mode, makedev(major, minor)) as number, "mknod", path);
-}
-
-/** glibc's makedev(): the 64-bit dev_t encoding of major/minor. */
-export function makedev(major: number, minor: number): bigint {
-  const ma = BigInt(major);
-  const mi = BigInt(minor);
-  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
 }
 
 /** lsetxattr(2): set an extended attribute on a path without following a symlink. */

@@ -1,8 +1,9 @@
 /**
  * cgroups: CPU, memory and pids limits for a container, through cgroupfs.
  *
- * Two drivers (cgroups/v1.ts, cgroups/v2.ts) behind one interface; which one
- * runs is decided by looking at the machine (cgroups/detect.ts): v2 when
+ * One skeleton (cgroups/container-cgroup.ts) with two drivers
+ * (cgroups/v1.ts, cgroups/v2.ts) for what differs; which driver runs is
+ * decided by looking at the machine (cgroups/detect.ts): v2 when
  * /sys/fs/cgroup is cgroup2 (or a hybrid host's unified mount has the
  * controllers), else v1. Both turn limits into files with pure functions
  * (v1Files, v2Files), so `--trace` and the tests see exactly what is written.
@@ -17,9 +18,10 @@ import {
   DEFAULT_CPU_PERIOD,
   validateLimits,
 } from "./common.js";
+import { type CgroupDriver, createWith, openWith } from "./container-cgroup.js";
 import { detectCgroupVersion } from "./detect.js";
-import { createV1, openV1 } from "./v1.js";
-import { createV2, openV2 } from "./v2.js";
+import { v1Driver } from "./v1.js";
+import { v2Driver } from "./v2.js";
 
 export type {
   Cgroup,
@@ -44,15 +46,17 @@ export async function createCgroup(
 ): Promise<Cgroup> {
   checkId(id);
   validateLimits(limits);
-  return detectCgroupVersion(options.fsRoot) === 2
-    ? createV2(id, limits, options)
-    : createV1(id, limits, options);
+  return createWith(driverFor(id, options), id, limits, options);
 }
 
 /** Reopen an existing container cgroup (stats or cleanup after minibox died); undefined when none exists. */
 export function openCgroup(id: string, options: CgroupOptions = {}): Cgroup | undefined {
   checkId(id);
-  return detectCgroupVersion(options.fsRoot) === 2 ? openV2(id, options) : openV1(id, options);
+  return openWith(driverFor(id, options), options);
+}
+
+function driverFor(id: string, options: CgroupOptions): CgroupDriver {
+  return detectCgroupVersion(options.fsRoot) === 2 ? v2Driver(id, options) : v1Driver(id, options);
 }
 
 const UNIT: Record<string, number> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };

@@ -8,30 +8,25 @@ import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { MiniboxError } from "../../errors.js";
 import {
-  type Cgroup,
   type CgroupLimits,
   type CgroupOptions,
   type CgroupStats,
   controllerMissing,
   DEFAULT_CPU_PERIOD,
   DEFAULT_FS_ROOT,
-  DESTROY_TIMEOUT_MS,
   effectiveMemoryLimit,
   type FileValues,
-  isErrno,
   killAll,
-  makeDir,
   neededControllers,
   noTrace,
   parentParts,
   readCgroupFile,
   readKeyed,
   readNumber,
-  removeDir,
-  removeIfEmpty,
   type Trace,
   writeCgroupFile,
 } from "./common.js";
+import type { CgroupDriver, ContainerCgroup, Placement } from "./container-cgroup.js";
 import { findV1Mounts, ownCgroups, V1_CONTROLLERS, type V1Mount } from "./detect.js";
 
 /**
@@ -134,202 +129,112 @@ function fillCpuset(dir: string, trace: Trace, isLeaf = false): void {
   }
 }
 
-class V1Cgroup implements Cgroup {
-  readonly version = 1 as const;
-  readonly dirs: string[] = [];
-  readonly procsFiles: string[] = [];
-  /** controller → the container's directory in that controller's hierarchy. */
-  private readonly byController = new Map<string, string>();
-  /** Directories to rmdir after the leaves if empty, deepest first. */
-  private readonly intermediates: string[] = [];
-  private destroying: Promise<void> | undefined;
-
-  constructor(private readonly trace: Trace) {}
-
-  /** Record one hierarchy's container directory (as soon as it exists). */
-  addDir(leaf: string, controllers: string[]): void {
-    this.dirs.push(leaf);
-    this.procsFiles.push(path.join(leaf, "cgroup.procs"));
-    for (const c of controllers) this.byController.set(c, leaf);
-  }
-
-  /** Record intermediate directories to remove at destroy when empty. */
-  addIntermediates(dirs: string[]): void {
-    for (const d of dirs) if (!this.intermediates.includes(d)) this.intermediates.push(d);
-    // Deepest first across hierarchies.
-    this.intermediates.sort((a, b) => b.split("/").length - a.split("/").length);
-  }
-
-  dirFor(controller: string): string | undefined {
-    return this.byController.get(controller);
-  }
-
-  private file(controller: string, name: string): string | undefined {
-    const dir = this.byController.get(controller);
-    return dir ? path.join(dir, name) : undefined;
-  }
-
-  oomKilled(): boolean {
-    const oomControl = this.file("memory", "memory.oom_control");
-    if (!oomControl) return false;
-    const control = readKeyed(oomControl);
-    const kills = control.get("oom_kill");
-    if (kills !== undefined) return kills > 0;
-    // Kernels before 4.13 have no oom_kill counter: hitting the limit and
-    // staying there is the best sign left.
-    const dir = this.dirFor("memory") as string;
-    const failcnt = readNumber(path.join(dir, "memory.failcnt")) ?? 0;
-    const limit = readNumber(path.join(dir, "memory.limit_in_bytes")) ?? 0;
-    const maxUsage = readNumber(path.join(dir, "memory.max_usage_in_bytes")) ?? 0;
-    return failcnt > 0 && maxUsage >= limit - 64 * 1024;
-  }
-
-  stats(): CgroupStats {
-    const dir = this.dirs[0];
-    if (!dir || !existsSync(dir)) {
-      throw new MiniboxError(`the container's cgroup ${dir ?? ""} no longer exists`);
-    }
-    const memDir = this.dirFor("memory");
-    let memoryUsage = 0;
-    let memoryLimit = effectiveMemoryLimit(undefined);
-    if (memDir) {
-      const usage = readNumber(path.join(memDir, "memory.usage_in_bytes")) ?? 0;
-      const inactive = readKeyed(path.join(memDir, "memory.stat")).get("total_inactive_file") ?? 0;
-      memoryUsage = Math.max(0, usage - (inactive < usage ? inactive : 0));
-      memoryLimit = effectiveMemoryLimit(readNumber(path.join(memDir, "memory.limit_in_bytes")));
-    }
-    const cpuacct = this.file("cpuacct", "cpuacct.usage");
-    const cpuUsageNs = cpuacct ? (readNumber(cpuacct) ?? 0) : 0;
-    const pidsCurrent = this.file("pids", "pids.current");
-    const pids =
-      (pidsCurrent ? readNumber(pidsCurrent) : undefined) ??
-      (readCgroupFile(path.join(dir, "tasks")) ?? "").split("\n").filter(Boolean).length;
-    return { memoryUsage, memoryLimit, cpuUsageNs, pids };
-  }
-
-  destroy(): Promise<void> {
-    this.destroying ??= this.doDestroy().finally(() => {
-      this.destroying = undefined;
-    });
-    return this.destroying;
-  }
-
-  private async doDestroy(): Promise<void> {
-    const deadline = Date.now() + DESTROY_TIMEOUT_MS;
-    const left = await killAll(this.procsFiles, this.trace, deadline);
-    let firstError: unknown;
-    if (left.length > 0) {
-      firstError = new MiniboxError(
-        `processes ${left.join(", ")} in the container's cgroup did not exit after SIGKILL`,
-      );
-    }
-    for (const dir of this.dirs) {
-      try {
-        await removeDir(dir, this.trace, deadline + 1_000);
-      } catch (err) {
-        firstError ??= err;
-      }
-    }
-    for (const dir of this.intermediates) {
-      try {
-        removeIfEmpty(dir, this.trace);
-      } catch (err) {
-        firstError ??= err;
-      }
-    }
-    if (firstError) throw firstError;
-  }
+/** The floor (which must exist), then every level down to the containers' directory. */
+function placementOf(paths: V1Paths, controllers: string[]): Placement {
+  const { floor, base } = paths;
+  const levels: string[] = [];
+  for (let d = base; d !== floor && d.startsWith(floor); d = path.dirname(d)) levels.unshift(d);
+  return { levels: [floor, ...levels], leaf: paths.leaf, controllers };
 }
 
-/** The intermediate directories of one hierarchy to try to remove at destroy, deepest first. */
-function intermediatesFor(paths: V1Paths, created: string[], parent: string | undefined): string[] {
-  const out = [...created].reverse();
-  // The default `minibox` dir is minibox's own: remove it when the last container goes.
-  if (parent === undefined && !out.includes(paths.base)) out.unshift(paths.base);
-  return out;
+/**
+ * v1: one directory per hierarchy, each under this process's own cgroup (so
+ * the container stays inside whatever supervises the caller) or under the
+ * --cgroup-parent.
+ */
+export function v1Driver(id: string, options: CgroupOptions): CgroupDriver {
+  const trace = options.trace ?? noTrace;
+  const list = hierarchies(id, options);
+  return {
+    version: 1,
+    placements(limits) {
+      const mounted = new Set(list.flatMap((h) => h.controllers));
+      for (const c of neededControllers(limits)) {
+        if (!mounted.has(c)) {
+          throw controllerMissing(c, `no cgroup v1 hierarchy with "${c}" is mounted`);
+        }
+      }
+      if (list.length === 0) throw controllerMissing("memory", "no cgroup v1 hierarchy is mounted");
+      return list.map((h) => placementOf(h.paths, h.controllers));
+    },
+    existing: () => existingLeaves(list, id, options.parent),
+    prepareLevel(dir, placement, created) {
+      if (dir === placement.levels[0]) return checkFloor(dir, options.parent);
+      // Fill cpuset in dirs created now, and in minibox's own `minibox` dir if a
+      // crashed run left it empty; never write into a user's existing parent.
+      const cpuset = placement.controllers.includes("cpuset");
+      if (cpuset && (created || options.parent === undefined)) fillCpuset(dir, trace);
+    },
+    prepareLeaf(placement) {
+      if (placement.controllers.includes("cpuset")) fillCpuset(placement.leaf, trace, true);
+    },
+    limitWrites: (limits, cg) => v1LimitWrites(limits, cg, trace),
+    oomKilled: v1OomKilled,
+    stats: v1Stats,
+    killProcesses: (cg, deadline) => killAll(cg.procsFiles, trace, deadline),
+  };
 }
 
-/** mkdir every missing level from floor (exclusive) to base (inclusive); returns those created. */
-function ensureBase(h: Hierarchy, isCpuset: boolean, trace: Trace, parent?: string): string[] {
-  const { floor, base } = h.paths;
+function checkFloor(floor: string, parent: string | undefined): void {
   if (!existsSync(floor)) {
     throw new MiniboxError(
       `cgroup ${floor} does not exist`,
       parent === undefined ? "this process's own cgroup vanished" : undefined,
     );
   }
-  const levels: string[] = [];
-  for (let d = base; d !== floor && d.startsWith(floor); d = path.dirname(d)) levels.unshift(d);
-  const created: string[] = [];
-  for (const dir of levels) {
-    if (makeDir(dir, trace)) created.push(dir);
-    // Fill cpuset in dirs created now, and in minibox's own `minibox` dir if a
-    // crashed run left it empty; never write into a user's existing parent.
-    if (isCpuset && (created.includes(dir) || parent === undefined)) fillCpuset(dir, trace);
-  }
-  return created;
 }
 
-export async function createV1(
-  id: string,
+/** v1Files, each in the hierarchy of its controller (the file name's prefix). */
+function v1LimitWrites(
   limits: CgroupLimits,
-  options: CgroupOptions,
-): Promise<Cgroup> {
-  const trace = options.trace ?? noTrace;
-  const list = hierarchies(id, options);
-  const mounted = new Set(list.flatMap((h) => h.controllers));
-  for (const c of neededControllers(limits)) {
-    if (!mounted.has(c)) {
-      throw controllerMissing(c, `no cgroup v1 hierarchy with "${c}" is mounted`);
-    }
+  cg: ContainerCgroup,
+  trace: Trace,
+): Array<[string, string]> {
+  const memDir = cg.dirFor("memory");
+  const memsw =
+    memDir !== undefined && existsSync(path.join(memDir, "memory.memsw.limit_in_bytes"));
+  if (!memsw && (limits.memory ?? 0) > 0 && (limits.memorySwap ?? 0) !== 0) {
+    trace(
+      "skip memory.memsw.limit_in_bytes: this kernel does not account swap (--memory-swap ignored)",
+    );
   }
-  if (list.length === 0) throw controllerMissing("memory", "no cgroup v1 hierarchy is mounted");
+  return v1Files(limits, { memsw }).map(([file, value]) => {
+    const dir = cg.dirFor(file.slice(0, file.indexOf("."))) as string;
+    return [path.join(dir, file), value];
+  });
+}
 
-  // The cgroup object grows as directories appear, so that destroy() removes
-  // exactly what exists when a later step fails.
-  const cg = new V1Cgroup(trace);
-  try {
-    for (const h of list) {
-      const isCpuset = h.controllers.includes("cpuset");
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const created = ensureBase(h, isCpuset, trace, options.parent);
-          cg.addIntermediates(intermediatesFor(h.paths, created, options.parent));
-          if (!makeDir(h.paths.leaf, trace)) {
-            throw new MiniboxError(
-              `a cgroup for container ${id} already exists: ${h.paths.leaf}`,
-              "another container has this id, or a crashed run left it: remove it first",
-            );
-          }
-          break;
-        } catch (err) {
-          // A concurrent minibox removed the empty `minibox` dir under us: try again.
-          const vanished = isErrno(err, "ENOENT") || !existsSync(h.paths.base);
-          if (vanished && attempt < 5) continue;
-          throw err;
-        }
-      }
-      cg.addDir(h.paths.leaf, h.controllers);
-      if (isCpuset) fillCpuset(h.paths.leaf, trace, true);
-    }
+function v1OomKilled(cg: ContainerCgroup): boolean {
+  const dir = cg.dirFor("memory");
+  if (!dir) return false;
+  const kills = readKeyed(path.join(dir, "memory.oom_control")).get("oom_kill");
+  if (kills !== undefined) return kills > 0;
+  // Kernels before 4.13 have no oom_kill counter: hitting the limit and
+  // staying there is the best sign left.
+  const failcnt = readNumber(path.join(dir, "memory.failcnt")) ?? 0;
+  const limit = readNumber(path.join(dir, "memory.limit_in_bytes")) ?? 0;
+  const maxUsage = readNumber(path.join(dir, "memory.max_usage_in_bytes")) ?? 0;
+  return failcnt > 0 && maxUsage >= limit - 64 * 1024;
+}
 
-    const memDir = cg.dirFor("memory");
-    const memsw =
-      memDir !== undefined && existsSync(path.join(memDir, "memory.memsw.limit_in_bytes"));
-    if (!memsw && (limits.memory ?? 0) > 0 && (limits.memorySwap ?? 0) !== 0) {
-      trace(
-        "skip memory.memsw.limit_in_bytes: this kernel does not account swap (--memory-swap ignored)",
-      );
-    }
-    for (const [file, value] of v1Files(limits, { memsw })) {
-      const dir = cg.dirFor(file.slice(0, file.indexOf("."))) as string;
-      writeCgroupFile(path.join(dir, file), value, trace, file);
-    }
-    return cg;
-  } catch (err) {
-    await cg.destroy().catch(() => {});
-    throw err;
+function v1Stats(cg: ContainerCgroup): CgroupStats {
+  const memDir = cg.dirFor("memory");
+  let memoryUsage = 0;
+  let memoryLimit = effectiveMemoryLimit(undefined);
+  if (memDir) {
+    const usage = readNumber(path.join(memDir, "memory.usage_in_bytes")) ?? 0;
+    const inactive = readKeyed(path.join(memDir, "memory.stat")).get("total_inactive_file") ?? 0;
+    memoryUsage = Math.max(0, usage - (inactive < usage ? inactive : 0));
+    memoryLimit = effectiveMemoryLimit(readNumber(path.join(memDir, "memory.limit_in_bytes")));
   }
+  const cpuacct = cg.dirFor("cpuacct");
+  const cpuUsageNs = cpuacct ? (readNumber(path.join(cpuacct, "cpuacct.usage")) ?? 0) : 0;
+  const pidsDir = cg.dirFor("pids");
+  const pids =
+    (pidsDir ? readNumber(path.join(pidsDir, "pids.current")) : undefined) ??
+    (readCgroupFile(path.join(cg.dirs[0] as string, "tasks")) ?? "").split("\n").filter(Boolean)
+      .length;
+  return { memoryUsage, memoryLimit, cpuUsageNs, pids };
 }
 
 /**
@@ -356,18 +261,21 @@ export function searchLeaf(mountPoint: string, id: string, maxDepth = 8): string
   return undefined;
 }
 
-export function openV1(id: string, options: CgroupOptions): Cgroup | undefined {
-  const cg = new V1Cgroup(options.trace ?? noTrace);
-  for (const h of hierarchies(id, options)) {
+/**
+ * The container's directory in each hierarchy where it exists; without a
+ * --cgroup-parent, wherever a minibox in another cgroup put it.
+ */
+function existingLeaves(list: Hierarchy[], id: string, parent: string | undefined): Placement[] {
+  const out: Placement[] = [];
+  for (const h of list) {
     let paths = h.paths;
     if (!existsSync(paths.leaf)) {
-      if (options.parent !== undefined) continue;
+      if (parent !== undefined) continue;
       const found = searchLeaf(h.mountPoint, id);
       if (!found) continue;
       paths = { floor: path.dirname(path.dirname(found)), base: path.dirname(found), leaf: found };
     }
-    cg.addDir(paths.leaf, h.controllers);
-    cg.addIntermediates(intermediatesFor(paths, [], options.parent));
+    out.push(placementOf(paths, h.controllers));
   }
-  return cg.dirs.length > 0 ? cg : undefined;
+  return out;
 }

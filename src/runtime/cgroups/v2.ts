@@ -8,30 +8,26 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { MiniboxError } from "../../errors.js";
 import {
-  type Cgroup,
   type CgroupLimits,
   type CgroupOptions,
   type CgroupStats,
   controllerMissing,
   DEFAULT_CPU_PERIOD,
   DEFAULT_FS_ROOT,
-  DESTROY_TIMEOUT_MS,
   effectiveMemoryLimit,
   type FileValues,
   isErrno,
   killAll,
-  makeDir,
   neededControllers,
   noTrace,
   parentParts,
   readCgroupFile,
   readKeyed,
   readNumber,
-  removeDir,
-  removeIfEmpty,
   type Trace,
   writeCgroupFile,
 } from "./common.js";
+import type { CgroupDriver, ContainerCgroup, Placement } from "./container-cgroup.js";
 import { findV2Root, V2_CONTROLLERS, v2Controllers } from "./detect.js";
 
 /** runc's conversion of v1 cpu.shares [2, 262144] to v2 cpu.weight [1, 10000]. */
@@ -92,106 +88,47 @@ function v2Root(options: CgroupOptions): string {
   return root;
 }
 
-class V2Cgroup implements Cgroup {
-  readonly version = 2 as const;
-  readonly dirs: string[] = [];
-  readonly procsFiles: string[] = [];
-  private destroying: Promise<void> | undefined;
+/** Does the cgroup (or anything below it) still hold a process? */
+function populated(dir: string): boolean {
+  const value = readKeyed(path.join(dir, "cgroup.events")).get("populated");
+  if (value !== undefined) return value > 0;
+  return (readCgroupFile(path.join(dir, "cgroup.procs")) ?? "").trim() !== "";
+}
 
-  /** Directories to rmdir after the leaf if empty, deepest first. */
-  private readonly intermediates: string[] = [];
+function v2Stats(cg: ContainerCgroup): CgroupStats {
+  const file = (name: string) => path.join(cg.dirs[0] as string, name);
+  const current = readNumber(file("memory.current")) ?? 0;
+  const inactive = readKeyed(file("memory.stat")).get("inactive_file") ?? 0;
+  const usec = readKeyed(file("cpu.stat")).get("usage_usec") ?? 0;
+  const pids =
+    readNumber(file("pids.current")) ??
+    (readCgroupFile(file("cgroup.threads")) ?? "").split("\n").filter(Boolean).length;
+  return {
+    memoryUsage: Math.max(0, current - (inactive < current ? inactive : 0)),
+    memoryLimit: effectiveMemoryLimit(readNumber(file("memory.max"))),
+    cpuUsageNs: usec * 1000,
+    pids,
+  };
+}
 
-  constructor(
-    private readonly leaf: string,
-    private readonly trace: Trace,
-  ) {}
-
-  /** Record the directory once it exists. */
-  created(): void {
-    this.dirs.push(this.leaf);
-    this.procsFiles.push(path.join(this.leaf, "cgroup.procs"));
-  }
-
-  /** Record an intermediate directory (created, or minibox's own) to remove at destroy when empty. */
-  addIntermediate(dir: string): void {
-    if (!this.intermediates.includes(dir)) this.intermediates.push(dir);
-    this.intermediates.sort((a, b) => b.split("/").length - a.split("/").length);
-  }
-
-  private file(name: string): string {
-    return path.join(this.leaf, name);
-  }
-
-  oomKilled(): boolean {
-    return (readKeyed(this.file("memory.events")).get("oom_kill") ?? 0) > 0;
-  }
-
-  stats(): CgroupStats {
-    if (!existsSync(this.leaf)) {
-      throw new MiniboxError(`the container's cgroup ${this.leaf} no longer exists`);
+/** cgroup.kill (Linux 5.14+) first, which kills every process at once, forks included. */
+async function v2Kill(
+  cg: ContainerCgroup,
+  deadline: number,
+  onError: (err: unknown) => void,
+): Promise<number[]> {
+  const leaf = cg.dirs[0];
+  if (leaf === undefined || !existsSync(leaf)) return [];
+  const kill = path.join(leaf, "cgroup.kill");
+  if (existsSync(kill) && populated(leaf)) {
+    try {
+      writeCgroupFile(kill, "1", cg.trace, "cgroup.kill");
+    } catch (err) {
+      if (!isErrno(err, "ENOENT")) onError(err);
     }
-    const current = readNumber(this.file("memory.current")) ?? 0;
-    const inactive = readKeyed(this.file("memory.stat")).get("inactive_file") ?? 0;
-    const usec = readKeyed(this.file("cpu.stat")).get("usage_usec") ?? 0;
-    const pids =
-      readNumber(this.file("pids.current")) ??
-      (readCgroupFile(this.file("cgroup.threads")) ?? "").split("\n").filter(Boolean).length;
-    return {
-      memoryUsage: Math.max(0, current - (inactive < current ? inactive : 0)),
-      memoryLimit: effectiveMemoryLimit(readNumber(this.file("memory.max"))),
-      cpuUsageNs: usec * 1000,
-      pids,
-    };
   }
-
-  destroy(): Promise<void> {
-    this.destroying ??= this.doDestroy().finally(() => {
-      this.destroying = undefined;
-    });
-    return this.destroying;
-  }
-
-  private populated(): boolean {
-    const events = readKeyed(this.file("cgroup.events"));
-    const populated = events.get("populated");
-    if (populated !== undefined) return populated > 0;
-    return (readCgroupFile(this.file("cgroup.procs")) ?? "").trim() !== "";
-  }
-
-  private async doDestroy(): Promise<void> {
-    const deadline = Date.now() + DESTROY_TIMEOUT_MS;
-    let firstError: unknown;
-    if (this.dirs.length > 0 && existsSync(this.leaf)) {
-      // cgroup.kill (Linux 5.14+) kills every process at once, forks included.
-      if (existsSync(this.file("cgroup.kill")) && this.populated()) {
-        try {
-          writeCgroupFile(this.file("cgroup.kill"), "1", this.trace, "cgroup.kill");
-        } catch (err) {
-          if (!isErrno(err, "ENOENT")) firstError = err;
-        }
-      }
-      // Without cgroup.kill, or for what it missed: SIGKILL one by one.
-      const left = await killAll(this.procsFiles, this.trace, deadline, () => !this.populated());
-      if (left.length > 0) {
-        firstError ??= new MiniboxError(
-          `processes ${left.join(", ")} in the container's cgroup did not exit after SIGKILL`,
-        );
-      }
-      try {
-        await removeDir(this.leaf, this.trace, deadline + 1_000);
-      } catch (err) {
-        firstError ??= err;
-      }
-    }
-    for (const dir of this.intermediates) {
-      try {
-        removeIfEmpty(dir, this.trace);
-      } catch (err) {
-        firstError ??= err;
-      }
-    }
-    if (firstError) throw firstError;
-  }
+  // Without cgroup.kill, or for what it missed: SIGKILL one by one.
+  return killAll(cg.procsFiles, cg.trace, deadline, () => !populated(leaf));
 }
 
 /** Enable the wanted controllers for a directory's children, only those missing. */
@@ -216,68 +153,48 @@ function enableControllers(dir: string, wanted: string[], trace: Trace): void {
   }
 }
 
-export async function createV2(
-  id: string,
-  limits: CgroupLimits,
-  options: CgroupOptions,
-): Promise<Cgroup> {
+/**
+ * v2: one directory, at the root of the cgroup2 mount (the no-internal-process
+ * rule forbids children next to the caller's own processes) or under the
+ * --cgroup-parent; controllers enabled top down.
+ */
+export function v2Driver(id: string, options: CgroupOptions): CgroupDriver {
   const trace = options.trace ?? noTrace;
   const root = v2Root(options);
-  const available = v2Controllers(root);
-  for (const c of neededControllers(limits)) {
-    if (!available.includes(c)) {
-      throw controllerMissing(
-        c,
-        `${path.join(root, "cgroup.controllers")} lists only: ${available.join(" ") || "(nothing)"}`,
-      );
-    }
-  }
-  const wanted = V2_CONTROLLERS.filter((c) => available.includes(c));
   const paths = v2Paths(root, id, options.parent);
-  const cg = new V2Cgroup(paths.leaf, trace);
-  // The default `minibox` dir is minibox's own: removed when the last container goes.
-  if (options.parent === undefined) cg.addIntermediate(paths.base);
-  try {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        for (const [i, dir] of paths.levels.entries()) {
-          if (i > 0 && makeDir(dir, trace)) cg.addIntermediate(dir);
-          enableControllers(dir, wanted, trace);
-        }
-        if (!makeDir(paths.leaf, trace)) {
-          throw new MiniboxError(
-            `a cgroup for container ${id} already exists: ${paths.leaf}`,
-            "another container has this id, or a crashed run left it: remove it first",
+  const available = v2Controllers(root);
+  const placement: Placement = {
+    levels: paths.levels,
+    leaf: paths.leaf,
+    controllers: V2_CONTROLLERS.filter((c) => available.includes(c)),
+  };
+  return {
+    version: 2,
+    placements(limits) {
+      for (const c of neededControllers(limits)) {
+        if (!available.includes(c)) {
+          const listed = available.join(" ") || "(nothing)";
+          throw controllerMissing(
+            c,
+            `${path.join(root, "cgroup.controllers")} lists only: ${listed}`,
           );
         }
-        break;
-      } catch (err) {
-        // A concurrent minibox removed the empty `minibox` dir under us: try again.
-        const vanished = isErrno(err, "ENOENT") || !existsSync(paths.base);
-        if (vanished && attempt < 5) continue;
-        throw err;
       }
-    }
-    cg.created();
-    const swap = existsSync(path.join(paths.leaf, "memory.swap.max"));
-    if (!swap && (limits.memory ?? 0) > 0 && (limits.memorySwap ?? 0) !== 0) {
-      trace("skip memory.swap.max: this kernel does not account swap (--memory-swap ignored)");
-    }
-    for (const [file, value] of v2Files(limits, { swap })) {
-      writeCgroupFile(path.join(paths.leaf, file), value, trace, file);
-    }
-    return cg;
-  } catch (err) {
-    await cg.destroy().catch(() => {});
-    throw err;
-  }
-}
-
-export function openV2(id: string, options: CgroupOptions): Cgroup | undefined {
-  const paths = v2Paths(v2Root(options), id, options.parent);
-  if (!existsSync(paths.leaf)) return undefined;
-  const cg = new V2Cgroup(paths.leaf, options.trace ?? noTrace);
-  cg.created();
-  if (options.parent === undefined) cg.addIntermediate(paths.base);
-  return cg;
+      return [placement];
+    },
+    existing: () => (existsSync(paths.leaf) ? [placement] : []),
+    prepareLevel: (dir) => enableControllers(dir, placement.controllers, trace),
+    prepareLeaf: () => {},
+    limitWrites(limits) {
+      const swap = existsSync(path.join(paths.leaf, "memory.swap.max"));
+      if (!swap && (limits.memory ?? 0) > 0 && (limits.memorySwap ?? 0) !== 0) {
+        trace("skip memory.swap.max: this kernel does not account swap (--memory-swap ignored)");
+      }
+      return v2Files(limits, { swap }).map(([file, value]) => [path.join(paths.leaf, file), value]);
+    },
+    oomKilled: (cg) =>
+      (readKeyed(path.join(cg.dirs[0] as string, "memory.events")).get("oom_kill") ?? 0) > 0,
+    stats: v2Stats,
+    killProcesses: v2Kill,
+  };
 }
