@@ -34,7 +34,11 @@ export interface ExecOptions {
   detach: boolean;
 }
 
-/** The order in which to join: user first, mount last (see join_namespaces in native/). */
+/**
+ * The order in which to join: user first, so the rest are joined with the
+ * rights of the container's root; mount last, as it also moves the root
+ * and working directory into the container.
+ */
 const NAMESPACES = ["user", "cgroup", "ipc", "uts", "net", "pid", "mnt"];
 
 /** The container's namespaces by their /proc/<pid>/ns names. */
