@@ -105,6 +105,7 @@ export function buildExecPlan(
   });
 }
 
+/** The container's environment, TERM with -t, then -e: a later value of a name replaces an earlier one in place. */
 function mergeEnv(base: string[], extra: string[], tty: boolean): string[] {
   const out = new Map(base.map((e) => [e.split("=")[0] as string, e]));
   if (tty) out.set("TERM", "TERM=xterm");
