@@ -205,21 +205,26 @@ function newState(
 /** How far a run got: what its clean-up after a failure must undo. */
 interface Progress {
   created: Created;
-  launched: boolean;
+  /** Ready to run (cgroup made): from here the volumes are the container's. */
+  launched?: Launched;
   /** A missing --mount source is bad input: no container is left for it (Docker). */
   badInput: boolean;
 }
 
+/** A `run` under way: what it was asked, what it decided, how far it got. */
+interface NewRun {
+  ctx: RunContext;
+  imageName: string;
+  flags: RunFlags;
+  trace: Tracer;
+  img: ImageStage;
+  who: Identity;
+  state: ContainerState;
+  progress: Progress;
+}
+
 /** The container's directory, /etc files and state.json; then its volumes and bind mounts. */
-async function filesStage(
-  ctx: RunContext,
-  img: ImageStage,
-  who: Identity,
-  state: ContainerState,
-  flags: RunFlags,
-  progress: Progress,
-  trace: Tracer,
-) {
+async function filesStage({ ctx, img, who, state, flags, progress, trace }: NewRun) {
   let t = performance.now();
   await prepareContainerDir(who.paths, img.layers.length, who.owner);
   await writeEtcFiles(who.paths, who.hostname, flags.network, who.owner);
@@ -228,16 +233,10 @@ async function filesStage(
   if (who.mounts.points.length === 0) return;
   // After state.json names the volumes: `volume rm` now sees them in use.
   t = performance.now();
-  const { userns } = who;
-  const shift = userns && !who.idmapVolumes ? who.owner : undefined;
+  const shift = who.userns && !who.idmapVolumes ? who.owner : undefined;
+  const image = { layers: img.layerDirs };
   try {
-    await prepareMounts(
-      ctx.store.root,
-      who.mounts,
-      { layers: img.layerDirs },
-      shift,
-      progress.created,
-    );
+    await prepareMounts(ctx.store.root, who.mounts, image, shift, progress.created);
   } catch (err) {
     if (err instanceof MiniboxError) progress.badInput = true;
     throw err;
@@ -246,7 +245,7 @@ async function filesStage(
 }
 
 /** The spec: image config + flags, a pure function; kept in config.json for learners to read. */
-async function specStage(img: ImageStage, who: Identity, imageName: string, flags: RunFlags) {
+async function specStage({ img, who, imageName, flags }: NewRun) {
   const { paths, userns } = who;
   const spec = generateSpec({
     id: who.id,
@@ -288,6 +287,25 @@ function volumesOf(who: Identity) {
   }));
 }
 
+/** Layers, cgroup and plan (shared with `start`), then the executor. */
+async function launchStage(run: NewRun, spec: Spec) {
+  const { ctx, flags, img, who, state, trace } = run;
+  const launched = await prepareLaunch(ctx, {
+    image: img.image,
+    spec,
+    state,
+    paths: who.paths,
+    userns: who.userns,
+    trace,
+    limits: flags.limits,
+    init: flags.init,
+    interactive: flags.interactive && !flags.detach,
+    detach: flags.detach,
+  });
+  run.progress.launched = launched;
+  return flags.detach ? await startDetached(launched) : await runInForeground(launched);
+}
+
 /**
  * A run that failed before or while launching: the container is recorded
  * as exited with 125 (or removed with --rm or bad input). Before the
@@ -295,16 +313,10 @@ function volumesOf(who: Identity) {
  * stays; once it ran, its volumes are the container's, and --rm takes the
  * anonymous ones (Docker).
  */
-async function failedRun(
-  root: string,
-  who: Identity,
-  state: ContainerState,
-  flags: RunFlags,
-  progress: Progress,
-  err: unknown,
-  launched: Launched | undefined,
-) {
-  await launched?.cgroup.destroy().catch(() => undefined);
+async function failedRun(run: NewRun, err: unknown) {
+  const { who, state, flags, progress } = run;
+  const { root } = run.ctx.store;
+  await progress.launched?.cgroup.destroy().catch(() => undefined);
   state.status = "exited";
   state.exitCode = 125;
   state.error = (err as Error).message;
@@ -326,31 +338,13 @@ async function runContainerSteps(
   const img = await imageStage(ctx, imageName, flags, trace);
   const who = await identityStage(ctx, img, flags);
   const state = newState(who, img.image, imageName, flags);
-  const progress: Progress = {
-    created: { volumes: [], dirs: [] },
-    launched: false,
-    badInput: false,
-  };
-  let launched: Launched | undefined;
+  const progress: Progress = { created: { volumes: [], dirs: [] }, badInput: false };
+  const run: NewRun = { ctx, imageName, flags, trace, img, who, state, progress };
   try {
-    await filesStage(ctx, img, who, state, flags, progress, trace);
-    const spec = await specStage(img, who, imageName, flags);
-    launched = await prepareLaunch(ctx, {
-      image: img.image,
-      spec,
-      state,
-      paths: who.paths,
-      userns: who.userns,
-      trace,
-      limits: flags.limits,
-      init: flags.init,
-      interactive: flags.interactive && !flags.detach,
-      detach: flags.detach,
-    });
-    progress.launched = true;
-    return flags.detach ? await startDetached(launched) : await runInForeground(launched);
+    await filesStage(run);
+    return await launchStage(run, await specStage(run));
   } catch (err) {
-    await failedRun(ctx.store.root, who, state, flags, progress, err, launched);
+    await failedRun(run, err);
     throw err;
   }
 }
