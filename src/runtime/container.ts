@@ -1,9 +1,10 @@
 /**
  * `run`, from the image to the exit status:
  *
- *   resolve the image (pull if missing) → the container's directory and
- *   /etc files → user, env, limits → the OCI spec (config.json) → cgroup →
- *   the executor's plan → run it → exit status, OOM, clean-up
+ *   resolve the image (pull if missing) → the container's identity, user
+ *   and mounts → its directory and /etc files → the OCI spec (config.json)
+ *   → layers, cgroup and the executor's plan (launch.ts) → run it → exit
+ *   status, OOM, clean-up
  *
  * State is a directory per container, <root>/containers/<id>/, with the
  * spec (config.json) and state.json. A foreground run is watched by this
@@ -13,9 +14,9 @@
  * exited (sweepContainers).
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { statSync } from "node:fs";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
 import type { CredentialStore } from "../image/credentials.js";
 import { findImage, readConfig } from "../image/images.js";
@@ -24,27 +25,30 @@ import type { PullReporter } from "../image/pull.js";
 import { formatReference, parseReference } from "../image/reference.js";
 import type { EndpointOptions } from "../image/registry.js";
 import type { ImageRecord, Store } from "../image/store.js";
-import { withLock } from "../sys/lock.js";
-import { type Cgroup, type CgroupLimits, createCgroup } from "./cgroups/index.js";
-import { type Created, prepareMounts, resolveMounts, undoMounts } from "./container-mounts.js";
-import { Execution, type ExecutorResult, errnoText } from "./executor.js";
-import { kernelRelease, loadUserns, saveUserns, type UsernsState } from "./idmap.js";
+import { type ContainerPaths, containerPaths } from "../layout.js";
+import type { CgroupLimits } from "./cgroups/index.js";
+import {
+  type Created,
+  prepareMounts,
+  type ResolvedMounts,
+  resolveMounts,
+  undoMounts,
+} from "./container-mounts.js";
+import { loadUserns, type UsernsState } from "./idmap.js";
+import { idmappedMountsWork } from "./idmap-probe.js";
+import { type Launched, prepareLaunch, runInForeground, startDetached } from "./launch.js";
 import { sweepContainers } from "./lifecycle.js";
+import { limitsFromSpec, nofileHardLimit } from "./limits.js";
 import { containerMounts, type MountRequest } from "./mount-spec.js";
 import { claimName } from "./names.js";
-import { buildPlan, type Plan } from "./plan.js";
-import {
-  type ContainerPaths,
-  containerPaths,
-  prepareContainerDir,
-  readImageFile,
-  shiftedCopy,
-  writeEtcFiles,
-} from "./rootfs.js";
+import { prepareContainerDir, readImageFile, writeEtcFiles } from "./rootfs.js";
 import { generateSpec, type Spec } from "./spec.js";
 import { type ContainerState, removeContainerDir, writeState } from "./state.js";
-import { resolveUser } from "./user.js";
+import { NO_TRACE, type Tracer } from "./trace.js";
+import { type ResolvedUser, resolveUser } from "./user.js";
 import { removeAnonymousVolumes } from "./volumes.js";
+
+export type { Tracer } from "./trace.js";
 
 export interface RunFlags {
   name?: string;
@@ -89,11 +93,14 @@ export interface RunContext {
   trace?: Tracer;
 }
 
-/** --trace output: one line per step, with the time since minibox started. */
-export type Tracer = (line: string, durationMs?: number, atMs?: number) => void;
-
-/** No --trace: the executor is then not asked to report its steps either. */
-const NO_TRACE: Tracer = () => {};
+export interface RunContext {
+  store: Store;
+  credentials: CredentialStore;
+  endpoints: EndpointOptions;
+  platform: Platform;
+  reporter: PullReporter;
+  trace?: Tracer;
+}
 
 export async function runContainer(
   ctx: RunContext,
@@ -111,55 +118,74 @@ export async function runContainer(
   }
 }
 
-async function runContainerSteps(
-  ctx: RunContext,
-  imageName: string,
-  flags: RunFlags,
-): Promise<number> {
-  const trace = ctx.trace ?? NO_TRACE;
-  const { store } = ctx;
-  await store.init();
-  await sweepContainers(store.root);
-
-  // 1. the image
-  let t = performance.now();
+/** The image, its config, and its layers as directories (lowest first). */
+async function imageStage(ctx: RunContext, imageName: string, flags: RunFlags, trace: Tracer) {
+  const t = performance.now();
   const image = await resolveImage(ctx, imageName, flags.pull);
-  const config = await readConfig(store, image);
-  const layers = image.layers.map((l) => store.layerDiffDir(l.chainId));
+  const config = await readConfig(ctx.store, image);
+  const layers = image.layers.map((l) => ctx.store.layerDiffDir(l.chainId));
   trace(`image ${imageName} → ${image.id} (${layers.length} layers)`, performance.now() - t);
-
-  // 2. identity, user namespace, user
-  const id = randomBytes(32).toString("hex");
-  const userns = flags.userns === "host" ? undefined : await loadUserns(store.root);
-  if (userns) assertSearchable(store.root);
-  const owner = userns ? { uid: userns.uid.hostID, gid: userns.gid.hostID } : { uid: 0, gid: 0 };
   const layerDirs = image.layers.map((l, i) => ({
     dir: layers[i] as string,
     opaqueDirs: l.opaqueDirs,
   }));
-  const passwd = await readImageFile(layerDirs, "/etc/passwd");
-  const group = await readImageFile(layerDirs, "/etc/group");
-  const user = resolveUser(flags.user ?? config.config?.User ?? "", passwd, group);
-  const hostname = flags.hostname ?? id.slice(0, 12);
-  const paths = containerPaths(store.root, id);
+  return { image, config, layers, layerDirs };
+}
+
+type ImageStage = Awaited<ReturnType<typeof imageStage>>;
+
+/** Everything decided before anything is created: ID, name, user namespace, user, mounts. */
+interface Identity {
+  id: string;
+  name: string;
+  userns: UsernsState | undefined;
+  /** Host owner of what is made for the container's root. */
+  owner: { uid: number; gid: number };
+  user: ResolvedUser;
+  hostname: string;
+  paths: ContainerPaths;
+  mounts: ResolvedMounts;
+  /** Volumes are idmapped (else, under a user namespace, their owners are shifted). */
+  idmapVolumes: boolean;
+}
+
+async function identityStage(ctx: RunContext, img: ImageStage, flags: RunFlags): Promise<Identity> {
+  const { root } = ctx.store;
+  const id = randomBytes(32).toString("hex");
+  const userns = flags.userns === "host" ? undefined : await loadUserns(root);
+  if (userns) assertSearchable(root);
+  const passwd = await readImageFile(img.layerDirs, "/etc/passwd");
+  const group = await readImageFile(img.layerDirs, "/etc/group");
+  const user = resolveUser(flags.user ?? img.config.config?.User ?? "", passwd, group);
   // Checked before anything is created: a duplicate mount point is bad input.
-  const mounts = resolveMounts(
-    store.root,
-    containerMounts(
-      flags.mounts,
-      flags.imageVolumes === false ? undefined : config.config?.Volumes,
-    ),
-  );
+  const volumes = flags.imageVolumes === false ? undefined : img.config.config?.Volumes;
+  const mounts = resolveMounts(root, containerMounts(flags.mounts, volumes));
   const idmapVolumes =
     userns !== undefined &&
     mounts.points.length > 0 &&
-    (await idmappedMountsWork(store.root, userns, layers[0] as string));
-  const name = await claimName(store.root, flags.name, id);
-
-  let cgroup: Cgroup | undefined;
-  const state: ContainerState = {
+    (await idmappedMountsWork(root, userns, img.layers[0] as string));
+  return {
     id,
-    name,
+    name: await claimName(root, flags.name, id),
+    userns,
+    owner: userns ? { uid: userns.uid.hostID, gid: userns.gid.hostID } : { uid: 0, gid: 0 },
+    user,
+    hostname: flags.hostname ?? id.slice(0, 12),
+    paths: containerPaths(root, id),
+    mounts,
+    idmapVolumes,
+  };
+}
+
+function newState(
+  who: Identity,
+  image: ImageRecord,
+  imageName: string,
+  flags: RunFlags,
+): ContainerState {
+  return {
+    id: who.id,
+    name: who.name,
     imageId: image.id,
     imageRef: imageName,
     created: new Date().toISOString(),
@@ -171,187 +197,156 @@ async function runContainerSteps(
     restartCount: 0,
     logMaxSize: flags.logMaxSize,
     logMaxFiles: flags.logMaxFiles,
-    mounts: mounts.points,
-    binds: mounts.binds,
+    mounts: who.mounts.points,
+    binds: who.mounts.binds,
   };
-  const created: Created = { volumes: [], dirs: [] };
-  let launched = false;
-  let badInput = false;
-  try {
-    t = performance.now();
-    await prepareContainerDir(paths, layers.length, owner);
-    await writeEtcFiles(paths, hostname, flags.network, owner);
-    await writeState(paths, state);
-    trace(`container ${id.slice(0, 12)} (${name}): ${paths.dir}`, performance.now() - t);
-    if (mounts.points.length > 0) {
-      // After state.json names the volumes: `volume rm` now sees them in use.
-      t = performance.now();
-      const shift =
-        userns && !idmapVolumes ? { uid: userns.uid.hostID, gid: userns.gid.hostID } : undefined;
-      try {
-        await prepareMounts(store.root, mounts, { layers: layerDirs }, shift, created);
-      } catch (err) {
-        // A missing --mount source is bad input: no container is left for it (Docker).
-        if (err instanceof MiniboxError) badInput = true;
-        throw err;
-      }
-      trace(`volumes and bind mounts: ${mounts.points.length}`, performance.now() - t);
-    }
-
-    // 3. the spec: image config + flags, a pure function; kept for learners to read
-    const spec = generateSpec({
-      id,
-      name,
-      image: { id: image.id, ref: imageName, config },
-      rootfs: paths.rootfs,
-      command: flags.command,
-      entrypoint: flags.entrypoint,
-      env: flags.env,
-      workdir: flags.workdir,
-      user,
-      hostname,
-      tty: flags.tty,
-      interactive: flags.interactive,
-      readOnly: flags.readOnly,
-      capAdd: flags.capAdd,
-      capDrop: flags.capDrop,
-      limits: flags.limits,
-      idmap: userns
-        ? { containerID: 0, hostID: userns.uid.hostID, size: userns.uid.size }
-        : undefined,
-      network: flags.network,
-      init: flags.init,
-      labels: { ...(config.config?.Labels ?? {}), ...flags.labels },
-      hostFiles: { hostname: paths.hostname, hosts: paths.hosts, resolvConf: paths.resolvConf },
-      rlimitHard: { nofile: nofileHardLimit() },
-      volumes: mounts.points.map((m) => ({
-        source: m.Source,
-        destination: m.Destination,
-        readOnly: !m.RW,
-        idmap: idmapVolumes,
-      })),
-    });
-    await writeFile(paths.config, `${JSON.stringify(spec, null, 2)}\n`);
-
-    // 4.–6. layers, cgroup, plan: shared with `start`
-    const prepared = await prepareLaunch(ctx, {
-      image,
-      spec,
-      state,
-      paths,
-      userns,
-      limits: flags.limits,
-      init: flags.init,
-      interactive: flags.interactive && !flags.detach,
-      detach: flags.detach,
-      trace,
-    });
-    cgroup = prepared.cgroup;
-    const plan = prepared.plan;
-    launched = true;
-    if (flags.detach) return await startDetached(plan, spec, state, cgroup, paths, trace);
-    const result = await execute(plan, spec, state, paths, trace);
-    return await finish(result, spec, state, cgroup, paths, trace);
-  } catch (err) {
-    await cgroup?.destroy().catch(() => undefined);
-    state.status = "exited";
-    state.exitCode = 125;
-    state.error = (err as Error).message;
-    state.finishedAt = new Date().toISOString();
-    if (flags.rm || badInput) await removeContainerDir(paths, name);
-    else await writeState(paths, state).catch(() => undefined);
-    // Failed before the executor ran (bad input): what this run created for
-    // the container goes, nothing half-made stays. Once it ran, its volumes
-    // are the container's, and --rm takes the anonymous ones (Docker).
-    if (!launched) await undoMounts(store.root, created);
-    else if (flags.rm) await removeAnonymousVolumes(store.root, state.mounts);
-    throw err;
-  }
 }
 
-interface LaunchInput {
-  image: ImageRecord;
-  spec: Spec;
-  state: ContainerState;
-  paths: ContainerPaths;
-  userns: UsernsState | undefined;
-  limits: CgroupLimits;
-  init: boolean;
-  interactive: boolean;
-  detach: boolean;
+/** How far a run got: what its clean-up after a failure must undo. */
+interface Progress {
+  created: Created;
+  /** Ready to run (cgroup made): from here the volumes are the container's. */
+  launched?: Launched;
+  /** A missing --mount source is bad input: no container is left for it (Docker). */
+  badInput: boolean;
+}
+
+/** A `run` under way: what it was asked, what it decided, how far it got. */
+interface NewRun {
+  ctx: RunContext;
+  imageName: string;
+  flags: RunFlags;
   trace: Tracer;
+  img: ImageStage;
+  who: Identity;
+  state: ContainerState;
+  progress: Progress;
+}
+
+/** The container's directory, /etc files and state.json; then its volumes and bind mounts. */
+async function filesStage({ ctx, img, who, state, flags, progress, trace }: NewRun) {
+  let t = performance.now();
+  await prepareContainerDir(who.paths, img.layers.length, who.owner);
+  await writeEtcFiles(who.paths, who.hostname, flags.network, who.owner);
+  await writeState(who.paths, state);
+  trace(`container ${who.id.slice(0, 12)} (${who.name}): ${who.paths.dir}`, performance.now() - t);
+  if (who.mounts.points.length === 0) return;
+  // After state.json names the volumes: `volume rm` now sees them in use.
+  t = performance.now();
+  const shift = who.userns && !who.idmapVolumes ? who.owner : undefined;
+  const image = { layers: img.layerDirs };
+  try {
+    await prepareMounts(ctx.store.root, who.mounts, image, shift, progress.created);
+  } catch (err) {
+    if (err instanceof MiniboxError) progress.badInput = true;
+    throw err;
+  }
+  trace(`volumes and bind mounts: ${who.mounts.points.length}`, performance.now() - t);
+}
+
+/** The spec: image config + flags, a pure function; kept in config.json for learners to read. */
+async function specStage({ img, who, imageName, flags }: NewRun) {
+  const { paths, userns } = who;
+  const spec = generateSpec({
+    id: who.id,
+    name: who.name,
+    image: { id: img.image.id, ref: imageName, config: img.config },
+    rootfs: paths.rootfs,
+    command: flags.command,
+    entrypoint: flags.entrypoint,
+    env: flags.env,
+    workdir: flags.workdir,
+    user: who.user,
+    hostname: who.hostname,
+    tty: flags.tty,
+    interactive: flags.interactive,
+    readOnly: flags.readOnly,
+    capAdd: flags.capAdd,
+    capDrop: flags.capDrop,
+    limits: flags.limits,
+    idmap: userns
+      ? { containerID: 0, hostID: userns.uid.hostID, size: userns.uid.size }
+      : undefined,
+    network: flags.network,
+    init: flags.init,
+    labels: { ...(img.config.config?.Labels ?? {}), ...flags.labels },
+    hostFiles: { hostname: paths.hostname, hosts: paths.hosts, resolvConf: paths.resolvConf },
+    rlimitHard: { nofile: nofileHardLimit() },
+    volumes: volumesOf(who),
+  });
+  await writeFile(paths.config, `${JSON.stringify(spec, null, 2)}\n`);
+  return spec;
+}
+
+function volumesOf(who: Identity) {
+  return who.mounts.points.map((m) => ({
+    source: m.Source,
+    destination: m.Destination,
+    readOnly: !m.RW,
+    idmap: who.idmapVolumes,
+  }));
+}
+
+/** Layers, cgroup and plan (shared with `start`), then the executor. */
+async function launchStage(run: NewRun, spec: Spec) {
+  const { ctx, flags, img, who, state, trace } = run;
+  const launched = await prepareLaunch(ctx, {
+    image: img.image,
+    spec,
+    state,
+    paths: who.paths,
+    userns: who.userns,
+    trace,
+    limits: flags.limits,
+    init: flags.init,
+    interactive: flags.interactive && !flags.detach,
+    detach: flags.detach,
+  });
+  run.progress.launched = launched;
+  return flags.detach ? await startDetached(launched) : await runInForeground(launched);
 }
 
 /**
- * The layers as the container's root will see them, the cgroup with its
- * limits, and the executor's plan — for a new container (`run`) and for a
- * stopped one started again (`start`, restart policies).
+ * A run that failed before or while launching: the container is recorded
+ * as exited with 125 (or removed with --rm or bad input). Before the
+ * executor ran, what this run created for it goes, nothing half-made
+ * stays; once it ran, its volumes are the container's, and --rm takes the
+ * anonymous ones (Docker).
  */
-async function prepareLaunch(
-  ctx: { store: Store },
-  input: LaunchInput,
-): Promise<{ cgroup: Cgroup; plan: Plan }> {
-  const { store } = ctx;
-  const { image, spec, state, paths, userns, trace } = input;
-  const layers = image.layers.map((l) => store.layerDiffDir(l.chainId));
-  const idmapped = userns
-    ? await idmappedMountsWork(store.root, userns, layers[0] as string)
-    : false;
-  const planLayers = userns && !idmapped ? await shiftedLayers(ctx, image, userns, trace) : layers;
-  const cgroup = await createCgroup(state.id, input.limits, {
-    parent: state.cgroupParent,
-    trace: (line) => trace(line),
-  });
-  const plan = buildPlan(spec, {
-    containerDir: paths.dir,
-    fileMounts: fileMounts(spec),
-    layers: planLayers,
-    idmappedLayers: idmapped,
-    cgroupProcs: cgroup.procsFiles,
-    waitForGo: false,
-    init: input.init,
-    interactive: input.interactive,
-    // Output goes through the executor into the json-file log; with a
-    // terminal (-t), what the executor relays is logged (one stream, as Docker).
-    log: { file: paths.log, maxSize: state.logMaxSize, maxFiles: state.logMaxFiles },
-    detach: input.detach
-      ? {
-          exitFile: paths.exit,
-          // The monitor becomes this command when the container exits: minibox
-          // itself records the exit, removes the cgroup and applies --rm.
-          hook: [
-            process.execPath,
-            process.argv[1] as string,
-            "--root",
-            store.root,
-            "container-exited",
-            state.id,
-          ],
-        }
-      : undefined,
-  });
-  return { cgroup, plan };
+async function failedRun(run: NewRun, err: unknown) {
+  const { who, state, flags, progress } = run;
+  const { root } = run.ctx.store;
+  await progress.launched?.cgroup.destroy().catch(() => undefined);
+  state.status = "exited";
+  state.exitCode = 125;
+  state.error = (err as Error).message;
+  state.finishedAt = new Date().toISOString();
+  if (flags.rm || progress.badInput) await removeContainerDir(who.paths, who.name);
+  else await writeState(who.paths, state).catch(() => undefined);
+  if (!progress.launched) await undoMounts(root, progress.created);
+  else if (flags.rm) await removeAnonymousVolumes(root, state.mounts);
 }
 
-/** Bind mounts (other than the /etc files) whose source is a file: their mount point is a file too. */
-function fileMounts(spec: Spec): string[] {
-  return spec.mounts
-    .filter((m) => m.type === "bind" && !m.source.startsWith(dirname(spec.root.path)))
-    .filter((m) => statSync(m.source, { throwIfNoEntry: false })?.isFile())
-    .map((m) => m.destination);
-}
-
-/** The cgroup limits a container was created with, read back from its spec. */
-function limitsFromSpec(spec: Spec): CgroupLimits {
-  const r = spec.linux.resources;
-  return {
-    memory: r.memory?.limit,
-    memorySwap: r.memory?.swap,
-    cpuQuota: r.cpu?.quota,
-    cpuPeriod: r.cpu?.period,
-    cpuShares: r.cpu?.shares,
-    pidsLimit: r.pids?.limit,
-  };
+async function runContainerSteps(
+  ctx: RunContext,
+  imageName: string,
+  flags: RunFlags,
+): Promise<number> {
+  const trace = ctx.trace ?? NO_TRACE;
+  await ctx.store.init();
+  await sweepContainers(ctx.store.root);
+  const img = await imageStage(ctx, imageName, flags, trace);
+  const who = await identityStage(ctx, img, flags);
+  const state = newState(who, img.image, imageName, flags);
+  const progress: Progress = { created: { volumes: [], dirs: [] }, badInput: false };
+  const run: NewRun = { ctx, imageName, flags, trace, img, who, state, progress };
+  try {
+    await filesStage(run);
+    return await launchStage(run, await specStage(run));
+  } catch (err) {
+    await failedRun(run, err);
+    throw err;
+  }
 }
 
 /**
@@ -375,7 +370,27 @@ export async function startContainer(
   }
   const userns = spec.linux.uidMappings ? await loadUserns(store.root) : undefined;
   await rm(paths.exit, { force: true });
-  // Started by a restart policy: keep counting; started by the user: begin again.
+  restartedState(state);
+  const launched = await prepareLaunch(
+    { store },
+    {
+      image,
+      spec,
+      state,
+      paths,
+      userns,
+      trace,
+      limits: limitsFromSpec(spec),
+      init: spec.annotations["minibox.init"] === "true",
+      interactive: false,
+      detach: true,
+    },
+  );
+  await startDetached(launched, false);
+}
+
+/** Started by a restart policy: keep counting; started by the user: begin again. */
+function restartedState(state: ContainerState): void {
   const byPolicy =
     state.status === "exited" && !state.manuallyStopped && (state.restartCount ?? 0) > 0;
   Object.assign(state, {
@@ -387,22 +402,6 @@ export async function startContainer(
     manuallyStopped: false,
     restartCount: byPolicy ? state.restartCount : 0,
   });
-  const { cgroup, plan } = await prepareLaunch(
-    { store },
-    {
-      image,
-      spec,
-      state,
-      paths,
-      userns,
-      limits: limitsFromSpec(spec),
-      init: spec.annotations["minibox.init"] === "true",
-      interactive: false,
-      detach: true,
-      trace,
-    },
-  );
-  await startDetached(plan, spec, state, cgroup, paths, trace, false);
 }
 
 async function resolveImage(
@@ -449,228 +448,4 @@ function assertSearchable(root: string): void {
     }
     if (dir === "/") return;
   }
-}
-
-function nofileHardLimit(): number {
-  // /proc/self/limits is the only way Node can read rlimits.
-  try {
-    const text = readFileSync("/proc/self/limits", "utf8");
-    const line = text.split("\n").find((l) => l.startsWith("Max open files"));
-    const hard = line?.split(/\s{2,}/)[2];
-    return hard === "unlimited" || !hard ? 1048576 : Number(hard);
-  } catch {
-    return 1024;
-  }
-}
-
-/**
- * Idmapped mounts need kernel ≥ 5.12 and filesystem support. Detect, don't
- * assume: try once per kernel (a tiny plan that idmaps one layer), remember
- * the answer in userns.json.
- */
-async function idmappedMountsWork(
-  root: string,
-  userns: UsernsState,
-  layer: string,
-): Promise<boolean> {
-  if (process.env.MINIBOX_NO_IDMAP === "1") return false;
-  const kernel = kernelRelease();
-  if (userns.idmappedMounts?.kernel === kernel) return userns.idmappedMounts.supported;
-  const probe: Plan = {
-    setup: [
-      { op: "mountns", args: [], describe: "private mount namespace" },
-      {
-        op: "idmap-userns",
-        args: [
-          `0 ${userns.uid.hostID} ${userns.uid.size}\n`,
-          `0 ${userns.gid.hostID} ${userns.gid.size}\n`,
-        ],
-        describe: "idmap user namespace",
-      },
-      { op: "idmap-mount", args: [layer, layer], describe: "idmapped mount probe" },
-      { op: "clone", args: ["0"], describe: "clone" },
-    ],
-    parent: [],
-    child: [{ op: "exec", args: ["/bin/true"], describe: "exit" }],
-  };
-  const result = await new Execution(probe, { trace: false, stdio: "ignore" }).done;
-  const supported = result.exitCode === 0;
-  await saveUserns(root, { ...userns, idmappedMounts: { kernel, supported } });
-  return supported;
-}
-
-/** Layers copied with owners shifted into the container's range (the no-idmap fallback). */
-async function shiftedLayers(
-  ctx: { store: Store },
-  image: ImageRecord,
-  userns: UsernsState,
-  trace: Tracer,
-) {
-  const out: string[] = [];
-  for (const layer of image.layers) {
-    const hex = layer.chainId.slice(7);
-    const dir = join(ctx.store.root, "layers-shifted", String(userns.uid.hostID), hex);
-    const diff = join(dir, "diff");
-    await withLock(ctx.store.lockPath(`shift-${hex}`), async () => {
-      if (existsSync(diff)) return;
-      const t = performance.now();
-      const staging = ctx.store.tmpPath("shift");
-      await mkdir(staging, { recursive: true });
-      await shiftedCopy(ctx.store.layerDiffDir(layer.chainId), join(staging, "diff"), {
-        uid: userns.uid.hostID,
-        gid: userns.gid.hostID,
-      });
-      await mkdir(join(dir, ".."), { recursive: true });
-      await rename(staging, dir);
-      trace(
-        `copied layer ${hex.slice(0, 12)} with owners shifted by ${userns.uid.hostID}`,
-        performance.now() - t,
-      );
-    });
-    out.push(diff);
-  }
-  return out;
-}
-
-/** -d: wait until the program runs, record the monitor, print the ID. */
-async function startDetached(
-  plan: Plan,
-  spec: Spec,
-  state: ContainerState,
-  cgroup: Cgroup,
-  paths: ContainerPaths,
-  trace: Tracer,
-  printId = true,
-): Promise<number> {
-  const spawnedAt = performance.now();
-  const execution = new Execution(plan, {
-    trace: trace !== NO_TRACE,
-    detach: true,
-    planFile: join(paths.dir, "plan.txt"),
-    events: {
-      onTrace: (step, start, duration, extra) =>
-        trace(`${step.describe}${extra ? ` (${extra})` : ""}`, duration, spawnedAt + start),
-    },
-  });
-  const result = await execution.startedOrDone();
-  if (!result.started) return finish(result, spec, state, cgroup, paths, trace);
-  state.pid = result.pid;
-  state.monitorPid = execution.child.pid;
-  state.status = "running";
-  state.startedAt = new Date().toISOString();
-  state.logPath = paths.log;
-  await writeState(paths, state);
-  if (printId) process.stdout.write(`${state.id}\n`);
-  return 0;
-}
-
-async function execute(
-  plan: Plan,
-  spec: Spec,
-  state: ContainerState,
-  paths: ContainerPaths,
-  trace: Tracer,
-): Promise<ExecutorResult> {
-  const spawnedAt = performance.now();
-  const execution = new Execution(plan, {
-    trace: trace !== NO_TRACE,
-    planFile: join(paths.dir, "plan.txt"),
-    events: {
-      onTrace: (step, start, duration, extra) =>
-        trace(`${step.describe}${extra ? ` (${extra})` : ""}`, duration, spawnedAt + start),
-      onPid: async (pid) => {
-        state.pid = pid;
-        state.status = "running";
-        state.startedAt = new Date().toISOString();
-        await writeState(paths, state);
-      },
-    },
-  });
-  // Signals sent to minibox go to the container. Ctrl-C on a terminal
-  // already reaches every process of the foreground group, the executor too.
-  const forwarded: NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"];
-  if (!process.stdin.isTTY) forwarded.push("SIGINT", "SIGQUIT");
-  const handlers = forwarded.map((sig) => {
-    const handler = () => execution.signal(sig);
-    process.on(sig, handler);
-    return [sig, handler] as const;
-  });
-  const ignoreTerminalSignals = () => {};
-  if (process.stdin.isTTY) process.on("SIGINT", ignoreTerminalSignals);
-  try {
-    return await execution.done;
-  } finally {
-    for (const [sig, handler] of handlers) process.off(sig, handler);
-    process.off("SIGINT", ignoreTerminalSignals);
-    void spec;
-  }
-}
-
-async function finish(
-  result: ExecutorResult,
-  spec: Spec,
-  state: ContainerState,
-  cgroup: Cgroup,
-  paths: ContainerPaths,
-  trace: Tracer,
-): Promise<number> {
-  const oom = cgroup.oomKilled();
-  await cgroup.destroy();
-  state.status = "exited";
-  state.finishedAt = new Date().toISOString();
-  state.oomKilled = oom;
-  let code: number;
-  let message: string | undefined;
-  if (result.failure && !result.started) {
-    ({ code, message } = explainFailure(result, spec));
-  } else {
-    code = result.exitCode ?? (result.signal !== undefined ? 128 + result.signal : 125);
-  }
-  if (oom) {
-    code = 137;
-    message = `container ${state.name} was OOM killed: it used all of its ${humanLimit(spec)} memory limit`;
-  }
-  state.exitCode = code;
-  if (message) state.error = message;
-  trace(`exit status ${code}${oom ? " (OOM killed)" : ""}`);
-  if (state.autoRemove) {
-    await removeContainerDir(paths, state.name);
-    // --rm takes the container's anonymous volumes with it (Docker).
-    await removeAnonymousVolumes(dirname(dirname(paths.dir)), state.mounts);
-  } else await writeState(paths, state);
-  if (message) throw new MiniboxError(message, undefined, code);
-  return code;
-}
-
-function humanLimit(spec: Spec): string {
-  const limit = spec.linux.resources.memory?.limit;
-  return limit ? `${Math.round(limit / 1024 / 1024)} MiB` : "";
-}
-
-/** Docker's exit statuses: 127 not found, 126 cannot execute, 125 our own failure. */
-function explainFailure(result: ExecutorResult, spec: Spec): { code: number; message: string } {
-  const f = result.failure;
-  if (!f) return { code: 125, message: "the container did not start" };
-  const program = spec.process.args[0];
-  if (f.call === "execve") {
-    if (f.errno === 2) {
-      return {
-        code: 127,
-        message: program?.includes("/")
-          ? `exec: "${program}": no such file or directory`
-          : `exec: "${program}": executable file not found in $PATH`,
-      };
-    }
-    return { code: 126, message: `exec: "${program}": ${errnoText(f.errno).toLowerCase()}` };
-  }
-  if (f.call === "executor") return { code: 125, message: `the executor died (${f.detail})` };
-  const what = f.step?.describe ?? f.call;
-  if (f.call === "mount_setattr" && f.step?.op === "idmap-mount") {
-    // e.g. a bind mount from NFS or FUSE, which cannot be idmapped.
-    return {
-      code: 125,
-      message: `${what}: the filesystem of ${f.detail ?? f.step.args[0]} does not support idmapped mounts (${errnoText(f.errno)}); use --userns=host for this container`,
-    };
-  }
-  return { code: 125, message: `${what}: ${f.call}: ${errnoText(f.errno)}` };
 }

@@ -7,12 +7,21 @@
  * with -u, -w and -e applied on top.
  */
 import { MiniboxError } from "../errors.js";
+import { containerPaths } from "../layout.js";
 import { openCgroup } from "./cgroups/index.js";
-import { Execution, errnoText } from "./executor.js";
+import { Execution } from "./executor.js";
+import { explainFailure } from "./failure.js";
 import { type ContainerView, readSpec } from "./lifecycle.js";
-import { capMask, type Plan, type PlanStep, step } from "./plan.js";
-import { containerPaths, readImageFile } from "./rootfs.js";
-import type { Spec } from "./spec.js";
+import { credentialSteps } from "./plan/credential-steps.js";
+import { chdirStep, execSteps } from "./plan/exec-steps.js";
+import { becomeNamespaceRootStep } from "./plan/namespace-steps.js";
+import { ptyStep } from "./plan/output-steps.js";
+import { consoleSteps, stdinSteps } from "./plan/stdio-steps.js";
+import { type Step, toPlan } from "./plan/steps.js";
+import type { Plan } from "./plan.js";
+import { readImageFile } from "./rootfs.js";
+import { forwardSignals } from "./signals.js";
+import type { Spec, SpecProcess } from "./spec.js";
 import { resolveUser } from "./user.js";
 
 export interface ExecOptions {
@@ -25,8 +34,49 @@ export interface ExecOptions {
   detach: boolean;
 }
 
-/** The order in which to join: user first, mount last (see join_namespaces in native/). */
+/**
+ * The order in which to join: user first, so the rest are joined with the
+ * rights of the container's root; mount last, as it also moves the root
+ * and working directory into the container.
+ */
 const NAMESPACES = ["user", "cgroup", "ipc", "uts", "net", "pid", "mnt"];
+
+/** The container's namespaces by their /proc/<pid>/ns names. */
+function ownNamespaces(spec: Spec): Set<string> {
+  return new Set(
+    (spec.linux.namespaces ?? []).map((n) =>
+      n.type === "mount" ? "mnt" : n.type === "network" ? "net" : n.type,
+    ),
+  );
+}
+
+/** Into the running container: its cgroup, its namespaces, then a fork into its PID namespace. */
+function joinSteps(pid: number, own: Set<string>, cgroupProcs: string[], tty: boolean): Step[] {
+  const join = NAMESPACES.filter((ns) => own.has(ns));
+  return [
+    ...cgroupProcs.map(
+      (file): Step => ({
+        op: "write",
+        path: file,
+        data: "0",
+        describe: `join the container's cgroup: write 0 (ourselves) to ${file}`,
+      }),
+    ),
+    {
+      op: "setns",
+      pid,
+      namespaces: join,
+      describe: `setns into the namespaces of PID ${pid}: ${join.join(" ")}`,
+    },
+    ...(tty ? [ptyStep()] : []),
+    { op: "clone", flags: 0, describe: "fork: the child is in the container's PID namespace" },
+  ];
+}
+
+/** Only root keeps effective and permitted capabilities (as generateSpec decides for `run`). */
+function capabilitiesOf(caps: SpecProcess["capabilities"], uid: number) {
+  return uid === 0 ? caps : { ...caps, effective: [], permitted: [] };
+}
 
 export function buildExecPlan(
   spec: Spec,
@@ -35,61 +85,27 @@ export function buildExecPlan(
   opts: ExecOptions,
   user: { uid: number; gid: number; additionalGids: number[] },
 ): Plan {
-  const own = new Set<string>(
-    (spec.linux.namespaces ?? []).map((n) =>
-      n.type === "mount" ? "mnt" : n.type === "network" ? "net" : n.type,
-    ),
-  );
-  const join = NAMESPACES.filter((ns) => own.has(ns));
-  const setup: PlanStep[] = [
-    ...cgroupProcs.map((file) =>
-      step("write", [file, "0"], `join the container's cgroup: write 0 (ourselves) to ${file}`),
-    ),
-    step(
-      "setns",
-      [String(pid), ...join],
-      `setns into the namespaces of PID ${pid}: ${join.join(" ")}`,
-    ),
+  const own = ownNamespaces(spec);
+  const child: Step[] = [
+    ...(own.has("user") ? [becomeNamespaceRootStep()] : []),
+    ...consoleSteps(opts.tty),
+    ...stdinSteps(opts.tty, opts.interactive),
+    chdirStep(opts.workdir ?? spec.process.cwd),
+    ...credentialSteps({
+      user,
+      capabilities: capabilitiesOf(spec.process.capabilities, user.uid),
+      noNewPrivileges: spec.process.noNewPrivileges,
+    }),
+    ...execSteps({ argv: opts.command, env: mergeEnv(spec.process.env, opts.env, opts.tty) }),
   ];
-  if (opts.tty) setup.push(step("pty", [], "socket pair to receive the terminal (-t)"));
-  setup.push(step("clone", ["0"], "fork: the child is in the container's PID namespace"));
-
-  const env = mergeEnv(spec.process.env, opts.env, opts.tty);
-  const caps = spec.process.capabilities;
-  const root = user.uid === 0;
-  const child: PlanStep[] = [];
-  if (own.has("user"))
-    child.push(step("user", ["0", "0"], "become root of the container's user namespace"));
-  if (opts.tty)
-    child.push(step("console", [], "open a pty in the container's /dev/pts, make it our terminal"));
-  else if (!opts.interactive) child.push(step("stdin-null", [], "stdin from /dev/null (no -i)"));
-  child.push(
-    step("chdir", [opts.workdir ?? spec.process.cwd], `chdir ${opts.workdir ?? spec.process.cwd}`),
-    step(
-      "groups",
-      user.additionalGids.map(String),
-      `setgroups [${user.additionalGids.join(", ")}]`,
-    ),
-    step("bounding", [capMask(caps.bounding)], "the container's capability bounding set"),
-    step("user", [user.uid, user.gid], `switch to uid ${user.uid}, gid ${user.gid}`),
-    step(
-      "caps",
-      [
-        capMask(root ? caps.effective : []),
-        capMask(root ? caps.permitted : []),
-        capMask(caps.inheritable),
-      ],
-      "the container's capabilities",
-    ),
-  );
-  if (spec.process.noNewPrivileges)
-    child.push(step("no-new-privs", [], "prctl(PR_SET_NO_NEW_PRIVS)"));
-  child.push(step("closefds", [], "mark every descriptor above 2 close-on-exec"));
-  for (const e of env) child.push(step("env", [e], `env ${e}`));
-  child.push(step("exec", opts.command, `execve ${JSON.stringify(opts.command)}`));
-  return { setup, parent: [step("report-pid", [], "tell minibox the PID")], child };
+  return toPlan({
+    setup: joinSteps(pid, own, cgroupProcs, opts.tty),
+    parent: [{ op: "report-pid", describe: "tell minibox the PID" }],
+    child,
+  });
 }
 
+/** The container's environment, TERM with -t, then -e: a later value of a name replaces an earlier one in place. */
 function mergeEnv(base: string[], extra: string[], tty: boolean): string[] {
   const out = new Map(base.map((e) => [e.split("=")[0] as string, e]));
   if (tty) out.set("TERM", "TERM=xterm");
@@ -122,38 +138,18 @@ export async function execInContainer(
   const plan = buildExecPlan(spec, c.pid, cgroup?.procsFiles ?? [], opts, user);
   const execution = new Execution(plan, {
     trace: false,
-    planFile: `${containerPaths(root, c.id).dir}/exec-plan.txt`,
+    planFile: containerPaths(root, c.id).execPlan,
   });
-  const forward = (sig: NodeJS.Signals) => () => execution.signal(sig);
-  const handlers = (["SIGTERM", "SIGHUP"] as NodeJS.Signals[]).map((s) => [s, forward(s)] as const);
-  for (const [s, h] of handlers) process.on(s, h);
-  if (process.stdin.isTTY) process.on("SIGINT", () => {});
+  const stopForwarding = forwardSignals(execution, ["SIGTERM", "SIGHUP"]);
   try {
     const result = await execution.done;
     if (result.failure && !result.started) {
-      const f = result.failure;
-      if (f.call === "execve") {
-        const program = opts.command[0];
-        if (f.errno === 2)
-          throw new MiniboxError(
-            `exec: "${program}": executable file not found in $PATH`,
-            undefined,
-            127,
-          );
-        throw new MiniboxError(
-          `exec: "${program}": ${errnoText(f.errno).toLowerCase()}`,
-          undefined,
-          126,
-        );
-      }
-      throw new MiniboxError(
-        `${f.step?.describe ?? f.call}: ${f.call}: ${errnoText(f.errno)}`,
-        undefined,
-        126,
-      );
+      // Docker: an exec that cannot start is 126 (not found 127), never 125.
+      const { code, message } = explainFailure(result.failure, opts.command[0], 126);
+      throw new MiniboxError(message, undefined, code);
     }
     return result.exitCode ?? (result.signal !== undefined ? 128 + result.signal : 1);
   } finally {
-    for (const [s, h] of handlers) process.off(s, h);
+    stopForwarding();
   }
 }

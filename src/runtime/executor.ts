@@ -66,92 +66,95 @@ export function errnoText(errno: number): string {
   return message ? message[0]?.toUpperCase() + message.slice(1) : `errno ${errno}`;
 }
 
+export interface ExecutionOptions {
+  trace: boolean;
+  events?: ExecutorEvents;
+  stdio?: "inherit" | "ignore";
+  /** Keep a copy of the plan here (the container's plan.txt, for learners). */
+  planFile?: string;
+  /** -d: the executor stays behind as the container's monitor (see native/monitor.c). */
+  detach?: boolean;
+}
+
+function spawnExecutor(options: ExecutionOptions): ChildProcess {
+  const args = [...(options.trace ? ["--trace"] : []), ...(options.detach ? ["--detach"] : [])];
+  const stdio = options.detach ? "ignore" : (options.stdio ?? "inherit");
+  return spawn(executorPath(), args, {
+    stdio: [stdio, stdio, stdio, "pipe", "pipe", "pipe"],
+    detached: options.detach,
+  });
+}
+
+/** Calls `onLine` for each complete line read from `stream`. */
+function eachLine(stream: Readable, onLine: (line: string) => void): void {
+  let partial = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (chunk: string) => {
+    const lines = (partial + chunk).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) onLine(line);
+  });
+}
+
 export class Execution {
   readonly child: ChildProcess;
   private control: Writable;
   readonly done: Promise<ExecutorResult>;
+  private readonly result: ExecutorResult = { started: false };
+  /** onPid callbacks, in order: the result waits for them. */
+  private pending: Promise<void> = Promise.resolve();
 
   constructor(
     plan: Plan,
-    options: {
-      trace: boolean;
-      events?: ExecutorEvents;
-      stdio?: "inherit" | "ignore";
-      /** Keep a copy of the plan here (the container's plan.txt, for learners). */
-      planFile?: string;
-      /** -d: the executor stays behind as the container's monitor (see native/monitor.c). */
-      detach?: boolean;
-    },
+    private readonly options: ExecutionOptions,
   ) {
     const { text, byLine } = serialisePlan(plan);
     if (options.planFile) writeFileSync(options.planFile, text);
-    const args = [...(options.trace ? ["--trace"] : []), ...(options.detach ? ["--detach"] : [])];
-    this.child = spawn(executorPath(), args, {
-      stdio: [
-        ...Array(3).fill(options.detach ? "ignore" : (options.stdio ?? "inherit")),
-        "pipe",
-        "pipe",
-        "pipe",
-      ],
-      detached: options.detach,
-    });
+    this.child = spawnExecutor(options);
     const planPipe = this.child.stdio[3] as Writable;
     const statusPipe = this.child.stdio[4] as Readable;
     this.control = (this.child.stdio as unknown as Writable[])[5] as Writable;
+    // The executor may be gone before it reads the plan or a control byte: its exit says why.
     this.control.on("error", () => undefined);
     planPipe.on("error", () => undefined);
     planPipe.end(text);
+    eachLine(statusPipe, (line) => this.onStatus(line, byLine));
+    this.done = this.waitForClose();
+  }
 
-    const result: ExecutorResult = { started: false };
-    let pending: Promise<void> = Promise.resolve();
-    let partial = "";
-    statusPipe.setEncoding("utf8");
-    statusPipe.on("data", (chunk: string) => {
-      const lines = (partial + chunk).split("\n");
-      partial = lines.pop() ?? "";
-      for (const line of lines) onLine(line);
-    });
-    const onLine = (line: string) => {
-      const [kind, ...rest] = line.split(" ");
-      switch (kind) {
-        case "trace": {
-          const [index, start, duration, ...extra] = rest;
-          const s = byLine.get(Number(index));
-          if (s) options.events?.onTrace?.(s, Number(start), Number(duration), extra.join(" "));
-          break;
-        }
-        case "pid":
-          result.pid = Number(rest[0]);
-          pending = pending.then(() => options.events?.onPid?.(result.pid as number));
-          break;
-        case "started":
-          result.started = true;
-          this.onStarted?.(result);
-          break;
-        case "error": {
-          const [index, , call, errno, ...detail] = rest;
-          result.failure = {
-            step: byLine.get(Number(index)),
-            call: call ?? "?",
-            errno: Number(errno),
-            detail: detail.join(" "),
-          };
-          break;
-        }
-        case "exit":
-          result.exitCode = Number(rest[0]);
-          break;
-        case "signal":
-          result.signal = Number(rest[0]);
-          break;
-      }
-    };
-    this.done = new Promise((resolve, reject) => {
+  /** One status line from the executor (descriptor 4: pid, trace, started, error, exit, signal). */
+  private onStatus(line: string, byLine: Map<number, PlanStep>): void {
+    const [kind, ...rest] = line.split(" ");
+    const result = this.result;
+    if (kind === "trace") {
+      const [index, start, duration, ...extra] = rest;
+      const s = byLine.get(Number(index));
+      if (s) this.options.events?.onTrace?.(s, Number(start), Number(duration), extra.join(" "));
+    } else if (kind === "pid") {
+      result.pid = Number(rest[0]);
+      this.pending = this.pending.then(() => this.options.events?.onPid?.(result.pid as number));
+    } else if (kind === "started") {
+      result.started = true;
+      this.onStarted?.(result);
+    } else if (kind === "error") {
+      const [index, , call, errno, ...detail] = rest;
+      const step = byLine.get(Number(index));
+      result.failure = { step, call: call ?? "?", errno: Number(errno), detail: detail.join(" ") };
+    } else if (kind === "exit") {
+      result.exitCode = Number(rest[0]);
+    } else if (kind === "signal") {
+      result.signal = Number(rest[0]);
+    }
+  }
+
+  private waitForClose(): Promise<ExecutorResult> {
+    const result = this.result;
+    return new Promise((resolve, reject) => {
       this.child.on("error", (err) =>
         reject(new MiniboxError(`cannot start the executor: ${err.message}`)),
       );
       this.child.on("close", async (code, signal) => {
-        await pending;
+        await this.pending;
         if (result.exitCode === undefined && result.signal === undefined && !result.failure) {
           // No report at all: the executor itself died (e.g. SIGKILL).
           result.failure = {

@@ -1,9 +1,12 @@
 /**
  * The OCI runtime spec ("config.json", runtime-spec 1.0.2) — the subset minibox
  * writes and executes — and the pure function that builds it from an image
- * config and the `run` flags (DESIGN.md principle 2). Every default here is
- * Docker's (moby daemon/pkg/oci/defaults.go, oci/caps, the container env
- * rules), so `minibox run` and `docker run` give a process the same view.
+ * config and the `run` flags. The defaults here follow Docker's (moby
+ * daemon/pkg/oci/defaults.go, oci/caps, the container env rules):
+ * namespaces, capabilities, masked and read-only paths, mounts, rlimits.
+ * Two differ: no_new_privs is always set (Docker leaves it off unless
+ * asked), and there is no seccomp filter yet, so the system calls Docker's
+ * default profile blocks are open to a container.
  *
  * generateSpec() reads no files, no clock and no randomness: the same settings
  * always give a deep-equal spec. Whatever depends on the host (the caller's

@@ -1,0 +1,41 @@
+/**
+ * Why a container's program did not start, in Docker's words and with
+ * Docker's exit statuses: 127 not found, 126 cannot execute, and for any
+ * other failed step 125 (`run`: minibox's own failure) or 126 (`exec`).
+ */
+import { type ExecutorResult, errnoText } from "./executor.js";
+
+type Failure = ExecutorResult["failure"];
+const ENOENT = 2;
+
+function execveFailure(errno: number, program: string | undefined) {
+  if (errno === ENOENT) {
+    return {
+      code: 127,
+      message: program?.includes("/")
+        ? `exec: "${program}": no such file or directory`
+        : `exec: "${program}": executable file not found in $PATH`,
+    };
+  }
+  return { code: 126, message: `exec: "${program}": ${errnoText(errno).toLowerCase()}` };
+}
+
+export function explainFailure(
+  f: Failure,
+  program: string | undefined,
+  stepFailureCode: 125 | 126,
+): { code: number; message: string } {
+  if (!f) return { code: stepFailureCode, message: "the container did not start" };
+  if (f.call === "execve") return execveFailure(f.errno, program);
+  const code = stepFailureCode;
+  if (f.call === "executor") return { code, message: `the executor died (${f.detail})` };
+  const what = f.step?.describe ?? f.call;
+  if (f.call === "mount_setattr" && f.step?.op === "idmap-mount") {
+    // e.g. a bind mount from NFS or FUSE, which cannot be idmapped.
+    return {
+      code,
+      message: `${what}: the filesystem of ${f.detail} does not support idmapped mounts (${errnoText(f.errno)}); use --userns=host for this container`,
+    };
+  }
+  return { code, message: `${what}: ${f.call}: ${errnoText(f.errno)}` };
+}

@@ -1,0 +1,195 @@
+/**
+ * Launching a prepared container — a new one (`run`) or a stopped one again
+ * (`start`, restart policies): its layers as its root will see them, its
+ * cgroup, the executor's plan; then the executor, in the foreground or
+ * detached as the container's monitor; and the bookkeeping when it ends.
+ */
+import { statSync } from "node:fs";
+import { dirname } from "node:path";
+import { MiniboxError } from "../errors.js";
+import type { ImageRecord, Store } from "../image/store.js";
+import type { ContainerPaths } from "../layout.js";
+import { type Cgroup, type CgroupLimits, createCgroup } from "./cgroups/index.js";
+import { Execution, type ExecutorEvents, type ExecutorResult } from "./executor.js";
+import { explainFailure } from "./failure.js";
+import type { UsernsState } from "./idmap.js";
+import { idmappedMountsWork } from "./idmap-probe.js";
+import { humanLimit } from "./limits.js";
+import { buildPlan, type Plan } from "./plan.js";
+import { shiftedLayers } from "./shifted-layers.js";
+import { forwardSignals } from "./signals.js";
+import type { Spec } from "./spec.js";
+import { type ContainerState, removeContainerDir, writeState } from "./state.js";
+import { NO_TRACE, type Tracer } from "./trace.js";
+import { removeAnonymousVolumes } from "./volumes.js";
+
+export interface LaunchInput {
+  image: ImageRecord;
+  spec: Spec;
+  state: ContainerState;
+  paths: ContainerPaths;
+  userns: UsernsState | undefined;
+  limits: CgroupLimits;
+  init: boolean;
+  interactive: boolean;
+  detach: boolean;
+  trace: Tracer;
+}
+
+/** What the executor needs of a launch, besides the spec. */
+export interface Launched {
+  /** minibox's root directory (--root). */
+  root: string;
+  plan: Plan;
+  spec: Spec;
+  state: ContainerState;
+  cgroup: Cgroup;
+  paths: ContainerPaths;
+  trace: Tracer;
+}
+
+/** Bind mounts (other than the /etc files) whose source is a file: their mount point is a file too. */
+function fileMounts(spec: Spec): string[] {
+  return spec.mounts
+    .filter((m) => m.type === "bind" && !m.source.startsWith(dirname(spec.root.path)))
+    .filter((m) => statSync(m.source, { throwIfNoEntry: false })?.isFile())
+    .map((m) => m.destination);
+}
+
+/** Idmapped layers where the kernel can; else copies shifted into the container's range. */
+async function layersFor(store: Store, input: LaunchInput) {
+  const { image, userns, trace } = input;
+  const layers = image.layers.map((l) => store.layerDiffDir(l.chainId));
+  if (!userns) return { layers, idmapped: false };
+  if (await idmappedMountsWork(store.root, userns, layers[0] as string)) {
+    return { layers, idmapped: true };
+  }
+  return { layers: await shiftedLayers({ store }, image, userns, trace), idmapped: false };
+}
+
+/**
+ * The monitor becomes this command when the container exits: minibox
+ * itself records the exit, removes the cgroup and applies --rm.
+ */
+function exitHook(store: Store, id: string): string[] {
+  return [
+    process.execPath,
+    process.argv[1] as string,
+    "--root",
+    store.root,
+    "container-exited",
+    id,
+  ];
+}
+
+export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): Promise<Launched> {
+  const { store } = ctx;
+  const { spec, state, paths, trace } = input;
+  const { layers, idmapped } = await layersFor(store, input);
+  const cgroup = await createCgroup(state.id, input.limits, {
+    parent: state.cgroupParent,
+    trace: (line) => trace(line),
+  });
+  const plan = buildPlan(spec, {
+    containerDir: paths.dir,
+    fileMounts: fileMounts(spec),
+    layers,
+    idmappedLayers: idmapped,
+    cgroupProcs: cgroup.procsFiles,
+    waitForGo: false,
+    init: input.init,
+    interactive: input.interactive,
+    // Output goes through the executor into the json-file log; with a
+    // terminal (-t), what the executor relays is logged (one stream, as Docker).
+    log: { file: paths.log, maxSize: state.logMaxSize, maxFiles: state.logMaxFiles },
+    detach: input.detach ? { exitFile: paths.exit, hook: exitHook(store, state.id) } : undefined,
+  });
+  return { root: store.root, plan, spec, state, cgroup, paths, trace };
+}
+
+function startExecution(l: Launched, detach: boolean, onPid?: ExecutorEvents["onPid"]) {
+  const spawnedAt = performance.now();
+  return new Execution(l.plan, {
+    trace: l.trace !== NO_TRACE,
+    detach,
+    planFile: l.paths.plan,
+    events: {
+      onTrace: (step, start, duration, extra) =>
+        l.trace(`${step.describe}${extra ? ` (${extra})` : ""}`, duration, spawnedAt + start),
+      onPid,
+    },
+  });
+}
+
+/** -d: wait until the program runs, record the monitor, print the ID. */
+export async function startDetached(l: Launched, printId = true): Promise<number> {
+  const execution = startExecution(l, true);
+  const result = await execution.startedOrDone();
+  if (!result.started) return finish(l, result);
+  const { state, paths } = l;
+  state.pid = result.pid;
+  state.monitorPid = execution.child.pid;
+  state.status = "running";
+  state.startedAt = new Date().toISOString();
+  state.logPath = paths.log;
+  await writeState(paths, state);
+  if (printId) process.stdout.write(`${state.id}\n`);
+  return 0;
+}
+
+/** In the foreground: signals sent to minibox go to the container; minibox waits for its end. */
+export async function runInForeground(l: Launched): Promise<number> {
+  const { state, paths } = l;
+  const execution = startExecution(l, false, async (pid) => {
+    state.pid = pid;
+    state.status = "running";
+    state.startedAt = new Date().toISOString();
+    await writeState(paths, state);
+  });
+  const forwarded: NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"];
+  if (!process.stdin.isTTY) forwarded.push("SIGINT", "SIGQUIT");
+  const stopForwarding = forwardSignals(execution, forwarded);
+  let result: ExecutorResult;
+  try {
+    result = await execution.done;
+  } finally {
+    stopForwarding();
+  }
+  return finish(l, result);
+}
+
+/** The exit status (Docker's numbers), and the message when it did not start or ran out of memory. */
+function outcome(l: Launched, result: ExecutorResult, oom: boolean) {
+  let code: number;
+  let message: string | undefined;
+  if (result.failure && !result.started) {
+    ({ code, message } = explainFailure(result.failure, l.spec.process.args[0], 125));
+  } else {
+    code = result.exitCode ?? (result.signal !== undefined ? 128 + result.signal : 125);
+  }
+  if (oom) {
+    code = 137;
+    message = `container ${l.state.name} was OOM killed: it used all of its ${humanLimit(l.spec)} memory limit`;
+  }
+  return { code, message };
+}
+
+async function finish(l: Launched, result: ExecutorResult): Promise<number> {
+  const { state, cgroup, paths } = l;
+  const oom = cgroup.oomKilled();
+  await cgroup.destroy();
+  state.status = "exited";
+  state.finishedAt = new Date().toISOString();
+  state.oomKilled = oom;
+  const { code, message } = outcome(l, result, oom);
+  state.exitCode = code;
+  if (message) state.error = message;
+  l.trace(`exit status ${code}${oom ? " (OOM killed)" : ""}`);
+  if (state.autoRemove) {
+    await removeContainerDir(paths, state.name);
+    // --rm takes the container's anonymous volumes with it (Docker).
+    await removeAnonymousVolumes(l.root, state.mounts);
+  } else await writeState(paths, state);
+  if (message) throw new MiniboxError(message, undefined, code);
+  return code;
+}

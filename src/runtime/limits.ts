@@ -1,0 +1,36 @@
+/** A container's resource limits: read back from its spec, shown to users, inherited from the host. */
+import { readFileSync } from "node:fs";
+import type { CgroupLimits } from "./cgroups/index.js";
+import type { Spec } from "./spec.js";
+
+/** The cgroup limits a container was created with, read back from its spec (`start`). */
+export function limitsFromSpec(spec: Spec): CgroupLimits {
+  const r = spec.linux.resources;
+  return {
+    memory: r.memory?.limit,
+    memorySwap: r.memory?.swap,
+    cpuQuota: r.cpu?.quota,
+    cpuPeriod: r.cpu?.period,
+    cpuShares: r.cpu?.shares,
+    pidsLimit: r.pids?.limit,
+  };
+}
+
+/** The memory limit as the OOM message gives it ("64 MiB"), or "" without one. */
+export function humanLimit(spec: Spec): string {
+  const limit = spec.linux.resources.memory?.limit;
+  return limit ? `${Math.round(limit / 1024 / 1024)} MiB` : "";
+}
+
+/** minibox's own hard RLIMIT_NOFILE: a container's limit may not exceed it. */
+export function nofileHardLimit(): number {
+  // /proc/self/limits is the only way Node can read rlimits.
+  try {
+    const text = readFileSync("/proc/self/limits", "utf8");
+    const line = text.split("\n").find((l) => l.startsWith("Max open files"));
+    const hard = line?.split(/\s{2,}/)[2];
+    return hard === "unlimited" || !hard ? 1048576 : Number(hard);
+  } catch {
+    return 1024;
+  }
+}

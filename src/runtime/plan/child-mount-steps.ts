@@ -1,0 +1,63 @@
+/**
+ * Mounts the init makes inside its own namespaces (proc, sysfs, devpts,
+ * mqueue, shm: they must belong to the new PID, network and IPC
+ * namespaces), the masked and read-only paths, and pivot_root into the
+ * finished root filesystem.
+ */
+import type { SpecMount } from "../spec.js";
+import type { PlanContext } from "./context.js";
+import { MS, mountStep, splitOptions } from "./mount-options.js";
+import type { Step } from "./steps.js";
+
+function mountInside(ctx: PlanContext, m: SpecMount): Step[] {
+  const target = `${ctx.rootfs}${m.destination}`;
+  if (m.type === "sysfs" && !ctx.namespaces.has("network")) {
+    // sysfs can only be mounted by the owner of the network namespace; with
+    // --network host, bind the host's (read-only), as runc does.
+    return [
+      mountStep("/sys", target, "", MS.BIND | MS.REC, ""),
+      { op: "remount-ro", value: target, describe: `make ${m.destination} read-only` },
+    ];
+  }
+  const { flags, data } = splitOptions(m.options);
+  return [mountStep(m.source || m.type || "none", target, m.type ?? "", flags, data)];
+}
+
+/** Masked paths get /dev/null bound over them; read-only paths a read-only remount. */
+function protectedPathSteps(ctx: PlanContext): Step[] {
+  const { rootfs } = ctx;
+  const linux = ctx.spec.linux;
+  return [
+    ...(linux?.maskedPaths ?? []).map(
+      (path): Step => ({
+        op: "mask",
+        path: `${rootfs}${path}`,
+        with: `${rootfs}/dev/null`,
+        describe: `mask ${path}`,
+      }),
+    ),
+    ...(linux?.readonlyPaths ?? []).map(
+      (path): Step => ({
+        op: "remount-ro",
+        value: `${rootfs}${path}`,
+        describe: `make ${path} read-only`,
+      }),
+    ),
+  ];
+}
+
+/** The spec's mounts other than binds and /dev (made in setup), protected paths, pivot_root. */
+export function childMountSteps(ctx: PlanContext): Step[] {
+  const mounts = (ctx.spec.mounts ?? []).filter(
+    (m) => m.type !== "bind" && m.destination !== "/dev",
+  );
+  return [
+    ...mounts.flatMap((m) => mountInside(ctx, m)),
+    ...protectedPathSteps(ctx),
+    {
+      op: "pivot_root",
+      value: ctx.rootfs,
+      describe: `pivot_root to ${ctx.rootfs}, old root detached`,
+    },
+  ];
+}

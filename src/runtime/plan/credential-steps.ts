@@ -1,0 +1,80 @@
+/**
+ * Dropping privilege, the last steps before the program: resource limits,
+ * supplementary groups, the capability bounding set, the user, the
+ * capabilities kept, no_new_privs. One sequence for `run` and `exec`.
+ *
+ * The order matters: setgroups and the uid/gid switch need CAP_SETGID and
+ * CAP_SETUID, so they come before the capabilities are cut; the bounding set
+ * is cut before the switch, while CAP_SETPCAP is still held.
+ */
+import { MiniboxError } from "../../errors.js";
+import type { SpecCapabilities, SpecProcess, SpecRlimit } from "../spec.js";
+import { capNames } from "./capabilities.js";
+import type { RlimitStep, Step } from "./steps.js";
+
+/** RLIMIT_* numbers from linux/resource.h. */
+const RLIMITS: Record<string, number> = {
+  RLIMIT_CPU: 0,
+  RLIMIT_FSIZE: 1,
+  RLIMIT_DATA: 2,
+  RLIMIT_STACK: 3,
+  RLIMIT_CORE: 4,
+  RLIMIT_RSS: 5,
+  RLIMIT_NPROC: 6,
+  RLIMIT_NOFILE: 7,
+  RLIMIT_MEMLOCK: 8,
+  RLIMIT_AS: 9,
+  RLIMIT_LOCKS: 10,
+  RLIMIT_SIGPENDING: 11,
+  RLIMIT_MSGQUEUE: 12,
+  RLIMIT_NICE: 13,
+  RLIMIT_RTPRIO: 14,
+  RLIMIT_RTTIME: 15,
+};
+
+export interface Credentials {
+  user: SpecProcess["user"];
+  capabilities?: Partial<SpecCapabilities>;
+  noNewPrivileges?: boolean;
+  /** Set by `run` (the spec's rlimits); `exec` keeps the limits it inherits. */
+  rlimits?: SpecRlimit[];
+}
+
+function rlimitSteps(rlimits: SpecRlimit[]): RlimitStep[] {
+  return rlimits.map(({ type, soft, hard }) => {
+    const resource = RLIMITS[type];
+    if (resource === undefined) throw new MiniboxError(`unknown rlimit ${type}`);
+    return {
+      op: "rlimit",
+      resource,
+      soft,
+      hard,
+      describe: `setrlimit ${type} soft=${soft} hard=${hard}`,
+    };
+  });
+}
+
+export function credentialSteps(c: Credentials): Step[] {
+  const { uid, gid } = c.user;
+  const gids = c.user.additionalGids ?? [];
+  const caps = c.capabilities ?? {};
+  const steps: Step[] = [
+    ...rlimitSteps(c.rlimits ?? []),
+    { op: "groups", gids, describe: `setgroups [${gids.join(", ")}]` },
+    {
+      op: "bounding",
+      keep: caps.bounding ?? [],
+      describe: `capability bounding set: ${capNames(caps.bounding)}`,
+    },
+    { op: "user", uid, gid, describe: `switch to uid ${uid}, gid ${gid}` },
+    {
+      op: "caps",
+      effective: caps.effective ?? [],
+      permitted: caps.permitted ?? [],
+      inheritable: caps.inheritable ?? [],
+      describe: `effective capabilities: ${capNames(caps.effective)}`,
+    },
+  ];
+  if (c.noNewPrivileges) steps.push({ op: "no-new-privs", describe: "prctl(PR_SET_NO_NEW_PRIVS)" });
+  return steps;
+}

@@ -1,0 +1,68 @@
+/**
+ * /dev: a tmpfs with the usual devices and links, made in setup by real
+ * root because mknod is not allowed inside a user namespace.
+ */
+import type { SpecMount } from "../spec.js";
+import type { PlanContext } from "./context.js";
+import { mountStep, splitOptions } from "./mount-options.js";
+import type { ChownStep, Step } from "./steps.js";
+
+/** The devices every container gets in its /dev, as in Docker. */
+const DEVICES: { name: string; major: number; minor: number }[] = [
+  { name: "null", major: 1, minor: 3 },
+  { name: "zero", major: 1, minor: 5 },
+  { name: "full", major: 1, minor: 7 },
+  { name: "random", major: 1, minor: 8 },
+  { name: "urandom", major: 1, minor: 9 },
+  { name: "tty", major: 5, minor: 0 },
+];
+const DEV_LINKS: [target: string, name: string][] = [
+  ["pts/ptmx", "ptmx"],
+  ["/proc/self/fd", "fd"],
+  ["/proc/self/fd/0", "stdin"],
+  ["/proc/self/fd/1", "stdout"],
+  ["/proc/self/fd/2", "stderr"],
+];
+const CHAR_DEVICE_RW = 0o20000 | 0o666;
+
+/** Under a user namespace, what real root made here is handed to the container's root. */
+function toContainerRoot(ctx: PlanContext, path: string): ChownStep[] {
+  if (!ctx.userns) return [];
+  const { uid, gid } = ctx.root;
+  return [{ op: "chown", path, uid, gid, describe: `chown ${path} to the container's root` }];
+}
+
+function devTmpfsSteps(ctx: PlanContext, dev: SpecMount): Step[] {
+  const { flags, data } = splitOptions(dev.options);
+  const owner = ctx.userns ? `,uid=${ctx.root.uid},gid=${ctx.root.gid}` : "";
+  const dir = `${ctx.rootfs}/dev`;
+  const steps: Step[] = [
+    mountStep(dev.source || "tmpfs", dir, dev.type ?? "tmpfs", flags, `${data}${owner}`),
+  ];
+  for (const { name, major, minor } of DEVICES) {
+    const path = `${dir}/${name}`;
+    const describe = `mknod ${path} c ${major} ${minor}`;
+    steps.push({ op: "mknod", path, mode: CHAR_DEVICE_RW, major, minor, describe });
+    steps.push(...toContainerRoot(ctx, path));
+  }
+  for (const [target, name] of DEV_LINKS) {
+    const path = `${dir}/${name}`;
+    steps.push({ op: "symlink", target, path, describe: `symlink /dev/${name} → ${target}` });
+    steps.push(...toContainerRoot(ctx, path));
+  }
+  for (const m of ctx.spec.mounts.filter((x) => x.destination.startsWith("/dev/"))) {
+    const path = `${ctx.rootfs}${m.destination}`;
+    steps.push({ op: "mkdir", path, mode: 0o755, describe: `mkdir ${path}` });
+  }
+  return steps;
+}
+
+/** The /dev tmpfs (if the spec mounts one), then the container's root made owner of its mount points. */
+export function deviceSteps(ctx: PlanContext): Step[] {
+  const dev = (ctx.spec.mounts ?? []).find((m) => m.destination === "/dev");
+  const steps = dev ? devTmpfsSteps(ctx, dev) : [];
+  for (const dir of ctx.mountPoints.dirs) {
+    if (dir.startsWith(`${ctx.rootfs}/dev/`)) steps.push(...toContainerRoot(ctx, dir));
+  }
+  return steps;
+}

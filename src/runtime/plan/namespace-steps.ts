@@ -1,0 +1,78 @@
+/**
+ * The container's namespaces: created by the clone that starts its init,
+ * then entered (cgroup namespace, root of the user namespace) and set up
+ * (hostname, loopback) by the init itself.
+ */
+import type { PlanContext } from "./context.js";
+import type { NamespaceFlagsStep, OneFieldStep, Step, UserStep } from "./steps.js";
+
+export const CLONE = {
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+} as const;
+
+/** OCI namespace types made by the clone; the cgroup namespace is unshared later. */
+const NAMESPACE_FLAGS: Record<string, number> = {
+  mount: CLONE.NEWNS,
+  uts: CLONE.NEWUTS,
+  ipc: CLONE.NEWIPC,
+  user: CLONE.NEWUSER,
+  pid: CLONE.NEWPID,
+  network: CLONE.NEWNET,
+};
+
+export function cloneFlagNames(flags: number): string {
+  return Object.entries(CLONE)
+    .filter(([, bit]) => flags & bit)
+    .map(([name]) => `CLONE_${name}`)
+    .join("|");
+}
+
+/** The end of setup: the container's init, in its new namespaces. */
+export function cloneStep(ctx: PlanContext): NamespaceFlagsStep {
+  let flags = 0;
+  for (const ns of ctx.namespaces) flags |= NAMESPACE_FLAGS[ns] ?? 0;
+  return { op: "clone", flags, describe: `clone(${cloneFlagNames(flags)})` };
+}
+
+/**
+ * Root of the user namespace, so that what is mounted next (devpts, mqueue,
+ * shm) belongs to the container's root, not to an unmapped id.
+ */
+export function becomeNamespaceRootStep(): UserStep {
+  return {
+    op: "user",
+    uid: 0,
+    gid: 0,
+    describe: "become root of the user namespace (setresuid 0, setresgid 0)",
+  };
+}
+
+/** The init's first steps: its own cgroup namespace, then root of its user namespace. */
+export function enterNamespaceSteps(ctx: PlanContext): Step[] {
+  const steps: Step[] = [];
+  if (ctx.namespaces.has("cgroup")) {
+    // The init is in its cgroup by now (the parent wrote it): that cgroup becomes the namespace's root.
+    steps.push({ op: "unshare", flags: CLONE.NEWCGROUP, describe: "unshare(CLONE_NEWCGROUP)" });
+  }
+  if (ctx.userns) steps.push(becomeNamespaceRootStep());
+  return steps;
+}
+
+/** Hostname in the container's UTS namespace, loopback in its network namespace. */
+export function utsAndNetworkSteps(ctx: PlanContext): OneFieldStep[] {
+  const steps: OneFieldStep[] = [];
+  const hostname = ctx.spec.hostname;
+  if (ctx.namespaces.has("uts") && hostname) {
+    steps.push({ op: "sethostname", value: hostname, describe: `sethostname ${hostname}` });
+  }
+  if (ctx.namespaces.has("network")) {
+    steps.push({ op: "ifup", value: "lo", describe: "bring up the loopback interface" });
+  }
+  return steps;
+}

@@ -1,0 +1,42 @@
+/**
+ * Where the container's output and exit status go: the terminal (-t), the
+ * json-file log, and under -d the exit file and the monitor's exit hook.
+ */
+import type { PlanContext } from "./context.js";
+import type { BareStep, Step } from "./steps.js";
+
+/** -t: the executor receives the pty's master over a socket pair (see the child's console step). */
+export function ptyStep(): BareStep {
+  return { op: "pty", describe: "socket pair to receive the container's terminal (-t)" };
+}
+
+function logStep(ctx: PlanContext, log: NonNullable<PlanContext["layout"]["log"]>): Step {
+  const { file, maxSize = 0, maxFiles = 1 } = log;
+  const rotation = maxSize ? `, rotated at ${maxSize} bytes, ${maxFiles} files kept` : "";
+  return {
+    op: "log",
+    file,
+    maxSize,
+    maxFiles,
+    stream: ctx.spec.process.terminal ? "tty" : "pipes",
+    describe: `container output → pipes → ${file} (json-file${rotation})`,
+  };
+}
+
+function detachSteps(detach: NonNullable<PlanContext["layout"]["detach"]>): Step[] {
+  const { exitFile, hook } = detach;
+  return [
+    { op: "exit-file", value: exitFile, describe: `on exit, write the status to ${exitFile}` },
+    { op: "on-exit", argv: hook, describe: `on exit, run ${hook.slice(-2).join(" ")}` },
+  ];
+}
+
+/** pty (-t), log, exit-file and on-exit (-d). */
+export function outputSteps(ctx: PlanContext): Step[] {
+  const { layout } = ctx;
+  return [
+    ...(ctx.spec.process.terminal ? [ptyStep()] : []),
+    ...(layout.log ? [logStep(ctx, layout.log)] : []),
+    ...(layout.detach ? detachSteps(layout.detach) : []),
+  ];
+}

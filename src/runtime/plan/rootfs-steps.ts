@@ -1,0 +1,118 @@
+/**
+ * The root filesystem, assembled by real root in the executor's private
+ * mount namespace: the layers (idmapped when the kernel can), the overlay
+ * on top of them, and the mount points the image may lack.
+ */
+import { MiniboxError } from "../../errors.js";
+import { mapText, type PlanContext } from "./context.js";
+import { mountStep } from "./mount-options.js";
+import type { BareStep, CreateStep, IdmapUsernsStep, OneFieldStep, Step } from "./steps.js";
+
+type IdMapping = { containerID: number; hostID: number; size: number };
+
+/** Mounts made from here on stay in the executor's namespace: they vanish with it. */
+export function mountNamespaceStep(): BareStep {
+  return {
+    op: "mountns",
+    describe: "unshare(CLONE_NEWNS) and make / rprivate: our mounts stay ours and die with us",
+  };
+}
+
+/** The user namespace idmapped mounts map through: host 0 becomes the container's root. */
+export function idmapUsernsStep(
+  uidMappings: IdMapping[],
+  gidMappings: IdMapping[],
+): IdmapUsernsStep {
+  const uidMap = mapText(uidMappings);
+  return {
+    op: "idmap-userns",
+    uidMap,
+    gidMap: mapText(gidMappings),
+    describe: `user namespace for idmapped mounts: uid_map "${uidMap.trim()}"`,
+  };
+}
+
+/** The layers as overlay lower directories, top layer first (as overlayfs wants them). */
+function layerSteps(ctx: PlanContext): { steps: Step[]; lowerDirs: string[] } {
+  const topFirst = [...ctx.layout.layers].reverse();
+  if (!ctx.idmapReady) return { steps: [], lowerDirs: topFirst };
+  const linux = ctx.spec.linux;
+  const steps: Step[] = [idmapUsernsStep(linux?.uidMappings ?? [], linux?.gidMappings ?? [])];
+  const lowerDirs = topFirst.map((layer, i) => {
+    const target = `${ctx.layout.containerDir}/lower/${i}`;
+    steps.push({
+      op: "idmap-mount",
+      source: layer,
+      target,
+      describe: `idmapped mount of ${layer} on ${target} (host 0 → ${ctx.root.uid})`,
+    });
+    return target;
+  });
+  return { steps, lowerDirs };
+}
+
+/** mount(2) data is one page: beyond that, the overlay cannot list its layers. */
+const MAX_OVERLAY_DATA = 4000;
+
+function overlayStep(ctx: PlanContext, lowerDirs: string[]): Step {
+  const dir = ctx.layout.containerDir;
+  const data = `lowerdir=${lowerDirs.join(":")},upperdir=${dir}/upper,workdir=${dir}/work`;
+  if (data.length > MAX_OVERLAY_DATA) {
+    throw new MiniboxError(
+      `image has too many layers (${ctx.layout.layers.length}) for one overlay mount`,
+    );
+  }
+  return mountStep("overlay", ctx.rootfs, "overlay", 0, data);
+}
+
+/**
+ * Mount points the image may lack, created through the overlay — so into
+ * the container's own layer, owned by its root. Those under /dev are made
+ * in the /dev tmpfs instead (deviceSteps).
+ */
+function mountPointSteps(ctx: PlanContext): CreateStep[] {
+  const { dirs, files } = ctx.mountPoints;
+  const owner = ctx.root;
+  const made: CreateStep[] = [...dirs]
+    .filter((dir) => !dir.startsWith(`${ctx.rootfs}/dev/`))
+    .map((dir) => ({
+      op: "mkdir",
+      path: dir,
+      mode: 0o755,
+      owner,
+      describe: `mkdir ${dir} (if missing)`,
+    }));
+  for (const file of files) {
+    made.push({
+      op: "touch",
+      path: file,
+      mode: 0o644,
+      owner,
+      describe: `create ${file} (if missing)`,
+    });
+  }
+  return made;
+}
+
+/** mountns, the layers, the overlay, the mount points. */
+export function rootfsSteps(ctx: PlanContext): Step[] {
+  const layers = layerSteps(ctx);
+  return [
+    mountNamespaceStep(),
+    ...layers.steps,
+    overlayStep(ctx, layers.lowerDirs),
+    ...mountPointSteps(ctx),
+  ];
+}
+
+/** --read-only: after every bind is in place, so they keep their own mode. */
+export function readOnlyRootSteps(ctx: PlanContext): OneFieldStep[] {
+  if (!ctx.spec.root.readonly) return [];
+  return [
+    {
+      op: "remount-ro",
+      value: ctx.rootfs,
+      describe: `remount ${ctx.rootfs} read-only (--read-only)`,
+    },
+  ];
+}

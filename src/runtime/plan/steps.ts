@@ -1,0 +1,267 @@
+/**
+ * The executor's steps, typed: one interface per op, and ONE table (OPS)
+ * that says for each op how many fields native/minibox-exec expects and how
+ * the step's values become those fields. The plan text and --trace (which
+ * names a step by its line in that text) both go through this table, so the
+ * text protocol with the executor is written down once, here.
+ */
+import { capMask } from "./capabilities.js";
+
+interface Described {
+  /** What the step does, in words, for --trace and error messages. */
+  describe: string;
+}
+
+/** Ops that take no field: the executor knows everything it needs. */
+export interface BareStep extends Described {
+  op:
+    | "mountns"
+    | "pty"
+    | "report-pid"
+    | "wait-go"
+    | "stdin-null"
+    | "console"
+    | "no-new-privs"
+    | "closefds"
+    | "init";
+}
+export interface IdmapUsernsStep extends Described {
+  op: "idmap-userns";
+  /** /proc/<pid>/uid_map and gid_map text, one "inside outside count" line per range. */
+  uidMap: string;
+  gidMap: string;
+}
+export interface IdmapMountStep extends Described {
+  op: "idmap-mount";
+  source: string;
+  target: string;
+}
+export interface MountStep extends Described {
+  op: "mount";
+  source: string;
+  target: string;
+  fstype: string;
+  flags: number;
+  data: string;
+}
+/** mkdir and touch: created if missing, owned by `owner` when given (else by whoever creates it). */
+export interface CreateStep extends Described {
+  op: "mkdir" | "touch";
+  path: string;
+  mode: number;
+  owner?: { uid: number; gid: number };
+}
+export interface MknodStep extends Described {
+  op: "mknod";
+  path: string;
+  mode: number;
+  major: number;
+  minor: number;
+}
+export interface ChownStep extends Described {
+  op: "chown";
+  path: string;
+  uid: number;
+  gid: number;
+}
+export interface SymlinkStep extends Described {
+  op: "symlink";
+  target: string;
+  path: string;
+}
+/** One path field: remount-ro, exit-file, pivot_root, sethostname, ifup, chdir, env. */
+export interface OneFieldStep extends Described {
+  op: "remount-ro" | "exit-file" | "pivot_root" | "sethostname" | "ifup" | "chdir" | "env";
+  value: string;
+}
+export interface LogStep extends Described {
+  op: "log";
+  file: string;
+  /** Bytes; 0 = never rotate. */
+  maxSize: number;
+  maxFiles: number;
+  stream: "tty" | "pipes";
+}
+/** A command line: on-exit (the monitor's hook) and exec (the container's program). */
+export interface CommandStep extends Described {
+  op: "on-exit" | "exec";
+  argv: string[];
+}
+/** clone and unshare: CLONE_* flags. */
+export interface NamespaceFlagsStep extends Described {
+  op: "clone" | "unshare";
+  flags: number;
+}
+export interface WriteStep extends Described {
+  op: "write";
+  path: string;
+  data: string;
+}
+export interface UserStep extends Described {
+  op: "user";
+  uid: number;
+  gid: number;
+}
+export interface MaskStep extends Described {
+  op: "mask";
+  path: string;
+  /** What is bound over it (the container's /dev/null). */
+  with: string;
+}
+export interface RlimitStep extends Described {
+  op: "rlimit";
+  /** RLIMIT_* number (linux/resource.h). */
+  resource: number;
+  soft: number;
+  hard: number;
+}
+export interface GroupsStep extends Described {
+  op: "groups";
+  gids: number[];
+}
+export interface BoundingStep extends Described {
+  op: "bounding";
+  /** CAP_* names kept in the bounding set. */
+  keep: string[];
+}
+export interface CapsStep extends Described {
+  op: "caps";
+  effective: string[];
+  permitted: string[];
+  inheritable: string[];
+}
+export interface SetnsStep extends Described {
+  op: "setns";
+  pid: number;
+  /** /proc/<pid>/ns names, in the order they are joined. */
+  namespaces: string[];
+}
+
+export type Step =
+  | BareStep
+  | IdmapUsernsStep
+  | IdmapMountStep
+  | MountStep
+  | CreateStep
+  | MknodStep
+  | ChownStep
+  | SymlinkStep
+  | OneFieldStep
+  | LogStep
+  | CommandStep
+  | NamespaceFlagsStep
+  | WriteStep
+  | UserStep
+  | MaskStep
+  | RlimitStep
+  | GroupsStep
+  | BoundingStep
+  | CapsStep
+  | SetnsStep;
+
+export type Op = Step["op"];
+/** The step interface(s) whose op may be K (several ops share one interface). */
+type Having<S, K> = S extends { op: infer O } ? (K extends O ? S : never) : never;
+type StepOf<K extends Op> = Having<Step, K>;
+type Field = string | number;
+
+interface OpFormat<S> {
+  /** Fewest and most fields the executor accepts for this op. */
+  arity: readonly [min: number, max: number];
+  fields: (s: S) => Field[];
+}
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+const octal = (mode: number) => `0${mode.toString(8)}`;
+const bare = { arity: [0, 0], fields: () => [] } as const;
+const one = { arity: [1, 1], fields: (s: OneFieldStep) => [s.value] } as const;
+const create = {
+  arity: [2, 4],
+  fields: (s: CreateStep) => [
+    s.path,
+    octal(s.mode),
+    ...(s.owner ? [s.owner.uid, s.owner.gid] : []),
+  ],
+} as const;
+const MANY = Number.POSITIVE_INFINITY;
+
+/** The text protocol with native/minibox-exec: op name → field count and field order. */
+export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
+  mountns: bare,
+  "idmap-userns": { arity: [2, 2], fields: (s) => [s.uidMap, s.gidMap] },
+  "idmap-mount": { arity: [2, 2], fields: (s) => [s.source, s.target] },
+  mount: {
+    arity: [5, 5],
+    fields: (s) => [s.source || "-", s.target, s.fstype || "-", hex(s.flags), s.data || "-"],
+  },
+  mkdir: create,
+  touch: create,
+  mknod: { arity: [4, 4], fields: (s) => [s.path, octal(s.mode), s.major, s.minor] },
+  chown: { arity: [3, 3], fields: (s) => [s.path, s.uid, s.gid] },
+  symlink: { arity: [2, 2], fields: (s) => [s.target, s.path] },
+  "remount-ro": one,
+  pty: bare,
+  log: { arity: [4, 4], fields: (s) => [s.file, s.maxSize, s.maxFiles, s.stream] },
+  "exit-file": one,
+  "on-exit": { arity: [1, MANY], fields: (s) => s.argv },
+  // A plain fork (no flag) is written "0", as exec and the id-map probe always wrote it.
+  clone: { arity: [1, 1], fields: (s) => [s.flags ? hex(s.flags) : "0"] },
+  write: { arity: [2, 2], fields: (s) => [s.path, s.data] },
+  "report-pid": bare,
+  "wait-go": bare,
+  unshare: { arity: [1, 1], fields: (s) => [hex(s.flags)] },
+  user: { arity: [2, 2], fields: (s) => [s.uid, s.gid] },
+  "stdin-null": bare,
+  mask: { arity: [2, 2], fields: (s) => [s.path, s.with] },
+  pivot_root: one,
+  console: bare,
+  sethostname: one,
+  ifup: one,
+  chdir: one,
+  rlimit: { arity: [3, 3], fields: (s) => [s.resource, s.soft, s.hard] },
+  groups: { arity: [0, MANY], fields: (s) => s.gids },
+  bounding: { arity: [1, 1], fields: (s) => [capMask(s.keep)] },
+  caps: {
+    arity: [3, 3],
+    fields: (s) => [capMask(s.effective), capMask(s.permitted), capMask(s.inheritable)],
+  },
+  "no-new-privs": bare,
+  closefds: bare,
+  env: one,
+  init: bare,
+  exec: { arity: [1, MANY], fields: (s) => s.argv },
+  setns: { arity: [2, MANY], fields: (s) => [s.pid, ...s.namespaces] },
+};
+
+/** The step's fields as the executor reads them (after the op name). */
+export function stepFields(s: Step): string[] {
+  // TypeScript cannot correlate s.op with OPS[s.op]'s parameter type; the table's type ensures it.
+  const format = OPS[s.op] as OpFormat<Step>;
+  const fields = format.fields(s).map(String);
+  const [min, max] = format.arity;
+  if (fields.length < min || fields.length > max) {
+    throw new Error(
+      `plan step ${s.op} has ${fields.length} fields, the executor takes ${min}–${max}`,
+    );
+  }
+  return fields;
+}
+
+/** A step as it sits in a plan: typed, with its fields already read from OPS. */
+export type PlanStep = Step & { readonly args: readonly string[] };
+
+export interface Plan {
+  setup: PlanStep[];
+  parent: PlanStep[];
+  child: PlanStep[];
+}
+
+/** The three sections of steps, each step given its fields: a plan the executor can run. */
+export function toPlan(sections: { setup: Step[]; parent: Step[]; child: Step[] }): Plan {
+  const seal = (steps: Step[]) => steps.map((s): PlanStep => ({ ...s, args: stepFields(s) }));
+  return {
+    setup: seal(sections.setup),
+    parent: seal(sections.parent),
+    child: seal(sections.child),
+  };
+}

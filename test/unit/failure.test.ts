@@ -1,0 +1,52 @@
+import { describe, expect, it } from "vitest";
+import { explainFailure } from "../../src/runtime/failure.js";
+import type { PlanStep } from "../../src/runtime/plan.js";
+
+const failure = (call: string, errno: number, step?: PlanStep, detail = "") => ({
+  call,
+  errno,
+  step,
+  detail,
+});
+
+describe("explainFailure (run and exec alike)", () => {
+  it("execve: 127 when not found, 126 when it cannot run", () => {
+    expect(explainFailure(failure("execve", 2), "nope", 125)).toEqual({
+      code: 127,
+      message: 'exec: "nope": executable file not found in $PATH',
+    });
+    expect(explainFailure(failure("execve", 2), "/bin/nope", 126)).toEqual({
+      code: 127,
+      message: 'exec: "/bin/nope": no such file or directory',
+    });
+    expect(explainFailure(failure("execve", 13), "/etc/passwd", 125)).toEqual({
+      code: 126,
+      message: 'exec: "/etc/passwd": permission denied',
+    });
+  });
+
+  it("another step: the step, the call, the error; 125 for run, 126 for exec", () => {
+    const step = { op: "chdir", value: "/x", describe: "chdir /x", args: ["/x"] } as PlanStep;
+    expect(explainFailure(failure("chdir", 2, step), "sh", 125)).toEqual({
+      code: 125,
+      message: "chdir /x: chdir: No such file or directory",
+    });
+    expect(explainFailure(failure("chdir", 2, step), "sh", 126).code).toBe(126);
+  });
+
+  it("the executor's own death, and a filesystem that cannot be idmapped", () => {
+    expect(
+      explainFailure(failure("executor", 0, undefined, "killed by SIGKILL"), "sh", 125),
+    ).toEqual({ code: 125, message: "the executor died (killed by SIGKILL)" });
+    const step = {
+      op: "idmap-mount",
+      source: "/nfs",
+      target: "/c/rootfs/data",
+      describe: "idmapped bind mount of /nfs",
+      args: ["/nfs", "/c/rootfs/data"],
+    } as PlanStep;
+    expect(explainFailure(failure("mount_setattr", 22, step, "/nfs"), "sh", 125).message).toBe(
+      "idmapped bind mount of /nfs: the filesystem of /nfs does not support idmapped mounts (Invalid argument); use --userns=host for this container",
+    );
+  });
+});
