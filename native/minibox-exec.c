@@ -125,10 +125,14 @@ static int run_parent(struct executor *ex, int release[2], int errors[2])
 		report_failure(ex);
 		kill(ex->child, SIGKILL);
 		waitpid(ex->child, NULL, 0);
+		close(release[1]);
+		close(errors[0]);
 		return EXIT_SETUP_FAILED;
 	}
 	if (write(release[1], "g", 1) != 1) {
 		status("error 0 release write %d", errno);
+		close(release[1]);
+		close(errors[0]);
 		return EXIT_SETUP_FAILED;
 	}
 	close(release[1]);
@@ -147,6 +151,12 @@ static int run_parent(struct executor *ex, int release[2], int errors[2])
 	return wait_for_child(ex);
 }
 
+static void close_pair(int fds[2])
+{
+	close(fds[0]);
+	close(fds[1]);
+}
+
 static int open_pipes(int release[2], int errors[2])
 {
 	if (pipe2(release, O_CLOEXEC) < 0)
@@ -154,8 +164,7 @@ static int open_pipes(int release[2], int errors[2])
 	if (pipe2(errors, O_CLOEXEC) == 0)
 		return 0;
 	int saved = errno;
-	close(release[0]);
-	close(release[1]);
+	close_pair(release);
 	errno = saved;
 	return -1;
 }
@@ -173,6 +182,8 @@ static int clone_and_run(struct executor *ex, const struct step *clone_step)
 	if (ex->child < 0) {
 		fail(ex, clone_step, "clone", arg(clone_step, 1));
 		report_failure(ex);
+		close_pair(release);
+		close_pair(errors);
 		return EXIT_SETUP_FAILED;
 	}
 	if (ex->child == 0)

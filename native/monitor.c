@@ -216,19 +216,26 @@ static void rotate(struct monitor *m)
 	m->log_size = 0;
 }
 
-/* One log entry, appended to the batch (flushed first if it would not fit). */
-static void write_entry(struct monitor *m, const struct stream *s, const char *data, size_t n)
+/* The time as Docker writes it: RFC 3339 in UTC, with nanoseconds. */
+static void utc_now(char *out, size_t size)
 {
 	struct timespec ts;
 	struct tm tm;
-	char when[32];
+	char seconds[32];
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	strftime(seconds, sizeof(seconds), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out, size, "%s.%09ldZ", seconds, ts.tv_nsec);
+}
+
+/* One log entry, appended to the batch (flushed first if it would not fit). */
+static void write_entry(struct monitor *m, const struct stream *s, const char *data, size_t n)
+{
+	char when[64];
+	utc_now(when, sizeof(when));
 	size_t o = (size_t)sprintf(m->line, "{\"log\":\"");
 	o = json_escape(m->line, o, (const unsigned char *)data, n);
-	o += (size_t)sprintf(m->line + o, "\",\"stream\":\"%s\",\"time\":\"%s.%09ldZ\"}\n", s->name, when,
-			     ts.tv_nsec);
+	o += (size_t)sprintf(m->line + o, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", s->name, when);
 	if (m->pending_len + o > sizeof(m->pending) ||
 	    (m->max_size > 0 && m->log_size + (long long)(m->pending_len + o) > m->max_size))
 		flush_pending(m);
@@ -348,12 +355,8 @@ int monitor_wait(struct monitor *m, pid_t child, int signal_fd, int foreground)
 static void write_exit_file(const char *exit_file, int wait_status)
 {
 	char tmp[4096];
-	struct timespec ts;
-	struct tm tm;
-	char when[32];
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	char when[64];
+	utc_now(when, sizeof(when));
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", exit_file) >= (int)sizeof(tmp))
 		return;
 	FILE *f = fopen(tmp, "we");
@@ -363,7 +366,7 @@ static void write_exit_file(const char *exit_file, int wait_status)
 		fprintf(f, "{\"exitCode\":%d,\"signal\":null", WEXITSTATUS(wait_status));
 	else
 		fprintf(f, "{\"exitCode\":%d,\"signal\":%d", 128 + WTERMSIG(wait_status), WTERMSIG(wait_status));
-	fprintf(f, ",\"finishedAt\":\"%s.%09ldZ\"}\n", when, ts.tv_nsec);
+	fprintf(f, ",\"finishedAt\":\"%s\"}\n", when);
 	if (fclose(f) == 0)
 		rename(tmp, exit_file);
 }
