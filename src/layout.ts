@@ -60,6 +60,8 @@ export type RootLayout = ReturnType<typeof rootLayout>;
 export function containerPaths(root: string, id: string) {
   const dir = join(rootLayout(root).containers, id);
   return {
+    /** The root it lies under (to find its name in <root>/names). */
+    root,
     dir,
     config: join(dir, "config.json"),
     state: join(dir, "state.json"),

@@ -564,19 +564,17 @@ async function cacheKey(
 
 async function loadCache(store: Store): Promise<Record<string, string>> {
   try {
-    return JSON.parse(await readFile(join(store.root, "build-cache.json"), "utf8"));
+    return JSON.parse(await readFile(store.layout.buildCache, "utf8"));
   } catch {
     return {};
   }
 }
 
 async function saveCache(store: Store, cache: Record<string, string>): Promise<void> {
-  const tmp = join(
-    store.root,
-    `build-cache.json.tmp-${process.pid}-${randomBytes(3).toString("hex")}`,
-  );
+  const file = store.layout.buildCache;
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(3).toString("hex")}`;
   await writeFile(tmp, JSON.stringify(cache));
-  await rename(tmp, join(store.root, "build-cache.json"));
+  await rename(tmp, file);
 }
 
 /** SOURCE_DATE_EPOCH (seconds) in ms, for reproducible builds. */

@@ -4,7 +4,6 @@
  * and pull a FROM image.
  */
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import type { Context } from "../cli/context.js";
 import type { ImageConfig } from "../image/manifest.js";
 import type { ImageRecord } from "../image/store.js";
@@ -100,7 +99,7 @@ export async function runBuildStep(
     },
   );
   interrupt.container = undefined;
-  const id = (await readFile(join(ctx.store.root, "names", name), "utf8")).trim();
+  const id = (await readFile(ctx.store.layout.name(name), "utf8")).trim();
   const userns = await loadUserns(ctx.store.root);
   return {
     code,

@@ -6,6 +6,7 @@
 import { readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { containerPaths, rootLayout } from "../layout.js";
 import { digestHex, shortId } from "./digest.js";
 import { type ImageConfig, parseImageConfig } from "./manifest.js";
 import {
@@ -107,11 +108,10 @@ export function familiarTags(tags: string[]): string[] {
  * image a container was made from cannot be removed without -f, as in Docker.
  */
 export async function imageUsers(root: string): Promise<Map<string, string[]>> {
-  const dir = join(root, "containers");
   const users = new Map<string, string[]>();
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
+  for (const name of await readdir(rootLayout(root).containers).catch(() => [] as string[])) {
     try {
-      const state = JSON.parse(await readFile(join(dir, name, "state.json"), "utf8")) as {
+      const state = JSON.parse(await readFile(containerPaths(root, name).state, "utf8")) as {
         imageId?: string;
       };
       if (typeof state.imageId === "string") {
@@ -201,7 +201,7 @@ export async function removeImage(
     for (const chain of doomedLayers) lines.push(`Deleted: ${chain}`);
   });
   // The index no longer points at these, so a crash from here on leaves only unreferenced files.
-  const shiftedRoot = join(store.root, "layers-shifted");
+  const shiftedRoot = store.layout.layersShifted;
   const shiftedRanges = await readdir(shiftedRoot).catch(() => [] as string[]);
   for (const chain of doomedLayers) {
     // The layer and its owner-shifted copies (the no-idmap fallback of `run`).

@@ -11,6 +11,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { MiniboxError } from "../errors.js";
+import { rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
 import { openCgroup } from "./cgroups/index.js";
 import { namePath } from "./names.js";
@@ -102,7 +103,7 @@ export async function readSpec(root: string, id: string): Promise<Spec> {
 
 /** One container's changes are serialised: the exit hook, rm -f and a sweep may race. */
 function lockOf(root: string, id: string): string {
-  return `${root}/locks/container-${id}.lock`;
+  return rootLayout(root).lock(`container-${id}`);
 }
 
 /**
