@@ -14,15 +14,14 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rm, stat, truncate } from "node:fs/promises";
+import { rm, stat, truncate } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
-import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { MiniboxError } from "../errors.js";
 import { withLock } from "../sys/lock.js";
 import type { CredentialStore } from "./credentials.js";
 import { chainIds, digestHex, shortId } from "./digest.js";
-import { opaqueDirOf, type UnpackResult, unpackLayer } from "./layer.js";
+import { type UnpackedLayerDir, unpackLayerDir } from "./layer-dir.js";
 import {
   type Descriptor,
   type ImageConfig,
@@ -323,22 +322,10 @@ async function ensureLayer(
   );
 }
 
-interface Unpacked {
-  result: UnpackResult;
-  opaqueDirs: string[];
-}
-
-/** Unpack a tar stream into <staging>/diff (made fresh), noting opaque directories. */
-async function unpackInto(staging: string, input: Readable): Promise<Unpacked> {
+/** Unpack a tar stream into a fresh layer directory `staging`, noting opaque directories. */
+async function unpackInto(staging: string, input: Readable): Promise<UnpackedLayerDir> {
   await rm(staging, { recursive: true, force: true });
-  await mkdir(join(staging, "diff"), { recursive: true, mode: 0o755 });
-  const opaqueDirs: string[] = [];
-  const result = await unpackLayer(input, join(staging, "diff"), {
-    onEntry: (name, kind) => {
-      if (kind === "opaque") opaqueDirs.push(opaqueDirOf(name));
-    },
-  });
-  return { result, opaqueDirs };
+  return unpackLayerDir(input, staging);
 }
 
 /**
@@ -354,7 +341,7 @@ async function unpackWhileDownloading(
   desc: Descriptor,
   staging: string,
   reporter: PullReporter,
-): Promise<Unpacked | undefined> {
+): Promise<UnpackedLayerDir | undefined> {
   const tee = new Tee();
   const unpacking = unpackInto(staging, tee.stream).then(
     (value) => ({ value }),

@@ -21,7 +21,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
-import { type RootLayout, rootLayout } from "../layout.js";
+import { layerPaths, type RootLayout, rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
 import { processAlive } from "../sys/process.js";
 import { digestHex, sha256 } from "./digest.js";
@@ -172,15 +172,15 @@ export class Store {
 
   /** The directory overlayfs stacks: the layer's own files, whiteouts in overlay form. */
   layerDiffDir(chainId: string): string {
-    return join(this.layerDir(chainId), "diff");
+    return layerPaths(this.layerDir(chainId)).diff;
   }
 
   hasLayer(chainId: string): boolean {
-    return existsSync(join(this.layerDir(chainId), "layer.json"));
+    return existsSync(layerPaths(this.layerDir(chainId)).record);
   }
 
   async readLayer(chainId: string): Promise<LayerRecord> {
-    return JSON.parse(await readFile(join(this.layerDir(chainId), "layer.json"), "utf8"));
+    return JSON.parse(await readFile(layerPaths(this.layerDir(chainId)).record, "utf8"));
   }
 
   /**
@@ -188,7 +188,7 @@ export class Store {
    * record, then rename the whole directory into place in one step.
    */
   async commitLayer(stagingDir: string, record: LayerRecord): Promise<void> {
-    await writeFile(join(stagingDir, "layer.json"), `${JSON.stringify(record, null, 2)}\n`);
+    await writeFile(layerPaths(stagingDir).record, `${JSON.stringify(record, null, 2)}\n`);
     await rename(stagingDir, this.layerDir(record.chainId));
   }
 
