@@ -65,7 +65,7 @@ export interface ImageRecord {
   parent?: string;
 }
 
-interface ImageIndex {
+export interface ImageIndex {
   /** Canonical "domain/path:tag" → image ID. */
   tags: Record<string, string>;
   images: Record<string, ImageRecord>;
