@@ -1,13 +1,7 @@
 /**
- * The local image store: everything minibox knows lives under one root.
- *
- *   <root>/blobs/sha256/<hex>         content-addressed blobs (manifests, configs, layer tars)
- *   <root>/layers/<chainhex>/diff/    a layer unpacked once, shared by every image that has it
- *   <root>/layers/<chainhex>/layer.json
- *   <root>/images.json                tags → image ID, image ID → record
- *   <root>/blob-sources.json          blob digest → repositories it was pulled from or pushed to
- *   <root>/tmp/                       downloads in progress, unpacks in progress
- *   <root>/locks/                     flock files (see sys/lock.ts)
+ * The local image store: blobs, unpacked layers and the image index, under
+ * minibox's root (src/layout.ts names every path: blobs/, layers/,
+ * images.json, blob-sources.json, tmp/, locks/).
  *
  * Crash safety comes from ordering and rename(2): a blob is written to tmp/,
  * verified, then renamed into blobs/; a layer is unpacked into tmp/, then its

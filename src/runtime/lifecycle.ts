@@ -3,10 +3,12 @@
  * record its exit, stop, kill and remove it.
  *
  * Who records an exit: for a foreground run, the minibox that waits for it;
- * for a detached one (-d), the monitor writes exit.json and then runs
- * `minibox container-exited <id>` (finalizeExit below). Any command that finds
- * a container whose watcher died without recording anything does it instead
- * (sweepContainers in state.ts calls back here).
+ * for a detached one (-d), the monitor writes exit.json and then execs its
+ * exit hook, `minibox container-exited <id>`, which calls finalizeExit below
+ * (and starts the container again when its restart policy says so). When the
+ * watcher died without recording anything, the next command that looks does
+ * it: sweepContainers below (run, ps, container prune) or waitExited (stop,
+ * rm -f, wait).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
