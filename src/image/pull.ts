@@ -119,19 +119,7 @@ async function pullFrom(
   const layers = layersToPull(manifest, config);
   const imageId = manifest.config.digest;
   const existing = (await store.readIndex()).images[imageId];
-  const diffIds = config.rootfs.diff_ids;
-  const chains = chainIds(diffIds);
-  const records = await mapConcurrent(layers, CONCURRENT_DOWNLOADS, (layer, i) =>
-    ensureLayer(
-      store,
-      client,
-      ref.path,
-      layer,
-      diffIds[i] as string,
-      chains[i] as string,
-      reporter,
-    ),
-  );
+  const records = await pullLayers(store, client, ref.path, layers, config, reporter);
   // Everything the image needs exists now; only then does it enter the index.
   for (const blob of resolved.blobs) await store.putBlob(blob.body, blob.digest);
   await store.putBlob(configBody, imageId);
@@ -207,6 +195,22 @@ function layersToPull(manifest: ImageManifest, config: ImageConfig): Descriptor[
     );
   }
   return layers;
+}
+
+/** Every layer in the store (downloaded and unpacked, unless already there), a few at once. */
+async function pullLayers(
+  store: Store,
+  client: RegistryClient,
+  repo: string,
+  layers: Descriptor[],
+  config: ImageConfig,
+  reporter: PullReporter,
+): Promise<LayerRecord[]> {
+  const diffIds = config.rootfs.diff_ids;
+  const chains = chainIds(diffIds);
+  return mapConcurrent(layers, CONCURRENT_DOWNLOADS, (layer, i) =>
+    ensureLayer(store, client, repo, layer, diffIds[i] as string, chains[i] as string, reporter),
+  );
 }
 
 /** The pulled image's record in the index (under the index lock), tagged when pulled by tag. */
