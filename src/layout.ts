@@ -44,6 +44,21 @@ export function rootLayout(root: string) {
 export type RootLayout = ReturnType<typeof rootLayout>;
 
 /**
+ * One unpacked layer's directory — <root>/layers/<chainID>/, or the staging
+ * directory under tmp/ it is built in before the rename:
+ *
+ *     diff/        the layer's files (an overlayfs lower directory)
+ *     layer.json   its record (digest, diffID, sizes, opaque directories)
+ */
+export function layerPaths(dir: string) {
+  return {
+    dir,
+    diff: join(dir, "diff"),
+    record: join(dir, "layer.json"),
+  };
+}
+
+/**
  * A container's directory:
  *
  *   <root>/containers/<id>/
@@ -60,6 +75,8 @@ export type RootLayout = ReturnType<typeof rootLayout>;
 export function containerPaths(root: string, id: string) {
   const dir = join(rootLayout(root).containers, id);
   return {
+    /** The root it lies under (to find its name in <root>/names). */
+    root,
     dir,
     config: join(dir, "config.json"),
     state: join(dir, "state.json"),

@@ -9,11 +9,10 @@
  * in a pull.
  */
 import { createReadStream } from "node:fs";
-import { mkdir, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { rm, stat } from "node:fs/promises";
 import { MiniboxError } from "../errors.js";
 import { chainIds, digestHex } from "../image/digest.js";
-import { opaqueDirOf, unpackLayer } from "../image/layer.js";
+import { unpackLayerDir } from "../image/layer-dir.js";
 import { type ImageConfig, MediaType } from "../image/manifest.js";
 import type { ImageRecord, LayerRecord, Store } from "../image/store.js";
 import { withLock } from "../sys/lock.js";
@@ -93,17 +92,10 @@ async function storeLayer(store: Store, layer: NewLayer, diffIds: string[]): Pro
   return withLock(store.lockPath(`layer-${digestHex(chainId)}`), async () => {
     if (store.hasLayer(chainId)) return store.readLayer(chainId);
     const staging = store.tmpPath("unpack");
-    await mkdir(join(staging, "diff"), { recursive: true, mode: 0o755 });
     try {
-      const opaqueDirs: string[] = [];
-      const result = await unpackLayer(
+      const { result, opaqueDirs } = await unpackLayerDir(
         createReadStream(store.blobPath(layer.digest)),
-        join(staging, "diff"),
-        {
-          onEntry: (name, kind) => {
-            if (kind === "opaque") opaqueDirs.push(opaqueDirOf(name));
-          },
-        },
+        staging,
       );
       if (result.diffID !== layer.diffID) {
         throw new MiniboxError(`the new layer unpacks to ${result.diffID}, not ${layer.diffID}`);

@@ -9,7 +9,6 @@ import type { ImageConfig, Platform } from "../image/manifest.js";
 import type { PullReporter } from "../image/pull.js";
 import type { EndpointOptions } from "../image/registry.js";
 import type { ImageRecord, Store } from "../image/store.js";
-import { rootLayout } from "../layout.js";
 import type { RunStepResult } from "./build.js";
 
 /** Where a build runs its steps and pulls its images from (what the command line gives it). */
@@ -111,7 +110,7 @@ export async function runBuildStep(
     },
   );
   interrupt.container = undefined;
-  const id = (await readFile(rootLayout(ctx.store.root).name(name), "utf8")).trim();
+  const id = (await readFile(ctx.store.layout.name(name), "utf8")).trim();
   const userns = await loadUserns(ctx.store.root);
   return {
     code,

@@ -6,6 +6,7 @@
 import { readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { containerPaths, rootLayout } from "../layout.js";
 import { digestHex, shortId } from "./digest.js";
 import { type ImageConfig, parseImageConfig } from "./manifest.js";
 import {
@@ -15,7 +16,7 @@ import {
   looksLikeImageId,
   parseReference,
 } from "./reference.js";
-import type { ImageRecord, Store } from "./store.js";
+import type { ImageIndex, ImageRecord, Store } from "./store.js";
 
 export interface ResolvedImage {
   record: ImageRecord;
@@ -107,11 +108,10 @@ export function familiarTags(tags: string[]): string[] {
  * image a container was made from cannot be removed without -f, as in Docker.
  */
 export async function imageUsers(root: string): Promise<Map<string, string[]>> {
-  const dir = join(root, "containers");
   const users = new Map<string, string[]>();
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
+  for (const name of await readdir(rootLayout(root).containers).catch(() => [] as string[])) {
     try {
-      const state = JSON.parse(await readFile(join(dir, name, "state.json"), "utf8")) as {
+      const state = JSON.parse(await readFile(containerPaths(root, name).state, "utf8")) as {
         imageId?: string;
       };
       if (typeof state.imageId === "string") {
@@ -135,76 +135,126 @@ export async function removeImage(
 ): Promise<string[]> {
   const { record, tag } = await requireImage(store, nameOrId);
   const busy = await imageUsers(store.root);
-  const users = busy.get(record.id) ?? [];
   const lines: string[] = [];
-  const doomedLayers: string[] = [];
-  const doomedBlobs: string[] = [];
-  await store.updateIndex((index) => {
-    const tags = Object.keys(index.tags).filter((t) => index.tags[t] === record.id);
-    if (tag && tags.length > 1) {
-      // Removing one of several names only untags.
-      delete index.tags[tag];
-      lines.push(`Untagged: ${familiarTags([tag])[0]}`);
-      return;
-    }
-    if (!tag && tags.length > 1 && !force) {
-      throw new MiniboxError(
-        `conflict: unable to delete ${shortId(record.id)} (must be forced) - image is referenced in multiple repositories`,
-        "remove it by name, or use -f",
-      );
-    }
-    if (users.length > 0 && !force) {
-      throw new MiniboxError(
-        `conflict: unable to remove image ${familiarTags(tag ? [tag] : tags)[0] ?? shortId(record.id)} - image is being used by container ${users[0]?.slice(0, 12)}`,
-        "remove the container first, or use -f",
-      );
-    }
-    for (const t of tags) {
-      delete index.tags[t];
-      lines.push(`Untagged: ${familiarTags([t])[0]}`);
-    }
-    for (const repoDigest of record.repoDigests)
-      lines.push(`Untagged: ${familiarDigest(repoDigest)}`);
-    if (users.length > 0) return; // forced while in use: Docker keeps the image, untagged
-    // A parent of other images (a build's base) stays while they need it, untagged.
-    if (Object.values(index.images).some((r) => r.parent === record.id)) {
-      if (tags.length > 0) return;
-      throw new MiniboxError(
-        `conflict: unable to delete ${shortId(record.id)} (cannot be forced) - image has dependent child images`,
-        "remove the images built from it first",
-      );
-    }
-    // Docker deletes a build's intermediate images with their last child.
-    const gone = [record, ...orphanedParents(index, record, busy)];
-    for (const g of gone) delete index.images[g.id];
-    const remaining = Object.values(index.images);
-    const usedLayers = new Set(remaining.flatMap((r) => r.layers.map((l) => l.chainId)));
-    const usedBlobs = new Set(
-      remaining.flatMap((r) => [
-        r.id,
-        r.manifestDigest,
-        ...r.repoDigests.map(repoDigestOf),
-        ...r.layers.map((l) => l.digest),
-      ]),
-    );
-    // A parent's layers are a prefix of its child's: the removed image's layers cover them all.
-    for (const layer of record.layers) {
-      if (!usedLayers.has(layer.chainId)) doomedLayers.push(layer.chainId);
-      if (!usedBlobs.has(layer.digest)) doomedBlobs.push(layer.digest);
-    }
-    for (const g of gone) {
-      for (const blob of [g.id, g.manifestDigest, ...g.repoDigests.map(repoDigestOf)]) {
-        if (!usedBlobs.has(blob)) doomedBlobs.push(blob);
-      }
-      lines.push(`Deleted: ${g.id}`);
-    }
-    for (const chain of doomedLayers) lines.push(`Deleted: ${chain}`);
-  });
+  const doomed = await store.updateIndex((index) =>
+    removeFromIndex(index, { record, tag, force, busy }, lines),
+  );
   // The index no longer points at these, so a crash from here on leaves only unreferenced files.
-  const shiftedRoot = join(store.root, "layers-shifted");
+  await deleteLayers(store, doomed.layers);
+  for (const blob of new Set(doomed.blobs)) await rm(store.blobPath(blob), { force: true });
+  return lines;
+}
+
+/** What `rmi` was asked, and which containers use which image. */
+interface Removal {
+  record: ImageRecord;
+  /** The tag it was named by (undefined when named by ID). */
+  tag?: string;
+  force: boolean;
+  busy: Map<string, string[]>;
+}
+
+/** Layers (chain IDs) and blobs (digests) that no image in the index needs any more. */
+interface Doomed {
+  layers: string[];
+  blobs: string[];
+}
+
+/** Docker's rmi, on the index: untag, then drop the image if nothing keeps it. */
+function removeFromIndex(index: ImageIndex, removal: Removal, lines: string[]): Doomed {
+  const { record, tag, force, busy } = removal;
+  const nothing: Doomed = { layers: [], blobs: [] };
+  const tags = Object.keys(index.tags).filter((t) => index.tags[t] === record.id);
+  if (tag && tags.length > 1) {
+    // Removing one of several names only untags.
+    delete index.tags[tag];
+    lines.push(`Untagged: ${familiarTags([tag])[0]}`);
+    return nothing;
+  }
+  const users = busy.get(record.id) ?? [];
+  if (!force) refuseIfReferenced(record, tag, tags, users);
+  for (const t of tags) {
+    delete index.tags[t];
+    lines.push(`Untagged: ${familiarTags([t])[0]}`);
+  }
+  for (const repoDigest of record.repoDigests)
+    lines.push(`Untagged: ${familiarDigest(repoDigest)}`);
+  if (users.length > 0) return nothing; // forced while in use: Docker keeps the image, untagged
+  if (keptAsParent(index, record, tags)) return nothing;
+  return dropImage(index, record, busy, lines);
+}
+
+function refuseIfReferenced(
+  record: ImageRecord,
+  tag: string | undefined,
+  tags: string[],
+  users: string[],
+): void {
+  if (!tag && tags.length > 1) {
+    throw new MiniboxError(
+      `conflict: unable to delete ${shortId(record.id)} (must be forced) - image is referenced in multiple repositories`,
+      "remove it by name, or use -f",
+    );
+  }
+  if (users.length > 0) {
+    throw new MiniboxError(
+      `conflict: unable to remove image ${familiarTags(tag ? [tag] : tags)[0] ?? shortId(record.id)} - image is being used by container ${users[0]?.slice(0, 12)}`,
+      "remove the container first, or use -f",
+    );
+  }
+}
+
+/** A parent of other images (a build's base) stays while they need it, untagged. */
+function keptAsParent(index: ImageIndex, record: ImageRecord, tags: string[]): boolean {
+  if (!Object.values(index.images).some((r) => r.parent === record.id)) return false;
+  if (tags.length > 0) return true;
+  throw new MiniboxError(
+    `conflict: unable to delete ${shortId(record.id)} (cannot be forced) - image has dependent child images`,
+    "remove the images built from it first",
+  );
+}
+
+/** Delete the image (and its orphaned parents) from the index; what no remaining image needs. */
+function dropImage(
+  index: ImageIndex,
+  record: ImageRecord,
+  busy: Map<string, string[]>,
+  lines: string[],
+): Doomed {
+  const doomed: Doomed = { layers: [], blobs: [] };
+  // Docker deletes a build's intermediate images with their last child.
+  const gone = [record, ...orphanedParents(index, record, busy)];
+  for (const g of gone) delete index.images[g.id];
+  const remaining = Object.values(index.images);
+  const usedLayers = new Set(remaining.flatMap((r) => r.layers.map((l) => l.chainId)));
+  const usedBlobs = new Set(
+    remaining.flatMap((r) => [
+      r.id,
+      r.manifestDigest,
+      ...r.repoDigests.map(repoDigestOf),
+      ...r.layers.map((l) => l.digest),
+    ]),
+  );
+  // A parent's layers are a prefix of its child's: the removed image's layers cover them all.
+  for (const layer of record.layers) {
+    if (!usedLayers.has(layer.chainId)) doomed.layers.push(layer.chainId);
+    if (!usedBlobs.has(layer.digest)) doomed.blobs.push(layer.digest);
+  }
+  for (const g of gone) {
+    for (const blob of [g.id, g.manifestDigest, ...g.repoDigests.map(repoDigestOf)]) {
+      if (!usedBlobs.has(blob)) doomed.blobs.push(blob);
+    }
+    lines.push(`Deleted: ${g.id}`);
+  }
+  for (const chain of doomed.layers) lines.push(`Deleted: ${chain}`);
+  return doomed;
+}
+
+/** Each layer and its owner-shifted copies (the no-idmap fallback of `run`). */
+async function deleteLayers(store: Store, chains: string[]): Promise<void> {
+  const shiftedRoot = store.layout.layersShifted;
   const shiftedRanges = await readdir(shiftedRoot).catch(() => [] as string[]);
-  for (const chain of doomedLayers) {
-    // The layer and its owner-shifted copies (the no-idmap fallback of `run`).
+  for (const chain of chains) {
     const dirs = [
       store.layerDir(chain),
       ...shiftedRanges.map((r) => join(shiftedRoot, r, digestHex(chain))),
@@ -215,8 +265,6 @@ export async function removeImage(
       await rm(trash, { recursive: true, force: true });
     }
   }
-  for (const blob of new Set(doomedBlobs)) await rm(store.blobPath(blob), { force: true });
-  return lines;
 }
 
 /**
@@ -263,7 +311,7 @@ export async function pruneImages(
  * handled; only their config and manifest blobs remain to go.
  */
 function orphanedParents(
-  index: { tags: Record<string, string>; images: Record<string, ImageRecord> },
+  index: ImageIndex,
   removed: ImageRecord,
   busy: Map<string, string[]>,
 ): ImageRecord[] {

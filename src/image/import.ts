@@ -7,14 +7,14 @@
  * image can later be pushed like any other.
  */
 import { createReadStream, createWriteStream } from "node:fs";
-import { copyFile, type FileHandle, mkdir, open, rm, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { copyFile, type FileHandle, open, rm, stat } from "node:fs/promises";
+import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { MiniboxError } from "../errors.js";
 import { withLock } from "../sys/lock.js";
 import { digestHex, sha256File } from "./digest.js";
-import { opaqueDirOf, unpackLayer } from "./layer.js";
+import { unpackLayerDir } from "./layer-dir.js";
 import { MediaType, type Platform } from "./manifest.js";
 import { formatReference, parseReference } from "./reference.js";
 import type { ImageRecord, LayerRecord, Store } from "./store.js";
@@ -30,71 +30,13 @@ export async function importTarball(
   await store.init();
   await store.sweepTmp();
   const source = file === "-" ? "stdin" : basename(file);
-  const staging = store.tmpPath("unpack");
-  const blobTmp = store.tmpPath("blob");
-  const stdinTmp = store.tmpPath("stdin");
-  let layer: LayerRecord;
-  try {
-    // Make the layer blob first (gzip, as registries expect), then unpack
-    // from it: the same path a pulled layer takes.
-    if (file === "-") await pipeline(process.stdin, createWriteStream(stdinTmp));
-    const input = file === "-" ? stdinTmp : file;
-    if (await isGzip(input)) await copyFile(input, blobTmp);
-    else await pipeline(createReadStream(input), createGzip(), createWriteStream(blobTmp));
-    await mkdir(join(staging, "diff"), { recursive: true, mode: 0o755 });
-    const opaqueDirs: string[] = [];
-    const unpacked = await unpackLayer(createReadStream(blobTmp), join(staging, "diff"), {
-      onEntry: (name, kind) => {
-        if (kind === "opaque") opaqueDirs.push(opaqueDirOf(name));
-      },
-    });
-    const digest = await sha256File(blobTmp);
-    layer = {
-      digest,
-      mediaType: MediaType.ociLayerGzip,
-      blobSize: (await stat(blobTmp)).size,
-      diffId: unpacked.diffID,
-      chainId: unpacked.diffID,
-      size: unpacked.size,
-      opaqueDirs,
-    };
-    await store.commitBlobFile(blobTmp, digest);
-    await withLock(store.lockPath(`layer-${digestHex(layer.chainId)}`), async () => {
-      if (store.hasLayer(layer.chainId)) await rm(staging, { recursive: true, force: true });
-      else await store.commitLayer(staging, layer);
-    });
-  } catch (err) {
-    await rm(staging, { recursive: true, force: true });
-    await rm(blobTmp, { force: true });
-    if (err instanceof MiniboxError)
-      throw new MiniboxError(`cannot import ${source}: ${err.message}`, err.hint);
-    throw err;
-  } finally {
-    await rm(stdinTmp, { force: true });
-  }
-
+  const layer = await importLayer(store, file, source);
   const created = new Date().toISOString();
-  const config = {
-    created,
-    architecture: platform.architecture,
-    os: platform.os,
-    ...(platform.variant ? { variant: platform.variant } : {}),
-    config: {},
-    rootfs: { type: "layers", diff_ids: [layer.diffId] },
-    history: [
-      { created, created_by: `minibox import ${source}`, comment: `Imported from ${source}` },
-    ],
-  };
-  const configBody = Buffer.from(JSON.stringify(config));
-  const configDigest = await store.putBlob(configBody);
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    config: { mediaType: MediaType.ociConfig, digest: configDigest, size: configBody.length },
-    layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.blobSize }],
-  };
-  const manifestBody = Buffer.from(JSON.stringify(manifest));
-  const manifestDigest = await store.putBlob(manifestBody);
+  const { configDigest, manifestDigest } = await writeImageBlobs(
+    store,
+    layer,
+    imageConfig(layer, source, platform, created),
+  );
   return store.updateIndex((index) => {
     const record: ImageRecord = {
       id: configDigest,
@@ -109,6 +51,85 @@ export async function importTarball(
     if (ref) index.tags[formatReference(ref)] = configDigest;
     return record;
   });
+}
+
+/** The tarball as a stored layer: its blob in blobs/, unpacked in layers/. */
+async function importLayer(store: Store, file: string, source: string): Promise<LayerRecord> {
+  const staging = store.tmpPath("unpack");
+  const blobTmp = store.tmpPath("blob");
+  const stdinTmp = store.tmpPath("stdin");
+  try {
+    // Make the layer blob first (gzip, as registries expect), then unpack
+    // from it: the same path a pulled layer takes.
+    if (file === "-") await pipeline(process.stdin, createWriteStream(stdinTmp));
+    await writeGzipBlob(file === "-" ? stdinTmp : file, blobTmp);
+    const layer = await unpackBlob(blobTmp, staging);
+    await store.commitBlobFile(blobTmp, layer.digest);
+    await withLock(store.lockPath(`layer-${digestHex(layer.chainId)}`), async () => {
+      if (store.hasLayer(layer.chainId)) await rm(staging, { recursive: true, force: true });
+      else await store.commitLayer(staging, layer);
+    });
+    return layer;
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true });
+    await rm(blobTmp, { force: true });
+    if (err instanceof MiniboxError)
+      throw new MiniboxError(`cannot import ${source}: ${err.message}`, err.hint);
+    throw err;
+  } finally {
+    await rm(stdinTmp, { force: true });
+  }
+}
+
+async function writeGzipBlob(input: string, blob: string): Promise<void> {
+  if (await isGzip(input)) await copyFile(input, blob);
+  else await pipeline(createReadStream(input), createGzip(), createWriteStream(blob));
+}
+
+/** Unpack the gzip blob into `staging`'s layer directory; the record of the layer it makes. */
+async function unpackBlob(blob: string, staging: string): Promise<LayerRecord> {
+  const { result: unpacked, opaqueDirs } = await unpackLayerDir(createReadStream(blob), staging);
+  return {
+    digest: await sha256File(blob),
+    mediaType: MediaType.ociLayerGzip,
+    blobSize: (await stat(blob)).size,
+    diffId: unpacked.diffID,
+    chainId: unpacked.diffID,
+    size: unpacked.size,
+    opaqueDirs,
+  };
+}
+
+function imageConfig(layer: LayerRecord, source: string, platform: Platform, created: string) {
+  return {
+    created,
+    architecture: platform.architecture,
+    os: platform.os,
+    ...(platform.variant ? { variant: platform.variant } : {}),
+    config: {},
+    rootfs: { type: "layers", diff_ids: [layer.diffId] },
+    history: [
+      { created, created_by: `minibox import ${source}`, comment: `Imported from ${source}` },
+    ],
+  };
+}
+
+/** The config and an OCI manifest naming it and the layer, stored as blobs. */
+async function writeImageBlobs(
+  store: Store,
+  layer: LayerRecord,
+  config: object,
+): Promise<{ configDigest: string; manifestDigest: string }> {
+  const configBody = Buffer.from(JSON.stringify(config));
+  const configDigest = await store.putBlob(configBody);
+  const manifest = {
+    schemaVersion: 2,
+    mediaType: MediaType.ociManifest,
+    config: { mediaType: MediaType.ociConfig, digest: configDigest, size: configBody.length },
+    layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.blobSize }],
+  };
+  const manifestDigest = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
+  return { configDigest, manifestDigest };
 }
 
 /** gzip starts with 1f 8b; anything else is taken as a plain tar. */

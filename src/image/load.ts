@@ -32,7 +32,7 @@ import {
 } from "./archive-format.js";
 import { decompress, detectCompression } from "./compression.js";
 import { chainIds, digestHex, shortId } from "./digest.js";
-import { opaqueDirOf, unpackLayer } from "./layer.js";
+import { unpackLayerDir } from "./layer-dir.js";
 import {
   type Descriptor,
   type ImageConfig,
@@ -253,13 +253,7 @@ async function prepareImage(
         // One directory per layer prepared so far (the map grows with each):
         // the same chain may come in two blobs, the same blob in two chains.
         const dir = join(staging, `layer-${verified.size}`);
-        await mkdir(join(dir, "diff"), { recursive: true, mode: 0o755 });
-        const opaqueDirs: string[] = [];
-        const result = await unpackLayer(createReadStream(file.path), join(dir, "diff"), {
-          onEntry: (name, kind) => {
-            if (kind === "opaque") opaqueDirs.push(opaqueDirOf(name));
-          },
-        });
+        const { result, opaqueDirs } = await unpackLayerDir(createReadStream(file.path), dir);
         if (result.diffID !== diffId) throw diffIdMismatch(file, result.diffID, diffId);
         layers.push({
           record: { ...base, size: result.size, opaqueDirs },

@@ -14,15 +14,14 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rm, stat, truncate } from "node:fs/promises";
+import { rm, stat, truncate } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
-import { join } from "node:path";
 import { PassThrough, type Readable } from "node:stream";
 import { MiniboxError } from "../errors.js";
 import { withLock } from "../sys/lock.js";
 import type { CredentialStore } from "./credentials.js";
 import { chainIds, digestHex, shortId } from "./digest.js";
-import { opaqueDirOf, type UnpackResult, unpackLayer } from "./layer.js";
+import { type UnpackedLayerDir, unpackLayerDir } from "./layer-dir.js";
 import {
   type Descriptor,
   type ImageConfig,
@@ -42,7 +41,7 @@ import {
   TransientError,
   withRetries,
 } from "./registry.js";
-import type { ImageRecord, LayerRecord, Store } from "./store.js";
+import type { ImageIndex, ImageRecord, LayerRecord, Store } from "./store.js";
 
 /** What a pull tells the user as it goes; the CLI draws it (bars on a TTY, lines otherwise). */
 export interface PullReporter {
@@ -111,35 +110,82 @@ async function pullFrom(
   options: PullOptions,
   reporter: PullReporter,
 ): Promise<PullResult> {
-  const repo = ref.path;
-  const wanted = ref.digest ?? ref.tag ?? "latest";
   reporter.status(`${ref.digest ?? ref.tag}: Pulling from ${displayPath(ref)}`);
+  const resolved = await resolveManifest(client, ref, options.platform);
+  const { manifest } = resolved;
+  const configBody = await fetchSmallBlob(client, ref.path, manifest.config);
+  const config = parseImageConfig(configBody);
+  checkPlatform(config, options.platform, resolved.fromIndex);
+  const layers = layersToPull(manifest, config);
+  const imageId = manifest.config.digest;
+  const existing = (await store.readIndex()).images[imageId];
+  const records = await pullLayers(store, client, ref.path, layers, config, reporter);
+  // Everything the image needs exists now; only then does it enter the index.
+  for (const blob of resolved.blobs) await store.putBlob(blob.body, blob.digest);
+  await store.putBlob(configBody, imageId);
+  const record = await store.updateIndex((index) =>
+    indexPulledImage(store, index, ref, resolved, records),
+  );
+  // Remembered so that pushing these blobs elsewhere on this registry can mount them.
+  await store.recordBlobSources(
+    [imageId, ...layers.map((l) => l.digest)],
+    `${ref.domain}/${ref.path}`,
+  );
+  reporter.status(`Digest: ${resolved.top.digest}`);
+  return { record, downloaded: !existing, repoDigest: resolved.repoDigest };
+}
 
-  const top = await getManifestExplained(client, ref, wanted);
+/** The image manifest a reference names, through a manifest list when it names one. */
+interface ResolvedManifest {
+  /** What the reference names (a manifest list or the manifest itself). */
+  top: { body: Buffer; digest: string };
+  /** "domain/path@digest" of `top`, for the record's repoDigests. */
+  repoDigest: string;
+  fromIndex: boolean;
+  manifest: ImageManifest;
+  manifestDigest: string;
+  manifestMediaType: string;
+  /** The manifest blobs to store with the image (list and manifest). */
+  blobs: { body: Buffer; digest: string }[];
+}
+
+async function resolveManifest(
+  client: RegistryClient,
+  ref: ImageReference,
+  platform: Platform,
+): Promise<ResolvedManifest> {
+  const top = await getManifestExplained(client, ref, ref.digest ?? ref.tag ?? "latest");
   const topManifest = parseManifest(top.body, top.contentType);
   const repoDigest = `${repositoryName(ref)}@${top.digest}`;
-  const blobsToKeep: { body: Buffer; digest: string }[] = [top];
-
-  let manifest: ImageManifest;
-  let manifestDigest = top.digest;
-  let manifestMediaType = topManifest.mediaType;
-  if (topManifest.kind === "index") {
-    const chosen = selectPlatform(topManifest, options.platform);
-    const sub = await client.getManifest(repo, chosen.digest);
-    const parsed = parseManifest(sub.body, sub.contentType ?? chosen.mediaType);
-    if (parsed.kind !== "manifest")
-      throw new MiniboxError("a manifest list points to another manifest list");
-    manifest = parsed;
-    manifestDigest = sub.digest;
-    manifestMediaType = parsed.mediaType;
-    blobsToKeep.push(sub);
-  } else {
-    manifest = topManifest;
+  if (topManifest.kind !== "index") {
+    return {
+      top,
+      repoDigest,
+      fromIndex: false,
+      manifest: topManifest,
+      manifestDigest: top.digest,
+      manifestMediaType: topManifest.mediaType,
+      blobs: [top],
+    };
   }
+  const chosen = selectPlatform(topManifest, platform);
+  const sub = await client.getManifest(ref.path, chosen.digest);
+  const parsed = parseManifest(sub.body, sub.contentType ?? chosen.mediaType);
+  if (parsed.kind !== "manifest")
+    throw new MiniboxError("a manifest list points to another manifest list");
+  return {
+    top,
+    repoDigest,
+    fromIndex: true,
+    manifest: parsed,
+    manifestDigest: sub.digest,
+    manifestMediaType: parsed.mediaType,
+    blobs: [top, sub],
+  };
+}
 
-  const configBody = await fetchSmallBlob(client, repo, manifest.config);
-  const config = parseImageConfig(configBody);
-  checkPlatform(config, options.platform, topManifest.kind === "index");
+/** The manifest's layers minibox pulls (foreign layers with URLs are skipped, as Docker does). */
+function layersToPull(manifest: ImageManifest, config: ImageConfig): Descriptor[] {
   const layers = manifest.layers.filter(
     (l) => l.mediaType !== MediaType.dockerForeignLayerGzip || !l.urls,
   );
@@ -148,47 +194,52 @@ async function pullFrom(
       `image is inconsistent: its manifest lists ${layers.length} layers but its config ${config.rootfs.diff_ids.length}`,
     );
   }
+  return layers;
+}
 
-  const imageId = manifest.config.digest;
-  const existing = (await store.readIndex()).images[imageId];
+/** Every layer in the store (downloaded and unpacked, unless already there), a few at once. */
+async function pullLayers(
+  store: Store,
+  client: RegistryClient,
+  repo: string,
+  layers: Descriptor[],
+  config: ImageConfig,
+  reporter: PullReporter,
+): Promise<LayerRecord[]> {
   const diffIds = config.rootfs.diff_ids;
   const chains = chainIds(diffIds);
-
-  const records = await mapConcurrent(layers, CONCURRENT_DOWNLOADS, (layer, i) =>
+  return mapConcurrent(layers, CONCURRENT_DOWNLOADS, (layer, i) =>
     ensureLayer(store, client, repo, layer, diffIds[i] as string, chains[i] as string, reporter),
   );
+}
 
-  // Everything the image needs exists now; only then does it enter the index.
-  for (const blob of blobsToKeep) await store.putBlob(blob.body, blob.digest);
-  await store.putBlob(configBody, manifest.config.digest);
-  const record = await store.updateIndex((index) => {
-    // An rmi running meanwhile may have removed a layer we found present; it
-    // deletes under this same lock, so checking here is enough.
-    const gone = records.find((l) => !store.hasLayer(l.chainId));
-    if (gone)
-      throw new MiniboxError(`layer ${gone.chainId} was removed during the pull`, "pull again");
-    const previous = index.images[imageId];
-    const rec: ImageRecord = {
-      id: imageId,
-      manifestDigest,
-      manifestMediaType,
-      repoDigests: unique([...(previous?.repoDigests ?? []), repoDigest]),
-      layers: records,
-      size: records.reduce((sum, l) => sum + l.size, 0),
-      addedAt: previous?.addedAt ?? new Date().toISOString(),
-    };
-    index.images[imageId] = rec;
-    if (ref.tag && !ref.digest)
-      index.tags[formatReference({ ...ref, digest: undefined })] = imageId;
-    return rec;
-  });
-  // Remembered so that pushing these blobs elsewhere on this registry can mount them.
-  await store.recordBlobSources(
-    [manifest.config.digest, ...layers.map((l) => l.digest)],
-    `${ref.domain}/${repo}`,
-  );
-  reporter.status(`Digest: ${top.digest}`);
-  return { record, downloaded: !existing, repoDigest };
+/** The pulled image's record in the index (under the index lock), tagged when pulled by tag. */
+function indexPulledImage(
+  store: Store,
+  index: ImageIndex,
+  ref: ImageReference,
+  resolved: ResolvedManifest,
+  records: LayerRecord[],
+): ImageRecord {
+  // An rmi running meanwhile may have removed a layer we found present; it
+  // deletes under this same lock, so checking here is enough.
+  const gone = records.find((l) => !store.hasLayer(l.chainId));
+  if (gone)
+    throw new MiniboxError(`layer ${gone.chainId} was removed during the pull`, "pull again");
+  const imageId = resolved.manifest.config.digest;
+  const previous = index.images[imageId];
+  const rec: ImageRecord = {
+    id: imageId,
+    manifestDigest: resolved.manifestDigest,
+    manifestMediaType: resolved.manifestMediaType,
+    repoDigests: unique([...(previous?.repoDigests ?? []), resolved.repoDigest]),
+    layers: records,
+    size: records.reduce((sum, l) => sum + l.size, 0),
+    addedAt: previous?.addedAt ?? new Date().toISOString(),
+  };
+  index.images[imageId] = rec;
+  if (ref.tag && !ref.digest) index.tags[formatReference({ ...ref, digest: undefined })] = imageId;
+  return rec;
 }
 
 /** Translate the registry's "not found" codes into what the user asked for. */
@@ -323,22 +374,10 @@ async function ensureLayer(
   );
 }
 
-interface Unpacked {
-  result: UnpackResult;
-  opaqueDirs: string[];
-}
-
-/** Unpack a tar stream into <staging>/diff (made fresh), noting opaque directories. */
-async function unpackInto(staging: string, input: Readable): Promise<Unpacked> {
+/** Unpack a tar stream into a fresh layer directory `staging`, noting opaque directories. */
+async function unpackInto(staging: string, input: Readable): Promise<UnpackedLayerDir> {
   await rm(staging, { recursive: true, force: true });
-  await mkdir(join(staging, "diff"), { recursive: true, mode: 0o755 });
-  const opaqueDirs: string[] = [];
-  const result = await unpackLayer(input, join(staging, "diff"), {
-    onEntry: (name, kind) => {
-      if (kind === "opaque") opaqueDirs.push(opaqueDirOf(name));
-    },
-  });
-  return { result, opaqueDirs };
+  return unpackLayerDir(input, staging);
 }
 
 /**
@@ -354,7 +393,7 @@ async function unpackWhileDownloading(
   desc: Descriptor,
   staging: string,
   reporter: PullReporter,
-): Promise<Unpacked | undefined> {
+): Promise<UnpackedLayerDir | undefined> {
   const tee = new Tee();
   const unpacking = unpackInto(staging, tee.stream).then(
     (value) => ({ value }),

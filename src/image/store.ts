@@ -1,13 +1,7 @@
 /**
- * The local image store: everything minibox knows lives under one root.
- *
- *   <root>/blobs/sha256/<hex>         content-addressed blobs (manifests, configs, layer tars)
- *   <root>/layers/<chainhex>/diff/    a layer unpacked once, shared by every image that has it
- *   <root>/layers/<chainhex>/layer.json
- *   <root>/images.json                tags → image ID, image ID → record
- *   <root>/blob-sources.json          blob digest → repositories it was pulled from or pushed to
- *   <root>/tmp/                       downloads in progress, unpacks in progress
- *   <root>/locks/                     flock files (see sys/lock.ts)
+ * The local image store: blobs, unpacked layers and the image index, under
+ * minibox's root (src/layout.ts names every path: blobs/, layers/,
+ * images.json, blob-sources.json, tmp/, locks/).
  *
  * Crash safety comes from ordering and rename(2): a blob is written to tmp/,
  * verified, then renamed into blobs/; a layer is unpacked into tmp/, then its
@@ -21,7 +15,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
-import { type RootLayout, rootLayout } from "../layout.js";
+import { layerPaths, type RootLayout, rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
 import { processAlive } from "../sys/process.js";
 import { digestHex, sha256 } from "./digest.js";
@@ -65,7 +59,7 @@ export interface ImageRecord {
   parent?: string;
 }
 
-interface ImageIndex {
+export interface ImageIndex {
   /** Canonical "domain/path:tag" → image ID. */
   tags: Record<string, string>;
   images: Record<string, ImageRecord>;
@@ -172,15 +166,15 @@ export class Store {
 
   /** The directory overlayfs stacks: the layer's own files, whiteouts in overlay form. */
   layerDiffDir(chainId: string): string {
-    return join(this.layerDir(chainId), "diff");
+    return layerPaths(this.layerDir(chainId)).diff;
   }
 
   hasLayer(chainId: string): boolean {
-    return existsSync(join(this.layerDir(chainId), "layer.json"));
+    return existsSync(layerPaths(this.layerDir(chainId)).record);
   }
 
   async readLayer(chainId: string): Promise<LayerRecord> {
-    return JSON.parse(await readFile(join(this.layerDir(chainId), "layer.json"), "utf8"));
+    return JSON.parse(await readFile(layerPaths(this.layerDir(chainId)).record, "utf8"));
   }
 
   /**
@@ -188,7 +182,7 @@ export class Store {
    * record, then rename the whole directory into place in one step.
    */
   async commitLayer(stagingDir: string, record: LayerRecord): Promise<void> {
-    await writeFile(join(stagingDir, "layer.json"), `${JSON.stringify(record, null, 2)}\n`);
+    await writeFile(layerPaths(stagingDir).record, `${JSON.stringify(record, null, 2)}\n`);
     await rename(stagingDir, this.layerDir(record.chainId));
   }
 

@@ -12,8 +12,8 @@
 import { readFileSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { release } from "node:os";
-import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { rootLayout } from "../layout.js";
 
 export interface IdRange {
   hostID: number;
@@ -67,7 +67,7 @@ function readSubIds(path: string): SubIdEntry[] {
 }
 
 export async function loadUserns(root: string): Promise<UsernsState> {
-  const file = join(root, "userns.json");
+  const file = rootLayout(root).userns;
   try {
     return JSON.parse(await readFile(file, "utf8")) as UsernsState;
   } catch {
@@ -98,7 +98,7 @@ export async function loadUserns(root: string): Promise<UsernsState> {
 
 export async function saveUserns(root: string, state: UsernsState): Promise<void> {
   await mkdir(root, { recursive: true, mode: 0o700 });
-  const file = join(root, "userns.json");
+  const file = rootLayout(root).userns;
   const tmp = `${file}.tmp-${process.pid}`;
   await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
   await rename(tmp, file);

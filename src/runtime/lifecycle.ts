@@ -3,15 +3,18 @@
  * record its exit, stop, kill and remove it.
  *
  * Who records an exit: for a foreground run, the minibox that waits for it;
- * for a detached one (-d), the monitor writes exit.json and then runs
- * `minibox container-exited <id>` (onContainerExited below, which also
- * applies the restart policy). Any command that finds a container whose
- * watcher died without recording anything does it instead (sweepContainers).
+ * for a detached one (-d), the monitor writes exit.json and then execs its
+ * exit hook, `minibox container-exited <id>`: onContainerExited below records
+ * the exit (finalizeExit) and starts the container again when its restart
+ * policy says so. When the watcher died without recording anything, the next
+ * command that looks does it: sweepContainers below (run, ps, container
+ * prune) or waitExited (stop, rm -f, wait).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { MiniboxError } from "../errors.js";
 import type { Store } from "../image/store.js";
+import { rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
 import { openCgroup } from "./cgroups/index.js";
 import { namePath } from "./names.js";
@@ -104,7 +107,7 @@ export async function readSpec(root: string, id: string): Promise<Spec> {
 
 /** One container's changes are serialised: the exit hook, rm -f and a sweep may race. */
 function lockOf(root: string, id: string): string {
-  return `${root}/locks/container-${id}.lock`;
+  return rootLayout(root).lock(`container-${id}`);
 }
 
 /**

@@ -8,8 +8,8 @@
  */
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { rootLayout } from "../layout.js";
 import { containerPaths } from "./rootfs.js";
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
@@ -26,7 +26,7 @@ export async function claimName(
       "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
     );
   }
-  await mkdir(join(root, "names"), { recursive: true, mode: 0o700 });
+  await mkdir(rootLayout(root).names, { recursive: true, mode: 0o700 });
   for (let attempt = 0; ; attempt++) {
     const name = wanted ?? generatedName(attempt > 10);
     if (await tryClaim(root, name, id)) {
@@ -44,7 +44,7 @@ export async function claimName(
 }
 
 export function namePath(root: string, name: string): string {
-  return join(root, "names", name);
+  return rootLayout(root).name(name);
 }
 
 async function tryClaim(root: string, name: string, id: string): Promise<boolean> {
@@ -112,7 +112,7 @@ export async function claimNameOnly(root: string, name: string, id: string): Pro
       "only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
     );
   }
-  await mkdir(join(root, "names"), { recursive: true, mode: 0o700 });
+  await mkdir(rootLayout(root).names, { recursive: true, mode: 0o700 });
   if (!(await tryClaim(root, name, id))) {
     const other = (await readFile(namePath(root, name), "utf8").catch(() => "")).trim();
     throw new MiniboxError(

@@ -4,8 +4,8 @@
  * whose minibox died.
  */
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
-import type { ContainerPaths } from "./rootfs.js";
+import { basename } from "node:path";
+import { type ContainerPaths, containerPaths, rootLayout } from "../layout.js";
 import type { MountPoint } from "./volumes.js";
 
 export interface ContainerState {
@@ -52,17 +52,16 @@ export async function writeState(paths: ContainerPaths, state: ContainerState): 
 }
 
 export async function listContainers(root: string): Promise<ContainerState[]> {
-  const dir = join(root, "containers");
   let ids: string[];
   try {
-    ids = await readdir(dir);
+    ids = await readdir(rootLayout(root).containers);
   } catch {
     return [];
   }
   const out: ContainerState[] = [];
   for (const id of ids) {
     try {
-      out.push(JSON.parse(await readFile(join(dir, id, "state.json"), "utf8")));
+      out.push(JSON.parse(await readFile(containerPaths(root, id).state, "utf8")));
     } catch {
       // being created or removed right now
     }
@@ -74,7 +73,7 @@ export async function listContainers(root: string): Promise<ContainerState[]> {
 export async function removeContainerDir(paths: ContainerPaths, name?: string): Promise<void> {
   await rm(paths.dir, { recursive: true, force: true });
   if (name) {
-    const file = join(dirname(dirname(paths.dir)), "names", name);
+    const file = rootLayout(paths.root).name(name);
     const owner = (await readFile(file, "utf8").catch(() => "")).trim();
     if (owner === basename(paths.dir)) await rm(file, { force: true });
   }

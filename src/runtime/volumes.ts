@@ -21,6 +21,7 @@ import { lchown, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "
 import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
 import { type LayerDir, listImageTree } from "../image/image-tree.js";
+import { rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
 import { processAlive } from "../sys/process.js";
 import { copyTree } from "./copy-tree.js";
@@ -50,7 +51,7 @@ export interface MountPoint {
 }
 
 export function volumesDir(root: string): string {
-  return join(root, "volumes");
+  return rootLayout(root).volumes;
 }
 
 export function volumeData(root: string, name: string): string {
@@ -63,11 +64,11 @@ export function anonymousName(): string {
 }
 
 function lockOf(root: string, name: string): string {
-  return join(root, "locks", `volume-${name}.lock`);
+  return rootLayout(root).lock(`volume-${name}`);
 }
 
 async function locked<T>(root: string, name: string, fn: () => Promise<T>): Promise<T> {
-  await mkdir(join(root, "locks"), { recursive: true, mode: 0o700 });
+  await mkdir(rootLayout(root).locks, { recursive: true, mode: 0o700 });
   return withLock(lockOf(root, name), fn);
 }
 
