@@ -12,6 +12,7 @@ import { createReadStream } from "node:fs";
 import { rm, stat } from "node:fs/promises";
 import { MiniboxError } from "../errors.js";
 import { chainIds, digestHex } from "../image/digest.js";
+import { storeImageBlobs } from "../image/image-blobs.js";
 import { unpackLayerDir } from "../image/layer-dir.js";
 import { type ImageConfig, MediaType } from "../image/manifest.js";
 import type { ImageRecord, LayerRecord, Store } from "../image/store.js";
@@ -58,15 +59,7 @@ export async function commitImage(
     next.rootfs.diff_ids.push(layer.diffID);
     layers.push(await storeLayer(store, layer, next.rootfs.diff_ids));
   }
-  const configBody = Buffer.from(JSON.stringify(next));
-  const id = await store.putBlob(configBody);
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    config: { mediaType: MediaType.ociConfig, digest: id, size: configBody.length },
-    layers: layers.map((l) => ({ mediaType: l.mediaType, digest: l.digest, size: l.blobSize })),
-  };
-  const manifestDigest = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
+  const { configDigest: id, manifestDigest } = await storeImageBlobs(store, next, layers);
   return store.updateIndex((index) => {
     const record: ImageRecord = {
       id,

@@ -285,16 +285,15 @@ function parseWords(rest: string, esc: string): string[] {
   let quote = "";
   let blankOk = false;
   for (let pos = 0; pos < rest.length; pos++) {
-    const ch = rest[pos];
+    const ch = rest[pos] as string;
+    if (ch === esc && quote !== "'") {
+      // An escape keeps itself and the next character; a trailing one is dropped.
+      inWord = true;
+      if (pos + 1 < rest.length) word += ch + rest[++pos];
+      continue;
+    }
     if (quote) {
       if (ch === quote) quote = "";
-      else if (ch === esc && quote !== "'") {
-        if (pos + 1 === rest.length) continue;
-        word += ch;
-        pos++;
-        word += rest[pos];
-        continue;
-      }
       word += ch;
       continue;
     }
@@ -309,12 +308,6 @@ function parseWords(rest: string, esc: string): string[] {
     if (ch === "'" || ch === '"') {
       quote = ch;
       blankOk = true;
-    } else if (ch === esc) {
-      if (pos + 1 === rest.length) continue;
-      word += ch;
-      pos++;
-      word += rest[pos];
-      continue;
     }
     word += ch;
   }

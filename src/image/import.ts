@@ -14,6 +14,7 @@ import { createGzip } from "node:zlib";
 import { MiniboxError } from "../errors.js";
 import { withLock } from "../sys/lock.js";
 import { digestHex, sha256File } from "./digest.js";
+import { storeImageBlobs } from "./image-blobs.js";
 import { unpackLayerDir } from "./layer-dir.js";
 import { MediaType, type Platform } from "./manifest.js";
 import { formatReference, parseReference } from "./reference.js";
@@ -32,10 +33,10 @@ export async function importTarball(
   const source = file === "-" ? "stdin" : basename(file);
   const layer = await importLayer(store, file, source);
   const created = new Date().toISOString();
-  const { configDigest, manifestDigest } = await writeImageBlobs(
+  const { configDigest, manifestDigest } = await storeImageBlobs(
     store,
-    layer,
     imageConfig(layer, source, platform, created),
+    [layer],
   );
   return store.updateIndex((index) => {
     const record: ImageRecord = {
@@ -112,24 +113,6 @@ function imageConfig(layer: LayerRecord, source: string, platform: Platform, cre
       { created, created_by: `minibox import ${source}`, comment: `Imported from ${source}` },
     ],
   };
-}
-
-/** The config and an OCI manifest naming it and the layer, stored as blobs. */
-async function writeImageBlobs(
-  store: Store,
-  layer: LayerRecord,
-  config: object,
-): Promise<{ configDigest: string; manifestDigest: string }> {
-  const configBody = Buffer.from(JSON.stringify(config));
-  const configDigest = await store.putBlob(configBody);
-  const manifest = {
-    schemaVersion: 2,
-    mediaType: MediaType.ociManifest,
-    config: { mediaType: MediaType.ociConfig, digest: configDigest, size: configBody.length },
-    layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.blobSize }],
-  };
-  const manifestDigest = await store.putBlob(Buffer.from(JSON.stringify(manifest)));
-  return { configDigest, manifestDigest };
 }
 
 /** gzip starts with 1f 8b; anything else is taken as a plain tar. */

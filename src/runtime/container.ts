@@ -93,15 +93,6 @@ export interface RunContext {
   trace?: Tracer;
 }
 
-export interface RunContext {
-  store: Store;
-  credentials: CredentialStore;
-  endpoints: EndpointOptions;
-  platform: Platform;
-  reporter: PullReporter;
-  trace?: Tracer;
-}
-
 export async function runContainer(
   ctx: RunContext,
   imageName: string,

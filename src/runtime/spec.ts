@@ -14,6 +14,7 @@
  */
 import { MiniboxError } from "../errors.js";
 import type { ImageConfig } from "../image/manifest.js";
+import type { CgroupLimits } from "./cgroups/common.js";
 import type { ResolvedUser } from "./user.js";
 
 export const OCI_VERSION = "1.0.2";
@@ -219,14 +220,7 @@ export interface RunSettings {
   /** Normalised "CAP_X" names, or "ALL". */
   capAdd: string[];
   capDrop: string[];
-  limits: {
-    memory?: number;
-    memorySwap?: number;
-    cpuQuota?: number;
-    cpuPeriod?: number;
-    cpuShares?: number;
-    pidsLimit?: number;
-  };
+  limits: CgroupLimits;
   /** undefined = --userns=host (no user namespace). */
   idmap?: { containerID: 0; hostID: number; size: number };
   /** "host": no network namespace; the others: a new one. */

@@ -7,7 +7,7 @@
 import type { SpecMount } from "../spec.js";
 import { type PlanContext, parents } from "./context.js";
 import { MS, mountStep, splitOptions } from "./mount-options.js";
-import type { CreateStep, Step } from "./steps.js";
+import { type CreateStep, mkdirIfMissing, type Step, touchIfMissing } from "./steps.js";
 
 const depth = (m: SpecMount) => m.destination.split("/").filter(Boolean).length;
 const idmapped = (ctx: PlanContext, m: SpecMount) =>
@@ -26,22 +26,8 @@ function hiddenMountPointSteps(ctx: PlanContext, m: SpecMount, under: SpecMount)
   );
   const isFile = ctx.mountPoints.files.has(`${ctx.rootfs}${m.destination}`);
   const last = isFile ? chain.pop() : undefined;
-  const steps: CreateStep[] = chain.map((dir) => ({
-    op: "mkdir",
-    path: dir,
-    mode: 0o755,
-    owner,
-    describe: `mkdir ${dir} (if missing)`,
-  }));
-  if (last) {
-    steps.push({
-      op: "touch",
-      path: last,
-      mode: 0o644,
-      owner,
-      describe: `create ${last} (if missing)`,
-    });
-  }
+  const steps = chain.map((dir) => mkdirIfMissing(dir, owner));
+  if (last) steps.push(touchIfMissing(last, owner));
   return steps;
 }
 

@@ -6,7 +6,15 @@
 import { MiniboxError } from "../../errors.js";
 import { mapText, type PlanContext } from "./context.js";
 import { mountStep } from "./mount-options.js";
-import type { BareStep, CreateStep, IdmapUsernsStep, OneFieldStep, Step } from "./steps.js";
+import {
+  type BareStep,
+  type CreateStep,
+  type IdmapUsernsStep,
+  mkdirIfMissing,
+  type OneFieldStep,
+  type Step,
+  touchIfMissing,
+} from "./steps.js";
 
 type IdMapping = { containerID: number; hostID: number; size: number };
 
@@ -72,26 +80,11 @@ function overlayStep(ctx: PlanContext, lowerDirs: string[]): Step {
  */
 function mountPointSteps(ctx: PlanContext): CreateStep[] {
   const { dirs, files } = ctx.mountPoints;
-  const owner = ctx.root;
-  const made: CreateStep[] = [...dirs]
-    .filter((dir) => !dir.startsWith(`${ctx.rootfs}/dev/`))
-    .map((dir) => ({
-      op: "mkdir",
-      path: dir,
-      mode: 0o755,
-      owner,
-      describe: `mkdir ${dir} (if missing)`,
-    }));
-  for (const file of files) {
-    made.push({
-      op: "touch",
-      path: file,
-      mode: 0o644,
-      owner,
-      describe: `create ${file} (if missing)`,
-    });
-  }
-  return made;
+  const outsideDev = [...dirs].filter((dir) => !dir.startsWith(`${ctx.rootfs}/dev/`));
+  return [
+    ...outsideDev.map((dir) => mkdirIfMissing(dir, ctx.root)),
+    ...[...files].map((file) => touchIfMissing(file, ctx.root)),
+  ];
 }
 
 /** mountns, the layers, the overlay, the mount points. */

@@ -51,6 +51,14 @@ export interface CreateStep extends Described {
   mode: number;
   owner?: { uid: number; gid: number };
 }
+/** A directory (0755) made unless it exists, owned by `owner`. */
+export function mkdirIfMissing(path: string, owner: { uid: number; gid: number }): CreateStep {
+  return { op: "mkdir", path, mode: 0o755, owner, describe: `mkdir ${path} (if missing)` };
+}
+/** An empty file (0644, a bind mount's mount point) made unless it exists, owned by `owner`. */
+export function touchIfMissing(path: string, owner: { uid: number; gid: number }): CreateStep {
+  return { op: "touch", path, mode: 0o644, owner, describe: `create ${path} (if missing)` };
+}
 export interface MknodStep extends Described {
   op: "mknod";
   path: string;
