@@ -18,6 +18,8 @@
  *     names/<name>         container name → container ID
  *     containers/<id>/     one container (see containerPaths)
  *     volumes/<name>/      named and anonymous volumes (_data inside)
+ *     config.json          minibox's settings, if any ({"bridge": {"subnet": …}})
+ *     networks/<id>/       one network (see networkPaths)
  */
 import { join } from "node:path";
 
@@ -38,6 +40,9 @@ export function rootLayout(root: string) {
     name: (name: string) => join(root, "names", name),
     containers: join(root, "containers"),
     volumes: join(root, "volumes"),
+    config: join(root, "config.json"),
+    networks: join(root, "networks"),
+    network: (id: string) => join(root, "networks", id),
   };
 }
 
@@ -55,6 +60,20 @@ export function layerPaths(dir: string) {
     dir,
     diff: join(dir, "diff"),
     record: join(dir, "layer.json"),
+  };
+}
+
+/**
+ * A network's directory, <root>/networks/<id>/ (or its staging copy in tmp/):
+ *
+ *     network.json   its record (name, subnet, gateway, bridge device…)
+ *     leases.json    container ID → address (src/runtime/network/ipam.ts)
+ */
+export function networkPaths(dir: string) {
+  return {
+    dir,
+    record: join(dir, "network.json"),
+    leases: join(dir, "leases.json"),
   };
 }
 

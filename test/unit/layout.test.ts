@@ -24,6 +24,8 @@ const ROOT_NAMES = [
   "names",
   "containers",
   "volumes",
+  "config.json",
+  "networks",
 ];
 
 /** What sits in a container's directory. */
