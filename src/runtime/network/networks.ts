@@ -57,7 +57,11 @@ export interface NetworkRecord {
   labels: Record<string, string>;
   /** ISO 8601. */
   created: string;
-  /** The Linux bridge device: minibox0, or mbr-<id12> (≤ 15 characters, IFNAMSIZ). */
+  /**
+   * The Linux bridge device: minibox0, or mbr-<first 11 hex of the ID>. A
+   * name is at most 15 characters (IFNAMSIZ 16 with the NUL): Docker's
+   * "br-" + 12 fits, "mbr-" + 12 would not.
+   */
   bridge: string;
 }
 
@@ -137,6 +141,11 @@ async function storeNetwork(root: string, record: NetworkRecord): Promise<void> 
   await rename(staging.dir, networkDir(root, record.id));
 }
 
+/** A user-defined network's bridge device (see NetworkRecord.bridge). */
+export function bridgeName(id: string): string {
+  return `mbr-${id.slice(0, 11)}`;
+}
+
 function newId(): string {
   return randomBytes(32).toString("hex");
 }
@@ -214,7 +223,7 @@ export async function createNetwork(root: string, opts: CreateOptions): Promise<
       internal: opts.internal ?? false,
       labels: opts.labels ?? {},
       created: new Date().toISOString(),
-      bridge: `mbr-${id.slice(0, 12)}`,
+      bridge: bridgeName(id),
     };
     await storeNetwork(root, record);
     return record;

@@ -1,0 +1,171 @@
+// Network records in a temporary root (plain files and flock, no root needed).
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, test } from "vitest";
+import { rootLayout } from "../../src/layout.js";
+import { allocate } from "../../src/runtime/network/ipam.js";
+import {
+  createNetwork,
+  ensureDefaultNetwork,
+  getNetwork,
+  inspectNetwork,
+  listNetworks,
+  removeNetwork,
+} from "../../src/runtime/network/networks.js";
+import { parseRoutes } from "../../src/runtime/network/subnet.js";
+
+const ROUTES = parseRoutes(
+  "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n" +
+    "wg0\t00001EAC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n",
+);
+
+let root: string;
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "minibox-networks-"));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+describe("the default bridge network", () => {
+  test("made once on the pool's first subnet, bridge minibox0, then the same record", async () => {
+    const first = await ensureDefaultNetwork(root, []);
+    expect(first.notice).toBeUndefined();
+    expect(first.network).toMatchObject({
+      name: "bridge",
+      subnet: "172.30.0.0/16",
+      gateway: "172.30.0.1",
+      bridge: "minibox0",
+      driver: "bridge",
+      internal: false,
+    });
+    expect(first.network.id).toMatch(/^[0-9a-f]{64}$/);
+    // A route appearing later does not move it.
+    const again = await ensureDefaultNetwork(root, ROUTES);
+    expect(again).toEqual({ network: first.network });
+  });
+
+  test("a routed subnet is passed over, and the notice says why", async () => {
+    const { network, notice } = await ensureDefaultNetwork(root, ROUTES);
+    expect(network.subnet).toBe("172.29.0.0/16");
+    expect(notice).toBe(
+      "the bridge network uses 172.29.0.0/16 (172.30.0.0/16 overlaps the host's route to 172.30.0.0/16 on wg0)",
+    );
+  });
+
+  test("<root>/config.json's subnet, and a bad one refused", async () => {
+    writeFileSync(rootLayout(root).config, JSON.stringify({ bridge: { subnet: "10.123.0.0/16" } }));
+    expect((await ensureDefaultNetwork(root, [])).network.subnet).toBe("10.123.0.0/16");
+    const other = mkdtempSync(join(tmpdir(), "minibox-networks-"));
+    try {
+      writeFileSync(
+        rootLayout(other).config,
+        JSON.stringify({ bridge: { subnet: "10.123.0.1/16" } }),
+      );
+      await expect(ensureDefaultNetwork(other, [])).rejects.toThrow("it should be 10.123.0.0/16");
+      writeFileSync(rootLayout(other).config, "{");
+      await expect(ensureDefaultNetwork(other, [])).rejects.toThrow('expected {"bridge"');
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  test("the default network cannot be removed", async () => {
+    await ensureDefaultNetwork(root, []);
+    await expect(removeNetwork(root, "bridge", new Set())).rejects.toThrow(
+      "bridge is a pre-defined network and cannot be removed",
+    );
+  });
+});
+
+describe("user-defined networks", () => {
+  test("create picks the next free subnet; list, get by name, ID and prefix", async () => {
+    await ensureDefaultNetwork(root, []);
+    const web = await createNetwork(root, { name: "web", routes: [], labels: { a: "b" } });
+    expect(web).toMatchObject({
+      subnet: "172.29.0.0/16",
+      gateway: "172.29.0.1",
+      labels: { a: "b" },
+    });
+    expect(web.bridge).toBe(`mbr-${web.id.slice(0, 11)}`);
+    expect(web.bridge).toHaveLength(15); // IFNAMSIZ - 1
+    const db = await createNetwork(root, {
+      name: "db",
+      subnet: "10.50.0.0/24",
+      gateway: "10.50.0.254",
+      internal: true,
+      routes: [],
+    });
+    expect(db).toMatchObject({ subnet: "10.50.0.0/24", gateway: "10.50.0.254", internal: true });
+    expect((await listNetworks(root)).map((n) => n.name)).toEqual(["bridge", "web", "db"]);
+    expect((await getNetwork(root, "web")).id).toBe(web.id);
+    expect((await getNetwork(root, web.id)).name).toBe("web");
+    expect((await getNetwork(root, web.id.slice(0, 5))).name).toBe("web");
+    await expect(getNetwork(root, "nope")).rejects.toThrow("network nope not found");
+    expect(inspectNetwork(db)).toMatchObject({
+      Name: "db",
+      Driver: "bridge",
+      Internal: true,
+      IPAM: { Config: [{ Subnet: "10.50.0.0/24", Gateway: "10.50.0.254" }] },
+      Options: { "com.docker.network.bridge.name": db.bridge },
+    });
+  });
+
+  test("Docker's validation messages", async () => {
+    await createNetwork(root, { name: "web", subnet: "10.50.0.0/16", routes: [] });
+    const bad: [Parameters<typeof createNetwork>[1], string][] = [
+      [{ name: "web" }, "network with name web already exists"],
+      [{ name: "host" }, "network with name host already exists"],
+      [{ name: "-x" }, 'invalid network name "-x"'],
+      [{ name: "o", subnet: "10.50.3.0/24" }, "Pool overlaps with other one on this address space"],
+      [{ name: "o", subnet: "10.0.0.0/8" }, "Pool overlaps with other one on this address space"],
+      [{ name: "o", subnet: "10.60.0.0" }, "invalid CIDR address: 10.60.0.0"],
+      [
+        { name: "o", subnet: "10.60.0.1/16" },
+        "invalid subnet 10.60.0.1/16: it should be 10.60.0.0/16",
+      ],
+      [{ name: "o", subnet: "10.60.0.0/31" }, "too small"],
+      [
+        { name: "o", gateway: "10.60.0.1" },
+        "every ip-range or gateway must have a corresponding subnet",
+      ],
+      [
+        { name: "o", subnet: "10.60.0.0/16", gateway: "10.61.0.1" },
+        "no matching subnet for gateway 10.61.0.1",
+      ],
+      [
+        { name: "o", subnet: "10.60.0.0/16", gateway: "10.60.255.255" },
+        "network or broadcast address",
+      ],
+      [{ name: "o", subnet: "10.60.0.0/16", gateway: "x" }, "invalid gateway address: x"],
+    ];
+    for (const [opts, message] of bad) {
+      await expect(createNetwork(root, { routes: [], ...opts }), opts.name).rejects.toThrow(
+        message,
+      );
+    }
+    expect((await listNetworks(root)).map((n) => n.name)).toEqual(["web"]);
+  });
+
+  test("remove: refused with live containers, allowed once they are gone; nothing left", async () => {
+    const web = await createNetwork(root, { name: "web", routes: [] });
+    await allocate(root, web, "c1");
+    await expect(removeNetwork(root, "web", new Set(["c1"]))).rejects.toThrow(
+      `error while removing network: network web id ${web.id} has active endpoints`,
+    );
+    // c1 died without releasing: the sweep in remove drops its lease.
+    expect((await removeNetwork(root, web.id.slice(0, 12), new Set())).name).toBe("web");
+    expect(await listNetworks(root)).toEqual([]);
+    expect(readdirSync(rootLayout(root).networks)).toEqual([]);
+    expect(readdirSync(rootLayout(root).tmp)).toEqual([]);
+    await expect(allocate(root, web, "c2")).rejects.toThrow("network web not found");
+  });
+
+  test("two networks with a common ID prefix: ambiguous", async () => {
+    const a = await createNetwork(root, { name: "a", routes: [] });
+    const b = await createNetwork(root, { name: "b", routes: [] });
+    let common = 0;
+    while (a.id[common] === b.id[common]) common++;
+    if (common === 0) return; // no shared prefix this time: nothing ambiguous to ask for
+    await expect(getNetwork(root, a.id.slice(0, common))).rejects.toThrow("is ambiguous");
+  });
+});
