@@ -4,13 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { rootLayout } from "../../src/layout.js";
-import { allocate } from "../../src/runtime/network/ipam.js";
+import { allocate, readLeases } from "../../src/runtime/network/ipam.js";
 import {
   createNetwork,
   ensureDefaultNetwork,
   getNetwork,
   inspectNetwork,
   listNetworks,
+  pruneNetworks,
+  reconcileNetworks,
   removeNetwork,
 } from "../../src/runtime/network/networks.js";
 import { parseRoutes } from "../../src/runtime/network/subnet.js";
@@ -88,6 +90,7 @@ describe("user-defined networks", () => {
     });
     expect(web.bridge).toBe(`mbr-${web.id.slice(0, 11)}`);
     expect(web.bridge).toHaveLength(15); // IFNAMSIZ - 1
+    expect(web.created).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$/);
     const db = await createNetwork(root, {
       name: "db",
       subnet: "10.50.0.0/24",
@@ -167,5 +170,31 @@ describe("user-defined networks", () => {
     while (a.id[common] === b.id[common]) common++;
     if (common === 0) return; // no shared prefix this time: nothing ambiguous to ask for
     await expect(getNetwork(root, a.id.slice(0, common))).rejects.toThrow("is ambiguous");
+  });
+});
+
+describe("sweep and prune", () => {
+  test("reconcileNetworks drops dead containers' leases on every network", async () => {
+    const { network: bridge } = await ensureDefaultNetwork(root, []);
+    const web = await createNetwork(root, { name: "web", routes: [] });
+    await allocate(root, bridge, "live");
+    await allocate(root, bridge, "dead1");
+    await allocate(root, web, "dead2");
+    expect(await reconcileNetworks(root, new Set(["live"]))).toEqual([
+      { network: "bridge", dropped: ["dead1"] },
+      { network: "web", dropped: ["dead2"] },
+    ]);
+    expect(await readLeases(root, bridge)).toEqual({ live: "172.30.0.2" });
+    expect(await reconcileNetworks(root, new Set(["live"]))).toEqual([]);
+  });
+
+  test("pruneNetworks removes the unused user-defined networks, never the default", async () => {
+    await ensureDefaultNetwork(root, []);
+    const used = await createNetwork(root, { name: "used", routes: [] });
+    await createNetwork(root, { name: "idle", routes: [] });
+    await allocate(root, used, "c1");
+    const removed = await pruneNetworks(root, new Set(["c1"]));
+    expect(removed.map((n) => n.name)).toEqual(["idle"]);
+    expect((await listNetworks(root)).map((n) => n.name)).toEqual(["bridge", "used"]);
   });
 });

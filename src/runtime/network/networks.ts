@@ -146,6 +146,17 @@ export function bridgeName(id: string): string {
   return `mbr-${id.slice(0, 11)}`;
 }
 
+/**
+ * Now, to the microsecond, in Docker's RFC 3339 shape
+ * ("2026-12-02T13:59:34.123456000Z"): networks made within one millisecond
+ * still list in the order they were made.
+ */
+function createdNow(): string {
+  const micros = Math.floor((performance.timeOrigin + performance.now()) * 1000);
+  const seconds = new Date(Math.floor(micros / 1e6) * 1000).toISOString().slice(0, 19);
+  return `${seconds}.${String(micros % 1e6).padStart(6, "0")}000Z`;
+}
+
 function newId(): string {
   return randomBytes(32).toString("hex");
 }
@@ -222,7 +233,7 @@ export async function createNetwork(root: string, opts: CreateOptions): Promise<
       gateway: chooseGateway(opts, subnet),
       internal: opts.internal ?? false,
       labels: opts.labels ?? {},
-      created: new Date().toISOString(),
+      created: createdNow(),
       bridge: bridgeName(id),
     };
     await storeNetwork(root, record);
@@ -293,7 +304,7 @@ function defaultRecord(subnet: Cidr): NetworkRecord {
     gateway: formatIPv4(defaultGateway(subnet)),
     internal: false,
     labels: {},
-    created: new Date().toISOString(),
+    created: createdNow(),
     bridge: DEFAULT_BRIDGE,
   };
 }
@@ -337,6 +348,45 @@ export async function removeNetwork(
     });
     return network;
   });
+}
+
+/**
+ * The crash sweep over every network: drop the leases of containers not in
+ * `liveContainerIds`. Returns what was dropped, per network, for --debug.
+ */
+export async function reconcileNetworks(
+  root: string,
+  liveContainerIds: ReadonlySet<string>,
+): Promise<{ network: string; dropped: string[] }[]> {
+  const out: { network: string; dropped: string[] }[] = [];
+  for (const network of await listNetworks(root)) {
+    const dropped = await withLeaseLock(root, network, () =>
+      reconcileLocked(root, network, liveContainerIds),
+    ).catch(() => [] as string[]); // removed meanwhile: nothing to sweep
+    if (dropped.length > 0) out.push({ network: network.name, dropped });
+  }
+  return out;
+}
+
+/**
+ * `network prune`: every user-defined network no live container is on
+ * (the default is never pruned, as in Docker). Returns the removed ones.
+ */
+export async function pruneNetworks(
+  root: string,
+  liveContainerIds: ReadonlySet<string>,
+): Promise<NetworkRecord[]> {
+  const removed: NetworkRecord[] = [];
+  for (const network of await listNetworks(root)) {
+    if (network.name === DEFAULT_NETWORK) continue;
+    try {
+      removed.push(await removeNetwork(root, network.id, liveContainerIds));
+    } catch (err) {
+      // In use (or removed meanwhile): prune leaves it, as Docker's does.
+      if (!(err instanceof MiniboxError)) throw err;
+    }
+  }
+  return removed;
 }
 
 /** `network inspect`'s shape (Docker's), without Containers — the caller adds those. */
