@@ -134,7 +134,7 @@ const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 function isIpv4(s: string): boolean {
   const m = IPV4.exec(s);
-  return m !== null && m.slice(1).every((o) => Number(o) <= 255);
+  return m?.slice(1).every((o) => Number(o) <= 255) ?? false;
 }
 
 function checkNetwork(n: FirewallNetwork): void {
@@ -152,7 +152,8 @@ function checkNetwork(n: FirewallNetwork): void {
 function checkPort(p: PublishedPort): void {
   const count = p.count ?? 1;
   const what = `${p.hostIp ? `${p.hostIp}:` : ""}${p.hostPort}:${p.containerPort}/${p.proto}`;
-  const inRange = (port: number) => Number.isInteger(port) && port >= 1 && port + count - 1 <= 65535;
+  const inRange = (port: number) =>
+    Number.isInteger(port) && port >= 1 && port + count - 1 <= 65535;
   if (!Number.isInteger(count) || count < 1 || !inRange(p.hostPort) || !inRange(p.containerPort)) {
     throw new MiniboxError(`published port ${what}: port out of range`);
   }
@@ -182,7 +183,9 @@ export function postroutingRules(desc: FirewallDesc): Record<string, unknown>[] 
       rule(chain, [oifname(n.bridge), ctStatusDnat, ipSaddr(subnet), MASQUERADE]),
     ];
     if (desc.routeLocalnet) {
-      rules.push(rule(chain, [oifname(n.bridge), ctStatusDnat, ipSaddr(prefix(LOOPBACK_NET)), MASQUERADE]));
+      rules.push(
+        rule(chain, [oifname(n.bridge), ctStatusDnat, ipSaddr(prefix(LOOPBACK_NET)), MASQUERADE]),
+      );
     }
     return rules;
   });
@@ -289,7 +292,7 @@ export function removalCommands(): Record<string, unknown>[] {
 export function hostForwardDrops(ruleset: unknown[]): string[] {
   return ruleset.flatMap((item) => {
     const c = (item as { chain?: Record<string, unknown> }).chain;
-    if (!c || c.hook !== "forward" || c.policy !== "drop") return [];
+    if (c?.hook !== "forward" || c.policy !== "drop") return [];
     if (c.family === FAMILY && c.table === TABLE) return [];
     return [`${c.family} ${c.table} ${c.name}`];
   });
@@ -302,8 +305,8 @@ export function hostForwardDrops(ruleset: unknown[]): string[] {
  * there in one transaction; with no network and no port, remove it.
  */
 export function applyFirewall(desc: FirewallDesc, run: (cmd: string) => string = runNft): void {
-  if (desc.networks.length === 0 && desc.ports.length === 0) return removeFirewall(run);
-  run(JSON.stringify(firewallRuleset(desc)));
+  if (desc.networks.length === 0 && desc.ports.length === 0) removeFirewall(run);
+  else run(JSON.stringify(firewallRuleset(desc)));
 }
 
 /** Remove `inet minibox`; nothing happens if it is not there. */
