@@ -21,7 +21,11 @@
  * published port through a host address is DNATed back onto the bridge; the
  * reply would go straight to the client over the bridge, bypassing the
  * conntrack entry that undoes the DNAT, and the client drops it. Masquerading
- * makes the reply come back through the host.
+ * makes the reply come back through the host. Where br_netfilter is loaded
+ * (Docker loads it; bridge-nf-call-iptables=1 is the default in every
+ * namespace), the DNAT happens on the bridge path and the packet must leave
+ * by the port it came in on: the container's bridge port needs hairpin mode
+ * (IFLA_BRPORT_MODE), as Docker sets it — the wiring's job, not this table's.
  *
  * Why route_localnet and the guard: `-p 127.0.0.1:P:C` DNATs the host's own
  * 127.0.0.1 traffic to a container, and the kernel refuses to route a packet
