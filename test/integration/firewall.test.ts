@@ -152,6 +152,7 @@ beforeAll(async () => {
   createTopology();
   await serve(NS.container, { tcp: 8080, udp: 5353 });
   await serve(NS.lan, { tcp: 7070 });
+  await serve(NS.host, { tcp: 7171 });
 });
 
 afterAll(() => {
@@ -247,5 +248,70 @@ describe("packets (C behind H's bridge, L on H's LAN side)", () => {
   test("the container's address itself is not reachable from the LAN (only what is published)", () => {
     const r = inNs(NS.lan, "tcp", { host: CONTAINER_IP, port: 8080, timeoutMs: 1000 });
     expect(r).toEqual({ error: "timeout" });
+  });
+});
+
+describe("limits and guards (in H)", () => {
+  const state = () => path.join(scratch, "host-sysctls-2.json");
+
+  beforeAll(() => {
+    inNs(NS.host, "enable", { state: state(), routeLocalnet: [BRIDGE] });
+    inNs(NS.host, "apply", DESC);
+  });
+  afterAll(() => {
+    inNs(NS.host, "nft", { cmd: `delete table inet ${P}` }); // may be gone already: result ignored
+    inNs(NS.host, "remove");
+    inNs(NS.host, "restore", { state: state() });
+  });
+
+  test("route_localnet lets a container reach H's loopback through the gateway unless the guard drops it", () => {
+    // C routes 127.0.0.1 to the gateway, as an attacker on the bridge would
+    // (CVE-2020-8558): the local table's rule moves behind a rule of its own,
+    // and C accepts the replies' 127.0.0.1 source on eth0.
+    const localnet = `/proc/sys/net/ipv4/conf/eth0/route_localnet`;
+    spawnSync("ip", ["netns", "exec", NS.container, "sh", "-c", `echo 1 > ${localnet}`]);
+    expect(sysctlIn(NS.container, "net/ipv4/conf/eth0/route_localnet")).toBe("1");
+    ip("-n", NS.container, "rule", "add", "pref", "100", "lookup", "local");
+    ip("-n", NS.container, "rule", "del", "pref", "0");
+    ip(
+      "-n",
+      NS.container,
+      "route",
+      "add",
+      "127.0.0.1/32",
+      "via",
+      GATEWAY,
+      "dev",
+      "eth0",
+      "table",
+      "100",
+    );
+    ip("-n", NS.container, "rule", "add", "pref", "10", "to", "127.0.0.1/32", "lookup", "100");
+    try {
+      const toLoopback = { host: "127.0.0.1", port: 7171, timeoutMs: 1000 };
+      expect(inNs(NS.container, "tcp", toLoopback)).toEqual({ error: "timeout" });
+      // Without the guard (the sysctl still 1), H's loopback service answers the container.
+      inNs(NS.host, "apply", { ...DESC, routeLocalnet: false });
+      expect(inNs(NS.container, "tcp", toLoopback)).toEqual({ peer: CONTAINER_IP });
+      inNs(NS.host, "apply", DESC);
+      expect(inNs(NS.container, "tcp", toLoopback)).toEqual({ error: "timeout" });
+    } finally {
+      ip("-n", NS.container, "rule", "add", "pref", "0", "lookup", "local");
+      ip("-n", NS.container, "rule", "del", "pref", "10");
+      ip("-n", NS.container, "rule", "del", "pref", "100");
+    }
+  });
+
+  test("a DROP policy in another table's forward chain still drops minibox's traffic, and is detected", () => {
+    const outbound = { host: LAN_IP, port: 7070, timeoutMs: 1000 };
+    expect(inNs(NS.host, "forward-drops")).toEqual({ drops: [] });
+    const added = inNs(NS.host, "nft", {
+      cmd: `add table inet ${P}\nadd chain inet ${P} fw { type filter hook forward priority 0; policy drop; }`,
+    });
+    expect(added).not.toHaveProperty("error");
+    expect(inNs(NS.host, "forward-drops")).toEqual({ drops: [`inet ${P} fw`] });
+    expect(inNs(NS.container, "tcp", outbound)).toEqual({ error: "timeout" });
+    inNs(NS.host, "nft", { cmd: `delete table inet ${P}` });
+    expect(inNs(NS.container, "tcp", outbound)).toEqual({ peer: HOST_LAN_IP });
   });
 });

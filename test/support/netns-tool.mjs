@@ -6,6 +6,8 @@
 //
 //   apply DESC | remove | list          firewall.ts on the built dist/
 //   enable {state, routeLocalnet} | restore {state}    sysctl.ts
+//   nft {cmd}               run an nft command (text or JSON) through libnftables
+//   forward-drops           firewall.ts' hostForwardDrops on `list ruleset`
 //   serve {tcp, udp}        echo the peer's address to each connection/datagram;
 //                           prints {"ready":true} once listening, runs until killed
 //   tcp {host, port, timeoutMs}   what the server sent, or {"error": code}
@@ -82,12 +84,17 @@ function udpClient({ host, port, timeoutMs = 2000 }) {
 
 const fw = () => dist("runtime/network/firewall.js");
 const sysctl = () => dist("runtime/network/sysctl.js");
+const nft = () => dist("sys/nftables.js");
 const ops = {
   apply: async () => (await fw()).applyFirewall(input),
   remove: async () => (await fw()).removeFirewall(),
   list: async () => ({ table: (await fw()).currentFirewall() ?? null }),
   enable: async () => (await sysctl()).enableForwarding(input.state, input),
   restore: async () => (await sysctl()).restoreForwarding(input.state),
+  nft: async () => ({ output: (await nft()).runNft(input.cmd) }),
+  "forward-drops": async () => ({
+    drops: (await fw()).hostForwardDrops((await nft()).listNft("list ruleset")),
+  }),
   serve: async () => serve(input),
   tcp: async () => tcpClient(input),
   udp: async () => udpClient(input),
