@@ -22,8 +22,7 @@
  * reply would go straight to the client over the bridge, bypassing the
  * conntrack entry that undoes the DNAT, and the client drops it. Masquerading
  * makes the reply come back through the host. Where br_netfilter is loaded
- * (Docker loads it; bridge-nf-call-iptables=1 is the default in every
- * namespace), the DNAT happens on the bridge path and the packet must leave
+ * (Docker loads it; its bridge-nf-call-iptables defaults to 1), the DNAT happens on the bridge path and the packet must leave
  * by the port it came in on: the container's bridge port needs hairpin mode
  * (IFLA_BRPORT_MODE), as Docker sets it — the wiring's job, not this table's.
  *
@@ -306,7 +305,10 @@ export function hostForwardDrops(ruleset: unknown[]): string[] {
 
 /**
  * Make the kernel's `inet minibox` table match `desc`, replacing whatever was
- * there in one transaction; with no network and no port, remove it.
+ * there in one transaction; with no network and no port, remove it. `desc`
+ * is everything — every network and every running container's ports — so two
+ * commands computing it at once would each drop the other's rules: callers
+ * hold one lock from reading their state to this call.
  */
 export function applyFirewall(desc: FirewallDesc, run: (cmd: string) => string = runNft): void {
   if (desc.networks.length === 0 && desc.ports.length === 0) removeFirewall(run);
