@@ -1,7 +1,8 @@
 #!/bin/bash
 # Install everything minibox needs on a Debian 12 / Ubuntu machine, as root,
 # then build it.
-#   scripts/setup.sh          what `minibox` itself needs (Node.js, npm packages)
+#   scripts/setup.sh          what `minibox` itself needs (Node.js, npm packages,
+#                             libnftables1 for the bridge network's firewall)
 #   scripts/setup.sh --test   plus the test suite's real peers: a registry
 #                             (docker-registry), skopeo, umoci, busybox-static,
 #                             podman (save/load are checked against it)
@@ -15,7 +16,9 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-packages=(ca-certificates git gcc libc6-dev make)
+# libnftables1: minibox writes its nftables table through the library (koffi),
+# never by running `nft`.
+packages=(ca-certificates git gcc libc6-dev make libnftables1)
 node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "$node_major" -lt 18 ]; then packages+=(nodejs npm); fi
 for arg in "$@"; do

@@ -9,6 +9,8 @@
  *     blob-sources.json    blob digest → repositories it came from (cross-repo mount)
  *     build-cache.json     build cache: parent + instruction → image (src/build/)
  *     userns.json          the host uid/gid range kept for user namespaces
+ *     host-sysctls.json    host settings minibox changed for its networks
+ *                          (ip_forward, route_localnet) and their previous values
  *     blobs/sha256/<hex>   content-addressed blobs (layers, configs, manifests)
  *     layers/<chainID>/    unpacked layers, shared by every image and container
  *     layers-shifted/<uid>/<hex>/   copies of layers shifted into a uid range
@@ -30,6 +32,8 @@ export function rootLayout(root: string) {
     blobSources: join(root, "blob-sources.json"),
     buildCache: join(root, "build-cache.json"),
     userns: join(root, "userns.json"),
+    /** Host sysctls changed for networking and their values before (src/runtime/network/sysctl.ts). */
+    hostSysctls: join(root, "host-sysctls.json"),
     blobs: join(root, "blobs", "sha256"),
     layers: join(root, "layers"),
     layersShifted: join(root, "layers-shifted"),

@@ -16,6 +16,7 @@ const ROOT_NAMES = [
   "blob-sources.json",
   "build-cache.json",
   "userns.json",
+  "host-sysctls.json",
   "blobs",
   "layers",
   "layers-shifted",
@@ -122,6 +123,7 @@ describe("one layout module", () => {
     expect(root.lock("volume-v")).toBe("/r/locks/volume-v.lock");
     expect(root.name("web")).toBe("/r/names/web");
     expect(root.layersShifted).toBe("/r/layers-shifted");
+    expect(root.hostSysctls).toBe("/r/host-sysctls.json");
     const c = containerPaths("/r", "abc");
     expect(c.root).toBe("/r");
     expect(c.state).toBe("/r/containers/abc/state.json");
