@@ -152,7 +152,7 @@ static int handle_error(struct nl *nl, const struct nlmsghdr *h)
 }
 
 /* Process one datagram: 1 when our ACK or error was in it, 0 to read on, -1 failed. */
-static int handle_datagram(struct nl *nl, char *buf, size_t n, on_reply_fn *on_reply, void *ctx)
+static int handle_datagram(struct nl *nl, char *buf, int n, on_reply_fn *on_reply, void *ctx)
 {
 	for (struct nlmsghdr *h = (struct nlmsghdr *)buf; NLMSG_OK(h, n); h = NLMSG_NEXT(h, n)) {
 		if (h->nlmsg_seq != nl->seq)
@@ -184,7 +184,7 @@ static int talk(struct nl *nl, struct req *r, on_reply_fn *on_reply, void *ctx)
 			continue;
 		if (n < 0)
 			return -1;
-		int done = handle_datagram(nl, buf, (size_t)n, on_reply, ctx);
+		int done = handle_datagram(nl, buf, (int)n, on_reply, ctx);
 		if (done)
 			return done < 0 ? -1 : 0;
 	}
