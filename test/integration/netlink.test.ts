@@ -221,6 +221,35 @@ describe("the executor's network steps", () => {
     expect(r.status).toEqual(["started", "exit 0"]);
   });
 
+  test("the same inside a user namespace: the init, root of its own userns, sets up its netns", async () => {
+    expect(helper("bridge", bridge, `${subnet}.1/24`, "0").status).toBe(0);
+    const map = (file: string): Step => ({
+      op: "write",
+      path: `/proc/{pid}/${file}`,
+      data: "0 0 65536",
+      describe: file,
+    });
+    const run = runExecutor({
+      setup: [{ op: "clone", flags: CLONE.NEWNET | CLONE.NEWUSER, describe: "clone" }],
+      parent: [map("uid_map"), map("gid_map"), ...vethSteps({ hostIf: `${ns}v`, bridge, mtu: 0 })],
+      child: [
+        { op: "user", uid: 0, gid: 0, describe: "root of the userns" },
+        ...containerNetSteps({ address: `${subnet}.3`, prefix: 24, gateway: `${subnet}.1` }),
+        exec(
+          "ip -o -4 addr show dev eth0; ip route show default; echo READY; " +
+            "exec busybox nc -l -p 8080 -e echo hello",
+        ),
+      ],
+    });
+    const out = await run.output("READY");
+    expect(out).toContain(`inet ${subnet}.3/24`);
+    expect(out).toContain(`default via ${subnet}.1 dev eth0`);
+    const ping = inNs(["busybox", "ping", "-c1", "-W2", `${subnet}.3`]);
+    expect(ping.status, ping.stdout + ping.stderr).toBe(0);
+    expect(inNs(["busybox", "nc", "-w", "5", `${subnet}.3`, "8080"]).stdout).toBe("hello\n");
+    expect((await run.done).code).toBe(0);
+  });
+
   test("a veth onto a missing bridge: the netlink request, the device and the errno; exit 125", async () => {
     const run = runExecutor({
       setup: [clone],
