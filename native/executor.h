@@ -113,6 +113,8 @@ void report_failure(const struct executor *ex);
 int run_steps(struct executor *ex, const struct section *sec);
 
 /* steps-host.c */
+/* `in` with every "{pid}" replaced by `pid`, in a new string (NULL if out of memory). */
+char *expand_pid(const char *in, pid_t pid);
 /* Write `content` to an existing file in one write(2) (proc and cgroup files want that). */
 int write_string(const char *path, const char *content);
 
@@ -150,5 +152,6 @@ step_fn step_unshare, step_setns, step_user, step_groups, step_bounding, step_ca
 	step_exec, step_init;
 step_fn step_pty, step_console;
 step_fn step_write, step_report_pid, step_wait_go, step_log, step_exit_file, step_on_exit;
+step_fn step_veth, step_netif, step_route_default;
 
 #endif

@@ -32,6 +32,7 @@ static const struct op ops[] = {
 	{ "write", 2, 2, 1, step_write },
 	{ "report-pid", 0, 0, 1, step_report_pid },
 	{ "wait-go", 0, 0, 1, step_wait_go },
+	{ "veth", 5, 5, 1, step_veth },
 	/* [child]: inside the new namespaces, up to execve */
 	{ "unshare", 1, 1, 1, step_unshare },
 	{ "user", 2, 2, 1, step_user },
@@ -41,6 +42,8 @@ static const struct op ops[] = {
 	{ "console", 0, 0, 1, step_console },
 	{ "sethostname", 1, 1, 1, step_sethostname },
 	{ "ifup", 1, 1, 1, step_ifup },
+	{ "netif", 3, 3, 1, step_netif },
+	{ "route-default", 1, 2, 1, step_route_default },
 	{ "chdir", 1, 1, 1, step_chdir },
 	{ "rlimit", 3, 3, 1, step_rlimit },
 	{ "groups", 0, VARIADIC, 1, step_groups },

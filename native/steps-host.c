@@ -11,8 +11,7 @@
 
 #include "executor.h"
 
-/* `in` with every "{pid}" replaced by `pid`, in a new string (NULL if out of memory). */
-static char *expand_pid(const char *in, pid_t pid)
+char *expand_pid(const char *in, pid_t pid)
 {
 	char digits[16];
 	int dlen = snprintf(digits, sizeof(digits), "%d", (int)pid);

@@ -37,5 +37,10 @@ export function explainFailure(
       message: `${what}: the filesystem of ${f.detail} does not support idmapped mounts (${errnoText(f.errno)}); use --userns=host for this container`,
     };
   }
+  // The executor's network steps name the request and the device in the detail.
+  if (f.call === "netlink") {
+    return { code, message: `${what}: netlink ${f.detail}: ${errnoText(f.errno)}` };
+  }
+  if (f.call === "parse") return { code, message: `${what}: invalid ${f.detail}` };
   return { code, message: `${what}: ${f.call}: ${errnoText(f.errno)}` };
 }

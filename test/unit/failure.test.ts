@@ -49,4 +49,22 @@ describe("explainFailure (run and exec alike)", () => {
       "idmapped bind mount of /nfs: the filesystem of /nfs does not support idmapped mounts (Invalid argument); use --userns=host for this container",
     );
   });
+
+  it("a network step: the netlink request, the device and the error; a malformed field", () => {
+    const step = {
+      op: "veth",
+      describe: "veth mbx1 on bridge br0",
+      args: [],
+    } as unknown as PlanStep;
+    const detail = "RTM_NEWLINK veth mbx1 (peer eth0)";
+    expect(explainFailure(failure("netlink", 17, step, detail), "sh", 125)).toEqual({
+      code: 125,
+      message:
+        "veth mbx1 on bridge br0: netlink RTM_NEWLINK veth mbx1 (peer eth0): File already exists",
+    });
+    expect(explainFailure(failure("parse", 22, step, "MAC address zz"), "sh", 125)).toEqual({
+      code: 125,
+      message: "veth mbx1 on bridge br0: invalid MAC address zz",
+    });
+  });
 });

@@ -22,6 +22,7 @@ const PROTOCOL: Record<Op, [number, number]> = {
   write: [2, 2],
   "report-pid": [0, 0],
   "wait-go": [0, 0],
+  veth: [5, 5],
   unshare: [1, 1],
   user: [2, 2],
   "stdin-null": [0, 0],
@@ -30,6 +31,8 @@ const PROTOCOL: Record<Op, [number, number]> = {
   console: [0, 0],
   sethostname: [1, 1],
   ifup: [1, 1],
+  netif: [3, 3],
+  "route-default": [1, 2],
   chdir: [1, 1],
   rlimit: [3, 3],
   groups: [0, Number.POSITIVE_INFINITY],
@@ -83,6 +86,21 @@ describe("OPS: the executor's text protocol", () => {
         { op: "log", file: "/l", maxSize: 0, maxFiles: 1, stream: "pipes", ...d },
         ["/l", "0", "1", "pipes"],
       ],
+      [
+        { op: "veth", hostIf: "mbx1", peerIf: "eth0", pid: "{pid}", bridge: "br0", mtu: 0, ...d },
+        ["mbx1", "eth0", "{pid}", "br0", "0"],
+      ],
+      [
+        { op: "veth", hostIf: "mbx1", peerIf: "eth0", pid: 42, mtu: 1500, ...d },
+        ["mbx1", "eth0", "42", "-", "1500"],
+      ],
+      [
+        { op: "netif", ifname: "eth0", mac: "02:42:0a:00:00:02", address: "10.0.0.2/24", ...d },
+        ["eth0", "02:42:0a:00:00:02", "10.0.0.2/24"],
+      ],
+      [{ op: "netif", ifname: "eth0", address: "10.0.0.2/24", ...d }, ["eth0", "-", "10.0.0.2/24"]],
+      [{ op: "route-default", gateway: "10.0.0.1", ...d }, ["10.0.0.1"]],
+      [{ op: "route-default", gateway: "10.0.0.1", ifname: "eth0", ...d }, ["10.0.0.1", "eth0"]],
     ];
     for (const [step, fields] of cases) expect(stepFields(step), step.op).toEqual(fields);
   });

@@ -144,6 +144,35 @@ export interface SetnsStep extends Described {
   /** /proc/<pid>/ns names, in the order they are joined. */
   namespaces: string[];
 }
+/**
+ * [parent] A veth pair: the peer is created straight in the netns of `pid`
+ * ("{pid}": the container's init) under its final name, the host end is put
+ * on `bridge` and brought up.
+ */
+export interface VethStep extends Described {
+  op: "veth";
+  hostIf: string;
+  peerIf: string;
+  pid: number | "{pid}";
+  /** Absent: the host end joins no bridge. */
+  bridge?: string;
+  /** 0: the kernel's default. */
+  mtu: number;
+}
+/** [child] An interface of the container's netns: its MAC (absent: the kernel's), up, an IPv4 address. */
+export interface NetifStep extends Described {
+  op: "netif";
+  ifname: string;
+  mac?: string;
+  /** "A.B.C.D/PREFIX" */
+  address: string;
+}
+/** [child] The default IPv4 route via `gateway` (out of `ifname` when given). */
+export interface RouteDefaultStep extends Described {
+  op: "route-default";
+  gateway: string;
+  ifname?: string;
+}
 
 export type Step =
   | BareStep
@@ -165,7 +194,10 @@ export type Step =
   | GroupsStep
   | BoundingStep
   | CapsStep
-  | SetnsStep;
+  | SetnsStep
+  | VethStep
+  | NetifStep
+  | RouteDefaultStep;
 
 export type Op = Step["op"];
 /** The step interface(s) whose op may be K (several ops share one interface). */
@@ -217,6 +249,10 @@ export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
   write: { arity: [2, 2], fields: (s) => [s.path, s.data] },
   "report-pid": bare,
   "wait-go": bare,
+  veth: {
+    arity: [5, 5],
+    fields: (s) => [s.hostIf, s.peerIf, s.pid, s.bridge ?? "-", s.mtu],
+  },
   unshare: { arity: [1, 1], fields: (s) => [hex(s.flags)] },
   user: { arity: [2, 2], fields: (s) => [s.uid, s.gid] },
   "stdin-null": bare,
@@ -225,6 +261,11 @@ export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
   console: bare,
   sethostname: one,
   ifup: one,
+  netif: { arity: [3, 3], fields: (s) => [s.ifname, s.mac ?? "-", s.address] },
+  "route-default": {
+    arity: [1, 2],
+    fields: (s) => [s.gateway, ...(s.ifname ? [s.ifname] : [])],
+  },
   chdir: one,
   rlimit: { arity: [3, 3], fields: (s) => [s.resource, s.soft, s.hard] },
   groups: { arity: [0, MANY], fields: (s) => s.gids },

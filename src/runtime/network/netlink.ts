@@ -1,0 +1,85 @@
+/**
+ * The host side of a bridge network, through native/build/minibox-net: the
+ * bridge itself, and deleting links. Node has no AF_NETLINK socket, so these
+ * requests are made by our own small C program (it shares native/netlink.c
+ * with the executor); minibox never runs `ip`.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { MiniboxError } from "../../errors.js";
+
+/** minibox-net's exit status for `link-exists` when the link is not there. */
+const NO_SUCH_LINK = 2;
+
+export function netHelperPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  // As executorPath: next to the bundle (dist/), or two and three levels above this module.
+  const candidates = [
+    process.env.MINIBOX_NET,
+    join(here, "..", "native", "build", "minibox-net"),
+    join(here, "..", "..", "native", "build", "minibox-net"),
+    join(here, "..", "..", "..", "native", "build", "minibox-net"),
+    "/usr/local/libexec/minibox/minibox-net",
+  ];
+  const found = candidates.find((p): p is string => Boolean(p && existsSync(p)));
+  if (!found) {
+    throw new MiniboxError(
+      "the native network helper is not built",
+      "run 'npm run build' (it needs a C compiler: apt-get install gcc)",
+    );
+  }
+  return found;
+}
+
+export interface HelperOutcome {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  error?: Error;
+}
+
+/** A failed run as one MiniboxError: the helper's own line when it wrote one. */
+export function helperFailure(args: readonly string[], r: HelperOutcome): MiniboxError {
+  const what = `minibox-net ${args.join(" ")}`;
+  if (r.error) return new MiniboxError(`${what}: ${r.error.message}`);
+  if (r.signal) return new MiniboxError(`${what}: killed by ${r.signal}`);
+  const line = r.stderr.trim().split("\n").pop();
+  return new MiniboxError(line || `${what}: exit status ${r.status}`);
+}
+
+export interface NetlinkHelper {
+  /** The bridge, created if missing, given `cidr` ("10.88.0.1/16") if it lacks it, up. Idempotent. */
+  ensureBridge(name: string, cidr: string, mtu: number): void;
+  /** Delete a link (a veth takes its peer along); a missing link is not an error. */
+  deleteLink(name: string): void;
+  linkExists(name: string): boolean;
+}
+
+/**
+ * The helper's commands. `command` is how to start it: the built program by
+ * default; tests prefix it (`ip netns exec NS …`) to act in a namespace of their own.
+ */
+export function netlinkHelper(command: readonly string[] = [netHelperPath()]): NetlinkHelper {
+  const [program, ...prefix] = command as [string, ...string[]];
+  const run = (args: string[]): HelperOutcome => {
+    const r = spawnSync(program, [...prefix, ...args], { encoding: "utf8", stdio: "pipe" });
+    return { status: r.status, signal: r.signal, stderr: r.stderr ?? "", error: r.error };
+  };
+  const check = (args: string[]) => {
+    const r = run(args);
+    if (r.status !== 0) throw helperFailure(args, r);
+  };
+  return {
+    ensureBridge: (name, cidr, mtu) => check(["bridge", name, cidr, String(mtu)]),
+    deleteLink: (name) => check(["del", name]),
+    linkExists: (name) => {
+      const args = ["link-exists", name];
+      const r = run(args);
+      if (r.status === 0) return true;
+      if (r.status === NO_SUCH_LINK) return false;
+      throw helperFailure(args, r);
+    },
+  };
+}

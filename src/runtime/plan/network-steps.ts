@@ -1,0 +1,128 @@
+/**
+ * A container's bridge networking as executor steps: from the host side the
+ * veth pair ([parent], once the init exists), inside the container's netns
+ * its interface and default route ([child]). Pure: names and addresses are
+ * checked here, so a bad value is refused before the executor starts.
+ */
+import { isIPv4 } from "node:net";
+import { MiniboxError } from "../../errors.js";
+import type { NetifStep, RouteDefaultStep, VethStep } from "./steps.js";
+
+/** Linux's IFNAMSIZ (16) less the terminating NUL. */
+export const IFNAME_MAX = 15;
+
+/** The name the kernel would accept for a network interface, or a MiniboxError. */
+export function checkIfName(name: string): string {
+  const ok =
+    name.length > 0 &&
+    name.length <= IFNAME_MAX &&
+    name !== "." &&
+    name !== ".." &&
+    !/[/:\s]/.test(name);
+  if (!ok) {
+    throw new MiniboxError(
+      `invalid interface name "${name}"`,
+      `1 to ${IFNAME_MAX} characters, no '/', ':' or whitespace`,
+    );
+  }
+  return name;
+}
+
+/** The host end of a container's veth: "mbx" and the first 12 hex digits of its ID (15 characters). */
+export function hostVethName(containerId: string): string {
+  return checkIfName(`mbx${containerId.slice(0, 12)}`);
+}
+
+function ipv4Bytes(ip: string): number[] {
+  if (!isIPv4(ip)) throw new MiniboxError(`invalid IPv4 address "${ip}"`);
+  return ip.split(".").map(Number);
+}
+
+/** Docker's rule: 02:42 (locally administered) then the four bytes of the IPv4 address. */
+export function macForAddress(ip: string): string {
+  const hex = ipv4Bytes(ip).map((b) => b.toString(16).padStart(2, "0"));
+  return ["02", "42", ...hex].join(":");
+}
+
+function ipv4Number(ip: string): number {
+  return ipv4Bytes(ip).reduce((n, b) => n * 256 + b, 0);
+}
+
+/** Whether a and b are in the same /prefix. */
+export function sameSubnet(a: string, b: string, prefix: number): boolean {
+  const size = 2 ** (32 - prefix);
+  return Math.floor(ipv4Number(a) / size) === Math.floor(ipv4Number(b) / size);
+}
+
+export interface VethOptions {
+  /** The host end's name (see hostVethName). */
+  hostIf: string;
+  bridge: string;
+  /** 0: the kernel's default (1500). */
+  mtu: number;
+  /** The peer's name in the container; eth0 by default. */
+  peerIf?: string;
+}
+
+/** [parent] The container's veth pair, its peer created in the init's netns, the host end on the bridge. */
+export function vethSteps(o: VethOptions): VethStep[] {
+  const peerIf = checkIfName(o.peerIf ?? "eth0");
+  checkIfName(o.hostIf);
+  checkIfName(o.bridge);
+  if (!Number.isInteger(o.mtu) || (o.mtu !== 0 && (o.mtu < 68 || o.mtu > 65535))) {
+    throw new MiniboxError(`invalid MTU ${o.mtu}`, "68 to 65535 (0: the kernel's default)");
+  }
+  const mtu = o.mtu ? `, MTU ${o.mtu}` : "";
+  return [
+    {
+      op: "veth",
+      hostIf: o.hostIf,
+      peerIf,
+      pid: "{pid}",
+      bridge: o.bridge,
+      mtu: o.mtu,
+      describe: `veth ${o.hostIf} on bridge ${o.bridge}, peer ${peerIf} in the init's netns${mtu}`,
+    },
+  ];
+}
+
+export interface ContainerNetOptions {
+  /** eth0 by default. */
+  ifname?: string;
+  address: string;
+  prefix: number;
+  gateway: string;
+  /** Absent: macForAddress(address). */
+  mac?: string;
+}
+
+/** [child] The container's interface (MAC, address, up) and its default route via the gateway. */
+export function containerNetSteps(o: ContainerNetOptions): (NetifStep | RouteDefaultStep)[] {
+  const ifname = checkIfName(o.ifname ?? "eth0");
+  if (!Number.isInteger(o.prefix) || o.prefix < 1 || o.prefix > 30) {
+    throw new MiniboxError(`invalid prefix length /${o.prefix}`, "1 to 30");
+  }
+  if (!sameSubnet(o.address, o.gateway, o.prefix)) {
+    throw new MiniboxError(`gateway ${o.gateway} is not in ${o.address}/${o.prefix}`);
+  }
+  const mac = o.mac ?? macForAddress(o.address);
+  if (!/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac)) {
+    throw new MiniboxError(`invalid MAC address "${mac}"`);
+  }
+  const address = `${o.address}/${o.prefix}`;
+  return [
+    {
+      op: "netif",
+      ifname,
+      mac,
+      address,
+      describe: `${ifname}: MAC ${mac}, address ${address}, up`,
+    },
+    {
+      op: "route-default",
+      gateway: o.gateway,
+      ifname,
+      describe: `default route via ${o.gateway} dev ${ifname}`,
+    },
+  ];
+}
