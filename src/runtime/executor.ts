@@ -11,32 +11,15 @@
  */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { writeFileSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
-import { fileURLToPath } from "node:url";
 import { getSystemErrorMap } from "node:util";
 import { MiniboxError } from "../errors.js";
+import { nativeProgram } from "../sys/native.js";
 import { type Plan, type PlanStep, serialisePlan } from "./plan.js";
 
 export function executorPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // The bundle (dist/minibox.mjs) sits one level below the checkout;
-  // dist/runtime/executor.js and src/runtime/executor.ts two levels.
-  const candidates = [
-    process.env.MINIBOX_EXEC,
-    join(here, "..", "native", "build", "minibox-exec"),
-    join(here, "..", "..", "native", "build", "minibox-exec"),
-    "/usr/local/libexec/minibox/minibox-exec",
-  ];
-  const found = candidates.find((p): p is string => Boolean(p && existsSync(p)));
-  if (!found) {
-    throw new MiniboxError(
-      "the native executor is not built",
-      "run 'npm run build' (it needs a C compiler: apt-get install gcc)",
-    );
-  }
-  return found;
+  return nativeProgram("minibox-exec", "MINIBOX_EXEC", "executor");
 }
 
 export interface ExecutorEvents {

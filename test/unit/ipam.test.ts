@@ -10,7 +10,6 @@ import {
   allocate,
   allocateIn,
   type Leases,
-  macFromIp,
   readLeases,
   reconcile,
   reconcileIn,
@@ -18,6 +17,7 @@ import {
   releaseIn,
 } from "../../src/runtime/network/ipam.js";
 import { createNetwork, type NetworkRecord } from "../../src/runtime/network/networks.js";
+import { macFromIp } from "../../src/runtime/network/subnet.js";
 
 function net(subnet: string, gateway: string): NetworkRecord {
   return {

@@ -22,7 +22,15 @@ import { MiniboxError } from "../../errors.js";
 import { networkPaths, rootLayout } from "../../layout.js";
 import { withLock } from "../../sys/lock.js";
 import type { NetworkRecord } from "./networks.js";
-import { broadcast, type Cidr, contains, formatIPv4, parseCidr, parseIPv4 } from "./subnet.js";
+import {
+  broadcast,
+  type Cidr,
+  contains,
+  formatIPv4,
+  macFromIp,
+  parseCidr,
+  parseIPv4,
+} from "./subnet.js";
 
 /** Container ID → its address on the network. */
 export type Leases = Record<string, string>;
@@ -33,18 +41,6 @@ export interface Lease {
   prefix: number;
   gateway: string;
   mac: string;
-}
-
-/**
- * Docker's MAC for an address: the locally administered prefix 02:42
- * followed by the four IPv4 bytes (172.30.0.2 → 02:42:ac:1e:00:02), so
- * the same address always gets the same MAC and stale ARP entries agree.
- */
-export function macFromIp(ip: string): string {
-  const n = parseIPv4(ip);
-  if (n === undefined) throw new RangeError(`not an IPv4 address: ${ip}`);
-  const bytes = [0x02, 0x42, n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
-  return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
 /** Why `ip` cannot be handed out on this network; undefined when it can. */

@@ -5,32 +5,14 @@
  * with the executor); minibox never runs `ip`.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { MiniboxError } from "../../errors.js";
+import { nativeProgram } from "../../sys/native.js";
 
 /** minibox-net's exit status for `link-exists` when the link is not there. */
 const NO_SUCH_LINK = 2;
 
 export function netHelperPath(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // As executorPath: next to the bundle (dist/), or two and three levels above this module.
-  const candidates = [
-    process.env.MINIBOX_NET,
-    join(here, "..", "native", "build", "minibox-net"),
-    join(here, "..", "..", "native", "build", "minibox-net"),
-    join(here, "..", "..", "..", "native", "build", "minibox-net"),
-    "/usr/local/libexec/minibox/minibox-net",
-  ];
-  const found = candidates.find((p): p is string => Boolean(p && existsSync(p)));
-  if (!found) {
-    throw new MiniboxError(
-      "the native network helper is not built",
-      "run 'npm run build' (it needs a C compiler: apt-get install gcc)",
-    );
-  }
-  return found;
+  return nativeProgram("minibox-net", "MINIBOX_NET", "network helper");
 }
 
 export interface HelperOutcome {

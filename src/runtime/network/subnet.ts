@@ -39,6 +39,14 @@ export function parseIPv4(text: string): number | undefined {
   return value;
 }
 
+/** Docker's rule for a container's MAC: 02:42 (locally administered) then the four bytes of its IPv4 address. */
+export function macFromIp(ip: string): string {
+  const n = parseIPv4(ip);
+  if (n === undefined) throw new RangeError(`not an IPv4 address: ${ip}`);
+  const bytes = [0x02, 0x42, n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+  return bytes.map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
 export function formatIPv4(ip: number): string {
   return [ip >>> 24, (ip >>> 16) & 255, (ip >>> 8) & 255, ip & 255].join(".");
 }

@@ -4,8 +4,8 @@
  * its interface and default route ([child]). Pure: names and addresses are
  * checked here, so a bad value is refused before the executor starts.
  */
-import { isIPv4 } from "node:net";
 import { MiniboxError } from "../../errors.js";
+import { macFromIp, parseIPv4 } from "../network/subnet.js";
 import type { NetifStep, RouteDefaultStep, VethStep } from "./steps.js";
 
 /** Linux's IFNAMSIZ (16) less the terminating NUL. */
@@ -33,19 +33,16 @@ export function hostVethName(containerId: string): string {
   return checkIfName(`mbx${containerId.slice(0, 12)}`);
 }
 
-function ipv4Bytes(ip: string): number[] {
-  if (!isIPv4(ip)) throw new MiniboxError(`invalid IPv4 address "${ip}"`);
-  return ip.split(".").map(Number);
-}
-
-/** Docker's rule: 02:42 (locally administered) then the four bytes of the IPv4 address. */
-export function macForAddress(ip: string): string {
-  const hex = ipv4Bytes(ip).map((b) => b.toString(16).padStart(2, "0"));
-  return ["02", "42", ...hex].join(":");
-}
-
 function ipv4Number(ip: string): number {
-  return ipv4Bytes(ip).reduce((n, b) => n * 256 + b, 0);
+  const n = parseIPv4(ip);
+  if (n === undefined) throw new MiniboxError(`invalid IPv4 address "${ip}"`);
+  return n;
+}
+
+/** Docker's MAC for a container address (see macFromIp), refusing a bad address in words. */
+export function macForAddress(ip: string): string {
+  ipv4Number(ip);
+  return macFromIp(ip);
 }
 
 /** Whether a and b are in the same /prefix. */
