@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { containerPaths } from "../layout.js";
 import { type ContainerView, findContainer, readSpec } from "../runtime/lifecycle.js";
+import { networkSettings } from "../runtime/network/endpoint.js";
 import type { Spec } from "../runtime/spec.js";
 import { contextFrom } from "./context.js";
 import { renderTemplate } from "./template.js";
@@ -50,6 +51,7 @@ export async function inspectContainer(
     HostConfig: hostConfigJson(c, spec),
     Config: configJson(c, spec),
     Mounts: c.mounts ?? [],
+    NetworkSettings: networkSettings(networkMode(c, spec), c.running ? c.network : undefined),
     GraphDriver: {
       Name: "overlay",
       Data: {
@@ -60,6 +62,12 @@ export async function inspectContainer(
       },
     },
   };
+}
+
+/** Docker's HostConfig.NetworkMode: bridge, host (no netns of its own) or none. */
+function networkMode(c: ContainerView, spec: Spec): string {
+  if (c.networkMode) return c.networkMode;
+  return spec.linux.namespaces?.some((n) => n.type === "network") ? "none" : "host";
 }
 
 function stateJson(c: ContainerView): Record<string, unknown> {
@@ -92,6 +100,7 @@ function hostConfigJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     CapAdd: null,
     CapDrop: null,
     Binds: c.binds?.length ? c.binds : null,
+    NetworkMode: networkMode(c, spec),
   };
 }
 

@@ -138,9 +138,12 @@ function addLimitOptions(run: Command): void {
 function addPolicyOptions(run: Command): void {
   run
     .addOption(
-      new Option("--network <mode>", "network: none or host")
+      new Option(
+        "--network <mode>",
+        "network: none, host, or bridge (minibox0, NAT to the outside); none stays the default until -p, DNS and build are done",
+      )
         .default("none")
-        .choices(["none", "host"]),
+        .choices(["none", "host", "bridge"]),
     )
     .option("--net <mode>", "alias of --network")
     .option("--userns <mode>", "'host' to run without a user namespace")
@@ -243,12 +246,12 @@ function limitsFrom(opts: RunOptions): RunFlags["limits"] {
 }
 
 /** --net is --network's alias, and is not checked by commander's choices: check it here. */
-function networkFrom(opts: RunOptions): "none" | "host" {
+function networkFrom(opts: RunOptions): "none" | "host" | "bridge" {
   const network = opts.net ?? opts.network;
-  if (network !== "none" && network !== "host") {
+  if (network !== "none" && network !== "host" && network !== "bridge") {
     throw new MiniboxError(
       `network mode "${network}" is not supported yet`,
-      "use --network none or --network host",
+      "use --network none, host or bridge",
     );
   }
   return network;

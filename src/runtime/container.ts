@@ -36,7 +36,13 @@ import {
 } from "./container-mounts.js";
 import { loadUserns, type UsernsState } from "./idmap.js";
 import { idmappedMountsWork } from "./idmap-probe.js";
-import { type Launched, prepareLaunch, runInForeground, startDetached } from "./launch.js";
+import {
+  type Launched,
+  prepareLaunch,
+  releaseNetwork,
+  runInForeground,
+  startDetached,
+} from "./launch.js";
 import { sweepContainers } from "./lifecycle.js";
 import { limitsFromSpec, nofileHardLimit } from "./limits.js";
 import { containerMounts, type MountRequest } from "./mount-spec.js";
@@ -190,6 +196,7 @@ function newState(
     logMaxFiles: flags.logMaxFiles,
     mounts: who.mounts.points,
     binds: who.mounts.binds,
+    networkMode: flags.network === "bridge" ? "bridge" : undefined,
   };
 }
 
@@ -308,6 +315,7 @@ async function failedRun(run: NewRun, err: unknown) {
   const { who, state, flags, progress } = run;
   const { root } = run.ctx.store;
   await progress.launched?.cgroup.destroy().catch(() => undefined);
+  await releaseNetwork(root, state).catch(() => undefined);
   state.status = "exited";
   state.exitCode = 125;
   state.error = (err as Error).message;
@@ -362,22 +370,36 @@ export async function startContainer(
   const userns = spec.linux.uidMappings ? await loadUserns(store.root) : undefined;
   await rm(paths.exit, { force: true });
   restartedState(state);
-  const launched = await prepareLaunch(
-    { store },
-    {
-      image,
-      spec,
-      state,
-      paths,
-      userns,
-      trace,
-      limits: limitsFromSpec(spec),
-      init: spec.annotations["minibox.init"] === "true",
-      interactive: false,
-      detach: true,
-    },
-  );
+  // On disk before an address is leased: a concurrent sweep then sees a
+  // container being started (not an exited one whose lease it may drop).
+  if (state.networkMode) await writeState(paths, state);
+  const input = {
+    image,
+    spec,
+    state,
+    paths,
+    userns,
+    trace,
+    limits: limitsFromSpec(spec),
+    init: spec.annotations["minibox.init"] === "true",
+    interactive: false,
+    detach: true,
+  };
+  let launched: Launched;
+  try {
+    launched = await prepareLaunch({ store }, input);
+  } catch (err) {
+    if (state.networkMode) await notStarted(store.root, paths, state);
+    throw err;
+  }
   await startDetached(launched, false);
+}
+
+/** `start` failed before the executor ran: its address goes, it stays exited. */
+async function notStarted(root: string, paths: ContainerPaths, state: ContainerState) {
+  await releaseNetwork(root, state).catch(() => undefined);
+  state.status = "exited";
+  await writeState(paths, state).catch(() => undefined);
 }
 
 /** Started by a restart policy: keep counting; started by the user: begin again. */

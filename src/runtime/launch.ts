@@ -5,6 +5,7 @@
  * detached as the container's monitor; and the bookkeeping when it ends.
  */
 import { statSync } from "node:fs";
+import { readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { MiniboxError } from "../errors.js";
 import type { ImageRecord, Store } from "../image/store.js";
@@ -15,6 +16,12 @@ import { explainFailure } from "./failure.js";
 import type { UsernsState } from "./idmap.js";
 import { idmappedMountsWork } from "./idmap-probe.js";
 import { humanLimit } from "./limits.js";
+import {
+  attachDefaultNetwork,
+  detachNetwork,
+  hostsWithAddress,
+  type NetworkEndpoint,
+} from "./network/endpoint.js";
 import { buildPlan, type Plan } from "./plan.js";
 import { shiftedLayers } from "./shifted-layers.js";
 import { forwardSignals } from "./signals.js";
@@ -82,10 +89,40 @@ function exitHook(store: Store, id: string): string[] {
   ];
 }
 
+/**
+ * --network bridge: an address and the host side (endpoint.ts), recorded in
+ * the state at once so that any failure from here on releases it; the
+ * container's /etc/hosts names its own address.
+ */
+async function attachNetwork(
+  root: string,
+  input: LaunchInput,
+): Promise<NetworkEndpoint | undefined> {
+  const { state, paths, spec, trace } = input;
+  if (state.networkMode !== "bridge") return undefined;
+  const notice = (line: string) => process.stderr.write(`minibox: ${line}\n`);
+  state.network = await attachDefaultNetwork(root, state.id, trace, notice);
+  const hosts = await readFile(paths.hosts, "utf8").catch(() => "");
+  await writeFile(
+    paths.hosts,
+    hostsWithAddress(hosts, state.network.ip, spec.hostname, state.name),
+  );
+  return state.network;
+}
+
+/** Undo attachNetwork (when the container stopped, or its launch failed); idempotent. */
+export async function releaseNetwork(root: string, state: ContainerState, trace = NO_TRACE) {
+  const endpoint = state.network;
+  if (!endpoint) return;
+  await detachNetwork(root, state.id, endpoint, trace);
+  state.network = undefined;
+}
+
 export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): Promise<Launched> {
   const { store } = ctx;
   const { spec, state, paths, trace } = input;
   const { layers, idmapped } = await layersFor(store, input);
+  const network = await attachNetwork(store.root, input);
   const cgroup = await createCgroup(state.id, input.limits, {
     parent: state.cgroupParent,
     trace: (line) => trace(line),
@@ -103,6 +140,7 @@ export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): 
     // terminal (-t), what the executor relays is logged (one stream, as Docker).
     log: { file: paths.log, maxSize: state.logMaxSize, maxFiles: state.logMaxFiles },
     detach: input.detach ? { exitFile: paths.exit, hook: exitHook(store, state.id) } : undefined,
+    network,
   });
   return { root: store.root, plan, spec, state, cgroup, paths, trace };
 }
@@ -178,6 +216,7 @@ async function finish(l: Launched, result: ExecutorResult): Promise<number> {
   const { state, cgroup, paths } = l;
   const oom = cgroup.oomKilled();
   await cgroup.destroy();
+  await releaseNetwork(l.root, state, l.trace);
   state.status = "exited";
   state.finishedAt = new Date().toISOString();
   state.oomKilled = oom;

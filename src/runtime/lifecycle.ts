@@ -18,6 +18,7 @@ import { rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
 import { openCgroup } from "./cgroups/index.js";
 import { namePath } from "./names.js";
+import { detachNetwork, reconcileEndpoints } from "./network/endpoint.js";
 import { restartAfterBackOff, shouldRestart } from "./restart.js";
 import { containerPaths } from "./rootfs.js";
 import type { Spec } from "./spec.js";
@@ -110,6 +111,17 @@ function lockOf(root: string, id: string): string {
   return rootLayout(root).lock(`container-${id}`);
 }
 
+/** Its address and veth go when it stops (Docker's rule); a failure must not block the exit's record. */
+async function releaseEndpoint(root: string, state: ContainerState): Promise<void> {
+  if (!state.network) return;
+  await detachNetwork(root, state.id, state.network, () => {}).catch((err) => {
+    process.stderr.write(
+      `minibox: releasing the network of ${state.id.slice(0, 12)}: ${err.message}\n`,
+    );
+  });
+  state.network = undefined;
+}
+
 /**
  * Record the exit (from exit.json, or as "killed" when there is none), check
  * for an OOM kill, remove the cgroup, and apply --rm. Idempotent.
@@ -142,6 +154,7 @@ export async function finalizeExit(
     state.finishedAt = exit?.finishedAt ?? new Date().toISOString();
     state.oomKilled = oom;
     if (!exit) state.error = reason ?? "minibox was killed while the container ran";
+    await releaseEndpoint(root, state);
     if (state.autoRemove) {
       await removeContainerDir(paths, state.name);
       await removeAnonymousVolumes(root, state.mounts);
@@ -292,6 +305,7 @@ export async function removeContainer(
     await openCgroup(c.id, { parent: c.cgroupParent })
       ?.destroy()
       .catch(() => undefined);
+    await releaseEndpoint(root, c);
     if (existsSync(containerPaths(root, c.id).dir))
       await removeContainerDir(containerPaths(root, c.id), c.name);
   });
@@ -317,4 +331,15 @@ export async function sweepContainers(root: string): Promise<void> {
       await finalizeExit(root, state.id, view.error);
     }
   }
+  await reconcileEndpoints(root, () => liveContainers(root));
+}
+
+/**
+ * Containers that may hold an address: every one not exited (a run or
+ * start under way is "created" with its minibox alive, and has its lease
+ * before the executor starts).
+ */
+async function liveContainers(root: string): Promise<Set<string>> {
+  const all = await listContainers(root);
+  return new Set(all.filter((s) => s.status !== "exited").map((s) => s.id));
 }

@@ -6,6 +6,7 @@
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { type ContainerPaths, containerPaths, rootLayout } from "../layout.js";
+import type { NetworkEndpoint } from "./network/endpoint.js";
 import type { MountPoint } from "./volumes.js";
 
 export interface ContainerState {
@@ -43,6 +44,10 @@ export interface ContainerState {
   mounts?: MountPoint[];
   /** The -v values that name a host path or a volume (inspect's HostConfig.Binds). */
   binds?: string[];
+  /** --network bridge (absent: none or host, which the spec's namespaces tell). */
+  networkMode?: "bridge";
+  /** While it runs on a bridge network: its address and veth (released when it stops). */
+  network?: NetworkEndpoint;
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

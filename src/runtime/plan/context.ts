@@ -4,6 +4,7 @@
  * the container gets, who its root is on the host, which mount points the
  * plan must create.
  */
+import type { NetworkEndpoint } from "../network/endpoint.js";
 import type { Spec } from "../spec.js";
 
 export interface PlanLayout {
@@ -34,6 +35,8 @@ export interface PlanLayout {
   log?: { file: string; maxSize?: number; maxFiles?: number };
   /** Bind-mount destinations whose source is a file (a file, not a directory, is their mount point). */
   fileMounts?: string[];
+  /** --network bridge: the container's veth and address (absent: loopback only, or the host's). */
+  network?: NetworkEndpoint;
 }
 
 export interface PlanContext {

@@ -4,7 +4,8 @@
  * (hostname, loopback) by the init itself.
  */
 import type { PlanContext } from "./context.js";
-import type { NamespaceFlagsStep, OneFieldStep, Step, UserStep } from "./steps.js";
+import { containerNetSteps } from "./network-steps.js";
+import type { NamespaceFlagsStep, Step, UserStep } from "./steps.js";
 
 export const CLONE = {
   NEWNS: 0x00020000,
@@ -64,15 +65,22 @@ export function enterNamespaceSteps(ctx: PlanContext): Step[] {
   return steps;
 }
 
-/** Hostname in the container's UTS namespace, loopback in its network namespace. */
-export function utsAndNetworkSteps(ctx: PlanContext): OneFieldStep[] {
-  const steps: OneFieldStep[] = [];
+/**
+ * Hostname in the container's UTS namespace, loopback in its network
+ * namespace, and with --network bridge eth0 and the default route: as root
+ * of the user namespace that owns the netns (CAP_NET_ADMIN there), before
+ * the credential steps drop capabilities.
+ */
+export function utsAndNetworkSteps(ctx: PlanContext): Step[] {
+  const steps: Step[] = [];
   const hostname = ctx.spec.hostname;
   if (ctx.namespaces.has("uts") && hostname) {
     steps.push({ op: "sethostname", value: hostname, describe: `sethostname ${hostname}` });
   }
   if (ctx.namespaces.has("network")) {
     steps.push({ op: "ifup", value: "lo", describe: "bring up the loopback interface" });
+    const net = ctx.layout.network;
+    if (net) steps.push(...containerNetSteps({ address: net.ip, ...net }));
   }
   return steps;
 }

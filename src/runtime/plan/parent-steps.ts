@@ -4,6 +4,7 @@
  * in the parent user namespace), its cgroup, the PID report to minibox.
  */
 import { mapText, type PlanContext } from "./context.js";
+import { vethSteps } from "./network-steps.js";
 import type { Step, WriteStep } from "./steps.js";
 
 /** "{pid}" in a write step is the init's PID, known only after the clone. */
@@ -37,11 +38,22 @@ export function cgroupSteps(procsFiles: string[]): WriteStep[] {
   }));
 }
 
-/** uid/gid maps, cgroup, PID report, and (network set-up) a wait for minibox's go. */
+/**
+ * --network bridge: the veth, once the init (and so its netns) exists;
+ * after the id maps, so the peer lands in a netns whose owner is complete.
+ */
+function bridgeSteps(ctx: PlanContext): Step[] {
+  const net = ctx.layout.network;
+  if (!net || !ctx.namespaces.has("network")) return [];
+  return vethSteps({ hostIf: net.hostIf, bridge: net.bridge, mtu: 0 });
+}
+
+/** uid/gid maps, cgroup, the veth, PID report, and (network set-up) a wait for minibox's go. */
 export function parentSteps(ctx: PlanContext): Step[] {
   const steps: Step[] = [
     ...idMapSteps(ctx),
     ...cgroupSteps(ctx.layout.cgroupProcs),
+    ...bridgeSteps(ctx),
     { op: "report-pid", describe: "tell minibox the init's PID" },
   ];
   if (ctx.layout.waitForGo)
