@@ -58,11 +58,13 @@ export interface HostOps {
   helper: NetlinkHelper;
   /** libnftables; the real one when absent. */
   nft?: (cmd: string) => string;
+  /** Where the sysctls are; /proc/sys when absent (unit tests give a directory of their own). */
+  procSys?: string;
   trace: Tracer;
 }
 
 function hostOps(trace: Tracer, ops?: Partial<HostOps>): HostOps {
-  return { helper: ops?.helper ?? netlinkHelper(), nft: ops?.nft, trace };
+  return { helper: ops?.helper ?? netlinkHelper(), nft: ops?.nft, procSys: ops?.procSys, trace };
 }
 
 /** Time `fn` and trace it as `what` (the host-side steps of --trace). */
@@ -108,7 +110,7 @@ export async function syncHost(root: string, ops: HostOps): Promise<void> {
         () => "firewall: table inet minibox removed",
         () => removeFirewall(ops.nft),
       );
-      restoreForwarding(layout.hostSysctls);
+      restoreForwarding(layout.hostSysctls, { procSys: ops.procSys });
       return;
     }
     for (const n of inUse) {
@@ -119,7 +121,7 @@ export async function syncHost(root: string, ops: HostOps): Promise<void> {
         () => ops.helper.ensureBridge(n.bridge, cidr, 0),
       );
     }
-    enableForwarding(layout.hostSysctls);
+    enableForwarding(layout.hostSysctls, { procSys: ops.procSys });
     const desc = firewallFor(inUse);
     timed(
       ops.trace,

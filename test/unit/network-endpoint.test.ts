@@ -1,0 +1,184 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  attachDefaultNetwork,
+  detachNetwork,
+  firewallFor,
+  hostsWithAddress,
+  networkSettings,
+  reconcileEndpoints,
+} from "../../src/runtime/network/endpoint.js";
+import { readLeases } from "../../src/runtime/network/ipam.js";
+import type { NetlinkHelper } from "../../src/runtime/network/netlink.js";
+import { findNetwork, type NetworkRecord } from "../../src/runtime/network/networks.js";
+import { utsAndNetworkSteps } from "../../src/runtime/plan/namespace-steps.js";
+import { parentSteps } from "../../src/runtime/plan/parent-steps.js";
+import { context, IDMAP, lines } from "./plan-fixtures.js";
+
+const A = "a".repeat(64);
+const B = "b".repeat(64);
+
+/** The host as the fakes leave it: links, the firewall's batches, a /proc/sys of its own. */
+function fakeHost(dir: string) {
+  const links = new Set<string>();
+  const batches: string[] = [];
+  const procSys = join(dir, "proc-sys");
+  mkdirSync(join(procSys, "net/ipv4"), { recursive: true });
+  writeFileSync(join(procSys, "net/ipv4/ip_forward"), "0\n");
+  const helper: NetlinkHelper = {
+    ensureBridge: (name) => void links.add(name),
+    deleteLink: (name) => void links.delete(name),
+    linkExists: (name) => links.has(name),
+  };
+  const nft = (cmd: string) => {
+    batches.push(cmd);
+    return "";
+  };
+  const forward = () => readFileSync(join(procSys, "net/ipv4/ip_forward"), "utf8").trim();
+  return { links, batches, forward, ops: { helper, nft, procSys } };
+}
+
+describe("attach, detach, reconcile (fake host)", () => {
+  let root: string;
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), "mbx-endpoint-"));
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it("keeps bridge, forwarding and table while any container is on it; the last one takes them", async () => {
+    const host = fakeHost(root);
+    const trace: string[] = [];
+    const t = (line: string) => void trace.push(line);
+    const a = await attachDefaultNetwork(root, A, t, () => {}, host.ops);
+    const b = await attachDefaultNetwork(root, B, t, () => {}, host.ops);
+    expect(a.hostIf).toBe(`mbx${A.slice(0, 12)}`);
+    expect(a.bridge).toBe("minibox0");
+    expect(b.ip).not.toBe(a.ip);
+    expect(host.links.has("minibox0")).toBe(true);
+    expect(host.forward()).toBe("1");
+    expect(host.batches.at(-1)).toContain("masquerade");
+    expect(trace.some((l) => l.startsWith("network bridge: lease"))).toBe(true);
+    await detachNetwork(root, A, a, t, host.ops);
+    expect(host.links.has("minibox0")).toBe(true);
+    expect(host.forward()).toBe("1");
+    await detachNetwork(root, B, b, t, host.ops);
+    expect(host.links.has("minibox0")).toBe(false);
+    expect(host.forward()).toBe("0");
+    expect(host.batches.at(-1)).toContain('"delete"');
+    expect(host.batches.at(-1)).not.toContain("masquerade");
+  });
+
+  it("reconcile drops only the dead containers' leases, deletes their veths, syncs", async () => {
+    const host = fakeHost(root);
+    const a = await attachDefaultNetwork(
+      root,
+      A,
+      () => {},
+      () => {},
+      host.ops,
+    );
+    await attachDefaultNetwork(
+      root,
+      B,
+      () => {},
+      () => {},
+      host.ops,
+    );
+    host.links.add(`mbx${B.slice(0, 12)}`);
+    const dropped = await reconcileEndpoints(root, async () => new Set([A]), host.ops);
+    expect(dropped).toEqual([B]);
+    const network = await findNetwork(root, "bridge");
+    expect(Object.keys(await readLeases(root, network as NetworkRecord))).toEqual([A]);
+    expect(host.links.has(`mbx${B.slice(0, 12)}`)).toBe(false);
+    expect(host.forward()).toBe("1");
+    expect(await reconcileEndpoints(root, async () => new Set(), host.ops)).toEqual([A]);
+    expect(host.forward()).toBe("0");
+    expect(host.links.has(a.bridge)).toBe(false);
+  });
+});
+
+describe("pure parts", () => {
+  it("firewallFor: the networks in use, no ports yet", () => {
+    const n = { name: "bridge", bridge: "minibox0", subnet: "172.30.0.0/16" };
+    expect(
+      firewallFor([
+        {
+          ...n,
+          id: "x",
+          driver: "bridge",
+          gateway: "172.30.0.1",
+          internal: false,
+          labels: {},
+          created: "",
+        },
+      ]),
+    ).toEqual({
+      networks: [n],
+      ports: [],
+    });
+  });
+
+  it("hostsWithAddress: adds the container's line, replaces a previous run's", () => {
+    const base = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+    const once = hostsWithAddress(base, "172.30.0.2", "abc", "web");
+    expect(once).toBe(`${base}172.30.0.2\tabc web\n`);
+    expect(hostsWithAddress(once, "172.30.0.3", "abc", "web")).toBe(`${base}172.30.0.3\tabc web\n`);
+    expect(hostsWithAddress(base, "172.30.0.2", "abc", "abc")).toBe(`${base}172.30.0.2\tabc\n`);
+  });
+
+  it("networkSettings: Docker's shape, empty when not attached", () => {
+    const e = {
+      network: "bridge",
+      networkId: "n".repeat(64),
+      bridge: "minibox0",
+      ip: "172.30.0.2",
+      prefix: 16,
+      gateway: "172.30.0.1",
+      mac: "02:42:ac:1e:00:02",
+      hostIf: "mbxaaaaaaaaaaaa",
+    };
+    const s = networkSettings("bridge", e);
+    expect(s).toMatchObject({ IPAddress: "172.30.0.2", IPPrefixLen: 16, Gateway: "172.30.0.1" });
+    expect(s.Networks.bridge).toMatchObject({ NetworkID: e.networkId, MacAddress: e.mac });
+    expect(networkSettings("bridge", undefined)).toMatchObject({ IPAddress: "", IPPrefixLen: 0 });
+    expect(Object.keys(networkSettings("none", undefined).Networks)).toEqual(["none"]);
+  });
+});
+
+describe("the plan with a bridge endpoint", () => {
+  const network = {
+    network: "bridge",
+    networkId: "n".repeat(64),
+    bridge: "minibox0",
+    ip: "172.30.0.2",
+    prefix: 16,
+    gateway: "172.30.0.1",
+    mac: "02:42:ac:1e:00:02",
+    hostIf: "mbxaaaaaaaaaaaa",
+  };
+
+  it("[parent]: the veth after the id maps and the cgroup, before the PID report", () => {
+    expect(lines(parentSteps(context({ idmap: IDMAP }, { network }))).slice(2)).toEqual([
+      "write /cg/cgroup.procs {pid}",
+      "veth mbxaaaaaaaaaaaa eth0 {pid} minibox0 0",
+      "report-pid",
+    ]);
+  });
+
+  it("[child]: eth0 and the default route after lo; none without a netns of its own", () => {
+    expect(lines(utsAndNetworkSteps(context({}, { network })))).toEqual([
+      "sethostname box",
+      "ifup lo",
+      "netif eth0 02:42:ac:1e:00:02 172.30.0.2/16",
+      "route-default 172.30.0.1 eth0",
+    ]);
+    expect(lines(utsAndNetworkSteps(context({ network: "host" }, { network })))).toEqual([
+      "sethostname box",
+    ]);
+    expect(lines(parentSteps(context({ network: "host" }, { network })))).not.toContain(
+      "veth mbxaaaaaaaaaaaa eth0 {pid} minibox0 0",
+    );
+  });
+});
