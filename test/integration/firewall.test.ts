@@ -14,6 +14,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import type { FirewallDesc } from "../../src/runtime/network/firewall.js";
 import { runNft } from "../../src/sys/nftables.js";
+import { ip } from "../support/netns.js";
 
 const TOOL = path.join(
   path.dirname(fileURLToPath(import.meta.url)),
@@ -33,11 +34,6 @@ const servers: ChildProcess[] = [];
 let scratch: string;
 let hostRulesetBefore: string;
 let hostForwardBefore: string;
-
-function ip(...args: string[]): void {
-  const r = spawnSync("ip", args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`ip ${args.join(" ")}: ${r.stderr.trim()}`);
-}
 
 /** Run one netns-tool operation inside namespace `ns`; its JSON result. */
 function inNs(ns: string, op: string, arg: unknown = {}): Record<string, unknown> {

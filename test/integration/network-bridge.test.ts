@@ -1,0 +1,291 @@
+// `run --network bridge` on the real host: the default network's bridge
+// minibox0, a veth per container, the firewall table `inet minibox` and
+// net.ipv4.ip_forward — and everything gone again with the last container.
+//
+// Traffic goes only between the host, its containers and an "upstream"
+// namespace this test creates, joined to the host by a veth on a /30 of
+// 198.18.0.0/15 (the benchmarking range) with busybox httpd in it. Upstream
+// has no route to the containers' subnet, so a reply can only come back
+// when the container's traffic was masqueraded to the host's address.
+//
+// The bridge minibox0, the table and ip_forward are host-wide: the test
+// refuses to start when another minibox already has them, saves ip_forward
+// and puts it back, and deletes whatever is left even when a test failed.
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { currentFirewall, removeFirewall } from "../../src/runtime/network/firewall.js";
+import { contains, parseCidr, parseIPv4 } from "../../src/runtime/network/subnet.js";
+import { type Sandbox, sandbox } from "../support/minibox.js";
+import { ip, ipJson, linkExists, readSysctl, testPrefix, writeSysctl } from "../support/netns.js";
+import { testEnv } from "../support/testenv.js";
+
+const env = testEnv();
+const IMAGE = `${env.registries.anon}/fixtures/base`;
+const IP_FORWARD = "net/ipv4/ip_forward";
+const BRIDGE = "minibox0";
+const P = testPrefix();
+const UPSTREAM_NS = `${P}up`;
+const UPSTREAM_LINK = `${P}u0`;
+const OCTET = 1 + ((randomBytes(1)[0] ?? 0) % 250);
+const HOST_UP_IP = `198.19.${OCTET}.1`;
+const UP_IP = `198.19.${OCTET}.2`;
+const GREETING = `hello from upstream ${P}\n`;
+
+let box: Sandbox;
+let forwardBefore: string;
+let www: string;
+let httpd: ChildProcess | undefined;
+
+interface NetworkJson {
+  name: string;
+  id: string;
+  subnet: string;
+  gateway: string;
+}
+
+/** The default network's record (made by the first bridge run). */
+function bridgeNetwork(): NetworkJson {
+  const dir = path.join(box.root, "networks");
+  for (const id of readdirSync(dir)) {
+    const n = JSON.parse(readFileSync(path.join(dir, id, "network.json"), "utf8")) as NetworkJson;
+    if (n.name === "bridge") return n;
+  }
+  throw new Error("no bridge network");
+}
+
+function leases(): Record<string, string> {
+  const file = path.join(box.root, "networks", bridgeNetwork().id, "leases.json");
+  return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+}
+
+function inSubnet(address: string): boolean {
+  return contains(parseCidr(bridgeNetwork().subnet), parseIPv4(address) as number);
+}
+
+/** Host links whose names are the host ends of these containers' veths. */
+function vethsOf(ids: string[]): string[] {
+  return ids.map((id) => `mbx${id.slice(0, 12)}`).filter(linkExists);
+}
+
+/** Nothing of minibox's networking left on the host for these containers. */
+function expectAllGone(ids: string[]): void {
+  expect(vethsOf(ids)).toEqual([]);
+  expect(leases()).toEqual({});
+  expect(currentFirewall()).toBeUndefined();
+  expect(readSysctl(IP_FORWARD)).toBe(forwardBefore);
+  expect(linkExists(BRIDGE)).toBe(false);
+}
+
+async function runOk(args: string[]): Promise<string> {
+  const r = await box.run(args);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout;
+}
+
+async function inspect(id: string) {
+  return JSON.parse(await runOk(["inspect", id]))[0];
+}
+
+function startUpstream(): void {
+  ip("netns", "add", UPSTREAM_NS);
+  ip("-n", UPSTREAM_NS, "link", "set", "lo", "up");
+  ip("link", "add", UPSTREAM_LINK, "type", "veth", "peer", "name", "eth0", "netns", UPSTREAM_NS);
+  ip("addr", "add", `${HOST_UP_IP}/30`, "dev", UPSTREAM_LINK);
+  ip("link", "set", UPSTREAM_LINK, "up");
+  ip("-n", UPSTREAM_NS, "addr", "add", `${UP_IP}/30`, "dev", "eth0");
+  ip("-n", UPSTREAM_NS, "link", "set", "eth0", "up");
+  www = mkdtempSync(path.join(tmpdir(), `${P}-www-`));
+  writeFileSync(path.join(www, "hello.txt"), GREETING);
+  // Its own process group, so that the clean-up kills exactly it and its children.
+  httpd = spawn(
+    "ip",
+    ["netns", "exec", UPSTREAM_NS, "busybox", "httpd", "-f", "-p", `${UP_IP}:8080`, "-h", www],
+    { stdio: "ignore", detached: true },
+  );
+}
+
+/** Until upstream's server answers (asked from inside upstream itself). */
+async function waitForUpstream(): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const r = spawnSync("ip", [
+      "netns",
+      "exec",
+      UPSTREAM_NS,
+      "busybox",
+      "wget",
+      "-q",
+      "-O",
+      "-",
+      `http://${UP_IP}:8080/hello.txt`,
+    ]);
+    if (r.status === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error("upstream httpd did not start");
+}
+
+beforeAll(async () => {
+  if (linkExists(BRIDGE) || currentFirewall() !== undefined) {
+    throw new Error(`${BRIDGE} or table inet minibox exists already: another minibox uses them`);
+  }
+  forwardBefore = readSysctl(IP_FORWARD);
+  box = sandbox();
+  await runOk(["pull", "-q", IMAGE]);
+  startUpstream();
+  await waitForUpstream();
+});
+
+afterAll(async () => {
+  if (box) {
+    const ids = (await box.run(["ps", "-aq"])).stdout.split("\n").filter(Boolean);
+    if (ids.length > 0) await box.run(["rm", "-f", ...ids]);
+    box.cleanup();
+  }
+  if (httpd?.pid) process.kill(-httpd.pid, "SIGKILL");
+  spawnSync("ip", ["netns", "del", UPSTREAM_NS]);
+  if (linkExists(UPSTREAM_LINK)) spawnSync("ip", ["link", "del", UPSTREAM_LINK]);
+  if (www) rmSync(www, { recursive: true, force: true });
+  // Checked absent in beforeAll, so whatever is here now is this test's.
+  if (linkExists(BRIDGE)) spawnSync("ip", ["link", "del", BRIDGE]);
+  if (currentFirewall() !== undefined) removeFirewall();
+  if (forwardBefore !== undefined && readSysctl(IP_FORWARD) !== forwardBefore) {
+    writeSysctl(IP_FORWARD, forwardBefore);
+  }
+});
+
+describe("run --network bridge", () => {
+  test("eth0 gets an address in the subnet and a default route via the gateway; /etc/hosts names it", async () => {
+    const out = await runOk([
+      "run",
+      "--rm",
+      "--network",
+      "bridge",
+      "--hostname",
+      "boxy",
+      IMAGE,
+      "sh",
+      "-c",
+      "ip -4 addr show eth0; ip route; cat /etc/hosts",
+    ]);
+    const network = bridgeNetwork();
+    const [, address, prefix] = /inet (\S+)\/(\d+)/.exec(out) ?? [];
+    expect(inSubnet(address as string)).toBe(true);
+    expect(Number(prefix)).toBe(parseCidr(network.subnet).prefix);
+    expect(out).toContain(`default via ${network.gateway} dev eth0`);
+    expect(out).toMatch(new RegExp(`^${address?.replace(/\./g, "\\.")}\\s+boxy`, "m"));
+    expectAllGone([]);
+  });
+
+  test("outbound HTTP to the upstream host, through masquerade", async () => {
+    // The host routes upstream's address through the test's veth, nowhere else.
+    const route = ipJson<{ dev: string }>("route", "get", UP_IP);
+    expect(route[0]?.dev).toBe(UPSTREAM_LINK);
+    const out = await runOk([
+      "run",
+      "--rm",
+      "--network",
+      "bridge",
+      IMAGE,
+      "wget",
+      "-q",
+      "-O",
+      "-",
+      `http://${UP_IP}:8080/hello.txt`,
+    ]);
+    expect(out).toBe(GREETING);
+    expectAllGone([]);
+  });
+
+  test("two containers reach each other by address; inspect shows NetworkSettings", async () => {
+    const web = (
+      await runOk([
+        "run",
+        "-d",
+        "--network",
+        "bridge",
+        "--name",
+        "web",
+        IMAGE,
+        "httpd",
+        "-f",
+        "-p",
+        "8080",
+        "-h",
+        "/etc",
+      ])
+    ).trim();
+    const settings = (await inspect(web)).NetworkSettings;
+    const network = bridgeNetwork();
+    expect(inSubnet(settings.IPAddress)).toBe(true);
+    expect(settings).toMatchObject({
+      Gateway: network.gateway,
+      IPPrefixLen: parseCidr(network.subnet).prefix,
+    });
+    expect(settings.MacAddress).toMatch(/^02:42(:[0-9a-f]{2}){4}$/);
+    expect(settings.Networks.bridge).toMatchObject({
+      NetworkID: network.id,
+      IPAddress: settings.IPAddress,
+    });
+    expect((await inspect(web)).HostConfig.NetworkMode).toBe("bridge");
+    const url = `http://${settings.IPAddress}:8080/hostname`;
+    const out = await runOk([
+      "run",
+      "--rm",
+      "--network",
+      "bridge",
+      IMAGE,
+      "wget",
+      "-q",
+      "-O",
+      "-",
+      url,
+    ]);
+    expect(out.trim()).toBe(web.slice(0, 12));
+    await runOk(["rm", "-f", web]);
+    expectAllGone([web]);
+  });
+
+  test("20 containers started at once get 20 distinct addresses; rm -f takes everything", async () => {
+    const started = await Promise.all(
+      Array.from({ length: 20 }, () =>
+        box.run(["run", "-d", "--network", "bridge", IMAGE, "sleep", "300"]),
+      ),
+    );
+    for (const r of started) expect(r.code, r.stderr).toBe(0);
+    const ids = started.map((r) => r.stdout.trim());
+    const addresses = await Promise.all(
+      ids.map(async (id) => (await inspect(id)).NetworkSettings.IPAddress),
+    );
+    expect(new Set(addresses).size).toBe(20);
+    for (const a of addresses) expect(inSubnet(a)).toBe(true);
+    expect(Object.keys(leases()).sort()).toEqual([...ids].sort());
+    expect(vethsOf(ids)).toHaveLength(20);
+    const masters = ipJson<{ ifname: string; master?: string }>("link", "show", "master", BRIDGE);
+    expect(masters.map((l) => l.ifname).sort()).toEqual(
+      ids.map((id) => `mbx${id.slice(0, 12)}`).sort(),
+    );
+    expect(readSysctl(IP_FORWARD)).toBe("1");
+    expect(currentFirewall()).toBeDefined();
+    await runOk(["rm", "-f", ...ids]);
+    expectAllGone(ids);
+  });
+
+  test("after SIGKILL of a -d container's monitor, the next ps reconciles everything", async () => {
+    const id = (await runOk(["run", "-d", "--network", "bridge", IMAGE, "sleep", "300"])).trim();
+    const state = JSON.parse(
+      readFileSync(path.join(box.root, "containers", id, "state.json"), "utf8"),
+    ) as { monitorPid: number };
+    expect(vethsOf([id])).toHaveLength(1);
+    process.kill(state.monitorPid, "SIGKILL");
+    for (let i = 0; i < 100 && existsSync(`/proc/${state.monitorPid}`); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await runOk(["ps", "-a"]);
+    expectAllGone([id]);
+    await runOk(["rm", id]);
+  });
+});
