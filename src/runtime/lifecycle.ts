@@ -305,7 +305,9 @@ export async function removeContainer(
     await openCgroup(c.id, { parent: c.cgroupParent })
       ?.destroy()
       .catch(() => undefined);
-    await releaseEndpoint(root, c);
+    // As on disk now: the exit's record (waitExited above) has usually released it already.
+    const now = await readFile(containerPaths(root, c.id).state, "utf8").catch(() => undefined);
+    if (now) await releaseEndpoint(root, JSON.parse(now) as ContainerState);
     if (existsSync(containerPaths(root, c.id).dir))
       await removeContainerDir(containerPaths(root, c.id), c.name);
   });
