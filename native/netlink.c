@@ -78,6 +78,11 @@ static void attr_u32(struct req *r, uint16_t type, uint32_t v)
 	attr_put(r, type, &v, sizeof(v));
 }
 
+static void attr_u8(struct req *r, uint16_t type, uint8_t v)
+{
+	attr_put(r, type, &v, sizeof(v));
+}
+
 /* A nested attribute: opened empty, closed once its content is appended. */
 static struct rtattr *nest_begin(struct req *r, uint16_t type)
 {
@@ -343,6 +348,25 @@ int nl_veth_add(struct nl *nl, const struct nl_veth *v)
 	struct rtattr *info = nest_begin(&r, IFLA_LINKINFO);
 	attr_str(&r, IFLA_INFO_KIND, "veth");
 	put_veth_peer(&r, v);
+	nest_end(&r, info);
+	return talk(nl, &r, NULL, NULL);
+}
+
+/*
+ * Hairpin mode on a bridge port: the bridge may send a frame back out of the
+ * port it came in on. A container reaching its own published port through
+ * the host's address needs it when br_netfilter DNATs on the bridge path.
+ * The port's settings are AF_BRIDGE attributes, as `bridge link set` sends them.
+ */
+int nl_brport_hairpin(struct nl *nl, int index, const char *name)
+{
+	struct req r;
+	snprintf(nl->what, sizeof(nl->what), "RTM_SETLINK bridge port %s hairpin on", name);
+	struct ifinfomsg *ifi = req_init(&r, RTM_SETLINK, 0, sizeof(*ifi));
+	ifi->ifi_family = AF_BRIDGE; /* the bridge's view of the port, not the link's own */
+	ifi->ifi_index = index;
+	struct rtattr *info = nest_begin(&r, IFLA_PROTINFO | NLA_F_NESTED); /* the port's settings */
+	attr_u8(&r, IFLA_BRPORT_MODE, 1);                                   /* BRIDGE_MODE_HAIRPIN */
 	nest_end(&r, info);
 	return talk(nl, &r, NULL, NULL);
 }

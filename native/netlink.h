@@ -45,6 +45,8 @@ int nl_link_del(struct nl *nl, const char *name);
 int nl_link_up(struct nl *nl, const char *name, const unsigned char *mac, unsigned mtu);
 int nl_bridge_add(struct nl *nl, const char *name, unsigned mtu);
 int nl_veth_add(struct nl *nl, const struct nl_veth *v);
+/* Hairpin mode on the bridge port with this ifindex (`name` for the error line). */
+int nl_brport_hairpin(struct nl *nl, int index, const char *name);
 /* Add an IPv4 address; EEXIST if the link has it already. */
 int nl_addr_add(struct nl *nl, int index, const char *name, struct in_addr addr, unsigned prefix);
 /* The default IPv4 route via `gw`, out of link `oif` (0: the kernel picks it). */

@@ -35,7 +35,7 @@ static int fail_parse(struct executor *ex, const struct step *st, const char *wh
 
 /* "veth HOSTIF PEERIF PID BRIDGE MTU" ([parent]): the pair, its peer created
  * directly in the netns of PID ("{pid}": the child) under its final name, the
- * host end on BRIDGE ("-": none) and up. MTU 0: the kernel's default. */
+ * host end on BRIDGE ("-": none) in hairpin mode, and up. MTU 0: the kernel's default. */
 int step_veth(struct executor *ex, const struct step *st)
 {
 	char *pid = expand_pid(arg(st, 3), ex->child);
@@ -57,6 +57,10 @@ int step_veth(struct executor *ex, const struct step *st)
 		return fail_netlink(ex, st, &nl);
 	}
 	if (nl_veth_add(&nl, &v) < 0)
+		return fail_netlink(ex, st, &nl);
+	/* On a bridge, the port in hairpin mode (as Docker sets it): see nl_brport_hairpin. */
+	int index;
+	if (bridge && (nl_link_get(&nl, v.host, &index, NULL, 0) < 0 || nl_brport_hairpin(&nl, index, v.host) < 0))
 		return fail_netlink(ex, st, &nl);
 	nl_close(&nl);
 	return 0;

@@ -231,6 +231,15 @@ describe("run --network bridge", () => {
       IPAddress: settings.IPAddress,
     });
     expect((await inspect(web)).HostConfig.NetworkMode).toBe("bridge");
+    // The bridge port in hairpin mode (set by the executor's veth step).
+    const port = ipJson<{ linkinfo?: { info_slave_data?: { hairpin?: boolean } } }>(
+      "-d",
+      "link",
+      "show",
+      "dev",
+      `mbx${web.slice(0, 12)}`,
+    );
+    expect(port[0]?.linkinfo?.info_slave_data?.hairpin).toBe(true);
     const url = `http://${settings.IPAddress}:8080/hostname`;
     const out = await runOk([
       "run",

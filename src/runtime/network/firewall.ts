@@ -24,7 +24,8 @@
  * makes the reply come back through the host. Where br_netfilter is loaded
  * (Docker loads it; its bridge-nf-call-iptables defaults to 1), the DNAT happens on the bridge path and the packet must leave
  * by the port it came in on: the container's bridge port needs hairpin mode
- * (IFLA_BRPORT_MODE), as Docker sets it — the wiring's job, not this table's.
+ * (IFLA_BRPORT_MODE), as Docker sets it — the executor's veth step sets it
+ * (native/steps-net.c), not this table.
  *
  * Why route_localnet and the guard: `-p 127.0.0.1:P:C` DNATs the host's own
  * 127.0.0.1 traffic to a container, and the kernel refuses to route a packet
