@@ -180,6 +180,38 @@ describe("run --network bridge", () => {
     expectAllGone([]);
   });
 
+  test("--trace shows the host-side steps with their durations", async () => {
+    const r = await box.run(["run", "--rm", "--trace", "--network", "bridge", IMAGE, "true"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/[\d.]+ ms\s+network bridge: lease \S+\/\d+/);
+    expect(r.stderr).toMatch(/[\d.]+ ms\s+bridge minibox0 \S+ up/);
+    expect(r.stderr).toMatch(/[\d.]+ ms\s+firewall: table inet minibox for /);
+    expect(r.stderr).toMatch(/veth mbx[0-9a-f]{12} on bridge minibox0/);
+    expect(r.stderr).toMatch(/default route via \S+ dev eth0/);
+    expect(r.stderr).toMatch(/[\d.]+ ms\s+firewall: table inet minibox removed/);
+    expectAllGone([]);
+  });
+
+  test("a subnet the host already routes is passed over, with one notice", async () => {
+    const other = sandbox();
+    // The pool's first choice, routed through this test's own veth (deleted with it).
+    ip("route", "add", "172.30.0.0/16", "dev", UPSTREAM_LINK);
+    try {
+      const first = await other.run(["run", "--rm", "--network", "bridge", IMAGE, "true"]);
+      expect(first.code, first.stderr).toBe(0);
+      expect(first.stderr).toMatch(
+        /^minibox: the bridge network uses (?!172\.30\.)\S+ \(172\.30\.0\.0\/16 .*\)$/m,
+      );
+      const second = await other.run(["run", "--rm", "--network", "bridge", IMAGE, "true"]);
+      expect(second.code, second.stderr).toBe(0);
+      expect(second.stderr).not.toContain("bridge network uses");
+    } finally {
+      spawnSync("ip", ["route", "del", "172.30.0.0/16", "dev", UPSTREAM_LINK]);
+      other.cleanup();
+    }
+    expect(linkExists(BRIDGE)).toBe(false);
+  });
+
   test("outbound HTTP to the upstream host, through masquerade", async () => {
     // The host routes upstream's address through the test's veth, nowhere else.
     const route = ipJson<{ dev: string }>("route", "get", UP_IP);
