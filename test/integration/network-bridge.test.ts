@@ -19,6 +19,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { currentFirewall, removeFirewall } from "../../src/runtime/network/firewall.js";
 import { contains, parseCidr, parseIPv4 } from "../../src/runtime/network/subnet.js";
+import { runNft } from "../../src/sys/nftables.js";
 import { type Sandbox, sandbox } from "../support/minibox.js";
 import { ip, ipJson, linkExists, readSysctl, testPrefix, writeSysctl } from "../support/netns.js";
 import { testEnv } from "../support/testenv.js";
@@ -232,6 +233,39 @@ describe("run --network bridge", () => {
     expectAllGone([]);
   });
 
+  test("another table's forward chain with policy drop: run says so (and outbound is dropped)", async () => {
+    const table = `${P}fw`;
+    runNft(`add table inet ${table}`);
+    try {
+      runNft(
+        `add chain inet ${table} forward { type filter hook forward priority 0; policy drop; }`,
+      );
+      const r = await box.run([
+        "run",
+        "--rm",
+        "--network",
+        "bridge",
+        // busybox's own timeout (this busybox's wget -T crashes), under --init:
+        // a PID 1 without a handler would ignore its TERM.
+        "--init",
+        IMAGE,
+        "timeout",
+        "2",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        `http://${UP_IP}:8080/hello.txt`,
+      ]);
+      expect(r.stderr).toContain(`minibox: warning: inet ${table} forward drops forwarded packets`);
+      expect(r.stdout).toBe("");
+      expect(r.code, r.stderr).not.toBe(0);
+    } finally {
+      runNft(`delete table inet ${table}`);
+    }
+    expectAllGone([]);
+  });
+
   test("two containers reach each other by address; inspect shows NetworkSettings", async () => {
     const web = (
       await runOk([
@@ -301,7 +335,10 @@ describe("run --network bridge", () => {
     const addresses = await Promise.all(
       ids.map(async (id) => (await inspect(id)).NetworkSettings.IPAddress),
     );
-    expect(new Set(addresses).size).toBe(20);
+    // On failure, say which containers are not running and why (an empty address).
+    const states = await Promise.all(ids.map(async (id) => (await inspect(id)).State));
+    const why = states.map((s) => `${s.Status} ${s.ExitCode} ${s.Error}`);
+    expect(new Set(addresses).size, JSON.stringify({ addresses, why })).toBe(20);
     for (const a of addresses) expect(inSubnet(a)).toBe(true);
     expect(Object.keys(leases()).sort()).toEqual([...ids].sort());
     expect(vethsOf(ids)).toHaveLength(20);

@@ -37,7 +37,14 @@ function fakeHost(dir: string) {
     return "";
   };
   const forward = () => readFileSync(join(procSys, "net/ipv4/ip_forward"), "utf8").trim();
-  return { links, batches, forward, ops: { helper, nft, procSys } };
+  const chains: unknown[] = [];
+  return {
+    links,
+    batches,
+    forward,
+    chains,
+    ops: { helper, nft, procSys, listChains: () => chains },
+  };
 }
 
 describe("attach, detach, reconcile (fake host)", () => {
@@ -68,6 +75,25 @@ describe("attach, detach, reconcile (fake host)", () => {
     expect(host.forward()).toBe("0");
     expect(host.batches.at(-1)).toContain('"delete"');
     expect(host.batches.at(-1)).not.toContain("masquerade");
+  });
+
+  it("says once per run when another table's forward chain drops by policy", async () => {
+    const host = fakeHost(root);
+    host.chains.push({
+      chain: { family: "ip", table: "filter", name: "FORWARD", hook: "forward", policy: "drop" },
+    });
+    const notices: string[] = [];
+    const a = await attachDefaultNetwork(
+      root,
+      A,
+      () => {},
+      (n) => notices.push(n),
+      host.ops,
+    );
+    expect(notices).toHaveLength(1);
+    expect(notices[0]).toContain(`ip filter FORWARD drops forwarded packets`);
+    expect(notices[0]).toContain(`accept ${(await findNetwork(root, "bridge"))?.subnet}`);
+    await detachNetwork(root, A, a, () => {}, host.ops);
   });
 
   it("reconcile drops only the dead containers' leases, deletes their veths, syncs", async () => {

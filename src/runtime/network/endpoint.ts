@@ -29,9 +29,10 @@
  */
 import { rootLayout } from "../../layout.js";
 import { withLock } from "../../sys/lock.js";
+import { listNft } from "../../sys/nftables.js";
 import { hostVethName } from "../plan/network-steps.js";
 import type { Tracer } from "../trace.js";
-import { applyFirewall, type FirewallDesc, removeFirewall } from "./firewall.js";
+import { applyFirewall, type FirewallDesc, hostForwardDrops, removeFirewall } from "./firewall.js";
 import { allocate, readLeases, reconcileLocked, release, withLeaseLock } from "./ipam.js";
 import { type NetlinkHelper, netlinkHelper } from "./netlink.js";
 import { ensureDefaultNetwork, listNetworks, type NetworkRecord, readNetwork } from "./networks.js";
@@ -60,11 +61,13 @@ export interface HostOps {
   nft?: (cmd: string) => string;
   /** Where the sysctls are; /proc/sys when absent (unit tests give a directory of their own). */
   procSys?: string;
+  /** libnftables' `list chains`, for the forward-drop check; the real one when absent. */
+  listChains?: () => unknown[];
   trace: Tracer;
 }
 
 function hostOps(trace: Tracer, ops?: Partial<HostOps>): HostOps {
-  return { helper: ops?.helper ?? netlinkHelper(), nft: ops?.nft, procSys: ops?.procSys, trace };
+  return { ...ops, helper: ops?.helper ?? netlinkHelper(), trace };
 }
 
 /** Time `fn` and trace it as `what` (the host-side steps of --trace). */
@@ -164,7 +167,18 @@ export async function attachDefaultNetwork(
     throw err;
   }
   trace(`network ${network.name}: host side ready`, performance.now() - t);
+  const drops = hostForwardDrops((ops?.listChains ?? (() => listNft("list chains")))());
+  if (drops.length > 0) notice(forwardDropWarning(drops, network.subnet));
   return endpoint;
+}
+
+/**
+ * A forward chain of another table with policy drop drops the containers'
+ * outbound traffic whatever minibox's table accepts (see firewall.ts): say
+ * so, and where the way through is.
+ */
+export function forwardDropWarning(chains: string[], subnet: string): string {
+  return `warning: ${chains.join(", ")} drops forwarded packets (policy drop), so containers on ${subnet} cannot reach beyond this host; accept ${subnet} in that chain (Docker's DOCKER-USER chain is the place) or set its policy to accept`;
 }
 
 /**
