@@ -170,7 +170,7 @@ describe("run --network bridge", () => {
       IMAGE,
       "sh",
       "-c",
-      "ip -4 addr show eth0; ip route; cat /etc/hosts",
+      "ip -4 addr show eth0; ip route; cat /etc/hosts; cat /etc/resolv.conf",
     ]);
     const network = bridgeNetwork();
     const [, address, prefix] = /inet (\S+)\/(\d+)/.exec(out) ?? [];
@@ -178,6 +178,9 @@ describe("run --network bridge", () => {
     expect(Number(prefix)).toBe(parseCidr(network.subnet).prefix);
     expect(out).toContain(`default via ${network.gateway} dev eth0`);
     expect(out).toMatch(new RegExp(`^${address?.replace(/\./g, "\\.")}\\s+boxy`, "m"));
+    // The host's nameservers without loopback ones (unreachable from the container); no query is sent.
+    expect(out).toMatch(/^nameserver \S+$/m);
+    expect(out).not.toMatch(/^nameserver (127\.|::1)/m);
     expectAllGone([]);
   });
 
