@@ -110,11 +110,20 @@ async function attachNetwork(
   return state.network;
 }
 
-/** Undo attachNetwork (when the container stopped, or its launch failed); idempotent. */
+/**
+ * Undo attachNetwork (when the container stopped, or its launch failed);
+ * idempotent. A failure is said, not thrown: the exit status matters more,
+ * and the next command's sweep tries again (the lease is dropped there).
+ */
 export async function releaseNetwork(root: string, state: ContainerState, trace = NO_TRACE) {
   const endpoint = state.network;
   if (!endpoint) return;
-  await detachNetwork(root, state.id, endpoint, trace);
+  try {
+    await detachNetwork(root, state.id, endpoint, trace);
+  } catch (err) {
+    const id = state.id.slice(0, 12);
+    process.stderr.write(`minibox: releasing the network of ${id}: ${(err as Error).message}\n`);
+  }
   state.network = undefined;
 }
 
