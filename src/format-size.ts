@@ -1,7 +1,10 @@
 /** Byte counts as Docker prints them, for every part of minibox that reports a size. */
 
-/** Docker's units.HumanSize: decimal units, 4 significant digits ("3.072kB", "5.59MB", "0B"). */
-export function humanSize(bytes: number): string {
+/**
+ * Docker's units.HumanSize: decimal units, 4 significant digits ("3.072kB",
+ * "5.59MB", "0B"); `stats` uses HumanSizeWithPrecision(…, 3) for NET I/O.
+ */
+export function humanSize(bytes: number, digits = 4): string {
   const units = ["B", "kB", "MB", "GB", "TB", "PB"];
   let value = bytes;
   let unit = 0;
@@ -9,13 +12,13 @@ export function humanSize(bytes: number): string {
     value /= 1000;
     unit++;
   }
-  return `${formatG4(value)}${units[unit]}`;
+  return `${formatG(value, digits)}${units[unit]}`;
 }
 
-/** C's "%.4g": 4 significant digits, trailing zeros dropped. */
-function formatG4(value: number): string {
+/** C's "%.<digits>g": that many significant digits, trailing zeros dropped. */
+function formatG(value: number, digits: number): string {
   if (value === 0) return "0";
-  return String(Number(value.toPrecision(4)));
+  return String(Number(value.toPrecision(digits)));
 }
 
 /** Docker's units.BytesSize, as `stats` shows memory: binary units ("1.5MiB / 80MiB"). */

@@ -5,7 +5,7 @@ import { parseEnvFlag } from "../runtime/run-options.js";
 import { type ContainerStats, sampleStats, statsTargets } from "../runtime/stats.js";
 import { containerProcesses } from "../runtime/top.js";
 import { contextFrom } from "./context.js";
-import { binarySize, table } from "./format.js";
+import { binarySize, humanSize, table } from "./format.js";
 import { collect } from "./options.js";
 
 export function registerExecCommands(program: Command): void {
@@ -94,8 +94,8 @@ function dockerStatsRow(s: ContainerStats): DockerStatsRow {
     CPUPerc: `${s.cpuPercent.toFixed(2)}%`,
     MemUsage: `${binarySize(s.memoryUsage)} / ${binarySize(s.memoryLimit)}`,
     MemPerc: `${s.memoryPercent.toFixed(2)}%`,
-    // No network or block I/O accounting yet: Docker's zero shape.
-    NetIO: "0B / 0B",
+    NetIO: `${humanSize(s.netRx, 3)} / ${humanSize(s.netTx, 3)}`,
+    // No block I/O accounting yet: Docker's zero shape.
     BlockIO: "0B / 0B",
     PIDs: String(s.pids),
   };

@@ -1,8 +1,10 @@
 /**
- * `stats`: CPU, memory and PIDs of containers, read from their cgroups. CPU
- * is a rate, so it takes two readings: the share of one CPU's time used
- * between them, as Docker computes it.
+ * `stats`: CPU, memory and PIDs of containers, read from their cgroups, and
+ * network I/O, read from their network namespace. CPU is a rate, so it takes
+ * two readings: the share of one CPU's time used between them, as Docker
+ * computes it.
  */
+import { readFileSync, readlinkSync } from "node:fs";
 import type { CgroupStats } from "./cgroups/common.js";
 import { openCgroup } from "./cgroups/index.js";
 import { type ContainerView, findContainer, listViews } from "./lifecycle.js";
@@ -17,6 +19,53 @@ export interface ContainerStats {
   /** Usage as a percent of the limit; 0 when there is no limit to compare with. */
   memoryPercent: number;
   pids: number;
+  /** Bytes received and sent by the container's interfaces (not lo), since it started. */
+  netRx: number;
+  netTx: number;
+}
+
+export interface NetCounters {
+  rx: number;
+  tx: number;
+}
+
+/**
+ * The byte counters of /proc/PID/net/dev (the network namespace PID is in),
+ * summed over every interface but the loopback: Docker counts the traffic of
+ * the container's network endpoints, and lo is none.
+ */
+export function parseNetDev(text: string): NetCounters {
+  let rx = 0;
+  let tx = 0;
+  for (const line of text.split("\n").slice(2)) {
+    const colon = line.indexOf(":");
+    if (colon < 0 || line.slice(0, colon).trim() === "lo") continue;
+    const fields = line
+      .slice(colon + 1)
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    // Receive: bytes packets errs drop fifo frame compressed multicast; transmit: bytes …
+    rx += fields[0] ?? 0;
+    tx += fields[8] ?? 0;
+  }
+  return { rx, tx };
+}
+
+/**
+ * A container's network counters. With --network host its namespace is the
+ * host's, whose traffic is not the container's: Docker shows 0B / 0B then.
+ */
+export function readNetCounters(c: Pick<ContainerView, "pid">): NetCounters {
+  if (!c.pid) return { rx: 0, tx: 0 };
+  try {
+    if (readlinkSync(`/proc/${c.pid}/ns/net`) === readlinkSync("/proc/self/ns/net")) {
+      return { rx: 0, tx: 0 };
+    }
+    return parseNetDev(readFileSync(`/proc/${c.pid}/net/dev`, "utf8"));
+  } catch {
+    return { rx: 0, tx: 0 }; // the container exited meanwhile
+  }
 }
 
 /** Docker's `stats` interval between the two readings that make the CPU rate. */
@@ -35,6 +84,7 @@ export function computeStats(
   before: CgroupStats | undefined,
   now: CgroupStats | undefined,
   elapsedNs: number,
+  net: NetCounters = { rx: 0, tx: 0 },
 ): ContainerStats {
   const cpuPercent = now && before ? ((now.cpuUsageNs - before.cpuUsageNs) / elapsedNs) * 100 : 0;
   const memoryUsage = now?.memoryUsage ?? 0;
@@ -47,6 +97,8 @@ export function computeStats(
     memoryLimit,
     memoryPercent: memoryLimit ? (memoryUsage / memoryLimit) * 100 : 0,
     pids: now?.pids ?? 0,
+    netRx: net.rx,
+    netTx: net.tx,
   };
 }
 
@@ -60,5 +112,7 @@ export async function sampleStats(
   const t0 = process.hrtime.bigint();
   await new Promise((r) => setTimeout(r, intervalMs));
   const elapsedNs = Number(process.hrtime.bigint() - t0);
-  return containers.map((c, i) => computeStats(c, first[i], cgroups[i]?.stats(), elapsedNs));
+  return containers.map((c, i) =>
+    computeStats(c, first[i], cgroups[i]?.stats(), elapsedNs, readNetCounters(c)),
+  );
 }

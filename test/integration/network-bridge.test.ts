@@ -236,6 +236,39 @@ describe("run --network bridge", () => {
     expectAllGone([]);
   });
 
+  test("stats: NET I/O counts the container's traffic on eth0 (not lo)", async () => {
+    const id = (
+      await runOk([
+        "run",
+        "-d",
+        "--network",
+        "bridge",
+        IMAGE,
+        "sh",
+        "-c",
+        `wget -q -O /dev/null http://${UP_IP}:8080/hello.txt; sleep 300`,
+      ])
+    ).trim();
+    try {
+      let netIO = "";
+      for (let i = 0; i < 50 && !/^[1-9]/.test(netIO); i++) {
+        const r = await runOk(["stats", "--no-stream", "--format", "json", id]);
+        netIO = (JSON.parse(r.trim().split("\n")[0] ?? "{}") as { NetIO?: string }).NetIO ?? "";
+        if (!/^[1-9]/.test(netIO)) await new Promise((r) => setTimeout(r, 100));
+      }
+      // Received: at least the greeting and the HTTP headers; sent: the request.
+      expect(netIO).toMatch(/^\d+(\.\d+)?k?B \/ \d+(\.\d+)?k?B$/);
+      const [rx, tx] = netIO
+        .split(" / ")
+        .map((v) => Number.parseFloat(v) * (v.endsWith("kB") ? 1000 : 1));
+      expect(rx).toBeGreaterThan(GREETING.length);
+      expect(tx).toBeGreaterThan(0);
+    } finally {
+      await runOk(["rm", "-f", id]);
+    }
+    expectAllGone([id]);
+  });
+
   test("another table's forward chain with policy drop: run says so (and outbound is dropped)", async () => {
     const table = `${P}fw`;
     runNft(`add table inet ${table}`);

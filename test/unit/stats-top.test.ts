@@ -1,7 +1,7 @@
 // The figures of `stats` and the rows of `top`, from readings given here.
 import { describe, expect, test } from "vitest";
-import { binarySize } from "../../src/cli/format.js";
-import { computeStats } from "../../src/runtime/stats.js";
+import { binarySize, humanSize } from "../../src/cli/format.js";
+import { computeStats, parseNetDev } from "../../src/runtime/stats.js";
 import { parseProcess, readProcess } from "../../src/runtime/top.js";
 
 describe("stats", () => {
@@ -83,5 +83,26 @@ describe("top", () => {
   test("a live process is read from /proc; one that is gone gives no row", () => {
     expect(readProcess(process.pid)?.pid).toBe(process.pid);
     expect(readProcess(2 ** 22 + 1)).toBeUndefined();
+  });
+});
+
+describe("network I/O", () => {
+  const netDev = `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:    1000      10    0    0    0     0          0         0     1000      10    0    0    0     0       0          0
+  eth0:    1450      12    0    0    0     0          0         0      648       7    0    0    0     0       0          0
+  eth1:      50       1    0    0    0     0          0         0       52       1    0    0    0     0       0          0
+`;
+
+  test("/proc/PID/net/dev: bytes summed over every interface but lo", () => {
+    expect(parseNetDev(netDev)).toEqual({ rx: 1500, tx: 700 });
+    expect(parseNetDev(netDev.split("\n").slice(0, 3).join("\n"))).toEqual({ rx: 0, tx: 0 });
+  });
+
+  test("NET I/O in decimal units with 3 significant digits, as docker stats prints it", () => {
+    expect(humanSize(1450, 3)).toBe("1.45kB");
+    expect(humanSize(648, 3)).toBe("648B");
+    expect(humanSize(0, 3)).toBe("0B");
+    expect(humanSize(3072)).toBe("3.072kB");
   });
 });
