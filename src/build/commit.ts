@@ -110,10 +110,3 @@ async function storeLayer(store: Store, layer: NewLayer, diffIds: string[]): Pro
     }
   });
 }
-
-/** Give an image a name (build -t), like `tag`. */
-export async function tagImageId(store: Store, id: string, canonicalTag: string): Promise<void> {
-  await store.updateIndex((index) => {
-    index.tags[canonicalTag] = id;
-  });
-}
