@@ -9,8 +9,6 @@
  *     blob-sources.json    blob digest → repositories it came from (cross-repo mount)
  *     build-cache.json     build cache: parent + instruction → image (src/build/)
  *     userns.json          the host uid/gid range kept for user namespaces
- *     host-sysctls.json    host settings minibox changed for its networks
- *                          (ip_forward, route_localnet) and their previous values
  *     blobs/sha256/<hex>   content-addressed blobs (layers, configs, manifests)
  *     layers/<chainID>/    unpacked layers, shared by every image and container
  *     layers-shifted/<uid>/<hex>/   copies of layers shifted into a uid range
@@ -21,9 +19,25 @@
  *     containers/<id>/     one container (see containerPaths)
  *     volumes/<name>/      named and anonymous volumes (_data inside)
  *     config.json          minibox's settings, if any ({"bridge": {"subnet": …}})
+ *
+ * Networks are the host's, not a store's: the bridge names, their subnets,
+ * the nftables table and net.ipv4.ip_forward are one per host whatever
+ * --root a command uses, so the state that decides them lives in one place,
+ * the default root (NETWORK_ROOT), for every store — as podman keeps its
+ * networks outside its storage root. There:
+ *
  *     networks/<id>/       one network (see networkPaths)
+ *     locks/network-*.lock the networks' locks; tmp/ for their rewrites
+ *     host-sysctls.json    host settings minibox changed for its networks
+ *                          (ip_forward, route_localnet) and their previous values
  */
 import { join } from "node:path";
+
+/** Where minibox keeps its state unless --root says otherwise. */
+export const DEFAULT_ROOT = "/var/lib/minibox";
+
+/** The root whose networks/, locks and host-sysctls.json every store's networking uses (see above). */
+export const NETWORK_ROOT = DEFAULT_ROOT;
 
 export function rootLayout(root: string) {
   return {
@@ -32,7 +46,7 @@ export function rootLayout(root: string) {
     blobSources: join(root, "blob-sources.json"),
     buildCache: join(root, "build-cache.json"),
     userns: join(root, "userns.json"),
-    /** Host sysctls changed for networking and their values before (src/runtime/network/sysctl.ts). */
+    /** Host sysctls changed for networking and their values before (NETWORK_ROOT's; src/runtime/network/sysctl.ts). */
     hostSysctls: join(root, "host-sysctls.json"),
     blobs: join(root, "blobs", "sha256"),
     layers: join(root, "layers"),
@@ -68,7 +82,7 @@ export function layerPaths(dir: string) {
 }
 
 /**
- * A network's directory, <root>/networks/<id>/ (or its staging copy in tmp/):
+ * A network's directory, <NETWORK_ROOT>/networks/<id>/ (or its staging copy in tmp/):
  *
  *     network.json   its record (name, subnet, gateway, bridge device…)
  *     leases.json    container ID → address (src/runtime/network/ipam.ts)

@@ -7,6 +7,7 @@ import { CredentialStore } from "../image/credentials.js";
 import { hostPlatform, type Platform, parsePlatform } from "../image/manifest.js";
 import type { EndpointOptions } from "../image/registry.js";
 import { Store } from "../image/store.js";
+import { DEFAULT_ROOT } from "../layout.js";
 
 export interface GlobalOptions {
   root?: string;
@@ -24,7 +25,7 @@ export interface Context {
   platform(text?: string): Platform;
 }
 
-export const DEFAULT_ROOT = "/var/lib/minibox";
+export { DEFAULT_ROOT };
 
 export function contextFrom(command: Command): Context {
   const opts = command.optsWithGlobals<GlobalOptions>();

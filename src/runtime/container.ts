@@ -315,7 +315,7 @@ async function failedRun(run: NewRun, err: unknown) {
   const { who, state, flags, progress } = run;
   const { root } = run.ctx.store;
   await progress.launched?.cgroup.destroy().catch(() => undefined);
-  await releaseNetwork(root, state).catch(() => undefined);
+  await releaseNetwork(state).catch(() => undefined);
   state.status = "exited";
   state.exitCode = 125;
   state.error = (err as Error).message;
@@ -389,15 +389,15 @@ export async function startContainer(
   try {
     launched = await prepareLaunch({ store }, input);
   } catch (err) {
-    if (state.networkMode) await notStarted(store.root, paths, state);
+    if (state.networkMode) await notStarted(paths, state);
     throw err;
   }
   await startDetached(launched, false);
 }
 
 /** `start` failed before the executor ran: its address goes, it stays exited. */
-async function notStarted(root: string, paths: ContainerPaths, state: ContainerState) {
-  await releaseNetwork(root, state).catch(() => undefined);
+async function notStarted(paths: ContainerPaths, state: ContainerState) {
+  await releaseNetwork(state).catch(() => undefined);
   state.status = "exited";
   await writeState(paths, state).catch(() => undefined);
 }

@@ -115,11 +115,11 @@ async function attachNetwork(
  * idempotent. A failure is said, not thrown: the exit status matters more,
  * and the next command's sweep tries again (the lease is dropped there).
  */
-export async function releaseNetwork(root: string, state: ContainerState, trace = NO_TRACE) {
+export async function releaseNetwork(state: ContainerState, trace = NO_TRACE) {
   const endpoint = state.network;
   if (!endpoint) return;
   try {
-    await detachNetwork(root, state.id, endpoint, trace);
+    await detachNetwork(state.id, endpoint, trace);
   } catch (err) {
     const id = state.id.slice(0, 12);
     process.stderr.write(`minibox: releasing the network of ${id}: ${(err as Error).message}\n`);
@@ -225,7 +225,7 @@ async function finish(l: Launched, result: ExecutorResult): Promise<number> {
   const { state, cgroup, paths } = l;
   const oom = cgroup.oomKilled();
   await cgroup.destroy();
-  await releaseNetwork(l.root, state, l.trace);
+  await releaseNetwork(state, l.trace);
   state.status = "exited";
   state.finishedAt = new Date().toISOString();
   state.oomKilled = oom;

@@ -17,8 +17,9 @@ import type { Store } from "../image/store.js";
 import { rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
 import { openCgroup } from "./cgroups/index.js";
+import { releaseNetwork } from "./launch.js";
 import { namePath } from "./names.js";
-import { detachNetwork, reconcileEndpoints } from "./network/endpoint.js";
+import { reconcileEndpoints } from "./network/endpoint.js";
 import { restartAfterBackOff, shouldRestart } from "./restart.js";
 import { containerPaths } from "./rootfs.js";
 import type { Spec } from "./spec.js";
@@ -111,17 +112,6 @@ function lockOf(root: string, id: string): string {
   return rootLayout(root).lock(`container-${id}`);
 }
 
-/** Its address and veth go when it stops (Docker's rule); a failure must not block the exit's record. */
-async function releaseEndpoint(root: string, state: ContainerState): Promise<void> {
-  if (!state.network) return;
-  await detachNetwork(root, state.id, state.network, () => {}).catch((err) => {
-    process.stderr.write(
-      `minibox: releasing the network of ${state.id.slice(0, 12)}: ${err.message}\n`,
-    );
-  });
-  state.network = undefined;
-}
-
 /**
  * Record the exit (from exit.json, or as "killed" when there is none), check
  * for an OOM kill, remove the cgroup, and apply --rm. Idempotent.
@@ -154,7 +144,7 @@ export async function finalizeExit(
     state.finishedAt = exit?.finishedAt ?? new Date().toISOString();
     state.oomKilled = oom;
     if (!exit) state.error = reason ?? "minibox was killed while the container ran";
-    await releaseEndpoint(root, state);
+    await releaseNetwork(state);
     if (state.autoRemove) {
       await removeContainerDir(paths, state.name);
       await removeAnonymousVolumes(root, state.mounts);
@@ -307,7 +297,7 @@ export async function removeContainer(
       .catch(() => undefined);
     // As on disk now: the exit's record (waitExited above) has usually released it already.
     const now = await readFile(containerPaths(root, c.id).state, "utf8").catch(() => undefined);
-    if (now) await releaseEndpoint(root, JSON.parse(now) as ContainerState);
+    if (now) await releaseNetwork(JSON.parse(now) as ContainerState);
     if (existsSync(containerPaths(root, c.id).dir))
       await removeContainerDir(containerPaths(root, c.id), c.name);
   });

@@ -57,7 +57,7 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 /** What the next allocation must get: the lowest host address nobody holds (gateway is .1). */
 async function lowestFree(): Promise<string> {
-  const used = new Set(Object.values(await readLeases(root, network)));
+  const used = new Set(Object.values(await readLeases(root, network)).map((l) => l.ip));
   for (let n = 2; ; n++) if (!used.has(`10.77.0.${n}`)) return `10.77.0.${n}`;
 }
 
@@ -84,13 +84,13 @@ describe("IPAM across processes", () => {
     const leases = await readLeases(root, network);
     await Promise.all([worker("release", "c03").out, worker("release", "c07").out]);
     const [a, b] = await Promise.all([allocateIn("n1"), allocateIn("n2")]);
-    expect([a, b].sort()).toEqual([leases.c03, leases.c07].sort());
+    expect([a, b].sort()).toEqual([leases.c03?.ip, leases.c07?.ip].sort());
     expect(await worker("release", "nobody").out).toBe("false");
   });
 
   test("reconcile drops the leases of containers that no longer exist", async () => {
     const live = new Set(["c00", "c01", "n1"]);
-    const dropped = await reconcile(root, network, live);
+    const dropped = await reconcile(root, network, { root, live });
     expect(dropped.sort()).toEqual(
       ids
         .filter((id) => !live.has(id) && id !== "c03" && id !== "c07")

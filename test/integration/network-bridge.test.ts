@@ -17,6 +17,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { NETWORK_ROOT, networkPaths, rootLayout } from "../../src/layout.js";
 import { currentFirewall, removeFirewall } from "../../src/runtime/network/firewall.js";
 import { contains, parseCidr, parseIPv4 } from "../../src/runtime/network/subnet.js";
 import { runNft } from "../../src/sys/nftables.js";
@@ -50,7 +51,7 @@ interface NetworkJson {
 
 /** The default network's record (made by the first bridge run). */
 function bridgeNetwork(): NetworkJson {
-  const dir = path.join(box.root, "networks");
+  const dir = rootLayout(NETWORK_ROOT).networks;
   for (const id of readdirSync(dir)) {
     const n = JSON.parse(readFileSync(path.join(dir, id, "network.json"), "utf8")) as NetworkJson;
     if (n.name === "bridge") return n;
@@ -58,8 +59,8 @@ function bridgeNetwork(): NetworkJson {
   throw new Error("no bridge network");
 }
 
-function leases(): Record<string, string> {
-  const file = path.join(box.root, "networks", bridgeNetwork().id, "leases.json");
+function leases(): Record<string, { ip: string; root: string }> {
+  const file = networkPaths(rootLayout(NETWORK_ROOT).network(bridgeNetwork().id)).leases;
   return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
 }
 

@@ -4,12 +4,59 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { NETWORK_ROOT, networkPaths, rootLayout } from "../../src/layout.js";
+import { currentFirewall } from "../../src/runtime/network/firewall.js";
 
 export interface LeakSnapshot {
   cgroups: Set<string>;
   mounts: Set<string>;
   tmpEntries: Set<string>;
   processes: Set<string>;
+  links: Set<string>;
+  netns: Set<string>;
+  leases: Set<string>;
+  firewall: boolean;
+  ipForward: string;
+}
+
+/** Network devices on the host. */
+function links(): string[] {
+  return readdirSync("/sys/class/net");
+}
+
+/** Named network namespaces (ip netns). */
+function netns(): string[] {
+  try {
+    return readdirSync("/run/netns");
+  } catch {
+    return [];
+  }
+}
+
+/** Every address lease of minibox's networks, as "network-id container-id (store)". */
+function leases(): string[] {
+  const out: string[] = [];
+  const layout = rootLayout(NETWORK_ROOT);
+  let ids: string[] = [];
+  try {
+    ids = readdirSync(layout.networks);
+  } catch {
+    return out;
+  }
+  for (const id of ids) {
+    try {
+      const file = networkPaths(layout.network(id)).leases;
+      const held = JSON.parse(readFileSync(file, "utf8")) as Record<string, { root: string }>;
+      for (const [c, l] of Object.entries(held)) out.push(`${id.slice(0, 12)} ${c} (${l.root})`);
+    } catch {
+      // no lease file yet
+    }
+  }
+  return out;
+}
+
+function ipForward(): string {
+  return readFileSync("/proc/sys/net/ipv4/ip_forward", "utf8").trim();
 }
 
 /** Mount points (field 5 of mountinfo). */
@@ -66,6 +113,11 @@ export function snapshot(cliPath: string): LeakSnapshot {
     mounts: new Set(mounts()),
     tmpEntries: new Set(tmpEntries()),
     processes: new Set(processes(cliPath)),
+    links: new Set(links()),
+    netns: new Set(netns()),
+    leases: new Set(leases()),
+    firewall: currentFirewall() !== undefined,
+    ipForward: ipForward(),
   };
 }
 
@@ -81,5 +133,20 @@ export function leaksSince(before: LeakSnapshot, cliPath: string): string[] {
     if (!before.tmpEntries.has(t)) leaks.push(`temporary directory ${path.join(tmpdir(), t)}`);
   }
   for (const p of processes(cliPath)) if (!before.processes.has(p)) leaks.push(`process ${p}`);
+  return [...leaks, ...networkLeaks(before)];
+}
+
+/** Devices, namespaces, leases, the firewall table and ip_forward as they were. */
+function networkLeaks(before: LeakSnapshot): string[] {
+  const leaks: string[] = [];
+  for (const l of links()) if (!before.links.has(l)) leaks.push(`network device ${l}`);
+  for (const n of netns()) if (!before.netns.has(n)) leaks.push(`network namespace ${n}`);
+  for (const l of leases()) if (!before.leases.has(l)) leaks.push(`address lease ${l}`);
+  if (!before.firewall && currentFirewall() !== undefined)
+    leaks.push("nftables table inet minibox");
+  const forward = ipForward();
+  if (forward !== before.ipForward) {
+    leaks.push(`net.ipv4.ip_forward is ${forward}, was ${before.ipForward}`);
+  }
   return leaks;
 }

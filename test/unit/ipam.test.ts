@@ -41,6 +41,12 @@ describe("macFromIp", () => {
   });
 });
 
+/** A lease entry of the store "" (the pure tests' one store). */
+const at = (ip: string, root = "") => ({ ip, root });
+/** Container ID → address, for comparing. */
+const ipsOf = (leases: Leases) =>
+  Object.fromEntries(Object.entries(leases).map(([id, l]) => [id, l.ip]));
+
 describe("lease transitions (pure)", () => {
   const n = net("10.9.0.0/29", "10.9.0.1");
 
@@ -53,7 +59,7 @@ describe("lease transitions (pure)", () => {
       got.push(r.ip);
     }
     expect(got).toEqual(["10.9.0.2", "10.9.0.3", "10.9.0.4"]);
-    expect(leases).toEqual({ a: "10.9.0.2", b: "10.9.0.3", c: "10.9.0.4" });
+    expect(ipsOf(leases)).toEqual({ a: "10.9.0.2", b: "10.9.0.3", c: "10.9.0.4" });
   });
 
   test("a gateway elsewhere in the subnet is skipped where it is; .1 is then free", () => {
@@ -70,9 +76,9 @@ describe("lease transitions (pure)", () => {
   });
 
   test("a released address is the next one handed out", () => {
-    const leases = { a: "10.9.0.2", b: "10.9.0.3", c: "10.9.0.4" };
+    const leases = { a: at("10.9.0.2"), b: at("10.9.0.3"), c: at("10.9.0.4") };
     const freed = releaseIn(leases, "b");
-    expect(freed).toEqual({ a: "10.9.0.2", c: "10.9.0.4" });
+    expect(ipsOf(freed)).toEqual({ a: "10.9.0.2", c: "10.9.0.4" });
     expect(allocateIn(freed, n, "d").ip).toBe("10.9.0.3");
     expect(releaseIn(leases, "zz")).toEqual(leases);
   });
@@ -80,14 +86,14 @@ describe("lease transitions (pure)", () => {
   test("full: Docker's message; broadcast never handed out", () => {
     let leases: Leases = {};
     for (const id of ["a", "b", "c", "d", "e"]) leases = allocateIn(leases, n, id).leases;
-    expect(Object.values(leases)).not.toContain("10.9.0.7");
+    expect(Object.values(ipsOf(leases))).not.toContain("10.9.0.7");
     expect(() => allocateIn(leases, n, "f")).toThrow(
       `no available IPv4 addresses on this network's address pools: n (${"f".repeat(64)})`,
     );
   });
 
   test("a requested address: taken, gateway, outside, network or broadcast are refused", () => {
-    const leases = { a: "10.9.0.2" };
+    const leases = { a: at("10.9.0.2") };
     expect(allocateIn(leases, n, "b", "10.9.0.5").ip).toBe("10.9.0.5");
     expect(() => allocateIn(leases, n, "b", "10.9.0.2")).toThrow(
       "Address already in use: 10.9.0.2",
@@ -104,9 +110,26 @@ describe("lease transitions (pure)", () => {
   });
 
   test("reconcile keeps only live containers' leases", () => {
-    const r = reconcileIn({ a: "10.9.0.2", b: "10.9.0.3", c: "10.9.0.4" }, new Set(["b"]));
-    expect(r.leases).toEqual({ b: "10.9.0.3" });
+    const leases = { a: at("10.9.0.2"), b: at("10.9.0.3"), c: at("10.9.0.4") };
+    const r = reconcileIn(leases, { root: "", live: new Set(["b"]) });
+    expect(ipsOf(r.leases)).toEqual({ b: "10.9.0.3" });
     expect(r.dropped).toEqual(["a", "c"]);
+  });
+
+  test("reconcile judges only its own store's containers, and drops those of a store that is gone", () => {
+    const leases = {
+      a: at("10.9.0.2", "/s1"),
+      b: at("10.9.0.3", "/s2"),
+      c: at("10.9.0.4", "/gone"),
+    };
+    const storeExists = (root: string) => root !== "/gone";
+    const r = reconcileIn(leases, { root: "/s1", live: new Set(), storeExists });
+    expect(ipsOf(r.leases)).toEqual({ b: "10.9.0.3" });
+    expect(r.dropped).toEqual(["a", "c"]);
+  });
+
+  test("the lease records the store it was taken for", () => {
+    expect(allocateIn({}, n, "a", undefined, "/s1").leases).toEqual({ a: at("10.9.0.2", "/s1") });
   });
 });
 
@@ -131,8 +154,8 @@ describe("lease file", () => {
     expect(await release(root, n, "ca")).toBe(true);
     expect(await release(root, n, "ca")).toBe(false);
     expect((await allocate(root, n, "cc")).ip).toBe("10.44.0.2");
-    expect(await reconcile(root, n, new Set(["cc"]))).toEqual(["cb"]);
-    expect(await readLeases(root, n)).toEqual({ cc: "10.44.0.2" });
+    expect(await reconcile(root, n, { root, live: new Set(["cc"]) })).toEqual(["cb"]);
+    expect(await readLeases(root, n)).toEqual({ cc: { ip: "10.44.0.2", root } });
     expect(readdirSync(rootLayout(root).tmp)).toEqual([]);
     expect(existsSync(networkPaths(rootLayout(root).network(n.id)).leases)).toBe(true);
   });

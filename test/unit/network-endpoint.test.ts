@@ -43,7 +43,7 @@ function fakeHost(dir: string) {
     batches,
     forward,
     chains,
-    ops: { helper, nft, procSys, listChains: () => chains },
+    ops: { dir, helper, nft, procSys, listChains: () => chains },
   };
 }
 
@@ -67,10 +67,10 @@ describe("attach, detach, reconcile (fake host)", () => {
     expect(host.forward()).toBe("1");
     expect(host.batches.at(-1)).toContain("masquerade");
     expect(trace.some((l) => l.startsWith("network bridge: lease"))).toBe(true);
-    await detachNetwork(root, A, a, t, host.ops);
+    await detachNetwork(A, a, t, host.ops);
     expect(host.links.has("minibox0")).toBe(true);
     expect(host.forward()).toBe("1");
-    await detachNetwork(root, B, b, t, host.ops);
+    await detachNetwork(B, b, t, host.ops);
     expect(host.links.has("minibox0")).toBe(false);
     expect(host.forward()).toBe("0");
     expect(host.batches.at(-1)).toContain('"delete"');
@@ -93,7 +93,7 @@ describe("attach, detach, reconcile (fake host)", () => {
     expect(notices).toHaveLength(1);
     expect(notices[0]).toContain(`ip filter FORWARD drops forwarded packets`);
     expect(notices[0]).toContain(`accept ${(await findNetwork(root, "bridge"))?.subnet}`);
-    await detachNetwork(root, A, a, () => {}, host.ops);
+    await detachNetwork(A, a, () => {}, host.ops);
   });
 
   it("reconcile drops only the dead containers' leases, deletes their veths, syncs", async () => {

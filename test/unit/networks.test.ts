@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { rootLayout } from "../../src/layout.js";
-import { allocate, readLeases } from "../../src/runtime/network/ipam.js";
+import { allocate, readLeases, release } from "../../src/runtime/network/ipam.js";
 import {
   createNetwork,
   ensureDefaultNetwork,
@@ -14,8 +14,9 @@ import {
   pruneNetworks,
   reconcileNetworks,
   removeNetwork,
+  staleReason,
 } from "../../src/runtime/network/networks.js";
-import { parseRoutes } from "../../src/runtime/network/subnet.js";
+import { parseCidr, parseRoutes } from "../../src/runtime/network/subnet.js";
 
 const ROUTES = parseRoutes(
   "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n" +
@@ -41,8 +42,8 @@ describe("the default bridge network", () => {
       internal: false,
     });
     expect(first.network.id).toMatch(/^[0-9a-f]{64}$/);
-    // A route appearing later does not move it.
-    const again = await ensureDefaultNetwork(root, ROUTES);
+    // Asked again, the same record (a route appearing later moves it only while idle: see staleReason).
+    const again = await ensureDefaultNetwork(root, []);
     expect(again).toEqual({ network: first.network });
   });
 
@@ -73,7 +74,7 @@ describe("the default bridge network", () => {
 
   test("the default network cannot be removed", async () => {
     await ensureDefaultNetwork(root, []);
-    await expect(removeNetwork(root, "bridge", new Set())).rejects.toThrow(
+    await expect(removeNetwork(root, "bridge", { root, live: new Set() })).rejects.toThrow(
       "bridge is a pre-defined network and cannot be removed",
     );
   });
@@ -152,11 +153,13 @@ describe("user-defined networks", () => {
   test("remove: refused with live containers, allowed once they are gone; nothing left", async () => {
     const web = await createNetwork(root, { name: "web", routes: [] });
     await allocate(root, web, "c1");
-    await expect(removeNetwork(root, "web", new Set(["c1"]))).rejects.toThrow(
+    await expect(removeNetwork(root, "web", { root, live: new Set(["c1"]) })).rejects.toThrow(
       `error while removing network: network web id ${web.id} has active endpoints`,
     );
     // c1 died without releasing: the sweep in remove drops its lease.
-    expect((await removeNetwork(root, web.id.slice(0, 12), new Set())).name).toBe("web");
+    expect((await removeNetwork(root, web.id.slice(0, 12), { root, live: new Set() })).name).toBe(
+      "web",
+    );
     expect(await listNetworks(root)).toEqual([]);
     expect(readdirSync(rootLayout(root).networks)).toEqual([]);
     expect(readdirSync(rootLayout(root).tmp)).toEqual([]);
@@ -173,6 +176,59 @@ describe("user-defined networks", () => {
   });
 });
 
+describe("the default network across stores", () => {
+  test("a store whose config asks for another subnet gets it while the network is idle; not while in use", async () => {
+    const first = await ensureDefaultNetwork(root, []);
+    expect(first.network.subnet).toBe("172.30.0.0/16");
+    const store = mkdtempSync(join(tmpdir(), "minibox-store-"));
+    try {
+      writeFileSync(
+        rootLayout(store).config,
+        JSON.stringify({ bridge: { subnet: "10.123.0.0/16" } }),
+      );
+      const lease = await allocate(root, first.network, "c1");
+      const kept = await ensureDefaultNetwork(root, [], store);
+      expect(kept.network.id).toBe(first.network.id);
+      expect(kept.notice).toContain("keeps 172.30.0.0/16 while containers are on it");
+      expect(lease.ip).toBe("172.30.0.2");
+      await release(root, first.network, "c1");
+      const remade = await ensureDefaultNetwork(root, [], store);
+      expect(remade.network.subnet).toBe("10.123.0.0/16");
+      expect((await listNetworks(root)).map((n) => n.subnet)).toEqual(["10.123.0.0/16"]);
+      expect((await ensureDefaultNetwork(root, [], store)).network.id).toBe(remade.network.id);
+      // A store without a setting takes the network as it is.
+      expect((await ensureDefaultNetwork(root, [])).network.id).toBe(remade.network.id);
+    } finally {
+      rmSync(store, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("staleReason", () => {
+  test("a route elsewhere or another configured subnet makes the default network stale; its own bridge's route does not", async () => {
+    const { network } = await ensureDefaultNetwork(root, []);
+    const route = (iface: string, cidr: string) => ({ iface, subnet: parseCidr(cidr) });
+    expect(staleReason(network, undefined, [route("minibox0", "172.30.0.0/16")], "c.json")).toBe(
+      undefined,
+    );
+    expect(staleReason(network, undefined, [route("eth9", "172.30.4.0/24")], "c.json")).toBe(
+      "the host now routes 172.30.4.0/24 on eth9",
+    );
+    expect(staleReason(network, "10.1.0.0/16", [], "c.json")).toBe("c.json asks for 10.1.0.0/16");
+    expect(staleReason(network, "172.30.0.0/16", [], "c.json")).toBe(undefined);
+  });
+
+  test("an idle default network whose subnet the host now routes elsewhere is made again", async () => {
+    const first = await ensureDefaultNetwork(root, []);
+    const routed = [{ iface: "eth9", subnet: parseCidr(first.network.subnet) }];
+    const again = await ensureDefaultNetwork(root, routed);
+    expect(again.network.subnet).not.toBe(first.network.subnet);
+    expect(again.notice).toMatch(
+      /^the bridge network uses \S+ \(172\.30\.0\.0\/16 overlaps the host's route/,
+    );
+  });
+});
+
 describe("sweep and prune", () => {
   test("reconcileNetworks drops dead containers' leases on every network", async () => {
     const { network: bridge } = await ensureDefaultNetwork(root, []);
@@ -180,12 +236,12 @@ describe("sweep and prune", () => {
     await allocate(root, bridge, "live");
     await allocate(root, bridge, "dead1");
     await allocate(root, web, "dead2");
-    expect(await reconcileNetworks(root, new Set(["live"]))).toEqual([
+    expect(await reconcileNetworks(root, { root, live: new Set(["live"]) })).toEqual([
       { network: "bridge", dropped: ["dead1"] },
       { network: "web", dropped: ["dead2"] },
     ]);
-    expect(await readLeases(root, bridge)).toEqual({ live: "172.30.0.2" });
-    expect(await reconcileNetworks(root, new Set(["live"]))).toEqual([]);
+    expect(await readLeases(root, bridge)).toEqual({ live: { ip: "172.30.0.2", root } });
+    expect(await reconcileNetworks(root, { root, live: new Set(["live"]) })).toEqual([]);
   });
 
   test("pruneNetworks removes the unused user-defined networks, never the default", async () => {
@@ -193,7 +249,7 @@ describe("sweep and prune", () => {
     const used = await createNetwork(root, { name: "used", routes: [] });
     await createNetwork(root, { name: "idle", routes: [] });
     await allocate(root, used, "c1");
-    const removed = await pruneNetworks(root, new Set(["c1"]));
+    const removed = await pruneNetworks(root, { root, live: new Set(["c1"]) });
     expect(removed.map((n) => n.name)).toEqual(["idle"]);
     expect((await listNetworks(root)).map((n) => n.name)).toEqual(["bridge", "used"]);
   });

@@ -27,7 +27,8 @@
  * lease files: no command's view of "its" rules can drop another's.
  * Published ports (-p) are not wired yet: the description has none.
  */
-import { rootLayout } from "../../layout.js";
+import { mkdir } from "node:fs/promises";
+import { NETWORK_ROOT, rootLayout } from "../../layout.js";
 import { withLock } from "../../sys/lock.js";
 import { listNft } from "../../sys/nftables.js";
 import { hostVethName } from "../plan/network-steps.js";
@@ -56,6 +57,8 @@ export interface NetworkEndpoint {
 
 /** What the host side is done with (tests give their own). */
 export interface HostOps {
+  /** The network root (layout.ts): NETWORK_ROOT when absent; unit tests give a directory of their own. */
+  dir?: string;
   helper: NetlinkHelper;
   /** libnftables; the real one when absent. */
   nft?: (cmd: string) => string;
@@ -66,8 +69,8 @@ export interface HostOps {
   trace: Tracer;
 }
 
-function hostOps(trace: Tracer, ops?: Partial<HostOps>): HostOps {
-  return { ...ops, helper: ops?.helper ?? netlinkHelper(), trace };
+function hostOps(trace: Tracer, ops?: Partial<HostOps>): HostOps & { dir: string } {
+  return { ...ops, dir: ops?.dir ?? NETWORK_ROOT, helper: ops?.helper ?? netlinkHelper(), trace };
 }
 
 /** Time `fn` and trace it as `what` (the host-side steps of --trace). */
@@ -102,10 +105,11 @@ async function networksByUse(root: string) {
  * forwarding on and the firewall for them; idle networks' bridges deleted;
  * with no network in use, no table and ip_forward as the host had it.
  */
-export async function syncHost(root: string, ops: HostOps): Promise<void> {
-  const layout = rootLayout(root);
+export async function syncHost(ops: HostOps & { dir: string }): Promise<void> {
+  const layout = rootLayout(ops.dir);
+  await mkdir(layout.locks, { recursive: true, mode: 0o700 });
   await withLock(layout.lock("network-host"), async () => {
-    const { inUse, idle } = await networksByUse(root);
+    const { inUse, idle } = await networksByUse(ops.dir);
     for (const n of idle) ops.helper.deleteLink(n.bridge);
     if (inUse.length === 0) {
       timed(
@@ -135,9 +139,9 @@ export async function syncHost(root: string, ops: HostOps): Promise<void> {
 }
 
 /**
- * Put the container on the default bridge network: its lease, then the
- * host side. `notice` is called once, when the network was just made on
- * another subnet than the first choice.
+ * Put a container of the store `root` on the default bridge network: its
+ * lease, then the host side. `notice` is called once, when the network was
+ * just made on another subnet than the first choice.
  */
 export async function attachDefaultNetwork(
   root: string,
@@ -146,11 +150,12 @@ export async function attachDefaultNetwork(
   notice: (line: string) => void,
   ops?: Partial<HostOps>,
 ): Promise<NetworkEndpoint> {
+  const host = hostOps(trace, ops);
   let t = performance.now();
-  const made = await ensureDefaultNetwork(root);
+  const made = await ensureDefaultNetwork(host.dir, undefined, root);
   if (made.notice) notice(made.notice);
   const network = made.network;
-  const lease = await allocate(root, network, containerId);
+  const lease = await allocate(host.dir, network, containerId, { owner: root });
   trace(`network ${network.name}: lease ${lease.ip}/${lease.prefix}`, performance.now() - t);
   const endpoint: NetworkEndpoint = {
     network: network.name,
@@ -161,9 +166,9 @@ export async function attachDefaultNetwork(
   };
   t = performance.now();
   try {
-    await syncHost(root, hostOps(trace, ops));
+    await syncHost(host);
   } catch (err) {
-    await release(root, network, containerId).catch(() => false);
+    await release(host.dir, network, containerId).catch(() => false);
     throw err;
   }
   trace(`network ${network.name}: host side ready`, performance.now() - t);
@@ -187,42 +192,42 @@ export function forwardDropWarning(chains: string[], subnet: string): string {
  * sync the host. Idempotent: a second call finds no lease and no link.
  */
 export async function detachNetwork(
-  root: string,
   containerId: string,
   endpoint: NetworkEndpoint,
   trace: Tracer,
   ops?: Partial<HostOps>,
 ): Promise<void> {
   const host = hostOps(trace, ops);
-  const network = await readNetwork(root, endpoint.networkId);
-  if (network) await release(root, network, containerId).catch(() => false);
+  const network = await readNetwork(host.dir, endpoint.networkId);
+  if (network) await release(host.dir, network, containerId).catch(() => false);
   host.helper.deleteLink(endpoint.hostIf);
-  await syncHost(root, host);
+  await syncHost(host);
 }
 
 /**
- * The crash sweep: drop the leases of containers not live, delete their
- * veths' host ends, and sync the host when anything was dropped. `live` is
- * asked under each network's lease lock: a `run` writes its state before
- * it takes a lease under that lock, so its lease is never seen without it.
- * Returns the dropped containers' IDs.
+ * The crash sweep of the store `root`: drop the leases of its containers
+ * not live (and those of stores that are gone), delete their veths' host
+ * ends, and sync the host when anything was dropped. `live` is asked under
+ * each network's lease lock: a `run` writes its state before it takes a
+ * lease under that lock, so its lease is never seen without it. Returns
+ * the dropped containers' IDs.
  */
 export async function reconcileEndpoints(
   root: string,
   live: () => Promise<ReadonlySet<string>>,
   ops?: Partial<HostOps>,
 ): Promise<string[]> {
+  const host = hostOps(() => {}, ops);
   const dropped: string[] = [];
-  for (const network of await listNetworks(root)) {
-    const gone = await withLeaseLock(root, network, async () =>
-      reconcileLocked(root, network, await live()),
+  for (const network of await listNetworks(host.dir)) {
+    const gone = await withLeaseLock(host.dir, network, async () =>
+      reconcileLocked(host.dir, network, { root, live: await live() }),
     ).catch(() => [] as string[]); // removed meanwhile: nothing to sweep
     dropped.push(...gone);
   }
   if (dropped.length === 0) return dropped;
-  const host = hostOps(() => {}, ops);
   for (const id of dropped) host.helper.deleteLink(hostVethName(id));
-  await syncHost(root, host);
+  await syncHost(host);
   return dropped;
 }
 

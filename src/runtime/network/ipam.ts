@@ -1,6 +1,8 @@
 /**
  * Address management: one lease file per network,
- * <root>/networks/<id>/leases.json = { containerId: "172.30.0.2", … }.
+ * networks/<id>/leases.json = { containerId: { ip: "172.30.0.2", root }, … }
+ * under the host's network root (layout.ts: networks are the host's, shared
+ * by every --root; `root` says which store the container is in).
  *
  * Every change reads the file, changes it in memory and writes it whole to
  * tmp/ before renaming it over the old one, all under the network's flock:
@@ -10,7 +12,9 @@
  * the next command.
  *
  * A lease outlives a crashed container; `reconcile` (the crash sweep) drops
- * the leases of containers that no longer exist. Addresses are handed out
+ * the leases of containers that no longer exist: those of its own store not
+ * in the live set, and those of a store that is gone (a deleted --root).
+ * Another store's live containers are that store's sweep's business. Addresses are handed out
  * lowest free first, never the network address, the gateway or the
  * broadcast address, so a released address is the next one reused.
  */
@@ -32,8 +36,22 @@ import {
   parseIPv4,
 } from "./subnet.js";
 
-/** Container ID → its address on the network. */
-export type Leases = Record<string, string>;
+/** One container's address, and the store (--root) the container is in. */
+export interface LeaseEntry {
+  ip: string;
+  root: string;
+}
+
+/** Container ID → its lease on the network. */
+export type Leases = Record<string, LeaseEntry>;
+
+/** Which containers a sweep may judge: those of `root`, of which `live` are alive. */
+export interface Liveness {
+  root: string;
+  live: ReadonlySet<string>;
+  /** Whether a store still exists (a lease of a deleted store is dropped). */
+  storeExists?: (root: string) => boolean;
+}
 
 /** What a container needs to configure its interface. */
 export interface Lease {
@@ -77,8 +95,9 @@ export function allocateIn(
   network: NetworkRecord,
   containerId: string,
   requestedIp?: string,
+  owner = "",
 ): { leases: Leases; ip: string } {
-  const held = leases[containerId];
+  const held = leases[containerId]?.ip;
   if (held !== undefined && (requestedIp === undefined || requestedIp === held)) {
     return { leases, ip: held };
   }
@@ -88,7 +107,7 @@ export function allocateIn(
     );
   }
   const subnet = parseCidr(network.subnet);
-  const used = new Set(Object.values(leases).map((ip) => parseIPv4(ip) as number));
+  const used = new Set(Object.values(leases).map((l) => parseIPv4(l.ip) as number));
   let ip: number | undefined;
   if (requestedIp !== undefined) {
     ip = parseIPv4(requestedIp);
@@ -103,7 +122,8 @@ export function allocateIn(
       );
     }
   }
-  return { leases: { ...leases, [containerId]: formatIPv4(ip) }, ip: formatIPv4(ip) };
+  const entry = { ip: formatIPv4(ip), root: owner };
+  return { leases: { ...leases, [containerId]: entry }, ip: entry.ip };
 }
 
 /** The pure step of `release`. */
@@ -112,13 +132,14 @@ export function releaseIn(leases: Leases, containerId: string): Leases {
   return rest;
 }
 
-/** The pure step of `reconcile`: keep only live containers' leases. */
-export function reconcileIn(
-  leases: Leases,
-  live: ReadonlySet<string>,
-): { leases: Leases; dropped: string[] } {
-  const dropped = Object.keys(leases).filter((id) => !live.has(id));
-  const kept = Object.fromEntries(Object.entries(leases).filter(([id]) => live.has(id)));
+/** The pure step of `reconcile`: drop the leases that `who` shows dead. */
+export function reconcileIn(leases: Leases, who: Liveness): { leases: Leases; dropped: string[] } {
+  const storeExists = who.storeExists ?? (() => true);
+  const dead = ([id, l]: [string, LeaseEntry]) =>
+    l.root === who.root ? !who.live.has(id) : !storeExists(l.root);
+  const entries = Object.entries(leases);
+  const dropped = entries.filter(dead).map(([id]) => id);
+  const kept = Object.fromEntries(entries.filter((e) => !dead(e)));
   return { leases: kept, dropped };
 }
 
@@ -166,11 +187,11 @@ export async function allocate(
   root: string,
   network: NetworkRecord,
   containerId: string,
-  requestedIp?: string,
+  opts: { ip?: string; owner?: string } = {},
 ): Promise<Lease> {
   const ip = await withLeaseLock(root, network, async () => {
     const before = await readLeases(root, network);
-    const after = allocateIn(before, network, containerId, requestedIp);
+    const after = allocateIn(before, network, containerId, opts.ip, opts.owner ?? root);
     if (after.leases !== before) await writeLeases(root, network, after.leases);
     return after.ip;
   });
@@ -200,9 +221,9 @@ export async function release(
 export async function reconcileLocked(
   root: string,
   network: NetworkRecord,
-  live: ReadonlySet<string>,
+  who: Liveness,
 ): Promise<string[]> {
-  const result = reconcileIn(await readLeases(root, network), live);
+  const result = reconcileIn(await readLeases(root, network), { storeExists: existsSync, ...who });
   if (result.dropped.length > 0) await writeLeases(root, network, result.leases);
   return result.dropped;
 }
@@ -211,7 +232,7 @@ export async function reconcileLocked(
 export async function reconcile(
   root: string,
   network: NetworkRecord,
-  live: ReadonlySet<string>,
+  who: Liveness,
 ): Promise<string[]> {
-  return withLeaseLock(root, network, () => reconcileLocked(root, network, live));
+  return withLeaseLock(root, network, () => reconcileLocked(root, network, who));
 }

@@ -19,7 +19,7 @@ import { join } from "node:path";
 import { MiniboxError } from "../../errors.js";
 import { networkPaths, rootLayout } from "../../layout.js";
 import { withLock } from "../../sys/lock.js";
-import { readLeases, reconcileLocked, withLeaseLock } from "./ipam.js";
+import { type Liveness, readLeases, reconcileLocked, withLeaseLock } from "./ipam.js";
 import {
   broadcast,
   type Cidr,
@@ -264,35 +264,96 @@ export interface DefaultNetwork {
 }
 
 /**
- * The default `bridge` network, made on first use: the subnet from
- * <root>/config.json if set, else the pool's first; one that the host
- * already routes (or another minibox network uses) is passed over, and
- * the notice says which and why.
+ * The default `bridge` network, made on first use: the subnet from the
+ * store's config.json (`configRoot`) if set, else the pool's first; one
+ * that the host already routes (or another minibox network uses) is passed
+ * over, and the notice says which and why.
+ *
+ * Networks are the host's, shared by every store, and the host changes: a
+ * default network whose subnet the host now routes elsewhere, or that a
+ * store's config asks to be on another subnet, is made again — when no
+ * container is on it; else the notice says it keeps its subnet until then.
  */
 export async function ensureDefaultNetwork(
   root: string,
   routes?: Route[],
+  configRoot = root,
 ): Promise<DefaultNetwork> {
-  const existing = await findNetwork(root, DEFAULT_NETWORK);
-  if (existing?.name === DEFAULT_NETWORK) return { network: existing };
+  const configured = await configuredBridgeSubnet(configRoot);
   const hostRouted = routes ?? (await hostRoutes());
+  const stale = (n: NetworkRecord) =>
+    staleReason(n, configured, hostRouted, rootLayout(configRoot).config);
+  const existing = await findNetwork(root, DEFAULT_NETWORK);
+  if (existing?.name === DEFAULT_NETWORK && !stale(existing)) return { network: existing };
   return withNetworksLock(root, async () => {
-    const all = await listNetworks(root);
-    const made = all.find((n) => n.name === DEFAULT_NETWORK);
-    if (made) return { network: made };
-    const configured = await configuredBridgeSubnet(root);
-    const candidates = configured ? [configured, ...DEFAULT_POOL] : DEFAULT_POOL;
-    const choice = pickSubnet(candidates, hostRouted, takenSubnets(all));
-    if (!choice.subnet) {
-      throw new MiniboxError(
-        "no free subnet for the default bridge network",
-        `set one in ${rootLayout(root).config} as {"bridge": {"subnet": "CIDR"}}`,
-      );
+    const made = (await listNetworks(root)).find((n) => n.name === DEFAULT_NETWORK);
+    const why = made && stale(made);
+    if (made && !why) return { network: made };
+    if (made && !(await dropIfIdle(root, made))) {
+      const notice = `the ${made.name} network keeps ${made.subnet} while containers are on it (${why})`;
+      return { network: made, notice };
     }
-    const network = defaultRecord(choice.subnet);
-    await storeNetwork(root, network);
-    return { network, notice: subnetNotice(network, choice.skipped) };
+    return makeDefault(root, configured, hostRouted);
   });
+}
+
+/** Why the default network should be made again on another subnet; undefined when not. */
+export function staleReason(
+  network: NetworkRecord,
+  configured: string | undefined,
+  routes: readonly Route[],
+  configFile: string,
+): string | undefined {
+  if (otherSubnet(network, configured)) return `${configFile} asks for ${configured}`;
+  const own = parseCidr(network.subnet);
+  const elsewhere = routes.find((r) => r.iface !== network.bridge && overlaps(r.subnet, own));
+  if (elsewhere) return `the host now routes ${formatCidr(elsewhere.subnet)} on ${elsewhere.iface}`;
+  return undefined;
+}
+
+async function makeDefault(
+  root: string,
+  configured: string | undefined,
+  hostRouted: Route[],
+): Promise<DefaultNetwork> {
+  const candidates = configured ? [configured, ...DEFAULT_POOL] : DEFAULT_POOL;
+  const choice = pickSubnet(candidates, hostRouted, takenSubnets(await listNetworks(root)));
+  if (!choice.subnet) {
+    throw new MiniboxError(
+      "no free subnet for the default bridge network",
+      `set one in ${rootLayout(root).config} as {"bridge": {"subnet": "CIDR"}}`,
+    );
+  }
+  const network = defaultRecord(choice.subnet);
+  await storeNetwork(root, network);
+  return { network, notice: subnetNotice(network, choice.skipped) };
+}
+
+/** Whether the configuration asks for another subnet than the network has. */
+function otherSubnet(network: NetworkRecord, configured: string | undefined): boolean {
+  if (configured === undefined) return false;
+  try {
+    return formatCidr(parseCidr(configured)) !== network.subnet;
+  } catch {
+    return false; // an invalid setting is reported where a network is made from it
+  }
+}
+
+/** Remove a network no container is on (under its lease lock); false when one is. */
+async function dropIfIdle(root: string, network: NetworkRecord): Promise<boolean> {
+  return withLeaseLock(root, network, async () => {
+    if (Object.keys(await readLeases(root, network)).length > 0) return false;
+    await dropNetworkDir(root, network);
+    return true;
+  });
+}
+
+/** Rename the network's directory out of networks/ (atomic), then delete it. */
+async function dropNetworkDir(root: string, network: NetworkRecord): Promise<void> {
+  const doomed = join(rootLayout(root).tmp, `network-rm-${network.id}`);
+  await mkdir(rootLayout(root).tmp, { recursive: true, mode: 0o700 });
+  await rename(networkDir(root, network.id), doomed);
+  await rm(doomed, { recursive: true, force: true });
 }
 
 function defaultRecord(subnet: Cidr): NetworkRecord {
@@ -320,14 +381,14 @@ function subnetNotice(
 
 /**
  * `network rm`: refused for the default network and for one that still
- * has containers. Leases of containers not in `liveContainerIds` are
+ * has containers. Leases of containers `who` shows dead are
  * dropped first (the crash sweep), so a container killed with its minibox
  * does not pin the network forever.
  */
 export async function removeNetwork(
   root: string,
   ref: string,
-  liveContainerIds: ReadonlySet<string>,
+  who: Liveness,
 ): Promise<NetworkRecord> {
   return withNetworksLock(root, async () => {
     const network = await getNetwork(root, ref);
@@ -335,16 +396,13 @@ export async function removeNetwork(
       throw new MiniboxError(`${DEFAULT_NETWORK} is a pre-defined network and cannot be removed`);
     }
     await withLeaseLock(root, network, async () => {
-      await reconcileLocked(root, network, liveContainerIds);
+      await reconcileLocked(root, network, who);
       if (Object.keys(await readLeases(root, network)).length > 0) {
         throw new MiniboxError(
           `error while removing network: network ${network.name} id ${network.id} has active endpoints`,
         );
       }
-      const doomed = join(rootLayout(root).tmp, `network-rm-${network.id}`);
-      await mkdir(rootLayout(root).tmp, { recursive: true, mode: 0o700 });
-      await rename(networkDir(root, network.id), doomed);
-      await rm(doomed, { recursive: true, force: true });
+      await dropNetworkDir(root, network);
     });
     return network;
   });
@@ -352,16 +410,16 @@ export async function removeNetwork(
 
 /**
  * The crash sweep over every network: drop the leases of containers not in
- * `liveContainerIds`. Returns what was dropped, per network, for --debug.
+ * `who` shows dead. Returns what was dropped, per network, for --debug.
  */
 export async function reconcileNetworks(
   root: string,
-  liveContainerIds: ReadonlySet<string>,
+  who: Liveness,
 ): Promise<{ network: string; dropped: string[] }[]> {
   const out: { network: string; dropped: string[] }[] = [];
   for (const network of await listNetworks(root)) {
     const dropped = await withLeaseLock(root, network, () =>
-      reconcileLocked(root, network, liveContainerIds),
+      reconcileLocked(root, network, who),
     ).catch(() => [] as string[]); // removed meanwhile: nothing to sweep
     if (dropped.length > 0) out.push({ network: network.name, dropped });
   }
@@ -372,15 +430,12 @@ export async function reconcileNetworks(
  * `network prune`: every user-defined network no live container is on
  * (the default is never pruned, as in Docker). Returns the removed ones.
  */
-export async function pruneNetworks(
-  root: string,
-  liveContainerIds: ReadonlySet<string>,
-): Promise<NetworkRecord[]> {
+export async function pruneNetworks(root: string, who: Liveness): Promise<NetworkRecord[]> {
   const removed: NetworkRecord[] = [];
   for (const network of await listNetworks(root)) {
     if (network.name === DEFAULT_NETWORK) continue;
     try {
-      removed.push(await removeNetwork(root, network.id, liveContainerIds));
+      removed.push(await removeNetwork(root, network.id, who));
     } catch (err) {
       // In use (or removed meanwhile): prune leaves it, as Docker's does.
       if (!(err instanceof MiniboxError)) throw err;
