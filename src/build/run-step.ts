@@ -12,6 +12,9 @@ import type { ImageRecord, Store } from "../image/store.js";
 import type { RunStepResult } from "./build.js";
 
 /** Where a build runs its steps and pulls its images from (what the command line gives it). */
+/** Where a RUN step's container is: `build --network`. */
+export type BuildNetwork = "none" | "host" | "bridge";
+
 export interface BuildEnvironment {
   store: Store;
   credentials: CredentialStore;
@@ -58,12 +61,18 @@ export class BuildInterrupt {
   }
 }
 
+/**
+ * One RUN: a container from the image so far, on `network` (`build
+ * --network`: the default bridge unless the user says none or host, as
+ * Docker's builder, so `RUN apk add …` reaches the registry it names).
+ */
 export async function runBuildStep(
   ctx: BuildEnvironment,
   image: ImageRecord,
   argv: string[],
   config: ImageConfig,
   interrupt: BuildInterrupt,
+  network: BuildNetwork = "bridge",
 ): Promise<RunStepResult> {
   const { runContainer } = await import("../runtime/container.js");
   const { findContainer, removeContainer } = await import("../runtime/lifecycle.js");
@@ -99,7 +108,7 @@ export async function runBuildStep(
       capDrop: [],
       limits: {},
       userns: "private",
-      network: "none",
+      network,
       init: false,
       labels: {},
       pull: "never",

@@ -1,7 +1,7 @@
 /** `build`: Docker's flags; the steps are in src/build/build.ts. */
 import { join, resolve } from "node:path";
-import type { Command } from "commander";
-import type { BuildInterrupt } from "../build/run-step.js";
+import { type Command, Option } from "commander";
+import type { BuildInterrupt, BuildNetwork } from "../build/run-step.js";
 import { MiniboxError } from "../errors.js";
 import type { ImageRecord } from "../image/store.js";
 import { type Context, contextFrom } from "./context.js";
@@ -25,6 +25,7 @@ interface BuildOptions {
   target?: string;
   cache: boolean;
   quiet?: boolean;
+  network: BuildNetwork;
 }
 
 export function registerBuildCommand(program: Command): void {
@@ -39,6 +40,11 @@ export function registerBuildCommand(program: Command): void {
     .option("--target <stage>", "build up to this stage (FROM … AS STAGE)")
     .option("--no-cache", "do not use the build cache")
     .option("-q, --quiet", "print only the image ID")
+    .addOption(
+      new Option("--network <mode>", "network of the RUN steps: bridge (default), host or none")
+        .default("bridge")
+        .choices(["bridge", "host", "none"]),
+    )
     .action(async (contextDir: string, opts: BuildOptions, cmd: Command) => {
       const ctx = contextFrom(cmd);
       const { BuildInterrupt } = await import("../build/run-step.js");
@@ -72,7 +78,8 @@ async function runBuild(
     target: opts.target,
     quiet: Boolean(opts.quiet),
     platform: ctx.platform(),
-    runStep: (image, argv, config) => runBuildStep(ctx, image, argv, config, interrupt),
+    runStep: (image, argv, config) =>
+      runBuildStep(ctx, image, argv, config, interrupt, opts.network),
     cancelled: () => interrupt.cancelled,
     pull: async (name) => {
       const { createReporter } = await import("./progress.js");

@@ -140,9 +140,9 @@ function addPolicyOptions(run: Command): void {
     .addOption(
       new Option(
         "--network <mode>",
-        "network: none, host, or bridge (minibox0, NAT to the outside); none stays the default until -p, DNS and build are done",
+        "network: bridge (the default: minibox0, NAT to the outside), host, or none",
       )
-        .default("none")
+        .default("bridge")
         .choices(["none", "host", "bridge"]),
     )
     .option("--net <mode>", "alias of --network")

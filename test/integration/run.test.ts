@@ -70,12 +70,20 @@ describe("isolation", () => {
     expect(r.stdout).toBe("box1\nbox1\n");
   });
 
-  test("network: only a loopback interface, and it is up", async () => {
-    const r = await sh("ls /sys/class/net; cat /sys/class/net/lo/flags");
+  test("--network none: only a loopback interface, and it is up", async () => {
+    const r = await sh("ls /sys/class/net; cat /sys/class/net/lo/flags", ["--network", "none"]);
     expect(r.code, r.stderr).toBe(0);
     const [iface, flags] = r.stdout.trim().split("\n");
     expect(iface).toBe("lo");
     expect(Number(flags) & 1).toBe(1); // IFF_UP
+  });
+
+  test("by default the container is on the bridge: eth0 and lo, in a network namespace of its own", async () => {
+    const r = await sh("ls /sys/class/net; readlink /proc/self/ns/net");
+    expect(r.code, r.stderr).toBe(0);
+    const [eth0, lo, ns] = r.stdout.trim().split("\n");
+    expect([eth0, lo]).toEqual(["eth0", "lo"]);
+    expect(ns).not.toBe(execFileSync("readlink", ["/proc/self/ns/net"]).toString().trim());
   });
 
   test("--network host shares the host's network namespace", async () => {
