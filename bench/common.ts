@@ -100,6 +100,56 @@ export async function stopChild(child: ChildProcess | undefined): Promise<void> 
   await exited;
 }
 
+// ---- minibox's --trace lines, and timed spawns that collect them ---------------------
+
+export interface TraceLine {
+  /** ms since the process's time origin: a node-side step's end, an executor step's start. */
+  at: number;
+  /** The step's duration, when the line has one. */
+  took?: number;
+  text: string;
+}
+
+/** `[trace  T ms]  D ms  step` (D optional). */
+export function parseTrace(stderr: string): TraceLine[] {
+  const out: TraceLine[] = [];
+  for (const line of stderr.split("\n")) {
+    const m = /^\[trace\s+([\d.]+) ms\]\s+(?:([\d.]+) ms)?\s+(.*)$/.exec(line);
+    if (m) out.push({ at: Number(m[1]), took: m[2] ? Number(m[2]) : undefined, text: m[3] ?? "" });
+  }
+  return out;
+}
+
+/**
+ * Spawns a command (stdout ignored) and resolves with its wall time until
+ * it exited, its stderr and its exit code; `track` sees the child while it runs.
+ */
+export function spawnTimed(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  track?: (c?: ChildProcess) => void,
+): Promise<{ ms: number; stderr: string; code: number | null }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    let ms = 0;
+    const child = spawn(file, args, { env, stdio: ["ignore", "ignore", "pipe"] });
+    track?.(child);
+    let stderr = "";
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
+    child.on("error", reject);
+    child.on("exit", () => {
+      ms = performance.now() - t0;
+    });
+    child.on("close", (code) => {
+      track?.(undefined);
+      resolve({ ms, stderr, code });
+    });
+  });
+}
+
 // ---- statistics and tables --------------------------------------------------------
 
 export interface Stats {
@@ -547,6 +597,8 @@ export interface ContainersConfig {
   driver: string;
   graphroot: string;
   runroot: string;
+  /** Podman's network backend and where it keeps network definitions (podman's defaults when absent). */
+  network?: { backend: string; configDir: string };
 }
 
 /**
@@ -567,6 +619,13 @@ export function writeContainersConfig(c: ContainersConfig): NodeJS.ProcessEnv {
       'cgroup_manager = "cgroupfs"',
       'events_logger = "none"',
       `image_copy_tmp_dir = ${q(c.tmp)}`,
+      ...(c.network
+        ? [
+            "[network]",
+            `network_backend = ${q(c.network.backend)}`,
+            `network_config_dir = ${q(c.network.configDir)}`,
+          ]
+        : []),
       "",
     ].join("\n"),
   );
@@ -627,13 +686,19 @@ export function podmanArgs(s: PodmanStore, ...command: string[]): string[] {
  * (short on purpose: the overlay driver refuses runroots over 50
  * characters), config files in `config`; overlay driver.
  */
-export function podmanStore(dir: string, runroot: string, config: string) {
+export function podmanStore(
+  dir: string,
+  runroot: string,
+  config: string,
+  network?: ContainersConfig["network"],
+) {
   const c: ContainersConfig = {
     dir: config,
     tmp: path.join(dir, "tmp"),
     driver: "overlay",
     graphroot: path.join(dir, "root"),
     runroot,
+    network,
   };
   const store: PodmanStore = { root: c.graphroot, runroot, tmpdir: c.tmp, driver: c.driver };
   return {

@@ -22,7 +22,7 @@
 // (the container's root under minibox's user namespace is an unprivileged
 // host uid: the state dir and its ancestors must be o+x). podman's runroot is
 // in there too: its overlay driver refuses runroots longer than 50 characters.
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import path from "node:path";
@@ -53,6 +53,7 @@ import {
   must,
   newMiniboxCgroups,
   OUT,
+  parseTrace,
   podmanStore,
   processesNaming,
   ratio,
@@ -62,9 +63,11 @@ import {
   runBench,
   type Stats,
   settle,
+  spawnTimed as spawnTimedIn,
   startRegistry,
   stats,
   stopChild,
+  type TraceLine,
   timesTable,
   unmount,
   unpackBase,
@@ -338,45 +341,8 @@ function timedRounds(ref: string): Promise<Record<Tool, Stats>> {
 
 // ---- traced runs: where minibox's time goes -----------------------------------------
 
-interface TraceLine {
-  at: number;
-  took?: number;
-  text: string;
-}
-
-/** `[trace  T ms]  D ms  step` (D optional). */
-function parseTrace(stderr: string): TraceLine[] {
-  const out: TraceLine[] = [];
-  for (const line of stderr.split("\n")) {
-    const m = /^\[trace\s+([\d.]+) ms\]\s+(?:([\d.]+) ms)?\s+(.*)$/.exec(line);
-    if (m) out.push({ at: Number(m[1]), took: m[2] ? Number(m[2]) : undefined, text: m[3] ?? "" });
-  }
-  return out;
-}
-
-function spawnTimed(
-  file: string,
-  args: string[],
-): Promise<{ ms: number; stderr: string; code: number | null }> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    let ms = 0;
-    const child = spawn(file, args, { env: benchEnv(), stdio: ["ignore", "ignore", "pipe"] });
-    track(child);
-    let stderr = "";
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.on("error", reject);
-    child.on("exit", () => {
-      ms = performance.now() - t0;
-    });
-    child.on("close", (code) => {
-      track(undefined);
-      resolve({ ms, stderr, code });
-    });
-  });
-}
+/** A timed spawn with the bench's environment, tracked for cleanup. */
+const spawnTimed = (file: string, args: string[]) => spawnTimedIn(file, args, benchEnv(), track);
 
 /**
  * The stages of one traced run. Node-side trace lines are stamped when the

@@ -7,7 +7,8 @@
 #                             (docker-registry), skopeo, umoci, busybox-static,
 #                             podman (save/load are checked against it)
 #   scripts/setup.sh --bench  plus the benchmark peers: podman, runc, crun,
-#                             buildah, hyperfine
+#                             buildah, hyperfine; netavark and aardvark-dns
+#                             (podman's bridge network) and wrk (HTTP load)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +27,7 @@ for arg in "$@"; do
     --test) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3 qemu-system-x86 xz-utils
                        podman) ;;
     --bench) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3
-                        podman runc crun buildah hyperfine) ;;
+                        podman runc crun buildah hyperfine netavark aardvark-dns wrk) ;;
     *) echo "setup: unknown option $arg (use --test or --bench)" >&2; exit 1 ;;
   esac
 done
