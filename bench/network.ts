@@ -27,7 +27,7 @@
 // (after checking the route goes through the tool's bridge), to 127.0.0.1 and
 // to the host's own address; a guard table drops anything for the
 // containers' addresses that would leave through another interface.
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import http from "node:http";
@@ -69,6 +69,7 @@ import {
   runBench,
   type Stats,
   settle,
+  sleep,
   spawnTimed,
   startRegistry,
   stats,
@@ -265,6 +266,7 @@ function checkMiniboxNetwork(): void {
 
 const cleanup = cleanupOnce(async () => {
   await stopChild(BENCH.child);
+  await stopChild(hostHttpd);
   await removeContainers();
   for (const mp of ourMounts()) {
     anomalies.push(`mount ${mp} was left; unmounted`);
@@ -567,7 +569,8 @@ function routeDevice(addr: string): string | undefined {
   return / dev (\S+)/.exec(r.stdout ?? "")?.[1];
 }
 
-type Side = "minibox" | "podman";
+/** Who serves: a container of either tool, or the same busybox httpd on the host itself (the floor). */
+type Side = "minibox" | "podman" | "host";
 type Path = "direct" | "loopback" | "host";
 const PATHS: Path[] = ["direct", "loopback", "host"];
 const PATH_LABELS: Record<Path, string> = {
@@ -668,13 +671,25 @@ function get(url: string): Promise<{ status: number; bytes: number; body: string
   });
 }
 
+/** get(), retried for up to 2 s while the connection is refused (a server just started). */
+async function getSoon(url: string): ReturnType<typeof get> {
+  for (let i = 0; ; i++) {
+    try {
+      return await get(url);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ECONNREFUSED" || i >= 20) throw e;
+      await sleep(100);
+    }
+  }
+}
+
 /** Each target serves both files whole; a target that does not work is dropped and reported. */
 async function usableTargets(targets: Target[], broken: string[]): Promise<Target[]> {
   const ok: Target[] = [];
   for (const t of targets) {
     checkRoute(t);
     try {
-      const small = await get(`${t.base}/${FILES.small}`);
+      const small = await getSoon(`${t.base}/${FILES.small}`);
       const big = await get(`${t.base}/${FILES.big}`);
       if (small.status !== 200 || small.body !== GREETING)
         throw new Error(`greeting: ${small.status}`);
@@ -697,6 +712,9 @@ function wrk(url: string): Promise<WrkResult> {
 
 type WrkKey = `${Side} ${Path} ${FileKey}`;
 
+/** wrk runs that failed or reported errors, for the report. */
+const wrkFailures: string[] = [];
+
 async function wrkRounds(targets: Target[]): Promise<Map<WrkKey, WrkResult[]>> {
   const results = new Map<WrkKey, WrkResult[]>();
   for (let r = 1; r <= WRK_ROUNDS; r++) {
@@ -705,9 +723,17 @@ async function wrkRounds(targets: Target[]): Promise<Map<WrkKey, WrkResult[]>> {
       for (const file of ["small", "big"] as FileKey[]) {
         checkRoute(t);
         settle();
-        const res = await wrk(`${t.base}/${FILES[file]}`);
         const key: WrkKey = `${t.side} ${t.path} ${file}`;
-        if (res.errors) anomalies.push(`wrk round ${r}, ${key}: ${res.errors}`);
+        const url = `${t.base}/${FILES[file]}`;
+        // A target failing (e.g. connections timing out) is a result: said, and the others go on.
+        const res = await wrk(url).catch((e: Error) => {
+          wrkFailures.push(
+            `round ${r}, ${t.side} ${PATH_LABELS[t.path]}, ${url}: ${e.message.trim().split("\n").at(-1)}`,
+          );
+          return undefined;
+        });
+        if (!res) continue;
+        if (res.errors) wrkFailures.push(`round ${r}, ${key}: ${res.errors}`);
         results.set(key, [...(results.get(key) ?? []), res]);
         shown.push(`${key} ${Math.round(res.rps)}/s`);
       }
@@ -738,10 +764,20 @@ function writeWww(): void {
   chmodSync(P.www, 0o755);
 }
 
+/** busybox httpd on the host, in the foreground: ended (by PID) at cleanup. */
+let hostHttpd: ChildProcess | undefined;
+
+/** The same server, without a container or a bridge: what the server itself costs here. */
+function startHostHttpd(port: number): void {
+  const args = ["httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", P.www];
+  hostHttpd = spawn("busybox", args, { stdio: "ignore" });
+}
+
 async function part2(ref: string): Promise<Part2> {
   const publish = miniboxPublishes();
   if (!publish) process.stderr.write("this minibox has no run -p: part 2 measures path (a) only\n");
-  const [p1, p2, p3, p4] = (await freePorts(4)) as [number, number, number, number];
+  const [p0, p1, p2, p3, p4] = (await freePorts(5)) as [number, number, number, number, number];
+  startHostHttpd(p0);
   const servers = [
     startMinibox(ref, publish ? { loopback: p1, all: p2 } : undefined),
     startPodman(ref, publish ? { loopback: p3, all: p4 } : undefined),
@@ -753,7 +789,13 @@ async function part2(ref: string): Promise<Part2> {
   );
   const host = hostAddress();
   const broken: string[] = [];
-  const targets = await usableTargets(targetsOf(servers, host), broken);
+  const floor: Target = {
+    side: "host",
+    path: "direct",
+    base: `http://127.0.0.1:${p0}`,
+    device: "lo",
+  };
+  const targets = await usableTargets([floor, ...targetsOf(servers, host)], broken);
   for (const s of servers) process.stderr.write(`${s.side}: httpd at ${s.ip} on ${s.bridge}\n`);
   const warm =
     WARM_ROUNDS > 0 ? await runRounds(ref, WARM_TOOLS, WARM_ROUNDS, "warm: ") : undefined;
@@ -864,7 +906,8 @@ function part2Report(p: Part2): string[] {
   ];
   if (!p.publish) out.push("This minibox has no `run -p` yet: only path (a) was measured.", "");
   for (const b of p.broken) out.push(`- did not work, not measured: ${b}`);
-  if (p.broken.length > 0) out.push("");
+  for (const f of wrkFailures) out.push(`- wrk: ${f}`);
+  if (p.broken.length + wrkFailures.length > 0) out.push("");
   out.push(
     row([
       "file",
@@ -883,17 +926,20 @@ function part2Report(p: Part2): string[] {
   );
   const med = (rs: WrkResult[], k: keyof Omit<WrkResult, "errors">) => median(rs.map((r) => r[k]));
   for (const file of ["small", "big"] as FileKey[]) {
-    for (const side of ["minibox", "podman"] as Side[]) {
+    for (const side of ["host", "minibox", "podman"] as Side[]) {
       const a = p.wrk.get(`${side} direct ${file}`);
       for (const path of PATHS) {
         const rs = p.wrk.get(`${side} ${path} ${file}`);
         if (!rs) continue;
-        const rel = (k: "rps" | "p50" | "p99") => (a ? ratio(med(rs, k), med(a, k)) : "");
+        const host = side === "host";
+        const rel = (k: "rps" | "p50" | "p99") => (a && !host ? ratio(med(rs, k), med(a, k)) : "");
         out.push(
           row([
             FILES[file],
-            side,
-            PATH_LABELS[path],
+            host ? "none: busybox httpd on the host" : side,
+            host
+              ? "127.0.0.1:PORT, no container, no bridge (the server's own cost)"
+              : PATH_LABELS[path],
             ms(med(rs, "rps")),
             med(rs, "p50").toFixed(2),
             med(rs, "p99").toFixed(2),
