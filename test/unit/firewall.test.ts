@@ -6,7 +6,6 @@ import {
   CHAINS,
   type FirewallDesc,
   firewallRuleset,
-  hostForwardDrops,
   removeFirewall,
 } from "../../src/runtime/network/firewall.js";
 import { errorLines } from "../../src/sys/nftables.js";
@@ -318,59 +317,6 @@ describe("applying", () => {
     };
     expect(JSON.parse(sent[1] as string)).toEqual(removal);
     expect(JSON.parse(sent[2] as string)).toEqual(removal);
-  });
-
-  test("hostForwardDrops names other tables' forward chains with a drop policy", () => {
-    const listing = [
-      { metainfo: { version: "1.0.6" } },
-      { table: { family: "ip", name: "filter" } },
-      {
-        chain: {
-          family: "ip",
-          table: "filter",
-          name: "FORWARD",
-          type: "filter",
-          hook: "forward",
-          prio: 0,
-          policy: "drop",
-        },
-      },
-      {
-        chain: {
-          family: "ip",
-          table: "filter",
-          name: "INPUT",
-          type: "filter",
-          hook: "input",
-          prio: 0,
-          policy: "drop",
-        },
-      },
-      {
-        chain: {
-          family: "inet",
-          table: "fw",
-          name: "fwd",
-          type: "filter",
-          hook: "forward",
-          prio: 0,
-          policy: "accept",
-        },
-      },
-      {
-        chain: {
-          family: "inet",
-          table: "minibox",
-          name: "forward",
-          type: "filter",
-          hook: "forward",
-          prio: 0,
-          policy: "drop",
-        },
-      },
-      { chain: { family: "ip", table: "filter", name: "DOCKER-USER" } },
-    ];
-    expect(hostForwardDrops(listing)).toEqual(["ip filter FORWARD"]);
   });
 
   test("libnftables' error text is reduced to its message lines", () => {

@@ -43,7 +43,7 @@ function fakeHost(dir: string) {
     batches,
     forward,
     chains,
-    ops: { dir, helper, nft, procSys, listChains: () => chains },
+    ops: { dir, helper, nft, procSys, listRuleset: () => chains },
   };
 }
 
@@ -77,23 +77,40 @@ describe("attach, detach, reconcile (fake host)", () => {
     expect(host.batches.at(-1)).not.toContain("masquerade");
   });
 
-  it("says once per run when another table's forward chain drops by policy", async () => {
+  it("another table's drop-policy forward chain gets minibox's accept rules, removed with the last container", async () => {
     const host = fakeHost(root);
     host.chains.push({
       chain: { family: "ip", table: "filter", name: "FORWARD", hook: "forward", policy: "drop" },
     });
-    const notices: string[] = [];
+    const trace: string[] = [];
     const a = await attachDefaultNetwork(
       root,
       A,
+      (l) => void trace.push(l),
       () => {},
-      (n) => notices.push(n),
       host.ops,
     );
-    expect(notices).toHaveLength(1);
-    expect(notices[0]).toContain(`ip filter FORWARD drops forwarded packets`);
-    expect(notices[0]).toContain(`accept ${(await findNetwork(root, "bridge"))?.subnet}`);
+    const subnet = (await findNetwork(root, "bridge"))?.subnet;
+    const inserts = JSON.parse(host.batches.at(-1) as string).nftables;
+    expect(inserts).toHaveLength(3);
+    expect(inserts[0].insert.rule).toMatchObject({
+      family: "ip",
+      table: "filter",
+      chain: "FORWARD",
+      comment: "minibox",
+    });
+    expect(trace).toContain(`firewall: accept ${subnet} in ip filter FORWARD (policy drop)`);
+    // As the kernel would list them now: the last detach deletes them by handle.
+    host.chains.push(
+      ...inserts.map((c: { insert: { rule: object } }, i: number) => ({
+        rule: { ...c.insert.rule, handle: 10 + i },
+      })),
+    );
     await detachNetwork(A, a, () => {}, host.ops);
+    const deletes = JSON.parse(host.batches.at(-1) as string).nftables;
+    expect(
+      deletes.map((c: { delete: { rule: { handle: number } } }) => c.delete.rule.handle),
+    ).toEqual([10, 11, 12]);
   });
 
   it("reconcile drops only the dead containers' leases, deletes their veths, syncs", async () => {

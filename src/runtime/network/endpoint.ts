@@ -30,10 +30,11 @@
 import { mkdir } from "node:fs/promises";
 import { NETWORK_ROOT, rootLayout } from "../../layout.js";
 import { withLock } from "../../sys/lock.js";
-import { listNft } from "../../sys/nftables.js";
+import { listNft, runNft } from "../../sys/nftables.js";
 import { hostVethName } from "../plan/network-steps.js";
 import type { Tracer } from "../trace.js";
-import { applyFirewall, type FirewallDesc, hostForwardDrops, removeFirewall } from "./firewall.js";
+import { applyFirewall, type FirewallDesc, removeFirewall } from "./firewall.js";
+import { forwardDropChains, passThroughCommands } from "./host-forward.js";
 import { allocate, readLeases, reconcileLocked, release, withLeaseLock } from "./ipam.js";
 import { type NetlinkHelper, netlinkHelper } from "./netlink.js";
 import { ensureDefaultNetwork, listNetworks, type NetworkRecord, readNetwork } from "./networks.js";
@@ -64,8 +65,8 @@ export interface HostOps {
   nft?: (cmd: string) => string;
   /** Where the sysctls are; /proc/sys when absent (unit tests give a directory of their own). */
   procSys?: string;
-  /** libnftables' `list chains`, for the forward-drop check; the real one when absent. */
-  listChains?: () => unknown[];
+  /** libnftables' `list ruleset`, for other tables' forward chains (host-forward.ts); the real one when absent. */
+  listRuleset?: () => unknown[];
   trace: Tracer;
 }
 
@@ -117,6 +118,7 @@ export async function syncHost(ops: HostOps & { dir: string }): Promise<void> {
         () => "firewall: table inet minibox removed",
         () => removeFirewall(ops.nft),
       );
+      syncPassThrough([], ops);
       restoreForwarding(layout.hostSysctls, { procSys: ops.procSys });
       return;
     }
@@ -135,7 +137,27 @@ export async function syncHost(ops: HostOps & { dir: string }): Promise<void> {
       () => `firewall: table inet minibox for ${inUse.map((n) => n.subnet).join(", ")}`,
       () => applyFirewall(desc, ops.nft),
     );
+    syncPassThrough(
+      inUse.filter((n) => !n.internal).map((n) => n.subnet),
+      ops,
+    );
   });
+}
+
+/** minibox's accept rules in other tables' drop-policy forward chains, for `subnets` (host-forward.ts). */
+function syncPassThrough(subnets: string[], ops: HostOps): void {
+  const ruleset = (ops.listRuleset ?? (() => listNft("list ruleset")))();
+  const batch = passThroughCommands(ruleset, subnets);
+  if (batch.length === 0) return;
+  const chains = forwardDropChains(ruleset).map((c) => `${c.family} ${c.table} ${c.name}`);
+  timed(
+    ops.trace,
+    () =>
+      subnets.length > 0 && chains.length > 0
+        ? `firewall: accept ${subnets.join(", ")} in ${chains.join(", ")} (policy drop)`
+        : "firewall: accept rules in other tables removed",
+    () => (ops.nft ?? runNft)(JSON.stringify({ nftables: batch })),
+  );
 }
 
 /**
@@ -172,18 +194,7 @@ export async function attachDefaultNetwork(
     throw err;
   }
   trace(`network ${network.name}: host side ready`, performance.now() - t);
-  const drops = hostForwardDrops((ops?.listChains ?? (() => listNft("list chains")))());
-  if (drops.length > 0) notice(forwardDropWarning(drops, network.subnet));
   return endpoint;
-}
-
-/**
- * A forward chain of another table with policy drop drops the containers'
- * outbound traffic whatever minibox's table accepts (see firewall.ts): say
- * so, and where the way through is.
- */
-export function forwardDropWarning(chains: string[], subnet: string): string {
-  return `warning: ${chains.join(", ")} drops forwarded packets (policy drop), so containers on ${subnet} cannot reach beyond this host; accept ${subnet} in that chain (Docker's DOCKER-USER chain is the place) or set its policy to accept`;
 }
 
 /**

@@ -43,11 +43,9 @@
  * An `accept` here ends this chain only; a DROP policy in another table (the
  * `ip filter FORWARD` chain Docker sets to DROP through iptables-nft, or
  * iptables-legacy's, which nftables cannot even see) still drops minibox's
- * traffic. netavark's nftables driver has the same limit (netavark #977) and
- * Docker's own nftables backend only warns about it (moby #50646). The ways
- * through are outside this table: an accept rule in that other chain (Docker
- * documents its DOCKER-USER chain for this) or its policy set to accept; see
- * `hostForwardDrops` to detect the case and say so.
+ * traffic (netavark's nftables driver has the same limit, netavark #977). The
+ * way through is outside this table: accept rules in that other chain, which
+ * host-forward.ts inserts and removes.
  */
 import { MiniboxError } from "../../errors.js";
 import { listNft, runNft } from "../../sys/nftables.js";
@@ -285,21 +283,6 @@ export function firewallRuleset(desc: FirewallDesc): NftJson {
 /** Delete the table whether or not it exists (add is a no-op on an existing table). */
 export function removalCommands(): Record<string, unknown>[] {
   return [{ add: { table } }, { delete: { table } }];
-}
-
-/**
- * Base chains on the forward hook, in tables other than minibox's, whose
- * policy is drop: each drops minibox's forwarded traffic whatever this table
- * accepts. `ruleset` is the listing of `list ruleset`. iptables-legacy's
- * chains live outside nftables and cannot be seen here.
- */
-export function hostForwardDrops(ruleset: unknown[]): string[] {
-  return ruleset.flatMap((item) => {
-    const c = (item as { chain?: Record<string, unknown> }).chain;
-    if (c?.hook !== "forward" || c.policy !== "drop") return [];
-    if (c.family === FAMILY && c.table === TABLE) return [];
-    return [`${c.family} ${c.table} ${c.name}`];
-  });
 }
 
 // --- applying (the only impure part) ---
