@@ -237,6 +237,24 @@ describe("run --network bridge", () => {
     expectAllGone([]);
   });
 
+  test("a build's RUN reaches the upstream host on the bridge by default; build --network none cuts it off", async () => {
+    const ctx = mkdtempSync(path.join(tmpdir(), `minibox-${P}-ctx-`));
+    try {
+      writeFileSync(
+        path.join(ctx, "Dockerfile"),
+        `FROM ${IMAGE}\nRUN wget -q -O /fetched.txt http://${UP_IP}:8080/hello.txt\n`,
+      );
+      await runOk(["build", "-q", "-t", `${P}-fetched`, ctx]);
+      expect(await runOk(["run", "--rm", `${P}-fetched`, "cat", "/fetched.txt"])).toBe(GREETING);
+      const cut = await box.run(["build", "-q", "--no-cache", "--network", "none", ctx]);
+      expect(cut.code).not.toBe(0);
+      expect(cut.stderr).toMatch(/The command '.*wget .*' returned a non-zero code/);
+    } finally {
+      rmSync(ctx, { recursive: true, force: true });
+    }
+    expectAllGone([]);
+  });
+
   test("stats: NET I/O counts the container's traffic on eth0 (not lo)", async () => {
     const id = (
       await runOk([
