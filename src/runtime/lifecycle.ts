@@ -18,6 +18,7 @@ import { rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
 import { openCgroup } from "./cgroups/index.js";
 import { namePath } from "./names.js";
+import { endpointsOf } from "./network/attachments.js";
 import { detachNetwork, reconcileEndpoints } from "./network/endpoint.js";
 import { restartAfterBackOff, shouldRestart } from "./restart.js";
 import { containerPaths } from "./rootfs.js";
@@ -106,19 +107,20 @@ export async function readSpec(root: string, id: string): Promise<Spec> {
   return JSON.parse(await readFile(containerPaths(root, id).config, "utf8")) as Spec;
 }
 
-/** One container's changes are serialised: the exit hook, rm -f and a sweep may race. */
-function lockOf(root: string, id: string): string {
+/** One container's changes are serialised: the exit hook, rm -f, a sweep and network connect may race. */
+export function lockOf(root: string, id: string): string {
   return rootLayout(root).lock(`container-${id}`);
 }
 
 /** Its address and veth go when it stops (Docker's rule); a failure must not block the exit's record. */
 async function releaseEndpoint(root: string, state: ContainerState): Promise<void> {
-  if (!state.network) return;
-  await detachNetwork(root, state.id, state.network, () => {}).catch((err) => {
-    process.stderr.write(
-      `minibox: releasing the network of ${state.id.slice(0, 12)}: ${err.message}\n`,
-    );
-  });
+  for (const endpoint of endpointsOf(state)) {
+    await detachNetwork(root, state.id, endpoint, () => {}).catch((err) => {
+      process.stderr.write(
+        `minibox: releasing the network of ${state.id.slice(0, 12)}: ${err.message}\n`,
+      );
+    });
+  }
   state.network = undefined;
 }
 
