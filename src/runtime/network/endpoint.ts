@@ -1,7 +1,10 @@
 /**
- * A container on a bridge network (`run --network bridge`): what `run` and
- * `start` do before the executor starts, and what is undone when the
- * container stops, is removed, or is found dead by the sweep.
+ * A container on a bridge network (`run --network bridge`, or a
+ * user-defined one): what `run` and `start` do before the executor starts,
+ * per network, and what is undone when the container stops, is removed, or
+ * is found dead by the sweep. A container on several networks has one
+ * endpoint each: eth0, eth1… with host ends mbx<id12>, mb1<id12>…
+ * (`network connect` makes one on a running container: connect.ts).
  *
  *   attach   lease an address (ipam.ts), then under the host lock: the
  *            bridge up with its gateway address, ip_forward on (the host's
