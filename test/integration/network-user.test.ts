@@ -490,4 +490,35 @@ describe("containers on user-defined networks", () => {
     await runOk(["rm", c]);
     await runOk(["network", "rm", a, b]);
   });
+
+  test("connect during a foreground run: eth1 seen inside, and released with the rest at exit", async () => {
+    const net = `${P}-fg`;
+    const netId = (await runOk(["network", "create", net])).trim();
+    const name = `${P}fg`;
+    const script =
+      "for i in $(seq 15); do ip link show eth1 >/dev/null 2>&1 && break; sleep 1; done; ip -4 addr show eth1";
+    const fg = box.spawn([
+      "run",
+      "--rm",
+      "--name",
+      name,
+      "--network",
+      "bridge",
+      IMAGE,
+      "sh",
+      "-c",
+      script,
+    ]);
+    for (let i = 0; i < 100; i++) {
+      const r = await box.run(["inspect", "-f", "{{.State.Running}}", name]);
+      if (r.stdout.trim() === "true") break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await runOk(["network", "connect", net, name]);
+    const r = await fg.done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/inet \S+ .*eth1/);
+    await runOk(["network", "rm", net]);
+    expectAllGone([], [`mbr-${netId.slice(0, 11)}`]);
+  });
 });
