@@ -16,8 +16,11 @@ import {
 import { parseLabelFlag } from "../runtime/run-options.js";
 import { listContainers } from "../runtime/state.js";
 import { contextFrom } from "./context.js";
+import { parseFilter } from "./filters.js";
 import {
   inspectJson,
+  LS_FILTERS,
+  matchesFilters,
   type NetworkRow,
   networkTable,
   predefinedRows,
@@ -87,6 +90,12 @@ async function allRows(root: string): Promise<NetworkRow[]> {
   return [...(await listNetworks(root)).map(rowOf), ...predefinedRows()];
 }
 
+interface LsFlags {
+  quiet?: boolean;
+  trunc: boolean;
+  filter?: string[];
+}
+
 function registerNetworkLs(network: Command): void {
   network
     .command("ls")
@@ -94,9 +103,12 @@ function registerNetworkLs(network: Command): void {
     .description("List networks")
     .option("-q, --quiet", "only IDs")
     .option("--no-trunc", "full IDs")
-    .action(async (opts: { quiet?: boolean; trunc: boolean }, cmd: Command) => {
+    .option("-f, --filter <k=v>", "name=…, id=…, driver=…, label=…, type=custom|builtin", collect)
+    .action(async (opts: LsFlags, cmd: Command) => {
       const { store } = contextFrom(cmd);
-      const rows = sortRows(await allRows(store.root));
+      const filters = (opts.filter ?? []).map((f) => parseFilter(f, LS_FILTERS));
+      const all = sortRows(await allRows(store.root));
+      const rows = all.filter((r) => matchesFilters(r, filters));
       if (opts.quiet) {
         for (const r of rows) console.log(opts.trunc ? r.id.slice(0, 12) : r.id);
         return;

@@ -8,7 +8,12 @@
  */
 import { createHash } from "node:crypto";
 import type { NetworkMember } from "../runtime/network/members.js";
-import { inspectNetwork, type NetworkRecord } from "../runtime/network/networks.js";
+import {
+  DEFAULT_NETWORK,
+  inspectNetwork,
+  type NetworkRecord,
+} from "../runtime/network/networks.js";
+import { type Filter, labelMatches } from "./filters.js";
 import { table } from "./format.js";
 
 /** What ls and inspect need of a network, predefined or not. */
@@ -38,6 +43,31 @@ export function rowOf(record: NetworkRecord): NetworkRow {
 export function sortRows(rows: NetworkRow[]): NetworkRow[] {
   const collator = new Intl.Collator("en", { numeric: true });
   return [...rows].sort((a, b) => collator.compare(a.name, b.name));
+}
+
+/** The keys `network ls --filter` takes. */
+export const LS_FILTERS = ["name", "id", "driver", "label", "type"];
+
+function matchesOne(row: NetworkRow, f: Filter): boolean {
+  const builtin = !row.record || row.name === DEFAULT_NETWORK;
+  switch (f.key) {
+    case "name":
+      return row.name.includes(f.value);
+    case "id":
+      return row.id.startsWith(f.value);
+    case "driver":
+      return row.driver === f.value;
+    case "label":
+      return labelMatches(f.value, row.record?.labels ?? {});
+    default:
+      return f.value === (builtin ? "builtin" : "custom");
+  }
+}
+
+/** Docker's rule: filters with the same key are alternatives, different keys must all hold. */
+export function matchesFilters(row: NetworkRow, filters: Filter[]): boolean {
+  const keys = new Set(filters.map((f) => f.key));
+  return [...keys].every((k) => filters.some((f) => f.key === k && matchesOne(row, f)));
 }
 
 /** `network ls`: NETWORK ID (12 hex unless noTrunc), NAME, DRIVER, SCOPE. */

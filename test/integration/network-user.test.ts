@@ -223,6 +223,9 @@ describe("network create, ls, inspect, rm, prune", () => {
       );
     }
     expect((await runOk(["network", "ls", "-q"])).split("\n")).toContain(id.slice(0, 12));
+    expect(await runOk(["network", "ls", "-q", "--filter", `name=${name}`])).toBe(
+      `${id.slice(0, 12)}\n`,
+    );
     const n = await inspect("network", name);
     expect(n).toMatchObject({
       Name: name,

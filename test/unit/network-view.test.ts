@@ -1,6 +1,14 @@
 // What `network ls` and `network inspect` print: Docker's table and JSON.
 import { describe, expect, it } from "vitest";
-import { inspectJson, networkTable, predefinedRows, rowOf } from "../../src/cli/network-view.js";
+import { parseFilter } from "../../src/cli/filters.js";
+import {
+  inspectJson,
+  LS_FILTERS,
+  matchesFilters,
+  networkTable,
+  predefinedRows,
+  rowOf,
+} from "../../src/cli/network-view.js";
 import type { NetworkRecord } from "../../src/runtime/network/networks.js";
 
 const record = (name: string, hex: string): NetworkRecord => ({
@@ -37,6 +45,36 @@ describe("network ls", () => {
   it("host and none have the same ID every time", () => {
     expect(predefinedRows()).toEqual(predefinedRows());
     expect(predefinedRows().map((r) => r.driver)).toEqual(["host", "null"]);
+  });
+});
+
+describe("network ls --filter", () => {
+  const rows = [record("bridge", "a"), record("web", "b"), record("webdb", "c")].map(rowOf);
+  const all = [...rows, ...predefinedRows()];
+  const names = (...filters: string[]) =>
+    all
+      .filter((r) =>
+        matchesFilters(
+          r,
+          filters.map((f) => parseFilter(f, LS_FILTERS)),
+        ),
+      )
+      .map((r) => r.name);
+
+  it("name matches part of a name; id a prefix; driver exactly; label as elsewhere", () => {
+    expect(names("name=web")).toEqual(["web", "webdb"]);
+    expect(names(`id=${"c".repeat(5)}`)).toEqual(["webdb"]);
+    expect(names("driver=null")).toEqual(["none"]);
+    expect(names("label=team=blue")).toEqual(["bridge", "web", "webdb"]);
+    expect(names("label=team=red")).toEqual([]);
+  });
+
+  it("type: builtin (bridge, host, none) or custom; same key ORs, different keys AND", () => {
+    expect(names("type=builtin")).toEqual(["bridge", "host", "none"]);
+    expect(names("type=custom")).toEqual(["web", "webdb"]);
+    expect(names("name=host", "name=none")).toEqual(["host", "none"]);
+    expect(names("type=custom", "name=db")).toEqual(["webdb"]);
+    expect(() => names("colour=red")).toThrow(/invalid filter "colour=red"/);
   });
 });
 
