@@ -1,8 +1,9 @@
 /** `container inspect` (and `inspect` of a container): the JSON shape of `docker container inspect`. */
 import type { Command } from "commander";
-import { containerPaths } from "../layout.js";
+import { containerPaths, NETWORK_ROOT } from "../layout.js";
 import { type ContainerView, findContainer, readSpec } from "../runtime/lifecycle.js";
-import { networkSettings } from "../runtime/network/endpoint.js";
+import { networkSettings } from "../runtime/network/attachments.js";
+import { listNetworks } from "../runtime/network/networks.js";
 import type { Spec } from "../runtime/spec.js";
 import { contextFrom } from "./context.js";
 import { renderTemplate } from "./template.js";
@@ -51,7 +52,12 @@ export async function inspectContainer(
     HostConfig: hostConfigJson(c, spec),
     Config: configJson(c, spec),
     Mounts: c.mounts ?? [],
-    NetworkSettings: networkSettings(networkMode(c, spec), c.running ? c.network : undefined),
+    NetworkSettings: networkSettings(
+      networkMode(c, spec),
+      c,
+      c.running,
+      Object.fromEntries((await listNetworks(NETWORK_ROOT)).map((n) => [n.name, n.id])),
+    ),
     GraphDriver: {
       Name: "overlay",
       Data: {
@@ -64,7 +70,7 @@ export async function inspectContainer(
   };
 }
 
-/** Docker's HostConfig.NetworkMode: bridge, host (no netns of its own) or none. */
+/** Docker's HostConfig.NetworkMode: bridge or a network's name, host (no netns of its own) or none. */
 function networkMode(c: ContainerView, spec: Spec): string {
   if (c.networkMode) return c.networkMode;
   return spec.linux.namespaces?.some((n) => n.type === "network") ? "none" : "host";

@@ -6,6 +6,9 @@ import type { PullReporter } from "../image/pull.js";
 import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
 import type { RunFlags, Tracer } from "../runtime/container.js";
 import { parseMountFlag, parseVolumeFlag } from "../runtime/mount-spec.js";
+import { checkRequest } from "../runtime/network/attachments.js";
+import type { EndpointRequest } from "../runtime/network/endpoint.js";
+import { DEFAULT_NETWORK } from "../runtime/network/networks.js";
 import {
   normaliseCapability,
   parseEnvFile,
@@ -38,8 +41,10 @@ interface RunOptions {
   cpuShares?: string;
   pidsLimit?: string;
   cgroupParent?: string;
-  network: string;
+  network?: string[];
   net?: string;
+  networkAlias?: string[];
+  ip?: string;
   userns?: string;
   init?: boolean;
   restart?: string;
@@ -137,14 +142,17 @@ function addLimitOptions(run: Command): void {
 
 function addPolicyOptions(run: Command): void {
   run
-    .addOption(
-      new Option(
-        "--network <mode>",
-        "network: bridge (the default: minibox0, NAT to the outside), host, or none",
-      )
-        .default("bridge")
-        .choices(["none", "host", "bridge"]),
+    .option(
+      "--network <network>",
+      `none, host, bridge (minibox0, NAT to the outside) or a network made by 'network create'; repeat it for several networks (default: ${DEFAULT_RUN_NETWORK})`,
+      collect,
     )
+    .option(
+      "--network-alias <name>",
+      "another name for the container on its (first, user-defined) network (repeatable)",
+      collect,
+    )
+    .option("--ip <address>", "the container's IPv4 address on its (first, user-defined) network")
     .option("--net <mode>", "alias of --network")
     .option("--userns <mode>", "'host' to run without a user namespace")
     .option("--init", "run a minimal init as PID 1 that forwards signals and reaps zombies")
@@ -175,7 +183,7 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
   const env = envFrom(opts);
   const labels = labelsFrom(opts);
   const limits = limitsFrom(opts);
-  const network = networkFrom(opts);
+  const { network, networks } = networkFrom(opts);
   return {
     name: opts.name,
     command,
@@ -197,6 +205,7 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     cgroupParent: opts.cgroupParent,
     userns: parseUserns(opts.userns ?? ""),
     network,
+    networks,
     init: Boolean(opts.init),
     labels,
     pull: opts.pull as RunFlags["pull"],
@@ -245,16 +254,34 @@ function limitsFrom(opts: RunOptions): RunFlags["limits"] {
   return limits;
 }
 
-/** --net is --network's alias, and is not checked by commander's choices: check it here. */
-function networkFrom(opts: RunOptions): "none" | "host" | "bridge" {
-  const network = opts.net ?? opts.network;
-  if (network !== "none" && network !== "host" && network !== "bridge") {
+/** What a run is on when no --network is given: the default bridge, as Docker. */
+const DEFAULT_RUN_NETWORK = "bridge";
+
+/**
+ * --network (repeatable; --net is its alias), --network-alias and --ip:
+ * the namespace mode, and for bridge networks the requests in order (the
+ * aliases and the address apply to the first, as Docker's flags do).
+ */
+function networkFrom(opts: RunOptions): Pick<RunFlags, "network" | "networks"> {
+  const names = [...(opts.network ?? []), ...(opts.net ? [opts.net] : [])];
+  if (names.length === 0) names.push(DEFAULT_RUN_NETWORK);
+  const [first, ...rest] = names as [string, ...string[]];
+  const special = names.filter((n) => n === "none" || n === "host");
+  if (special.length > 0 && names.length > 1) {
     throw new MiniboxError(
-      `network mode "${network}" is not supported yet`,
-      "use --network none, host or bridge",
+      "conflicting options: cannot attach both user-defined and non-user-defined network-modes",
     );
   }
-  return network;
+  const requests = [
+    { network: first, aliases: opts.networkAlias, ip: opts.ip },
+    ...rest.map((network) => ({ network })),
+  ];
+  if (first === "none" || first === "host") {
+    checkRequest({ ...(requests[0] as EndpointRequest), network: DEFAULT_NETWORK });
+    return { network: first, networks: [] };
+  }
+  for (const r of requests) checkRequest(r);
+  return { network: "bridge", networks: requests };
 }
 
 /**

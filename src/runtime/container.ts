@@ -25,7 +25,7 @@ import type { PullReporter } from "../image/pull.js";
 import { formatReference, parseReference } from "../image/reference.js";
 import type { EndpointOptions } from "../image/registry.js";
 import type { ImageRecord, Store } from "../image/store.js";
-import { type ContainerPaths, containerPaths } from "../layout.js";
+import { type ContainerPaths, containerPaths, NETWORK_ROOT } from "../layout.js";
 import type { CgroupLimits } from "./cgroups/index.js";
 import {
   type Created,
@@ -47,6 +47,8 @@ import { sweepContainers } from "./lifecycle.js";
 import { limitsFromSpec, nofileHardLimit } from "./limits.js";
 import { containerMounts, type MountRequest } from "./mount-spec.js";
 import { claimName } from "./names.js";
+import type { EndpointRequest } from "./network/endpoint.js";
+import { DEFAULT_NETWORK, getNetwork } from "./network/networks.js";
 import { prepareContainerDir, readImageFile, writeEtcFiles } from "./rootfs.js";
 import { generateSpec, type Spec } from "./spec.js";
 import { type ContainerState, removeContainerDir, writeState } from "./state.js";
@@ -81,6 +83,8 @@ export interface RunFlags {
   cgroupParent?: string;
   userns: "host" | "private";
   network: "none" | "host" | "bridge";
+  /** With network "bridge": the bridge networks, in order (eth0 first); absent: the default bridge. */
+  networks?: EndpointRequest[];
   init: boolean;
   labels: Record<string, string>;
   pull: "missing" | "always" | "never";
@@ -196,8 +200,15 @@ function newState(
     logMaxFiles: flags.logMaxFiles,
     mounts: who.mounts.points,
     binds: who.mounts.binds,
-    networkMode: flags.network === "bridge" ? "bridge" : undefined,
+    ...networkFields(flags),
   };
+}
+
+/** HostConfig.NetworkMode (the first network) and the networks asked for. */
+function networkFields(flags: RunFlags): Pick<ContainerState, "networkMode" | "networkRequests"> {
+  if (flags.network !== "bridge") return {};
+  const requests = flags.networks?.length ? flags.networks : [{ network: DEFAULT_NETWORK }];
+  return { networkMode: requests[0]?.network, networkRequests: requests };
 }
 
 /** How far a run got: what its clean-up after a failure must undo. */
@@ -334,6 +345,7 @@ async function runContainerSteps(
   const trace = ctx.trace ?? NO_TRACE;
   await ctx.store.init();
   await sweepContainers(ctx.store.root);
+  await checkNetworks(flags);
   const img = await imageStage(ctx, imageName, flags, trace);
   const who = await identityStage(ctx, img, flags);
   const state = newState(who, img.image, imageName, flags);
@@ -345,6 +357,13 @@ async function runContainerSteps(
   } catch (err) {
     await failedRun(run, err);
     throw err;
+  }
+}
+
+/** A network that does not exist is bad input: refused before anything is made (Docker). */
+async function checkNetworks(flags: RunFlags): Promise<void> {
+  for (const req of flags.networks ?? []) {
+    if (req.network !== DEFAULT_NETWORK) await getNetwork(NETWORK_ROOT, req.network);
   }
 }
 

@@ -7,7 +7,6 @@ import {
   detachNetwork,
   firewallFor,
   hostsWithAddress,
-  networkSettings,
   reconcileEndpoints,
 } from "../../src/runtime/network/endpoint.js";
 import { readLeases } from "../../src/runtime/network/ipam.js";
@@ -31,6 +30,7 @@ function fakeHost(dir: string) {
     ensureBridge: (name) => void links.add(name),
     deleteLink: (name) => void links.delete(name),
     linkExists: (name) => links.has(name),
+    attach: (o) => void links.add(o.hostIf),
   };
   const nft = (cmd: string) => {
     batches.push(cmd);
@@ -143,7 +143,7 @@ describe("attach, detach, reconcile (fake host)", () => {
 });
 
 describe("pure parts", () => {
-  it("firewallFor: the networks in use, no ports yet", () => {
+  it("firewallFor: the networks in use (internal or not), no ports yet", () => {
     const n = { name: "bridge", bridge: "minibox0", subnet: "172.30.0.0/16" };
     expect(
       firewallFor([
@@ -158,7 +158,7 @@ describe("pure parts", () => {
         },
       ]),
     ).toEqual({
-      networks: [n],
+      networks: [{ ...n, internal: false }],
       ports: [],
     });
   });
@@ -170,27 +170,9 @@ describe("pure parts", () => {
     expect(hostsWithAddress(once, "172.30.0.3", "abc", "web")).toBe(`${base}172.30.0.3\tabc web\n`);
     expect(hostsWithAddress(base, "172.30.0.2", "abc", "abc")).toBe(`${base}172.30.0.2\tabc\n`);
   });
-
-  it("networkSettings: Docker's shape, empty when not attached", () => {
-    const e = {
-      network: "bridge",
-      networkId: "n".repeat(64),
-      bridge: "minibox0",
-      ip: "172.30.0.2",
-      prefix: 16,
-      gateway: "172.30.0.1",
-      mac: "02:42:ac:1e:00:02",
-      hostIf: "mbxaaaaaaaaaaaa",
-    };
-    const s = networkSettings("bridge", e);
-    expect(s).toMatchObject({ IPAddress: "172.30.0.2", IPPrefixLen: 16, Gateway: "172.30.0.1" });
-    expect(s.Networks.bridge).toMatchObject({ NetworkID: e.networkId, MacAddress: e.mac });
-    expect(networkSettings("bridge", undefined)).toMatchObject({ IPAddress: "", IPPrefixLen: 0 });
-    expect(Object.keys(networkSettings("none", undefined).Networks)).toEqual(["none"]);
-  });
 });
 
-describe("the plan with a bridge endpoint", () => {
+describe("the plan with bridge endpoints", () => {
   const network = {
     network: "bridge",
     networkId: "n".repeat(64),
@@ -203,25 +185,48 @@ describe("the plan with a bridge endpoint", () => {
   };
 
   it("[parent]: the veth after the id maps and the cgroup, before the PID report", () => {
-    expect(lines(parentSteps(context({ idmap: IDMAP }, { network }))).slice(2)).toEqual([
-      "write /cg/cgroup.procs {pid}",
-      "veth mbxaaaaaaaaaaaa eth0 {pid} minibox0 0",
-      "report-pid",
-    ]);
+    expect(lines(parentSteps(context({ idmap: IDMAP }, { networks: [network] }))).slice(2)).toEqual(
+      ["write /cg/cgroup.procs {pid}", "veth mbxaaaaaaaaaaaa eth0 {pid} minibox0 0", "report-pid"],
+    );
   });
 
   it("[child]: eth0 and the default route after lo; none without a netns of its own", () => {
-    expect(lines(utsAndNetworkSteps(context({}, { network })))).toEqual([
+    expect(lines(utsAndNetworkSteps(context({}, { networks: [network] })))).toEqual([
       "sethostname box",
       "ifup lo",
       "netif eth0 02:42:ac:1e:00:02 172.30.0.2/16",
       "route-default 172.30.0.1 eth0",
     ]);
-    expect(lines(utsAndNetworkSteps(context({ network: "host" }, { network })))).toEqual([
-      "sethostname box",
-    ]);
-    expect(lines(parentSteps(context({ network: "host" }, { network })))).not.toContain(
+    expect(
+      lines(utsAndNetworkSteps(context({ network: "host" }, { networks: [network] }))),
+    ).toEqual(["sethostname box"]);
+    expect(lines(parentSteps(context({ network: "host" }, { networks: [network] })))).not.toContain(
       "veth mbxaaaaaaaaaaaa eth0 {pid} minibox0 0",
     );
+  });
+
+  it("a second network: eth1 with its own veth; one default route, not through an internal one", () => {
+    const internal = { ...network, ifname: "eth0", internal: true, hostIf: "mbxaaaaaaaaaaaa" };
+    const second = {
+      ...network,
+      network: "web",
+      bridge: "mbr-0123456789a",
+      ip: "10.89.0.5",
+      prefix: 24,
+      gateway: "10.89.0.1",
+      mac: "02:42:0a:59:00:05",
+      hostIf: "mb1aaaaaaaaaaaa",
+      ifname: "eth1",
+    };
+    expect(lines(parentSteps(context({}, { networks: [internal, second] })))).toContain(
+      "veth mb1aaaaaaaaaaaa eth1 {pid} mbr-0123456789a 0",
+    );
+    expect(lines(utsAndNetworkSteps(context({}, { networks: [internal, second] })))).toEqual([
+      "sethostname box",
+      "ifup lo",
+      "netif eth0 02:42:ac:1e:00:02 172.30.0.2/16",
+      "netif eth1 02:42:0a:59:00:05 10.89.0.5/24",
+      "route-default 10.89.0.1 eth1",
+    ]);
   });
 });

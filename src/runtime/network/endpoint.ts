@@ -1,7 +1,10 @@
 /**
- * A container on a bridge network (`run --network bridge`): what `run` and
- * `start` do before the executor starts, and what is undone when the
- * container stops, is removed, or is found dead by the sweep.
+ * A container on a bridge network (`run --network bridge`, or a
+ * user-defined one): what `run` and `start` do before the executor starts,
+ * per network, and what is undone when the container stops, is removed, or
+ * is found dead by the sweep. A container on several networks has one
+ * endpoint each: eth0, eth1… with host ends mbx<id12>, mb1<id12>…
+ * (`network connect` makes one on a running container: connect.ts).
  *
  *   attach   lease an address (ipam.ts), then under the host lock: the
  *            bridge up with its gateway address, ip_forward on (the host's
@@ -27,6 +30,7 @@
  * lease files: no command's view of "its" rules can drop another's.
  * Published ports (-p) are not wired yet: the description has none.
  */
+import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { NETWORK_ROOT, rootLayout } from "../../layout.js";
 import { withLock } from "../../sys/lock.js";
@@ -35,9 +39,23 @@ import { hostVethName } from "../plan/network-steps.js";
 import type { Tracer } from "../trace.js";
 import { applyFirewall, type FirewallDesc, removeFirewall } from "./firewall.js";
 import { forwardDropChains, passThroughCommands } from "./host-forward.js";
-import { allocate, readLeases, reconcileLocked, release, withLeaseLock } from "./ipam.js";
+import {
+  allocate,
+  type Lease,
+  readLeases,
+  reconcileLocked,
+  release,
+  withLeaseLock,
+} from "./ipam.js";
 import { type NetlinkHelper, netlinkHelper } from "./netlink.js";
-import { ensureDefaultNetwork, listNetworks, type NetworkRecord, readNetwork } from "./networks.js";
+import {
+  DEFAULT_NETWORK,
+  ensureDefaultNetwork,
+  getNetwork,
+  listNetworks,
+  type NetworkRecord,
+  readNetwork,
+} from "./networks.js";
 import { parseCidr } from "./subnet.js";
 import { enableForwarding, restoreForwarding } from "./sysctl.js";
 
@@ -52,8 +70,33 @@ export interface NetworkEndpoint {
   prefix: number;
   gateway: string;
   mac: string;
-  /** The host end of the container's veth (mbx<id12>). */
+  /** The host end of the container's veth (mbx<id12> for eth0, see hostVethName). */
   hostIf: string;
+  /** The interface in the container: eth0, eth1… (state written before had only eth0). */
+  ifname?: string;
+  /** --network-alias / connect --alias: more names for it on this network. */
+  aliases?: string[];
+  /** inspect's EndpointID: 64 hex, new for each attachment. */
+  endpointId?: string;
+  /** The network is --internal: no default route through it. */
+  internal?: boolean;
+}
+
+/** Which network a container asks to be on, and how (kept in its state while it is stopped too). */
+export interface EndpointRequest {
+  /** The network's name ("bridge" for the default). */
+  network: string;
+  aliases?: string[];
+  /** --ip: this address rather than the lowest free one. */
+  ip?: string;
+}
+
+/** How one attachment is made: the request, and the interface it becomes. */
+export interface AttachOptions {
+  /** 0 for eth0, 1 for eth1… (also picks the host end's name). */
+  index: number;
+  aliases?: string[];
+  ip?: string;
 }
 
 /** What the host side is done with (tests give their own). */
@@ -70,8 +113,13 @@ export interface HostOps {
   trace: Tracer;
 }
 
+/** Where the network state is: the test's directory, else the host's (layout.ts). */
+export function networkRootOf(ops?: Partial<HostOps>): string {
+  return ops?.dir ?? NETWORK_ROOT;
+}
+
 function hostOps(trace: Tracer, ops?: Partial<HostOps>): HostOps & { dir: string } {
-  return { ...ops, dir: ops?.dir ?? NETWORK_ROOT, helper: ops?.helper ?? netlinkHelper(), trace };
+  return { ...ops, dir: networkRootOf(ops), helper: ops?.helper ?? netlinkHelper(), trace };
 }
 
 /** Time `fn` and trace it as `what` (the host-side steps of --trace). */
@@ -85,7 +133,12 @@ function timed<T>(trace: Tracer, what: (r: T) => string, fn: () => T): T {
 /** The firewall for the networks that have containers (pure). */
 export function firewallFor(inUse: readonly NetworkRecord[]): FirewallDesc {
   return {
-    networks: inUse.map((n) => ({ name: n.name, bridge: n.bridge, subnet: n.subnet })),
+    networks: inUse.map((n) => ({
+      name: n.name,
+      bridge: n.bridge,
+      subnet: n.subnet,
+      internal: n.internal,
+    })),
     ports: [],
   };
 }
@@ -171,21 +224,54 @@ export async function attachDefaultNetwork(
   trace: Tracer,
   notice: (line: string) => void,
   ops?: Partial<HostOps>,
+  how: AttachOptions = { index: 0 },
+): Promise<NetworkEndpoint> {
+  const host = hostOps(trace, ops);
+  const made = await ensureDefaultNetwork(host.dir, undefined, root);
+  if (made.notice) notice(made.notice);
+  return attachNetwork(root, containerId, made.network, how, trace, ops);
+}
+
+/**
+ * Put the container of the store `root` on the network a request names
+ * (the default bridge made on first use), as eth<index>.
+ */
+export async function attachRequest(
+  root: string,
+  containerId: string,
+  req: EndpointRequest,
+  index: number,
+  trace: Tracer,
+  notice: (line: string) => void,
+  ops?: Partial<HostOps>,
+): Promise<NetworkEndpoint> {
+  const how = { index, aliases: req.aliases, ip: req.ip };
+  if (req.network === DEFAULT_NETWORK) {
+    return attachDefaultNetwork(root, containerId, trace, notice, ops, how);
+  }
+  const network = await getNetwork(networkRootOf(ops), req.network);
+  return attachNetwork(root, containerId, network, how, trace, ops);
+}
+
+/**
+ * Put the container of the store `root` on `network` as interface
+ * eth<index>: its lease (the requested address, or the lowest free), then
+ * the host side (bridge, forwarding, firewall). The lease is released
+ * again if the host side fails.
+ */
+export async function attachNetwork(
+  root: string,
+  containerId: string,
+  network: NetworkRecord,
+  how: AttachOptions,
+  trace: Tracer,
+  ops?: Partial<HostOps>,
 ): Promise<NetworkEndpoint> {
   const host = hostOps(trace, ops);
   let t = performance.now();
-  const made = await ensureDefaultNetwork(host.dir, undefined, root);
-  if (made.notice) notice(made.notice);
-  const network = made.network;
-  const lease = await allocate(host.dir, network, containerId, { owner: root });
+  const lease = await allocate(host.dir, network, containerId, { ip: how.ip, owner: root });
   trace(`network ${network.name}: lease ${lease.ip}/${lease.prefix}`, performance.now() - t);
-  const endpoint: NetworkEndpoint = {
-    network: network.name,
-    networkId: network.id,
-    bridge: network.bridge,
-    ...lease,
-    hostIf: hostVethName(containerId),
-  };
+  const endpoint = endpointOf(network, containerId, lease, how);
   t = performance.now();
   try {
     await syncHost(host);
@@ -195,6 +281,26 @@ export async function attachDefaultNetwork(
   }
   trace(`network ${network.name}: host side ready`, performance.now() - t);
   return endpoint;
+}
+
+/** The endpoint record for a lease (pure but for the random EndpointID). */
+function endpointOf(
+  network: NetworkRecord,
+  containerId: string,
+  lease: Lease,
+  how: AttachOptions,
+): NetworkEndpoint {
+  return {
+    network: network.name,
+    networkId: network.id,
+    bridge: network.bridge,
+    ...lease,
+    hostIf: hostVethName(containerId, how.index),
+    ifname: `eth${how.index}`,
+    aliases: how.aliases ?? [],
+    endpointId: randomBytes(32).toString("hex"),
+    internal: network.internal,
+  };
 }
 
 /**
@@ -262,33 +368,4 @@ export function hostsWithAddress(
         !/^\d+\.\d+\.\d+\.\d+\s/.test(l) || /^127\./.test(l) || !l.split(/\s+/).includes(hostname),
     );
   return `${[...kept, `${ip}\t${names}`].join("\n")}\n`;
-}
-
-/** inspect's NetworkSettings, in Docker's shape (empty values when not attached). */
-export function networkSettings(mode: string, e: NetworkEndpoint | undefined) {
-  const own = {
-    Gateway: e?.gateway ?? "",
-    IPAddress: e?.ip ?? "",
-    IPPrefixLen: e?.prefix ?? 0,
-    IPv6Gateway: "",
-    GlobalIPv6Address: "",
-    GlobalIPv6PrefixLen: 0,
-    MacAddress: e?.mac ?? "",
-  };
-  const networks =
-    mode === "bridge"
-      ? {
-          bridge: {
-            IPAMConfig: null,
-            Links: null,
-            Aliases: null,
-            NetworkID: e?.networkId ?? "",
-            EndpointID: "",
-            ...own,
-            DriverOpts: null,
-            DNSNames: null,
-          },
-        }
-      : { [mode]: { IPAMConfig: null, Links: null, Aliases: null, NetworkID: "", ...own } };
-  return { Bridge: "", SandboxID: "", SandboxKey: "", Ports: {}, ...own, Networks: networks };
 }

@@ -35,8 +35,11 @@ export interface PlanLayout {
   log?: { file: string; maxSize?: number; maxFiles?: number };
   /** Bind-mount destinations whose source is a file (a file, not a directory, is their mount point). */
   fileMounts?: string[];
-  /** --network bridge: the container's veth and address (absent: loopback only, or the host's). */
-  network?: NetworkEndpoint;
+  /**
+   * Its bridge networks, in order (eth0 first): each a veth and an address
+   * (absent or empty: loopback only, or the host's).
+   */
+  networks?: NetworkEndpoint[];
 }
 
 export interface PlanContext {
