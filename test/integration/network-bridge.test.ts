@@ -21,7 +21,7 @@ import { NETWORK_ROOT, networkPaths, rootLayout } from "../../src/layout.js";
 import { currentFirewall, removeFirewall } from "../../src/runtime/network/firewall.js";
 import { contains, parseCidr, parseIPv4 } from "../../src/runtime/network/subnet.js";
 import { listNft, runNft } from "../../src/sys/nftables.js";
-import { type Sandbox, sandbox } from "../support/minibox.js";
+import { isTestStore, type Sandbox, sandbox } from "../support/minibox.js";
 import { ip, ipJson, linkExists, readSysctl, testPrefix, writeSysctl } from "../support/netns.js";
 import { testEnv } from "../support/testenv.js";
 
@@ -61,7 +61,12 @@ function bridgeNetwork(): NetworkJson {
 
 function leases(): Record<string, { ip: string; root: string }> {
   const file = networkPaths(rootLayout(NETWORK_ROOT).network(bridgeNetwork().id)).leases;
-  return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  const all = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  return Object.fromEntries(
+    Object.entries(all as Record<string, { ip: string; root: string }>).filter(([, l]) =>
+      isTestStore(l.root),
+    ),
+  );
 }
 
 function inSubnet(address: string): boolean {

@@ -20,7 +20,7 @@ import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { NETWORK_ROOT, rootLayout } from "../../src/layout.js";
 import { currentFirewall, removeFirewall } from "../../src/runtime/network/firewall.js";
-import { type Sandbox, sandbox } from "../support/minibox.js";
+import { isTestStore, type Sandbox, sandbox } from "../support/minibox.js";
 import { ip, ipJson, linkExists, readSysctl, testPrefix, writeSysctl } from "../support/netns.js";
 import { testEnv } from "../support/testenv.js";
 
@@ -66,7 +66,7 @@ function leaseFiles(): Record<string, { ip: string; root: string }> {
     const file = path.join(dir, id, "leases.json");
     if (existsSync(file)) Object.assign(all, JSON.parse(readFileSync(file, "utf8")));
   }
-  return all;
+  return Object.fromEntries(Object.entries(all).filter(([, l]) => isTestStore(l.root)));
 }
 
 /** Host ends of these containers' veths (any of eth0…eth2). */

@@ -33,7 +33,12 @@ function netns(): string[] {
   }
 }
 
-/** Every address lease of minibox's networks, as "network-id container-id (store)". */
+/**
+ * Every address lease of minibox's networks held for a container of a test
+ * store (temporary roots named minibox-*: networks are shared by every
+ * --root, and a minibox running beside the tests is not theirs), as
+ * "network-id container-id (store)".
+ */
 function leases(): string[] {
   const out: string[] = [];
   const layout = rootLayout(NETWORK_ROOT);
@@ -47,7 +52,11 @@ function leases(): string[] {
     try {
       const file = networkPaths(layout.network(id)).leases;
       const held = JSON.parse(readFileSync(file, "utf8")) as Record<string, { root: string }>;
-      for (const [c, l] of Object.entries(held)) out.push(`${id.slice(0, 12)} ${c} (${l.root})`);
+      for (const [c, l] of Object.entries(held)) {
+        if (l.root?.startsWith(path.join(tmpdir(), "minibox-"))) {
+          out.push(`${id.slice(0, 12)} ${c} (${l.root})`);
+        }
+      }
     } catch {
       // no lease file yet
     }
