@@ -6,6 +6,7 @@ import type { PullReporter } from "../image/pull.js";
 import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
 import type { RunFlags, Tracer } from "../runtime/container.js";
 import { parseMountFlag, parseVolumeFlag } from "../runtime/mount-spec.js";
+import { parseAddHost, parseDnsSearch, parseDnsServer } from "../runtime/network/dns-config.js";
 import {
   normaliseCapability,
   parseEnvFile,
@@ -40,6 +41,10 @@ interface RunOptions {
   cgroupParent?: string;
   network: string;
   net?: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+  addHost?: string[];
   userns?: string;
   init?: boolean;
   restart?: string;
@@ -65,6 +70,7 @@ export function registerRunCommand(program: Command): void {
   addFilesystemOptions(run);
   addLimitOptions(run);
   addPolicyOptions(run);
+  addDnsOptions(run);
   run.action(async (image: string, command: string[], opts: RunOptions, cmd: Command) => {
     const ctx = contextFrom(cmd);
     let flags: RunFlags;
@@ -165,6 +171,29 @@ function addPolicyOptions(run: Command): void {
     .option("--trace", "print every step as the kernel sees it, with timings");
 }
 
+function addDnsOptions(run: Command): void {
+  run
+    .option("--dns <ip>", "a nameserver for the container's resolv.conf (repeatable)", collect)
+    .option("--dns-search <domain>", "a DNS search domain; '.' for none (repeatable)", collect)
+    .option("--dns-option <option>", "a resolv.conf option, e.g. ndots:2 (repeatable)", collect)
+    .option(
+      "--add-host <name:ip>",
+      "a line in /etc/hosts; ip may be host-gateway, the host as the container reaches it (repeatable)",
+      collect,
+    );
+}
+
+/** --dns* (undefined when none is given: inspect then shows the defaults) and --add-host. */
+function dnsFrom(opts: RunOptions): Pick<RunFlags, "dns" | "extraHosts"> {
+  const dns = {
+    servers: (opts.dns ?? []).map(parseDnsServer),
+    search: (opts.dnsSearch ?? []).map(parseDnsSearch),
+    options: opts.dnsOption ?? [],
+  };
+  const given = dns.servers.length + dns.search.length + dns.options.length > 0;
+  return { dns: given ? dns : undefined, extraHosts: (opts.addHost ?? []).map(parseAddHost) };
+}
+
 function toRunFlags(command: string[], opts: RunOptions): RunFlags {
   if (opts.detach && (opts.tty || opts.interactive)) {
     throw new MiniboxError(
@@ -197,6 +226,7 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     cgroupParent: opts.cgroupParent,
     userns: parseUserns(opts.userns ?? ""),
     network,
+    ...dnsFrom(opts),
     init: Boolean(opts.init),
     labels,
     pull: opts.pull as RunFlags["pull"],

@@ -47,6 +47,7 @@ import { sweepContainers } from "./lifecycle.js";
 import { limitsFromSpec, nofileHardLimit } from "./limits.js";
 import { containerMounts, type MountRequest } from "./mount-spec.js";
 import { claimName } from "./names.js";
+import { type DnsFlags, NO_DNS_FLAGS } from "./network/dns-config.js";
 import { prepareContainerDir, readImageFile, writeEtcFiles } from "./rootfs.js";
 import { generateSpec, type Spec } from "./spec.js";
 import { type ContainerState, removeContainerDir, writeState } from "./state.js";
@@ -81,6 +82,10 @@ export interface RunFlags {
   cgroupParent?: string;
   userns: "host" | "private";
   network: "none" | "host" | "bridge";
+  /** --dns, --dns-search, --dns-option (absent: none given). */
+  dns?: DnsFlags;
+  /** --add-host, as "NAME:IP" (IP may be host-gateway). */
+  extraHosts?: string[];
   init: boolean;
   labels: Record<string, string>;
   pull: "missing" | "always" | "never";
@@ -197,6 +202,8 @@ function newState(
     mounts: who.mounts.points,
     binds: who.mounts.binds,
     networkMode: flags.network === "bridge" ? "bridge" : undefined,
+    dns: flags.dns,
+    extraHosts: flags.extraHosts?.length ? flags.extraHosts : undefined,
   };
 }
 
@@ -225,7 +232,13 @@ interface NewRun {
 async function filesStage({ ctx, img, who, state, flags, progress, trace }: NewRun) {
   let t = performance.now();
   await prepareContainerDir(who.paths, img.layers.length, who.owner);
-  await writeEtcFiles(who.paths, who.hostname, flags.network, who.owner);
+  const etc = {
+    hostname: who.hostname,
+    network: flags.network,
+    dns: flags.dns ?? NO_DNS_FLAGS,
+    extraHosts: flags.extraHosts ?? [],
+  };
+  await writeEtcFiles(who.paths, etc, who.owner);
   await writeState(who.paths, state);
   trace(`container ${who.id.slice(0, 12)} (${who.name}): ${who.paths.dir}`, performance.now() - t);
   if (who.mounts.points.length === 0) return;

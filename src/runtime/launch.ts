@@ -16,6 +16,7 @@ import { explainFailure } from "./failure.js";
 import type { UsernsState } from "./idmap.js";
 import { idmappedMountsWork } from "./idmap-probe.js";
 import { humanLimit } from "./limits.js";
+import { withHostGateway } from "./network/dns-config.js";
 import {
   attachDefaultNetwork,
   detachNetwork,
@@ -92,7 +93,8 @@ function exitHook(store: Store, id: string): string[] {
 /**
  * --network bridge: an address and the host side (endpoint.ts), recorded in
  * the state at once so that any failure from here on releases it; the
- * container's /etc/hosts names its own address.
+ * container's /etc/hosts names its own address (and --add-host's
+ * host-gateway the network's gateway).
  */
 async function attachNetwork(
   root: string,
@@ -103,9 +105,10 @@ async function attachNetwork(
   const notice = (line: string) => process.stderr.write(`minibox: ${line}\n`);
   state.network = await attachDefaultNetwork(root, state.id, trace, notice);
   const hosts = await readFile(paths.hosts, "utf8").catch(() => "");
+  const extra = withHostGateway(hosts, state.extraHosts ?? [], state.network.gateway);
   await writeFile(
     paths.hosts,
-    hostsWithAddress(hosts, state.network.ip, spec.hostname, state.name),
+    hostsWithAddress(extra, state.network.ip, spec.hostname, state.name),
   );
   return state.network;
 }

@@ -6,6 +6,7 @@
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { type ContainerPaths, containerPaths, rootLayout } from "../layout.js";
+import type { DnsFlags } from "./network/dns-config.js";
 import type { NetworkEndpoint } from "./network/endpoint.js";
 import type { MountPoint } from "./volumes.js";
 
@@ -46,6 +47,10 @@ export interface ContainerState {
   binds?: string[];
   /** --network bridge (absent: none or host, which the spec's namespaces tell). */
   networkMode?: "bridge";
+  /** --dns, --dns-search, --dns-option (inspect's HostConfig.Dns…); absent when none was given. */
+  dns?: DnsFlags;
+  /** --add-host entries, "NAME:IP" (inspect's HostConfig.ExtraHosts); host-gateway resolved at each start. */
+  extraHosts?: string[];
   /** While it runs on a bridge network: its address and veth (released when it stops). */
   network?: NetworkEndpoint;
 }

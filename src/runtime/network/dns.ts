@@ -1,0 +1,201 @@
+/**
+ * Name resolution on a user-defined network: containers find each other by
+ * name, alias and short ID through the network's own resolver,
+ * native/build/minibox-dns, listening on the gateway's port 53.
+ *
+ * No daemon: the resolver is started with the network's first container
+ * and stopped with its last. `syncResolver` is the one entry point: given
+ * the network's members it writes the records file, and starts or stops
+ * the process so that one runs exactly while there are members. It is
+ * idempotent and serialised by a lock in the network's directory, so every
+ * attach, detach and crash sweep can simply call it with the members it
+ * sees.
+ *
+ * Why a native process and not a node one: it lives as long as the network
+ * has containers, one per network. minibox-dns runs in about 2 MB of RSS
+ * (measured 2.0 MB); node with one dgram socket takes about 45 MB.
+ *
+ * The records file is replaced by rename(2), so the resolver (which stats
+ * it on every query) reads either the old file or the new one, never half.
+ */
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { basename } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { MiniboxError } from "../../errors.js";
+import { networkPaths } from "../../layout.js";
+import { withLock } from "../../sys/lock.js";
+import { nativeProgram } from "../../sys/native.js";
+import { NO_TRACE, type Tracer } from "../trace.js";
+
+/** A container as its network's resolver knows it. */
+export interface DnsMember {
+  name: string;
+  aliases: readonly string[];
+  ip: string;
+  /** The container's ID: its first 12 characters answer too (Docker). */
+  id?: string;
+}
+
+export interface ResolverOptions {
+  /** Where the upstream nameservers are listed (the host's /etc/resolv.conf when absent). */
+  resolvConf?: string;
+  trace?: Tracer;
+}
+
+/** What a running resolver was started with, read back from /proc. */
+interface Running {
+  pid: number;
+  listen: string;
+}
+
+/** A name the records file can hold: no whitespace, no comment sign. */
+const RECORD_NAME = /^[^\s#]+$/;
+
+/**
+ * The records file for these members (pure): one address a line, then
+ * every name it answers for — container name, aliases, short ID — each
+ * once, in that order.
+ */
+export function recordsFileText(network: string, members: readonly DnsMember[]): string {
+  const lines = [`# names on network ${network}, for minibox-dns (written by minibox)`];
+  for (const m of members) {
+    const names = [m.name, ...m.aliases, ...(m.id ? [m.id.slice(0, 12)] : [])];
+    const unique = [...new Set(names.filter((n) => RECORD_NAME.test(n)))];
+    if (unique.length > 0) lines.push(`${m.ip} ${unique.join(" ")}`);
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function resolverPath(): string {
+  return nativeProgram("minibox-dns", "MINIBOX_DNS", "DNS resolver");
+}
+
+/**
+ * Make the network's resolver match `members`: the records written and
+ * one resolver running on `network.gateway`:53 while there are members;
+ * none, and no files, when there are none. `dir` is the network's
+ * directory (src/layout.ts).
+ */
+export async function syncResolver(
+  dir: string,
+  network: { name: string; gateway: string },
+  members: readonly DnsMember[],
+  opts: ResolverOptions = {},
+): Promise<void> {
+  const paths = networkPaths(dir);
+  const trace = opts.trace ?? NO_TRACE;
+  await withLock(paths.dnsLock, async () => {
+    const running = await runningResolver(dir);
+    const listen = `${network.gateway}:53`;
+    if (members.length === 0 || (running && running.listen !== listen)) {
+      if (running) await stopResolver(running.pid);
+      await rm(paths.dnsPid, { force: true });
+      if (members.length === 0) {
+        await rm(paths.dnsRecords, { force: true });
+        if (running) trace(`dns: resolver of ${network.name} stopped (pid ${running.pid})`);
+        return;
+      }
+    }
+    await writeAtomic(paths.dnsRecords, recordsFileText(network.name, members));
+    if (running?.listen === listen) return;
+    const t = performance.now();
+    const pid = await startResolver(
+      listen,
+      paths.dnsRecords,
+      opts.resolvConf ?? "/etc/resolv.conf",
+    );
+    await writeAtomic(paths.dnsPid, `${pid}\n`);
+    trace(`dns: resolver of ${network.name} on ${listen} (pid ${pid})`, performance.now() - t);
+  });
+}
+
+/**
+ * The network's resolver if it runs: the pid file's process, if it is
+ * still a minibox-dns serving this directory's records. Anything else (no
+ * file, a dead process, a PID reused by another program) is stale.
+ */
+export async function runningResolver(dir: string): Promise<Running | undefined> {
+  const paths = networkPaths(dir);
+  const text = await readFile(paths.dnsPid, "utf8").catch(() => "");
+  const pid = Number(text.trim());
+  if (!Number.isInteger(pid) || pid <= 0) return undefined;
+  const argv = processArgv(pid);
+  if (!argv || basename(argv[0] ?? "") !== "minibox-dns" || argv[2] !== paths.dnsRecords) {
+    return undefined;
+  }
+  return { pid, listen: argv[1] ?? "" };
+}
+
+/** A process's argv from /proc, undefined when it is gone (or a zombie, with an empty one). */
+function processArgv(pid: number): string[] | undefined {
+  try {
+    const raw = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return raw ? raw.split("\0").slice(0, -1) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Start minibox-dns in a session of its own (it outlives this command) and
+ * wait for its "ready": the socket is bound. A failure (the address taken,
+ * no such program) is its own line.
+ */
+function startResolver(listen: string, records: string, resolvConf: string): Promise<number> {
+  const child = spawn(resolverPath(), [listen, records, resolvConf], {
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    let err = "";
+    const fail = (why: string) => {
+      child.kill("SIGKILL");
+      reject(new MiniboxError(`the network's DNS resolver did not start: ${why}`));
+    };
+    const timer = setTimeout(() => fail("no answer within 5 s"), 5000);
+    child.stderr.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+      if (!out.includes("ready\n") || child.pid === undefined) return;
+      clearTimeout(timer);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      child.unref();
+      resolve(child.pid);
+    });
+    child.on("error", (e) => fail(e.message));
+    child.on("exit", (code, signal) => {
+      clearTimeout(timer);
+      reject(new MiniboxError(err.trim() || `minibox-dns: exit ${code ?? signal}`));
+    });
+  });
+}
+
+/** SIGTERM, then wait (up to 2 s) until it is gone; SIGKILL if it is not. */
+async function stopResolver(pid: number): Promise<void> {
+  const signal = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // gone already
+    }
+  };
+  signal("SIGTERM");
+  for (let i = 0; i < 100; i++) {
+    if (!processArgv(pid)) return;
+    await sleep(20);
+  }
+  signal("SIGKILL");
+}
+
+/** The whole file next to its place, then rename(2) over it. */
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, text, { mode: 0o644 });
+  await rename(tmp, file);
+}
