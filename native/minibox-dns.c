@@ -1,7 +1,7 @@
 /*
  * minibox-dns: the name server of one user-defined network.
  *
- *   minibox-dns ADDR[:PORT] RECORDS RESOLV_CONF
+ *   minibox-dns ADDR[:PORT] RECORDS RESOLV_CONF      (absolute paths)
  *
  * Listens on UDP ADDR:PORT (the network's gateway, port 53). An A query for
  * a name in RECORDS is answered from it; any other query is relayed to the
@@ -13,7 +13,9 @@
  *
  * RECORDS is written by minibox (src/runtime/network/dns.ts), one address a
  * line followed by the names it answers for ("10.89.0.2 web db 0123456789ab");
- * `#` starts a comment. It is replaced by rename(2), never rewritten in
+ * `#` starts a comment. A line "upstream 10.89.0.2 198.18.0.53" gives that
+ * container's own nameservers (`run --dns`): its other queries go there
+ * instead of to RESOLV_CONF's, as Docker's resolver does per container. It is replaced by rename(2), never rewritten in
  * place. Both files are checked with one stat(2) per query and re-read when
  * their inode or mtime changed: a query is rare enough that a stat is free,
  * a rename is a new inode (so no mtime granularity race), and unlike
@@ -29,9 +31,10 @@
  * replies reach it), a deadline, and moves on to the next nameserver when
  * the deadline passes, as the libc resolver does.
  *
- * No TCP: answers from RECORDS always fit in 512 bytes; a truncated
- * forwarded answer makes the client retry over TCP, which is refused, and
- * the client falls back to the truncated UDP answer (musl, glibc).
+ * No TCP (yet): answers from RECORDS always fit in 512 bytes, and so do
+ * nearly all forwarded A/AAAA answers; but a forwarded answer too big for
+ * UDP comes back truncated, the client's retry over TCP is refused, and the
+ * lookup fails. Relaying TCP is the next step if that matters.
  *
  * Prints "ready" on stdout once the socket is bound, then stdout and stderr
  * go to /dev/null: minibox reads the line and lets the process go (setsid by
@@ -50,6 +53,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,13 +78,21 @@ struct watched {
 	struct timespec mtime;
 };
 
+/* Nameservers to relay to, in order. */
+struct upstreams {
+	struct sockaddr_storage addr[MAX_UPSTREAMS];
+	socklen_t len[MAX_UPSTREAMS];
+	int n;
+};
+
 /* One query relayed to the upstreams, waiting for their answer. */
 struct pending {
 	int fd; /* -1: slot free */
 	struct sockaddr_in client;
 	unsigned char query[MAX_MSG];
 	size_t len;
-	int upstream; /* index into server.upstreams */
+	struct upstreams ups; /* the host's, or the client's own (--dns) */
+	int upstream;	      /* the one asked now: index into ups */
 	long long deadline_ms;
 };
 
@@ -88,9 +100,7 @@ struct server {
 	int udp;
 	struct sockaddr_in self;
 	struct watched records, resolv;
-	struct sockaddr_storage upstreams[MAX_UPSTREAMS];
-	socklen_t upstream_len[MAX_UPSTREAMS];
-	int n_upstreams;
+	struct upstreams host; /* RESOLV_CONF's */
 	struct pending pending[MAX_PENDING];
 };
 
@@ -171,27 +181,53 @@ static int parse_upstream(const char *addr, struct sockaddr_storage *ss, socklen
 	return -1;
 }
 
-/* The first three nameservers of resolv.conf, leaving out this server's own address (a loop). */
+/* Add `addr` to u if it is an address, there is room, and it is not this server's own (a loop). */
+static void add_upstream(struct upstreams *u, const char *addr, const struct sockaddr_in *self)
+{
+	if (u->n >= MAX_UPSTREAMS || parse_upstream(addr, &u->addr[u->n], &u->len[u->n]) != 0)
+		return;
+	const struct sockaddr_in *in4 = (const struct sockaddr_in *)&u->addr[u->n];
+	if (in4->sin_family == AF_INET && in4->sin_addr.s_addr == self->sin_addr.s_addr)
+		return;
+	u->n++;
+}
+
+/* The first three nameservers of resolv.conf. */
 static void load_upstreams(struct server *s)
 {
-	s->n_upstreams = 0;
+	s->host.n = 0;
 	if (!s->resolv.text)
 		return;
 	char *copy = strdup(s->resolv.text), *save = NULL;
-	for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line && s->n_upstreams < MAX_UPSTREAMS;
-	     line = strtok_r(NULL, "\n", &save)) {
+	for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
 		char addr[64];
-		if (sscanf(line, " nameserver %63s", addr) != 1)
-			continue;
-		struct sockaddr_storage *ss = &s->upstreams[s->n_upstreams];
-		if (parse_upstream(addr, ss, &s->upstream_len[s->n_upstreams]) != 0)
-			continue;
-		struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-		if (ss->ss_family == AF_INET && in4->sin_addr.s_addr == s->self.sin_addr.s_addr)
-			continue;
-		s->n_upstreams++;
+		if (sscanf(line, " nameserver %63s", addr) == 1)
+			add_upstream(&s->host, addr, &s->self);
 	}
 	free(copy);
+}
+
+/*
+ * A container's own nameservers (its --dns), from the records line
+ * "upstream CLIENT-IP SERVER…"; 0 when it has none (the host's are used).
+ */
+static int client_upstreams(struct server *s, const struct sockaddr_in *client, struct upstreams *u)
+{
+	u->n = 0;
+	if (!s->records.text)
+		return 0;
+	char *copy = strdup(s->records.text), *save = NULL, ip[INET_ADDRSTRLEN];
+	inet_ntop(AF_INET, &client->sin_addr, ip, sizeof(ip));
+	for (char *line = copy ? strtok_r(copy, "\n", &save) : NULL; line; line = strtok_r(NULL, "\n", &save)) {
+		char *word = NULL, *w = strtok_r(line, " \t", &word);
+		if (!w || strcmp(w, "upstream") != 0 || !(w = strtok_r(NULL, " \t", &word)) || strcmp(w, ip) != 0)
+			continue;
+		while ((w = strtok_r(NULL, " \t", &word)))
+			add_upstream(u, w, &s->self);
+		break;
+	}
+	free(copy);
+	return u->n;
 }
 
 /* The question of a standard query (one question, no compression); -1 if malformed. */
@@ -293,16 +329,16 @@ static void reply_rcode(struct server *s, const struct sockaddr_in *to, const un
 	reply(s, to, out, build_reply(out, query, q, rcode, NULL, 0));
 }
 
-/* Send p's query to upstream p->upstream; -1 if no socket could be made. */
-static int send_upstream(struct server *s, struct pending *p)
+/* Send p's query to its upstream p->upstream; -1 if no socket could be made. */
+static int send_upstream(struct pending *p)
 {
-	const struct sockaddr_storage *up = &s->upstreams[p->upstream];
+	const struct sockaddr_storage *up = &p->ups.addr[p->upstream];
 	if (p->fd >= 0)
 		close(p->fd);
 	p->fd = socket(up->ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (p->fd < 0)
 		return -1;
-	if (connect(p->fd, (const struct sockaddr *)up, s->upstream_len[p->upstream]) != 0 ||
+	if (connect(p->fd, (const struct sockaddr *)up, p->ups.len[p->upstream]) != 0 ||
 	    send(p->fd, p->query, p->len, 0) < 0) {
 		close(p->fd);
 		p->fd = -1;
@@ -315,8 +351,8 @@ static int send_upstream(struct server *s, struct pending *p)
 /* Move p to the next upstream; when there is none, SERVFAIL to the client and free the slot. */
 static void next_upstream(struct server *s, struct pending *p)
 {
-	while (++p->upstream < s->n_upstreams)
-		if (send_upstream(s, p) == 0)
+	while (++p->upstream < p->ups.n)
+		if (send_upstream(p) == 0)
 			return;
 	struct question q;
 	if (parse_question(p->query, p->len, &q) == 0)
@@ -326,9 +362,9 @@ static void next_upstream(struct server *s, struct pending *p)
 	p->fd = -1;
 }
 
-/* Relay a query to the upstreams, or say SERVFAIL at once when that is impossible. */
+/* Relay a query to `ups`, or say SERVFAIL at once when that is impossible. */
 static void forward(struct server *s, const struct sockaddr_in *from, const unsigned char *msg, size_t len,
-		    const struct question *q)
+		    const struct question *q, const struct upstreams *ups)
 {
 	for (int i = 0; i < MAX_PENDING; i++) {
 		struct pending *p = &s->pending[i];
@@ -337,6 +373,7 @@ static void forward(struct server *s, const struct sockaddr_in *from, const unsi
 		p->client = *from;
 		memcpy(p->query, msg, len);
 		p->len = len;
+		p->ups = *ups;
 		p->upstream = -1;
 		next_upstream(s, p);
 		return;
@@ -363,8 +400,10 @@ static void handle_query(struct server *s, const struct sockaddr_in *from, const
 	}
 	if (refresh(&s->resolv))
 		load_upstreams(s);
-	if (s->n_upstreams > 0)
-		forward(s, from, msg, len, &q);
+	struct upstreams own;
+	const struct upstreams *ups = client_upstreams(s, from, &own) > 0 ? &own : &s->host;
+	if (ups->n > 0)
+		forward(s, from, msg, len, &q, ups);
 	else
 		reply_rcode(s, from, msg, &q, q.labels == 1 ? RCODE_NXDOMAIN : RCODE_SERVFAIL);
 }
@@ -472,12 +511,26 @@ static void detach_output(void)
 	close(null);
 }
 
+/*
+ * Descriptors the caller's caller left open without O_CLOEXEC (a pipe of a
+ * shell or a test runner): this process outlives them all, and would keep
+ * such a pipe open, so whoever waits for its end would wait forever.
+ */
+static void close_inherited(void)
+{
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+	for (int fd = 3; fd < 1024; fd++) /* before Linux 5.9 */
+		close(fd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
 		fprintf(stderr, "usage: minibox-dns ADDR[:PORT] RECORDS RESOLV_CONF\n");
 		return 2;
 	}
+	close_inherited();
 	struct server *s = calloc(1, sizeof(*s)); /* ~270 KB of query slots: on the heap */
 	if (!s)
 		return 1;
@@ -495,6 +548,8 @@ int main(int argc, char **argv)
 	}
 	refresh(&s->resolv);
 	load_upstreams(s);
+	if (chdir("/") != 0) /* hold no directory busy for as long as the network lives */
+		return 1;
 	printf("ready\n");
 	fflush(stdout);
 	detach_output();

@@ -174,6 +174,21 @@ describe("a network's resolver (minibox-dns)", () => {
     }
   });
 
+  test("a container's own --dns servers get its forwarded queries, not the host's", async () => {
+    // The host's list is empty: only the client's own upstream line can answer.
+    writeFileSync(upstreamConf, "# no nameserver\n");
+    try {
+      await sync(members({ name: "client", aliases: [], ip: CLIENT_IP, dns: [UP_IP] }));
+      const r = nslookup("outside.example");
+      expect(r.status, r.stdout + r.stderr).toBe(0);
+      expect(r.stdout).toContain(`Address: ${OUTSIDE["outside.example"]}`);
+      // Asked from another address (the host's own): the host's (empty) list applies.
+      expect((await dnsQuery(GATEWAY, "outside.example")).rcode).toBe(2);
+    } finally {
+      writeFileSync(upstreamConf, `nameserver ${UP_IP}\n`);
+    }
+  });
+
   test("stops with the last member: no process, no files; a stale pid file is not trusted", async () => {
     await sync(members());
     const running = await runningResolver(netDir);

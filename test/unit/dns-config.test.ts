@@ -143,6 +143,19 @@ describe("the resolver's records file", () => {
     );
   });
 
+  it("a member's own --dns servers: an upstream line for its address", () => {
+    const text = recordsFileText("n", [
+      { name: "a", aliases: [], ip: "10.89.0.2", dns: ["198.18.0.53", "bogus", "2001:db8::53"] },
+      { name: "b", aliases: [], ip: "10.89.0.3", dns: [] },
+    ]);
+    expect(text.split("\n").slice(1)).toEqual([
+      "10.89.0.2 a",
+      "10.89.0.3 b",
+      "upstream 10.89.0.2 198.18.0.53 2001:db8::53",
+      "",
+    ]);
+  });
+
   it("leaves out names the file cannot hold (whitespace, '#')", () => {
     const text = recordsFileText("n", [{ name: "a b", aliases: ["#x", "ok"], ip: "10.89.0.4" }]);
     expect(text.split("\n")[1]).toBe("10.89.0.4 ok");

@@ -21,7 +21,8 @@
 import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
-import { basename } from "node:path";
+import { isIP } from "node:net";
+import { basename, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { MiniboxError } from "../../errors.js";
 import { networkPaths } from "../../layout.js";
@@ -36,6 +37,8 @@ export interface DnsMember {
   ip: string;
   /** The container's ID: its first 12 characters answer too (Docker). */
   id?: string;
+  /** Its own nameservers (`run --dns`): the names it asks that are not the network's go there. */
+  dns?: readonly string[];
 }
 
 export interface ResolverOptions {
@@ -56,7 +59,8 @@ const RECORD_NAME = /^[^\s#]+$/;
 /**
  * The records file for these members (pure): one address a line, then
  * every name it answers for — container name, aliases, short ID — each
- * once, in that order.
+ * once, in that order; then, for a member with --dns servers,
+ * "upstream ADDRESS SERVER…".
  */
 export function recordsFileText(network: string, members: readonly DnsMember[]): string {
   const lines = [`# names on network ${network}, for minibox-dns (written by minibox)`];
@@ -64,6 +68,10 @@ export function recordsFileText(network: string, members: readonly DnsMember[]):
     const names = [m.name, ...m.aliases, ...(m.id ? [m.id.slice(0, 12)] : [])];
     const unique = [...new Set(names.filter((n) => RECORD_NAME.test(n)))];
     if (unique.length > 0) lines.push(`${m.ip} ${unique.join(" ")}`);
+  }
+  for (const m of members) {
+    const servers = (m.dns ?? []).filter((ip) => isIP(ip) !== 0);
+    if (servers.length > 0) lines.push(`upstream ${m.ip} ${servers.join(" ")}`);
   }
   return `${lines.join("\n")}\n`;
 }
@@ -84,10 +92,11 @@ export async function syncResolver(
   members: readonly DnsMember[],
   opts: ResolverOptions = {},
 ): Promise<void> {
-  const paths = networkPaths(dir);
+  // Absolute: the resolver works from "/", and is recognised by these paths.
+  const paths = networkPaths(resolve(dir));
   const trace = opts.trace ?? NO_TRACE;
   await withLock(paths.dnsLock, async () => {
-    const running = await runningResolver(dir);
+    const running = await runningResolver(paths.dir);
     const listen = `${network.gateway}:53`;
     if (members.length === 0 || (running && running.listen !== listen)) {
       if (running) await stopResolver(running.pid);
@@ -101,11 +110,8 @@ export async function syncResolver(
     await writeAtomic(paths.dnsRecords, recordsFileText(network.name, members));
     if (running?.listen === listen) return;
     const t = performance.now();
-    const pid = await startResolver(
-      listen,
-      paths.dnsRecords,
-      opts.resolvConf ?? "/etc/resolv.conf",
-    );
+    const upstreams = resolve(opts.resolvConf ?? "/etc/resolv.conf");
+    const pid = await startResolver(listen, paths.dnsRecords, upstreams);
     await writeAtomic(paths.dnsPid, `${pid}\n`);
     trace(`dns: resolver of ${network.name} on ${listen} (pid ${pid})`, performance.now() - t);
   });
@@ -117,7 +123,7 @@ export async function syncResolver(
  * file, a dead process, a PID reused by another program) is stale.
  */
 export async function runningResolver(dir: string): Promise<Running | undefined> {
-  const paths = networkPaths(dir);
+  const paths = networkPaths(resolve(dir));
   const text = await readFile(paths.dnsPid, "utf8").catch(() => "");
   const pid = Number(text.trim());
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
