@@ -14,7 +14,7 @@
 // Everything is removed in afterAll, even when a test failed.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -290,15 +290,29 @@ describe("run: --dns, --dns-search, --dns-option, --add-host", () => {
   });
 });
 
+/** The directory of the sandbox's network named `name`. */
+function networkDir(name: string): string {
+  const dir = path.join(box.root, "networks");
+  for (const id of readdirSync(dir)) {
+    const record = JSON.parse(readFileSync(path.join(dir, id, "network.json"), "utf8"));
+    if (record.name === name) return path.join(dir, id);
+  }
+  throw new Error(`no network ${name}`);
+}
+
 describe("on the bridge network", () => {
-  test("host-gateway is the gateway; a container asks the resolver named by --dns", async () => {
+  test("host-gateway is the gateway; a container asks a resolver named by --dns; the last container's removal stops the network's resolver", async () => {
     if (linkExists("minibox0") || currentFirewall() !== undefined) {
       throw new Error(
         "minibox0 or table inet minibox exists already: another minibox uses them (re-run)",
       );
     }
-    await sync(members());
+    const id = (await runOk(["run", "-d", "--network", "bridge", IMAGE, "sleep", "300"])).trim();
+    // A resolver in the bridge network's own directory (on this test's address).
+    const bridgeDir = networkDir("bridge");
     try {
+      await syncResolver(bridgeDir, network, members(), { resolvConf: upstreamConf });
+      const pid = (await runningResolver(bridgeDir))?.pid;
       const out = await runOk([
         "run",
         "--rm",
@@ -317,8 +331,11 @@ describe("on the bridge network", () => {
       expect(out).toMatch(new RegExp(`^${gateway?.replace(/\./g, "\\.")}\\tgw$`, "m"));
       expect(out).toMatch(/Name:\s+web\s+Address:\s+10\.89\.0\.2/);
       expect(out).toContain(`Address: ${OUTSIDE["outside.example"]}`);
+      await runOk(["rm", "-f", id]);
+      expect(await runningResolver(bridgeDir)).toBeUndefined();
+      expect(existsSync(`/proc/${pid}`)).toBe(false);
     } finally {
-      await sync([]);
+      await syncResolver(bridgeDir, network, []);
     }
     expect(linkExists("minibox0")).toBe(false);
   });

@@ -19,7 +19,7 @@
  * it on every query) reads either the old file or the new one, never half.
  */
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { basename, resolve } from "node:path";
@@ -115,6 +115,21 @@ export async function syncResolver(
     await writeAtomic(paths.dnsPid, `${pid}\n`);
     trace(`dns: resolver of ${network.name} on ${listen} (pid ${pid})`, performance.now() - t);
   });
+}
+
+/**
+ * Stop the resolver of a network that has no container left, if one runs
+ * (the crash sweep's and detach's safety net: whatever the members were,
+ * with no lease there are none). Nothing is touched when there is no pid
+ * file, so a network directory being removed is never re-created.
+ */
+export async function stopIdleResolver(
+  dir: string,
+  network: { name: string; gateway: string },
+  trace?: Tracer,
+): Promise<void> {
+  if (!existsSync(networkPaths(resolve(dir)).dnsPid)) return;
+  await syncResolver(dir, network, [], { trace });
 }
 
 /**

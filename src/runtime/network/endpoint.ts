@@ -10,7 +10,8 @@
  *            the init's netns), [child] eth0's MAC/address and the default route
  *   detach   release the lease, delete the host end if it is still there,
  *            then the same host sync: the firewall without the network when
- *            it has no container left, and with the last container of all
+ *            it has no container left (its DNS resolver stopped, if it had
+ *            one), and with the last container of all
  *            the table goes, ip_forward is restored and the bridge deleted
  *
  * Why the bridge goes with its last container: a bridge left behind keeps
@@ -32,6 +33,7 @@ import { withLock } from "../../sys/lock.js";
 import { listNft } from "../../sys/nftables.js";
 import { hostVethName } from "../plan/network-steps.js";
 import type { Tracer } from "../trace.js";
+import { stopIdleResolver } from "./dns.js";
 import { applyFirewall, type FirewallDesc, hostForwardDrops, removeFirewall } from "./firewall.js";
 import { allocate, readLeases, reconcileLocked, release, withLeaseLock } from "./ipam.js";
 import { type NetlinkHelper, netlinkHelper } from "./netlink.js";
@@ -106,7 +108,10 @@ export async function syncHost(root: string, ops: HostOps): Promise<void> {
   const layout = rootLayout(root);
   await withLock(layout.lock("network-host"), async () => {
     const { inUse, idle } = await networksByUse(root);
-    for (const n of idle) ops.helper.deleteLink(n.bridge);
+    for (const n of idle) {
+      ops.helper.deleteLink(n.bridge);
+      await stopIdleResolver(layout.network(n.id), n, ops.trace);
+    }
     if (inUse.length === 0) {
       timed(
         ops.trace,
