@@ -3,7 +3,7 @@
  *
  *   minibox-dns ADDR[:PORT] RECORDS RESOLV_CONF      (absolute paths)
  *
- * Listens on UDP ADDR:PORT (the network's gateway, port 53). An A query for
+ * Listens on UDP and TCP ADDR:PORT (the network's gateway, port 53). An A query for
  * a name in RECORDS is answered from it; any other query is relayed to the
  * nameservers of RESOLV_CONF (the host's /etc/resolv.conf: loopback ones
  * included, since this process runs in the host's network namespace) and
@@ -31,10 +31,8 @@
  * replies reach it), a deadline, and moves on to the next nameserver when
  * the deadline passes, as the libc resolver does.
  *
- * No TCP (yet): answers from RECORDS always fit in 512 bytes, and so do
- * nearly all forwarded A/AAAA answers; but a forwarded answer too big for
- * UDP comes back truncated, the client's retry over TCP is refused, and the
- * lookup fails. Relaying TCP is the next step if that matters.
+ * TCP too, for the client's retry after a truncated UDP answer: one query
+ * per connection, relayed to the upstreams over TCP (see handle_tcp).
  *
  * Prints "ready" on stdout once the socket is bound, then stdout and stderr
  * go to /dev/null: minibox reads the line and lets the process go (setsid by
@@ -97,7 +95,7 @@ struct pending {
 };
 
 struct server {
-	int udp;
+	int udp, tcp;
 	struct sockaddr_in self;
 	struct watched records, resolv;
 	struct upstreams host; /* RESOLV_CONF's */
@@ -381,31 +379,143 @@ static void forward(struct server *s, const struct sockaddr_in *from, const unsi
 	reply_rcode(s, from, msg, q, RCODE_SERVFAIL); /* every slot busy: try again later */
 }
 
-/* One datagram from a client. */
-static void handle_query(struct server *s, const struct sockaddr_in *from, const unsigned char *msg, size_t len)
+/*
+ * What to do with a query (UDP or TCP): answered here into out[512] (a
+ * name of ours, or no upstream to ask) → its length; to be relayed → 0 and
+ * the upstreams in *ups; not a query we can read → -1 (no reply, as for
+ * garbage).
+ */
+static ssize_t decide(struct server *s, const struct sockaddr_in *from, const unsigned char *msg, size_t len,
+		      unsigned char *out, struct upstreams *ups)
 {
 	struct question q;
 	if (len < 12 || (msg[2] & 0x80) || parse_question(msg, len, &q) != 0)
-		return; /* an answer, or not a query we can read: no reply, as for garbage */
+		return -1;
 	struct in_addr addrs[MAX_ANSWERS];
 	int n = (msg[2] & 0x78) == 0 && q.class == CLASS_IN ? lookup(s, q.name, addrs, MAX_ANSWERS) : 0;
 	if (n > 0) {
 		/* A name of ours: A records; any other type has no data (IPv4-only networks). */
-		unsigned char out[512];
 		int with = q.type == TYPE_A || q.type == TYPE_ANY ? n : 0;
-		if (q.end + 16 * (size_t)with > sizeof(out))
-			return;
-		reply(s, from, out, build_reply(out, msg, &q, 0, addrs, with));
-		return;
+		if (q.end + 16 * (size_t)with > 512)
+			return -1;
+		return (ssize_t)build_reply(out, msg, &q, 0, addrs, with);
 	}
 	if (refresh(&s->resolv))
 		load_upstreams(s);
-	struct upstreams own;
-	const struct upstreams *ups = client_upstreams(s, from, &own) > 0 ? &own : &s->host;
+	if (client_upstreams(s, from, ups) == 0)
+		*ups = s->host;
 	if (ups->n > 0)
-		forward(s, from, msg, len, &q, ups);
-	else
-		reply_rcode(s, from, msg, &q, q.labels == 1 ? RCODE_NXDOMAIN : RCODE_SERVFAIL);
+		return 0;
+	return (ssize_t)build_reply(out, msg, &q, q.labels == 1 ? RCODE_NXDOMAIN : RCODE_SERVFAIL, NULL, 0);
+}
+
+/* One datagram from a client. */
+static void handle_query(struct server *s, const struct sockaddr_in *from, const unsigned char *msg, size_t len)
+{
+	unsigned char out[512];
+	struct upstreams ups;
+	struct question q;
+	ssize_t n = decide(s, from, msg, len, out, &ups);
+	if (n > 0)
+		reply(s, from, out, (size_t)n);
+	else if (n == 0 && parse_question(msg, len, &q) == 0)
+		forward(s, from, msg, len, &q, &ups);
+}
+
+/* All of n bytes, or -1 (a timeout, the peer gone). */
+static int read_full(int fd, unsigned char *buf, size_t n)
+{
+	for (size_t got = 0; got < n;) {
+		ssize_t r = read(fd, buf + got, n - got);
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* One DNS message over TCP (a 2-byte length, then the message) into buf; its length, or -1. */
+static ssize_t read_tcp_message(int fd, unsigned char *buf, size_t size)
+{
+	unsigned char head[2];
+	if (read_full(fd, head, 2) != 0)
+		return -1;
+	size_t len = get16(head);
+	if (len < 12 || len > size || read_full(fd, buf, len) != 0)
+		return -1;
+	return (ssize_t)len;
+}
+
+static int write_tcp_message(int fd, const unsigned char *msg, size_t len)
+{
+	unsigned char head[2];
+	put16(head, (uint16_t)len);
+	return write(fd, head, 2) == 2 && write(fd, msg, len) == (ssize_t)len ? 0 : -1;
+}
+
+/* A socket whose connect, reads and writes give up after UPSTREAM_TIMEOUT_MS. */
+static int timed_socket(int family)
+{
+	struct timeval tv = { .tv_sec = UPSTREAM_TIMEOUT_MS / 1000, .tv_usec = UPSTREAM_TIMEOUT_MS % 1000 * 1000 };
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	}
+	return fd;
+}
+
+/* The query relayed over TCP to each upstream in turn; the first answer into answer[], its length, or -1. */
+static ssize_t ask_over_tcp(const struct upstreams *ups, const unsigned char *msg, size_t len,
+			    unsigned char *answer, size_t size)
+{
+	for (int i = 0; i < ups->n; i++) {
+		int fd = timed_socket(ups->addr[i].ss_family);
+		if (fd < 0)
+			continue;
+		ssize_t got = -1;
+		if (connect(fd, (const struct sockaddr *)&ups->addr[i], ups->len[i]) == 0 &&
+		    write_tcp_message(fd, msg, len) == 0)
+			got = read_tcp_message(fd, answer, size);
+		close(fd);
+		if (got >= 12 && memcmp(answer, msg, 2) == 0)
+			return got;
+	}
+	return -1;
+}
+
+/*
+ * One TCP client (a retry after a truncated UDP answer): one query, read,
+ * answered and closed. Handled in line, with timeouts: TCP queries are
+ * rare, and this keeps the server one loop with no connection state. UDP
+ * queries wait meanwhile (at most a few seconds when the upstreams do not
+ * answer).
+ */
+static void handle_tcp(struct server *s)
+{
+	struct sockaddr_in from;
+	socklen_t flen = sizeof(from);
+	int c = accept4(s->tcp, (struct sockaddr *)&from, &flen, SOCK_CLOEXEC);
+	if (c < 0)
+		return;
+	struct timeval tv = { .tv_sec = 2 };
+	setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(c, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	unsigned char msg[MAX_MSG], out[512], answer[65535];
+	struct upstreams ups;
+	struct question q;
+	ssize_t len = read_tcp_message(c, msg, sizeof(msg));
+	ssize_t n = len > 0 && flen == sizeof(from) ? decide(s, &from, msg, (size_t)len, out, &ups) : -1;
+	if (n > 0)
+		write_tcp_message(c, out, (size_t)n);
+	if (n == 0) {
+		ssize_t got = ask_over_tcp(&ups, msg, (size_t)len, answer, sizeof(answer));
+		if (got > 0)
+			write_tcp_message(c, answer, (size_t)got);
+		else if (parse_question(msg, (size_t)len, &q) == 0)
+			write_tcp_message(c, out, build_reply(out, msg, &q, RCODE_SERVFAIL, NULL, 0));
+	}
+	close(c);
 }
 
 /* An upstream's answer for p: relayed to the client if it answers p's query. */
@@ -447,17 +557,34 @@ static int parse_listen(const char *arg, struct sockaddr_in *sa)
  * The listening socket. IP_FREEBIND: the gateway address may not be on the
  * bridge yet (it is added by the same attach that starts this server, and
  * goes and comes back with the bridge); the socket receives once it is.
- * No SO_REUSEADDR: a second resolver for the same address must fail to
- * bind, not share the port with the first.
+ * No SO_REUSEADDR on UDP: a second resolver for the same address must fail
+ * to bind, not share the port with the first.
  */
-static int open_listener(struct server *s)
+static int open_socket(struct server *s, int type)
 {
 	int one = 1;
-	s->udp = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (s->udp < 0)
+	int fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
 		return -1;
-	setsockopt(s->udp, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
-	return bind(s->udp, (struct sockaddr *)&s->self, sizeof(s->self));
+	setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one));
+	if (type == SOCK_STREAM) /* past a previous resolver's TIME_WAIT; a live listener still conflicts */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&s->self, sizeof(s->self)) != 0 ||
+	    (type == SOCK_STREAM && listen(fd, 16) != 0)) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+/* UDP and TCP on ADDR:PORT; -1 (errno set) when either cannot be had. */
+static int open_listeners(struct server *s)
+{
+	s->udp = open_socket(s, SOCK_DGRAM);
+	s->tcp = s->udp < 0 ? -1 : open_socket(s, SOCK_STREAM);
+	return s->tcp < 0 ? -1 : 0;
 }
 
 /* Until the earliest deadline of the queries in flight (-1: none). */
@@ -473,9 +600,10 @@ static int poll_timeout(const struct server *s)
 /* One round: wait for a query, an answer or a deadline, and handle what came. */
 static void serve_once(struct server *s)
 {
-	struct pollfd fds[1 + MAX_PENDING];
-	int slot[1 + MAX_PENDING], n = 1;
+	struct pollfd fds[2 + MAX_PENDING];
+	int slot[2 + MAX_PENDING], n = 2;
 	fds[0] = (struct pollfd){ .fd = s->udp, .events = POLLIN };
+	fds[1] = (struct pollfd){ .fd = s->tcp, .events = POLLIN };
 	for (int i = 0; i < MAX_PENDING; i++)
 		if (s->pending[i].fd >= 0) {
 			fds[n] = (struct pollfd){ .fd = s->pending[i].fd, .events = POLLIN };
@@ -483,7 +611,7 @@ static void serve_once(struct server *s)
 		}
 	if (poll(fds, (nfds_t)n, poll_timeout(s)) < 0)
 		return; /* EINTR */
-	for (int i = 1; i < n; i++)
+	for (int i = 2; i < n; i++)
 		if (fds[i].revents)
 			handle_answer(s, &s->pending[slot[i]]);
 	long long now = now_ms();
@@ -498,6 +626,8 @@ static void serve_once(struct server *s)
 		if (got > 0 && flen == sizeof(from))
 			handle_query(s, &from, msg, (size_t)got);
 	}
+	if (fds[1].revents & POLLIN)
+		handle_tcp(s);
 }
 
 /* stdout and stderr to /dev/null once "ready" is said: the reader goes away. */
@@ -542,8 +672,9 @@ int main(int argc, char **argv)
 	s->resolv.path = argv[3];
 	for (int i = 0; i < MAX_PENDING; i++)
 		s->pending[i].fd = -1;
-	if (open_listener(s) != 0) {
-		fprintf(stderr, "minibox-dns: listening on udp %s: %s\n", argv[1], strerror(errno));
+	if (open_listeners(s) != 0) {
+		fprintf(stderr, "minibox-dns: listening on %s %s: %s\n", s->udp < 0 ? "udp" : "tcp", argv[1],
+			strerror(errno));
 		return 1;
 	}
 	refresh(&s->resolv);

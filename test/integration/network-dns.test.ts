@@ -22,7 +22,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { networkPaths } from "../../src/layout.js";
 import { type DnsMember, runningResolver, syncResolver } from "../../src/runtime/network/dns.js";
 import { currentFirewall } from "../../src/runtime/network/firewall.js";
-import { dnsQuery } from "../support/dns-query.js";
+import { dnsQuery, dnsQueryTcp } from "../support/dns-query.js";
 import { type Sandbox, sandbox } from "../support/minibox.js";
 import { ip, ipJson, linkExists, testPrefix } from "../support/netns.js";
 import { testEnv } from "../support/testenv.js";
@@ -153,6 +153,16 @@ describe("a network's resolver (minibox-dns)", () => {
     expect(await dnsQuery(GATEWAY, "nosuchcontainer")).toEqual({ rcode: 3, addresses: [] });
   });
 
+  test("answers over TCP too, and relays over TCP (a client's retry after a truncated answer)", async () => {
+    await sync(members());
+    expect(await dnsQueryTcp(GATEWAY, "www")).toEqual({ rcode: 0, addresses: ["10.89.0.2"] });
+    expect(await dnsQueryTcp(GATEWAY, "outside.example")).toEqual({
+      rcode: 0,
+      addresses: [OUTSIDE["outside.example"]],
+    });
+    expect((await dnsQueryTcp(GATEWAY, "nowhere.example")).rcode).toBe(3);
+  });
+
   test("picks up a changed records file without a restart", async () => {
     await sync(members());
     const before = await runningResolver(netDir);
@@ -214,8 +224,9 @@ describe("a network's resolver (minibox-dns)", () => {
     try {
       await expect(
         syncResolver(other, network, members(), { resolvConf: upstreamConf }),
-      ).rejects.toThrow(/listening on udp .*:53: Address already in use/);
+      ).rejects.toThrow(/listening on (udp|tcp) .*:53: Address already in use/);
       expect(await runningResolver(other)).toBeUndefined();
+      expect(existsSync(networkPaths(other).dnsRecords)).toBe(false);
     } finally {
       await sync([]);
     }

@@ -1,8 +1,9 @@
-// A minimal DNS client for tests: one question over UDP, the answer's rcode
-// and A records. Used against minibox-dns on an address the test owns.
-
+// A minimal DNS client for tests: one question over UDP or TCP, the
+// answer's rcode and A records. Used against minibox-dns on an address the
+// test owns.
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
+import { connect } from "node:net";
 
 export interface DnsAnswer {
   /** 0 NOERROR, 2 SERVFAIL, 3 NXDOMAIN. */
@@ -62,4 +63,30 @@ export function dnsQuery(
     sock.on("error", reject);
     sock.send(query, 53, server);
   }).finally(() => sock.close());
+}
+
+/** The same question over TCP (as a client retries after a truncated answer). */
+export function dnsQueryTcp(server: string, name: string, timeoutMs = 5000): Promise<DnsAnswer> {
+  const query = queryMessage(name, 1);
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(query.length);
+  return new Promise<DnsAnswer>((resolve, reject) => {
+    const sock = connect(53, server, () => sock.write(Buffer.concat([length, query])));
+    let buf = Buffer.alloc(0);
+    sock.setTimeout(timeoutMs, () => {
+      sock.destroy();
+      reject(new Error(`no answer from ${server} for ${name} over TCP`));
+    });
+    sock.on("data", (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
+      sock.destroy();
+      try {
+        resolve(parseAnswer(query, buf.subarray(2, 2 + buf.readUInt16BE(0))));
+      } catch (err) {
+        reject(err);
+      }
+    });
+    sock.on("error", reject);
+  });
 }

@@ -1,9 +1,10 @@
 // A stand-in for "the internet's" nameserver, run by network-dns.test.ts in
 // its own upstream network namespace (`ip netns exec NS node dns-upstream.mjs
 // ADDR JSON`): answers A queries for the names of JSON ({"name": "ip"}) and
-// NXDOMAIN for any other, on UDP ADDR:53. Prints {"ready":true} once bound;
-// runs until killed.
+// NXDOMAIN for any other, on UDP and TCP ADDR:53. Prints {"ready":true} once
+// bound; runs until killed.
 import { createSocket } from "node:dgram";
+import { createServer } from "node:net";
 
 const [addr, json] = process.argv.slice(2);
 const names = JSON.parse(json ?? "{}");
@@ -45,6 +46,23 @@ function answer(msg) {
   return Buffer.concat([head, ...rr]);
 }
 
+/** TCP: a 2-byte length, then the message (one query a connection is all minibox-dns sends). */
+function serveTcp(socket) {
+  let buf = Buffer.alloc(0);
+  socket.on("data", (d) => {
+    buf = Buffer.concat([buf, d]);
+    if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
+    const out = answer(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(out.length);
+    socket.end(Buffer.concat([len, out]));
+  });
+  socket.on("error", () => {});
+}
+
+let pending = 2;
+const ready = () => --pending === 0 && process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 const sock = createSocket("udp4");
 sock.on("message", (m, r) => sock.send(answer(m), r.port, r.address));
-sock.bind(53, addr, () => process.stdout.write(`${JSON.stringify({ ready: true })}\n`));
+sock.bind(53, addr, ready);
+createServer(serveTcp).listen(53, addr, ready);

@@ -111,7 +111,10 @@ export async function syncResolver(
     if (running?.listen === listen) return;
     const t = performance.now();
     const upstreams = resolve(opts.resolvConf ?? "/etc/resolv.conf");
-    const pid = await startResolver(listen, paths.dnsRecords, upstreams);
+    const pid = await startResolver(listen, paths.dnsRecords, upstreams).catch(async (err) => {
+      await rm(paths.dnsRecords, { force: true }); // nothing left behind
+      throw err;
+    });
     await writeAtomic(paths.dnsPid, `${pid}\n`);
     trace(`dns: resolver of ${network.name} on ${listen} (pid ${pid})`, performance.now() - t);
   });
