@@ -396,8 +396,8 @@ static ssize_t decide(struct server *s, const struct sockaddr_in *from, const un
 	if (n > 0) {
 		/* A name of ours: A records; any other type has no data (IPv4-only networks). */
 		int with = q.type == TYPE_A || q.type == TYPE_ANY ? n : 0;
-		if (q.end + 16 * (size_t)with > 512)
-			return -1;
+		while (q.end + 16 * (size_t)with > 512) /* as many as fit a plain UDP answer */
+			with--;
 		return (ssize_t)build_reply(out, msg, &q, 0, addrs, with);
 	}
 	if (refresh(&s->resolv))

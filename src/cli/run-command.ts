@@ -6,7 +6,12 @@ import type { PullReporter } from "../image/pull.js";
 import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
 import type { RunFlags, Tracer } from "../runtime/container.js";
 import { parseMountFlag, parseVolumeFlag } from "../runtime/mount-spec.js";
-import { parseAddHost, parseDnsSearch, parseDnsServer } from "../runtime/network/dns-config.js";
+import {
+  loopbackDnsWarnings,
+  parseAddHost,
+  parseDnsSearch,
+  parseDnsServer,
+} from "../runtime/network/dns-config.js";
 import {
   normaliseCapability,
   parseEnvFile,
@@ -190,6 +195,8 @@ function dnsFrom(opts: RunOptions): Pick<RunFlags, "dns" | "extraHosts"> {
     search: (opts.dnsSearch ?? []).map(parseDnsSearch),
     options: opts.dnsOption ?? [],
   };
+  for (const line of loopbackDnsWarnings(dns.servers, opts.net ?? opts.network))
+    process.stderr.write(`${line}\n`);
   const given = dns.servers.length + dns.search.length + dns.options.length > 0;
   return { dns: given ? dns : undefined, extraHosts: (opts.addHost ?? []).map(parseAddHost) };
 }

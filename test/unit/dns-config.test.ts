@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { recordsFileText } from "../../src/runtime/network/dns.js";
 import {
   hostsText,
+  loopbackDnsWarnings,
   NO_DNS_FLAGS,
   parseAddHost,
   parseDnsSearch,
@@ -82,6 +83,14 @@ describe("--dns, --dns-search, --add-host", () => {
     expect(parseAddHost("host.docker.internal:host-gateway")).toBe(
       "host.docker.internal:host-gateway",
     );
+  });
+
+  it("warns, as Docker does, of a loopback --dns server off the host network", () => {
+    expect(loopbackDnsWarnings(["127.0.0.1", "198.18.0.1", "::1"], "bridge")).toEqual([
+      "WARNING: Localhost DNS setting (--dns=127.0.0.1) may fail in containers.",
+      "WARNING: Localhost DNS setting (--dns=::1) may fail in containers.",
+    ]);
+    expect(loopbackDnsWarnings(["127.0.0.1"], "host")).toEqual([]);
   });
 
   it("refuses bad values with Docker's words and exit status 125", () => {

@@ -57,6 +57,19 @@ export function parseDnsServer(value: string): string {
   return ip;
 }
 
+const isLoopback = (ip: string) => /^127\./.test(ip) || ip === "::1";
+
+/**
+ * Docker's warning for a loopback --dns server: in its own network
+ * namespace the container's loopback is its own, where no resolver runs.
+ */
+export function loopbackDnsWarnings(servers: readonly string[], network: string): string[] {
+  if (network === "host") return [];
+  return servers
+    .filter(isLoopback)
+    .map((ip) => `WARNING: Localhost DNS setting (--dns=${ip}) may fail in containers.`);
+}
+
 /** Docker's domain rule: labels of letters, digits and inner hyphens; a trailing dot allowed. */
 const DOMAIN =
   /^((?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*)\.?\s*$/;
@@ -112,8 +125,6 @@ export type ResolvMode =
   | { kind: "host" }
   | { kind: "isolated" }
   | { kind: "resolver"; address: string };
-
-const isLoopback = (ip: string) => /^127\./.test(ip) || ip === "::1";
 
 /** The values of the host file's `KEY …` lines, in order (`#`/`;` comments skipped). */
 function valuesOf(text: string, key: string): string[] {
