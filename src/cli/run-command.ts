@@ -195,10 +195,12 @@ function dnsFrom(opts: RunOptions): Pick<RunFlags, "dns" | "extraHosts"> {
     search: (opts.dnsSearch ?? []).map(parseDnsSearch),
     options: opts.dnsOption ?? [],
   };
+  const extraHosts = (opts.addHost ?? []).map(parseAddHost);
+  // Once every value is known good: a refused run prints its one error line only.
   for (const line of loopbackDnsWarnings(dns.servers, opts.net ?? opts.network))
     process.stderr.write(`${line}\n`);
   const given = dns.servers.length + dns.search.length + dns.options.length > 0;
-  return { dns: given ? dns : undefined, extraHosts: (opts.addHost ?? []).map(parseAddHost) };
+  return { dns: given ? dns : undefined, extraHosts };
 }
 
 function toRunFlags(command: string[], opts: RunOptions): RunFlags {
