@@ -1,7 +1,13 @@
 /*
  * minibox-dns: the name server of one user-defined network.
  *
- *   minibox-dns ADDR[:PORT] RECORDS RESOLV_CONF      (absolute paths)
+ *   minibox-dns ADDR[:PORT] RECORDS RESOLV_CONF CLIENTS   (absolute paths)
+ *
+ * CLIENTS is the network's subnet (10.89.0.0/24): queries from anywhere
+ * else but the host itself are dropped. The gateway address is the host's,
+ * so a LAN machine routing the subnet to this host could reach it too;
+ * this keeps the resolver from being an open relay to the host's
+ * nameservers for it.
  *
  * Listens on UDP and TCP ADDR:PORT (the network's gateway, port 53). An A query for
  * a name in RECORDS is answered from it; any other query is relayed to the
@@ -97,6 +103,7 @@ struct pending {
 struct server {
 	int udp, tcp;
 	struct sockaddr_in self;
+	uint32_t clients, clients_mask; /* the subnet served, network byte order */
 	struct watched records, resolv;
 	struct upstreams host; /* RESOLV_CONF's */
 	struct pending pending[MAX_PENDING];
@@ -389,6 +396,9 @@ static ssize_t decide(struct server *s, const struct sockaddr_in *from, const un
 		      unsigned char *out, struct upstreams *ups)
 {
 	struct question q;
+	uint32_t src = from->sin_addr.s_addr;
+	if ((src & s->clients_mask) != s->clients && src != s->self.sin_addr.s_addr)
+		return -1; /* not the network's, nor the host's */
 	if (len < 12 || (msg[2] & 0x80) || parse_question(msg, len, &q) != 0)
 		return -1;
 	struct in_addr addrs[MAX_ANSWERS];
@@ -630,6 +640,25 @@ static void serve_once(struct server *s)
 		handle_tcp(s);
 }
 
+/* "10.89.0.0/24" → the subnet and its mask; -1 if malformed. */
+static int parse_subnet(const char *arg, uint32_t *net, uint32_t *mask)
+{
+	char host[INET_ADDRSTRLEN];
+	const char *slash = strchr(arg, '/');
+	long prefix = slash ? strtol(slash + 1, NULL, 10) : -1;
+	size_t n = slash ? (size_t)(slash - arg) : 0;
+	struct in_addr a;
+	if (!slash || n >= sizeof(host) || prefix < 0 || prefix > 32)
+		return -1;
+	memcpy(host, arg, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, &a) != 1)
+		return -1;
+	*mask = prefix == 0 ? 0 : htonl(~0U << (32 - prefix));
+	*net = a.s_addr & *mask;
+	return 0;
+}
+
 /* stdout and stderr to /dev/null once "ready" is said: the reader goes away. */
 static void detach_output(void)
 {
@@ -656,16 +685,16 @@ static void close_inherited(void)
 
 int main(int argc, char **argv)
 {
-	if (argc != 4) {
-		fprintf(stderr, "usage: minibox-dns ADDR[:PORT] RECORDS RESOLV_CONF\n");
+	if (argc != 5) {
+		fprintf(stderr, "usage: minibox-dns ADDR[:PORT] RECORDS RESOLV_CONF CLIENTS\n");
 		return 2;
 	}
 	close_inherited();
 	struct server *s = calloc(1, sizeof(*s)); /* ~270 KB of query slots: on the heap */
 	if (!s)
 		return 1;
-	if (parse_listen(argv[1], &s->self) != 0) {
-		fprintf(stderr, "minibox-dns: invalid listen address \"%s\"\n", argv[1]);
+	if (parse_listen(argv[1], &s->self) != 0 || parse_subnet(argv[4], &s->clients, &s->clients_mask) != 0) {
+		fprintf(stderr, "minibox-dns: invalid address \"%s\" or subnet \"%s\"\n", argv[1], argv[4]);
 		return 2;
 	}
 	s->records.path = argv[2];

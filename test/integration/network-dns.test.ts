@@ -48,7 +48,7 @@ let work: string;
 let netDir: string;
 let upstreamConf: string;
 let upstream: ChildProcess | undefined;
-const network = { name: `${P}net`, gateway: GATEWAY };
+const network = { name: `${P}net`, gateway: GATEWAY, subnet: `198.18.${OCTET}.0/30` };
 
 const members = (...extra: DnsMember[]): DnsMember[] => [
   { name: "web", aliases: ["www"], ip: "10.89.0.2", id: ID },
@@ -161,6 +161,24 @@ describe("a network's resolver (minibox-dns)", () => {
       addresses: [OUTSIDE["outside.example"]],
     });
     expect((await dnsQueryTcp(GATEWAY, "nowhere.example")).rcode).toBe(3);
+  });
+
+  test("drops queries from outside its subnet (a LAN host routing to the gateway address)", async () => {
+    await sync(members());
+    // Upstream plays the LAN host: a route to the gateway address through the host.
+    ip("-n", UPSTREAM_NS, "route", "add", `${GATEWAY}/32`, "via", HOST_UP_IP);
+    try {
+      const r = spawnSync(
+        "ip",
+        ["netns", "exec", UPSTREAM_NS, "busybox", "nslookup", "-type=a", "web", GATEWAY],
+        { encoding: "utf8", timeout: 3000 },
+      );
+      expect(r.stdout).not.toContain("10.89.0.2");
+      // The same question from the client namespace, inside the subnet: answered.
+      expect(nslookup("web").stdout).toMatch(/Address:\s+10\.89\.0\.2/);
+    } finally {
+      ip("-n", UPSTREAM_NS, "route", "del", `${GATEWAY}/32`, "via", HOST_UP_IP);
+    }
   });
 
   test("picks up a changed records file without a restart", async () => {
@@ -322,7 +340,11 @@ describe("on the bridge network", () => {
     // A resolver in the bridge network's own directory (on this test's address).
     const bridgeDir = networkDir("bridge");
     try {
-      await syncResolver(bridgeDir, network, members(), { resolvConf: upstreamConf });
+      // It answers the bridge's subnet, where the container asking is.
+      const subnet = JSON.parse(readFileSync(path.join(bridgeDir, "network.json"), "utf8")).subnet;
+      await syncResolver(bridgeDir, { ...network, subnet }, members(), {
+        resolvConf: upstreamConf,
+      });
       const pid = (await runningResolver(bridgeDir))?.pid;
       const out = await runOk([
         "run",

@@ -47,6 +47,15 @@ export interface ResolverOptions {
   trace?: Tracer;
 }
 
+/** What the resolver needs of its network (a NetworkRecord has it). */
+export interface ResolverNetwork {
+  name: string;
+  /** Where it listens (port 53). */
+  gateway: string;
+  /** Whom it answers, besides the host itself ("10.89.0.0/24"). */
+  subnet: string;
+}
+
 /** What a running resolver was started with, read back from /proc. */
 interface Running {
   pid: number;
@@ -82,13 +91,14 @@ export function resolverPath(): string {
 
 /**
  * Make the network's resolver match `members`: the records written and
- * one resolver running on `network.gateway`:53 while there are members;
+ * one resolver running on `network.gateway`:53 (answering its subnet and
+ * the host) while there are members;
  * none, and no files, when there are none. `dir` is the network's
  * directory (src/layout.ts).
  */
 export async function syncResolver(
   dir: string,
-  network: { name: string; gateway: string },
+  network: ResolverNetwork,
   members: readonly DnsMember[],
   opts: ResolverOptions = {},
 ): Promise<void> {
@@ -111,7 +121,8 @@ export async function syncResolver(
     if (running?.listen === listen) return;
     const t = performance.now();
     const upstreams = resolve(opts.resolvConf ?? "/etc/resolv.conf");
-    const pid = await startResolver(listen, paths.dnsRecords, upstreams).catch(async (err) => {
+    const args = [listen, paths.dnsRecords, upstreams, network.subnet];
+    const pid = await startResolver(args).catch(async (err) => {
       await rm(paths.dnsRecords, { force: true }); // nothing left behind
       throw err;
     });
@@ -128,7 +139,7 @@ export async function syncResolver(
  */
 export async function stopIdleResolver(
   dir: string,
-  network: { name: string; gateway: string },
+  network: ResolverNetwork,
   trace?: Tracer,
 ): Promise<void> {
   if (!existsSync(networkPaths(resolve(dir)).dnsPid)) return;
@@ -167,8 +178,8 @@ function processArgv(pid: number): string[] | undefined {
  * wait for its "ready": the socket is bound. A failure (the address taken,
  * no such program) is its own line.
  */
-function startResolver(listen: string, records: string, resolvConf: string): Promise<number> {
-  const child = spawn(resolverPath(), [listen, records, resolvConf], {
+function startResolver(args: string[]): Promise<number> {
+  const child = spawn(resolverPath(), args, {
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
   });
