@@ -60,6 +60,7 @@ export interface ResolverNetwork {
 interface Running {
   pid: number;
   listen: string;
+  subnet: string;
 }
 
 /** A name the records file can hold: no whitespace, no comment sign. */
@@ -108,7 +109,9 @@ export async function syncResolver(
   await withLock(paths.dnsLock, async () => {
     const running = await runningResolver(paths.dir);
     const listen = `${network.gateway}:53`;
-    if (members.length === 0 || (running && running.listen !== listen)) {
+    // Still right for the network (its gateway or subnet may have changed since)?
+    const current = running?.listen === listen && running.subnet === network.subnet;
+    if (members.length === 0 || (running && !current)) {
       if (running) await stopResolver(running.pid);
       await rm(paths.dnsPid, { force: true });
       if (members.length === 0) {
@@ -118,7 +121,7 @@ export async function syncResolver(
       }
     }
     await writeAtomic(paths.dnsRecords, recordsFileText(network.name, members));
-    if (running?.listen === listen) return;
+    if (current) return;
     const t = performance.now();
     const upstreams = resolve(opts.resolvConf ?? "/etc/resolv.conf");
     const args = [listen, paths.dnsRecords, upstreams, network.subnet];
@@ -160,7 +163,7 @@ export async function runningResolver(dir: string): Promise<Running | undefined>
   if (!argv || basename(argv[0] ?? "") !== "minibox-dns" || argv[2] !== paths.dnsRecords) {
     return undefined;
   }
-  return { pid, listen: argv[1] ?? "" };
+  return { pid, listen: argv[1] ?? "", subnet: argv[4] ?? "" };
 }
 
 /** A process's argv from /proc, undefined when it is gone (or a zombie, with an empty one). */
