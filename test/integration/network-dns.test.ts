@@ -268,6 +268,8 @@ describe("run: --dns, --dns-search, --dns-option, --add-host", () => {
       "ndots:2",
       "--dns-option",
       "timeout:1",
+      "--add-host",
+      "db:198.18.0.7",
       IMAGE,
       "cat",
       "/etc/resolv.conf",
@@ -280,8 +282,18 @@ describe("run: --dns, --dns-search, --dns-option, --add-host", () => {
       Dns: ["198.18.0.53", "198.18.0.54"],
       DnsSearch: ["corp.example"],
       DnsOptions: ["ndots:2", "timeout:1"],
+      ExtraHosts: ["db:198.18.0.7"],
+    });
+    // Without the flags: Docker's empty lists, and no extra hosts.
+    await runOk(["run", "--name", `${name}-plain`, IMAGE, "true"]);
+    const [plain] = JSON.parse(await runOk(["inspect", `${name}-plain`]));
+    expect(plain.HostConfig).toMatchObject({
+      Dns: [],
+      DnsSearch: [],
+      DnsOptions: [],
       ExtraHosts: null,
     });
+    await runOk(["rm", `${name}-plain`]);
     await runOk(["rm", name]);
   });
 
@@ -355,12 +367,17 @@ describe("on the bridge network", () => {
         GATEWAY,
         "--add-host",
         "gw:host-gateway",
+        "--hostname",
+        "boxy",
         IMAGE,
         "sh",
         "-c",
-        "ip route; cat /etc/hosts; nslookup web; nslookup outside.example",
+        "ip -4 addr show eth0; ip route; cat /etc/hosts; nslookup web; nslookup outside.example",
       ]);
       const gateway = /default via (\S+)/.exec(out)?.[1];
+      // Its own address with its hostname (and name).
+      const own = /inet (\S+)\//.exec(out)?.[1];
+      expect(out).toMatch(new RegExp(`^${own?.replace(/\./g, "\\.")}\\tboxy( |$)`, "m"));
       expect(out).toMatch(new RegExp(`^${gateway?.replace(/\./g, "\\.")}\\tgw$`, "m"));
       expect(out).toMatch(/Name:\s+web\s+Address:\s+10\.89\.0\.2/);
       expect(out).toContain(`Address: ${OUTSIDE["outside.example"]}`);
@@ -368,6 +385,7 @@ describe("on the bridge network", () => {
       expect(await runningResolver(bridgeDir)).toBeUndefined();
       expect(existsSync(`/proc/${pid}`)).toBe(false);
     } finally {
+      await box.run(["rm", "-f", id]);
       await syncResolver(bridgeDir, network, []);
     }
     expect(linkExists("minibox0")).toBe(false);
