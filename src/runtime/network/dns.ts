@@ -224,9 +224,9 @@ async function stopResolver(pid: number): Promise<void> {
     }
   };
   signal("SIGTERM");
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 400; i++) {
     if (!processArgv(pid)) return;
-    await sleep(20);
+    await sleep(5);
   }
   signal("SIGKILL");
 }
