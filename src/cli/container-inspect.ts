@@ -107,6 +107,10 @@ function hostConfigJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     CapDrop: null,
     Binds: c.binds?.length ? c.binds : null,
     NetworkMode: networkMode(c, spec),
+    Dns: c.dns?.servers ?? [],
+    DnsOptions: c.dns?.options ?? [],
+    DnsSearch: c.dns?.search ?? [],
+    ExtraHosts: c.extraHosts ?? null,
   };
 }
 

@@ -7,6 +7,12 @@ import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
 import type { RunFlags, Tracer } from "../runtime/container.js";
 import { parseMountFlag, parseVolumeFlag } from "../runtime/mount-spec.js";
 import { checkRequest } from "../runtime/network/attachments.js";
+import {
+  loopbackDnsWarnings,
+  parseAddHost,
+  parseDnsSearch,
+  parseDnsServer,
+} from "../runtime/network/dns-config.js";
 import type { EndpointRequest } from "../runtime/network/endpoint.js";
 import { DEFAULT_NETWORK } from "../runtime/network/networks.js";
 import {
@@ -45,6 +51,10 @@ interface RunOptions {
   net?: string;
   networkAlias?: string[];
   ip?: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+  addHost?: string[];
   userns?: string;
   init?: boolean;
   restart?: string;
@@ -70,6 +80,7 @@ export function registerRunCommand(program: Command): void {
   addFilesystemOptions(run);
   addLimitOptions(run);
   addPolicyOptions(run);
+  addDnsOptions(run);
   run.action(async (image: string, command: string[], opts: RunOptions, cmd: Command) => {
     const ctx = contextFrom(cmd);
     let flags: RunFlags;
@@ -173,6 +184,32 @@ function addPolicyOptions(run: Command): void {
     .option("--trace", "print every step as the kernel sees it, with timings");
 }
 
+function addDnsOptions(run: Command): void {
+  run
+    .option("--dns <ip>", "a nameserver for the container's resolv.conf (repeatable)", collect)
+    .option("--dns-search <domain>", "a DNS search domain; '.' for none (repeatable)", collect)
+    .option("--dns-option <option>", "a resolv.conf option, e.g. ndots:2 (repeatable)", collect)
+    .option(
+      "--add-host <name:ip>",
+      "a line in /etc/hosts; ip may be host-gateway, the host as the container reaches it (repeatable)",
+      collect,
+    );
+}
+
+/** --dns* (undefined when none is given: inspect then shows the defaults) and --add-host. */
+function dnsFrom(opts: RunOptions, network: string): Pick<RunFlags, "dns" | "extraHosts"> {
+  const dns = {
+    servers: (opts.dns ?? []).map(parseDnsServer),
+    search: (opts.dnsSearch ?? []).map(parseDnsSearch),
+    options: opts.dnsOption ?? [],
+  };
+  const extraHosts = (opts.addHost ?? []).map(parseAddHost);
+  // Once every value is known good: a refused run prints its one error line only.
+  for (const line of loopbackDnsWarnings(dns.servers, network)) process.stderr.write(`${line}\n`);
+  const given = dns.servers.length + dns.search.length + dns.options.length > 0;
+  return { dns: given ? dns : undefined, extraHosts };
+}
+
 function toRunFlags(command: string[], opts: RunOptions): RunFlags {
   if (opts.detach && (opts.tty || opts.interactive)) {
     throw new MiniboxError(
@@ -206,6 +243,7 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     userns: parseUserns(opts.userns ?? ""),
     network,
     networks,
+    ...dnsFrom(opts, network),
     init: Boolean(opts.init),
     labels,
     pull: opts.pull as RunFlags["pull"],

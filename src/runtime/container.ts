@@ -47,6 +47,7 @@ import { sweepContainers } from "./lifecycle.js";
 import { limitsFromSpec, nofileHardLimit } from "./limits.js";
 import { containerMounts, type MountRequest } from "./mount-spec.js";
 import { claimName } from "./names.js";
+import { type DnsFlags, NO_DNS_FLAGS } from "./network/dns-config.js";
 import type { EndpointRequest } from "./network/endpoint.js";
 import { DEFAULT_NETWORK, getNetwork } from "./network/networks.js";
 import { prepareContainerDir, readImageFile, writeEtcFiles } from "./rootfs.js";
@@ -85,6 +86,10 @@ export interface RunFlags {
   network: "none" | "host" | "bridge";
   /** With network "bridge": the bridge networks, in order (eth0 first); absent: the default bridge. */
   networks?: EndpointRequest[];
+  /** --dns, --dns-search, --dns-option (absent: none given). */
+  dns?: DnsFlags;
+  /** --add-host, as "NAME:IP" (IP may be host-gateway). */
+  extraHosts?: string[];
   init: boolean;
   labels: Record<string, string>;
   pull: "missing" | "always" | "never";
@@ -201,6 +206,8 @@ function newState(
     mounts: who.mounts.points,
     binds: who.mounts.binds,
     ...networkFields(flags),
+    dns: flags.dns,
+    extraHosts: flags.extraHosts?.length ? flags.extraHosts : undefined,
   };
 }
 
@@ -236,7 +243,14 @@ interface NewRun {
 async function filesStage({ ctx, img, who, state, flags, progress, trace }: NewRun) {
   let t = performance.now();
   await prepareContainerDir(who.paths, img.layers.length, who.owner);
-  await writeEtcFiles(who.paths, who.hostname, flags.network, who.owner);
+  const etc = {
+    hostname: who.hostname,
+    network: flags.network,
+    dns: flags.dns ?? NO_DNS_FLAGS,
+    extraHosts: flags.extraHosts ?? [],
+    resolver: await resolverFor(flags),
+  };
+  await writeEtcFiles(who.paths, etc, who.owner);
   await writeState(who.paths, state);
   trace(`container ${who.id.slice(0, 12)} (${who.name}): ${who.paths.dir}`, performance.now() - t);
   if (who.mounts.points.length === 0) return;
@@ -358,6 +372,16 @@ async function runContainerSteps(
     await failedRun(run, err);
     throw err;
   }
+}
+
+/**
+ * On a user-defined network, names are resolved by that network's resolver
+ * on its gateway (dns.ts): the first such network's gateway, as Docker's
+ * embedded DNS serves a container on any user-defined network.
+ */
+async function resolverFor(flags: RunFlags): Promise<string | undefined> {
+  const req = (flags.networks ?? []).find((r) => r.network !== DEFAULT_NETWORK);
+  return req ? (await getNetwork(NETWORK_ROOT, req.network)).gateway : undefined;
 }
 
 /** A network that does not exist is bad input: refused before anything is made (Docker). */

@@ -17,6 +17,7 @@ import type { UsernsState } from "./idmap.js";
 import { idmappedMountsWork } from "./idmap-probe.js";
 import { humanLimit } from "./limits.js";
 import { endpointsOf, requestsOf } from "./network/attachments.js";
+import { withHostGateway } from "./network/dns-config.js";
 import {
   attachRequest,
   detachNetwork,
@@ -93,7 +94,8 @@ function exitHook(store: Store, id: string): string[] {
 /**
  * Bridge networks: per network an address and the host side (endpoint.ts),
  * recorded in the state as each is made so that any failure from here on
- * releases them; the container's /etc/hosts names its first address.
+ * releases them; the container's /etc/hosts names its first address (and
+ * --add-host's host-gateway the first network's gateway).
  */
 async function attachNetworks(root: string, input: LaunchInput): Promise<NetworkEndpoint[]> {
   const { state, paths, spec, trace } = input;
@@ -103,11 +105,13 @@ async function attachNetworks(root: string, input: LaunchInput): Promise<Network
   const endpoints: NetworkEndpoint[] = [];
   state.network = endpoints;
   for (const [index, req] of requests.entries()) {
-    endpoints.push(await attachRequest(root, state.id, req, index, trace, notice));
+    const who = { id: state.id, name: state.name, dns: state.dns?.servers };
+    endpoints.push(await attachRequest(root, who, req, index, trace, notice));
   }
   const first = endpoints[0] as NetworkEndpoint;
   const hosts = await readFile(paths.hosts, "utf8").catch(() => "");
-  await writeFile(paths.hosts, hostsWithAddress(hosts, first.ip, spec.hostname, state.name));
+  const extra = withHostGateway(hosts, state.extraHosts ?? [], first.gateway);
+  await writeFile(paths.hosts, hostsWithAddress(extra, first.ip, spec.hostname, state.name));
   return endpoints;
 }
 

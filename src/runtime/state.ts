@@ -6,6 +6,7 @@
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { type ContainerPaths, containerPaths, rootLayout } from "../layout.js";
+import type { DnsFlags } from "./network/dns-config.js";
 import type { EndpointRequest, NetworkEndpoint } from "./network/endpoint.js";
 import type { MountPoint } from "./volumes.js";
 
@@ -56,6 +57,10 @@ export interface ContainerState {
    * stops). A single object in state written before there were several.
    */
   network?: NetworkEndpoint[] | NetworkEndpoint;
+  /** --dns, --dns-search, --dns-option (inspect's HostConfig.Dns…); absent when none was given. */
+  dns?: DnsFlags;
+  /** --add-host entries, "NAME:IP" (inspect's HostConfig.ExtraHosts); host-gateway resolved at each start. */
+  extraHosts?: string[];
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

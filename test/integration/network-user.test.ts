@@ -69,6 +69,20 @@ function leaseFiles(): Record<string, { ip: string; root: string }> {
   return Object.fromEntries(Object.entries(all).filter(([, l]) => isTestStore(l.root)));
 }
 
+/** minibox-dns processes listening on this gateway (by their command line). */
+function resolversOn(gateway: string): string[] {
+  return readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .flatMap((pid) => {
+      try {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+        return argv[0]?.endsWith("minibox-dns") && argv[1] === `${gateway}:53` ? [pid] : [];
+      } catch {
+        return []; // exited meanwhile
+      }
+    });
+}
+
 /** Host ends of these containers' veths (any of eth0…eth2). */
 function vethsOf(ids: string[]): string[] {
   return ids
@@ -291,6 +305,25 @@ describe("containers on user-defined networks", () => {
       `error while removing network: network ${net} id ${netId} has active endpoints`,
     );
     await runOk(["rm", "-f", web]);
+    await runOk(["network", "rm", net]);
+    expectAllGone([web], [bridge]);
+  });
+
+  test("containers on a user-defined network resolve each other by name and alias (nslookup, wget); the resolver goes with the last container", async () => {
+    const net = `${P}-dns`;
+    const netId = (await runOk(["network", "create", net])).trim();
+    const bridge = `mbr-${netId.slice(0, 11)}`;
+    const web = await startWeb(["--network", net, "--name", `${P}web`, "--network-alias", "www"]);
+    const ip = (await inspect("container", web)).NetworkSettings.Networks[net].IPAddress;
+    const gateway = (await inspect("network", net)).IPAM.Config[0].Gateway;
+    expect(resolversOn(gateway)).toHaveLength(1);
+    const script = `cat /etc/resolv.conf; nslookup ${P}web; nslookup www; wget -q -O - http://www:8080/hostname`;
+    const out = await runOk(["run", "--rm", "--network", net, IMAGE, "sh", "-c", script]);
+    expect(out).toMatch(new RegExp(`^nameserver ${gateway.replace(/\./g, "\\.")}$`, "m"));
+    expect(out.match(new RegExp(`^Address: ${ip.replace(/\./g, "\\.")}$`, "gm"))).toHaveLength(2);
+    expect(out.trim().split("\n").at(-1)).toBe(web.slice(0, 12));
+    await runOk(["rm", "-f", web]);
+    expect(resolversOn(gateway)).toEqual([]);
     await runOk(["network", "rm", net]);
     expectAllGone([web], [bridge]);
   });

@@ -102,13 +102,15 @@ function tmpEntries(): string[] {
   return readdirSync(tmpdir()).filter((n) => n.startsWith("minibox-"));
 }
 
-/** Processes running minibox's CLI, by "pid cmdline". */
+/** Processes running minibox's CLI, or a network's resolver (minibox-dns), by "pid cmdline". */
 function processes(cliPath: string): string[] {
   const out: string[] = [];
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
-      if (cmd.includes(cliPath)) out.push(`${pid} ${cmd.trim()}`);
+      const raw = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      const cmd = raw.replace(/\0/g, " ");
+      const resolver = path.basename(raw.split("\0")[0] ?? "") === "minibox-dns";
+      if (cmd.includes(cliPath) || resolver) out.push(`${pid} ${cmd.trim()}`);
     } catch {
       // exited meanwhile
     }

@@ -29,7 +29,11 @@ function fakeOps(dir: string) {
       links.add(o.hostIf);
     },
   };
-  return { links, attached, ops: { dir, helper, nft: () => "", procSys, listRuleset: () => [] } };
+  return {
+    links,
+    attached,
+    ops: { dir, helper, nft: () => "", procSys, listRuleset: () => [], resolver: async () => {} },
+  };
 }
 
 function writeContainer(root: string, over: Partial<ContainerState>): void {
@@ -87,7 +91,9 @@ describe("network connect / disconnect (fake host)", () => {
         gateway: "10.89.0.1",
       },
     ]);
-    expect(await readLeases(root, web)).toEqual({ [ID]: { ip: "10.89.0.9", root } });
+    expect(await readLeases(root, web)).toEqual({
+      [ID]: { ip: "10.89.0.9", root, dns: { name: "app", aliases: ["db"] } },
+    });
     const state = readState(root);
     expect(state.networkRequests).toEqual([
       { network: "bridge" },

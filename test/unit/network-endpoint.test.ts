@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   attachDefaultNetwork,
   detachNetwork,
+  dnsMembers,
   firewallFor,
   hostsWithAddress,
   reconcileEndpoints,
@@ -43,7 +44,7 @@ function fakeHost(dir: string) {
     batches,
     forward,
     chains,
-    ops: { dir, helper, nft, procSys, listRuleset: () => chains },
+    ops: { dir, helper, nft, procSys, listRuleset: () => chains, resolver: async () => {} },
   };
 }
 
@@ -228,5 +229,20 @@ describe("the plan with bridge endpoints", () => {
       "netif eth1 02:42:0a:59:00:05 10.89.0.5/24",
       "route-default 10.89.0.1 eth1",
     ]);
+  });
+});
+
+describe("dnsMembers", () => {
+  it("serves the leases that carry names (user-defined networks), with each container's own nameservers", () => {
+    expect(
+      dnsMembers({
+        a: {
+          ip: "10.89.0.2",
+          root: "/s",
+          dns: { name: "web", aliases: ["www"], servers: ["198.18.0.53"] },
+        },
+        b: { ip: "10.89.0.3", root: "/s" },
+      }),
+    ).toEqual([{ id: "a", ip: "10.89.0.2", name: "web", aliases: ["www"], dns: ["198.18.0.53"] }]);
   });
 });

@@ -120,7 +120,13 @@ async function connectRunning(
   ops?: Partial<HostOps>,
 ): Promise<NetworkEndpoint> {
   const index = nextIfIndex(endpointsOf(state));
-  const how = { index, aliases: req.aliases, ip: req.ip };
+  const how = {
+    index,
+    aliases: req.aliases,
+    ip: req.ip,
+    name: state.name,
+    dns: state.dns?.servers,
+  };
   const e = await attachNetwork(root, state.id, network, how, NO_TRACE, ops);
   const helper = ops?.helper ?? netlinkHelper();
   try {

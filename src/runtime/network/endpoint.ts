@@ -13,7 +13,8 @@
  *            the init's netns), [child] eth0's MAC/address and the default route
  *   detach   release the lease, delete the host end if it is still there,
  *            then the same host sync: the firewall without the network when
- *            it has no container left, and with the last container of all
+ *            it has no container left (its DNS resolver stopped, if it had
+ *            one), and with the last container of all
  *            the table goes, ip_forward is restored and the bridge deleted
  *
  * Why the bridge goes with its last container: a bridge left behind keeps
@@ -37,11 +38,13 @@ import { withLock } from "../../sys/lock.js";
 import { listNft, runNft } from "../../sys/nftables.js";
 import { hostVethName } from "../plan/network-steps.js";
 import type { Tracer } from "../trace.js";
+import { type DnsMember, stopIdleResolver, syncResolver } from "./dns.js";
 import { applyFirewall, type FirewallDesc, removeFirewall } from "./firewall.js";
 import { forwardDropChains, passThroughCommands } from "./host-forward.js";
 import {
   allocate,
   type Lease,
+  type Leases,
   readLeases,
   reconcileLocked,
   release,
@@ -97,12 +100,17 @@ export interface AttachOptions {
   index: number;
   aliases?: string[];
   ip?: string;
+  /** The container's name and its own nameservers (--dns), for a user-defined network's resolver. */
+  name?: string;
+  dns?: string[];
 }
 
 /** What the host side is done with (tests give their own). */
 export interface HostOps {
   /** The network root (layout.ts): NETWORK_ROOT when absent; unit tests give a directory of their own. */
   dir?: string;
+  /** dns.ts syncResolver; unit tests give one that starts nothing. */
+  resolver?: typeof syncResolver;
   helper: NetlinkHelper;
   /** libnftables; the real one when absent. */
   nft?: (cmd: string) => string;
@@ -147,11 +155,20 @@ export function firewallFor(inUse: readonly NetworkRecord[]): FirewallDesc {
 async function networksByUse(root: string) {
   const inUse: NetworkRecord[] = [];
   const idle: NetworkRecord[] = [];
+  const leasesOf = new Map<string, Leases>();
   for (const n of await listNetworks(root)) {
     const leases = await readLeases(root, n).catch(() => ({}));
+    leasesOf.set(n.id, leases);
     (Object.keys(leases).length > 0 ? inUse : idle).push(n);
   }
-  return { inUse, idle };
+  return { inUse, idle, leasesOf };
+}
+
+/** What a user-defined network's resolver answers for: every lease's names (pure). */
+export function dnsMembers(leases: Leases): DnsMember[] {
+  return Object.entries(leases).flatMap(([id, l]) =>
+    l.dns ? [{ id, ip: l.ip, name: l.dns.name, aliases: l.dns.aliases, dns: l.dns.servers }] : [],
+  );
 }
 
 /**
@@ -163,8 +180,11 @@ export async function syncHost(ops: HostOps & { dir: string }): Promise<void> {
   const layout = rootLayout(ops.dir);
   await mkdir(layout.locks, { recursive: true, mode: 0o700 });
   await withLock(layout.lock("network-host"), async () => {
-    const { inUse, idle } = await networksByUse(ops.dir);
-    for (const n of idle) ops.helper.deleteLink(n.bridge);
+    const { inUse, idle, leasesOf } = await networksByUse(ops.dir);
+    for (const n of idle) {
+      ops.helper.deleteLink(n.bridge);
+      await stopIdleResolver(layout.network(n.id), n, ops.trace);
+    }
     if (inUse.length === 0) {
       timed(
         ops.trace,
@@ -194,6 +214,11 @@ export async function syncHost(ops: HostOps & { dir: string }): Promise<void> {
       inUse.filter((n) => !n.internal).map((n) => n.subnet),
       ops,
     );
+    // Once the bridges (and so the gateways it listens on) are up.
+    for (const n of inUse.filter((x) => x.name !== DEFAULT_NETWORK)) {
+      const members = dnsMembers(leasesOf.get(n.id) ?? {});
+      await (ops.resolver ?? syncResolver)(layout.network(n.id), n, members, { trace: ops.trace });
+    }
   });
 }
 
@@ -238,19 +263,19 @@ export async function attachDefaultNetwork(
  */
 export async function attachRequest(
   root: string,
-  containerId: string,
+  container: { id: string; name: string; dns?: string[] },
   req: EndpointRequest,
   index: number,
   trace: Tracer,
   notice: (line: string) => void,
   ops?: Partial<HostOps>,
 ): Promise<NetworkEndpoint> {
-  const how = { index, aliases: req.aliases, ip: req.ip };
+  const how = { index, aliases: req.aliases, ip: req.ip, name: container.name, dns: container.dns };
   if (req.network === DEFAULT_NETWORK) {
-    return attachDefaultNetwork(root, containerId, trace, notice, ops, how);
+    return attachDefaultNetwork(root, container.id, trace, notice, ops, how);
   }
   const network = await getNetwork(networkRootOf(ops), req.network);
-  return attachNetwork(root, containerId, network, how, trace, ops);
+  return attachNetwork(root, container.id, network, how, trace, ops);
 }
 
 /**
@@ -269,7 +294,12 @@ export async function attachNetwork(
 ): Promise<NetworkEndpoint> {
   const host = hostOps(trace, ops);
   let t = performance.now();
-  const lease = await allocate(host.dir, network, containerId, { ip: how.ip, owner: root });
+  // The default bridge has no name resolution (Docker's rule).
+  const dns =
+    how.name && network.name !== DEFAULT_NETWORK
+      ? { name: how.name, aliases: how.aliases ?? [], servers: how.dns }
+      : undefined;
+  const lease = await allocate(host.dir, network, containerId, { ip: how.ip, owner: root, dns });
   trace(`network ${network.name}: lease ${lease.ip}/${lease.prefix}`, performance.now() - t);
   const endpoint = endpointOf(network, containerId, lease, how);
   t = performance.now();
