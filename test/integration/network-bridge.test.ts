@@ -202,21 +202,25 @@ describe("run --network bridge", () => {
     expectAllGone([]);
   });
 
-  test("a subnet the host already routes is passed over, with one notice", async () => {
+  test("a subnet the host now routes elsewhere: the idle default network moves, with one notice", async () => {
     const other = sandbox();
-    // The pool's first choice, routed through this test's own veth (deleted with it).
-    ip("route", "add", "172.30.0.0/16", "dev", UPSTREAM_LINK);
+    // The network's subnet (networks are the host's: whatever an earlier run chose),
+    // routed through this test's own veth (deleted with it).
+    const taken = bridgeNetwork().subnet;
+    const quoted = taken.replace(/[./]/g, "\\$&");
+    ip("route", "add", taken, "dev", UPSTREAM_LINK);
     try {
       const first = await other.run(["run", "--rm", "--network", "bridge", IMAGE, "true"]);
       expect(first.code, first.stderr).toBe(0);
       expect(first.stderr).toMatch(
-        /^minibox: the bridge network uses (?!172\.30\.)\S+ \(172\.30\.0\.0\/16 .*\)$/m,
+        new RegExp(`^minibox: the bridge network uses (?!${quoted})\\S+ \\(${quoted} .*\\)$`, "m"),
       );
+      expect(bridgeNetwork().subnet).not.toBe(taken);
       const second = await other.run(["run", "--rm", "--network", "bridge", IMAGE, "true"]);
       expect(second.code, second.stderr).toBe(0);
       expect(second.stderr).not.toContain("bridge network uses");
     } finally {
-      spawnSync("ip", ["route", "del", "172.30.0.0/16", "dev", UPSTREAM_LINK]);
+      spawnSync("ip", ["route", "del", taken, "dev", UPSTREAM_LINK]);
       other.cleanup();
     }
     expect(linkExists(BRIDGE)).toBe(false);

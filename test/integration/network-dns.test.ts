@@ -12,6 +12,7 @@
 //             resolv.conf is a file of the test's naming only it: no
 //             query ever leaves for a real nameserver
 // Everything is removed in afterAll, even when a test failed.
+
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -19,7 +20,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { networkPaths } from "../../src/layout.js";
+import { NETWORK_ROOT, networkPaths, rootLayout } from "../../src/layout.js";
 import { type DnsMember, runningResolver, syncResolver } from "../../src/runtime/network/dns.js";
 import { currentFirewall } from "../../src/runtime/network/firewall.js";
 import { dnsQuery, dnsQueryTcp } from "../support/dns-query.js";
@@ -331,9 +332,9 @@ describe("run: --dns, --dns-search, --dns-option, --add-host", () => {
   });
 });
 
-/** The directory of the sandbox's network named `name`. */
+/** The directory of the network named `name` (networks are the host's, whatever --root). */
 function networkDir(name: string): string {
-  const dir = path.join(box.root, "networks");
+  const dir = rootLayout(NETWORK_ROOT).networks;
   for (const id of readdirSync(dir)) {
     const record = JSON.parse(readFileSync(path.join(dir, id, "network.json"), "utf8"));
     if (record.name === name) return path.join(dir, id);
