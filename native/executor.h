@@ -94,6 +94,8 @@ struct executor {
 	int console_socket[2]; /* pty: [0] parent's end, [1] child's end */
 	int tty_master;        /* the container's terminal, received from the child */
 	struct monitor *monitor; /* log: the container's output goes through us */
+	int *held_ports;       /* hold-port: the published host ports' sockets, kept open */
+	size_t n_held_ports;
 };
 
 /* plan.c */
@@ -152,6 +154,6 @@ step_fn step_unshare, step_setns, step_user, step_groups, step_bounding, step_ca
 	step_exec, step_init;
 step_fn step_pty, step_console;
 step_fn step_write, step_report_pid, step_wait_go, step_log, step_exit_file, step_on_exit;
-step_fn step_veth, step_netif, step_route_default;
+step_fn step_veth, step_netif, step_route_default, step_hold_port;
 
 #endif

@@ -72,12 +72,15 @@ export function layerPaths(dir: string) {
  *
  *     network.json   its record (name, subnet, gateway, bridge device…)
  *     leases.json    container ID → address (src/runtime/network/ipam.ts)
+ *     ports/<id>.json   a running container's published ports (src/runtime/network/publish.ts)
  */
 export function networkPaths(dir: string) {
   return {
     dir,
     record: join(dir, "network.json"),
     leases: join(dir, "leases.json"),
+    ports: join(dir, "ports"),
+    portsOf: (containerId: string) => join(dir, "ports", `${containerId}.json`),
   };
 }
 

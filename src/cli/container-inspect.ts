@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { containerPaths } from "../layout.js";
 import { type ContainerView, findContainer, readSpec } from "../runtime/lifecycle.js";
 import { networkSettings } from "../runtime/network/endpoint.js";
+import { hostConfigPortBindings, networkSettingsPorts } from "../runtime/network/ports.js";
 import type { Spec } from "../runtime/spec.js";
 import { contextFrom } from "./context.js";
 import { renderTemplate } from "./template.js";
@@ -51,7 +52,10 @@ export async function inspectContainer(
     HostConfig: hostConfigJson(c, spec),
     Config: configJson(c, spec),
     Mounts: c.mounts ?? [],
-    NetworkSettings: networkSettings(networkMode(c, spec), c.running ? c.network : undefined),
+    NetworkSettings: {
+      ...networkSettings(networkMode(c, spec), c.running ? c.network : undefined),
+      Ports: c.running ? networkSettingsPorts(c.ports ?? [], c.exposedPorts) : {},
+    },
     GraphDriver: {
       Name: "overlay",
       Data: {
@@ -101,6 +105,8 @@ function hostConfigJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     CapDrop: null,
     Binds: c.binds?.length ? c.binds : null,
     NetworkMode: networkMode(c, spec),
+    PortBindings: hostConfigPortBindings(c.portRequests ?? []),
+    PublishAllPorts: Boolean(c.publishAll),
   };
 }
 
@@ -114,6 +120,9 @@ function configJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     Image: c.imageRef,
     WorkingDir: spec.process.cwd,
     Entrypoint: null,
+    ...(c.exposedPorts
+      ? { ExposedPorts: Object.fromEntries(c.exposedPorts.map((k) => [k, {}])) }
+      : {}),
     Labels: labelsOf(spec.annotations),
   };
 }

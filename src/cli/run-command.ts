@@ -6,6 +6,7 @@ import type { PullReporter } from "../image/pull.js";
 import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
 import type { RunFlags, Tracer } from "../runtime/container.js";
 import { parseMountFlag, parseVolumeFlag } from "../runtime/mount-spec.js";
+import { parsePortSpecs } from "../runtime/network/ports.js";
 import {
   normaliseCapability,
   parseEnvFile,
@@ -40,6 +41,8 @@ interface RunOptions {
   cgroupParent?: string;
   network: string;
   net?: string;
+  publish?: string[];
+  publishAll?: boolean;
   userns?: string;
   init?: boolean;
   restart?: string;
@@ -146,6 +149,12 @@ function addPolicyOptions(run: Command): void {
         .choices(["none", "host", "bridge"]),
     )
     .option("--net <mode>", "alias of --network")
+    .option(
+      "-p, --publish <[ip:][hostPort:]containerPort[/proto]>",
+      "publish a container's port to the host (repeatable), e.g. 127.0.0.1:8080:80",
+      collect,
+    )
+    .option("-P, --publish-all", "publish every port the image exposes to a free host port")
     .option("--userns <mode>", "'host' to run without a user namespace")
     .option("--init", "run a minimal init as PID 1 that forwards signals and reaps zombies")
     .option("--restart <policy>", "no, always, unless-stopped or on-failure[:N] (with -d)")
@@ -197,6 +206,8 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     cgroupParent: opts.cgroupParent,
     userns: parseUserns(opts.userns ?? ""),
     network,
+    publish: parsePortSpecs(opts.publish ?? []),
+    publishAll: Boolean(opts.publishAll),
     init: Boolean(opts.init),
     labels,
     pull: opts.pull as RunFlags["pull"],

@@ -21,7 +21,9 @@ import {
   detachNetwork,
   hostsWithAddress,
   type NetworkEndpoint,
+  publishPorts,
 } from "./network/endpoint.js";
+import { everyInterfaceWarning, launchRequests } from "./network/ports.js";
 import { buildPlan, type Plan } from "./plan.js";
 import { shiftedLayers } from "./shifted-layers.js";
 import { forwardSignals } from "./signals.js";
@@ -41,6 +43,8 @@ export interface LaunchInput {
   interactive: boolean;
   detach: boolean;
   trace: Tracer;
+  /** Where `run` says what the user should know (ports open on every interface); `start` is silent. */
+  warn?: (line: string) => void;
 }
 
 /** What the executor needs of a launch, besides the spec. */
@@ -102,12 +106,26 @@ async function attachNetwork(
   if (state.networkMode !== "bridge") return undefined;
   const notice = (line: string) => process.stderr.write(`minibox: ${line}\n`);
   state.network = await attachDefaultNetwork(root, state.id, trace, notice);
+  await publishOnNetwork(root, input, state.network);
   const hosts = await readFile(paths.hosts, "utf8").catch(() => "");
   await writeFile(
     paths.hosts,
     hostsWithAddress(hosts, state.network.ip, spec.hostname, state.name),
   );
   return state.network;
+}
+
+/**
+ * -p/-P: the host ports chosen and recorded (in the state too, for ps,
+ * port and inspect); the executor holds them (input to the plan).
+ */
+async function publishOnNetwork(root: string, input: LaunchInput, endpoint: NetworkEndpoint) {
+  const { state, trace } = input;
+  const requests = launchRequests(state);
+  if (requests.length === 0) return;
+  state.ports = await publishPorts(root, state.id, endpoint, requests, trace);
+  const warning = everyInterfaceWarning(state.ports);
+  if (warning) input.warn?.(warning);
 }
 
 /**
@@ -125,6 +143,7 @@ export async function releaseNetwork(root: string, state: ContainerState, trace 
     process.stderr.write(`minibox: releasing the network of ${id}: ${(err as Error).message}\n`);
   }
   state.network = undefined;
+  state.ports = undefined;
 }
 
 export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): Promise<Launched> {
@@ -150,6 +169,7 @@ export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): 
     log: { file: paths.log, maxSize: state.logMaxSize, maxFiles: state.logMaxFiles },
     detach: input.detach ? { exitFile: paths.exit, hook: exitHook(store, state.id) } : undefined,
     network,
+    heldPorts: state.ports,
   });
   return { root: store.root, plan, spec, state, cgroup, paths, trace };
 }

@@ -120,6 +120,7 @@ async function releaseEndpoint(root: string, state: ContainerState): Promise<voi
     );
   });
   state.network = undefined;
+  state.ports = undefined;
 }
 
 /**

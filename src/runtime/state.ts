@@ -7,6 +7,7 @@ import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { type ContainerPaths, containerPaths, rootLayout } from "../layout.js";
 import type { NetworkEndpoint } from "./network/endpoint.js";
+import type { PortBinding, PortRequest } from "./network/ports.js";
 import type { MountPoint } from "./volumes.js";
 
 export interface ContainerState {
@@ -48,6 +49,14 @@ export interface ContainerState {
   networkMode?: "bridge";
   /** While it runs on a bridge network: its address and veth (released when it stops). */
   network?: NetworkEndpoint;
+  /** -p as asked (kept: each start publishes them again; inspect's HostConfig.PortBindings). */
+  portRequests?: PortRequest[];
+  /** -P: every exposed port, to a free host port, at each start. */
+  publishAll?: boolean;
+  /** The ports it exposes: the image's ExposedPorts and the -p ones ("8080/tcp"). */
+  exposedPorts?: string[];
+  /** While it runs: the host ports chosen for them (ps, port, inspect). */
+  ports?: PortBinding[];
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

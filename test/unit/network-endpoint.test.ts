@@ -126,24 +126,28 @@ describe("attach, detach, reconcile (fake host)", () => {
 });
 
 describe("pure parts", () => {
-  it("firewallFor: the networks in use, no ports yet", () => {
+  it("firewallFor: the networks in use and their ports; route_localnet only for ports the host's loopback reaches", () => {
     const n = { name: "bridge", bridge: "minibox0", subnet: "172.30.0.0/16" };
-    expect(
-      firewallFor([
-        {
-          ...n,
-          id: "x",
-          driver: "bridge",
-          gateway: "172.30.0.1",
-          internal: false,
-          labels: {},
-          created: "",
-        },
-      ]),
-    ).toEqual({
-      networks: [n],
-      ports: [],
-    });
+    const record: NetworkRecord = {
+      ...n,
+      id: "x",
+      driver: "bridge",
+      gateway: "172.30.0.1",
+      internal: false,
+      labels: {},
+      created: "",
+    };
+    expect(firewallFor([record])).toEqual({ networks: [n], ports: [], routeLocalnet: false });
+    const lan = {
+      proto: "tcp",
+      hostIp: "198.18.0.1",
+      hostPort: 80,
+      containerIp: "172.30.0.2",
+      containerPort: 8080,
+    } as const;
+    expect(firewallFor([record], [lan]).routeLocalnet).toBe(false);
+    expect(firewallFor([record], [lan, { ...lan, hostIp: "127.0.0.1" }]).routeLocalnet).toBe(true);
+    expect(firewallFor([record], [{ ...lan, hostIp: undefined }]).routeLocalnet).toBe(true);
   });
 
   it("hostsWithAddress: adds the container's line, replaces a previous run's", () => {

@@ -25,19 +25,36 @@
  * The firewall description must hold everything at once (firewall.ts), so
  * every change is made by the one `syncHost` under one lock, from the
  * lease files: no command's view of "its" rules can drop another's.
- * Published ports (-p) are not wired yet: the description has none.
+ * Published ports (-p) take part the same way: each running container's
+ * bindings are a file next to the leases (publish.ts), read by the sync.
  */
+import { MiniboxError } from "../../errors.js";
 import { rootLayout } from "../../layout.js";
 import { withLock } from "../../sys/lock.js";
 import { listNft } from "../../sys/nftables.js";
 import { hostVethName } from "../plan/network-steps.js";
 import type { Tracer } from "../trace.js";
-import { applyFirewall, type FirewallDesc, hostForwardDrops, removeFirewall } from "./firewall.js";
-import { allocate, readLeases, reconcileLocked, release, withLeaseLock } from "./ipam.js";
+import {
+  applyFirewall,
+  type FirewallDesc,
+  hostForwardDrops,
+  type PublishedPort,
+  removeFirewall,
+} from "./firewall.js";
+import {
+  allocate,
+  type Leases,
+  readLeases,
+  reconcileLocked,
+  release,
+  withLeaseLock,
+} from "./ipam.js";
 import { type NetlinkHelper, netlinkHelper } from "./netlink.js";
 import { ensureDefaultNetwork, listNetworks, type NetworkRecord, readNetwork } from "./networks.js";
+import { needsRouteLocalnet, type PortBinding, type PortRequest } from "./ports.js";
+import { networkPublishedPorts, removePortFile, reservePorts } from "./publish.js";
 import { parseCidr } from "./subnet.js";
-import { enableForwarding, restoreForwarding } from "./sysctl.js";
+import { enableForwarding, restoreForwarding, restoreSome, routeLocalnetKey } from "./sysctl.js";
 
 /** A container's place on a network, kept in its state.json while it runs. */
 export interface NetworkEndpoint {
@@ -78,34 +95,46 @@ function timed<T>(trace: Tracer, what: (r: T) => string, fn: () => T): T {
   return r;
 }
 
-/** The firewall for the networks that have containers (pure). */
-export function firewallFor(inUse: readonly NetworkRecord[]): FirewallDesc {
+/** The firewall for the networks that have containers and their running containers' ports (pure). */
+export function firewallFor(
+  inUse: readonly NetworkRecord[],
+  ports: PublishedPort[] = [],
+): FirewallDesc {
   return {
     networks: inUse.map((n) => ({ name: n.name, bridge: n.bridge, subnet: n.subnet })),
-    ports: [],
+    ports,
+    routeLocalnet: needsRouteLocalnet(ports),
   };
 }
 
-/** Networks with at least one lease, and those with none. */
+/** Networks with at least one lease (with their leases), and those with none. */
 async function networksByUse(root: string) {
   const inUse: NetworkRecord[] = [];
   const idle: NetworkRecord[] = [];
+  const leases = new Map<string, Leases>();
   for (const n of await listNetworks(root)) {
-    const leases = await readLeases(root, n).catch(() => ({}));
-    (Object.keys(leases).length > 0 ? inUse : idle).push(n);
+    const held = await readLeases(root, n).catch(() => ({}));
+    leases.set(n.id, held);
+    (Object.keys(held).length > 0 ? inUse : idle).push(n);
   }
-  return { inUse, idle };
+  return { inUse, idle, leases };
+}
+
+/** The one lock every change of the host side is made under (bridges, sysctls, firewall, ports). */
+export function withHostLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(rootLayout(root).lock("network-host"), fn);
 }
 
 /**
  * Make the host match the lease files: bridges of networks in use up,
- * forwarding on and the firewall for them; idle networks' bridges deleted;
- * with no network in use, no table and ip_forward as the host had it.
+ * forwarding on and the firewall for them and their containers' published
+ * ports; idle networks' bridges deleted; with no network in use, no table
+ * and ip_forward as the host had it.
  */
 export async function syncHost(root: string, ops: HostOps): Promise<void> {
   const layout = rootLayout(root);
-  await withLock(layout.lock("network-host"), async () => {
-    const { inUse, idle } = await networksByUse(root);
+  await withHostLock(root, async () => {
+    const { inUse, idle, leases } = await networksByUse(root);
     for (const n of idle) ops.helper.deleteLink(n.bridge);
     if (inUse.length === 0) {
       timed(
@@ -124,14 +153,34 @@ export async function syncHost(root: string, ops: HostOps): Promise<void> {
         () => ops.helper.ensureBridge(n.bridge, cidr, 0),
       );
     }
-    enableForwarding(layout.hostSysctls, { procSys: ops.procSys });
-    const desc = firewallFor(inUse);
+    const ports: PublishedPort[] = [];
+    for (const n of inUse)
+      ports.push(...(await networkPublishedPorts(root, n, leases.get(n.id) ?? {})));
+    const desc = firewallFor(inUse, ports);
+    hostSysctls(layout.hostSysctls, inUse, desc.routeLocalnet === true, ops.procSys);
     timed(
       ops.trace,
-      () => `firewall: table inet minibox for ${inUse.map((n) => n.subnet).join(", ")}`,
+      () =>
+        `firewall: table inet minibox for ${inUse.map((n) => n.subnet).join(", ")}${ports.length ? `, ${ports.length} published port(s)` : ""}`,
       () => applyFirewall(desc, ops.nft),
     );
   });
+}
+
+/**
+ * ip_forward on; route_localnet on the bridges while some port is
+ * published to the host's loopback (the guard rule comes with it, see
+ * firewall.ts), else put back as it was: never the setting without the guard.
+ */
+function hostSysctls(
+  stateFile: string,
+  inUse: readonly NetworkRecord[],
+  localnet: boolean,
+  procSys: string | undefined,
+): void {
+  const bridges = inUse.map((n) => n.bridge);
+  enableForwarding(stateFile, { procSys, routeLocalnet: localnet ? bridges : [] });
+  if (!localnet) restoreSome(stateFile, bridges.map(routeLocalnetKey), { procSys });
 }
 
 /**
@@ -173,6 +222,34 @@ export async function attachDefaultNetwork(
 }
 
 /**
+ * -p/-P: choose the host ports of an attached container and record them
+ * (under the host lock, so concurrent runs never pick the same one), then
+ * sync the host so the DNAT rules include them. The executor holds the
+ * ports (plan/port-steps.ts); a failure from here on is undone by
+ * detachNetwork, which forgets the ports with the lease.
+ */
+export async function publishPorts(
+  root: string,
+  containerId: string,
+  endpoint: NetworkEndpoint,
+  requests: readonly PortRequest[],
+  trace: Tracer,
+  ops?: Partial<HostOps>,
+): Promise<PortBinding[]> {
+  if (requests.length === 0) return [];
+  const t = performance.now();
+  const network = await readNetwork(root, endpoint.networkId);
+  if (!network) throw new MiniboxError(`network ${endpoint.network} not found`);
+  const all = await listNetworks(root);
+  const bindings = await withHostLock(root, () =>
+    reservePorts(root, network, containerId, requests, all),
+  );
+  trace(`ports: ${bindings.length} host port(s) chosen`, performance.now() - t);
+  await syncHost(root, hostOps(trace, ops));
+  return bindings;
+}
+
+/**
  * A forward chain of another table with policy drop drops the containers'
  * outbound traffic whatever minibox's table accepts (see firewall.ts): say
  * so, and where the way through is.
@@ -195,7 +272,10 @@ export async function detachNetwork(
 ): Promise<void> {
   const host = hostOps(trace, ops);
   const network = await readNetwork(root, endpoint.networkId);
-  if (network) await release(root, network, containerId).catch(() => false);
+  if (network) {
+    await release(root, network, containerId).catch(() => false);
+    await removePortFile(root, network, containerId);
+  }
   host.helper.deleteLink(endpoint.hostIf);
   await syncHost(root, host);
 }

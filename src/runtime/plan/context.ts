@@ -5,6 +5,7 @@
  * plan must create.
  */
 import type { NetworkEndpoint } from "../network/endpoint.js";
+import type { PortBinding } from "../network/ports.js";
 import type { Spec } from "../spec.js";
 
 export interface PlanLayout {
@@ -37,6 +38,8 @@ export interface PlanLayout {
   fileMounts?: string[];
   /** --network bridge: the container's veth and address (absent: loopback only, or the host's). */
   network?: NetworkEndpoint;
+  /** -p/-P: the host ports the executor holds open while the container runs. */
+  heldPorts?: PortBinding[];
 }
 
 export interface PlanContext {
