@@ -20,6 +20,8 @@ import {
   publishAllRequests,
   publishedPorts,
 } from "../../src/runtime/network/ports.js";
+import { holdPortSteps } from "../../src/runtime/plan/port-steps.js";
+import { stepFields } from "../../src/runtime/plan/steps.js";
 
 const req = (
   containerPort: number,
@@ -311,5 +313,21 @@ describe("publishing", () => {
     const c = { ports: [bind(8080, 9090, "127.0.0.1")], exposedPorts: ["8080/tcp", "22/tcp"] };
     expect(psPorts({ ...c, running: true })).toBe("22/tcp, 127.0.0.1:9090->8080/tcp");
     expect(psPorts({ ...c, running: false })).toBe("");
+  });
+});
+
+describe("hold-port steps", () => {
+  test("one per binding, every interface as 0.0.0.0, in the executor's field order", () => {
+    const steps = holdPortSteps([bind(8080, 9090, "127.0.0.1"), bind(53, 5353, "", "udp")]);
+    expect(steps.map(stepFields)).toEqual([
+      ["tcp", "127.0.0.1", "9090"],
+      ["udp", "0.0.0.0", "5353"],
+    ]);
+    expect(steps[0]?.describe).toBe("hold tcp 127.0.0.1:9090 (published 8080/tcp)");
+  });
+
+  test("an IPv6 address or a port out of range is refused before the executor runs", () => {
+    expect(() => holdPortSteps([bind(80, 80, "::1")])).toThrow("only IPv4 host addresses");
+    expect(() => holdPortSteps([bind(80, 0)])).toThrow("invalid host port 0");
   });
 });
