@@ -317,6 +317,30 @@ describe("run -p", () => {
     await expectPortGone(id, PORT);
   });
 
+  test("a port on one host address: reachable there from the LAN, and no route_localnet (nor guard) for it", async () => {
+    const id = (
+      await runOk([
+        "run",
+        "-d",
+        "--network",
+        "bridge",
+        "-p",
+        `${HOST_LAN_IP}:${PORT}:8080`,
+        IMAGE,
+        ...HTTPD,
+      ])
+    ).trim();
+    expect(lanGet(HOST_LAN_IP, PORT)).toBe(GREETING);
+    // Another container on the bridge may publish on loopback meanwhile (a concurrent test): only
+    // check the setting when this container is the only one with ports.
+    if (JSON.stringify(currentFirewall()).match(/"dport"/g)?.length === 1) {
+      expect(readSysctl("net/ipv4/conf/minibox0/route_localnet")).toBe("0");
+      expect(JSON.stringify(currentFirewall())).not.toContain('"guard"');
+    }
+    await runOk(["rm", "-f", id]);
+    await expectPortGone(id, PORT);
+  });
+
   test("UDP: a datagram to the published port reaches the container, and its reply comes back", async () => {
     const id = (
       await runOk([
