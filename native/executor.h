@@ -124,6 +124,10 @@ int write_string(const char *path, const char *content);
 /* The master end of the container's terminal, sent by the child's console step. */
 int receive_console(struct executor *ex);
 
+/* steps-ports.c */
+/* Close the published ports' sockets (the cloned child does, first thing). */
+void close_held_ports(struct executor *ex);
+
 /* wait.c */
 int wait_for_child(struct executor *ex);
 int foreground_monitor(struct executor *ex);

@@ -28,9 +28,9 @@ static int keep_fd(struct executor *ex, int fd)
 	return 0;
 }
 
-/* "hold-port tcp|udp IP PORT" ([setup], before the clone). SOCK_CLOEXEC: the
- * container's program (which the clone would otherwise hand the socket to at
- * execve) and the exit hook do not inherit it. SO_REUSEADDR as Go's listeners
+/* "hold-port tcp|udp IP PORT" ([setup], before the clone). The cloned child
+ * closes it first thing (close_held_ports); SOCK_CLOEXEC keeps it from the
+ * exit hook the monitor execs. SO_REUSEADDR as Go's listeners
  * set it (Docker's proxy): TIME_WAIT leftovers do not block a restart, while a
  * second listener on the port is still refused with EADDRINUSE. */
 int step_hold_port(struct executor *ex, const struct step *st)
@@ -58,4 +58,14 @@ int step_hold_port(struct executor *ex, const struct step *st)
 		return fail(ex, st, "bind", where);
 	}
 	return 0;
+}
+
+/* In the cloned child: the held ports are the monitor's, never the container's.
+ * Closed at once rather than left to CLOEXEC, so that no [child] step (nor
+ * whatever runs before an execve) ever holds a host socket. */
+void close_held_ports(struct executor *ex)
+{
+	for (size_t i = 0; i < ex->n_held_ports; i++)
+		close(ex->held_ports[i]);
+	ex->n_held_ports = 0;
 }

@@ -155,6 +155,28 @@ function portFree(port: number, proto: "tcp" | "udp" = "tcp", host = "0.0.0.0"):
   });
 }
 
+/** The socket inodes a process has open ("socket:[123]" links in /proc/PID/fd). */
+function socketInodes(pid: number): Set<string> {
+  const out = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    const link = spawnSync("readlink", [`/proc/${pid}/fd/${fd}`], {
+      encoding: "utf8",
+    }).stdout.trim();
+    if (link.startsWith("socket:")) out.add(link);
+  }
+  return out;
+}
+
+/** Sockets both the monitor and the container's init hold: none, the held ports stay the monitor's. */
+function sharedSockets(id: string): string[] {
+  const state = JSON.parse(
+    readFileSync(path.join(box.root, "containers", id, "state.json"), "utf8"),
+  ) as { monitorPid: number; pid: number };
+  const monitor = socketInodes(state.monitorPid);
+  expect(monitor.size).toBeGreaterThan(0);
+  return [...socketInodes(state.pid)].filter((s) => monitor.has(s));
+}
+
 function leases(): Record<string, string> {
   const dir = path.join(box.root, "networks");
   const out: Record<string, string> = {};
@@ -278,9 +300,10 @@ describe("run -p", () => {
     ]);
     expect(hairpin).toBe(GREETING);
 
-    // The monitor holds both host ports.
+    // The monitor holds both host ports; the container's processes do not.
     expect(await portFree(PORT, "tcp", "127.0.0.1")).toBe(false);
     expect(await portFree(PORT2)).toBe(false);
+    expect(sharedSockets(id)).toEqual([]);
 
     const ps = await runOk(["ps"]);
     expect(ps).toContain(`0.0.0.0:${PORT2}->8080/tcp, 127.0.0.1:${PORT}->8080/tcp`);
@@ -346,6 +369,8 @@ describe("run -p", () => {
       await runOk([
         "run",
         "-d",
+        // --init: PID 1 is the executor's own code (no execve); it must not hold the port either.
+        "--init",
         "--network",
         "bridge",
         "-p",
@@ -356,6 +381,7 @@ describe("run -p", () => {
       ])
     ).trim();
     expect(await portFree(UDP_PORT, "udp", "127.0.0.1")).toBe(false);
+    expect(sharedSockets(id)).toEqual([]);
     expect(await udpEcho("127.0.0.1", UDP_PORT, `ping ${P}\n`)).toBe(`ping ${P}\n`);
     // The monitor writes the log in batches: give it a moment.
     let logs = "";
