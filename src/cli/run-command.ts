@@ -6,7 +6,7 @@ import type { PullReporter } from "../image/pull.js";
 import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
 import type { RunFlags, Tracer } from "../runtime/container.js";
 import { parseMountFlag, parseVolumeFlag } from "../runtime/mount-spec.js";
-import { parsePortSpecs } from "../runtime/network/ports.js";
+import { checkPublishable, parsePortSpecs } from "../runtime/network/ports.js";
 import {
   normaliseCapability,
   parseEnvFile,
@@ -206,7 +206,7 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     cgroupParent: opts.cgroupParent,
     userns: parseUserns(opts.userns ?? ""),
     network,
-    publish: parsePortSpecs(opts.publish ?? []),
+    publish: publishFrom(opts.publish ?? []),
     publishAll: Boolean(opts.publishAll),
     init: Boolean(opts.init),
     labels,
@@ -254,6 +254,21 @@ function limitsFrom(opts: RunOptions): RunFlags["limits"] {
   if (opts.cpuShares !== undefined) limits.cpuShares = integer(opts.cpuShares, "--cpu-shares");
   if (opts.pidsLimit !== undefined) limits.pidsLimit = integer(opts.pidsLimit, "--pids-limit");
   return limits;
+}
+
+/** -p values, checked before any image is looked at; a bad one says the form Docker takes. */
+function publishFrom(values: string[]) {
+  try {
+    const requests = parsePortSpecs(values);
+    checkPublishable(requests);
+    return requests;
+  } catch (err) {
+    if (!(err instanceof MiniboxError) || err.hint) throw err;
+    throw new MiniboxError(
+      `-p: ${err.message}`,
+      "use -p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp], e.g. -p 127.0.0.1:8080:80",
+    );
+  }
 }
 
 /** --net is --network's alias, and is not checked by commander's choices: check it here. */

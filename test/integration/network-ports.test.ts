@@ -559,6 +559,20 @@ describe("run -p", () => {
       "true",
     ]);
     expect(bad.code).toBe(125);
-    expect(oneLineError(bad)).toContain("invalid hostPort: 99999");
+    expect(oneLineError(bad)).toBe(
+      "minibox: -p: invalid hostPort: 99999; use -p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp], e.g. -p 127.0.0.1:8080:80",
+    );
+    const v6 = await box.run([
+      "run",
+      "--rm",
+      "--network",
+      "bridge",
+      "-p",
+      "[::1]:80:80",
+      IMAGE,
+      "true",
+    ]);
+    expect(v6.code).toBe(125);
+    expect(oneLineError(v6)).toContain("publishing on ::1: only IPv4 host addresses are supported");
   });
 });
