@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   attachDefaultNetwork,
@@ -8,6 +8,7 @@ import {
   firewallFor,
   hostsWithAddress,
   networkSettings,
+  publishPorts,
   reconcileEndpoints,
 } from "../../src/runtime/network/endpoint.js";
 import { readLeases } from "../../src/runtime/network/ipam.js";
@@ -75,6 +76,52 @@ describe("attach, detach, reconcile (fake host)", () => {
     expect(host.forward()).toBe("0");
     expect(host.batches.at(-1)).toContain('"delete"');
     expect(host.batches.at(-1)).not.toContain("masquerade");
+  });
+
+  it("published ports: two containers' DNAT rules side by side; route_localnet and the guard only while a loopback port is published", async () => {
+    const host = fakeHost(root);
+    const localnet = join(host.ops.procSys, "net/ipv4/conf/minibox0/route_localnet");
+    mkdirSync(dirname(localnet), { recursive: true });
+    writeFileSync(localnet, "0\n");
+    const last = () => host.batches.at(-1) ?? "";
+    const a = await attachDefaultNetwork(
+      root,
+      A,
+      () => {},
+      () => {},
+      host.ops,
+    );
+    const b = await attachDefaultNetwork(
+      root,
+      B,
+      () => {},
+      () => {},
+      host.ops,
+    );
+    const loopback = [
+      { containerPort: 8080, proto: "tcp", hostIp: "127.0.0.1", hostPort: "29090" },
+    ] as const;
+    const lan = [
+      { containerPort: 80, proto: "udp", hostIp: "198.18.0.1", hostPort: "29091" },
+    ] as const;
+    expect(await publishPorts(root, A, a, [...loopback], () => {}, host.ops)).toEqual([
+      { containerPort: 8080, proto: "tcp", hostIp: "127.0.0.1", hostPort: 29090 },
+    ]);
+    await publishPorts(root, B, b, [...lan], () => {}, host.ops);
+    expect(last()).toContain(`"addr":"${a.ip}","port":8080`);
+    expect(last()).toContain(`"addr":"${b.ip}","port":80`);
+    expect(last()).toContain('"guard"');
+    expect(readFileSync(localnet, "utf8").trim()).toBe("1");
+    // The same port for another container is refused, and leaves the first's rules.
+    await expect(publishPorts(root, B, b, [...loopback], () => {}, host.ops)).rejects.toThrow(
+      "Bind for 127.0.0.1:29090 failed: port is already allocated",
+    );
+    await detachNetwork(root, A, a, () => {}, host.ops);
+    expect(last()).not.toContain("8080");
+    expect(last()).toContain(`"addr":"${b.ip}","port":80`);
+    expect(last()).not.toContain('"guard"');
+    expect(readFileSync(localnet, "utf8").trim()).toBe("0");
+    await detachNetwork(root, B, b, () => {}, host.ops);
   });
 
   it("says once per run when another table's forward chain drops by policy", async () => {

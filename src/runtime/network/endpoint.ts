@@ -157,30 +157,33 @@ export async function syncHost(root: string, ops: HostOps): Promise<void> {
     for (const n of inUse)
       ports.push(...(await networkPublishedPorts(root, n, leases.get(n.id) ?? {})));
     const desc = firewallFor(inUse, ports);
-    hostSysctls(layout.hostSysctls, inUse, desc.routeLocalnet === true, ops.procSys);
+    const localnet = desc.routeLocalnet === true;
+    enableForwarding(layout.hostSysctls, { procSys: ops.procSys });
+    // route_localnet only while the guard is in the table: put back before the guard goes, set after it came.
+    if (!localnet) routeLocalnet(layout.hostSysctls, inUse, false, ops.procSys);
     timed(
       ops.trace,
       () =>
         `firewall: table inet minibox for ${inUse.map((n) => n.subnet).join(", ")}${ports.length ? `, ${ports.length} published port(s)` : ""}`,
       () => applyFirewall(desc, ops.nft),
     );
+    if (localnet) routeLocalnet(layout.hostSysctls, inUse, true, ops.procSys);
   });
 }
 
 /**
- * ip_forward on; route_localnet on the bridges while some port is
- * published to the host's loopback (the guard rule comes with it, see
- * firewall.ts), else put back as it was: never the setting without the guard.
+ * route_localnet of the networks' bridges: 1 while some port is published
+ * to the host's loopback (see firewall.ts), else put back as it was found.
  */
-function hostSysctls(
+function routeLocalnet(
   stateFile: string,
   inUse: readonly NetworkRecord[],
-  localnet: boolean,
+  on: boolean,
   procSys: string | undefined,
 ): void {
   const bridges = inUse.map((n) => n.bridge);
-  enableForwarding(stateFile, { procSys, routeLocalnet: localnet ? bridges : [] });
-  if (!localnet) restoreSome(stateFile, bridges.map(routeLocalnetKey), { procSys });
+  if (on) enableForwarding(stateFile, { procSys, routeLocalnet: bridges });
+  else restoreSome(stateFile, bridges.map(routeLocalnetKey), { procSys });
 }
 
 /**
