@@ -401,6 +401,13 @@ export function publishedPorts(
  * Whether the host's own loopback must reach some published port: one on
  * 127/8, or on every interface (Docker answers 127.0.0.1:P for `-p P:C`
  * too). That takes route_localnet on the bridge, and with it the guard.
+ *
+ * Why route_localnet and not a userland proxy in the monitor (Docker's
+ * docker-proxy, the issue's alternative): the kernel's DNAT costs no
+ * process, no copy and no extra connection per request, and the container
+ * sees the DNATed connection as every other published port's; the hole
+ * route_localnet opens (CVE-2020-8558) is closed by the guard rule, which
+ * exists exactly as long as the setting (endpoint.ts syncHost).
  */
 export function needsRouteLocalnet(ports: readonly PublishedPort[]): boolean {
   return ports.some((p) => p.hostIp === undefined || p.hostIp.startsWith("127."));
