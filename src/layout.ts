@@ -90,6 +90,7 @@ export function layerPaths(dir: string) {
  *     dns.pid        the resolver's PID while the network has containers
  *     dns.lock       held while the resolver is started, stopped or fed
  *                    (src/runtime/network/dns.ts)
+ *     ports/<id>.json   a running container's published ports (src/runtime/network/publish.ts)
  */
 export function networkPaths(dir: string) {
   return {
@@ -99,6 +100,8 @@ export function networkPaths(dir: string) {
     dnsRecords: join(dir, "dns-records"),
     dnsPid: join(dir, "dns.pid"),
     dnsLock: join(dir, "dns.lock"),
+    ports: join(dir, "ports"),
+    portsOf: (containerId: string) => join(dir, "ports", `${containerId}.json`),
   };
 }
 

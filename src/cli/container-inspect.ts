@@ -4,6 +4,7 @@ import { containerPaths, NETWORK_ROOT } from "../layout.js";
 import { type ContainerView, findContainer, readSpec } from "../runtime/lifecycle.js";
 import { networkSettings } from "../runtime/network/attachments.js";
 import { listNetworks } from "../runtime/network/networks.js";
+import { hostConfigPortBindings, networkSettingsPorts } from "../runtime/network/ports.js";
 import type { Spec } from "../runtime/spec.js";
 import { contextFrom } from "./context.js";
 import { renderTemplate } from "./template.js";
@@ -52,12 +53,15 @@ export async function inspectContainer(
     HostConfig: hostConfigJson(c, spec),
     Config: configJson(c, spec),
     Mounts: c.mounts ?? [],
-    NetworkSettings: networkSettings(
-      networkMode(c, spec),
-      c,
-      c.running,
-      Object.fromEntries((await listNetworks(NETWORK_ROOT)).map((n) => [n.name, n.id])),
-    ),
+    NetworkSettings: {
+      ...networkSettings(
+        networkMode(c, spec),
+        c,
+        c.running,
+        Object.fromEntries((await listNetworks(NETWORK_ROOT)).map((n) => [n.name, n.id])),
+      ),
+      Ports: c.running ? networkSettingsPorts(c.ports ?? [], c.exposedPorts) : {},
+    },
     GraphDriver: {
       Name: "overlay",
       Data: {
@@ -111,6 +115,8 @@ function hostConfigJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     DnsOptions: c.dns?.options ?? [],
     DnsSearch: c.dns?.search ?? [],
     ExtraHosts: c.extraHosts ?? null,
+    PortBindings: hostConfigPortBindings(c.portRequests ?? []),
+    PublishAllPorts: Boolean(c.publishAll),
   };
 }
 
@@ -124,6 +130,9 @@ function configJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     Image: c.imageRef,
     WorkingDir: spec.process.cwd,
     Entrypoint: null,
+    ...(c.exposedPorts
+      ? { ExposedPorts: Object.fromEntries(c.exposedPorts.map((k) => [k, {}])) }
+      : {}),
     Labels: labelsOf(spec.annotations),
   };
 }

@@ -15,6 +15,7 @@ import {
 } from "../runtime/network/dns-config.js";
 import type { EndpointRequest } from "../runtime/network/endpoint.js";
 import { DEFAULT_NETWORK } from "../runtime/network/networks.js";
+import { checkPublishable, parsePortSpecs } from "../runtime/network/ports.js";
 import {
   normaliseCapability,
   parseEnvFile,
@@ -55,6 +56,8 @@ interface RunOptions {
   dnsSearch?: string[];
   dnsOption?: string[];
   addHost?: string[];
+  publish?: string[];
+  publishAll?: boolean;
   userns?: string;
   init?: boolean;
   restart?: string;
@@ -165,6 +168,12 @@ function addPolicyOptions(run: Command): void {
     )
     .option("--ip <address>", "the container's IPv4 address on its (first, user-defined) network")
     .option("--net <mode>", "alias of --network")
+    .option(
+      "-p, --publish <[ip:][hostPort:]containerPort[/proto]>",
+      "publish a container's port to the host (repeatable), e.g. 127.0.0.1:8080:80",
+      collect,
+    )
+    .option("-P, --publish-all", "publish every port the image exposes to a free host port")
     .option("--userns <mode>", "'host' to run without a user namespace")
     .option("--init", "run a minimal init as PID 1 that forwards signals and reaps zombies")
     .option("--restart <policy>", "no, always, unless-stopped or on-failure[:N] (with -d)")
@@ -244,6 +253,8 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     network,
     networks,
     ...dnsFrom(opts, network),
+    publish: publishFrom(opts.publish ?? []),
+    publishAll: Boolean(opts.publishAll),
     init: Boolean(opts.init),
     labels,
     pull: opts.pull as RunFlags["pull"],
@@ -290,6 +301,21 @@ function limitsFrom(opts: RunOptions): RunFlags["limits"] {
   if (opts.cpuShares !== undefined) limits.cpuShares = integer(opts.cpuShares, "--cpu-shares");
   if (opts.pidsLimit !== undefined) limits.pidsLimit = integer(opts.pidsLimit, "--pids-limit");
   return limits;
+}
+
+/** -p values, checked before any image is looked at; a bad one says the form Docker takes. */
+function publishFrom(values: string[]) {
+  try {
+    const requests = parsePortSpecs(values);
+    checkPublishable(requests);
+    return requests;
+  } catch (err) {
+    if (!(err instanceof MiniboxError) || err.hint) throw err;
+    throw new MiniboxError(
+      `-p: ${err.message}`,
+      "use -p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp], e.g. -p 127.0.0.1:8080:80",
+    );
+  }
 }
 
 /** What a run is on when no --network is given: the default bridge, as Docker. */

@@ -50,6 +50,12 @@ import { claimName } from "./names.js";
 import { type DnsFlags, NO_DNS_FLAGS } from "./network/dns-config.js";
 import type { EndpointRequest } from "./network/endpoint.js";
 import { DEFAULT_NETWORK, getNetwork } from "./network/networks.js";
+import {
+  checkPublishable,
+  type PortRequest,
+  portKey,
+  publishAllRequests,
+} from "./network/ports.js";
 import { prepareContainerDir, readImageFile, writeEtcFiles } from "./rootfs.js";
 import { generateSpec, type Spec } from "./spec.js";
 import { type ContainerState, removeContainerDir, writeState } from "./state.js";
@@ -90,6 +96,10 @@ export interface RunFlags {
   dns?: DnsFlags;
   /** --add-host, as "NAME:IP" (IP may be host-gateway). */
   extraHosts?: string[];
+  /** -p, parsed (ports.ts parsePortSpecs). */
+  publish?: PortRequest[];
+  /** -P: every port the image exposes, to a free host port. */
+  publishAll?: boolean;
   init: boolean;
   labels: Record<string, string>;
   pull: "missing" | "always" | "never";
@@ -139,6 +149,30 @@ async function imageStage(ctx: RunContext, imageName: string, flags: RunFlags, t
 }
 
 type ImageStage = Awaited<ReturnType<typeof imageStage>>;
+
+/**
+ * -p and -P: the requests (checked before anything is created) and the
+ * ports the container exposes (the image's and the published ones, as
+ * Docker lists them in ps and inspect). With --network host they are
+ * discarded with Docker's warning; with none, kept but never published (Docker).
+ */
+function portsStage(img: ImageStage, flags: RunFlags) {
+  const explicit = flags.publish ?? [];
+  const exposed = img.config.config?.ExposedPorts;
+  checkPublishable(explicit);
+  // -P's requests are read now: bad ExposedPorts in the image are refused before anything is made.
+  if (flags.publishAll) publishAllRequests(exposed, explicit);
+  if (flags.network === "host" && (explicit.length > 0 || flags.publishAll)) {
+    process.stderr.write("WARNING: Published ports are discarded when using host network mode\n");
+  }
+  const keys = new Set(Object.keys(exposed ?? {}));
+  for (const r of explicit) keys.add(portKey(r.containerPort, r.proto));
+  return {
+    portRequests: explicit.length > 0 ? explicit : undefined,
+    publishAll: flags.publishAll || undefined,
+    exposedPorts: keys.size > 0 ? [...keys] : undefined,
+  };
+}
 
 /** Everything decided before anything is created: ID, name, user namespace, user, mounts. */
 interface Identity {
@@ -324,6 +358,7 @@ async function launchStage(run: NewRun, spec: Spec) {
     init: flags.init,
     interactive: flags.interactive && !flags.detach,
     detach: flags.detach,
+    warn: (line) => process.stderr.write(`minibox: ${line}\n`),
   });
   run.progress.launched = launched;
   return flags.detach ? await startDetached(launched) : await runInForeground(launched);
@@ -361,8 +396,9 @@ async function runContainerSteps(
   await sweepContainers(ctx.store.root);
   await checkNetworks(flags);
   const img = await imageStage(ctx, imageName, flags, trace);
+  const ports = portsStage(img, flags);
   const who = await identityStage(ctx, img, flags);
-  const state = newState(who, img.image, imageName, flags);
+  const state = { ...newState(who, img.image, imageName, flags), ...ports };
   const progress: Progress = { created: { volumes: [], dirs: [] }, badInput: false };
   const run: NewRun = { ctx, imageName, flags, trace, img, who, state, progress };
   try {

@@ -23,7 +23,9 @@ import {
   detachNetwork,
   hostsWithAddress,
   type NetworkEndpoint,
+  publishPorts,
 } from "./network/endpoint.js";
+import { everyInterfaceWarning, launchRequests } from "./network/ports.js";
 import { buildPlan, type Plan } from "./plan.js";
 import { shiftedLayers } from "./shifted-layers.js";
 import { forwardSignals } from "./signals.js";
@@ -43,6 +45,8 @@ export interface LaunchInput {
   interactive: boolean;
   detach: boolean;
   trace: Tracer;
+  /** Where `run` says what the user should know (ports open on every interface); `start` is silent. */
+  warn?: (line: string) => void;
 }
 
 /** What the executor needs of a launch, besides the spec. */
@@ -109,10 +113,26 @@ async function attachNetworks(root: string, input: LaunchInput): Promise<Network
     endpoints.push(await attachRequest(root, who, req, index, trace, notice));
   }
   const first = endpoints[0] as NetworkEndpoint;
+  // Published ports go to the first network's address (as podman's).
+  await publishOnNetwork(input, first);
   const hosts = await readFile(paths.hosts, "utf8").catch(() => "");
   const extra = withHostGateway(hosts, state.extraHosts ?? [], first.gateway);
   await writeFile(paths.hosts, hostsWithAddress(extra, first.ip, spec.hostname, state.name));
   return endpoints;
+}
+
+/**
+ * -p/-P: the host ports chosen and recorded (in the state too, for ps,
+ * port and inspect); the executor holds them (input to the plan).
+ */
+async function publishOnNetwork(input: LaunchInput, endpoint: NetworkEndpoint) {
+  const { state, trace } = input;
+  const requests = launchRequests(state);
+  if (requests.length === 0) return;
+  const ports = await publishPorts(state.id, endpoint, requests, trace);
+  state.ports = ports;
+  const warning = everyInterfaceWarning(ports);
+  if (warning) input.warn?.(warning);
 }
 
 /**
@@ -130,6 +150,7 @@ export async function releaseNetwork(state: ContainerState, trace = NO_TRACE) {
     }
   }
   state.network = undefined;
+  state.ports = undefined;
 }
 
 export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): Promise<Launched> {
@@ -155,6 +176,7 @@ export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): 
     log: { file: paths.log, maxSize: state.logMaxSize, maxFiles: state.logMaxFiles },
     detach: input.detach ? { exitFile: paths.exit, hook: exitHook(store, state.id) } : undefined,
     networks,
+    heldPorts: state.ports,
   });
   return { root: store.root, plan, spec, state, cgroup, paths, trace };
 }

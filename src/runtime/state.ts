@@ -8,6 +8,7 @@ import { basename } from "node:path";
 import { type ContainerPaths, containerPaths, rootLayout } from "../layout.js";
 import type { DnsFlags } from "./network/dns-config.js";
 import type { EndpointRequest, NetworkEndpoint } from "./network/endpoint.js";
+import type { PortBinding, PortRequest } from "./network/ports.js";
 import type { MountPoint } from "./volumes.js";
 
 export interface ContainerState {
@@ -61,6 +62,14 @@ export interface ContainerState {
   dns?: DnsFlags;
   /** --add-host entries, "NAME:IP" (inspect's HostConfig.ExtraHosts); host-gateway resolved at each start. */
   extraHosts?: string[];
+  /** -p as asked (kept: each start publishes them again; inspect's HostConfig.PortBindings). */
+  portRequests?: PortRequest[];
+  /** -P: every exposed port, to a free host port, at each start. */
+  publishAll?: boolean;
+  /** The ports it exposes: the image's ExposedPorts and the -p ones ("8080/tcp"). */
+  exposedPorts?: string[];
+  /** While it runs: the host ports chosen for them (ps, port, inspect). */
+  ports?: PortBinding[];
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

@@ -1,6 +1,6 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   attachDefaultNetwork,
@@ -8,6 +8,7 @@ import {
   dnsMembers,
   firewallFor,
   hostsWithAddress,
+  publishPorts,
   reconcileEndpoints,
 } from "../../src/runtime/network/endpoint.js";
 import { readLeases } from "../../src/runtime/network/ipam.js";
@@ -78,6 +79,52 @@ describe("attach, detach, reconcile (fake host)", () => {
     expect(host.batches.at(-1)).not.toContain("masquerade");
   });
 
+  it("published ports: two containers' DNAT rules side by side; route_localnet and the guard only while a loopback port is published", async () => {
+    const host = fakeHost(root);
+    const localnet = join(host.ops.procSys, "net/ipv4/conf/minibox0/route_localnet");
+    mkdirSync(dirname(localnet), { recursive: true });
+    writeFileSync(localnet, "0\n");
+    const last = () => host.batches.at(-1) ?? "";
+    const a = await attachDefaultNetwork(
+      root,
+      A,
+      () => {},
+      () => {},
+      host.ops,
+    );
+    const b = await attachDefaultNetwork(
+      root,
+      B,
+      () => {},
+      () => {},
+      host.ops,
+    );
+    const loopback = [
+      { containerPort: 8080, proto: "tcp", hostIp: "127.0.0.1", hostPort: "29090" },
+    ] as const;
+    const lan = [
+      { containerPort: 80, proto: "udp", hostIp: "198.18.0.1", hostPort: "29091" },
+    ] as const;
+    expect(await publishPorts(A, a, [...loopback], () => {}, host.ops)).toEqual([
+      { containerPort: 8080, proto: "tcp", hostIp: "127.0.0.1", hostPort: 29090 },
+    ]);
+    await publishPorts(B, b, [...lan], () => {}, host.ops);
+    expect(last()).toContain(`"addr":"${a.ip}","port":8080`);
+    expect(last()).toContain(`"addr":"${b.ip}","port":80`);
+    expect(last()).toContain('"guard"');
+    expect(readFileSync(localnet, "utf8").trim()).toBe("1");
+    // The same port for another container is refused, and leaves the first's rules.
+    await expect(publishPorts(B, b, [...loopback], () => {}, host.ops)).rejects.toThrow(
+      "Bind for 127.0.0.1:29090 failed: port is already allocated",
+    );
+    await detachNetwork(A, a, () => {}, host.ops);
+    expect(last()).not.toContain("8080");
+    expect(last()).toContain(`"addr":"${b.ip}","port":80`);
+    expect(last()).not.toContain('"guard"');
+    expect(readFileSync(localnet, "utf8").trim()).toBe("0");
+    await detachNetwork(B, b, () => {}, host.ops);
+  });
+
   it("another table's drop-policy forward chain gets minibox's accept rules, removed with the last container", async () => {
     const host = fakeHost(root);
     host.chains.push({
@@ -144,24 +191,32 @@ describe("attach, detach, reconcile (fake host)", () => {
 });
 
 describe("pure parts", () => {
-  it("firewallFor: the networks in use (internal or not), no ports yet", () => {
+  it("firewallFor: the networks in use and their ports; route_localnet only for ports the host's loopback reaches", () => {
     const n = { name: "bridge", bridge: "minibox0", subnet: "172.30.0.0/16" };
-    expect(
-      firewallFor([
-        {
-          ...n,
-          id: "x",
-          driver: "bridge",
-          gateway: "172.30.0.1",
-          internal: false,
-          labels: {},
-          created: "",
-        },
-      ]),
-    ).toEqual({
+    const record: NetworkRecord = {
+      ...n,
+      id: "x",
+      driver: "bridge",
+      gateway: "172.30.0.1",
+      internal: false,
+      labels: {},
+      created: "",
+    };
+    expect(firewallFor([record])).toEqual({
       networks: [{ ...n, internal: false }],
       ports: [],
+      routeLocalnet: false,
     });
+    const lan = {
+      proto: "tcp",
+      hostIp: "198.18.0.1",
+      hostPort: 80,
+      containerIp: "172.30.0.2",
+      containerPort: 8080,
+    } as const;
+    expect(firewallFor([record], [lan]).routeLocalnet).toBe(false);
+    expect(firewallFor([record], [lan, { ...lan, hostIp: "127.0.0.1" }]).routeLocalnet).toBe(true);
+    expect(firewallFor([record], [{ ...lan, hostIp: undefined }]).routeLocalnet).toBe(true);
   });
 
   it("hostsWithAddress: adds the container's line, replaces a previous run's", () => {

@@ -29,17 +29,24 @@
  * The firewall description must hold everything at once (firewall.ts), so
  * every change is made by the one `syncHost` under one lock, from the
  * lease files: no command's view of "its" rules can drop another's.
- * Published ports (-p) are not wired yet: the description has none.
+ * Published ports (-p) take part the same way: each running container's
+ * bindings are a file next to the leases (publish.ts), read by the sync.
  */
 import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
+import { MiniboxError } from "../../errors.js";
 import { NETWORK_ROOT, rootLayout } from "../../layout.js";
 import { withLock } from "../../sys/lock.js";
 import { listNft, runNft } from "../../sys/nftables.js";
 import { hostVethName } from "../plan/network-steps.js";
 import type { Tracer } from "../trace.js";
 import { type DnsMember, stopIdleResolver, syncResolver } from "./dns.js";
-import { applyFirewall, type FirewallDesc, removeFirewall } from "./firewall.js";
+import {
+  applyFirewall,
+  type FirewallDesc,
+  type PublishedPort,
+  removeFirewall,
+} from "./firewall.js";
 import { forwardDropChains, passThroughCommands } from "./host-forward.js";
 import {
   allocate,
@@ -59,8 +66,10 @@ import {
   type NetworkRecord,
   readNetwork,
 } from "./networks.js";
+import { needsRouteLocalnet, type PortBinding, type PortRequest } from "./ports.js";
+import { networkPublishedPorts, removePortFile, reservePorts } from "./publish.js";
 import { parseCidr } from "./subnet.js";
-import { enableForwarding, restoreForwarding } from "./sysctl.js";
+import { enableForwarding, restoreForwarding, restoreSome, routeLocalnetKey } from "./sysctl.js";
 
 /** A container's place on a network, kept in its state.json while it runs. */
 export interface NetworkEndpoint {
@@ -138,8 +147,11 @@ function timed<T>(trace: Tracer, what: (r: T) => string, fn: () => T): T {
   return r;
 }
 
-/** The firewall for the networks that have containers (pure). */
-export function firewallFor(inUse: readonly NetworkRecord[]): FirewallDesc {
+/** The firewall for the networks that have containers and their running containers' ports (pure). */
+export function firewallFor(
+  inUse: readonly NetworkRecord[],
+  ports: PublishedPort[] = [],
+): FirewallDesc {
   return {
     networks: inUse.map((n) => ({
       name: n.name,
@@ -147,11 +159,12 @@ export function firewallFor(inUse: readonly NetworkRecord[]): FirewallDesc {
       subnet: n.subnet,
       internal: n.internal,
     })),
-    ports: [],
+    ports,
+    routeLocalnet: needsRouteLocalnet(ports),
   };
 }
 
-/** Networks with at least one lease, and those with none. */
+/** Networks with at least one lease (with their leases), and those with none. */
 async function networksByUse(root: string) {
   const inUse: NetworkRecord[] = [];
   const idle: NetworkRecord[] = [];
@@ -171,15 +184,21 @@ export function dnsMembers(leases: Leases): DnsMember[] {
   );
 }
 
+/** The one lock every change of the host side is made under (bridges, sysctls, firewall, ports). */
+export async function withHostLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  await mkdir(rootLayout(root).locks, { recursive: true, mode: 0o700 });
+  return withLock(rootLayout(root).lock("network-host"), fn);
+}
+
 /**
  * Make the host match the lease files: bridges of networks in use up,
- * forwarding on and the firewall for them; idle networks' bridges deleted;
- * with no network in use, no table and ip_forward as the host had it.
+ * forwarding on and the firewall for them and their containers' published
+ * ports; idle networks' bridges deleted; with no network in use, no table
+ * and ip_forward as the host had it.
  */
 export async function syncHost(ops: HostOps & { dir: string }): Promise<void> {
   const layout = rootLayout(ops.dir);
-  await mkdir(layout.locks, { recursive: true, mode: 0o700 });
-  await withLock(layout.lock("network-host"), async () => {
+  await withHostLock(ops.dir, async () => {
     const { inUse, idle, leasesOf } = await networksByUse(ops.dir);
     for (const n of idle) {
       ops.helper.deleteLink(n.bridge);
@@ -203,13 +222,21 @@ export async function syncHost(ops: HostOps & { dir: string }): Promise<void> {
         () => ops.helper.ensureBridge(n.bridge, cidr, 0),
       );
     }
+    const ports: PublishedPort[] = [];
+    for (const n of inUse)
+      ports.push(...(await networkPublishedPorts(ops.dir, n, leasesOf.get(n.id) ?? {})));
+    const desc = firewallFor(inUse, ports);
+    const localnet = desc.routeLocalnet === true;
     enableForwarding(layout.hostSysctls, { procSys: ops.procSys });
-    const desc = firewallFor(inUse);
+    // route_localnet only while the guard is in the table: put back before the guard goes, set after it came.
+    if (!localnet) routeLocalnet(layout.hostSysctls, inUse, false, ops.procSys);
     timed(
       ops.trace,
-      () => `firewall: table inet minibox for ${inUse.map((n) => n.subnet).join(", ")}`,
+      () =>
+        `firewall: table inet minibox for ${inUse.map((n) => n.subnet).join(", ")}${ports.length ? `, ${ports.length} published port(s)` : ""}`,
       () => applyFirewall(desc, ops.nft),
     );
+    if (localnet) routeLocalnet(layout.hostSysctls, inUse, true, ops.procSys);
     syncPassThrough(
       inUse.filter((n) => !n.internal).map((n) => n.subnet),
       ops,
@@ -236,6 +263,21 @@ function syncPassThrough(subnets: string[], ops: HostOps): void {
         : "firewall: accept rules in other tables removed",
     () => (ops.nft ?? runNft)(JSON.stringify({ nftables: batch })),
   );
+}
+
+/**
+ * route_localnet of the networks' bridges: 1 while some port is published
+ * to the host's loopback (see firewall.ts), else put back as it was found.
+ */
+function routeLocalnet(
+  stateFile: string,
+  inUse: readonly NetworkRecord[],
+  on: boolean,
+  procSys: string | undefined,
+): void {
+  const bridges = inUse.map((n) => n.bridge);
+  if (on) enableForwarding(stateFile, { procSys, routeLocalnet: bridges });
+  else restoreSome(stateFile, bridges.map(routeLocalnetKey), { procSys });
 }
 
 /**
@@ -334,6 +376,34 @@ function endpointOf(
 }
 
 /**
+ * -p/-P: choose the host ports of an attached container and record them
+ * (under the host lock, so concurrent runs never pick the same one), then
+ * sync the host so the DNAT rules include them. The executor holds the
+ * ports (plan/port-steps.ts); a failure from here on is undone by
+ * detachNetwork, which forgets the ports with the lease.
+ */
+export async function publishPorts(
+  containerId: string,
+  endpoint: NetworkEndpoint,
+  requests: readonly PortRequest[],
+  trace: Tracer,
+  ops?: Partial<HostOps>,
+): Promise<PortBinding[]> {
+  if (requests.length === 0) return [];
+  const t = performance.now();
+  const host = hostOps(trace, ops);
+  const network = await readNetwork(host.dir, endpoint.networkId);
+  if (!network) throw new MiniboxError(`network ${endpoint.network} not found`);
+  const all = await listNetworks(host.dir);
+  const bindings = await withHostLock(host.dir, () =>
+    reservePorts(host.dir, network, containerId, requests, all),
+  );
+  trace(`ports: ${bindings.length} host port(s) chosen`, performance.now() - t);
+  await syncHost(host);
+  return bindings;
+}
+
+/**
  * Undo a container's attachment: release its lease, delete its veth's
  * host end if the kernel has not already (it goes with the netns), and
  * sync the host. Idempotent: a second call finds no lease and no link.
@@ -346,7 +416,10 @@ export async function detachNetwork(
 ): Promise<void> {
   const host = hostOps(trace, ops);
   const network = await readNetwork(host.dir, endpoint.networkId);
-  if (network) await release(host.dir, network, containerId).catch(() => false);
+  if (network) {
+    await release(host.dir, network, containerId).catch(() => false);
+    await removePortFile(host.dir, network, containerId);
+  }
   host.helper.deleteLink(endpoint.hostIf);
   await syncHost(host);
 }

@@ -5,6 +5,7 @@
  * plan must create.
  */
 import type { NetworkEndpoint } from "../network/endpoint.js";
+import type { PortBinding } from "../network/ports.js";
 import type { Spec } from "../spec.js";
 
 export interface PlanLayout {
@@ -40,6 +41,8 @@ export interface PlanLayout {
    * (absent or empty: loopback only, or the host's).
    */
   networks?: NetworkEndpoint[];
+  /** -p/-P: the host ports the executor holds open while the container runs. */
+  heldPorts?: PortBinding[];
 }
 
 export interface PlanContext {
