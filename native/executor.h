@@ -94,6 +94,8 @@ struct executor {
 	int console_socket[2]; /* pty: [0] parent's end, [1] child's end */
 	int tty_master;        /* the container's terminal, received from the child */
 	struct monitor *monitor; /* log: the container's output goes through us */
+	int *held_ports;       /* hold-port: the published host ports' sockets, kept open */
+	size_t n_held_ports;
 };
 
 /* plan.c */
@@ -121,6 +123,10 @@ int write_string(const char *path, const char *content);
 /* steps-terminal.c */
 /* The master end of the container's terminal, sent by the child's console step. */
 int receive_console(struct executor *ex);
+
+/* steps-ports.c */
+/* Close the published ports' sockets (the cloned child does, first thing). */
+void close_held_ports(struct executor *ex);
 
 /* wait.c */
 int wait_for_child(struct executor *ex);
@@ -152,6 +158,6 @@ step_fn step_unshare, step_setns, step_user, step_groups, step_bounding, step_ca
 	step_exec, step_init;
 step_fn step_pty, step_console;
 step_fn step_write, step_report_pid, step_wait_go, step_log, step_exit_file, step_on_exit;
-step_fn step_veth, step_netif, step_route_default;
+step_fn step_veth, step_netif, step_route_default, step_hold_port;
 
 #endif

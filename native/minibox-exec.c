@@ -79,6 +79,7 @@ static _Noreturn void run_child(struct executor *ex, int release[2], int errors[
 	char c;
 	close(release[1]);
 	close(errors[0]);
+	close_held_ports(ex);
 	/* The init dies with its parent: minibox (foreground) or the monitor (-d). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	default_signals();

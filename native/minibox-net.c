@@ -6,16 +6,25 @@
  *                                             given ADDR if it lacks it, up
  *   minibox-net del LINK                      delete LINK (missing: done)
  *   minibox-net link-exists NAME              exit 0 if it exists, 2 if not
+ *   minibox-net attach HOSTIF PEERIF PID BRIDGE MAC ADDR/PREFIX GATEWAY
+ *                                             `network connect` on a running
+ *                                             container: see cmd_attach
  *
- * Idempotent, so minibox can run it on every start without asking first.
- * Nothing is printed on success; a failure is one line on stderr, exit 1.
+ * bridge, del and link-exists are idempotent, so minibox can run them on
+ * every start without asking first. Nothing is printed on success; a
+ * failure is one line on stderr, exit 1.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
 
 #include "netlink.h"
 
@@ -33,10 +42,15 @@ static int die(const char *fmt, ...)
 }
 
 /* "netlink RTM_NEWLINK bridge mbr0: File exists (the kernel's extended-ACK words)" */
-static int die_netlink(struct nl *nl)
+static int say_netlink(const struct nl *nl)
 {
 	const char *text = strerror(errno);
-	int rc = nl->why[0] ? die("netlink %s: %s (%s)", nl->what, text, nl->why) : die("netlink %s: %s", nl->what, text);
+	return nl->why[0] ? die("netlink %s: %s (%s)", nl->what, text, nl->why) : die("netlink %s: %s", nl->what, text);
+}
+
+static int die_netlink(struct nl *nl)
+{
+	int rc = say_netlink(nl);
 	nl_close(nl);
 	return rc;
 }
@@ -121,6 +135,107 @@ static int cmd_link_exists(const char *name)
 	return 0;
 }
 
+/* What `attach` is asked to make, its arguments parsed. */
+struct attach {
+	struct nl_veth veth;   /* host end, peer name, PID whose netns gets the peer */
+	const char *bridge;
+	unsigned char mac[6];
+	struct in_addr addr;
+	unsigned prefix;
+	struct in_addr gw;
+	int route;             /* add the default route via gw (GATEWAY was not "-") */
+};
+
+static int parse_attach(char **argv, struct attach *a)
+{
+	char *end;
+	long pid = strtol(argv[3], &end, 10);
+	a->veth = (struct nl_veth){ .host = argv[1], .peer = argv[2], .pid = (pid_t)pid };
+	a->bridge = argv[4];
+	if (check_name(argv[1]) || check_name(argv[2]) || check_name(argv[4]))
+		return 1;
+	if (*end || pid <= 0)
+		return die("invalid PID \"%s\"", argv[3]);
+	if (nl_parse_mac(argv[5], a->mac) < 0)
+		return die("invalid MAC address \"%s\"", argv[5]);
+	if (nl_parse_cidr(argv[6], &a->addr, &a->prefix) < 0)
+		return die("invalid address \"%s\": want A.B.C.D/PREFIX", argv[6]);
+	a->route = strcmp(argv[7], "-") != 0;
+	if (a->route && inet_pton(AF_INET, argv[7], &a->gw) != 1)
+		return die("invalid gateway \"%s\"", argv[7]);
+	return 0;
+}
+
+/* The pair, its peer made directly in the netns of the PID, the host end on the bridge (hairpin), up. */
+static int make_veth(struct nl *host, struct attach *a)
+{
+	int index;
+	if (nl_link_get(host, a->bridge, &a->veth.master, NULL, 0) < 0 || nl_veth_add(host, &a->veth) < 0)
+		return -1;
+	if (nl_link_get(host, a->veth.host, &index, NULL, 0) < 0 || nl_brport_hairpin(host, index, a->veth.host) < 0)
+		return -1;
+	return 0;
+}
+
+/* This process into the network namespace of PID (it is single-threaded: setns moves all of it). */
+static int enter_netns(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return die("open %s: %s", path, strerror(errno));
+	if (setns(fd, CLONE_NEWNET) < 0) {
+		int saved = errno;
+		close(fd);
+		return die("setns %s: %s", path, strerror(saved));
+	}
+	close(fd);
+	return 0;
+}
+
+/* Inside the container's netns: the peer's MAC, up, its address; the default route unless it has one. */
+static int configure_peer(struct nl *nl, const struct attach *a)
+{
+	int index;
+	if (nl_link_up(nl, a->veth.peer, a->mac, 0) < 0 || nl_link_get(nl, a->veth.peer, &index, NULL, 0) < 0 ||
+	    nl_addr_add(nl, index, a->veth.peer, a->addr, a->prefix) < 0)
+		return -1;
+	/* EEXIST: the container has a default route already (through its first network); keep it. */
+	if (a->route && nl_route_default(nl, a->gw, index) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+/*
+ * `network connect` on a running container: what the executor's veth,
+ * netif and route-default steps do at start, done from outside. The host
+ * socket stays in the host's netns after setns (a socket keeps the netns
+ * it was made in), so a failure inside can still delete the host end, and
+ * the pair with it: nothing is left half made.
+ */
+static int cmd_attach(char **argv)
+{
+	struct attach a;
+	struct nl host, inside;
+	if (parse_attach(argv, &a) || open_netlink(&host))
+		return 1;
+	if (make_veth(&host, &a) < 0) {
+		say_netlink(&host);
+	} else if (enter_netns(a.veth.pid) == 0 && open_netlink(&inside) == 0) {
+		if (configure_peer(&inside, &a) == 0) {
+			nl_close(&inside);
+			nl_close(&host);
+			return 0;
+		}
+		die_netlink(&inside);
+	}
+	/* Whatever was made goes (ENODEV when the veth never was). */
+	nl_link_del(&host, a.veth.host);
+	nl_close(&host);
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -130,5 +245,8 @@ int main(int argc, char **argv)
 		return cmd_del(argv[2]);
 	if (!strcmp(cmd, "link-exists") && argc == 3)
 		return cmd_link_exists(argv[2]);
-	return die("usage: minibox-net bridge NAME ADDR/PREFIX MTU | del LINK | link-exists NAME");
+	if (!strcmp(cmd, "attach") && argc == 9)
+		return cmd_attach(argv + 1);
+	return die("usage: minibox-net bridge NAME ADDR/PREFIX MTU | del LINK | link-exists NAME |"
+		   " attach HOSTIF PEERIF PID BRIDGE MAC ADDR/PREFIX GATEWAY|-");
 }

@@ -11,6 +11,7 @@
 
 static const struct op ops[] = {
 	/* [setup]: the root filesystem, assembled by real root in a private mount namespace */
+	{ "hold-port", 3, 3, 1, step_hold_port },
 	{ "mountns", 0, 0, 1, step_mountns },
 	{ "idmap-userns", 2, 2, 1, step_idmap_userns },
 	{ "idmap-mount", 2, 2, 1, step_idmap_mount },

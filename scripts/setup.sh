@@ -24,7 +24,7 @@ node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
 if [ "$node_major" -lt 18 ]; then packages+=(nodejs npm); fi
 for arg in "$@"; do
   case "$arg" in
-    --test) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3 qemu-system-x86 xz-utils
+    --test) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3 qemu-system-x86 xz-utils curl
                        podman) ;;
     --bench) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3
                         podman runc crun buildah hyperfine netavark aardvark-dns wrk) ;;

@@ -86,12 +86,22 @@ export function layerPaths(dir: string) {
  *
  *     network.json   its record (name, subnet, gateway, bridge device…)
  *     leases.json    container ID → address (src/runtime/network/ipam.ts)
+ *     dns-records    names → addresses, read by the network's resolver
+ *     dns.pid        the resolver's PID while the network has containers
+ *     dns.lock       held while the resolver is started, stopped or fed
+ *                    (src/runtime/network/dns.ts)
+ *     ports/<id>.json   a running container's published ports (src/runtime/network/publish.ts)
  */
 export function networkPaths(dir: string) {
   return {
     dir,
     record: join(dir, "network.json"),
     leases: join(dir, "leases.json"),
+    dnsRecords: join(dir, "dns-records"),
+    dnsPid: join(dir, "dns.pid"),
+    dnsLock: join(dir, "dns.lock"),
+    ports: join(dir, "ports"),
+    portsOf: (containerId: string) => join(dir, "ports", `${containerId}.json`),
   };
 }
 

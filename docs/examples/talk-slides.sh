@@ -57,3 +57,23 @@ cat Dockerfile
 show build -t web .
 show history web
 show images
+
+# Slide: run it, published on the host's loopback only (the talk's -p 127.0.0.1:9090:8080).
+show run -d --name server -p 127.0.0.1:9090:8080 web | cut -c1-12
+echo '# curl localhost:9090/greeting.txt'
+# The server needs a moment after `run -d` returns: retry while the port refuses.
+curl -sS --retry 20 --retry-connrefused --retry-delay 0 localhost:9090/greeting.txt
+show ps
+show port server
+show stop server
+show ps -a --format '{{.Names}} {{.Status}}'
+show rm server
+
+# Slide: volumes. A bind mount, read-only, published on every interface:
+# minibox warns about that (the talk's best-practice slide).
+echo 'Hello from a bind mount' >"$work/greeting.txt"
+echo "# minibox run -d --name files -v \$PWD:/etc/files:ro -p 9091:8080 web"
+mb run -d --name files -v "$work:/etc/files:ro" -p 9091:8080 web 2>&1 | cut -c1-80
+echo '# curl localhost:9091/greeting.txt'
+curl -sS --retry 20 --retry-connrefused --retry-delay 0 localhost:9091/greeting.txt
+show rm -f files

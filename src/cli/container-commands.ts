@@ -16,6 +16,7 @@ import {
 import { registerContainerInspect } from "./container-inspect.js";
 import { contextFrom } from "./context.js";
 import { registerLogs } from "./logs-command.js";
+import { registerPort } from "./port-command.js";
 import { registerPs } from "./ps-command.js";
 
 /** In the order `minibox --help` lists them. */
@@ -33,6 +34,8 @@ export function registerContainerCommands(program: Command): void {
   registerContainerExited(program);
   registerStartRestart(program);
   registerRename(program);
+  registerPort(program);
+  registerPort(container);
   registerContainerPrune(container);
 }
 

@@ -1,8 +1,10 @@
 /** `container inspect` (and `inspect` of a container): the JSON shape of `docker container inspect`. */
 import type { Command } from "commander";
-import { containerPaths } from "../layout.js";
+import { containerPaths, NETWORK_ROOT } from "../layout.js";
 import { type ContainerView, findContainer, readSpec } from "../runtime/lifecycle.js";
-import { networkSettings } from "../runtime/network/endpoint.js";
+import { networkSettings } from "../runtime/network/attachments.js";
+import { listNetworks } from "../runtime/network/networks.js";
+import { hostConfigPortBindings, networkSettingsPorts } from "../runtime/network/ports.js";
 import type { Spec } from "../runtime/spec.js";
 import { contextFrom } from "./context.js";
 import { renderTemplate } from "./template.js";
@@ -51,7 +53,15 @@ export async function inspectContainer(
     HostConfig: hostConfigJson(c, spec),
     Config: configJson(c, spec),
     Mounts: c.mounts ?? [],
-    NetworkSettings: networkSettings(networkMode(c, spec), c.running ? c.network : undefined),
+    NetworkSettings: {
+      ...networkSettings(
+        networkMode(c, spec),
+        c,
+        c.running,
+        Object.fromEntries((await listNetworks(NETWORK_ROOT)).map((n) => [n.name, n.id])),
+      ),
+      Ports: c.running ? networkSettingsPorts(c.ports ?? [], c.exposedPorts) : {},
+    },
     GraphDriver: {
       Name: "overlay",
       Data: {
@@ -64,7 +74,7 @@ export async function inspectContainer(
   };
 }
 
-/** Docker's HostConfig.NetworkMode: bridge, host (no netns of its own) or none. */
+/** Docker's HostConfig.NetworkMode: bridge or a network's name, host (no netns of its own) or none. */
 function networkMode(c: ContainerView, spec: Spec): string {
   if (c.networkMode) return c.networkMode;
   return spec.linux.namespaces?.some((n) => n.type === "network") ? "none" : "host";
@@ -101,6 +111,12 @@ function hostConfigJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     CapDrop: null,
     Binds: c.binds?.length ? c.binds : null,
     NetworkMode: networkMode(c, spec),
+    Dns: c.dns?.servers ?? [],
+    DnsOptions: c.dns?.options ?? [],
+    DnsSearch: c.dns?.search ?? [],
+    ExtraHosts: c.extraHosts ?? null,
+    PortBindings: hostConfigPortBindings(c.portRequests ?? []),
+    PublishAllPorts: Boolean(c.publishAll),
   };
 }
 
@@ -114,6 +130,9 @@ function configJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     Image: c.imageRef,
     WorkingDir: spec.process.cwd,
     Entrypoint: null,
+    ...(c.exposedPorts
+      ? { ExposedPorts: Object.fromEntries(c.exposedPorts.map((k) => [k, {}])) }
+      : {}),
     Labels: labelsOf(spec.annotations),
   };
 }

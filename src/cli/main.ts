@@ -13,6 +13,7 @@ import { registerContainerCommands } from "./container-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
 import { registerExecCommands } from "./exec-commands.js";
 import { registerImageCommands } from "./image-commands.js";
+import { registerNetworkCommands } from "./network-commands.js";
 import { collect } from "./options.js";
 import { registerPushCommand } from "./push-command.js";
 import { registerRunCommand } from "./run-command.js";
@@ -51,6 +52,7 @@ function buildProgram(): Command {
   registerPushCommand(program);
   registerArchiveCommands(program);
   registerVolumeCommands(program);
+  registerNetworkCommands(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { shortId } from "../image/digest.js";
 import { type ContainerView, listViews, readSpec, sweepContainers } from "../runtime/lifecycle.js";
+import { psPorts } from "../runtime/network/ports.js";
 import { labelsOf } from "./container-inspect.js";
 import { contextFrom } from "./context.js";
 import { type Filter, labelMatches, parseFilter } from "./filters.js";
@@ -68,7 +69,7 @@ function psTable(rows: PsRow[], trunc: boolean): string {
       JSON.stringify(trunc ? truncate(command, 20) : command),
       timeAgo(c.created),
       statusText(c),
-      "",
+      psPorts(c),
       c.name,
     ]),
   );

@@ -6,6 +6,16 @@ import type { PullReporter } from "../image/pull.js";
 import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
 import type { RunFlags, Tracer } from "../runtime/container.js";
 import { parseMountFlag, parseVolumeFlag } from "../runtime/mount-spec.js";
+import { checkRequest } from "../runtime/network/attachments.js";
+import {
+  loopbackDnsWarnings,
+  parseAddHost,
+  parseDnsSearch,
+  parseDnsServer,
+} from "../runtime/network/dns-config.js";
+import type { EndpointRequest } from "../runtime/network/endpoint.js";
+import { DEFAULT_NETWORK } from "../runtime/network/networks.js";
+import { checkPublishable, parsePortSpecs } from "../runtime/network/ports.js";
 import {
   normaliseCapability,
   parseEnvFile,
@@ -38,8 +48,16 @@ interface RunOptions {
   cpuShares?: string;
   pidsLimit?: string;
   cgroupParent?: string;
-  network: string;
+  network?: string[];
   net?: string;
+  networkAlias?: string[];
+  ip?: string;
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+  addHost?: string[];
+  publish?: string[];
+  publishAll?: boolean;
   userns?: string;
   init?: boolean;
   restart?: string;
@@ -65,6 +83,7 @@ export function registerRunCommand(program: Command): void {
   addFilesystemOptions(run);
   addLimitOptions(run);
   addPolicyOptions(run);
+  addDnsOptions(run);
   run.action(async (image: string, command: string[], opts: RunOptions, cmd: Command) => {
     const ctx = contextFrom(cmd);
     let flags: RunFlags;
@@ -137,15 +156,24 @@ function addLimitOptions(run: Command): void {
 
 function addPolicyOptions(run: Command): void {
   run
-    .addOption(
-      new Option(
-        "--network <mode>",
-        "network: bridge (the default: minibox0, NAT to the outside), host, or none",
-      )
-        .default("bridge")
-        .choices(["none", "host", "bridge"]),
+    .option(
+      "--network <network>",
+      `none, host, bridge (minibox0, NAT to the outside) or a network made by 'network create'; repeat it for several networks (default: ${DEFAULT_RUN_NETWORK})`,
+      collect,
     )
+    .option(
+      "--network-alias <name>",
+      "another name for the container on its (first, user-defined) network (repeatable)",
+      collect,
+    )
+    .option("--ip <address>", "the container's IPv4 address on its (first, user-defined) network")
     .option("--net <mode>", "alias of --network")
+    .option(
+      "-p, --publish <[ip:][hostPort:]containerPort[/proto]>",
+      "publish a container's port to the host (repeatable), e.g. 127.0.0.1:8080:80",
+      collect,
+    )
+    .option("-P, --publish-all", "publish every port the image exposes to a free host port")
     .option("--userns <mode>", "'host' to run without a user namespace")
     .option("--init", "run a minimal init as PID 1 that forwards signals and reaps zombies")
     .option("--restart <policy>", "no, always, unless-stopped or on-failure[:N] (with -d)")
@@ -165,6 +193,32 @@ function addPolicyOptions(run: Command): void {
     .option("--trace", "print every step as the kernel sees it, with timings");
 }
 
+function addDnsOptions(run: Command): void {
+  run
+    .option("--dns <ip>", "a nameserver for the container's resolv.conf (repeatable)", collect)
+    .option("--dns-search <domain>", "a DNS search domain; '.' for none (repeatable)", collect)
+    .option("--dns-option <option>", "a resolv.conf option, e.g. ndots:2 (repeatable)", collect)
+    .option(
+      "--add-host <name:ip>",
+      "a line in /etc/hosts; ip may be host-gateway, the host as the container reaches it (repeatable)",
+      collect,
+    );
+}
+
+/** --dns* (undefined when none is given: inspect then shows the defaults) and --add-host. */
+function dnsFrom(opts: RunOptions, network: string): Pick<RunFlags, "dns" | "extraHosts"> {
+  const dns = {
+    servers: (opts.dns ?? []).map(parseDnsServer),
+    search: (opts.dnsSearch ?? []).map(parseDnsSearch),
+    options: opts.dnsOption ?? [],
+  };
+  const extraHosts = (opts.addHost ?? []).map(parseAddHost);
+  // Once every value is known good: a refused run prints its one error line only.
+  for (const line of loopbackDnsWarnings(dns.servers, network)) process.stderr.write(`${line}\n`);
+  const given = dns.servers.length + dns.search.length + dns.options.length > 0;
+  return { dns: given ? dns : undefined, extraHosts };
+}
+
 function toRunFlags(command: string[], opts: RunOptions): RunFlags {
   if (opts.detach && (opts.tty || opts.interactive)) {
     throw new MiniboxError(
@@ -175,7 +229,7 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
   const env = envFrom(opts);
   const labels = labelsFrom(opts);
   const limits = limitsFrom(opts);
-  const network = networkFrom(opts);
+  const { network, networks } = networkFrom(opts);
   return {
     name: opts.name,
     command,
@@ -197,6 +251,10 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     cgroupParent: opts.cgroupParent,
     userns: parseUserns(opts.userns ?? ""),
     network,
+    networks,
+    ...dnsFrom(opts, network),
+    publish: publishFrom(opts.publish ?? []),
+    publishAll: Boolean(opts.publishAll),
     init: Boolean(opts.init),
     labels,
     pull: opts.pull as RunFlags["pull"],
@@ -245,16 +303,49 @@ function limitsFrom(opts: RunOptions): RunFlags["limits"] {
   return limits;
 }
 
-/** --net is --network's alias, and is not checked by commander's choices: check it here. */
-function networkFrom(opts: RunOptions): "none" | "host" | "bridge" {
-  const network = opts.net ?? opts.network;
-  if (network !== "none" && network !== "host" && network !== "bridge") {
+/** -p values, checked before any image is looked at; a bad one says the form Docker takes. */
+function publishFrom(values: string[]) {
+  try {
+    const requests = parsePortSpecs(values);
+    checkPublishable(requests);
+    return requests;
+  } catch (err) {
+    if (!(err instanceof MiniboxError) || err.hint) throw err;
     throw new MiniboxError(
-      `network mode "${network}" is not supported yet`,
-      "use --network none, host or bridge",
+      `-p: ${err.message}`,
+      "use -p [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp], e.g. -p 127.0.0.1:8080:80",
     );
   }
-  return network;
+}
+
+/** What a run is on when no --network is given: the default bridge, as Docker. */
+const DEFAULT_RUN_NETWORK = "bridge";
+
+/**
+ * --network (repeatable; --net is its alias), --network-alias and --ip:
+ * the namespace mode, and for bridge networks the requests in order (the
+ * aliases and the address apply to the first, as Docker's flags do).
+ */
+function networkFrom(opts: RunOptions): Pick<RunFlags, "network" | "networks"> {
+  const names = [...(opts.network ?? []), ...(opts.net ? [opts.net] : [])];
+  if (names.length === 0) names.push(DEFAULT_RUN_NETWORK);
+  const [first, ...rest] = names as [string, ...string[]];
+  const special = names.filter((n) => n === "none" || n === "host");
+  if (special.length > 0 && names.length > 1) {
+    throw new MiniboxError(
+      "conflicting options: cannot attach both user-defined and non-user-defined network-modes",
+    );
+  }
+  const requests = [
+    { network: first, aliases: opts.networkAlias, ip: opts.ip },
+    ...rest.map((network) => ({ network })),
+  ];
+  if (first === "none" || first === "host") {
+    checkRequest({ ...(requests[0] as EndpointRequest), network: DEFAULT_NETWORK });
+    return { network: first, networks: [] };
+  }
+  for (const r of requests) checkRequest(r);
+  return { network: "bridge", networks: requests };
 }
 
 /**

@@ -25,7 +25,7 @@ import type { PullReporter } from "../image/pull.js";
 import { formatReference, parseReference } from "../image/reference.js";
 import type { EndpointOptions } from "../image/registry.js";
 import type { ImageRecord, Store } from "../image/store.js";
-import { type ContainerPaths, containerPaths } from "../layout.js";
+import { type ContainerPaths, containerPaths, NETWORK_ROOT } from "../layout.js";
 import type { CgroupLimits } from "./cgroups/index.js";
 import {
   type Created,
@@ -47,6 +47,15 @@ import { sweepContainers } from "./lifecycle.js";
 import { limitsFromSpec, nofileHardLimit } from "./limits.js";
 import { containerMounts, type MountRequest } from "./mount-spec.js";
 import { claimName } from "./names.js";
+import { type DnsFlags, NO_DNS_FLAGS } from "./network/dns-config.js";
+import type { EndpointRequest } from "./network/endpoint.js";
+import { DEFAULT_NETWORK, getNetwork } from "./network/networks.js";
+import {
+  checkPublishable,
+  type PortRequest,
+  portKey,
+  publishAllRequests,
+} from "./network/ports.js";
 import { prepareContainerDir, readImageFile, writeEtcFiles } from "./rootfs.js";
 import { generateSpec, type Spec } from "./spec.js";
 import { type ContainerState, removeContainerDir, writeState } from "./state.js";
@@ -81,6 +90,16 @@ export interface RunFlags {
   cgroupParent?: string;
   userns: "host" | "private";
   network: "none" | "host" | "bridge";
+  /** With network "bridge": the bridge networks, in order (eth0 first); absent: the default bridge. */
+  networks?: EndpointRequest[];
+  /** --dns, --dns-search, --dns-option (absent: none given). */
+  dns?: DnsFlags;
+  /** --add-host, as "NAME:IP" (IP may be host-gateway). */
+  extraHosts?: string[];
+  /** -p, parsed (ports.ts parsePortSpecs). */
+  publish?: PortRequest[];
+  /** -P: every port the image exposes, to a free host port. */
+  publishAll?: boolean;
   init: boolean;
   labels: Record<string, string>;
   pull: "missing" | "always" | "never";
@@ -130,6 +149,30 @@ async function imageStage(ctx: RunContext, imageName: string, flags: RunFlags, t
 }
 
 type ImageStage = Awaited<ReturnType<typeof imageStage>>;
+
+/**
+ * -p and -P: the requests (checked before anything is created) and the
+ * ports the container exposes (the image's and the published ones, as
+ * Docker lists them in ps and inspect). With --network host they are
+ * discarded with Docker's warning; with none, kept but never published (Docker).
+ */
+function portsStage(img: ImageStage, flags: RunFlags) {
+  const explicit = flags.publish ?? [];
+  const exposed = img.config.config?.ExposedPorts;
+  checkPublishable(explicit);
+  // -P's requests are read now: bad ExposedPorts in the image are refused before anything is made.
+  if (flags.publishAll) publishAllRequests(exposed, explicit);
+  if (flags.network === "host" && (explicit.length > 0 || flags.publishAll)) {
+    process.stderr.write("WARNING: Published ports are discarded when using host network mode\n");
+  }
+  const keys = new Set(Object.keys(exposed ?? {}));
+  for (const r of explicit) keys.add(portKey(r.containerPort, r.proto));
+  return {
+    portRequests: explicit.length > 0 ? explicit : undefined,
+    publishAll: flags.publishAll || undefined,
+    exposedPorts: keys.size > 0 ? [...keys] : undefined,
+  };
+}
 
 /** Everything decided before anything is created: ID, name, user namespace, user, mounts. */
 interface Identity {
@@ -196,8 +239,17 @@ function newState(
     logMaxFiles: flags.logMaxFiles,
     mounts: who.mounts.points,
     binds: who.mounts.binds,
-    networkMode: flags.network === "bridge" ? "bridge" : undefined,
+    ...networkFields(flags),
+    dns: flags.dns,
+    extraHosts: flags.extraHosts?.length ? flags.extraHosts : undefined,
   };
+}
+
+/** HostConfig.NetworkMode (the first network) and the networks asked for. */
+function networkFields(flags: RunFlags): Pick<ContainerState, "networkMode" | "networkRequests"> {
+  if (flags.network !== "bridge") return {};
+  const requests = flags.networks?.length ? flags.networks : [{ network: DEFAULT_NETWORK }];
+  return { networkMode: requests[0]?.network, networkRequests: requests };
 }
 
 /** How far a run got: what its clean-up after a failure must undo. */
@@ -225,7 +277,14 @@ interface NewRun {
 async function filesStage({ ctx, img, who, state, flags, progress, trace }: NewRun) {
   let t = performance.now();
   await prepareContainerDir(who.paths, img.layers.length, who.owner);
-  await writeEtcFiles(who.paths, who.hostname, flags.network, who.owner);
+  const etc = {
+    hostname: who.hostname,
+    network: flags.network,
+    dns: flags.dns ?? NO_DNS_FLAGS,
+    extraHosts: flags.extraHosts ?? [],
+    resolver: await resolverFor(flags),
+  };
+  await writeEtcFiles(who.paths, etc, who.owner);
   await writeState(who.paths, state);
   trace(`container ${who.id.slice(0, 12)} (${who.name}): ${who.paths.dir}`, performance.now() - t);
   if (who.mounts.points.length === 0) return;
@@ -299,6 +358,7 @@ async function launchStage(run: NewRun, spec: Spec) {
     init: flags.init,
     interactive: flags.interactive && !flags.detach,
     detach: flags.detach,
+    warn: (line) => process.stderr.write(`minibox: ${line}\n`),
   });
   run.progress.launched = launched;
   return flags.detach ? await startDetached(launched) : await runInForeground(launched);
@@ -334,9 +394,11 @@ async function runContainerSteps(
   const trace = ctx.trace ?? NO_TRACE;
   await ctx.store.init();
   await sweepContainers(ctx.store.root);
+  await checkNetworks(flags);
   const img = await imageStage(ctx, imageName, flags, trace);
+  const ports = portsStage(img, flags);
   const who = await identityStage(ctx, img, flags);
-  const state = newState(who, img.image, imageName, flags);
+  const state = { ...newState(who, img.image, imageName, flags), ...ports };
   const progress: Progress = { created: { volumes: [], dirs: [] }, badInput: false };
   const run: NewRun = { ctx, imageName, flags, trace, img, who, state, progress };
   try {
@@ -345,6 +407,23 @@ async function runContainerSteps(
   } catch (err) {
     await failedRun(run, err);
     throw err;
+  }
+}
+
+/**
+ * On a user-defined network, names are resolved by that network's resolver
+ * on its gateway (dns.ts): the first such network's gateway, as Docker's
+ * embedded DNS serves a container on any user-defined network.
+ */
+async function resolverFor(flags: RunFlags): Promise<string | undefined> {
+  const req = (flags.networks ?? []).find((r) => r.network !== DEFAULT_NETWORK);
+  return req ? (await getNetwork(NETWORK_ROOT, req.network)).gateway : undefined;
+}
+
+/** A network that does not exist is bad input: refused before anything is made (Docker). */
+async function checkNetworks(flags: RunFlags): Promise<void> {
+  for (const req of flags.networks ?? []) {
+    if (req.network !== DEFAULT_NETWORK) await getNetwork(NETWORK_ROOT, req.network);
   }
 }
 

@@ -20,6 +20,18 @@ function execveFailure(errno: number, program: string | undefined) {
   return { code: 126, message: `exec: "${program}": ${errnoText(errno).toLowerCase()}` };
 }
 
+const EADDRINUSE = 98;
+
+/**
+ * A published port the executor could not bind: in use by another program
+ * (minibox's own containers are caught earlier, with the same words), or
+ * refused (an address this host does not have).
+ */
+function holdPortFailure(errno: number, where: string) {
+  const why = errno === EADDRINUSE ? "port is already allocated" : errnoText(errno).toLowerCase();
+  return { code: 125 as const, message: `Bind for ${where} failed: ${why}` };
+}
+
 export function explainFailure(
   f: Failure,
   program: string | undefined,
@@ -37,6 +49,7 @@ export function explainFailure(
       message: `${what}: the filesystem of ${f.detail} does not support idmapped mounts (${errnoText(f.errno)}); use --userns=host for this container`,
     };
   }
+  if (f.step?.op === "hold-port" && f.call === "bind") return holdPortFailure(f.errno, f.detail);
   // The executor's network steps name the request and the device in the detail.
   if (f.call === "netlink") {
     return { code, message: `${what}: netlink ${f.detail}: ${errnoText(f.errno)}` };

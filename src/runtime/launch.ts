@@ -16,12 +16,16 @@ import { explainFailure } from "./failure.js";
 import type { UsernsState } from "./idmap.js";
 import { idmappedMountsWork } from "./idmap-probe.js";
 import { humanLimit } from "./limits.js";
+import { endpointsOf, requestsOf } from "./network/attachments.js";
+import { withHostGateway } from "./network/dns-config.js";
 import {
-  attachDefaultNetwork,
+  attachRequest,
   detachNetwork,
   hostsWithAddress,
   type NetworkEndpoint,
+  publishPorts,
 } from "./network/endpoint.js";
+import { everyInterfaceWarning, launchRequests } from "./network/ports.js";
 import { buildPlan, type Plan } from "./plan.js";
 import { shiftedLayers } from "./shifted-layers.js";
 import { forwardSignals } from "./signals.js";
@@ -41,6 +45,8 @@ export interface LaunchInput {
   interactive: boolean;
   detach: boolean;
   trace: Tracer;
+  /** Where `run` says what the user should know (ports open on every interface); `start` is silent. */
+  warn?: (line: string) => void;
 }
 
 /** What the executor needs of a launch, besides the spec. */
@@ -90,48 +96,68 @@ function exitHook(store: Store, id: string): string[] {
 }
 
 /**
- * --network bridge: an address and the host side (endpoint.ts), recorded in
- * the state at once so that any failure from here on releases it; the
- * container's /etc/hosts names its own address.
+ * Bridge networks: per network an address and the host side (endpoint.ts),
+ * recorded in the state as each is made so that any failure from here on
+ * releases them; the container's /etc/hosts names its first address (and
+ * --add-host's host-gateway the first network's gateway).
  */
-async function attachNetwork(
-  root: string,
-  input: LaunchInput,
-): Promise<NetworkEndpoint | undefined> {
+async function attachNetworks(root: string, input: LaunchInput): Promise<NetworkEndpoint[]> {
   const { state, paths, spec, trace } = input;
-  if (state.networkMode !== "bridge") return undefined;
+  const requests = requestsOf(state);
+  if (requests.length === 0) return [];
   const notice = (line: string) => process.stderr.write(`minibox: ${line}\n`);
-  state.network = await attachDefaultNetwork(root, state.id, trace, notice);
+  const endpoints: NetworkEndpoint[] = [];
+  state.network = endpoints;
+  for (const [index, req] of requests.entries()) {
+    const who = { id: state.id, name: state.name, dns: state.dns?.servers };
+    endpoints.push(await attachRequest(root, who, req, index, trace, notice));
+  }
+  const first = endpoints[0] as NetworkEndpoint;
+  // Published ports go to the first network's address (as podman's).
+  await publishOnNetwork(input, first);
   const hosts = await readFile(paths.hosts, "utf8").catch(() => "");
-  await writeFile(
-    paths.hosts,
-    hostsWithAddress(hosts, state.network.ip, spec.hostname, state.name),
-  );
-  return state.network;
+  const extra = withHostGateway(hosts, state.extraHosts ?? [], first.gateway);
+  await writeFile(paths.hosts, hostsWithAddress(extra, first.ip, spec.hostname, state.name));
+  return endpoints;
 }
 
 /**
- * Undo attachNetwork (when the container stopped, or its launch failed);
+ * -p/-P: the host ports chosen and recorded (in the state too, for ps,
+ * port and inspect); the executor holds them (input to the plan).
+ */
+async function publishOnNetwork(input: LaunchInput, endpoint: NetworkEndpoint) {
+  const { state, trace } = input;
+  const requests = launchRequests(state);
+  if (requests.length === 0) return;
+  const ports = await publishPorts(state.id, endpoint, requests, trace);
+  state.ports = ports;
+  const warning = everyInterfaceWarning(ports);
+  if (warning) input.warn?.(warning);
+}
+
+/**
+ * Undo attachNetworks (when the container stopped, or its launch failed);
  * idempotent. A failure is said, not thrown: the exit status matters more,
  * and the next command's sweep tries again (the lease is dropped there).
  */
 export async function releaseNetwork(state: ContainerState, trace = NO_TRACE) {
-  const endpoint = state.network;
-  if (!endpoint) return;
-  try {
-    await detachNetwork(state.id, endpoint, trace);
-  } catch (err) {
-    const id = state.id.slice(0, 12);
-    process.stderr.write(`minibox: releasing the network of ${id}: ${(err as Error).message}\n`);
+  for (const endpoint of endpointsOf(state)) {
+    try {
+      await detachNetwork(state.id, endpoint, trace);
+    } catch (err) {
+      const id = state.id.slice(0, 12);
+      process.stderr.write(`minibox: releasing the network of ${id}: ${(err as Error).message}\n`);
+    }
   }
   state.network = undefined;
+  state.ports = undefined;
 }
 
 export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): Promise<Launched> {
   const { store } = ctx;
   const { spec, state, paths, trace } = input;
   const { layers, idmapped } = await layersFor(store, input);
-  const network = await attachNetwork(store.root, input);
+  const networks = await attachNetworks(store.root, input);
   const cgroup = await createCgroup(state.id, input.limits, {
     parent: state.cgroupParent,
     trace: (line) => trace(line),
@@ -149,7 +175,8 @@ export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): 
     // terminal (-t), what the executor relays is logged (one stream, as Docker).
     log: { file: paths.log, maxSize: state.logMaxSize, maxFiles: state.logMaxFiles },
     detach: input.detach ? { exitFile: paths.exit, hook: exitHook(store, state.id) } : undefined,
-    network,
+    networks,
+    heldPorts: state.ports,
   });
   return { root: store.root, plan, spec, state, cgroup, paths, trace };
 }
@@ -221,10 +248,30 @@ function outcome(l: Launched, result: ExecutorResult, oom: boolean) {
   return { code, message };
 }
 
+/**
+ * `network connect`/`disconnect` may have changed the container's networks
+ * on disk while it ran in the foreground: release what it has now, and keep
+ * what it asks for.
+ */
+async function adoptNetworkChanges(paths: ContainerPaths, state: ContainerState): Promise<void> {
+  // Before the PID was recorded the disk has not seen this run's endpoints:
+  // the state in memory is all there is.
+  if (state.pid === undefined) return;
+  try {
+    const now = JSON.parse(await readFile(paths.state, "utf8")) as ContainerState;
+    if (now.pid !== state.pid) return;
+    state.network = now.network;
+    state.networkRequests = now.networkRequests;
+  } catch {
+    // Unreadable: keep the state in memory.
+  }
+}
+
 async function finish(l: Launched, result: ExecutorResult): Promise<number> {
   const { state, cgroup, paths } = l;
   const oom = cgroup.oomKilled();
   await cgroup.destroy();
+  await adoptNetworkChanges(paths, state);
   await releaseNetwork(state, l.trace);
   state.status = "exited";
   state.finishedAt = new Date().toISOString();

@@ -107,8 +107,8 @@ export async function readSpec(root: string, id: string): Promise<Spec> {
   return JSON.parse(await readFile(containerPaths(root, id).config, "utf8")) as Spec;
 }
 
-/** One container's changes are serialised: the exit hook, rm -f and a sweep may race. */
-function lockOf(root: string, id: string): string {
+/** One container's changes are serialised: the exit hook, rm -f, a sweep and network connect may race. */
+export function lockOf(root: string, id: string): string {
   return rootLayout(root).lock(`container-${id}`);
 }
 

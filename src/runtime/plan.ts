@@ -24,6 +24,7 @@ import { chdirStep, execSteps } from "./plan/exec-steps.js";
 import { cloneStep, enterNamespaceSteps, utsAndNetworkSteps } from "./plan/namespace-steps.js";
 import { outputSteps } from "./plan/output-steps.js";
 import { parentSteps } from "./plan/parent-steps.js";
+import { holdPortSteps } from "./plan/port-steps.js";
 import { readOnlyRootSteps, rootfsSteps } from "./plan/rootfs-steps.js";
 import { consoleSteps, stdinSteps } from "./plan/stdio-steps.js";
 import { type Plan, toPlan } from "./plan/steps.js";
@@ -37,6 +38,7 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
   const ctx = planContext(spec, layout);
   const process = spec.process;
   const setup = [
+    ...holdPortSteps(layout.heldPorts ?? []),
     ...rootfsSteps(ctx),
     ...deviceSteps(ctx),
     ...bindSteps(ctx),

@@ -6,8 +6,10 @@
  * from the layer directories, with overlay's rules, before anything is mounted.
  */
 import { chown, mkdir, readFile, writeFile } from "node:fs/promises";
+import { networkInterfaces } from "node:os";
 import { type LayerDir, readImageFile } from "../image/image-tree.js";
 import { copyTree, walkDir } from "./copy-tree.js";
+import { type DnsFlags, hostsText, type ResolvMode, resolvConfText } from "./network/dns-config.js";
 
 export type { LayerDir };
 export { readImageFile };
@@ -33,46 +35,58 @@ export async function prepareContainerDir(
     await mkdir(paths.lower(i), { recursive: true, mode: 0o755 });
 }
 
+/** What the per-container /etc files are made of. */
+export interface EtcConfig {
+  hostname: string;
+  /** none, host or bridge (or, with `resolver`, a user-defined network). */
+  network: string;
+  dns: DnsFlags;
+  /** --add-host entries, "NAME:IP" (IP may be host-gateway). */
+  extraHosts: readonly string[];
+  /** The network's resolver (its gateway) on a user-defined network. */
+  resolver?: string;
+}
+
 /** The per-container /etc files, owned by the container's root so it may edit them. */
 export async function writeEtcFiles(
   paths: ContainerPaths,
-  hostname: string,
-  network: string,
+  etc: EtcConfig,
   owner: { uid: number; gid: number },
 ): Promise<void> {
-  const hosts = [
-    "127.0.0.1\tlocalhost",
-    "::1\tlocalhost ip6-localhost ip6-loopback",
-    "fe00::0\tip6-localnet",
-    "ff00::0\tip6-mcastprefix",
-    "ff02::1\tip6-allnodes",
-    "ff02::2\tip6-allrouters",
-  ];
-  if (network === "host") hosts.push(`127.0.1.1\t${hostname}`);
-  await writeFile(paths.hostname, `${hostname}\n`, { mode: 0o644 });
-  await writeFile(paths.hosts, `${hosts.join("\n")}\n`, { mode: 0o644 });
-  await writeFile(paths.resolvConf, await resolvConf(network), { mode: 0o644 });
+  // A bridge network's gateway is known once attached (launch.ts writes host-gateway then).
+  const gateway = etc.network === "bridge" || etc.resolver ? undefined : hostAddress();
+  const hosts = hostsText(etc.hostname, etc.network, etc.extraHosts, gateway);
+  await writeFile(paths.hostname, `${etc.hostname}\n`, { mode: 0o644 });
+  await writeFile(paths.hosts, hosts, { mode: 0o644 });
+  await writeFile(
+    paths.resolvConf,
+    resolvConfText(await hostResolvConf(), resolvMode(etc), etc.dns),
+    {
+      mode: 0o644,
+    },
+  );
   for (const f of [paths.hostname, paths.hosts, paths.resolvConf])
     await chown(f, owner.uid, owner.gid);
 }
 
+function resolvMode(etc: EtcConfig): ResolvMode {
+  if (etc.resolver) return { kind: "resolver", address: etc.resolver };
+  return etc.network === "host" ? { kind: "host" } : { kind: "isolated" };
+}
+
+/** The host's /etc/resolv.conf ("" when the host has none). */
+async function hostResolvConf(): Promise<string> {
+  return readFile("/etc/resolv.conf", "utf8").catch(() => "");
+}
+
 /**
- * The host's resolv.conf, as Docker does it: with its own network namespace
- * the container cannot reach the host's loopback resolvers, so those lines
- * go, and Google's public servers stand in if nothing is left.
+ * `host-gateway` off a bridge network: the host's first IPv4 address that
+ * is not loopback (Docker's docker0 address has no equivalent without a
+ * bridge), else 127.0.0.1.
  */
-async function resolvConf(network: string): Promise<string> {
-  let host = "";
-  try {
-    host = await readFile("/etc/resolv.conf", "utf8");
-  } catch {
-    // no resolver configured on the host
-  }
-  if (network === "host") return host;
-  const lines = host.split("\n").filter((l) => !/^\s*nameserver\s+(127\.|::1\s*$)/.test(l));
-  if (!lines.some((l) => /^\s*nameserver\s/.test(l)))
-    lines.push("nameserver 8.8.8.8", "nameserver 8.8.4.4");
-  return `${lines.filter((l, i, a) => l || i < a.length - 1).join("\n")}\n`;
+function hostAddress(): string {
+  const all = Object.values(networkInterfaces()).flatMap((a) => a ?? []);
+  return all.find((a) => a.family === "IPv4" && !a.internal)?.address ?? "127.0.0.1";
 }
 
 /**

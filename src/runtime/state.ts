@@ -6,7 +6,9 @@
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { type ContainerPaths, containerPaths, rootLayout } from "../layout.js";
-import type { NetworkEndpoint } from "./network/endpoint.js";
+import type { DnsFlags } from "./network/dns-config.js";
+import type { EndpointRequest, NetworkEndpoint } from "./network/endpoint.js";
+import type { PortBinding, PortRequest } from "./network/ports.js";
 import type { MountPoint } from "./volumes.js";
 
 export interface ContainerState {
@@ -44,10 +46,30 @@ export interface ContainerState {
   mounts?: MountPoint[];
   /** The -v values that name a host path or a volume (inspect's HostConfig.Binds). */
   binds?: string[];
-  /** --network bridge (absent: none or host, which the spec's namespaces tell). */
-  networkMode?: "bridge";
-  /** While it runs on a bridge network: its address and veth (released when it stops). */
-  network?: NetworkEndpoint;
+  /**
+   * HostConfig.NetworkMode: "bridge" or a user-defined network's name, the
+   * first it was run on (absent: none or host, which the spec's namespaces tell).
+   */
+  networkMode?: string;
+  /** The networks it is on, in order (absent: only networkMode's; see network/attachments.ts). */
+  networkRequests?: EndpointRequest[];
+  /**
+   * While it runs: one endpoint per network, eth0 first (released when it
+   * stops). A single object in state written before there were several.
+   */
+  network?: NetworkEndpoint[] | NetworkEndpoint;
+  /** --dns, --dns-search, --dns-option (inspect's HostConfig.Dns…); absent when none was given. */
+  dns?: DnsFlags;
+  /** --add-host entries, "NAME:IP" (inspect's HostConfig.ExtraHosts); host-gateway resolved at each start. */
+  extraHosts?: string[];
+  /** -p as asked (kept: each start publishes them again; inspect's HostConfig.PortBindings). */
+  portRequests?: PortRequest[];
+  /** -P: every exposed port, to a free host port, at each start. */
+  publishAll?: boolean;
+  /** The ports it exposes: the image's ExposedPorts and the -p ones ("8080/tcp"). */
+  exposedPorts?: string[];
+  /** While it runs: the host ports chosen for them (ps, port, inspect). */
+  ports?: PortBinding[];
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

@@ -20,8 +20,8 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { NETWORK_ROOT, networkPaths, rootLayout } from "../../src/layout.js";
 import { currentFirewall, removeFirewall } from "../../src/runtime/network/firewall.js";
 import { contains, parseCidr, parseIPv4 } from "../../src/runtime/network/subnet.js";
-import { runNft } from "../../src/sys/nftables.js";
-import { type Sandbox, sandbox } from "../support/minibox.js";
+import { listNft, runNft } from "../../src/sys/nftables.js";
+import { isTestStore, type Sandbox, sandbox } from "../support/minibox.js";
 import { ip, ipJson, linkExists, readSysctl, testPrefix, writeSysctl } from "../support/netns.js";
 import { testEnv } from "../support/testenv.js";
 
@@ -61,7 +61,12 @@ function bridgeNetwork(): NetworkJson {
 
 function leases(): Record<string, { ip: string; root: string }> {
   const file = networkPaths(rootLayout(NETWORK_ROOT).network(bridgeNetwork().id)).leases;
-  return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  const all = existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+  return Object.fromEntries(
+    Object.entries(all as Record<string, { ip: string; root: string }>).filter(([, l]) =>
+      isTestStore(l.root),
+    ),
+  );
 }
 
 function inSubnet(address: string): boolean {
@@ -197,21 +202,25 @@ describe("run --network bridge", () => {
     expectAllGone([]);
   });
 
-  test("a subnet the host already routes is passed over, with one notice", async () => {
+  test("a subnet the host now routes elsewhere: the idle default network moves, with one notice", async () => {
     const other = sandbox();
-    // The pool's first choice, routed through this test's own veth (deleted with it).
-    ip("route", "add", "172.30.0.0/16", "dev", UPSTREAM_LINK);
+    // The network's subnet (networks are the host's: whatever an earlier run chose),
+    // routed through this test's own veth (deleted with it).
+    const taken = bridgeNetwork().subnet;
+    const quoted = taken.replace(/[./]/g, "\\$&");
+    ip("route", "add", taken, "dev", UPSTREAM_LINK);
     try {
       const first = await other.run(["run", "--rm", "--network", "bridge", IMAGE, "true"]);
       expect(first.code, first.stderr).toBe(0);
       expect(first.stderr).toMatch(
-        /^minibox: the bridge network uses (?!172\.30\.)\S+ \(172\.30\.0\.0\/16 .*\)$/m,
+        new RegExp(`^minibox: the bridge network uses (?!${quoted})\\S+ \\(${quoted} .*\\)$`, "m"),
       );
+      expect(bridgeNetwork().subnet).not.toBe(taken);
       const second = await other.run(["run", "--rm", "--network", "bridge", IMAGE, "true"]);
       expect(second.code, second.stderr).toBe(0);
       expect(second.stderr).not.toContain("bridge network uses");
     } finally {
-      spawnSync("ip", ["route", "del", "172.30.0.0/16", "dev", UPSTREAM_LINK]);
+      spawnSync("ip", ["route", "del", taken, "dev", UPSTREAM_LINK]);
       other.cleanup();
     }
     expect(linkExists(BRIDGE)).toBe(false);
@@ -234,6 +243,24 @@ describe("run --network bridge", () => {
       `http://${UP_IP}:8080/hello.txt`,
     ]);
     expect(out).toBe(GREETING);
+    expectAllGone([]);
+  });
+
+  test("a build's RUN reaches the upstream host on the bridge by default; build --network none cuts it off", async () => {
+    const ctx = mkdtempSync(path.join(tmpdir(), `minibox-${P}-ctx-`));
+    try {
+      writeFileSync(
+        path.join(ctx, "Dockerfile"),
+        `FROM ${IMAGE}\nRUN wget -q -O /fetched.txt http://${UP_IP}:8080/hello.txt\n`,
+      );
+      await runOk(["build", "-q", "-t", `${P}-fetched`, ctx]);
+      expect(await runOk(["run", "--rm", `${P}-fetched`, "cat", "/fetched.txt"])).toBe(GREETING);
+      const cut = await box.run(["build", "-q", "--no-cache", "--network", "none", ctx]);
+      expect(cut.code).not.toBe(0);
+      expect(cut.stderr).toMatch(/The command '.*wget .*' returned a non-zero code/);
+    } finally {
+      rmSync(ctx, { recursive: true, force: true });
+    }
     expectAllGone([]);
   });
 
@@ -270,7 +297,7 @@ describe("run --network bridge", () => {
     expectAllGone([id]);
   });
 
-  test("another table's forward chain with policy drop: run says so (and outbound is dropped)", async () => {
+  test("a forward chain of another table with policy drop (as Docker sets FORWARD) does not cut outbound off; minibox's accept rules go with the container", async () => {
     const table = `${P}fw`;
     runNft(`add table inet ${table}`);
     try {
@@ -280,23 +307,24 @@ describe("run --network bridge", () => {
       const r = await box.run([
         "run",
         "--rm",
-        "--network",
-        "bridge",
-        // busybox's own timeout (this busybox's wget -T crashes), under --init:
-        // a PID 1 without a handler would ignore its TERM.
-        "--init",
+        "--trace",
         IMAGE,
-        "timeout",
-        "2",
         "wget",
         "-q",
         "-O",
         "-",
         `http://${UP_IP}:8080/hello.txt`,
       ]);
-      expect(r.stderr).toContain(`minibox: warning: inet ${table} forward drops forwarded packets`);
-      expect(r.stdout).toBe("");
-      expect(r.code, r.stderr).not.toBe(0);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe(GREETING);
+      expect(r.stderr).toMatch(
+        new RegExp(`firewall: accept \\S+ in inet ${table} forward \\(policy drop\\)`),
+      );
+      // The host's chain is as the test made it: policy drop, no rule left.
+      const rules = listNft(`list chain inet ${table} forward`).filter(
+        (i) => "rule" in (i as object),
+      );
+      expect(rules).toEqual([]);
     } finally {
       runNft(`delete table inet ${table}`);
     }

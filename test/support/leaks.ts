@@ -33,7 +33,12 @@ function netns(): string[] {
   }
 }
 
-/** Every address lease of minibox's networks, as "network-id container-id (store)". */
+/**
+ * Every address lease of minibox's networks held for a container of a test
+ * store (temporary roots named minibox-*: networks are shared by every
+ * --root, and a minibox running beside the tests is not theirs), as
+ * "network-id container-id (store)".
+ */
 function leases(): string[] {
   const out: string[] = [];
   const layout = rootLayout(NETWORK_ROOT);
@@ -47,7 +52,11 @@ function leases(): string[] {
     try {
       const file = networkPaths(layout.network(id)).leases;
       const held = JSON.parse(readFileSync(file, "utf8")) as Record<string, { root: string }>;
-      for (const [c, l] of Object.entries(held)) out.push(`${id.slice(0, 12)} ${c} (${l.root})`);
+      for (const [c, l] of Object.entries(held)) {
+        if (l.root?.startsWith(path.join(tmpdir(), "minibox-"))) {
+          out.push(`${id.slice(0, 12)} ${c} (${l.root})`);
+        }
+      }
     } catch {
       // no lease file yet
     }
@@ -93,13 +102,15 @@ function tmpEntries(): string[] {
   return readdirSync(tmpdir()).filter((n) => n.startsWith("minibox-"));
 }
 
-/** Processes running minibox's CLI, by "pid cmdline". */
+/** Processes running minibox's CLI, or a network's resolver (minibox-dns), by "pid cmdline". */
 function processes(cliPath: string): string[] {
   const out: string[] = [];
   for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
     try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8").replace(/\0/g, " ");
-      if (cmd.includes(cliPath)) out.push(`${pid} ${cmd.trim()}`);
+      const raw = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+      const cmd = raw.replace(/\0/g, " ");
+      const resolver = path.basename(raw.split("\0")[0] ?? "") === "minibox-dns";
+      if (cmd.includes(cliPath) || resolver) out.push(`${pid} ${cmd.trim()}`);
     } catch {
       // exited meanwhile
     }

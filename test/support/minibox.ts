@@ -30,6 +30,15 @@ export interface Sandbox {
   cleanup(): void;
 }
 
+/**
+ * Whether a store is one of the tests' sandboxes: networks are the host's
+ * (shared by every --root), so a test checking "no lease left" looks at the
+ * leases of test stores only, not at those of a minibox that runs beside it.
+ */
+export function isTestStore(root: string): boolean {
+  return root.startsWith(path.join(tmpdir(), "minibox-"));
+}
+
 export function sandbox(prefix = "minibox-test-"): Sandbox {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   // Like /var/lib: enterable by others, so a container's (unprivileged) root can reach its rootfs.

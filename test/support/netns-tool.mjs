@@ -7,7 +7,7 @@
 //   apply DESC | remove | list          firewall.ts on the built dist/
 //   enable {state, routeLocalnet} | restore {state}    sysctl.ts
 //   nft {cmd}               run an nft command (text or JSON) through libnftables
-//   forward-drops           firewall.ts' hostForwardDrops on `list ruleset`
+//   forward-drops           host-forward.ts' forwardDropChains on `list ruleset`
 //   serve {tcp, udp}        echo the peer's address to each connection/datagram;
 //                           prints {"ready":true} once listening, runs until killed
 //   tcp {host, port, timeoutMs}   what the server sent, or {"error": code}
@@ -93,7 +93,9 @@ const ops = {
   restore: async () => (await sysctl()).restoreForwarding(input.state),
   nft: async () => ({ output: (await nft()).runNft(input.cmd) }),
   "forward-drops": async () => ({
-    drops: (await fw()).hostForwardDrops((await nft()).listNft("list ruleset")),
+    drops: (await dist("runtime/network/host-forward.js"))
+      .forwardDropChains((await nft()).listNft("list ruleset"))
+      .map((c) => `${c.family} ${c.table} ${c.name}`),
   }),
   serve: async () => serve(input),
   tcp: async () => tcpClient(input),

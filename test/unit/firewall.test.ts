@@ -6,7 +6,6 @@ import {
   CHAINS,
   type FirewallDesc,
   firewallRuleset,
-  hostForwardDrops,
   removeFirewall,
 } from "../../src/runtime/network/firewall.js";
 import { errorLines } from "../../src/sys/nftables.js";
@@ -256,7 +255,8 @@ describe("published ports", () => {
 
 describe("forward", () => {
   test("per network: replies in, the subnet out, published connections in, the rest to it dropped", () => {
-    const fwd = rules(desc({ networks: [NET, NET2] }), CHAINS.forward);
+    // The two isolation rules come first (see the next test).
+    const fwd = rules(desc({ networks: [NET, NET2] }), CHAINS.forward).slice(2);
     expect(fwd).toHaveLength(8);
     const [replies, out, published, rest] = fwd.map(text);
     expect(replies).toContain(
@@ -269,6 +269,47 @@ describe("forward", () => {
     expect(published).toContain('"right":"dnat"');
     expect(rest).toContain('{"drop":null}');
     expect(text(fwd[4] as Rule)).toContain("mbx-web");
+  });
+});
+
+describe("isolation and --internal", () => {
+  const oifSet = (names: string[]) => ({
+    match: { op: "==", left: { meta: { key: "oifname" } }, right: { set: names } },
+  });
+  const iif = (name: string, op = "==") => ({
+    match: { op, left: { meta: { key: "iifname" } }, right: name },
+  });
+  const oif = (name: string, op = "==") => ({
+    match: { op, left: { meta: { key: "oifname" } }, right: name },
+  });
+
+  test("one network: no isolation rule", () => {
+    const fwd = rules(desc(), CHAINS.forward);
+    expect(fwd.map(text).some((t) => t.includes('"set"'))).toBe(false);
+  });
+
+  test("two networks: traffic from one bridge to the other is dropped, before any accept", () => {
+    const fwd = rules(desc({ networks: [NET, NET2] }), CHAINS.forward);
+    expect(fwd.slice(0, 2).map((r) => r.expr)).toEqual([
+      [iif("minibox0"), oifSet(["mbx-web"]), { drop: null }],
+      [iif("mbx-web"), oifSet(["minibox0"]), { drop: null }],
+    ]);
+  });
+
+  test("internal: no masquerade, nothing in or out of its bridge, no accept for it", () => {
+    const internal = { ...NET2, internal: true };
+    const d = desc({ networks: [NET, internal] });
+    const post = rules(d, CHAINS.postrouting).map(text);
+    expect(post.some((t) => t.includes("mbx-web"))).toBe(false);
+    expect(post.some((t) => t.includes("minibox0"))).toBe(true);
+    const fwd = rules(d, CHAINS.forward);
+    const forInternal = fwd.filter((r) => text(r).includes("mbx-web"));
+    expect(forInternal.map((r) => r.expr)).toEqual([
+      [iif("minibox0"), oifSet(["mbx-web"]), { drop: null }],
+      [iif("mbx-web"), oif("mbx-web", "!="), { drop: null }],
+      [iif("mbx-web", "!="), oif("mbx-web"), { drop: null }],
+    ]);
+    expect(fwd.map(text).filter((t) => t.includes("accept") && t.includes("mbx-web"))).toEqual([]);
   });
 });
 
@@ -318,59 +359,6 @@ describe("applying", () => {
     };
     expect(JSON.parse(sent[1] as string)).toEqual(removal);
     expect(JSON.parse(sent[2] as string)).toEqual(removal);
-  });
-
-  test("hostForwardDrops names other tables' forward chains with a drop policy", () => {
-    const listing = [
-      { metainfo: { version: "1.0.6" } },
-      { table: { family: "ip", name: "filter" } },
-      {
-        chain: {
-          family: "ip",
-          table: "filter",
-          name: "FORWARD",
-          type: "filter",
-          hook: "forward",
-          prio: 0,
-          policy: "drop",
-        },
-      },
-      {
-        chain: {
-          family: "ip",
-          table: "filter",
-          name: "INPUT",
-          type: "filter",
-          hook: "input",
-          prio: 0,
-          policy: "drop",
-        },
-      },
-      {
-        chain: {
-          family: "inet",
-          table: "fw",
-          name: "fwd",
-          type: "filter",
-          hook: "forward",
-          prio: 0,
-          policy: "accept",
-        },
-      },
-      {
-        chain: {
-          family: "inet",
-          table: "minibox",
-          name: "forward",
-          type: "filter",
-          hook: "forward",
-          prio: 0,
-          policy: "drop",
-        },
-      },
-      { chain: { family: "ip", table: "filter", name: "DOCKER-USER" } },
-    ];
-    expect(hostForwardDrops(listing)).toEqual(["ip filter FORWARD"]);
   });
 
   test("libnftables' error text is reduced to its message lines", () => {

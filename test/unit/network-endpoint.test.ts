@@ -1,13 +1,14 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   attachDefaultNetwork,
   detachNetwork,
+  dnsMembers,
   firewallFor,
   hostsWithAddress,
-  networkSettings,
+  publishPorts,
   reconcileEndpoints,
 } from "../../src/runtime/network/endpoint.js";
 import { readLeases } from "../../src/runtime/network/ipam.js";
@@ -31,6 +32,7 @@ function fakeHost(dir: string) {
     ensureBridge: (name) => void links.add(name),
     deleteLink: (name) => void links.delete(name),
     linkExists: (name) => links.has(name),
+    attach: (o) => void links.add(o.hostIf),
   };
   const nft = (cmd: string) => {
     batches.push(cmd);
@@ -43,7 +45,7 @@ function fakeHost(dir: string) {
     batches,
     forward,
     chains,
-    ops: { dir, helper, nft, procSys, listChains: () => chains },
+    ops: { dir, helper, nft, procSys, listRuleset: () => chains, resolver: async () => {} },
   };
 }
 
@@ -77,23 +79,86 @@ describe("attach, detach, reconcile (fake host)", () => {
     expect(host.batches.at(-1)).not.toContain("masquerade");
   });
 
-  it("says once per run when another table's forward chain drops by policy", async () => {
+  it("published ports: two containers' DNAT rules side by side; route_localnet and the guard only while a loopback port is published", async () => {
     const host = fakeHost(root);
-    host.chains.push({
-      chain: { family: "ip", table: "filter", name: "FORWARD", hook: "forward", policy: "drop" },
-    });
-    const notices: string[] = [];
+    const localnet = join(host.ops.procSys, "net/ipv4/conf/minibox0/route_localnet");
+    mkdirSync(dirname(localnet), { recursive: true });
+    writeFileSync(localnet, "0\n");
+    const last = () => host.batches.at(-1) ?? "";
     const a = await attachDefaultNetwork(
       root,
       A,
       () => {},
-      (n) => notices.push(n),
+      () => {},
       host.ops,
     );
-    expect(notices).toHaveLength(1);
-    expect(notices[0]).toContain(`ip filter FORWARD drops forwarded packets`);
-    expect(notices[0]).toContain(`accept ${(await findNetwork(root, "bridge"))?.subnet}`);
+    const b = await attachDefaultNetwork(
+      root,
+      B,
+      () => {},
+      () => {},
+      host.ops,
+    );
+    const loopback = [
+      { containerPort: 8080, proto: "tcp", hostIp: "127.0.0.1", hostPort: "29090" },
+    ] as const;
+    const lan = [
+      { containerPort: 80, proto: "udp", hostIp: "198.18.0.1", hostPort: "29091" },
+    ] as const;
+    expect(await publishPorts(A, a, [...loopback], () => {}, host.ops)).toEqual([
+      { containerPort: 8080, proto: "tcp", hostIp: "127.0.0.1", hostPort: 29090 },
+    ]);
+    await publishPorts(B, b, [...lan], () => {}, host.ops);
+    expect(last()).toContain(`"addr":"${a.ip}","port":8080`);
+    expect(last()).toContain(`"addr":"${b.ip}","port":80`);
+    expect(last()).toContain('"guard"');
+    expect(readFileSync(localnet, "utf8").trim()).toBe("1");
+    // The same port for another container is refused, and leaves the first's rules.
+    await expect(publishPorts(B, b, [...loopback], () => {}, host.ops)).rejects.toThrow(
+      "Bind for 127.0.0.1:29090 failed: port is already allocated",
+    );
     await detachNetwork(A, a, () => {}, host.ops);
+    expect(last()).not.toContain("8080");
+    expect(last()).toContain(`"addr":"${b.ip}","port":80`);
+    expect(last()).not.toContain('"guard"');
+    expect(readFileSync(localnet, "utf8").trim()).toBe("0");
+    await detachNetwork(B, b, () => {}, host.ops);
+  });
+
+  it("another table's drop-policy forward chain gets minibox's accept rules, removed with the last container", async () => {
+    const host = fakeHost(root);
+    host.chains.push({
+      chain: { family: "ip", table: "filter", name: "FORWARD", hook: "forward", policy: "drop" },
+    });
+    const trace: string[] = [];
+    const a = await attachDefaultNetwork(
+      root,
+      A,
+      (l) => void trace.push(l),
+      () => {},
+      host.ops,
+    );
+    const subnet = (await findNetwork(root, "bridge"))?.subnet;
+    const inserts = JSON.parse(host.batches.at(-1) as string).nftables;
+    expect(inserts).toHaveLength(3);
+    expect(inserts[0].insert.rule).toMatchObject({
+      family: "ip",
+      table: "filter",
+      chain: "FORWARD",
+      comment: "minibox",
+    });
+    expect(trace).toContain(`firewall: accept ${subnet} in ip filter FORWARD (policy drop)`);
+    // As the kernel would list them now: the last detach deletes them by handle.
+    host.chains.push(
+      ...inserts.map((c: { insert: { rule: object } }, i: number) => ({
+        rule: { ...c.insert.rule, handle: 10 + i },
+      })),
+    );
+    await detachNetwork(A, a, () => {}, host.ops);
+    const deletes = JSON.parse(host.batches.at(-1) as string).nftables;
+    expect(
+      deletes.map((c: { delete: { rule: { handle: number } } }) => c.delete.rule.handle),
+    ).toEqual([10, 11, 12]);
   });
 
   it("reconcile drops only the dead containers' leases, deletes their veths, syncs", async () => {
@@ -126,24 +191,32 @@ describe("attach, detach, reconcile (fake host)", () => {
 });
 
 describe("pure parts", () => {
-  it("firewallFor: the networks in use, no ports yet", () => {
+  it("firewallFor: the networks in use and their ports; route_localnet only for ports the host's loopback reaches", () => {
     const n = { name: "bridge", bridge: "minibox0", subnet: "172.30.0.0/16" };
-    expect(
-      firewallFor([
-        {
-          ...n,
-          id: "x",
-          driver: "bridge",
-          gateway: "172.30.0.1",
-          internal: false,
-          labels: {},
-          created: "",
-        },
-      ]),
-    ).toEqual({
-      networks: [n],
+    const record: NetworkRecord = {
+      ...n,
+      id: "x",
+      driver: "bridge",
+      gateway: "172.30.0.1",
+      internal: false,
+      labels: {},
+      created: "",
+    };
+    expect(firewallFor([record])).toEqual({
+      networks: [{ ...n, internal: false }],
       ports: [],
+      routeLocalnet: false,
     });
+    const lan = {
+      proto: "tcp",
+      hostIp: "198.18.0.1",
+      hostPort: 80,
+      containerIp: "172.30.0.2",
+      containerPort: 8080,
+    } as const;
+    expect(firewallFor([record], [lan]).routeLocalnet).toBe(false);
+    expect(firewallFor([record], [lan, { ...lan, hostIp: "127.0.0.1" }]).routeLocalnet).toBe(true);
+    expect(firewallFor([record], [{ ...lan, hostIp: undefined }]).routeLocalnet).toBe(true);
   });
 
   it("hostsWithAddress: adds the container's line, replaces a previous run's", () => {
@@ -153,27 +226,9 @@ describe("pure parts", () => {
     expect(hostsWithAddress(once, "172.30.0.3", "abc", "web")).toBe(`${base}172.30.0.3\tabc web\n`);
     expect(hostsWithAddress(base, "172.30.0.2", "abc", "abc")).toBe(`${base}172.30.0.2\tabc\n`);
   });
-
-  it("networkSettings: Docker's shape, empty when not attached", () => {
-    const e = {
-      network: "bridge",
-      networkId: "n".repeat(64),
-      bridge: "minibox0",
-      ip: "172.30.0.2",
-      prefix: 16,
-      gateway: "172.30.0.1",
-      mac: "02:42:ac:1e:00:02",
-      hostIf: "mbxaaaaaaaaaaaa",
-    };
-    const s = networkSettings("bridge", e);
-    expect(s).toMatchObject({ IPAddress: "172.30.0.2", IPPrefixLen: 16, Gateway: "172.30.0.1" });
-    expect(s.Networks.bridge).toMatchObject({ NetworkID: e.networkId, MacAddress: e.mac });
-    expect(networkSettings("bridge", undefined)).toMatchObject({ IPAddress: "", IPPrefixLen: 0 });
-    expect(Object.keys(networkSettings("none", undefined).Networks)).toEqual(["none"]);
-  });
 });
 
-describe("the plan with a bridge endpoint", () => {
+describe("the plan with bridge endpoints", () => {
   const network = {
     network: "bridge",
     networkId: "n".repeat(64),
@@ -186,25 +241,63 @@ describe("the plan with a bridge endpoint", () => {
   };
 
   it("[parent]: the veth after the id maps and the cgroup, before the PID report", () => {
-    expect(lines(parentSteps(context({ idmap: IDMAP }, { network }))).slice(2)).toEqual([
-      "write /cg/cgroup.procs {pid}",
-      "veth mbxaaaaaaaaaaaa eth0 {pid} minibox0 0",
-      "report-pid",
-    ]);
+    expect(lines(parentSteps(context({ idmap: IDMAP }, { networks: [network] }))).slice(2)).toEqual(
+      ["write /cg/cgroup.procs {pid}", "veth mbxaaaaaaaaaaaa eth0 {pid} minibox0 0", "report-pid"],
+    );
   });
 
   it("[child]: eth0 and the default route after lo; none without a netns of its own", () => {
-    expect(lines(utsAndNetworkSteps(context({}, { network })))).toEqual([
+    expect(lines(utsAndNetworkSteps(context({}, { networks: [network] })))).toEqual([
       "sethostname box",
       "ifup lo",
       "netif eth0 02:42:ac:1e:00:02 172.30.0.2/16",
       "route-default 172.30.0.1 eth0",
     ]);
-    expect(lines(utsAndNetworkSteps(context({ network: "host" }, { network })))).toEqual([
-      "sethostname box",
-    ]);
-    expect(lines(parentSteps(context({ network: "host" }, { network })))).not.toContain(
+    expect(
+      lines(utsAndNetworkSteps(context({ network: "host" }, { networks: [network] }))),
+    ).toEqual(["sethostname box"]);
+    expect(lines(parentSteps(context({ network: "host" }, { networks: [network] })))).not.toContain(
       "veth mbxaaaaaaaaaaaa eth0 {pid} minibox0 0",
     );
+  });
+
+  it("a second network: eth1 with its own veth; one default route, not through an internal one", () => {
+    const internal = { ...network, ifname: "eth0", internal: true, hostIf: "mbxaaaaaaaaaaaa" };
+    const second = {
+      ...network,
+      network: "web",
+      bridge: "mbr-0123456789a",
+      ip: "10.89.0.5",
+      prefix: 24,
+      gateway: "10.89.0.1",
+      mac: "02:42:0a:59:00:05",
+      hostIf: "mb1aaaaaaaaaaaa",
+      ifname: "eth1",
+    };
+    expect(lines(parentSteps(context({}, { networks: [internal, second] })))).toContain(
+      "veth mb1aaaaaaaaaaaa eth1 {pid} mbr-0123456789a 0",
+    );
+    expect(lines(utsAndNetworkSteps(context({}, { networks: [internal, second] })))).toEqual([
+      "sethostname box",
+      "ifup lo",
+      "netif eth0 02:42:ac:1e:00:02 172.30.0.2/16",
+      "netif eth1 02:42:0a:59:00:05 10.89.0.5/24",
+      "route-default 10.89.0.1 eth1",
+    ]);
+  });
+});
+
+describe("dnsMembers", () => {
+  it("serves the leases that carry names (user-defined networks), with each container's own nameservers", () => {
+    expect(
+      dnsMembers({
+        a: {
+          ip: "10.89.0.2",
+          root: "/s",
+          dns: { name: "web", aliases: ["www"], servers: ["198.18.0.53"] },
+        },
+        b: { ip: "10.89.0.3", root: "/s" },
+      }),
+    ).toEqual([{ id: "a", ip: "10.89.0.2", name: "web", aliases: ["www"], dns: ["198.18.0.53"] }]);
   });
 });

@@ -13,6 +13,7 @@ import {
   planRestore,
   readSaved,
   restoreForwarding,
+  restoreSome,
   routeLocalnetKey,
 } from "../../src/runtime/network/sysctl.js";
 
@@ -100,5 +101,16 @@ describe("on a fake /proc/sys", () => {
     expect(get(IP_FORWARD)).toBe("0");
     expect(existsSync(join(procSys, routeLocalnetKey("br0")))).toBe(false);
     expect(existsSync(state)).toBe(false);
+  });
+
+  test("restoreSome puts back only the keys asked (route_localnet no longer needed), keeping ip_forward's record", () => {
+    enableForwarding(state, { procSys, routeLocalnet: ["br0"] });
+    restoreSome(state, [routeLocalnetKey("br0"), routeLocalnetKey("other")], { procSys });
+    expect(get(routeLocalnetKey("br0"))).toBe("0");
+    expect(get(IP_FORWARD)).toBe("1");
+    expect(readSaved(state)).toEqual({ [IP_FORWARD]: "0" });
+    // Needed again later: recorded again from the value found (0), not minibox's 1.
+    enableForwarding(state, { procSys, routeLocalnet: ["br0"] });
+    expect(readSaved(state)).toEqual({ [IP_FORWARD]: "0", [routeLocalnetKey("br0")]: "0" });
   });
 });

@@ -189,11 +189,16 @@ describe("the default network across stores", () => {
       const lease = await allocate(root, first.network, "c1");
       const kept = await ensureDefaultNetwork(root, [], store);
       expect(kept.network.id).toBe(first.network.id);
-      expect(kept.notice).toContain("keeps 172.30.0.0/16 while containers are on it");
+      expect(kept.notice).toBe(
+        `the bridge network keeps 172.30.0.0/16 while containers are on it (172.30.0.0/16 is not the 10.123.0.0/16 that ${rootLayout(store).config} asks for)`,
+      );
       expect(lease.ip).toBe("172.30.0.2");
       await release(root, first.network, "c1");
       const remade = await ensureDefaultNetwork(root, [], store);
       expect(remade.network.subnet).toBe("10.123.0.0/16");
+      expect(remade.notice).toBe(
+        `the bridge network uses 10.123.0.0/16 (172.30.0.0/16 is not the 10.123.0.0/16 that ${rootLayout(store).config} asks for)`,
+      );
       expect((await listNetworks(root)).map((n) => n.subnet)).toEqual(["10.123.0.0/16"]);
       expect((await ensureDefaultNetwork(root, [], store)).network.id).toBe(remade.network.id);
       // A store without a setting takes the network as it is.
@@ -212,9 +217,11 @@ describe("staleReason", () => {
       undefined,
     );
     expect(staleReason(network, undefined, [route("eth9", "172.30.4.0/24")], "c.json")).toBe(
-      "the host now routes 172.30.4.0/24 on eth9",
+      "overlaps the host's route to 172.30.4.0/24 on eth9",
     );
-    expect(staleReason(network, "10.1.0.0/16", [], "c.json")).toBe("c.json asks for 10.1.0.0/16");
+    expect(staleReason(network, "10.1.0.0/16", [], "c.json")).toBe(
+      "is not the 10.1.0.0/16 that c.json asks for",
+    );
     expect(staleReason(network, "172.30.0.0/16", [], "c.json")).toBe(undefined);
   });
 

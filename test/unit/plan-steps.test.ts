@@ -23,6 +23,7 @@ const PROTOCOL: Record<Op, [number, number]> = {
   "report-pid": [0, 0],
   "wait-go": [0, 0],
   veth: [5, 5],
+  "hold-port": [3, 3],
   unshare: [1, 1],
   user: [2, 2],
   "stdin-null": [0, 0],

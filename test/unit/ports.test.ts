@@ -1,17 +1,34 @@
 import { describe, expect, test } from "vitest";
 import {
+  bindingsClash,
+  checkPublishable,
+  chooseBindings,
   displayPorts,
+  everyInterfaceWarning,
   hostConfigPortBindings,
+  launchRequests,
+  needsRouteLocalnet,
   networkSettingsPorts,
   type PortBinding,
+  type PortRequest,
+  parseLocalPortRange,
   parsePortSpec,
   parsePortSpecs,
   portLines,
   portSummaries,
+  psPorts,
   publishAllRequests,
+  publishedPorts,
 } from "../../src/runtime/network/ports.js";
+import { holdPortSteps } from "../../src/runtime/plan/port-steps.js";
+import { stepFields } from "../../src/runtime/plan/steps.js";
 
-const req = (containerPort: number, hostPort = "", hostIp = "", proto = "tcp") => ({
+const req = (
+  containerPort: number,
+  hostPort = "",
+  hostIp = "",
+  proto: "tcp" | "udp" = "tcp",
+): PortRequest => ({
   containerPort,
   proto,
   hostIp,
@@ -176,5 +193,141 @@ describe("port C and inspect", () => {
         { HostIp: "", HostPort: "8000-8001" },
       ],
     });
+  });
+});
+
+describe("choosing host ports", () => {
+  const free = async () => true;
+  const RANGE: [number, number] = [32768, 60999];
+
+  test("ip_local_port_range is read as the kernel writes it; a bad one falls back to Linux's default", () => {
+    expect(parseLocalPortRange("32768\t60999\n")).toEqual([32768, 60999]);
+    expect(parseLocalPortRange("1024 2048")).toEqual([1024, 2048]);
+    expect(parseLocalPortRange(undefined)).toEqual([32768, 60999]);
+    expect(parseLocalPortRange("9 1")).toEqual([32768, 60999]);
+  });
+
+  test("two bindings clash on the same protocol and port when their addresses overlap", () => {
+    expect(bindingsClash(bind(80, 8080), bind(81, 8080, "127.0.0.1"))).toBe(true);
+    expect(bindingsClash(bind(80, 8080, "127.0.0.1"), bind(81, 8080, "127.0.0.2"))).toBe(false);
+    expect(bindingsClash(bind(80, 8080), bind(80, 8080, "", "udp"))).toBe(false);
+    expect(bindingsClash(bind(80, 8080, "0.0.0.0"), bind(80, 8080, "10.0.0.1"))).toBe(true);
+  });
+
+  test("a fixed port is taken as asked, unless another container has it (Docker's words)", async () => {
+    expect(await chooseBindings([req(80, "8080")], [], RANGE, async () => false)).toEqual([
+      bind(80, 8080),
+    ]);
+    await expect(chooseBindings([req(80, "8080")], [bind(81, 8080)], RANGE, free)).rejects.toThrow(
+      "Bind for 0.0.0.0:8080 failed: port is already allocated",
+    );
+    await expect(
+      chooseBindings([req(80, "8080", "127.0.0.1"), req(81, "8080")], [], RANGE, free),
+    ).rejects.toThrow("Bind for 0.0.0.0:8080 failed: port is already allocated");
+  });
+
+  test("any port: the first of ip_local_port_range that no container has and the probe finds free", async () => {
+    const probed: number[] = [];
+    const isFree = async (b: PortBinding) => {
+      probed.push(b.hostPort);
+      return b.hostPort !== 32769;
+    };
+    const got = await chooseBindings([req(80), req(81)], [bind(1, 32768)], RANGE, isFree);
+    expect(got).toEqual([bind(80, 32770), bind(81, 32771)]);
+    // Each request scans from the start again: a port busy for one may have been let go for the next.
+    expect(probed).toEqual([32769, 32770, 32769, 32771]);
+  });
+
+  test("a host range gives the first free port in it; none free is an error", async () => {
+    const isFree = async (b: PortBinding) => b.hostPort > 8000;
+    expect(await chooseBindings([req(80, "8000-8002")], [], RANGE, isFree)).toEqual([
+      bind(80, 8001),
+    ]);
+    await expect(
+      chooseBindings([req(80, "8000-8001")], [bind(1, 8001)], RANGE, isFree),
+    ).rejects.toThrow("Bind for 0.0.0.0:8000-8001 failed: port is already allocated");
+    await expect(chooseBindings([req(80)], [], [5000, 5001], async () => false)).rejects.toThrow(
+      "all ports are allocated",
+    );
+  });
+});
+
+describe("publishing", () => {
+  test("bindings become DNAT rules to the container's address; every interface has no host address", () => {
+    expect(
+      publishedPorts([bind(8080, 9090, "127.0.0.1"), bind(53, 5353, "", "udp")], "172.30.0.2"),
+    ).toEqual([
+      {
+        proto: "tcp",
+        hostIp: "127.0.0.1",
+        hostPort: 9090,
+        containerIp: "172.30.0.2",
+        containerPort: 8080,
+      },
+      { proto: "udp", hostPort: 5353, containerIp: "172.30.0.2", containerPort: 53 },
+    ]);
+  });
+
+  test("route_localnet is needed for 127/8 and every-interface ports, not for another address", () => {
+    const p = { proto: "tcp", hostPort: 1, containerIp: "172.30.0.2", containerPort: 1 } as const;
+    expect(needsRouteLocalnet([])).toBe(false);
+    expect(needsRouteLocalnet([{ ...p, hostIp: "198.18.0.1" }])).toBe(false);
+    expect(needsRouteLocalnet([{ ...p, hostIp: "127.0.0.1" }])).toBe(true);
+    expect(needsRouteLocalnet([p])).toBe(true);
+  });
+
+  test("one warning line for every port open on every interface, with the way to limit it", () => {
+    expect(everyInterfaceWarning([bind(8080, 9090, "127.0.0.1")])).toBeUndefined();
+    const line = everyInterfaceWarning([
+      bind(80, 8081),
+      bind(53, 5353, "", "udp"),
+      bind(1, 2, "127.0.0.1"),
+    ]);
+    expect(line?.split("\n")).toHaveLength(1);
+    expect(line).toContain("5353->53/udp, 8081->80/tcp published on every interface");
+    expect(line).toContain("-p 127.0.0.1:5353:53/udp");
+  });
+
+  test("only IPv4 host addresses are publishable", () => {
+    expect(() => checkPublishable(parsePortSpec("127.0.0.1:80:80"))).not.toThrow();
+    expect(() => checkPublishable(parsePortSpec("[::1]:80:80"))).toThrow(
+      "publishing on ::1: only IPv4 host addresses are supported",
+    );
+  });
+
+  test("at start: the -p requests, and with -P every other exposed port", () => {
+    const explicit = [req(80, "8080")];
+    expect(launchRequests({ portRequests: explicit, exposedPorts: ["80/tcp", "53/udp"] })).toEqual(
+      explicit,
+    );
+    expect(
+      launchRequests({
+        portRequests: explicit,
+        publishAll: true,
+        exposedPorts: ["80/tcp", "53/udp"],
+      }),
+    ).toEqual([...explicit, req(53, "", "", "udp")]);
+  });
+
+  test("ps shows ports only while the container runs", () => {
+    const c = { ports: [bind(8080, 9090, "127.0.0.1")], exposedPorts: ["8080/tcp", "22/tcp"] };
+    expect(psPorts({ ...c, running: true })).toBe("22/tcp, 127.0.0.1:9090->8080/tcp");
+    expect(psPorts({ ...c, running: false })).toBe("");
+  });
+});
+
+describe("hold-port steps", () => {
+  test("one per binding, every interface as 0.0.0.0, in the executor's field order", () => {
+    const steps = holdPortSteps([bind(8080, 9090, "127.0.0.1"), bind(53, 5353, "", "udp")]);
+    expect(steps.map(stepFields)).toEqual([
+      ["tcp", "127.0.0.1", "9090"],
+      ["udp", "0.0.0.0", "5353"],
+    ]);
+    expect(steps[0]?.describe).toBe("hold tcp 127.0.0.1:9090 (published 8080/tcp)");
+  });
+
+  test("an IPv6 address or a port out of range is refused before the executor runs", () => {
+    expect(() => holdPortSteps([bind(80, 80, "::1")])).toThrow("only IPv4 host addresses");
+    expect(() => holdPortSteps([bind(80, 0)])).toThrow("invalid host port 0");
   });
 });

@@ -1,7 +1,10 @@
 /**
- * A container on a bridge network (`run --network bridge`): what `run` and
- * `start` do before the executor starts, and what is undone when the
- * container stops, is removed, or is found dead by the sweep.
+ * A container on a bridge network (`run --network bridge`, or a
+ * user-defined one): what `run` and `start` do before the executor starts,
+ * per network, and what is undone when the container stops, is removed, or
+ * is found dead by the sweep. A container on several networks has one
+ * endpoint each: eth0, eth1… with host ends mbx<id12>, mb1<id12>…
+ * (`network connect` makes one on a running container: connect.ts).
  *
  *   attach   lease an address (ipam.ts), then under the host lock: the
  *            bridge up with its gateway address, ip_forward on (the host's
@@ -10,7 +13,8 @@
  *            the init's netns), [child] eth0's MAC/address and the default route
  *   detach   release the lease, delete the host end if it is still there,
  *            then the same host sync: the firewall without the network when
- *            it has no container left, and with the last container of all
+ *            it has no container left (its DNS resolver stopped, if it had
+ *            one), and with the last container of all
  *            the table goes, ip_forward is restored and the bridge deleted
  *
  * Why the bridge goes with its last container: a bridge left behind keeps
@@ -25,20 +29,47 @@
  * The firewall description must hold everything at once (firewall.ts), so
  * every change is made by the one `syncHost` under one lock, from the
  * lease files: no command's view of "its" rules can drop another's.
- * Published ports (-p) are not wired yet: the description has none.
+ * Published ports (-p) take part the same way: each running container's
+ * bindings are a file next to the leases (publish.ts), read by the sync.
  */
+import { randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
+import { MiniboxError } from "../../errors.js";
 import { NETWORK_ROOT, rootLayout } from "../../layout.js";
 import { withLock } from "../../sys/lock.js";
-import { listNft } from "../../sys/nftables.js";
+import { listNft, runNft } from "../../sys/nftables.js";
 import { hostVethName } from "../plan/network-steps.js";
 import type { Tracer } from "../trace.js";
-import { applyFirewall, type FirewallDesc, hostForwardDrops, removeFirewall } from "./firewall.js";
-import { allocate, readLeases, reconcileLocked, release, withLeaseLock } from "./ipam.js";
+import { type DnsMember, stopIdleResolver, syncResolver } from "./dns.js";
+import {
+  applyFirewall,
+  type FirewallDesc,
+  type PublishedPort,
+  removeFirewall,
+} from "./firewall.js";
+import { forwardDropChains, passThroughCommands } from "./host-forward.js";
+import {
+  allocate,
+  type Lease,
+  type Leases,
+  readLeases,
+  reconcileLocked,
+  release,
+  withLeaseLock,
+} from "./ipam.js";
 import { type NetlinkHelper, netlinkHelper } from "./netlink.js";
-import { ensureDefaultNetwork, listNetworks, type NetworkRecord, readNetwork } from "./networks.js";
+import {
+  DEFAULT_NETWORK,
+  ensureDefaultNetwork,
+  getNetwork,
+  listNetworks,
+  type NetworkRecord,
+  readNetwork,
+} from "./networks.js";
+import { needsRouteLocalnet, type PortBinding, type PortRequest } from "./ports.js";
+import { networkPublishedPorts, removePortFile, reservePorts } from "./publish.js";
 import { parseCidr } from "./subnet.js";
-import { enableForwarding, restoreForwarding } from "./sysctl.js";
+import { enableForwarding, restoreForwarding, restoreSome, routeLocalnetKey } from "./sysctl.js";
 
 /** A container's place on a network, kept in its state.json while it runs. */
 export interface NetworkEndpoint {
@@ -51,26 +82,61 @@ export interface NetworkEndpoint {
   prefix: number;
   gateway: string;
   mac: string;
-  /** The host end of the container's veth (mbx<id12>). */
+  /** The host end of the container's veth (mbx<id12> for eth0, see hostVethName). */
   hostIf: string;
+  /** The interface in the container: eth0, eth1… (state written before had only eth0). */
+  ifname?: string;
+  /** --network-alias / connect --alias: more names for it on this network. */
+  aliases?: string[];
+  /** inspect's EndpointID: 64 hex, new for each attachment. */
+  endpointId?: string;
+  /** The network is --internal: no default route through it. */
+  internal?: boolean;
+}
+
+/** Which network a container asks to be on, and how (kept in its state while it is stopped too). */
+export interface EndpointRequest {
+  /** The network's name ("bridge" for the default). */
+  network: string;
+  aliases?: string[];
+  /** --ip: this address rather than the lowest free one. */
+  ip?: string;
+}
+
+/** How one attachment is made: the request, and the interface it becomes. */
+export interface AttachOptions {
+  /** 0 for eth0, 1 for eth1… (also picks the host end's name). */
+  index: number;
+  aliases?: string[];
+  ip?: string;
+  /** The container's name and its own nameservers (--dns), for a user-defined network's resolver. */
+  name?: string;
+  dns?: string[];
 }
 
 /** What the host side is done with (tests give their own). */
 export interface HostOps {
   /** The network root (layout.ts): NETWORK_ROOT when absent; unit tests give a directory of their own. */
   dir?: string;
+  /** dns.ts syncResolver; unit tests give one that starts nothing. */
+  resolver?: typeof syncResolver;
   helper: NetlinkHelper;
   /** libnftables; the real one when absent. */
   nft?: (cmd: string) => string;
   /** Where the sysctls are; /proc/sys when absent (unit tests give a directory of their own). */
   procSys?: string;
-  /** libnftables' `list chains`, for the forward-drop check; the real one when absent. */
-  listChains?: () => unknown[];
+  /** libnftables' `list ruleset`, for other tables' forward chains (host-forward.ts); the real one when absent. */
+  listRuleset?: () => unknown[];
   trace: Tracer;
 }
 
+/** Where the network state is: the test's directory, else the host's (layout.ts). */
+export function networkRootOf(ops?: Partial<HostOps>): string {
+  return ops?.dir ?? NETWORK_ROOT;
+}
+
 function hostOps(trace: Tracer, ops?: Partial<HostOps>): HostOps & { dir: string } {
-  return { ...ops, dir: ops?.dir ?? NETWORK_ROOT, helper: ops?.helper ?? netlinkHelper(), trace };
+  return { ...ops, dir: networkRootOf(ops), helper: ops?.helper ?? netlinkHelper(), trace };
 }
 
 /** Time `fn` and trace it as `what` (the host-side steps of --trace). */
@@ -81,42 +147,70 @@ function timed<T>(trace: Tracer, what: (r: T) => string, fn: () => T): T {
   return r;
 }
 
-/** The firewall for the networks that have containers (pure). */
-export function firewallFor(inUse: readonly NetworkRecord[]): FirewallDesc {
+/** The firewall for the networks that have containers and their running containers' ports (pure). */
+export function firewallFor(
+  inUse: readonly NetworkRecord[],
+  ports: PublishedPort[] = [],
+): FirewallDesc {
   return {
-    networks: inUse.map((n) => ({ name: n.name, bridge: n.bridge, subnet: n.subnet })),
-    ports: [],
+    networks: inUse.map((n) => ({
+      name: n.name,
+      bridge: n.bridge,
+      subnet: n.subnet,
+      internal: n.internal,
+    })),
+    ports,
+    routeLocalnet: needsRouteLocalnet(ports),
   };
 }
 
-/** Networks with at least one lease, and those with none. */
+/** Networks with at least one lease (with their leases), and those with none. */
 async function networksByUse(root: string) {
   const inUse: NetworkRecord[] = [];
   const idle: NetworkRecord[] = [];
+  const leasesOf = new Map<string, Leases>();
   for (const n of await listNetworks(root)) {
     const leases = await readLeases(root, n).catch(() => ({}));
+    leasesOf.set(n.id, leases);
     (Object.keys(leases).length > 0 ? inUse : idle).push(n);
   }
-  return { inUse, idle };
+  return { inUse, idle, leasesOf };
+}
+
+/** What a user-defined network's resolver answers for: every lease's names (pure). */
+export function dnsMembers(leases: Leases): DnsMember[] {
+  return Object.entries(leases).flatMap(([id, l]) =>
+    l.dns ? [{ id, ip: l.ip, name: l.dns.name, aliases: l.dns.aliases, dns: l.dns.servers }] : [],
+  );
+}
+
+/** The one lock every change of the host side is made under (bridges, sysctls, firewall, ports). */
+export async function withHostLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  await mkdir(rootLayout(root).locks, { recursive: true, mode: 0o700 });
+  return withLock(rootLayout(root).lock("network-host"), fn);
 }
 
 /**
  * Make the host match the lease files: bridges of networks in use up,
- * forwarding on and the firewall for them; idle networks' bridges deleted;
- * with no network in use, no table and ip_forward as the host had it.
+ * forwarding on and the firewall for them and their containers' published
+ * ports; idle networks' bridges deleted; with no network in use, no table
+ * and ip_forward as the host had it.
  */
 export async function syncHost(ops: HostOps & { dir: string }): Promise<void> {
   const layout = rootLayout(ops.dir);
-  await mkdir(layout.locks, { recursive: true, mode: 0o700 });
-  await withLock(layout.lock("network-host"), async () => {
-    const { inUse, idle } = await networksByUse(ops.dir);
-    for (const n of idle) ops.helper.deleteLink(n.bridge);
+  await withHostLock(ops.dir, async () => {
+    const { inUse, idle, leasesOf } = await networksByUse(ops.dir);
+    for (const n of idle) {
+      ops.helper.deleteLink(n.bridge);
+      await stopIdleResolver(layout.network(n.id), n, ops.trace);
+    }
     if (inUse.length === 0) {
       timed(
         ops.trace,
         () => "firewall: table inet minibox removed",
         () => removeFirewall(ops.nft),
       );
+      syncPassThrough([], ops);
       restoreForwarding(layout.hostSysctls, { procSys: ops.procSys });
       return;
     }
@@ -128,14 +222,62 @@ export async function syncHost(ops: HostOps & { dir: string }): Promise<void> {
         () => ops.helper.ensureBridge(n.bridge, cidr, 0),
       );
     }
+    const ports: PublishedPort[] = [];
+    for (const n of inUse)
+      ports.push(...(await networkPublishedPorts(ops.dir, n, leasesOf.get(n.id) ?? {})));
+    const desc = firewallFor(inUse, ports);
+    const localnet = desc.routeLocalnet === true;
     enableForwarding(layout.hostSysctls, { procSys: ops.procSys });
-    const desc = firewallFor(inUse);
+    // route_localnet only while the guard is in the table: put back before the guard goes, set after it came.
+    if (!localnet) routeLocalnet(layout.hostSysctls, inUse, false, ops.procSys);
     timed(
       ops.trace,
-      () => `firewall: table inet minibox for ${inUse.map((n) => n.subnet).join(", ")}`,
+      () =>
+        `firewall: table inet minibox for ${inUse.map((n) => n.subnet).join(", ")}${ports.length ? `, ${ports.length} published port(s)` : ""}`,
       () => applyFirewall(desc, ops.nft),
     );
+    if (localnet) routeLocalnet(layout.hostSysctls, inUse, true, ops.procSys);
+    syncPassThrough(
+      inUse.filter((n) => !n.internal).map((n) => n.subnet),
+      ops,
+    );
+    // Once the bridges (and so the gateways it listens on) are up.
+    for (const n of inUse.filter((x) => x.name !== DEFAULT_NETWORK)) {
+      const members = dnsMembers(leasesOf.get(n.id) ?? {});
+      await (ops.resolver ?? syncResolver)(layout.network(n.id), n, members, { trace: ops.trace });
+    }
   });
+}
+
+/** minibox's accept rules in other tables' drop-policy forward chains, for `subnets` (host-forward.ts). */
+function syncPassThrough(subnets: string[], ops: HostOps): void {
+  const ruleset = (ops.listRuleset ?? (() => listNft("list ruleset")))();
+  const batch = passThroughCommands(ruleset, subnets);
+  if (batch.length === 0) return;
+  const chains = forwardDropChains(ruleset).map((c) => `${c.family} ${c.table} ${c.name}`);
+  timed(
+    ops.trace,
+    () =>
+      subnets.length > 0 && chains.length > 0
+        ? `firewall: accept ${subnets.join(", ")} in ${chains.join(", ")} (policy drop)`
+        : "firewall: accept rules in other tables removed",
+    () => (ops.nft ?? runNft)(JSON.stringify({ nftables: batch })),
+  );
+}
+
+/**
+ * route_localnet of the networks' bridges: 1 while some port is published
+ * to the host's loopback (see firewall.ts), else put back as it was found.
+ */
+function routeLocalnet(
+  stateFile: string,
+  inUse: readonly NetworkRecord[],
+  on: boolean,
+  procSys: string | undefined,
+): void {
+  const bridges = inUse.map((n) => n.bridge);
+  if (on) enableForwarding(stateFile, { procSys, routeLocalnet: bridges });
+  else restoreSome(stateFile, bridges.map(routeLocalnetKey), { procSys });
 }
 
 /**
@@ -149,21 +291,59 @@ export async function attachDefaultNetwork(
   trace: Tracer,
   notice: (line: string) => void,
   ops?: Partial<HostOps>,
+  how: AttachOptions = { index: 0 },
+): Promise<NetworkEndpoint> {
+  const host = hostOps(trace, ops);
+  const made = await ensureDefaultNetwork(host.dir, undefined, root);
+  if (made.notice) notice(made.notice);
+  return attachNetwork(root, containerId, made.network, how, trace, ops);
+}
+
+/**
+ * Put the container of the store `root` on the network a request names
+ * (the default bridge made on first use), as eth<index>.
+ */
+export async function attachRequest(
+  root: string,
+  container: { id: string; name: string; dns?: string[] },
+  req: EndpointRequest,
+  index: number,
+  trace: Tracer,
+  notice: (line: string) => void,
+  ops?: Partial<HostOps>,
+): Promise<NetworkEndpoint> {
+  const how = { index, aliases: req.aliases, ip: req.ip, name: container.name, dns: container.dns };
+  if (req.network === DEFAULT_NETWORK) {
+    return attachDefaultNetwork(root, container.id, trace, notice, ops, how);
+  }
+  const network = await getNetwork(networkRootOf(ops), req.network);
+  return attachNetwork(root, container.id, network, how, trace, ops);
+}
+
+/**
+ * Put the container of the store `root` on `network` as interface
+ * eth<index>: its lease (the requested address, or the lowest free), then
+ * the host side (bridge, forwarding, firewall). The lease is released
+ * again if the host side fails.
+ */
+export async function attachNetwork(
+  root: string,
+  containerId: string,
+  network: NetworkRecord,
+  how: AttachOptions,
+  trace: Tracer,
+  ops?: Partial<HostOps>,
 ): Promise<NetworkEndpoint> {
   const host = hostOps(trace, ops);
   let t = performance.now();
-  const made = await ensureDefaultNetwork(host.dir, undefined, root);
-  if (made.notice) notice(made.notice);
-  const network = made.network;
-  const lease = await allocate(host.dir, network, containerId, { owner: root });
+  // The default bridge has no name resolution (Docker's rule).
+  const dns =
+    how.name && network.name !== DEFAULT_NETWORK
+      ? { name: how.name, aliases: how.aliases ?? [], servers: how.dns }
+      : undefined;
+  const lease = await allocate(host.dir, network, containerId, { ip: how.ip, owner: root, dns });
   trace(`network ${network.name}: lease ${lease.ip}/${lease.prefix}`, performance.now() - t);
-  const endpoint: NetworkEndpoint = {
-    network: network.name,
-    networkId: network.id,
-    bridge: network.bridge,
-    ...lease,
-    hostIf: hostVethName(containerId),
-  };
+  const endpoint = endpointOf(network, containerId, lease, how);
   t = performance.now();
   try {
     await syncHost(host);
@@ -172,18 +352,55 @@ export async function attachDefaultNetwork(
     throw err;
   }
   trace(`network ${network.name}: host side ready`, performance.now() - t);
-  const drops = hostForwardDrops((ops?.listChains ?? (() => listNft("list chains")))());
-  if (drops.length > 0) notice(forwardDropWarning(drops, network.subnet));
   return endpoint;
 }
 
+/** The endpoint record for a lease (pure but for the random EndpointID). */
+function endpointOf(
+  network: NetworkRecord,
+  containerId: string,
+  lease: Lease,
+  how: AttachOptions,
+): NetworkEndpoint {
+  return {
+    network: network.name,
+    networkId: network.id,
+    bridge: network.bridge,
+    ...lease,
+    hostIf: hostVethName(containerId, how.index),
+    ifname: `eth${how.index}`,
+    aliases: how.aliases ?? [],
+    endpointId: randomBytes(32).toString("hex"),
+    internal: network.internal,
+  };
+}
+
 /**
- * A forward chain of another table with policy drop drops the containers'
- * outbound traffic whatever minibox's table accepts (see firewall.ts): say
- * so, and where the way through is.
+ * -p/-P: choose the host ports of an attached container and record them
+ * (under the host lock, so concurrent runs never pick the same one), then
+ * sync the host so the DNAT rules include them. The executor holds the
+ * ports (plan/port-steps.ts); a failure from here on is undone by
+ * detachNetwork, which forgets the ports with the lease.
  */
-export function forwardDropWarning(chains: string[], subnet: string): string {
-  return `warning: ${chains.join(", ")} drops forwarded packets (policy drop), so containers on ${subnet} cannot reach beyond this host; accept ${subnet} in that chain (Docker's DOCKER-USER chain is the place) or set its policy to accept`;
+export async function publishPorts(
+  containerId: string,
+  endpoint: NetworkEndpoint,
+  requests: readonly PortRequest[],
+  trace: Tracer,
+  ops?: Partial<HostOps>,
+): Promise<PortBinding[]> {
+  if (requests.length === 0) return [];
+  const t = performance.now();
+  const host = hostOps(trace, ops);
+  const network = await readNetwork(host.dir, endpoint.networkId);
+  if (!network) throw new MiniboxError(`network ${endpoint.network} not found`);
+  const all = await listNetworks(host.dir);
+  const bindings = await withHostLock(host.dir, () =>
+    reservePorts(host.dir, network, containerId, requests, all),
+  );
+  trace(`ports: ${bindings.length} host port(s) chosen`, performance.now() - t);
+  await syncHost(host);
+  return bindings;
 }
 
 /**
@@ -199,7 +416,10 @@ export async function detachNetwork(
 ): Promise<void> {
   const host = hostOps(trace, ops);
   const network = await readNetwork(host.dir, endpoint.networkId);
-  if (network) await release(host.dir, network, containerId).catch(() => false);
+  if (network) {
+    await release(host.dir, network, containerId).catch(() => false);
+    await removePortFile(host.dir, network, containerId);
+  }
   host.helper.deleteLink(endpoint.hostIf);
   await syncHost(host);
 }
@@ -251,33 +471,4 @@ export function hostsWithAddress(
         !/^\d+\.\d+\.\d+\.\d+\s/.test(l) || /^127\./.test(l) || !l.split(/\s+/).includes(hostname),
     );
   return `${[...kept, `${ip}\t${names}`].join("\n")}\n`;
-}
-
-/** inspect's NetworkSettings, in Docker's shape (empty values when not attached). */
-export function networkSettings(mode: string, e: NetworkEndpoint | undefined) {
-  const own = {
-    Gateway: e?.gateway ?? "",
-    IPAddress: e?.ip ?? "",
-    IPPrefixLen: e?.prefix ?? 0,
-    IPv6Gateway: "",
-    GlobalIPv6Address: "",
-    GlobalIPv6PrefixLen: 0,
-    MacAddress: e?.mac ?? "",
-  };
-  const networks =
-    mode === "bridge"
-      ? {
-          bridge: {
-            IPAMConfig: null,
-            Links: null,
-            Aliases: null,
-            NetworkID: e?.networkId ?? "",
-            EndpointID: "",
-            ...own,
-            DriverOpts: null,
-            DNSNames: null,
-          },
-        }
-      : { [mode]: { IPAMConfig: null, Links: null, Aliases: null, NetworkID: "", ...own } };
-  return { Bridge: "", SandboxID: "", SandboxKey: "", Ports: {}, ...own, Networks: networks };
 }

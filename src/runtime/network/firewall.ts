@@ -13,8 +13,15 @@
  *   prerouting  (nat, dstnat)  fib daddr type local, daddr not 127/8 → ports
  *   output      (nat, -100)    fib daddr type local → ports (127/8 only with routeLocalnet)
  *   ports                      one DNAT rule per published port
- *   forward     (filter)       replies in, traffic out of S, published ports in;
+ *   forward     (filter)       from one minibox bridge to another: dropped
+ *                              (Docker's isolation between networks);
+ *                              replies in, traffic out of S, published ports in;
  *                              anything else from outside to S is dropped
+ *
+ * An --internal network gets no masquerade and its forward rules drop
+ * everything entering or leaving its bridge (Docker's internal networks):
+ * its containers reach each other and the host's gateway address, nothing
+ * beyond.
  *   guard       (filter, raw)  with routeLocalnet: iifname != lo, daddr 127/8 → drop
  *
  * Why hairpin masquerade: a container reaching its own (or a neighbour's)
@@ -43,11 +50,9 @@
  * An `accept` here ends this chain only; a DROP policy in another table (the
  * `ip filter FORWARD` chain Docker sets to DROP through iptables-nft, or
  * iptables-legacy's, which nftables cannot even see) still drops minibox's
- * traffic. netavark's nftables driver has the same limit (netavark #977) and
- * Docker's own nftables backend only warns about it (moby #50646). The ways
- * through are outside this table: an accept rule in that other chain (Docker
- * documents its DOCKER-USER chain for this) or its policy set to accept; see
- * `hostForwardDrops` to detect the case and say so.
+ * traffic (netavark's nftables driver has the same limit, netavark #977). The
+ * way through is outside this table: accept rules in that other chain, which
+ * host-forward.ts inserts and removes.
  */
 import { MiniboxError } from "../../errors.js";
 import { listNft, runNft } from "../../sys/nftables.js";
@@ -58,6 +63,8 @@ export interface FirewallNetwork {
   bridge: string;
   /** IPv4 CIDR, e.g. "172.30.0.0/16". */
   subnet: string;
+  /** --internal: no outbound NAT, no traffic in or out of the bridge but replies to the host. */
+  internal?: boolean;
 }
 
 export interface PublishedPort {
@@ -180,19 +187,21 @@ export function checkFirewallDesc(desc: FirewallDesc): void {
 /** Outbound masquerade and hairpin masquerade, per network. */
 export function postroutingRules(desc: FirewallDesc): Record<string, unknown>[] {
   const chain = CHAINS.postrouting;
-  return desc.networks.flatMap((n) => {
-    const subnet = prefix(n.subnet);
-    const rules = [
-      rule(chain, [ipSaddr(subnet), oifname(n.bridge, "!="), MASQUERADE]),
-      rule(chain, [oifname(n.bridge), ctStatusDnat, ipSaddr(subnet), MASQUERADE]),
-    ];
-    if (desc.routeLocalnet) {
-      rules.push(
-        rule(chain, [oifname(n.bridge), ctStatusDnat, ipSaddr(prefix(LOOPBACK_NET)), MASQUERADE]),
-      );
-    }
-    return rules;
-  });
+  return desc.networks
+    .filter((n) => !n.internal)
+    .flatMap((n) => {
+      const subnet = prefix(n.subnet);
+      const rules = [
+        rule(chain, [ipSaddr(subnet), oifname(n.bridge, "!="), MASQUERADE]),
+        rule(chain, [oifname(n.bridge), ctStatusDnat, ipSaddr(subnet), MASQUERADE]),
+      ];
+      if (desc.routeLocalnet) {
+        rules.push(
+          rule(chain, [oifname(n.bridge), ctStatusDnat, ipSaddr(prefix(LOOPBACK_NET)), MASQUERADE]),
+        );
+      }
+      return rules;
+    });
 }
 
 /**
@@ -226,19 +235,44 @@ export function portRules(ports: PublishedPort[]): Record<string, unknown>[] {
  * Per network: replies in, everything from the subnet out, published (DNATed)
  * connections in; any other packet from outside to a container is dropped,
  * as Docker does since 28.0 — a LAN host routing the subnet through this host
- * reaches only what is published.
+ * reaches only what is published. Before those, the isolation rules: nothing
+ * crosses from one minibox bridge to another, and nothing enters or leaves an
+ * internal network's bridge.
  */
 export function forwardRules(networks: FirewallNetwork[]): Record<string, unknown>[] {
   const chain = CHAINS.forward;
   const established: Expr = match({ ct: { key: "state" } }, ["established", "related"], "in");
-  return networks.flatMap((n) => {
+  const perNetwork = networks.flatMap((n) => {
     const subnet = prefix(n.subnet);
+    if (n.internal) return [];
     return [
       rule(chain, [oifname(n.bridge), ipDaddr(subnet), established, ACCEPT]),
       rule(chain, [iifname(n.bridge), ipSaddr(subnet), ACCEPT]),
       rule(chain, [oifname(n.bridge), ipDaddr(subnet), ctStatusDnat, ACCEPT]),
       rule(chain, [oifname(n.bridge), ipDaddr(subnet), DROP]),
     ];
+  });
+  return [...isolationRules(networks), ...perNetwork];
+}
+
+/**
+ * Docker's DOCKER-ISOLATION chains in one rule per network: a packet that
+ * came in on one minibox bridge and leaves by another is dropped (two
+ * networks are two separate L2 segments; only published ports join them).
+ * An internal network's bridge lets nothing in or out at all.
+ */
+export function isolationRules(networks: FirewallNetwork[]): Record<string, unknown>[] {
+  const chain = CHAINS.forward;
+  return networks.flatMap((n) => {
+    if (n.internal) {
+      return [
+        rule(chain, [iifname(n.bridge), oifname(n.bridge, "!="), DROP]),
+        rule(chain, [iifname(n.bridge, "!="), oifname(n.bridge), DROP]),
+      ];
+    }
+    const others = networks.filter((o) => o.bridge !== n.bridge).map((o) => o.bridge);
+    if (others.length === 0) return [];
+    return [rule(chain, [iifname(n.bridge), match(meta("oifname"), { set: others }), DROP])];
   });
 }
 
@@ -285,21 +319,6 @@ export function firewallRuleset(desc: FirewallDesc): NftJson {
 /** Delete the table whether or not it exists (add is a no-op on an existing table). */
 export function removalCommands(): Record<string, unknown>[] {
   return [{ add: { table } }, { delete: { table } }];
-}
-
-/**
- * Base chains on the forward hook, in tables other than minibox's, whose
- * policy is drop: each drops minibox's forwarded traffic whatever this table
- * accepts. `ruleset` is the listing of `list ruleset`. iptables-legacy's
- * chains live outside nftables and cannot be seen here.
- */
-export function hostForwardDrops(ruleset: unknown[]): string[] {
-  return ruleset.flatMap((item) => {
-    const c = (item as { chain?: Record<string, unknown> }).chain;
-    if (c?.hook !== "forward" || c.policy !== "drop") return [];
-    if (c.family === FAMILY && c.table === TABLE) return [];
-    return [`${c.family} ${c.table} ${c.name}`];
-  });
 }
 
 // --- applying (the only impure part) ---

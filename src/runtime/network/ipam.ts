@@ -40,6 +40,19 @@ import {
 export interface LeaseEntry {
   ip: string;
   root: string;
+  /**
+   * The names it answers to on a user-defined network, and its own
+   * nameservers (`run --dns`): what the network's resolver serves (dns.ts).
+   * Kept here, under the lease lock, so that the resolver's records are
+   * made from one consistent file whatever runs at once.
+   */
+  dns?: DnsIdentity;
+}
+
+export interface DnsIdentity {
+  name: string;
+  aliases: string[];
+  servers?: string[];
 }
 
 /** Container ID → its lease on the network. */
@@ -187,11 +200,14 @@ export async function allocate(
   root: string,
   network: NetworkRecord,
   containerId: string,
-  opts: { ip?: string; owner?: string } = {},
+  opts: { ip?: string; owner?: string; dns?: DnsIdentity } = {},
 ): Promise<Lease> {
   const ip = await withLeaseLock(root, network, async () => {
     const before = await readLeases(root, network);
     const after = allocateIn(before, network, containerId, opts.ip, opts.owner ?? root);
+    const entry = after.leases[containerId];
+    if (opts.dns && entry && !entry.dns)
+      after.leases = { ...after.leases, [containerId]: { ...entry, dns: opts.dns } };
     if (after.leases !== before) await writeLeases(root, network, after.leases);
     return after.ip;
   });

@@ -1,6 +1,6 @@
 /**
  * The host side of a bridge network, through native/build/minibox-net: the
- * bridge itself, and deleting links. Node has no AF_NETLINK socket, so these
+ * bridge itself, deleting links, and a veth into a running container. Node has no AF_NETLINK socket, so these
  * requests are made by our own small C program (it shares native/netlink.c
  * with the executor); minibox never runs `ip`.
  */
@@ -37,6 +37,30 @@ export interface NetlinkHelper {
   /** Delete a link (a veth takes its peer along); a missing link is not an error. */
   deleteLink(name: string): void;
   linkExists(name: string): boolean;
+  /**
+   * `network connect` on a running container: a veth from `bridge` into the
+   * netns of `pid`, configured there (MAC, address, up, and the default
+   * route via `gateway` unless it has one; no gateway: no route). All or nothing.
+   */
+  attach(o: AttachArgs): void;
+}
+
+export interface AttachArgs {
+  hostIf: string;
+  /** The interface's name in the container (eth1…). */
+  peerIf: string;
+  /** A process in the container's network namespace (its init). */
+  pid: number;
+  bridge: string;
+  mac: string;
+  /** "10.89.0.5/24" */
+  cidr: string;
+  gateway?: string;
+}
+
+/** The helper's argument list for `attach` (pure). */
+export function attachArgs(o: AttachArgs): string[] {
+  return ["attach", o.hostIf, o.peerIf, String(o.pid), o.bridge, o.mac, o.cidr, o.gateway ?? "-"];
 }
 
 /**
@@ -56,6 +80,7 @@ export function netlinkHelper(command: readonly string[] = [netHelperPath()]): N
   return {
     ensureBridge: (name, cidr, mtu) => check(["bridge", name, cidr, String(mtu)]),
     deleteLink: (name) => check(["del", name]),
+    attach: (o) => check(attachArgs(o)),
     linkExists: (name) => {
       const args = ["link-exists", name];
       const r = run(args);

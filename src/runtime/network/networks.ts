@@ -290,24 +290,31 @@ export async function ensureDefaultNetwork(
     const why = made && stale(made);
     if (made && !why) return { network: made };
     if (made && !(await dropIfIdle(root, made))) {
-      const notice = `the ${made.name} network keeps ${made.subnet} while containers are on it (${why})`;
+      const notice = `the ${made.name} network keeps ${made.subnet} while containers are on it (${made.subnet} ${why})`;
       return { network: made, notice };
     }
-    return makeDefault(root, configured, hostRouted);
+    const moved = made && why ? [{ subnet: made.subnet, reason: why }] : [];
+    return makeDefault(root, configured, hostRouted, moved);
   });
 }
 
-/** Why the default network should be made again on another subnet; undefined when not. */
+/**
+ * Why the default network should be made again on another subnet (worded
+ * to follow its subnet in the notice); undefined when not.
+ */
 export function staleReason(
   network: NetworkRecord,
   configured: string | undefined,
   routes: readonly Route[],
   configFile: string,
 ): string | undefined {
-  if (otherSubnet(network, configured)) return `${configFile} asks for ${configured}`;
+  if (otherSubnet(network, configured))
+    return `is not the ${configured} that ${configFile} asks for`;
   const own = parseCidr(network.subnet);
   const elsewhere = routes.find((r) => r.iface !== network.bridge && overlaps(r.subnet, own));
-  if (elsewhere) return `the host now routes ${formatCidr(elsewhere.subnet)} on ${elsewhere.iface}`;
+  if (elsewhere) {
+    return `overlaps the host's route to ${formatCidr(elsewhere.subnet)} on ${elsewhere.iface}`;
+  }
   return undefined;
 }
 
@@ -315,6 +322,7 @@ async function makeDefault(
   root: string,
   configured: string | undefined,
   hostRouted: Route[],
+  moved: { subnet: string; reason: string }[],
 ): Promise<DefaultNetwork> {
   const candidates = configured ? [configured, ...DEFAULT_POOL] : DEFAULT_POOL;
   const choice = pickSubnet(candidates, hostRouted, takenSubnets(await listNetworks(root)));
@@ -326,7 +334,8 @@ async function makeDefault(
   }
   const network = defaultRecord(choice.subnet);
   await storeNetwork(root, network);
-  return { network, notice: subnetNotice(network, choice.skipped) };
+  const skipped = [...moved, ...choice.skipped.filter((s) => s.subnet !== moved[0]?.subnet)];
+  return { network, notice: subnetNotice(network, skipped) };
 }
 
 /** Whether the configuration asks for another subnet than the network has. */

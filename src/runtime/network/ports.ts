@@ -11,6 +11,7 @@
  * host ports are chosen.
  */
 import { MiniboxError } from "../../errors.js";
+import type { PublishedPort } from "./firewall.js";
 import { parseIPv4 } from "./subnet.js";
 
 export type Proto = "tcp" | "udp";
@@ -317,4 +318,143 @@ export function hostConfigPortBindings(requests: readonly PortRequest[]): PortMa
     out[key] = [...(out[key] ?? []), { HostIp: r.hostIp, HostPort: r.hostPort }];
   }
   return out;
+}
+
+// --- choosing host ports (the impure part, probing and locking, is in publish.ts) ---
+
+/** /proc/sys/net/ipv4/ip_local_port_range ("32768\t60999") → [first, last]; Linux's default if unreadable. */
+export function parseLocalPortRange(text: string | undefined): [number, number] {
+  const m = /^\s*(\d+)\s+(\d+)\s*$/.exec(text ?? "");
+  const [first, last] = m ? [Number(m[1]), Number(m[2])] : [32768, 60999];
+  return first >= 1 && first <= last && last <= 65535 ? [first, last] : [32768, 60999];
+}
+
+const everyInterface = (ip: string) => ip === "" || ip === "0.0.0.0";
+
+/** Whether two bindings want the same socket: same protocol and port, and overlapping addresses. */
+export function bindingsClash(a: PortBinding, b: PortBinding): boolean {
+  if (a.proto !== b.proto || a.hostPort !== b.hostPort) return false;
+  return everyInterface(a.hostIp) || everyInterface(b.hostIp) || a.hostIp === b.hostIp;
+}
+
+/** The host ports a request may get, in the order they are tried. */
+export function candidatePorts(r: PortRequest, localRange: [number, number]): [number, number] {
+  if (r.hostPort === "") return localRange;
+  const range = parsePortRange(r.hostPort);
+  if (!range) throw new MiniboxError(`invalid hostPort: ${r.hostPort}`);
+  return range;
+}
+
+/** Docker's words when a port is held by another container (moby's portallocator). */
+export function allocatedMessage(ip: string, port: number | string): string {
+  return `Bind for ${joinHostPort(shownIp(ip), port)} failed: port is already allocated`;
+}
+
+/**
+ * Give each request a host port: a fixed one as asked (unless another
+ * container of this host has it: Docker's "port is already allocated"; a
+ * program other than minibox is found when the executor binds it), else
+ * the first port of its range (the host's ip_local_port_range for "") that
+ * no container has and `isFree` says nothing else holds.
+ */
+export async function chooseBindings(
+  requests: readonly PortRequest[],
+  taken: readonly PortBinding[],
+  localRange: [number, number],
+  isFree: (b: PortBinding) => Promise<boolean>,
+): Promise<PortBinding[]> {
+  const chosen: PortBinding[] = [];
+  const clashes = (b: PortBinding) => [...taken, ...chosen].some((t) => bindingsClash(t, b));
+  for (const r of requests) {
+    const [first, last] = candidatePorts(r, localRange);
+    const base = { containerPort: r.containerPort, proto: r.proto, hostIp: r.hostIp };
+    let found: PortBinding | undefined;
+    for (let port = first; port <= last && !found; port++) {
+      const b = { ...base, hostPort: port };
+      const fixed = first === last && r.hostPort !== "";
+      if (!clashes(b) && (fixed || (await isFree(b)))) found = b;
+    }
+    if (!found) {
+      if (r.hostPort === "") throw new MiniboxError("all ports are allocated");
+      throw new MiniboxError(allocatedMessage(r.hostIp, r.hostPort));
+    }
+    chosen.push(found);
+  }
+  return chosen;
+}
+
+/** A container's bindings as the firewall's DNAT rules (to its address on the network). */
+export function publishedPorts(
+  bindings: readonly PortBinding[],
+  containerIp: string,
+): PublishedPort[] {
+  return bindings.map((b) => ({
+    proto: b.proto,
+    ...(everyInterface(b.hostIp) ? {} : { hostIp: b.hostIp }),
+    hostPort: b.hostPort,
+    containerIp,
+    containerPort: b.containerPort,
+  }));
+}
+
+/**
+ * Whether the host's own loopback must reach some published port: one on
+ * 127/8, or on every interface (Docker answers 127.0.0.1:P for `-p P:C`
+ * too). That takes route_localnet on the bridge, and with it the guard.
+ *
+ * Why route_localnet and not a userland proxy in the monitor (Docker's
+ * docker-proxy, the issue's alternative): the kernel's DNAT costs no
+ * process, no copy and no extra connection per request, and the container
+ * sees the DNATed connection as every other published port's; the hole
+ * route_localnet opens (CVE-2020-8558) is closed by the guard rule, which
+ * exists exactly as long as the setting (endpoint.ts syncHost).
+ */
+export function needsRouteLocalnet(ports: readonly PublishedPort[]): boolean {
+  return ports.some((p) => p.hostIp === undefined || p.hostIp.startsWith("127."));
+}
+
+/**
+ * The one warning line for ports published without a HOST_IP: they are
+ * open on every interface of the host, so to every machine that can reach
+ * it (Docker's default; the talk's advice is to name the address).
+ */
+export function everyInterfaceWarning(bindings: readonly PortBinding[]): string | undefined {
+  const open = [...bindings].filter((b) => everyInterface(b.hostIp)).sort(compareBindings);
+  if (open.length === 0) return undefined;
+  const first = open[0] as PortBinding;
+  const list = open.map((b) => `${b.hostPort}->${portKey(b.containerPort, b.proto)}`).join(", ");
+  return `warning: ${list} published on every interface of this host (0.0.0.0), open to other machines; to keep a port to this host, name the address: -p 127.0.0.1:${first.hostPort}:${first.containerPort}${first.proto === "udp" ? "/udp" : ""}`;
+}
+
+/** Refuse what minibox cannot publish, before anything is made: only IPv4 host addresses. */
+export function checkPublishable(requests: readonly PortRequest[]): void {
+  for (const r of requests) {
+    if (r.hostIp !== "" && parseIPv4(r.hostIp) === undefined) {
+      throw new MiniboxError(
+        `publishing on ${r.hostIp}: only IPv4 host addresses are supported`,
+        `use an IPv4 address, e.g. -p 127.0.0.1:${r.hostPort || r.containerPort}:${r.containerPort}`,
+      );
+    }
+  }
+}
+
+/** What a container publishes when it starts: its -p requests, and with -P every other exposed port. */
+export function launchRequests(c: {
+  portRequests?: PortRequest[];
+  publishAll?: boolean;
+  exposedPorts?: string[];
+}): PortRequest[] {
+  const explicit = c.portRequests ?? [];
+  if (!c.publishAll) return explicit;
+  const exposed = Object.fromEntries((c.exposedPorts ?? []).map((k) => [k, {}]));
+  return [...explicit, ...publishAllRequests(exposed, explicit)];
+}
+
+/** The `ps` PORTS column of a container: its bindings and bare exposed ports while it runs, else empty. */
+export function psPorts(c: {
+  running: boolean;
+  ports?: PortBinding[];
+  exposedPorts?: string[];
+}): string {
+  return c.running ? displayPorts(portSummaries(c.ports ?? [], c.exposedPorts)) : "";
 }

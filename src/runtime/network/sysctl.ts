@@ -127,3 +127,28 @@ export function restoreForwarding(stateFile: string, opts: { procSys?: string } 
   }
   rmSync(stateFile, { force: true });
 }
+
+/**
+ * Put back only `keys` (those recorded) and forget them, keeping the rest:
+ * route_localnet of a bridge that no longer serves a loopback-published
+ * port, while its network still has containers.
+ */
+export function restoreSome(
+  stateFile: string,
+  keys: readonly string[],
+  opts: { procSys?: string } = {},
+): void {
+  const saved = readSaved(stateFile);
+  const mine = keys.filter((k) => k in saved);
+  if (mine.length === 0) return;
+  const procSys = opts.procSys ?? "/proc/sys";
+  for (const key of mine) {
+    try {
+      writeSysctl(procSys, key, saved[key] as string);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    }
+    delete saved[key];
+  }
+  writeSaved(stateFile, saved);
+}

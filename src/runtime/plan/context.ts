@@ -5,6 +5,7 @@
  * plan must create.
  */
 import type { NetworkEndpoint } from "../network/endpoint.js";
+import type { PortBinding } from "../network/ports.js";
 import type { Spec } from "../spec.js";
 
 export interface PlanLayout {
@@ -35,8 +36,13 @@ export interface PlanLayout {
   log?: { file: string; maxSize?: number; maxFiles?: number };
   /** Bind-mount destinations whose source is a file (a file, not a directory, is their mount point). */
   fileMounts?: string[];
-  /** --network bridge: the container's veth and address (absent: loopback only, or the host's). */
-  network?: NetworkEndpoint;
+  /**
+   * Its bridge networks, in order (eth0 first): each a veth and an address
+   * (absent or empty: loopback only, or the host's).
+   */
+  networks?: NetworkEndpoint[];
+  /** -p/-P: the host ports the executor holds open while the container runs. */
+  heldPorts?: PortBinding[];
 }
 
 export interface PlanContext {

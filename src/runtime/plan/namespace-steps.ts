@@ -67,7 +67,7 @@ export function enterNamespaceSteps(ctx: PlanContext): Step[] {
 
 /**
  * Hostname in the container's UTS namespace, loopback in its network
- * namespace, and with --network bridge eth0 and the default route: as root
+ * namespace, and with bridge networks eth0, eth1… and the default route: as root
  * of the user namespace that owns the netns (CAP_NET_ADMIN there), before
  * the credential steps drop capabilities.
  */
@@ -79,8 +79,11 @@ export function utsAndNetworkSteps(ctx: PlanContext): Step[] {
   }
   if (ctx.namespaces.has("network")) {
     steps.push({ op: "ifup", value: "lo", describe: "bring up the loopback interface" });
-    const net = ctx.layout.network;
-    if (net) steps.push(...containerNetSteps({ address: net.ip, ...net }));
+    // The default route goes through the first network that has a way out.
+    const routed = ctx.layout.networks?.find((n) => !n.internal);
+    for (const net of ctx.layout.networks ?? []) {
+      steps.push(...containerNetSteps({ address: net.ip, ...net, defaultRoute: net === routed }));
+    }
   }
   return steps;
 }

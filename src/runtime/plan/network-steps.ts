@@ -28,9 +28,26 @@ export function checkIfName(name: string): string {
   return name;
 }
 
-/** The host end of a container's veth: "mbx" and the first 12 hex digits of its ID (15 characters). */
-export function hostVethName(containerId: string): string {
-  return checkIfName(`mbx${containerId.slice(0, 12)}`);
+/** The characters that tell eth1, eth2… apart in a host end's name ("x" is eth0's). */
+const EXTRA_IF = "123456789abcdefghijklmnopqrstuvw";
+/** How many networks a container can be on at once (eth0 and one per EXTRA_IF character). */
+export const MAX_ENDPOINTS = EXTRA_IF.length + 1;
+
+/**
+ * The host end of a container's veth for its eth<index>: "mbx" and the
+ * first 12 hex digits of its ID for eth0 (15 characters, the most a name
+ * may have), "mb1…" for eth1, up to "mbw…": "mb" plus a character that is
+ * never "x", so no two containers' or interfaces' names can be equal.
+ */
+export function hostVethName(containerId: string, index = 0): string {
+  const tag = index === 0 ? "x" : EXTRA_IF[index - 1];
+  if (tag === undefined || !Number.isInteger(index)) {
+    throw new MiniboxError(
+      `a container can be on at most ${MAX_ENDPOINTS} networks`,
+      "disconnect it from one first",
+    );
+  }
+  return checkIfName(`mb${tag}${containerId.slice(0, 12)}`);
 }
 
 function ipv4Number(ip: string): number {
@@ -91,9 +108,11 @@ export interface ContainerNetOptions {
   gateway: string;
   /** Absent: macForAddress(address). */
   mac?: string;
+  /** Add the default route via the gateway (true when absent; not for an --internal network). */
+  defaultRoute?: boolean;
 }
 
-/** [child] The container's interface (MAC, address, up) and its default route via the gateway. */
+/** [child] The container's interface (MAC, address, up) and (unless told not to) its default route via the gateway. */
 export function containerNetSteps(o: ContainerNetOptions): (NetifStep | RouteDefaultStep)[] {
   const ifname = checkIfName(o.ifname ?? "eth0");
   if (!Number.isInteger(o.prefix) || o.prefix < 1 || o.prefix > 30) {
@@ -107,14 +126,16 @@ export function containerNetSteps(o: ContainerNetOptions): (NetifStep | RouteDef
     throw new MiniboxError(`invalid MAC address "${mac}"`);
   }
   const address = `${o.address}/${o.prefix}`;
+  const netif: NetifStep = {
+    op: "netif",
+    ifname,
+    mac,
+    address,
+    describe: `${ifname}: MAC ${mac}, address ${address}, up`,
+  };
+  if (o.defaultRoute === false) return [netif];
   return [
-    {
-      op: "netif",
-      ifname,
-      mac,
-      address,
-      describe: `${ifname}: MAC ${mac}, address ${address}, up`,
-    },
+    netif,
     {
       op: "route-default",
       gateway: o.gateway,

@@ -39,13 +39,14 @@ export function cgroupSteps(procsFiles: string[]): WriteStep[] {
 }
 
 /**
- * --network bridge: the veth, once the init (and so its netns) exists;
- * after the id maps, so the peer lands in a netns whose owner is complete.
+ * Bridge networks: a veth per network, once the init (and so its netns)
+ * exists; after the id maps, so the peer lands in a netns whose owner is complete.
  */
 function bridgeSteps(ctx: PlanContext): Step[] {
-  const net = ctx.layout.network;
-  if (!net || !ctx.namespaces.has("network")) return [];
-  return vethSteps({ hostIf: net.hostIf, bridge: net.bridge, mtu: 0 });
+  if (!ctx.namespaces.has("network")) return [];
+  return (ctx.layout.networks ?? []).flatMap((net) =>
+    vethSteps({ hostIf: net.hostIf, bridge: net.bridge, mtu: 0, peerIf: net.ifname }),
+  );
 }
 
 /** uid/gid maps, cgroup, the veth, PID report, and (network set-up) a wait for minibox's go. */

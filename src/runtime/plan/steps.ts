@@ -159,6 +159,17 @@ export interface VethStep extends Described {
   /** 0: the kernel's default. */
   mtu: number;
 }
+/**
+ * [setup] Bind (and for tcp listen on) a published host port and keep the
+ * socket open in the executor, then the monitor, while the container runs.
+ */
+export interface HoldPortStep extends Described {
+  op: "hold-port";
+  proto: "tcp" | "udp";
+  /** An IPv4 address; 0.0.0.0 for every interface. */
+  ip: string;
+  port: number;
+}
 /** [child] An interface of the container's netns: its MAC (absent: the kernel's), up, an IPv4 address. */
 export interface NetifStep extends Described {
   op: "netif";
@@ -196,6 +207,7 @@ export type Step =
   | CapsStep
   | SetnsStep
   | VethStep
+  | HoldPortStep
   | NetifStep
   | RouteDefaultStep;
 
@@ -227,6 +239,7 @@ const MANY = Number.POSITIVE_INFINITY;
 
 /** The text protocol with native/minibox-exec: op name → field count and field order. */
 export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
+  "hold-port": { arity: [3, 3], fields: (s) => [s.proto, s.ip, s.port] },
   mountns: bare,
   "idmap-userns": { arity: [2, 2], fields: (s) => [s.uidMap, s.gidMap] },
   "idmap-mount": { arity: [2, 2], fields: (s) => [s.source, s.target] },
