@@ -314,7 +314,7 @@ function leftovers(): string[] {
 
 type Tool = "mbxBridge" | "mbxNone" | "podBridge" | "podNone" | "node";
 const TOOLS: Tool[] = ["mbxBridge", "podBridge", "mbxNone", "podNone", "node"];
-const WARM_TOOLS: Tool[] = ["mbxBridge", "podBridge"];
+const WARM_TOOLS: Tool[] = ["mbxBridge", "podBridge", "mbxNone", "podNone"];
 
 const LABELS: Record<Tool, string> = {
   mbxBridge: "**minibox** `./minibox run --rm IMAGE true` (default network: bridge)",
@@ -862,12 +862,15 @@ function part1Report(times: Record<Tool, Stats>, warm?: Record<Tool, Stats>): st
   if (warm) {
     const wm = warm.mbxBridge;
     const wp = warm.podBridge;
+    const wmc = cost(wm, warm.mbxNone);
+    const wpc = cost(wp, warm.podNone);
     out.push(
-      `**Warm bridge**: the same bridge rows while each tool's httpd container (part 2) keeps its bridge and firewall up (${WARM_ROUNDS} rounds):`,
+      `**Warm bridge**: the same rows while each tool's httpd container (part 2) keeps its bridge and firewall up (${WARM_ROUNDS} rounds):`,
       "",
       ...timesTable(WARM_TOOLS, (t) => LABELS[t], warm),
       "",
       `minibox / podman, warm bridge: ${ratio(wm.median, wp.median)} (medians), ${ratio(wm.min, wp.min)} (mins); target ≤ 0.4: ${met(wm.median / wp.median, 0.4)}.`,
+      `Network cost, warm (bridge − none, ms): minibox ${ms(wmc.median)} (of medians), ${ms(wmc.min)} (of mins); podman ${ms(wpc.median)}, ${ms(wpc.min)}.`,
       "",
     );
   }
