@@ -66,7 +66,7 @@ curl -sS --retry 20 --retry-connrefused --retry-delay 0 localhost:9090/greeting.
 show ps
 show port server
 show stop server
-show ps -a --format '{{.Names}} {{.Status}}'
+show ps -a
 show rm server
 
 # Slide: volumes. A bind mount, read-only, published on every interface:
