@@ -59,21 +59,34 @@ show history web
 show images
 
 # Slide: run it, published on the host's loopback only (the talk's -p 127.0.0.1:9090:8080).
-show run -d --name server -p 127.0.0.1:9090:8080 web | cut -c1-12
+echo '# minibox run -d --name server -p 127.0.0.1:9090:8080 web'
+mb run -d --name server -p 127.0.0.1:9090:8080 web | cut -c1-12
 echo '# curl localhost:9090/greeting.txt'
 # The server needs a moment after `run -d` returns: retry while the port refuses.
 curl -sS --retry 20 --retry-connrefused --retry-delay 0 localhost:9090/greeting.txt
 show ps
 show port server
-show stop server
-show ps -a --format '{{.Names}} {{.Status}}'
+# httpd as PID 1 has no TERM handler: stop waits -t seconds, then KILLs (--init would forward TERM).
+show stop -t 1 server
+show ps -a
 show rm server
+
+# Containers on a network of their own find each other by name (and alias).
+echo '# minibox network create talk'
+mb network create talk | cut -c1-12
+echo '# minibox run -d --name server --network talk --network-alias www web'
+mb run -d --name server --network talk --network-alias www web | cut -c1-12
+# (the server needs a moment after `run -d` returns)
+echo "# minibox run --rm --network talk busybox sh -c 'sleep 0.3; wget -qO- http://www:8080/greeting.txt'"
+mb run --rm --network talk busybox sh -c 'sleep 0.3; wget -qO- http://www:8080/greeting.txt'
+show rm -f server
+show network rm talk
 
 # Slide: volumes. A bind mount, read-only, published on every interface:
 # minibox warns about that (the talk's best-practice slide).
 echo 'Hello from a bind mount' >"$work/greeting.txt"
 echo "# minibox run -d --name files -v \$PWD:/etc/files:ro -p 9091:8080 web"
-mb run -d --name files -v "$work:/etc/files:ro" -p 9091:8080 web 2>&1 | cut -c1-80
+mb run -d --name files -v "$work:/etc/files:ro" -p 9091:8080 web 2>&1 | sed 's/^\([0-9a-f]\{12\}\)[0-9a-f]*$/\1/'
 echo '# curl localhost:9091/greeting.txt'
 curl -sS --retry 20 --retry-connrefused --retry-delay 0 localhost:9091/greeting.txt
 show rm -f files

@@ -258,6 +258,16 @@ export async function waitExited(
   }
 }
 
+/** Until process `pid` has exited (true), or the timeout passed (false). */
+async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 5; alive(pid); delay = Math.min(delay * 2, 100)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, delay));
+  }
+  return true;
+}
+
 /** `stop`: the stop signal (SIGTERM unless the image says otherwise), then SIGKILL after the timeout. */
 export async function stopContainer(
   root: string,
@@ -290,6 +300,10 @@ export async function removeContainer(
     }
     signalContainer(c, "SIGKILL");
     await waitExited(root, c.id, 10_000);
+    // A detached container's monitor hands over to `container-exited` once
+    // the init is gone: let that finish first, or it would write (its lock
+    // file) into a store that `rm` has already reported clean.
+    if (c.monitorPid) await waitGone(c.monitorPid, 10_000);
   }
   await withLock(lockOf(root, c.id), async () => {
     await openCgroup(c.id, { parent: c.cgroupParent })

@@ -439,6 +439,18 @@ describe("build", () => {
     expect(rows).toHaveLength(7);
     expect(rows[0]).toMatch(/^[0-9a-f]{12} .*\/bin\/sh -c #\(nop\) {2}CMD \["httpd".* 0B/);
     expect(rows.filter((r) => / 0B\s*$/.test(r)).length).toBeGreaterThanOrEqual(5);
+    // Slide 7: the server published on the host's loopback, curl'ed from the host.
+    expect(out).toContain("# curl localhost:9090/greeting.txt\nHello from the web server\n");
+    expect(out).toMatch(/ 127\.0\.0\.1:9090->8080\/tcp {3}server\n/);
+    expect(out).toContain("# minibox port server\n8080/tcp -> 127.0.0.1:9090\n");
+    expect(out).toMatch(/Exited \(137\) .* {11}server\n/);
+    // Names on a network of one's own.
+    expect(out).toMatch(/greeting\.txt'\nHello from the web server\n# minibox rm -f server\n/);
+    // Slide 13: a read-only bind mount served on every interface, with the warning.
+    expect(out).toContain(
+      "minibox: warning: 9091->8080/tcp published on every interface of this host (0.0.0.0)",
+    );
+    expect(out).toContain("# curl localhost:9091/greeting.txt\nHello from a bind mount\n");
   });
 
   test("whiteouts from RUN: the image runs, pushes, and unpacks the same with skopeo + umoci", async () => {

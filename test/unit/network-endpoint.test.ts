@@ -5,12 +5,11 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   attachDefaultNetwork,
   detachNetwork,
-  dnsMembers,
-  firewallFor,
   hostsWithAddress,
   publishPorts,
   reconcileEndpoints,
 } from "../../src/runtime/network/endpoint.js";
+import { dnsMembers, firewallFor } from "../../src/runtime/network/host-sync.js";
 import { readLeases } from "../../src/runtime/network/ipam.js";
 import type { NetlinkHelper } from "../../src/runtime/network/netlink.js";
 import { findNetwork, type NetworkRecord } from "../../src/runtime/network/networks.js";

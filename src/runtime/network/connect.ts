@@ -26,10 +26,9 @@ import {
   attachNetwork,
   detachNetwork,
   type EndpointRequest,
-  type HostOps,
   type NetworkEndpoint,
-  networkRootOf,
 } from "./endpoint.js";
+import { type HostOps, networkRootOf } from "./host-sync.js";
 import { netlinkHelper } from "./netlink.js";
 import {
   DEFAULT_NETWORK,
