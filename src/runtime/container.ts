@@ -488,6 +488,11 @@ function restartedState(state: ContainerState): void {
   Object.assign(state, {
     status: "created",
     miniboxPid: process.pid,
+    // The last run's monitor may still be handing over to its exit hook: a
+    // hook that comes now must not take this run for its own (finalizeExit
+    // compares monitor PIDs), so the old PIDs go before anything is written.
+    monitorPid: undefined,
+    pid: undefined,
     exitCode: undefined,
     error: undefined,
     oomKilled: false,

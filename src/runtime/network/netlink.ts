@@ -67,9 +67,11 @@ export function attachArgs(o: AttachArgs): string[] {
  * The helper's commands. `command` is how to start it: the built program by
  * default; tests prefix it (`ip netns exec NS …`) to act in a namespace of their own.
  */
-export function netlinkHelper(command: readonly string[] = [netHelperPath()]): NetlinkHelper {
-  const [program, ...prefix] = command as [string, ...string[]];
+export function netlinkHelper(command?: readonly string[]): NetlinkHelper {
+  // Found on first use, not here: a command that never changes the host's
+  // network (a sweep with nothing to drop, --network none) must not need it.
   const run = (args: string[]): HelperOutcome => {
+    const [program, ...prefix] = (command ?? [netHelperPath()]) as [string, ...string[]];
     const r = spawnSync(program, [...prefix, ...args], { encoding: "utf8", stdio: "pipe" });
     return { status: r.status, signal: r.signal, stderr: r.stderr ?? "", error: r.error };
   };
