@@ -11,8 +11,7 @@
 // The bridge minibox0, the table and ip_forward are host-wide: the test
 // refuses to start when another minibox already has them, saves ip_forward
 // and puts it back, and deletes whatever is left even when a test failed.
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -24,23 +23,20 @@ import { listNft, runNft } from "../../src/sys/nftables.js";
 import { isTestStore, type Sandbox, sandbox } from "../support/minibox.js";
 import { ip, ipJson, linkExists, readSysctl, testPrefix, writeSysctl } from "../support/netns.js";
 import { testEnv } from "../support/testenv.js";
+import { Upstream } from "../support/upstream.js";
 
 const env = testEnv();
 const IMAGE = `${env.registries.anon}/fixtures/base`;
 const IP_FORWARD = "net/ipv4/ip_forward";
 const BRIDGE = "minibox0";
 const P = testPrefix();
-const UPSTREAM_NS = `${P}up`;
-const UPSTREAM_LINK = `${P}u0`;
-const OCTET = 1 + ((randomBytes(1)[0] ?? 0) % 250);
-const HOST_UP_IP = `198.19.${OCTET}.1`;
-const UP_IP = `198.19.${OCTET}.2`;
-const GREETING = `hello from upstream ${P}\n`;
+const UPSTREAM = new Upstream(P);
+const UPSTREAM_LINK = UPSTREAM.link;
+const UP_IP = UPSTREAM.ip;
+const GREETING = UPSTREAM.greeting;
 
 let box: Sandbox;
 let forwardBefore: string;
-let www: string;
-let httpd: ChildProcess | undefined;
 
 interface NetworkJson {
   name: string;
@@ -97,44 +93,6 @@ async function inspect(id: string) {
   return JSON.parse(await runOk(["inspect", id]))[0];
 }
 
-function startUpstream(): void {
-  ip("netns", "add", UPSTREAM_NS);
-  ip("-n", UPSTREAM_NS, "link", "set", "lo", "up");
-  ip("link", "add", UPSTREAM_LINK, "type", "veth", "peer", "name", "eth0", "netns", UPSTREAM_NS);
-  ip("addr", "add", `${HOST_UP_IP}/30`, "dev", UPSTREAM_LINK);
-  ip("link", "set", UPSTREAM_LINK, "up");
-  ip("-n", UPSTREAM_NS, "addr", "add", `${UP_IP}/30`, "dev", "eth0");
-  ip("-n", UPSTREAM_NS, "link", "set", "eth0", "up");
-  www = mkdtempSync(path.join(tmpdir(), `${P}-www-`));
-  writeFileSync(path.join(www, "hello.txt"), GREETING);
-  // Its own process group, so that the clean-up kills exactly it and its children.
-  httpd = spawn(
-    "ip",
-    ["netns", "exec", UPSTREAM_NS, "busybox", "httpd", "-f", "-p", `${UP_IP}:8080`, "-h", www],
-    { stdio: "ignore", detached: true },
-  );
-}
-
-/** Until upstream's server answers (asked from inside upstream itself). */
-async function waitForUpstream(): Promise<void> {
-  for (let i = 0; i < 50; i++) {
-    const r = spawnSync("ip", [
-      "netns",
-      "exec",
-      UPSTREAM_NS,
-      "busybox",
-      "wget",
-      "-q",
-      "-O",
-      "-",
-      `http://${UP_IP}:8080/hello.txt`,
-    ]);
-    if (r.status === 0) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error("upstream httpd did not start");
-}
-
 beforeAll(async () => {
   if (linkExists(BRIDGE) || currentFirewall() !== undefined) {
     throw new Error(`${BRIDGE} or table inet minibox exists already: another minibox uses them`);
@@ -142,8 +100,7 @@ beforeAll(async () => {
   forwardBefore = readSysctl(IP_FORWARD);
   box = sandbox();
   await runOk(["pull", "-q", IMAGE]);
-  startUpstream();
-  await waitForUpstream();
+  await UPSTREAM.start();
 });
 
 afterAll(async () => {
@@ -152,10 +109,7 @@ afterAll(async () => {
     if (ids.length > 0) await box.run(["rm", "-f", ...ids]);
     box.cleanup();
   }
-  if (httpd?.pid) process.kill(-httpd.pid, "SIGKILL");
-  spawnSync("ip", ["netns", "del", UPSTREAM_NS]);
-  if (linkExists(UPSTREAM_LINK)) spawnSync("ip", ["link", "del", UPSTREAM_LINK]);
-  if (www) rmSync(www, { recursive: true, force: true });
+  UPSTREAM.stop();
   // Checked absent in beforeAll, so whatever is here now is this test's.
   if (linkExists(BRIDGE)) spawnSync("ip", ["link", "del", BRIDGE]);
   if (currentFirewall() !== undefined) removeFirewall();

@@ -12,35 +12,30 @@
 // minibox has the table, saves ip_forward and puts it back, and deletes
 // whatever of its own is left even when a test failed.
 
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { NETWORK_ROOT, rootLayout } from "../../src/layout.js";
 import { currentFirewall, removeFirewall } from "../../src/runtime/network/firewall.js";
 import { isTestStore, type Sandbox, sandbox } from "../support/minibox.js";
-import { ip, ipJson, linkExists, readSysctl, testPrefix, writeSysctl } from "../support/netns.js";
+import { ipJson, linkExists, readSysctl, testPrefix, writeSysctl } from "../support/netns.js";
 import { testEnv } from "../support/testenv.js";
+import { Upstream } from "../support/upstream.js";
 
 const env = testEnv();
 const IMAGE = `${env.registries.anon}/fixtures/base`;
 const IP_FORWARD = "net/ipv4/ip_forward";
 const P = testPrefix();
-const UPSTREAM_NS = `${P}up`;
-const UPSTREAM_LINK = `${P}u0`;
-const OCTET = 1 + ((randomBytes(1)[0] ?? 0) % 250);
-const HOST_UP_IP = `198.19.${OCTET}.1`;
-const UP_IP = `198.19.${OCTET}.2`;
-const GREETING = `hello from upstream ${P}\n`;
+const UPSTREAM = new Upstream(P);
+const UPSTREAM_LINK = UPSTREAM.link;
+const OCTET = UPSTREAM.octet;
+const UP_IP = UPSTREAM.ip;
+const GREETING = UPSTREAM.greeting;
 /** A subnet for --subnet/--ip, in the benchmarking range (nothing else uses it on a test host). */
 const FIXED_SUBNET = `198.18.${OCTET}.0/24`;
 
 let box: Sandbox;
 let forwardBefore: string;
-let www: string;
-let httpd: ChildProcess | undefined;
 
 async function runOk(args: string[]): Promise<string> {
   const r = await box.run(args);
@@ -136,23 +131,6 @@ async function startWeb(args: string[]): Promise<string> {
   ).trim();
 }
 
-function startUpstream(): void {
-  ip("netns", "add", UPSTREAM_NS);
-  ip("-n", UPSTREAM_NS, "link", "set", "lo", "up");
-  ip("link", "add", UPSTREAM_LINK, "type", "veth", "peer", "name", "eth0", "netns", UPSTREAM_NS);
-  ip("addr", "add", `${HOST_UP_IP}/30`, "dev", UPSTREAM_LINK);
-  ip("link", "set", UPSTREAM_LINK, "up");
-  ip("-n", UPSTREAM_NS, "addr", "add", `${UP_IP}/30`, "dev", "eth0");
-  ip("-n", UPSTREAM_NS, "link", "set", "eth0", "up");
-  www = mkdtempSync(path.join(tmpdir(), `${P}-www-`));
-  writeFileSync(path.join(www, "hello.txt"), GREETING);
-  httpd = spawn(
-    "ip",
-    ["netns", "exec", UPSTREAM_NS, "busybox", "httpd", "-f", "-p", `${UP_IP}:8080`, "-h", www],
-    { stdio: "ignore", detached: true },
-  );
-}
-
 async function waitFor(what: string, ok: () => boolean, tries = 50, ms = 100): Promise<void> {
   for (let i = 0; i < tries; i++) {
     if (ok()) return;
@@ -161,30 +139,13 @@ async function waitFor(what: string, ok: () => boolean, tries = 50, ms = 100): P
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function upstreamAnswers(): boolean {
-  const url = `http://${UP_IP}:8080/hello.txt`;
-  const r = spawnSync("ip", [
-    "netns",
-    "exec",
-    UPSTREAM_NS,
-    "busybox",
-    "wget",
-    "-q",
-    "-O",
-    "-",
-    url,
-  ]);
-  return r.status === 0;
-}
-
 beforeAll(async () => {
   // The table is host-wide: wait for another minibox's test to finish with it.
   await waitFor("table inet minibox to be free", () => currentFirewall() === undefined, 180, 1000);
   forwardBefore = readSysctl(IP_FORWARD);
   box = sandbox();
   await runOk(["pull", "-q", IMAGE]);
-  startUpstream();
-  await waitFor("upstream httpd", upstreamAnswers);
+  await UPSTREAM.start();
 }, 240_000);
 
 /** Every container and network of the sandbox removed (a failed test leaves no trace for the next). */
@@ -203,10 +164,7 @@ afterAll(async () => {
     await removeAll();
     box.cleanup();
   }
-  if (httpd?.pid) process.kill(-httpd.pid, "SIGKILL");
-  spawnSync("ip", ["netns", "del", UPSTREAM_NS]);
-  if (linkExists(UPSTREAM_LINK)) spawnSync("ip", ["link", "del", UPSTREAM_LINK]);
-  if (www) rmSync(www, { recursive: true, force: true });
+  UPSTREAM.stop();
   if (currentFirewall() !== undefined) removeFirewall();
   if (forwardBefore !== undefined && readSysctl(IP_FORWARD) !== forwardBefore) {
     writeSysctl(IP_FORWARD, forwardBefore);
