@@ -7,8 +7,9 @@
 import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 
-// aarch64 uses the generic table; these are the __ARCH_WANT_* switches that
-// arch/arm64/include/uapi/asm/unistd.h sets before including it.
+// aarch64 uses the generic table, with the __ARCH_WANT_* switches arm64's
+// own unistd.h sets before including it (the generic header is all Debian's
+// x86_64 linux-libc-dev carries).
 const AARCH64_WANTS = [
   "__ARCH_WANT_RENAMEAT",
   "__ARCH_WANT_NEW_STAT",

@@ -21,7 +21,7 @@ export interface Known {
   reason: string;
 }
 
-/** The known differences (kept in docs/security.md too, checked below). */
+/** The known differences (the same rows as docs/security.md's table). */
 export const KNOWN: Known[] = [
   {
     names: ["clone", "unshare"],

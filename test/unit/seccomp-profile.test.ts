@@ -102,6 +102,28 @@ describe("parseProfile", () => {
   });
 });
 
+describe("the default profile's names", () => {
+  it("are syscalls minibox's tables know, or of an architecture minibox has no table for", () => {
+    // A typo in default.json would silently allow or refuse nothing.
+    const otherArches = [
+      "arm_fadvise64_64",
+      "arm_sync_file_range",
+      "breakpoint",
+      "cacheflush",
+      "recv",
+      "riscv_hwprobe",
+      "send",
+      "set_tls",
+      "sync_file_range2",
+    ];
+    const known = new Set(Object.values(ARCHES).flatMap((a) => Object.keys(a.syscalls)));
+    const unknown = [...new Set(defaultProfile().syscalls.flatMap((r) => r.names))].filter(
+      (n) => !known.has(n),
+    );
+    expect(unknown.sort()).toEqual(otherArches);
+  });
+});
+
 describe("resolveProfile", () => {
   it("keeps the host's archMap entry, native first, and applies capabilities", () => {
     const spec = resolveProfile(defaultProfile(), HOST);

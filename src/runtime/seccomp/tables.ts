@@ -9,7 +9,7 @@ import tables from "./syscalls.json" with { type: "json" };
 export interface ArchInfo {
   /** libseccomp's name, as in a profile's architectures. */
   scmp: string;
-  /** AUDIT_ARCH_* (linux/audit.h): EM_* | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE. */
+  /** The kernel's AUDIT_ARCH_* value: ELF machine | __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE. */
   audit: number;
   /** name → number. */
   syscalls: Readonly<Record<string, number>>;
