@@ -4,11 +4,11 @@
  *
  *   load arch; one test per architecture the host runs → that arch's block;
  *   any other arch → KILL_PROCESS.
- *   Block: load nr; (x86_64: the x32 bit → EPERM); a binary search over the
- *   syscall numbers — ranges of consecutive numbers with the same outcome are
- *   merged — ending in a RET, or in the argument checks of the rules naming
- *   that syscall (first matching rule in profile order wins, else the
- *   default action).
+ *   Block: load nr; a binary search over the syscall numbers — ranges of
+ *   consecutive numbers with the same outcome are merged; on x86_64 those
+ *   with the x32 bit are two ranges refused with EPERM — ending in a RET, or
+ *   in the argument checks of the rules naming that syscall (first matching
+ *   rule in profile order wins, else the default action).
  *
  * The kernel runs the program on every syscall: the search costs about
  * log2(ranges) comparisons, where a linear list would cost one per syscall.
@@ -185,6 +185,25 @@ function emitSearch(e: Emitter, rs: Range[], leaf: (r: Range) => Target): Target
   return { label: e.jump(BPF.JGE_K, (rs[mid] as Range).start, upper, lower) };
 }
 
+/**
+ * x32 syscalls (x86_64 numbers with bit 30 set) enter the kernel through
+ * their own, less-used entry points and compat paths (CVE-2014-0038 was one).
+ * Nothing minibox runs uses x32: they are refused whatever the profile says.
+ * EPERM rather than KILL_PROCESS: a probe gets an error instead of the
+ * container's main process being killed, and the call still never reaches
+ * the x32 code. The numbers with the bit set are two ranges at the top of the
+ * search rather than a JSET in front of it: one comparison less per syscall.
+ */
+function withX32Refused(rs: Range[]): Range[] {
+  const out = [...rs];
+  const none = (rs[rs.length - 1] as Range).outcome; // the tables end far below bit 30
+  const refuse: Outcome = { rules: [], fallback: actionValue("SCMP_ACT_ERRNO", EPERM) };
+  pushRange(out, X32_SYSCALL_BIT, refuse, JSON.stringify(refuse));
+  pushRange(out, 2 * X32_SYSCALL_BIT, none, JSON.stringify(none));
+  pushRange(out, 3 * X32_SYSCALL_BIT, refuse, JSON.stringify(refuse));
+  return out;
+}
+
 /** One architecture's block; returns its entry and how many of its syscalls can be allowed. */
 function emitArch(e: Emitter, spec: SpecSeccomp, arch: ArchInfo, fallback: number) {
   const byNumber = outcomes(spec, arch, fallback);
@@ -197,23 +216,9 @@ function emitArch(e: Emitter, spec: SpecSeccomp, arch: ArchInfo, fallback: numbe
     }
     return t;
   };
-  e.continueAt(emitSearch(e, ranges(byNumber, fallback), leaf));
-  if (arch.scmp === "SCMP_ARCH_X86_64") {
-    // x32 syscalls (x86_64 numbers with bit 30 set) enter the kernel through
-    // their own, less-used entry points and compat paths (CVE-2014-0038 was
-    // one). Nothing minibox runs uses x32: refuse them whatever the profile
-    // says. EPERM rather than KILL_PROCESS: a probe gets an error instead of
-    // the container's main process being killed, and the call still never
-    // reaches the x32 code.
-    e.jump(
-      BPF.JSET_K,
-      X32_SYSCALL_BIT,
-      { ret: actionValue("SCMP_ACT_ERRNO", EPERM) },
-      {
-        label: e.next - 1,
-      },
-    );
-  }
+  let rs = ranges(byNumber, fallback);
+  if (arch.scmp === "SCMP_ARCH_X86_64") rs = withX32Refused(rs);
+  e.continueAt(emitSearch(e, rs, leaf));
   const entry = e.load(OFFSET_NR);
   const allowed = [...byNumber.values()].filter(
     (o) => o.fallback === RET.ALLOW || o.rules.some((r) => r.ret === RET.ALLOW),
