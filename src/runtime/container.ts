@@ -431,7 +431,12 @@ async function runContainerSteps(
   const run: NewRun = { ctx, imageName, flags, trace, img, who, state, progress };
   try {
     await filesStage(run);
-    return await launchStage(run, await specStage(run));
+    const spec = await specStage(run).catch((err) => {
+      // Refused flags (limits, capabilities, a seccomp profile): no container is left (Docker).
+      if (err instanceof MiniboxError) progress.badInput = true;
+      throw err;
+    });
+    return await launchStage(run, spec);
   } catch (err) {
     await failedRun(run, err);
     throw err;
