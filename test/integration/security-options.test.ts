@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { compileFilter } from "../../src/runtime/seccomp/compile.js";
-import { resolveProfile } from "../../src/runtime/seccomp/profile.js";
+import { resolveProfile, type SeccompProfile } from "../../src/runtime/seccomp/profile.js";
 import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
 import { testEnv } from "../support/testenv.js";
 
@@ -22,7 +22,7 @@ const ALL_CAPS = (
   .padStart(16, "0");
 
 /** A profile that allows everything but mkdir: the filter, not the kernel, refuses it. */
-const NO_MKDIR = {
+const NO_MKDIR: SeccompProfile = {
   defaultAction: "SCMP_ACT_ALLOW",
   architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
   syscalls: [{ names: ["mkdir", "mkdirat"], action: "SCMP_ACT_ERRNO", errnoRet: 1 }],

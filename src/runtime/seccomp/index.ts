@@ -1,9 +1,10 @@
-/** PLACEHOLDER for sec-bpf's module (replaced at merge). */
+/** Seccomp: profiles (Docker's format), their resolution for one container, the BPF compiler. */
 export { type CompiledFilter, compileFilter } from "./compile.js";
 export {
   defaultProfile,
   parseProfile,
   resolveProfile,
   type SeccompProfile,
+  type SeccompTarget,
   type SpecSeccomp,
 } from "./profile.js";
