@@ -157,7 +157,7 @@ function addLimitOptions(run: Command): void {
     .option(
       "--privileged",
       "every capability, no seccomp filter, no masked or read-only paths, /sys writable, the host's devices in /dev; " +
-        "still in a user namespace unless --userns=host (as podman's rootless --privileged), where the host's devices stay owned by the host's root and so unusable",
+        "still in a user namespace unless --userns=host, as podman's rootless --privileged (in it, the host's devices belong to the host's root: unusable)",
     )
     .option("-m, --memory <bytes>", "memory limit, e.g. 80m")
     .option("--memory-swap <bytes>", "memory + swap limit; -1 for unlimited swap")

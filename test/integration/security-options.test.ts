@@ -268,6 +268,26 @@ describe("inspect, exec, build", () => {
     expect(unconfined.stdout).toMatch(/Seccomp:\s+0/);
   });
 
+  test("start: a stopped container runs under its filter again", async () => {
+    const id = (
+      await box.run([
+        "run",
+        "-d",
+        "--network",
+        "none",
+        IMAGE,
+        "grep",
+        "Seccomp:",
+        "/proc/self/status",
+      ])
+    ).stdout.trim();
+    expect((await box.run(["wait", id])).stdout).toBe("0\n");
+    expect((await box.run(["start", id])).code).toBe(0);
+    expect((await box.run(["wait", id])).stdout).toBe("0\n");
+    const logs = await box.run(["logs", id]);
+    expect(logs.stdout).toMatch(/^Seccomp:\s+2\nSeccomp:\s+2\n$/);
+  });
+
   test("build: RUN steps run under the default filter", async () => {
     const ctx = path.join(dir, "build");
     rmSync(ctx, { recursive: true, force: true });
