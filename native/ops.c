@@ -51,6 +51,7 @@ static const struct op ops[] = {
 	{ "bounding", 1, 1, 1, step_bounding },
 	{ "caps", 3, 3, 1, step_caps },
 	{ "no-new-privs", 0, 0, 1, step_no_new_privs },
+	{ "seccomp", 1, 1, 1, step_seccomp },
 	{ "closefds", 0, 0, 1, step_closefds },
 	{ "env", 1, 1, 1, step_env },
 	{ "init", 0, 0, 1, step_init },

@@ -1,14 +1,17 @@
 /*
  * Steps that drop privilege, in the child, in the plan's order: groups,
  * bounding set (needs CAP_SETPCAP, so before the uid changes), uid/gid,
- * capabilities, no_new_privs; and the resource limits.
+ * capabilities, no_new_privs, the seccomp filter; and the resource limits.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -81,6 +84,48 @@ int step_no_new_privs(struct executor *ex, const struct step *st)
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return fail(ex, st, "prctl(PR_SET_NO_NEW_PRIVS)", NULL);
 	return 0;
+}
+
+static int hex_nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/* Load the seccomp filter: one field, the struct sock_filter[] in lowercase
+ * hex (8 bytes an instruction, little-endian, as minibox compiled it). TSYNC:
+ * every thread gets it (the executor has one, but the flag makes it certain).
+ * The kernel wants no_new_privs or CAP_SYS_ADMIN; the plan orders it so. */
+int step_seccomp(struct executor *ex, const struct step *st)
+{
+	const char *hex = arg(st, 1);
+	size_t len = strlen(hex);
+	if (len == 0 || len % (2 * sizeof(struct sock_filter)) != 0) {
+		errno = EINVAL;
+		return fail(ex, st, "seccomp", "program length");
+	}
+	unsigned char *bytes = malloc(len / 2);
+	if (!bytes)
+		return fail(ex, st, "malloc", "seccomp");
+	for (size_t i = 0; i < len / 2; i++) {
+		int hi = hex_nibble(hex[2 * i]), lo = hex_nibble(hex[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			free(bytes);
+			errno = EINVAL;
+			return fail(ex, st, "seccomp", "program is not hex");
+		}
+		bytes[i] = (unsigned char)(hi << 4 | lo);
+	}
+	struct sock_fprog prog = {
+		.len = (unsigned short)(len / 2 / sizeof(struct sock_filter)),
+		.filter = (struct sock_filter *)bytes,
+	};
+	long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog);
+	free(bytes);
+	return rc != 0 ? fail(ex, st, "seccomp", NULL) : 0;
 }
 
 int step_rlimit(struct executor *ex, const struct step *st)

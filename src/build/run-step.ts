@@ -106,6 +106,9 @@ export async function runBuildStep(
       detach: false,
       capAdd: [],
       capDrop: [],
+      // No --security-opt: minibox's default seccomp profile and no_new_privs, as `run`.
+      security: undefined,
+      privileged: false,
       limits: {},
       userns: "private",
       network,

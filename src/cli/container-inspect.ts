@@ -109,6 +109,7 @@ function hostConfigJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     CgroupParent: c.cgroupParent ?? "",
     CapAdd: null,
     CapDrop: null,
+    ...securityJson(c),
     Binds: c.binds?.length ? c.binds : null,
     NetworkMode: networkMode(c, spec),
     Dns: c.dns?.servers ?? [],
@@ -118,6 +119,11 @@ function hostConfigJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     PortBindings: hostConfigPortBindings(c.portRequests ?? []),
     PublishAllPorts: Boolean(c.publishAll),
   };
+}
+
+/** Docker's HostConfig.SecurityOpt (null when none) and Privileged. */
+function securityJson(c: ContainerView): Record<string, unknown> {
+  return { SecurityOpt: c.securityOpt?.length ? c.securityOpt : null, Privileged: !!c.privileged };
 }
 
 function configJson(c: ContainerView, spec: Spec): Record<string, unknown> {

@@ -20,6 +20,7 @@ interface ExecOptions {
   user?: string;
   workdir?: string;
   env?: string[];
+  privileged?: boolean;
 }
 
 function registerExec(program: Command): void {
@@ -34,6 +35,10 @@ function registerExec(program: Command): void {
     .option("-u, --user <user[:group]>", "user name or uid, optional group")
     .option("-w, --workdir <dir>", "working directory inside the container")
     .option("-e, --env <K=V>", "set an environment variable (repeatable)", collect)
+    .option(
+      "--privileged",
+      "every capability for the command (the container's seccomp filter stays)",
+    )
     .action(async (name: string, command: string[], opts: ExecOptions, cmd: Command) => {
       const { store } = contextFrom(cmd);
       const c = await findContainer(store.root, name);
@@ -49,6 +54,7 @@ function registerExec(program: Command): void {
         workdir: opts.workdir,
         env,
         detach: false,
+        privileged: Boolean(opts.privileged),
       });
     });
 }

@@ -24,6 +24,7 @@ import {
   parseLabelFlag,
   parseUserns,
 } from "../runtime/run-options.js";
+import { parseSecurityOpts } from "../runtime/security-options.js";
 import { contextFrom } from "./context.js";
 import { collect } from "./options.js";
 
@@ -42,6 +43,8 @@ interface RunOptions {
   readOnly?: boolean;
   capAdd?: string[];
   capDrop?: string[];
+  securityOpt?: string[];
+  privileged?: boolean;
   memory?: string;
   memorySwap?: string;
   cpus?: string;
@@ -146,6 +149,16 @@ function addLimitOptions(run: Command): void {
   run
     .option("--cap-add <cap>", "add a Linux capability (repeatable)", collect)
     .option("--cap-drop <cap>", "drop a Linux capability (repeatable)", collect)
+    .option(
+      "--security-opt <opt>",
+      "seccomp=unconfined|builtin|PROFILE.json, no-new-privileges[=true|false] (default: true) (repeatable)",
+      collect,
+    )
+    .option(
+      "--privileged",
+      "every capability, no seccomp filter, no masked or read-only paths, /sys writable, the host's devices in /dev; " +
+        "still in a user namespace unless --userns=host, as podman's rootless --privileged (in it, the host's devices belong to the host's root: unusable)",
+    )
     .option("-m, --memory <bytes>", "memory limit, e.g. 80m")
     .option("--memory-swap <bytes>", "memory + swap limit; -1 for unlimited swap")
     .option("--cpus <number>", "number of CPUs, e.g. 0.5")
@@ -230,6 +243,8 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
   const labels = labelsFrom(opts);
   const limits = limitsFrom(opts);
   const { network, networks } = networkFrom(opts);
+  const security = parseSecurityOpts(opts.securityOpt ?? [], readProfile);
+  for (const line of security.warnings) process.stderr.write(`${line}\n`);
   return {
     name: opts.name,
     command,
@@ -247,6 +262,8 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     ...logOptions(opts.logOpt ?? []),
     capAdd: (opts.capAdd ?? []).map(normaliseCapability),
     capDrop: (opts.capDrop ?? []).map(normaliseCapability),
+    security,
+    privileged: Boolean(opts.privileged),
     limits,
     cgroupParent: opts.cgroupParent,
     userns: parseUserns(opts.userns ?? ""),
@@ -425,6 +442,20 @@ function readText(file: string, flag: string): string {
   } catch (err) {
     throw new MiniboxError(
       `${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+}
+
+/** A --security-opt seccomp=FILE, read as Docker's CLI reads it (and named as it names it). */
+function readProfile(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code ? e.message.replace(/^[A-Z]+: /, "").replace(/, \w+ '.*'$/, "") : e.message;
+    throw new MiniboxError(
+      `opening seccomp profile (${file}) failed: open ${file}: ${why}`,
+      "give the path of a seccomp profile in Docker's JSON format, or seccomp=unconfined",
     );
   }
 }

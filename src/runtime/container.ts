@@ -16,6 +16,7 @@
 import { randomBytes } from "node:crypto";
 import { statSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
+import { release } from "node:os";
 import { dirname, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
 import type { CredentialStore } from "../image/credentials.js";
@@ -56,8 +57,11 @@ import {
   portKey,
   publishAllRequests,
 } from "./network/ports.js";
+import { callerCapabilities, hostDevices } from "./privileged.js";
 import { prepareContainerDir, readImageFile, writeEtcFiles } from "./rootfs.js";
-import { generateSpec, type Spec } from "./spec.js";
+import { defaultProfile } from "./seccomp/profile.js";
+import type { SecurityOptions } from "./security-options.js";
+import { generateSpec, type RunSettings, type Spec } from "./spec.js";
 import { type ContainerState, removeContainerDir, writeState } from "./state.js";
 import { NO_TRACE, type Tracer } from "./trace.js";
 import { type ResolvedUser, resolveUser } from "./user.js";
@@ -86,6 +90,10 @@ export interface RunFlags {
   restart?: NonNullable<ContainerState["restartPolicy"]>;
   capAdd: string[];
   capDrop: string[];
+  /** --security-opt, parsed (absent: minibox's defaults: its seccomp profile, no_new_privs on). */
+  security?: SecurityOptions;
+  /** --privileged */
+  privileged?: boolean;
   limits: CgroupLimits;
   cgroupParent?: string;
   userns: "host" | "private";
@@ -242,6 +250,8 @@ function newState(
     ...networkFields(flags),
     dns: flags.dns,
     extraHosts: flags.extraHosts?.length ? flags.extraHosts : undefined,
+    securityOpt: flags.security?.securityOpt.length ? flags.security.securityOpt : undefined,
+    privileged: flags.privileged || undefined,
   };
 }
 
@@ -330,9 +340,27 @@ async function specStage({ img, who, imageName, flags }: NewRun) {
     hostFiles: { hostname: paths.hostname, hosts: paths.hosts, resolvConf: paths.resolvConf },
     rlimitHard: { nofile: nofileHardLimit() },
     volumes: volumesOf(who),
+    ...securitySettings(flags),
   });
   await writeFile(paths.config, `${JSON.stringify(spec, null, 2)}\n`);
   return spec;
+}
+
+/**
+ * The seccomp profile (minibox's default unless --security-opt names one),
+ * no_new_privs, --privileged and what they need of the host: its arch and
+ * kernel (resolveProfile), its device nodes (--privileged).
+ */
+function securitySettings(flags: RunFlags): Partial<RunSettings> {
+  const seccomp = flags.security?.seccomp ?? defaultProfile();
+  return {
+    seccomp: flags.privileged ? "unconfined" : seccomp,
+    host: { arch: process.arch, kernel: release() },
+    privileged: flags.privileged,
+    hostDevices: flags.privileged ? hostDevices() : undefined,
+    callerCapabilities: flags.privileged ? callerCapabilities() : undefined,
+    noNewPrivileges: flags.security?.noNewPrivileges ?? true,
+  };
 }
 
 function volumesOf(who: Identity) {
@@ -403,7 +431,12 @@ async function runContainerSteps(
   const run: NewRun = { ctx, imageName, flags, trace, img, who, state, progress };
   try {
     await filesStage(run);
-    return await launchStage(run, await specStage(run));
+    const spec = await specStage(run).catch((err) => {
+      // Refused flags (limits, capabilities, a seccomp profile): no container is left (Docker).
+      if (err instanceof MiniboxError) progress.badInput = true;
+      throw err;
+    });
+    return await launchStage(run, spec);
   } catch (err) {
     await failedRun(run, err);
     throw err;

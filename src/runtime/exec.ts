@@ -3,8 +3,8 @@
  * container's cgroup and namespaces (setns — impossible from Node, which is
  * multi-threaded), forks so the child lands in the container's PID
  * namespace, and the child takes the container's identity: its user,
- * capabilities, no_new_privs and environment, as configured in config.json,
- * with -u, -w and -e applied on top.
+ * capabilities, no_new_privs, seccomp filter and environment, as configured
+ * in config.json, with -u, -w, -e and --privileged applied on top.
  */
 import { MiniboxError } from "../errors.js";
 import { containerPaths } from "../layout.js";
@@ -18,10 +18,11 @@ import { becomeNamespaceRootStep } from "./plan/namespace-steps.js";
 import { ptyStep } from "./plan/output-steps.js";
 import { consoleSteps, stdinSteps } from "./plan/stdio-steps.js";
 import { type Step, toPlan } from "./plan/steps.js";
-import type { Plan } from "./plan.js";
+import { type Plan, seccompFilter } from "./plan.js";
+import { callerCapabilities } from "./privileged.js";
 import { readImageFile } from "./rootfs.js";
 import { forwardSignals } from "./signals.js";
-import type { Spec, SpecProcess } from "./spec.js";
+import { privilegedCapabilities, type Spec } from "./spec.js";
 import { resolveUser } from "./user.js";
 
 export interface ExecOptions {
@@ -32,6 +33,10 @@ export interface ExecOptions {
   workdir?: string;
   env: string[];
   detach: boolean;
+  /** --privileged: every capability (the container's seccomp filter still applies, as in Docker). */
+  privileged?: boolean;
+  /** minibox's own bounding set (privileged.ts callerCapabilities), for --privileged. */
+  callerCapabilities?: readonly string[];
 }
 
 /**
@@ -73,9 +78,18 @@ function joinSteps(pid: number, own: Set<string>, cgroupProcs: string[], tty: bo
   ];
 }
 
-/** Only root keeps effective and permitted capabilities (as generateSpec decides for `run`). */
-function capabilitiesOf(caps: SpecProcess["capabilities"], uid: number) {
-  return uid === 0 ? caps : { ...caps, effective: [], permitted: [] };
+/**
+ * The container's capabilities, or with --privileged every one (Docker: in
+ * the container's user namespace all, else all minibox holds); only root
+ * keeps effective and permitted ones (as generateSpec decides for `run`).
+ */
+function capabilitiesOf(spec: Spec, user: { uid: number }, opts: ExecOptions) {
+  const caps = spec.process.capabilities;
+  if (opts.privileged) {
+    const userns = (spec.linux.namespaces ?? []).some((n) => n.type === "user");
+    return privilegedCapabilities(userns, opts.callerCapabilities, user.uid);
+  }
+  return user.uid === 0 ? caps : { ...caps, effective: [], permitted: [] };
 }
 
 export function buildExecPlan(
@@ -93,8 +107,10 @@ export function buildExecPlan(
     chdirStep(opts.workdir ?? spec.process.cwd),
     ...credentialSteps({
       user,
-      capabilities: capabilitiesOf(spec.process.capabilities, user.uid),
+      capabilities: capabilitiesOf(spec, user, opts),
       noNewPrivileges: spec.process.noNewPrivileges,
+      // The filter resolved for the container when it was created (none if unconfined).
+      seccomp: seccompFilter(spec),
     }),
     ...execSteps({ argv: opts.command, env: mergeEnv(spec.process.env, opts.env, opts.tty) }),
   ];
@@ -135,7 +151,14 @@ export async function execInContainer(
     );
   }
   const cgroup = openCgroup(c.id, { parent: c.cgroupParent });
-  const plan = buildExecPlan(spec, c.pid, cgroup?.procsFiles ?? [], opts, user);
+  const callerCaps = opts.privileged ? callerCapabilities() : undefined;
+  const plan = buildExecPlan(
+    spec,
+    c.pid,
+    cgroup?.procsFiles ?? [],
+    { ...opts, callerCapabilities: callerCaps },
+    user,
+  );
   const execution = new Execution(plan, {
     trace: false,
     planFile: containerPaths(root, c.id).execPlan,

@@ -177,6 +177,7 @@ export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): 
     detach: input.detach ? { exitFile: paths.exit, hook: exitHook(store, state.id) } : undefined,
     networks,
     heldPorts: state.ports,
+    arch: process.arch,
   });
   return { root: store.root, plan, spec, state, cgroup, paths, trace };
 }

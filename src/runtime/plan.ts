@@ -11,7 +11,8 @@
  *           per-container /etc files; then clones the container's init
  *   parent  the executor, after the clone: uid/gid maps, cgroup membership
  *   child   the init, in its new namespaces: /proc, /sys, devpts, masked
- *           paths, pivot_root, hostname, loopback, user, capabilities, exec
+ *           paths, pivot_root, hostname, loopback, user, capabilities,
+ *           the seccomp filter, exec
  * Mounts made in setup live in the executor's private mount namespace, so
  * they vanish with the container's processes even if minibox is SIGKILLed.
  */
@@ -28,6 +29,7 @@ import { holdPortSteps } from "./plan/port-steps.js";
 import { readOnlyRootSteps, rootfsSteps } from "./plan/rootfs-steps.js";
 import { consoleSteps, stdinSteps } from "./plan/stdio-steps.js";
 import { type Plan, toPlan } from "./plan/steps.js";
+import { type CompiledFilter, compileFilter } from "./seccomp/compile.js";
 import type { Spec } from "./spec.js";
 
 export type { PlanLayout } from "./plan/context.js";
@@ -53,8 +55,14 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     ...consoleSteps(process.terminal),
     ...utsAndNetworkSteps(ctx),
     chdirStep(process.cwd),
-    ...credentialSteps(process),
+    ...credentialSteps({ ...process, seccomp: seccompFilter(spec, layout.arch) }),
     ...execSteps({ argv: process.args, env: process.env ?? [], init: layout.init }),
   ];
   return toPlan({ setup, parent: parentSteps(ctx), child });
+}
+
+/** linux.seccomp compiled to BPF for `arch` (the host's unless given); none when unconfined. */
+export function seccompFilter(spec: Spec, arch: string = process.arch): CompiledFilter | undefined {
+  const seccomp = spec.linux?.seccomp;
+  return seccomp ? compileFilter(seccomp, arch) : undefined;
 }

@@ -4,9 +4,12 @@
  * config and the `run` flags. The defaults here follow Docker's (moby
  * daemon/pkg/oci/defaults.go, oci/caps, the container env rules):
  * namespaces, capabilities, masked and read-only paths, mounts, rlimits.
- * Two differ: no_new_privs is always set (Docker leaves it off unless
- * asked), and there is no seccomp filter yet, so the system calls Docker's
- * default profile blocks are open to a container.
+ * One differs: no_new_privs is on unless `--security-opt
+ * no-new-privileges=false` (Docker leaves it off unless asked). The seccomp
+ * filter is minibox's own profile (src/runtime/seccomp/), resolved here for
+ * the container's bounding set and the host's arch and kernel, as Docker
+ * resolves its default profile; `--privileged` and `seccomp=unconfined`
+ * leave it out.
  *
  * generateSpec() reads no files, no clock and no randomness: the same settings
  * always give a deep-equal spec. Whatever depends on the host (the caller's
@@ -15,6 +18,7 @@
 import { MiniboxError } from "../errors.js";
 import type { ImageConfig } from "../image/manifest.js";
 import type { CgroupLimits } from "./cgroups/common.js";
+import { resolveProfile, type SeccompProfile, type SpecSeccomp } from "./seccomp/profile.js";
 import type { ResolvedUser } from "./user.js";
 
 export const OCI_VERSION = "1.0.2";
@@ -92,6 +96,21 @@ export interface SpecLinux {
   cgroupsPath: string;
   maskedPaths: string[];
   readonlyPaths: string[];
+  /** The seccomp filter (absent: unconfined). */
+  seccomp?: SpecSeccomp;
+  /** Device nodes made in the container's /dev (--privileged: the host's). */
+  devices?: SpecDevice[];
+}
+
+/** runtime-spec config-linux.md "Devices": a node made in the container's /dev. */
+export interface SpecDevice {
+  path: string;
+  type: "c" | "b";
+  major: number;
+  minor: number;
+  fileMode: number;
+  uid: number;
+  gid: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -238,6 +257,24 @@ export interface RunSettings {
    * namespace, so host uid 0 is the container's root (see plan.ts).
    */
   volumes?: { source: string; destination: string; readOnly: boolean; idmap: boolean }[];
+  /**
+   * The seccomp profile (--security-opt seccomp=FILE, else minibox's
+   * default); absent or "unconfined": no filter. --privileged overrides it.
+   */
+  seccomp?: SeccompProfile | "unconfined";
+  /** What resolveProfile needs of the host: process.arch and os.release(). */
+  host?: { arch: string; kernel: string };
+  /** --privileged: every capability, no seccomp, no masked or read-only paths, /sys writable, hostDevices. */
+  privileged?: boolean;
+  /** The host's device nodes, for --privileged (read by the caller: this function reads no files). */
+  hostDevices?: SpecDevice[];
+  /**
+   * minibox's own bounding set: --privileged without a user namespace gives
+   * every capability in it (in a user namespace, every capability).
+   */
+  callerCapabilities?: readonly string[];
+  /** --security-opt no-new-privileges=false turns it off (absent: on, minibox's default). */
+  noNewPrivileges?: boolean;
 }
 
 // ---------------------------------------------------------------------------
@@ -245,6 +282,9 @@ export interface RunSettings {
 
 export function generateSpec(s: RunSettings): Spec {
   const image = s.image.config.config ?? {};
+  const capabilities = s.privileged
+    ? privilegedCapabilities(s.idmap !== undefined, s.callerCapabilities, s.user.uid)
+    : capabilitySets(s.capAdd, s.capDrop, s.user.uid);
   return {
     ociVersion: OCI_VERSION,
     process: {
@@ -257,7 +297,7 @@ export function generateSpec(s: RunSettings): Spec {
       args: processArgs(image.Entrypoint, image.Cmd, s.entrypoint, s.command),
       env: processEnv(image.Env ?? [], s),
       cwd: s.workdir || image.WorkingDir || "/",
-      capabilities: capabilitySets(s.capAdd, s.capDrop, s.user.uid),
+      capabilities,
       rlimits: [
         {
           type: "RLIMIT_NOFILE",
@@ -265,7 +305,7 @@ export function generateSpec(s: RunSettings): Spec {
           hard: Math.min(DEFAULT_NOFILE, s.rlimitHard.nofile),
         },
       ],
-      noNewPrivileges: true,
+      noNewPrivileges: s.noNewPrivileges ?? true,
     },
     root: { path: s.rootfs, readonly: s.readOnly },
     hostname: s.hostname,
@@ -280,8 +320,11 @@ export function generateSpec(s: RunSettings): Spec {
         : {}),
       resources: resources(s.limits),
       cgroupsPath: `minibox/${s.id}`,
-      maskedPaths: [...DEFAULT_MASKED_PATHS],
-      readonlyPaths: [...DEFAULT_READONLY_PATHS],
+      ...protectedPaths(s),
+      ...seccompOf(s, capabilities.bounding),
+      ...(s.privileged && s.hostDevices?.length
+        ? { devices: s.hostDevices.map((d) => ({ ...d })) }
+        : {}),
     },
     annotations: {
       ...s.labels,
@@ -342,6 +385,43 @@ function processEnv(imageEnv: string[], s: RunSettings): string[] {
 }
 
 /**
+ * --privileged: every capability (Docker); without a user namespace, every
+ * one minibox holds itself, since no process can be given more.
+ */
+export function privilegedCapabilities(
+  userns: boolean,
+  callerCapabilities: readonly string[] | undefined,
+  uid: number,
+): SpecCapabilities {
+  const held = userns ? undefined : callerCapabilities;
+  const missing = held ? ALL_CAPABILITIES.filter((c) => !held.includes(c)) : [];
+  return capabilitySets(["ALL"], missing, uid);
+}
+
+/** Docker's masked and read-only paths; none with --privileged (Docker). */
+function protectedPaths(s: RunSettings): Pick<SpecLinux, "maskedPaths" | "readonlyPaths"> {
+  if (s.privileged) return { maskedPaths: [], readonlyPaths: [] };
+  return { maskedPaths: [...DEFAULT_MASKED_PATHS], readonlyPaths: [...DEFAULT_READONLY_PATHS] };
+}
+
+/**
+ * linux.seccomp: the profile resolved for the container's bounding set (the
+ * rules that depend on a capability follow it, as Docker's do) and for the
+ * host's arch and kernel. None when unconfined or --privileged (Docker).
+ */
+function seccompOf(s: RunSettings, bounding: readonly string[]): Pick<SpecLinux, "seccomp"> {
+  if (s.privileged || s.seccomp === undefined || s.seccomp === "unconfined") return {};
+  if (!s.host) throw new Error("generateSpec: a seccomp profile needs RunSettings.host");
+  return {
+    seccomp: resolveProfile(s.seccomp, {
+      arch: s.host.arch,
+      capabilities: bounding,
+      kernel: s.host.kernel,
+    }),
+  };
+}
+
+/**
  * Docker's TweakCapabilities: --cap-add ALL gives every capability except the
  * dropped ones; --cap-drop ALL keeps only the added ones; otherwise the
  * defaults minus the dropped, plus the added. A user other than root gets the
@@ -388,6 +468,8 @@ function mounts(s: RunSettings): SpecMount[] {
           source: "sysfs",
           options: ["nosuid", "noexec", "nodev", "ro"],
         };
+  // --privileged: /sys writable (Docker), where the kernel lets the namespace's root write.
+  if (s.privileged) sys.options = sys.options.filter((o) => o !== "ro");
   const bind = (destination: string, source: string): SpecMount => ({
     destination,
     type: "bind",

@@ -70,6 +70,10 @@ export interface ContainerState {
   exposedPorts?: string[];
   /** While it runs: the host ports chosen for them (ps, port, inspect). */
   ports?: PortBinding[];
+  /** --security-opt as Docker records it (inspect's HostConfig.SecurityOpt). */
+  securityOpt?: string[];
+  /** --privileged (inspect's HostConfig.Privileged). */
+  privileged?: boolean;
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

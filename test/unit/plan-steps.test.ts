@@ -40,6 +40,7 @@ const PROTOCOL: Record<Op, [number, number]> = {
   bounding: [1, 1],
   caps: [3, 3],
   "no-new-privs": [0, 0],
+  seccomp: [1, 1],
   closefds: [0, 0],
   env: [1, 1],
   init: [0, 0],
@@ -76,6 +77,7 @@ describe("OPS: the executor's text protocol", () => {
       [{ op: "clone", flags: 0, ...d }, ["0"]],
       [{ op: "unshare", flags: 0x2000000, ...d }, ["0x2000000"]],
       [{ op: "groups", gids: [], ...d }, []],
+      [{ op: "seccomp", program: "060000000000ff7f", ...d }, ["060000000000ff7f"]],
       [{ op: "bounding", keep: ["CAP_CHOWN", "CAP_KILL"], ...d }, ["21"]],
       [
         { op: "caps", effective: ["CAP_KILL"], permitted: [], inheritable: [], ...d },

@@ -14,10 +14,11 @@ function mountInside(ctx: PlanContext, m: SpecMount): Step[] {
   if (m.type === "sysfs" && !ctx.namespaces.has("network")) {
     // sysfs can only be mounted by the owner of the network namespace; with
     // --network host, bind the host's (read-only), as runc does.
-    return [
-      mountStep("/sys", target, "", MS.BIND | MS.REC, ""),
-      { op: "remount-ro", value: target, describe: `make ${m.destination} read-only` },
-    ];
+    // read-only unless the spec says otherwise (--privileged).
+    const ro: Step[] = m.options.includes("ro")
+      ? [{ op: "remount-ro", value: target, describe: `make ${m.destination} read-only` }]
+      : [];
+    return [mountStep("/sys", target, "", MS.BIND | MS.REC, ""), ...ro];
   }
   const { flags, data } = splitOptions(m.options);
   return [mountStep(m.source || m.type || "none", target, m.type ?? "", flags, data)];

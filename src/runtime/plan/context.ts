@@ -43,6 +43,8 @@ export interface PlanLayout {
   networks?: NetworkEndpoint[];
   /** -p/-P: the host ports the executor holds open while the container runs. */
   heldPorts?: PortBinding[];
+  /** The host's architecture (process.arch), which the seccomp filter is compiled for. */
+  arch?: string;
 }
 
 export interface PlanContext {

@@ -1,16 +1,23 @@
 /**
  * Dropping privilege, the last steps before the program: resource limits,
  * supplementary groups, the capability bounding set, the user, the
- * capabilities kept, no_new_privs. One sequence for `run` and `exec`.
+ * capabilities kept, no_new_privs, the seccomp filter. One sequence for
+ * `run` and `exec`.
  *
  * The order matters: setgroups and the uid/gid switch need CAP_SETGID and
  * CAP_SETUID, so they come before the capabilities are cut; the bounding set
- * is cut before the switch, while CAP_SETPCAP is still held.
+ * is cut before the switch, while CAP_SETPCAP is still held. Loading a
+ * seccomp filter takes no_new_privs or CAP_SYS_ADMIN: with no_new_privs it
+ * is the last step (the filter then judges only the program and the init);
+ * without, it comes before any capability is dropped, as runc does, so the
+ * filter must allow the privilege-dropping calls that follow (a profile
+ * that refuses setgroups or capset fails the start, as with runc).
  */
 import { MiniboxError } from "../../errors.js";
+import type { CompiledFilter } from "../seccomp/compile.js";
 import type { SpecCapabilities, SpecProcess, SpecRlimit } from "../spec.js";
 import { capNames } from "./capabilities.js";
-import type { RlimitStep, Step } from "./steps.js";
+import type { RlimitStep, SeccompStep, Step } from "./steps.js";
 
 /** RLIMIT_* numbers from linux/resource.h. */
 const RLIMITS: Record<string, number> = {
@@ -38,6 +45,16 @@ export interface Credentials {
   noNewPrivileges?: boolean;
   /** Set by `run` (the spec's rlimits); `exec` keeps the limits it inherits. */
   rlimits?: SpecRlimit[];
+  /** The compiled linux.seccomp (absent: unconfined). */
+  seccomp?: CompiledFilter;
+}
+
+export function seccompStep(f: CompiledFilter): SeccompStep {
+  return {
+    op: "seccomp",
+    program: Buffer.from(f.program).toString("hex"),
+    describe: `seccomp filter: ${f.instructions} instructions, ${f.allowed} syscalls allowed`,
+  };
 }
 
 function rlimitSteps(rlimits: SpecRlimit[]): RlimitStep[] {
@@ -58,8 +75,10 @@ export function credentialSteps(c: Credentials): Step[] {
   const { uid, gid } = c.user;
   const gids = c.user.additionalGids ?? [];
   const caps = c.capabilities ?? {};
+  const filter = c.seccomp ? [seccompStep(c.seccomp)] : [];
   const steps: Step[] = [
     ...rlimitSteps(c.rlimits ?? []),
+    ...(c.noNewPrivileges ? [] : filter),
     { op: "groups", gids, describe: `setgroups [${gids.join(", ")}]` },
     {
       op: "bounding",
@@ -75,6 +94,8 @@ export function credentialSteps(c: Credentials): Step[] {
       describe: `effective capabilities: ${capNames(caps.effective)}`,
     },
   ];
-  if (c.noNewPrivileges) steps.push({ op: "no-new-privs", describe: "prctl(PR_SET_NO_NEW_PRIVS)" });
+  if (c.noNewPrivileges) {
+    steps.push({ op: "no-new-privs", describe: "prctl(PR_SET_NO_NEW_PRIVS)" }, ...filter);
+  }
   return steps;
 }

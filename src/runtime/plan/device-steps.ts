@@ -3,7 +3,7 @@
  * root because mknod is not allowed inside a user namespace.
  */
 import type { SpecMount } from "../spec.js";
-import type { PlanContext } from "./context.js";
+import { type PlanContext, parents } from "./context.js";
 import { mountStep, splitOptions } from "./mount-options.js";
 import type { ChownStep, Step } from "./steps.js";
 
@@ -50,9 +50,41 @@ function devTmpfsSteps(ctx: PlanContext, dev: SpecMount): Step[] {
     steps.push({ op: "symlink", target, path, describe: `symlink /dev/${name} → ${target}` });
     steps.push(...toContainerRoot(ctx, path));
   }
+  steps.push(...specDeviceSteps(ctx, dir));
   for (const m of ctx.spec.mounts.filter((x) => x.destination.startsWith("/dev/"))) {
     const path = `${ctx.rootfs}${m.destination}`;
     steps.push({ op: "mkdir", path, mode: 0o755, describe: `mkdir ${path}` });
+  }
+  return steps;
+}
+
+const S_IFCHR = 0o20000;
+const S_IFBLK = 0o60000;
+
+/**
+ * linux.devices (--privileged: the host's nodes), made by real root as they
+ * are on the host: owner host root, the host's mode. Under a user namespace
+ * that owner is unmapped, so only what the mode gives "others" is usable
+ * (as with podman's rootless --privileged). A path the defaults or links
+ * already give (/dev/null, /dev/ptmx…) is left as they made it.
+ */
+function specDeviceSteps(ctx: PlanContext, dir: string): Step[] {
+  const taken = new Set([...DEVICES.map((d) => d.name), ...DEV_LINKS.map(([, name]) => name)]);
+  const made = new Set<string>();
+  const steps: Step[] = [];
+  for (const d of ctx.spec.linux.devices ?? []) {
+    const rel = d.path.replace(/^\/dev\//, "");
+    if (!d.path.startsWith("/dev/") || taken.has(rel)) continue;
+    for (const sub of parents(dir, rel).slice(0, -1)) {
+      if (made.has(sub)) continue;
+      made.add(sub);
+      steps.push({ op: "mkdir", path: sub, mode: 0o755, describe: `mkdir ${sub}` });
+    }
+    const path = `${dir}/${rel}`;
+    const mode = (d.type === "b" ? S_IFBLK : S_IFCHR) | (d.fileMode & 0o7777);
+    const { major, minor } = d;
+    const describe = `mknod ${path} ${d.type} ${major} ${minor}`;
+    steps.push({ op: "mknod", path, mode, major, minor, describe });
   }
   return steps;
 }

@@ -138,6 +138,11 @@ export interface CapsStep extends Described {
   permitted: string[];
   inheritable: string[];
 }
+/** The seccomp filter: struct sock_filter[] in hex, loaded with SECCOMP_FILTER_FLAG_TSYNC. */
+export interface SeccompStep extends Described {
+  op: "seccomp";
+  program: string;
+}
 export interface SetnsStep extends Described {
   op: "setns";
   pid: number;
@@ -205,6 +210,7 @@ export type Step =
   | GroupsStep
   | BoundingStep
   | CapsStep
+  | SeccompStep
   | SetnsStep
   | VethStep
   | HoldPortStep
@@ -288,6 +294,7 @@ export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
     fields: (s) => [capMask(s.effective), capMask(s.permitted), capMask(s.inheritable)],
   },
   "no-new-privs": bare,
+  seccomp: { arity: [1, 1], fields: (s) => [s.program] },
   closefds: bare,
   env: one,
   init: bare,
