@@ -15,6 +15,8 @@
 import { MiniboxError } from "../errors.js";
 import type { ImageConfig } from "../image/manifest.js";
 import type { CgroupLimits } from "./cgroups/common.js";
+import { deviceRules, type SpecDevice, type SpecDeviceCgroup } from "./devices.js";
+import { type Ulimit, withUlimits } from "./ulimits.js";
 import type { ResolvedUser } from "./user.js";
 
 export const OCI_VERSION = "1.0.2";
@@ -82,6 +84,8 @@ export interface SpecResources {
   memory?: { limit?: number; swap?: number };
   cpu?: { shares?: number; quota?: number; period?: number };
   pids?: { limit: number };
+  /** The device cgroup's rules, in order (the last matching rule decides). */
+  devices?: SpecDeviceCgroup[];
 }
 
 export interface SpecLinux {
@@ -92,6 +96,10 @@ export interface SpecLinux {
   cgroupsPath: string;
   maskedPaths: string[];
   readonlyPaths: string[];
+  /** --sysctl: written under the container's /proc/sys before it is made read-only. */
+  sysctl?: Record<string, string>;
+  /** --device: nodes made in the container's /dev. */
+  devices?: SpecDevice[];
 }
 
 // ---------------------------------------------------------------------------
@@ -238,6 +246,14 @@ export interface RunSettings {
    * namespace, so host uid 0 is the container's root (see plan.ts).
    */
   volumes?: { source: string; destination: string; readOnly: boolean; idmap: boolean }[];
+  /** --ulimit, checked: each replaces the default of its resource. */
+  ulimits?: Ulimit[];
+  /** --group-add, resolved to gids: added to the user's supplementary groups. */
+  groupAdd?: number[];
+  /** --sysctl, checked against the container's namespaces (sysctls.ts). */
+  sysctls?: Record<string, string>;
+  /** --device: the host's nodes (devices.ts gatherDevices) with their cgroup permissions. */
+  devices?: { node: SpecDevice; access: string }[];
 }
 
 // ---------------------------------------------------------------------------
@@ -252,19 +268,22 @@ export function generateSpec(s: RunSettings): Spec {
       user: {
         uid: s.user.uid,
         gid: s.user.gid,
-        additionalGids: [...s.user.additionalGids],
+        additionalGids: [...new Set([...s.user.additionalGids, ...(s.groupAdd ?? [])])],
       },
       args: processArgs(image.Entrypoint, image.Cmd, s.entrypoint, s.command),
       env: processEnv(image.Env ?? [], s),
       cwd: s.workdir || image.WorkingDir || "/",
       capabilities: capabilitySets(s.capAdd, s.capDrop, s.user.uid),
-      rlimits: [
-        {
-          type: "RLIMIT_NOFILE",
-          soft: Math.min(DEFAULT_NOFILE, s.rlimitHard.nofile),
-          hard: Math.min(DEFAULT_NOFILE, s.rlimitHard.nofile),
-        },
-      ],
+      rlimits: withUlimits(
+        [
+          {
+            type: "RLIMIT_NOFILE",
+            soft: Math.min(DEFAULT_NOFILE, s.rlimitHard.nofile),
+            hard: Math.min(DEFAULT_NOFILE, s.rlimitHard.nofile),
+          },
+        ],
+        s.ulimits ?? [],
+      ),
       noNewPrivileges: true,
     },
     root: { path: s.rootfs, readonly: s.readOnly },
@@ -278,10 +297,11 @@ export function generateSpec(s: RunSettings): Spec {
             gidMappings: [{ ...s.idmap }],
           }
         : {}),
-      resources: resources(s.limits),
+      resources: { ...resources(s.limits), devices: deviceRules(s.devices ?? []) },
       cgroupsPath: `minibox/${s.id}`,
       maskedPaths: [...DEFAULT_MASKED_PATHS],
       readonlyPaths: [...DEFAULT_READONLY_PATHS],
+      ...limitsOfLinux(s),
     },
     annotations: {
       ...s.labels,
@@ -293,6 +313,14 @@ export function generateSpec(s: RunSettings): Spec {
       ...(image.StopSignal ? { "minibox.stopsignal": image.StopSignal } : {}),
     },
   };
+}
+
+/** linux.sysctl and linux.devices, present only when asked for. */
+function limitsOfLinux(s: RunSettings): Pick<SpecLinux, "sysctl" | "devices"> {
+  const out: Pick<SpecLinux, "sysctl" | "devices"> = {};
+  if (s.sysctls && Object.keys(s.sysctls).length > 0) out.sysctl = { ...s.sysctls };
+  if (s.devices && s.devices.length > 0) out.devices = s.devices.map((d) => ({ ...d.node }));
+  return out;
 }
 
 /**

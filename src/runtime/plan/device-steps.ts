@@ -2,8 +2,9 @@
  * /dev: a tmpfs with the usual devices and links, made in setup by real
  * root because mknod is not allowed inside a user namespace.
  */
+import type { SpecDevice } from "../devices.js";
 import type { SpecMount } from "../spec.js";
-import type { PlanContext } from "./context.js";
+import { type PlanContext, parents } from "./context.js";
 import { mountStep, splitOptions } from "./mount-options.js";
 import type { ChownStep, Step } from "./steps.js";
 
@@ -24,6 +25,8 @@ const DEV_LINKS: [target: string, name: string][] = [
   ["/proc/self/fd/2", "stderr"],
 ];
 const CHAR_DEVICE_RW = 0o20000 | 0o666;
+const S_IFCHR = 0o20000;
+const S_IFBLK = 0o60000;
 
 /** Under a user namespace, what real root made here is handed to the container's root. */
 function toContainerRoot(ctx: PlanContext, path: string): ChownStep[] {
@@ -39,7 +42,10 @@ function devTmpfsSteps(ctx: PlanContext, dev: SpecMount): Step[] {
   const steps: Step[] = [
     mountStep(dev.source || "tmpfs", dir, dev.type ?? "tmpfs", flags, `${data}${owner}`),
   ];
+  const added = new Set((ctx.spec.linux?.devices ?? []).map((d) => d.path));
   for (const { name, major, minor } of DEVICES) {
+    // A --device at the same path replaces the default node (runc does the same).
+    if (added.has(`/dev/${name}`)) continue;
     const path = `${dir}/${name}`;
     const describe = `mknod ${path} c ${major} ${minor}`;
     steps.push({ op: "mknod", path, mode: CHAR_DEVICE_RW, major, minor, describe });
@@ -57,10 +63,41 @@ function devTmpfsSteps(ctx: PlanContext, dev: SpecMount): Step[] {
   return steps;
 }
 
+/**
+ * A --device node (always under the fresh /dev tmpfs: devices.ts refuses
+ * other paths): its directories, the node with the host's type, numbers and
+ * mode; owned like the host's node, or under a user namespace by the
+ * container's root, which the user asked to have it.
+ */
+function addedDeviceSteps(ctx: PlanContext, d: SpecDevice): Step[] {
+  const path = `${ctx.rootfs}${d.path}`;
+  const dirs = parents(ctx.rootfs, d.path).slice(0, -1);
+  const steps: Step[] = dirs
+    .filter((dir) => dir.startsWith(`${ctx.rootfs}/dev/`))
+    .flatMap((dir): Step[] => [
+      { op: "mkdir", path: dir, mode: 0o755, describe: `mkdir ${dir}` },
+      ...toContainerRoot(ctx, dir),
+    ]);
+  const mode = (d.type === "b" ? S_IFBLK : S_IFCHR) | d.fileMode;
+  const describe = `mknod ${path} ${d.type} ${d.major} ${d.minor} (--device)`;
+  steps.push({ op: "mknod", path, mode, major: d.major, minor: d.minor, describe });
+  if (ctx.userns) steps.push(...toContainerRoot(ctx, path));
+  else
+    steps.push({
+      op: "chown",
+      path,
+      uid: d.uid,
+      gid: d.gid,
+      describe: `chown ${path} to ${d.uid}:${d.gid}, as on the host`,
+    });
+  return steps;
+}
+
 /** The /dev tmpfs (if the spec mounts one), then the container's root made owner of its mount points. */
 export function deviceSteps(ctx: PlanContext): Step[] {
   const dev = (ctx.spec.mounts ?? []).find((m) => m.destination === "/dev");
   const steps = dev ? devTmpfsSteps(ctx, dev) : [];
+  if (dev) steps.push(...(ctx.spec.linux?.devices ?? []).flatMap((d) => addedDeviceSteps(ctx, d)));
   for (const dir of ctx.mountPoints.dirs) {
     if (dir.startsWith(`${ctx.rootfs}/dev/`)) steps.push(...toContainerRoot(ctx, dir));
   }
