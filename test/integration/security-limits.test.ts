@@ -102,6 +102,32 @@ describe("--group-add", () => {
     expect(r.stdout.trim().split(" ").sort()).toEqual(["1000", "50", "65534"].sort());
   });
 
+  test("exec, with or without -u, gets the container's --group-add too", async () => {
+    const r = await box.run([
+      "run",
+      "-d",
+      "--name",
+      "grouped",
+      "--network",
+      "none",
+      "--group-add",
+      "staff",
+      IMAGE,
+      "sleep",
+      "60",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    try {
+      const plain = await box.run(["exec", "grouped", "id", "-G"]);
+      expect(plain.stdout.trim().split(" ")).toContain("50");
+      const asApp = await box.run(["exec", "-u", "nobody", "grouped", "id", "-G"]);
+      expect(asApp.code, asApp.stderr).toBe(0);
+      expect(asApp.stdout.trim().split(" ").sort()).toEqual(["50", "65534"]);
+    } finally {
+      await box.run(["rm", "-f", "grouped"]);
+    }
+  });
+
   test("an unknown name: Docker's error", async () => {
     expect(await refused(["--group-add", "nosuch"])).toContain(
       "unable to find group nosuch: no matching entries in group file",
