@@ -1,7 +1,7 @@
 // --ulimit, --group-add, --sysctl and --device against the real kernel: each
 // flag's effect as the container's process sees it, bad values refused in
 // one line with 125 and nothing left behind, and the inspect fields.
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
 import { testEnv } from "../support/testenv.js";
@@ -290,5 +290,49 @@ describe("inspect", () => {
     } finally {
       await box.run(["rm", "-f", "plain"]);
     }
+  });
+});
+
+describe("the device cgroup's directory", () => {
+  /** This minibox's devices cgroup is the hierarchy's root ("/"), so a container's is minibox/<id> under the mount. */
+  const devicesDir = (id: string) => `/sys/fs/cgroup/devices/minibox/${id}`;
+
+  test("holds the rules while the container runs, again after start, and goes with rm", async () => {
+    const r = await box.run(["run", "-d", "--network", "none", IMAGE, "sleep", "60"]);
+    expect(r.code, r.stderr).toBe(0);
+    const id = r.stdout.trim();
+    try {
+      const rules = () => readFileSync(`${devicesDir(id)}/devices.list`, "utf8").split("\n");
+      expect(rules()).toContain("c 1:5 rwm");
+      expect(rules()).not.toContain("a *:* rwm");
+      expect((await box.run(["stop", "-t", "0", id])).code).toBe(0);
+      expect(existsSync(devicesDir(id))).toBe(false);
+      expect((await box.run(["start", id])).code).toBe(0);
+      expect(rules()).toContain("c 1:5 rwm");
+      expect(rules()).not.toContain("a *:* rwm");
+    } finally {
+      await box.run(["rm", "-f", id]);
+    }
+    expect(existsSync(devicesDir(id))).toBe(false);
+  });
+
+  test("a foreground run whose minibox is SIGKILLed: the next command removes it", async () => {
+    const { child, done } = box.spawn(["run", "--network", "none", IMAGE, "sleep", "60"]);
+    let id = "";
+    for (let i = 0; i < 100 && !id; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      id = (await box.run(["ps", "-q", "--no-trunc"])).stdout.trim();
+    }
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    expect(existsSync(devicesDir(id))).toBe(true);
+    child.kill("SIGKILL");
+    await done;
+    // The container dies with its executor (PR_SET_PDEATHSIG); the next command sweeps.
+    for (let i = 0; i < 50 && existsSync(devicesDir(id)); i++) {
+      await box.run(["ps", "-a"]);
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    expect(existsSync(devicesDir(id))).toBe(false);
+    await box.run(["rm", "-f", id]);
   });
 });
