@@ -153,6 +153,27 @@ describe("--sysctl", () => {
     expect([hostPortRange(), hostShmmax()]).toEqual(before);
   });
 
+  test("the UTS and IPC ones: kernel.domainname, fs.mqueue.msg_max, kernel.sem", async () => {
+    const before = readFileSync("/proc/sys/kernel/domainname", "utf8");
+    const r = await sh(
+      "cat /proc/sys/kernel/domainname /proc/sys/fs/mqueue/msg_max /proc/sys/kernel/sem",
+      [
+        "--sysctl",
+        "kernel.domainname=example.test",
+        "--sysctl",
+        "fs.mqueue.msg_max=20",
+        "--sysctl",
+        "kernel.sem=250 32000 32 128",
+      ],
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const [domain, msgMax, sem] = r.stdout.trim().split("\n");
+    expect(domain).toBe("example.test");
+    expect(msgMax).toBe("20");
+    expect(sem?.split(/\s+/)).toEqual(["250", "32000", "32", "128"]);
+    expect(readFileSync("/proc/sys/kernel/domainname", "utf8")).toBe(before);
+  });
+
   test("--userns=host too (the values go to the container's namespaces, not the host's)", async () => {
     const before = hostShmmax();
     const r = await sh("cat /proc/sys/kernel/shmmax", [

@@ -199,6 +199,14 @@ describe("--sysctl", () => {
     expect(ro).toBeGreaterThan(Math.max(shm, net));
   });
 
+  test("kernel.domainname goes through setdomainname(2): its /proc file is the host root's even in a UTS namespace of the container's own", () => {
+    const steps = lines(
+      childMountSteps(context({ sysctls: { "kernel.domainname": "example.test" } })),
+    );
+    expect(steps).toContain("setdomainname example.test");
+    expect(steps.some((l) => l.includes("/proc/sys/kernel/domainname"))).toBe(false);
+  });
+
   test("no --sysctl: no linux.sysctl and no write step", () => {
     const ctx = context();
     expect(ctx.spec.linux.sysctl).toBeUndefined();

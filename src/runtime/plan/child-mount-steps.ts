@@ -53,12 +53,13 @@ function protectedPathSteps(ctx: PlanContext): Step[] {
  * made read-only.
  */
 function sysctlSteps(ctx: PlanContext): Step[] {
-  return Object.entries(ctx.spec.linux?.sysctl ?? {}).map(([name, value]) => ({
-    op: "write",
-    path: sysctlPath(`${ctx.rootfs}/proc`, name),
-    data: value,
-    describe: `sysctl ${name}=${value}`,
-  }));
+  return Object.entries(ctx.spec.linux?.sysctl ?? {}).map(([name, value]): Step => {
+    const describe = `sysctl ${name}=${value}`;
+    // Its /proc file belongs to the host's root even in the container's UTS namespace.
+    if (name === "kernel.domainname") return { op: "setdomainname", value, describe };
+    const path = sysctlPath(`${ctx.rootfs}/proc`, name);
+    return { op: "write", path, data: value, describe };
+  });
 }
 
 /** The spec's mounts other than binds and /dev (made in setup), sysctls, protected paths, pivot_root. */
