@@ -154,8 +154,8 @@ static inline const char *opt(const char *s)
 step_fn step_mountns, step_mount, step_mkdir, step_touch, step_mknod, step_chown, step_symlink,
 	step_remount_ro, step_mask, step_pivot_root, step_idmap_userns, step_idmap_mount;
 step_fn step_unshare, step_setns, step_user, step_groups, step_bounding, step_caps, step_no_new_privs,
-	step_rlimit, step_chdir, step_sethostname, step_ifup, step_closefds, step_stdin_null, step_env,
-	step_exec, step_init, step_seccomp;
+	step_rlimit, step_chdir, step_sethostname, step_setdomainname, step_ifup, step_closefds, step_stdin_null,
+	step_env, step_exec, step_init, step_seccomp;
 step_fn step_pty, step_console;
 step_fn step_write, step_report_pid, step_wait_go, step_log, step_exit_file, step_on_exit;
 step_fn step_veth, step_netif, step_route_default, step_hold_port;

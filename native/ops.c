@@ -42,6 +42,7 @@ static const struct op ops[] = {
 	{ "pivot_root", 1, 1, 1, step_pivot_root },
 	{ "console", 0, 0, 1, step_console },
 	{ "sethostname", 1, 1, 1, step_sethostname },
+	{ "setdomainname", 1, 1, 1, step_setdomainname },
 	{ "ifup", 1, 1, 1, step_ifup },
 	{ "netif", 3, 3, 1, step_netif },
 	{ "route-default", 1, 2, 1, step_route_default },

@@ -64,6 +64,17 @@ int step_sethostname(struct executor *ex, const struct step *st)
 	return 0;
 }
 
+/* --sysctl kernel.domainname: the syscall, not /proc/sys/kernel/domainname,
+ * which stays owned by the host's root even in the container's own UTS
+ * namespace (the write is EACCES under a user namespace; the syscall needs
+ * only CAP_SYS_ADMIN over the UTS namespace). */
+int step_setdomainname(struct executor *ex, const struct step *st)
+{
+	if (setdomainname(arg(st, 1), strlen(arg(st, 1))) < 0)
+		return fail(ex, st, "setdomainname", arg(st, 1));
+	return 0;
+}
+
 /* A new network namespace starts with its loopback down. */
 int step_ifup(struct executor *ex, const struct step *st)
 {

@@ -118,6 +118,18 @@ function hostConfigJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     ExtraHosts: c.extraHosts ?? null,
     PortBindings: hostConfigPortBindings(c.portRequests ?? []),
     PublishAllPorts: Boolean(c.publishAll),
+    ...securityLimitsJson(c, spec),
+  };
+}
+
+/** --ulimit, --group-add, --sysctl, --device as Docker shows them (Sysctls only when set). */
+function securityLimitsJson(c: ContainerView, spec: Spec): Record<string, unknown> {
+  const sysctl = spec.linux.sysctl;
+  return {
+    Ulimits: c.ulimits ?? null,
+    GroupAdd: c.groupAdd ?? null,
+    Devices: c.devices ?? [],
+    ...(sysctl && Object.keys(sysctl).length > 0 ? { Sysctls: sysctl } : {}),
   };
 }
 

@@ -27,8 +27,13 @@ import {
 import { parseSecurityOpts } from "../runtime/security-options.js";
 import { contextFrom } from "./context.js";
 import { collect } from "./options.js";
+import {
+  addSecurityLimitOptions,
+  type SecurityLimitOptions,
+  securityLimitFlags,
+} from "./run-security-limits.js";
 
-interface RunOptions {
+interface RunOptions extends SecurityLimitOptions {
   detach?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -85,6 +90,7 @@ export function registerRunCommand(program: Command): void {
   addProcessOptions(run);
   addFilesystemOptions(run);
   addLimitOptions(run);
+  addSecurityLimitOptions(run);
   addPolicyOptions(run);
   addDnsOptions(run);
   run.action(async (image: string, command: string[], opts: RunOptions, cmd: Command) => {
@@ -272,6 +278,7 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     ...dnsFrom(opts, network),
     publish: publishFrom(opts.publish ?? []),
     publishAll: Boolean(opts.publishAll),
+    ...securityLimitFlags(opts, network),
     init: Boolean(opts.init),
     labels,
     pull: opts.pull as RunFlags["pull"],

@@ -35,6 +35,12 @@ import {
   resolveMounts,
   undoMounts,
 } from "./container-mounts.js";
+import {
+  checkContainerPath,
+  type DeviceMapping,
+  gatherDevices,
+  type SpecDevice,
+} from "./devices.js";
 import { loadUserns, type UsernsState } from "./idmap.js";
 import { idmappedMountsWork } from "./idmap-probe.js";
 import {
@@ -45,7 +51,7 @@ import {
   startDetached,
 } from "./launch.js";
 import { sweepContainers } from "./lifecycle.js";
-import { limitsFromSpec, nofileHardLimit } from "./limits.js";
+import { callerHardLimits, limitsFromSpec, nofileHardLimit } from "./limits.js";
 import { containerMounts, type MountRequest } from "./mount-spec.js";
 import { claimName } from "./names.js";
 import { type DnsFlags, NO_DNS_FLAGS } from "./network/dns-config.js";
@@ -64,7 +70,8 @@ import type { SecurityOptions } from "./security-options.js";
 import { generateSpec, type RunSettings, type Spec } from "./spec.js";
 import { type ContainerState, removeContainerDir, writeState } from "./state.js";
 import { NO_TRACE, type Tracer } from "./trace.js";
-import { type ResolvedUser, resolveUser } from "./user.js";
+import { checkUlimitsInUserns, type Ulimit } from "./ulimits.js";
+import { type ResolvedUser, resolveGroupAdd, resolveUser } from "./user.js";
 import { removeAnonymousVolumes } from "./volumes.js";
 
 export type { Tracer } from "./trace.js";
@@ -115,6 +122,14 @@ export interface RunFlags {
   mounts: MountRequest[];
   /** false: leave the image's VOLUMEs out (build RUN steps). */
   imageVolumes?: boolean;
+  /** --ulimit, parsed (ulimits.ts), one per name. */
+  ulimits?: Ulimit[];
+  /** --group-add: group names or gids, resolved in the image's /etc/group. */
+  groupAdd?: string[];
+  /** --sysctl, parsed and checked against the namespaces (sysctls.ts). */
+  sysctls?: Record<string, string>;
+  /** --device, parsed (devices.ts parseDeviceFlag). */
+  devices?: DeviceMapping[];
 }
 
 export interface RunContext {
@@ -195,6 +210,30 @@ interface Identity {
   mounts: ResolvedMounts;
   /** Volumes are idmapped (else, under a user namespace, their owners are shifted). */
   idmapVolumes: boolean;
+  /** --group-add gids and --device nodes, looked up before anything is made. */
+  extras: SecurityLimits;
+}
+
+interface SecurityLimits {
+  groupAdd: number[];
+  devices: { node: SpecDevice; access: string }[];
+}
+
+/**
+ * --group-add, --device and --ulimit, checked against the image and the
+ * host: bad input is refused before anything is created.
+ */
+function securityLimits(
+  flags: RunFlags,
+  group: string | undefined,
+  userns: boolean,
+): SecurityLimits {
+  if (userns) checkUlimitsInUserns(flags.ulimits ?? [], callerHardLimits());
+  const devices = (flags.devices ?? []).flatMap((m) => {
+    checkContainerPath(m);
+    return gatherDevices(m).map((node) => ({ node, access: m.CgroupPermissions }));
+  });
+  return { groupAdd: resolveGroupAdd(flags.groupAdd ?? [], group), devices };
 }
 
 async function identityStage(ctx: RunContext, img: ImageStage, flags: RunFlags): Promise<Identity> {
@@ -205,6 +244,7 @@ async function identityStage(ctx: RunContext, img: ImageStage, flags: RunFlags):
   const passwd = await readImageFile(img.layerDirs, "/etc/passwd");
   const group = await readImageFile(img.layerDirs, "/etc/group");
   const user = resolveUser(flags.user ?? img.config.config?.User ?? "", passwd, group);
+  const extras = securityLimits(flags, group, userns !== undefined);
   // Checked before anything is created: a duplicate mount point is bad input.
   const volumes = flags.imageVolumes === false ? undefined : img.config.config?.Volumes;
   const mounts = resolveMounts(root, containerMounts(flags.mounts, volumes));
@@ -222,6 +262,7 @@ async function identityStage(ctx: RunContext, img: ImageStage, flags: RunFlags):
     paths: containerPaths(root, id),
     mounts,
     idmapVolumes,
+    extras,
   };
 }
 
@@ -250,8 +291,20 @@ function newState(
     ...networkFields(flags),
     dns: flags.dns,
     extraHosts: flags.extraHosts?.length ? flags.extraHosts : undefined,
+    ...securityState(flags),
+  };
+}
+
+/** What inspect shows of the security flags (HostConfig.SecurityOpt, Privileged, Ulimits, GroupAdd, Devices). */
+function securityState(
+  flags: RunFlags,
+): Pick<ContainerState, "securityOpt" | "privileged" | "ulimits" | "groupAdd" | "devices"> {
+  return {
     securityOpt: flags.security?.securityOpt.length ? flags.security.securityOpt : undefined,
     privileged: flags.privileged || undefined,
+    ulimits: flags.ulimits?.length ? flags.ulimits : undefined,
+    groupAdd: flags.groupAdd?.length ? flags.groupAdd : undefined,
+    devices: flags.devices?.length ? flags.devices : undefined,
   };
 }
 
@@ -341,6 +394,10 @@ async function specStage({ img, who, imageName, flags }: NewRun) {
     rlimitHard: { nofile: nofileHardLimit() },
     volumes: volumesOf(who),
     ...securitySettings(flags),
+    ulimits: flags.ulimits,
+    groupAdd: who.extras.groupAdd,
+    sysctls: flags.sysctls,
+    devices: who.extras.devices,
   });
   await writeFile(paths.config, `${JSON.stringify(spec, null, 2)}\n`);
   return spec;
@@ -382,7 +439,8 @@ async function launchStage(run: NewRun, spec: Spec) {
     paths: who.paths,
     userns: who.userns,
     trace,
-    limits: flags.limits,
+    // The device cgroup's rules come from the spec (the defaults and --device).
+    limits: { ...flags.limits, devices: spec.linux.resources.devices },
     init: flags.init,
     interactive: flags.interactive && !flags.detach,
     detach: flags.detach,

@@ -23,7 +23,7 @@ import { callerCapabilities } from "./privileged.js";
 import { readImageFile } from "./rootfs.js";
 import { forwardSignals } from "./signals.js";
 import { privilegedCapabilities, type Spec } from "./spec.js";
-import { resolveUser } from "./user.js";
+import { resolveGroupAdd, resolveUser } from "./user.js";
 
 export interface ExecOptions {
   command: string[];
@@ -129,6 +129,19 @@ function mergeEnv(base: string[], extra: string[], tty: boolean): string[] {
   return [...out.values()];
 }
 
+/**
+ * `exec -u`: resolved in the container's own files as they are now (its
+ * upper layer included), plus the container's --group-add, which applies to
+ * every process in it, as in Docker.
+ */
+async function execUser(c: ContainerView, spec: string) {
+  const etc = [{ dir: `/proc/${c.pid}/root` }];
+  const group = await readImageFile(etc, "/etc/group");
+  const user = resolveUser(spec, await readImageFile(etc, "/etc/passwd"), group);
+  const added = resolveGroupAdd(c.groupAdd ?? [], group);
+  return { ...user, additionalGids: [...new Set([...user.additionalGids, ...added])] };
+}
+
 /** Run the exec; returns the process's exit status (Docker's numbers). */
 export async function execInContainer(
   root: string,
@@ -140,16 +153,7 @@ export async function execInContainer(
   }
   if (opts.command.length === 0) throw new MiniboxError("no command given to exec");
   const spec = await readSpec(root, c.id);
-  let user = spec.process.user;
-  if (opts.user !== undefined) {
-    // Resolved in the container's own files, as it is now (its upper layer included).
-    const etc = [{ dir: `/proc/${c.pid}/root` }];
-    user = resolveUser(
-      opts.user,
-      await readImageFile(etc, "/etc/passwd"),
-      await readImageFile(etc, "/etc/group"),
-    );
-  }
+  const user = opts.user === undefined ? spec.process.user : await execUser(c, opts.user);
   const cgroup = openCgroup(c.id, { parent: c.cgroupParent });
   const callerCaps = opts.privileged ? callerCapabilities() : undefined;
   const plan = buildExecPlan(

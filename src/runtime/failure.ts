@@ -32,6 +32,20 @@ function holdPortFailure(errno: number, where: string) {
   return { code: 125 as const, message: `Bind for ${where} failed: ${why}` };
 }
 
+const EPERM = 1;
+
+/**
+ * A --ulimit the kernel refused: raising a hard limit needs CAP_SYS_RESOURCE
+ * in the host's user namespace, and nofile never goes above fs.nr_open.
+ */
+function rlimitFailure(errno: number, what: string, code: 125 | 126) {
+  const why =
+    errno === EPERM
+      ? " (a hard limit above minibox's own needs --userns=host; nofile can never exceed /proc/sys/fs/nr_open)"
+      : "";
+  return { code, message: `${what}: setrlimit: ${errnoText(errno)}${why}` };
+}
+
 export function explainFailure(
   f: Failure,
   program: string | undefined,
@@ -55,5 +69,6 @@ export function explainFailure(
     return { code, message: `${what}: netlink ${f.detail}: ${errnoText(f.errno)}` };
   }
   if (f.call === "parse") return { code, message: `${what}: invalid ${f.detail}` };
+  if (f.call === "setrlimit") return rlimitFailure(f.errno, what, code);
   return { code, message: `${what}: ${f.call}: ${errnoText(f.errno)}` };
 }

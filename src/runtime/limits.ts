@@ -13,6 +13,7 @@ export function limitsFromSpec(spec: Spec): CgroupLimits {
     cpuPeriod: r.cpu?.period,
     cpuShares: r.cpu?.shares,
     pidsLimit: r.pids?.limit,
+    devices: r.devices,
   };
 }
 
@@ -32,5 +33,46 @@ export function nofileHardLimit(): number {
     return hard === "unlimited" || !hard ? 1048576 : Number(hard);
   } catch {
     return 1024;
+  }
+}
+
+/** /proc/self/limits rows → Docker's --ulimit names. */
+const PROC_LIMIT_NAMES: Readonly<Record<string, string>> = {
+  "Max cpu time": "cpu",
+  "Max file size": "fsize",
+  "Max data size": "data",
+  "Max stack size": "stack",
+  "Max core file size": "core",
+  "Max resident set": "rss",
+  "Max processes": "nproc",
+  "Max open files": "nofile",
+  "Max locked memory": "memlock",
+  "Max file locks": "locks",
+  "Max pending signals": "sigpending",
+  "Max msgqueue size": "msgqueue",
+  "Max nice priority": "nice",
+  "Max realtime priority": "rtprio",
+  "Max realtime timeout": "rttime",
+};
+
+/** The hard limits in /proc/<pid>/limits text, by Docker name; "unlimited" → -1. */
+export function parseHardLimits(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    const [label = "", , hard] = line.split(/\s{2,}/);
+    const name = PROC_LIMIT_NAMES[label];
+    if (name === undefined || hard === undefined) continue;
+    const n = hard === "unlimited" ? -1 : Number(hard);
+    if (Number.isSafeInteger(n)) out[name] = n;
+  }
+  return out;
+}
+
+/** minibox's own hard limits (what a container in a user namespace cannot go above). */
+export function callerHardLimits(): Record<string, number> {
+  try {
+    return parseHardLimits(readFileSync("/proc/self/limits", "utf8"));
+  } catch {
+    return {};
   }
 }

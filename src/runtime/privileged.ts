@@ -5,8 +5,8 @@
  */
 import { lstatSync, readdirSync, readFileSync, type Stats } from "node:fs";
 import { major, minor } from "../sys/devnum.js";
+import type { SpecDevice } from "./devices.js";
 import { CAPABILITIES } from "./plan/capabilities.js";
-import type { SpecDevice } from "./spec.js";
 
 /**
  * The CAP_* names in this process's bounding set (/proc/self/status
@@ -21,14 +21,14 @@ export function callerCapabilities(status = "/proc/self/status"): string[] {
     .map(([name]) => name);
 }
 
+/** Directories moby's HostDevices skips: the container has its own. */
+const SKIPPED_DIRS = new Set(["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"]);
+
 /**
  * The host's device nodes (moby's HostDevices): every character and block
  * device under /dev, its subdirectories included, except those that are
  * per-container anyway (pts, shm, mqueue, fd) and the host's console.
  */
-/** Directories moby's HostDevices skips: the container has its own. */
-const SKIPPED_DIRS = new Set(["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"]);
-
 export function hostDevices(dir = "/dev"): SpecDevice[] {
   const out: SpecDevice[] = [];
   let names: string[];

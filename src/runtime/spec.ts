@@ -18,7 +18,9 @@
 import { MiniboxError } from "../errors.js";
 import type { ImageConfig } from "../image/manifest.js";
 import type { CgroupLimits } from "./cgroups/common.js";
+import { deviceRules, type SpecDevice, type SpecDeviceCgroup } from "./devices.js";
 import { resolveProfile, type SeccompProfile, type SpecSeccomp } from "./seccomp/profile.js";
+import { type Ulimit, withUlimits } from "./ulimits.js";
 import type { ResolvedUser } from "./user.js";
 
 export const OCI_VERSION = "1.0.2";
@@ -86,6 +88,8 @@ export interface SpecResources {
   memory?: { limit?: number; swap?: number };
   cpu?: { shares?: number; quota?: number; period?: number };
   pids?: { limit: number };
+  /** The device cgroup's rules, in order (the last matching rule decides). */
+  devices?: SpecDeviceCgroup[];
 }
 
 export interface SpecLinux {
@@ -98,19 +102,15 @@ export interface SpecLinux {
   readonlyPaths: string[];
   /** The seccomp filter (absent: unconfined). */
   seccomp?: SpecSeccomp;
-  /** Device nodes made in the container's /dev (--privileged: the host's). */
+  /** --sysctl: written under the container's /proc/sys before it is made read-only. */
+  sysctl?: Record<string, string>;
+  /**
+   * Nodes made in the container's /dev: --device's, and with --privileged
+   * the host's. uid/gid are the owner inside the container, as in the OCI
+   * spec; absent, the node stays owned by the host's root (unmapped under a
+   * user namespace, so only its "other" permission bits apply).
+   */
   devices?: SpecDevice[];
-}
-
-/** runtime-spec config-linux.md "Devices": a node made in the container's /dev. */
-export interface SpecDevice {
-  path: string;
-  type: "c" | "b";
-  major: number;
-  minor: number;
-  fileMode: number;
-  uid: number;
-  gid: number;
 }
 
 // ---------------------------------------------------------------------------
@@ -275,6 +275,14 @@ export interface RunSettings {
   callerCapabilities?: readonly string[];
   /** --security-opt no-new-privileges=false turns it off (absent: on, minibox's default). */
   noNewPrivileges?: boolean;
+  /** --ulimit, checked: each replaces the default of its resource. */
+  ulimits?: Ulimit[];
+  /** --group-add, resolved to gids: added to the user's supplementary groups. */
+  groupAdd?: number[];
+  /** --sysctl, checked against the container's namespaces (sysctls.ts). */
+  sysctls?: Record<string, string>;
+  /** --device: the host's nodes (devices.ts gatherDevices) with their cgroup permissions. */
+  devices?: { node: SpecDevice; access: string }[];
 }
 
 // ---------------------------------------------------------------------------
@@ -292,19 +300,22 @@ export function generateSpec(s: RunSettings): Spec {
       user: {
         uid: s.user.uid,
         gid: s.user.gid,
-        additionalGids: [...s.user.additionalGids],
+        additionalGids: [...new Set([...s.user.additionalGids, ...(s.groupAdd ?? [])])],
       },
       args: processArgs(image.Entrypoint, image.Cmd, s.entrypoint, s.command),
       env: processEnv(image.Env ?? [], s),
       cwd: s.workdir || image.WorkingDir || "/",
       capabilities,
-      rlimits: [
-        {
-          type: "RLIMIT_NOFILE",
-          soft: Math.min(DEFAULT_NOFILE, s.rlimitHard.nofile),
-          hard: Math.min(DEFAULT_NOFILE, s.rlimitHard.nofile),
-        },
-      ],
+      rlimits: withUlimits(
+        [
+          {
+            type: "RLIMIT_NOFILE",
+            soft: Math.min(DEFAULT_NOFILE, s.rlimitHard.nofile),
+            hard: Math.min(DEFAULT_NOFILE, s.rlimitHard.nofile),
+          },
+        ],
+        s.ulimits ?? [],
+      ),
       noNewPrivileges: s.noNewPrivileges ?? true,
     },
     root: { path: s.rootfs, readonly: s.readOnly },
@@ -318,13 +329,11 @@ export function generateSpec(s: RunSettings): Spec {
             gidMappings: [{ ...s.idmap }],
           }
         : {}),
-      resources: resources(s.limits),
+      resources: { ...resources(s.limits), devices: deviceCgroup(s) },
       cgroupsPath: `minibox/${s.id}`,
       ...protectedPaths(s),
       ...seccompOf(s, capabilities.bounding),
-      ...(s.privileged && s.hostDevices?.length
-        ? { devices: s.hostDevices.map((d) => ({ ...d })) }
-        : {}),
+      ...limitsOfLinux(s),
     },
     annotations: {
       ...s.labels,
@@ -336,6 +345,40 @@ export function generateSpec(s: RunSettings): Spec {
       ...(image.StopSignal ? { "minibox.stopsignal": image.StopSignal } : {}),
     },
   };
+}
+
+/** linux.sysctl and linux.devices, present only when asked for. */
+function limitsOfLinux(s: RunSettings): Pick<SpecLinux, "sysctl" | "devices"> {
+  const out: Pick<SpecLinux, "sysctl" | "devices"> = {};
+  if (s.sysctls && Object.keys(s.sysctls).length > 0) out.sysctl = { ...s.sysctls };
+  const devices = specDevices(s);
+  if (devices.length > 0) out.devices = devices;
+  return out;
+}
+
+/**
+ * The nodes made in /dev. A --device node is owned inside the container by
+ * its root under a user namespace (the user asked to use it), else by its
+ * host owner. --privileged adds every other host node; under a user
+ * namespace those keep no owner (they stay the host root's, unmapped, so
+ * only their "other" bits apply — podman's rootless --privileged is alike).
+ */
+function specDevices(s: RunSettings): SpecDevice[] {
+  const userns = s.idmap !== undefined;
+  const added = (s.devices ?? []).map(({ node }) =>
+    userns ? { ...node, uid: 0, gid: 0 } : { ...node },
+  );
+  if (!s.privileged) return added;
+  const taken = new Set(added.map((d) => d.path));
+  const host = (s.hostDevices ?? [])
+    .filter((d) => !taken.has(d.path))
+    .map(({ uid, gid, ...d }) => (userns ? d : { ...d, uid, gid }));
+  return [...added, ...host];
+}
+
+/** linux.resources.devices: --privileged may use every device (Docker), others the default list and --device's. */
+function deviceCgroup(s: RunSettings): SpecDeviceCgroup[] {
+  return s.privileged ? [{ allow: true, access: "rwm" }] : deviceRules(s.devices ?? []);
 }
 
 /**

@@ -6,9 +6,11 @@
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { type ContainerPaths, containerPaths, rootLayout } from "../layout.js";
+import type { DeviceMapping } from "./devices.js";
 import type { DnsFlags } from "./network/dns-config.js";
 import type { EndpointRequest, NetworkEndpoint } from "./network/endpoint.js";
 import type { PortBinding, PortRequest } from "./network/ports.js";
+import type { Ulimit } from "./ulimits.js";
 import type { MountPoint } from "./volumes.js";
 
 export interface ContainerState {
@@ -74,6 +76,12 @@ export interface ContainerState {
   securityOpt?: string[];
   /** --privileged (inspect's HostConfig.Privileged). */
   privileged?: boolean;
+  /** --ulimit as given (inspect's HostConfig.Ulimits). */
+  ulimits?: Ulimit[];
+  /** --group-add as given, names or numbers (inspect's HostConfig.GroupAdd). */
+  groupAdd?: string[];
+  /** --device as given (inspect's HostConfig.Devices). */
+  devices?: DeviceMapping[];
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

@@ -157,6 +157,28 @@ export function resolveUser(
   return result;
 }
 
+/**
+ * `--group-add`: each a group of the container's /etc/group, by name (or by
+ * its gid written out), else a number (which need not be in the file);
+ * runc's GetAdditionalGroups. The gids, in the order given, each once.
+ */
+export function resolveGroupAdd(names: readonly string[], group: string | undefined): number[] {
+  const groups = group === undefined ? [] : parseGroup(group);
+  const out: number[] = [];
+  for (const name of names) {
+    const found = groups.find((g) => g.name === name || String(g.gid) === name);
+    const gid = found?.gid ?? numericId(name, "group");
+    if (gid === undefined) {
+      throw new MiniboxError(
+        `unable to find group ${name}: no matching entries in group file`,
+        "use a numeric gid, or a group that exists in the image's /etc/group",
+      );
+    }
+    if (!out.includes(gid)) out.push(gid);
+  }
+  return out;
+}
+
 /** A numeric id (checked for range), or undefined when `text` is a name. */
 function numericId(text: string, what: "user" | "group"): number | undefined {
   if (!/^[+-]?\d+$/.test(text)) return undefined;

@@ -4,6 +4,7 @@
 // the controller-less cgroup2 mount (mkdir, join, cgroup.kill, rmdir) and its
 // limit logic is tested as pure functions. Every cgroup and process a test
 // makes is destroyed in afterEach, pass or fail.
+
 import { type ChildProcess, spawn } from "node:child_process";
 import {
   existsSync,
@@ -40,6 +41,7 @@ import {
   v2Paths,
 } from "../../src/runtime/cgroups/index.js";
 import { searchLeaf } from "../../src/runtime/cgroups/v1.js";
+import { deviceRules } from "../../src/runtime/devices.js";
 
 const MiB = 1024 * 1024;
 const V1_ROOT = "/sys/fs/cgroup";
@@ -374,7 +376,7 @@ describe("cgroup paths and discovery", () => {
     expect(entries[4]?.mountPoint).toBe("/mnt/pids x");
     expect(entries[6]).toMatchObject({ fsType: "cgroup2", mountPoint: "/sys/fs/cgroup/unified" });
     const mounts = findV1Mounts("/sys/fs/cgroup", mountinfo);
-    expect([...mounts.keys()].sort()).toEqual(["cpu", "cpuacct", "memory", "pids"]);
+    expect([...mounts.keys()].sort()).toEqual(["cpu", "cpuacct", "devices", "memory", "pids"]);
     expect(mounts.get("cpu")).toEqual(mounts.get("cpuacct"));
     expect(mounts.get("cpu")?.controllers).toEqual(["cpu", "cpuacct"]);
     expect(mounts.get("memory")?.root).toBe("/docker/abc");
@@ -449,6 +451,19 @@ describe.runIf(isV1Host)("cgroup v1 driver (real kernel)", () => {
     expect(detectCgroupVersion()).toBe(1);
   });
 
+  it("devices: the rules replace the inherited allow-all (devices.list shows exactly them)", async () => {
+    const cg = await make({ devices: deviceRules([]) });
+    const dir = dirOf(cg, "devices");
+    const list = read(`${dir}/devices.list`).split("\n");
+    expect(list).toContain("c 1:3 rwm");
+    expect(list).toContain("c *:* m");
+    expect(list).toContain("c 136:* rwm");
+    expect(list).not.toContain("a *:* rwm");
+    expect(list).not.toContain("c 10:183 rwm");
+    await cg.destroy();
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it("creates one dir per hierarchy under the own cgroup and writes the limits", async () => {
     const lines: string[] = [];
     const id = newId();
@@ -460,7 +475,7 @@ describe.runIf(isV1Host)("cgroup v1 driver (real kernel)", () => {
     expect(cg.version).toBe(1);
     const mounts = findV1Mounts();
     const expected = new Set<string>();
-    for (const c of ["cpuset", "cpu", "cpuacct", "memory", "pids"]) {
+    for (const c of ["cpuset", "cpu", "cpuacct", "memory", "pids", "devices"]) {
       const mount = mounts.get(c);
       if (!mount) continue;
       expected.add(path.join(mount.mountPoint, own.get(c) ?? "/", "minibox", id));

@@ -67,4 +67,20 @@ describe("explainFailure (run and exec alike)", () => {
       message: "veth mbx1 on bridge br0: invalid MAC address zz",
     });
   });
+
+  it("a --ulimit the kernel refused: EPERM says why (CAP_SYS_RESOURCE, fs.nr_open)", () => {
+    const step = {
+      op: "rlimit",
+      describe: "setrlimit RLIMIT_NOFILE soft=10 hard=2000000",
+      args: [],
+    } as unknown as PlanStep;
+    const eperm = explainFailure(failure("setrlimit", 1, step, "7"), "sh", 125);
+    expect(eperm.code).toBe(125);
+    expect(eperm.message).toBe(
+      "setrlimit RLIMIT_NOFILE soft=10 hard=2000000: setrlimit: Operation not permitted (a hard limit above minibox's own needs --userns=host; nofile can never exceed /proc/sys/fs/nr_open)",
+    );
+    expect(explainFailure(failure("setrlimit", 22, step, "7"), "sh", 125).message).toBe(
+      "setrlimit RLIMIT_NOFILE soft=10 hard=2000000: setrlimit: Invalid argument",
+    );
+  });
 });

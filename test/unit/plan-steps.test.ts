@@ -31,6 +31,7 @@ const PROTOCOL: Record<Op, [number, number]> = {
   pivot_root: [1, 1],
   console: [0, 0],
   sethostname: [1, 1],
+  setdomainname: [1, 1],
   ifup: [1, 1],
   netif: [3, 3],
   "route-default": [1, 2],

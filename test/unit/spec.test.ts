@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { MiniboxError } from "../../src/errors.js";
 import type { ImageConfig } from "../../src/image/manifest.js";
+import { deviceRules } from "../../src/runtime/devices.js";
 import { buildPlan } from "../../src/runtime/plan.js";
 import {
   ALL_CAPABILITIES,
@@ -478,23 +479,25 @@ describe("generateSpec: linux", () => {
     expect(generateSpec(settings()).linux.cgroupsPath).toBe(`minibox/${ID}`);
   });
 
-  it("resources: none by default", () => {
-    expect(generateSpec(settings()).linux.resources).toEqual({});
+  /** linux.resources without the device cgroup's rules (which every container has). */
+  function limitsOf(s: RunSettings["limits"]) {
+    const { devices: _devices, ...rest } = generateSpec(settings({ limits: s })).linux.resources;
+    return rest;
+  }
+
+  it("resources: only the device cgroup's rules by default", () => {
+    expect(generateSpec(settings()).linux.resources).toEqual({ devices: deviceRules([]) });
   });
 
   it("resources from limits", () => {
-    const r = generateSpec(
-      settings({
-        limits: {
-          memory: 64 * 1024 * 1024,
-          memorySwap: 128 * 1024 * 1024,
-          cpuQuota: 50000,
-          cpuPeriod: 100000,
-          cpuShares: 512,
-          pidsLimit: 100,
-        },
-      }),
-    ).linux.resources;
+    const r = limitsOf({
+      memory: 64 * 1024 * 1024,
+      memorySwap: 128 * 1024 * 1024,
+      cpuQuota: 50000,
+      cpuPeriod: 100000,
+      cpuShares: 512,
+      pidsLimit: 100,
+    });
     expect(r).toEqual({
       memory: { limit: 64 * 1024 * 1024, swap: 128 * 1024 * 1024 },
       cpu: { shares: 512, quota: 50000, period: 100000 },
@@ -503,18 +506,12 @@ describe("generateSpec: linux", () => {
   });
 
   it("resources: memory alone, unlimited swap, pids 0 means unlimited", () => {
-    expect(generateSpec(settings({ limits: { memory: 10485760 } })).linux.resources).toEqual({
-      memory: { limit: 10485760 },
+    expect(limitsOf({ memory: 10485760 })).toEqual({ memory: { limit: 10485760 } });
+    expect(limitsOf({ memory: 10485760, memorySwap: -1 })).toEqual({
+      memory: { limit: 10485760, swap: -1 },
     });
-    expect(
-      generateSpec(settings({ limits: { memory: 10485760, memorySwap: -1 } })).linux.resources,
-    ).toEqual({ memory: { limit: 10485760, swap: -1 } });
-    expect(generateSpec(settings({ limits: { pidsLimit: 0 } })).linux.resources).toEqual({
-      pids: { limit: -1 },
-    });
-    expect(generateSpec(settings({ limits: { cpuQuota: 20000 } })).linux.resources).toEqual({
-      cpu: { quota: 20000 },
-    });
+    expect(limitsOf({ pidsLimit: 0 })).toEqual({ pids: { limit: -1 } });
+    expect(limitsOf({ cpuQuota: 20000 })).toEqual({ cpu: { quota: 20000 } });
   });
 
   it("resources: Docker's validation", () => {

@@ -15,6 +15,7 @@ import {
 } from "node:fs";
 import { totalmem } from "node:os";
 import { MiniboxError } from "../../errors.js";
+import type { SpecDeviceCgroup } from "../devices.js";
 
 export interface CgroupLimits {
   /** Bytes (--memory). 0 or undefined = unlimited. */
@@ -29,6 +30,8 @@ export interface CgroupLimits {
   cpuShares?: number;
   /** --pids-limit (0 or negative = unlimited). */
   pidsLimit?: number;
+  /** The device cgroup's rules (the spec's linux.resources.devices); absent: no device cgroup. */
+  devices?: SpecDeviceCgroup[];
 }
 
 export interface CgroupStats {

@@ -11,8 +11,8 @@ import { DEFAULT_FS_ROOT, readCgroupFile } from "./common.js";
 export const CGROUP2_SUPER_MAGIC = 0x63677270;
 export const CGROUP_SUPER_MAGIC = 0x27e0eb;
 
-/** The controllers minibox uses on v1; freezer, devices, blkio are left alone. */
-export const V1_CONTROLLERS = ["cpuset", "cpu", "cpuacct", "memory", "pids"] as const;
+/** The controllers minibox uses on v1; freezer and blkio are left alone. */
+export const V1_CONTROLLERS = ["cpuset", "cpu", "cpuacct", "memory", "pids", "devices"] as const;
 /** The controllers minibox enables on v2, in the order written to subtree_control. */
 export const V2_CONTROLLERS = ["cpu", "memory", "pids", "cpuset"] as const;
 /** A hybrid host's cgroup2 mount is used only when it has all of these. */

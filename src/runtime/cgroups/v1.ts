@@ -7,6 +7,7 @@
 import { existsSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { MiniboxError } from "../../errors.js";
+import { v1DeviceRule } from "../devices.js";
 import {
   type CgroupLimits,
   type CgroupOptions,
@@ -55,7 +56,19 @@ export function v1Files(limits: CgroupLimits, opts: { memsw?: boolean } = {}): F
   if (limits.pidsLimit !== undefined) {
     out.push(["pids.max", limits.pidsLimit > 0 ? String(limits.pidsLimit) : "max"]);
   }
+  out.push(...v1DeviceFiles(limits));
   return out;
+}
+
+/**
+ * The device cgroup, one rule a write, in order: a new cgroup inherits its
+ * parent's rules (the root's "a *:* rwm"), so the first rule is "deny all".
+ */
+export function v1DeviceFiles(limits: CgroupLimits): FileValues {
+  return (limits.devices ?? []).map((r) => [
+    r.allow ? "devices.allow" : "devices.deny",
+    v1DeviceRule(r),
+  ]);
 }
 
 export interface V1Paths {
@@ -153,6 +166,10 @@ export function v1Driver(id: string, options: CgroupOptions): CgroupDriver {
         if (!mounted.has(c)) {
           throw controllerMissing(c, `no cgroup v1 hierarchy with "${c}" is mounted`);
         }
+      }
+      // Without it a container with CAP_MKNOD (--userns=host) could open any host device.
+      if (limits.devices && !mounted.has("devices")) {
+        throw controllerMissing("devices", 'no cgroup v1 hierarchy with "devices" is mounted');
       }
       if (list.length === 0) throw controllerMissing("memory", "no cgroup v1 hierarchy is mounted");
       return list.map((h) => placementOf(h.paths, h.controllers));

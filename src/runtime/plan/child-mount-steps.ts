@@ -5,6 +5,7 @@
  * finished root filesystem.
  */
 import type { SpecMount } from "../spec.js";
+import { sysctlPath } from "../sysctls.js";
 import type { PlanContext } from "./context.js";
 import { MS, mountStep, splitOptions } from "./mount-options.js";
 import type { Step } from "./steps.js";
@@ -47,13 +48,29 @@ function protectedPathSteps(ctx: PlanContext): Step[] {
   ];
 }
 
-/** The spec's mounts other than binds and /dev (made in setup), protected paths, pivot_root. */
+/**
+ * --sysctl: written by the init into its own /proc, once that is mounted (so
+ * the values land in the container's namespaces) and before /proc/sys is
+ * made read-only.
+ */
+function sysctlSteps(ctx: PlanContext): Step[] {
+  return Object.entries(ctx.spec.linux?.sysctl ?? {}).map(([name, value]): Step => {
+    const describe = `sysctl ${name}=${value}`;
+    // Its /proc file belongs to the host's root even in the container's UTS namespace.
+    if (name === "kernel.domainname") return { op: "setdomainname", value, describe };
+    const path = sysctlPath(`${ctx.rootfs}/proc`, name);
+    return { op: "write", path, data: value, describe };
+  });
+}
+
+/** The spec's mounts other than binds and /dev (made in setup), sysctls, protected paths, pivot_root. */
 export function childMountSteps(ctx: PlanContext): Step[] {
   const mounts = (ctx.spec.mounts ?? []).filter(
     (m) => m.type !== "bind" && m.destination !== "/dev",
   );
   return [
     ...mounts.flatMap((m) => mountInside(ctx, m)),
+    ...sysctlSteps(ctx),
     ...protectedPathSteps(ctx),
     {
       op: "pivot_root",

@@ -2,6 +2,7 @@
  * /dev: a tmpfs with the usual devices and links, made in setup by real
  * root because mknod is not allowed inside a user namespace.
  */
+import type { SpecDevice } from "../devices.js";
 import type { SpecMount } from "../spec.js";
 import { type PlanContext, parents } from "./context.js";
 import { mountStep, splitOptions } from "./mount-options.js";
@@ -24,6 +25,8 @@ const DEV_LINKS: [target: string, name: string][] = [
   ["/proc/self/fd/2", "stderr"],
 ];
 const CHAR_DEVICE_RW = 0o20000 | 0o666;
+const S_IFCHR = 0o20000;
+const S_IFBLK = 0o60000;
 
 /** Under a user namespace, what real root made here is handed to the container's root. */
 function toContainerRoot(ctx: PlanContext, path: string): ChownStep[] {
@@ -39,7 +42,10 @@ function devTmpfsSteps(ctx: PlanContext, dev: SpecMount): Step[] {
   const steps: Step[] = [
     mountStep(dev.source || "tmpfs", dir, dev.type ?? "tmpfs", flags, `${data}${owner}`),
   ];
+  const added = new Set((ctx.spec.linux?.devices ?? []).map((d) => d.path));
   for (const { name, major, minor } of DEVICES) {
+    // A --device at the same path replaces the default node (runc does the same).
+    if (added.has(`/dev/${name}`)) continue;
     const path = `${dir}/${name}`;
     const describe = `mknod ${path} c ${major} ${minor}`;
     steps.push({ op: "mknod", path, mode: CHAR_DEVICE_RW, major, minor, describe });
@@ -58,18 +64,15 @@ function devTmpfsSteps(ctx: PlanContext, dev: SpecMount): Step[] {
   return steps;
 }
 
-const S_IFCHR = 0o20000;
-const S_IFBLK = 0o60000;
-
 /**
- * linux.devices (--privileged: the host's nodes), made by real root as they
- * are on the host: owner host root, the host's mode. Under a user namespace
- * that owner is unmapped, so only what the mode gives "others" is usable
- * (as with podman's rootless --privileged). A path the defaults or links
- * already give (/dev/null, /dev/ptmx…) is left as they made it.
+ * linux.devices (--device's nodes; with --privileged the host's too), made
+ * by real root with the host's type, numbers and mode under the fresh /dev
+ * tmpfs. One at a default node's path replaces it (runc does the same); the
+ * links (/dev/ptmx, /dev/fd…) are kept.
  */
 function specDeviceSteps(ctx: PlanContext, dir: string): Step[] {
-  const taken = new Set([...DEVICES.map((d) => d.name), ...DEV_LINKS.map(([, name]) => name)]);
+  // The default nodes a spec device replaces were not made (devTmpfsSteps); the links stay.
+  const taken = new Set(DEV_LINKS.map(([, name]) => name));
   const made = new Set<string>();
   const steps: Step[] = [];
   for (const d of ctx.spec.linux.devices ?? []) {
@@ -79,13 +82,36 @@ function specDeviceSteps(ctx: PlanContext, dir: string): Step[] {
       if (made.has(sub)) continue;
       made.add(sub);
       steps.push({ op: "mkdir", path: sub, mode: 0o755, describe: `mkdir ${sub}` });
+      steps.push(...toContainerRoot(ctx, sub));
     }
-    const path = `${dir}/${rel}`;
-    const mode = (d.type === "b" ? S_IFBLK : S_IFCHR) | (d.fileMode & 0o7777);
-    const { major, minor } = d;
-    const describe = `mknod ${path} ${d.type} ${major} ${minor}`;
-    steps.push({ op: "mknod", path, mode, major, minor, describe });
+    steps.push(...deviceNodeSteps(ctx, `${dir}/${rel}`, d));
   }
+  return steps;
+}
+
+/**
+ * One node, owned by the spec's uid/gid as seen inside the container (under
+ * a user namespace: through its mapping). No owner in the spec: it stays the
+ * host root's (--privileged's host nodes under a user namespace: unusable).
+ */
+function deviceNodeSteps(ctx: PlanContext, path: string, d: SpecDevice): Step[] {
+  const mode = (d.type === "b" ? S_IFBLK : S_IFCHR) | (d.fileMode & 0o7777);
+  const { major, minor } = d;
+  const steps: Step[] = [
+    {
+      op: "mknod",
+      path,
+      mode,
+      major,
+      minor,
+      describe: `mknod ${path} ${d.type} ${major} ${minor}`,
+    },
+  ];
+  if (d.uid === undefined || d.gid === undefined) return steps;
+  const uid = ctx.userns ? ctx.root.uid + d.uid : d.uid;
+  const gid = ctx.userns ? ctx.root.gid + d.gid : d.gid;
+  const describe = `chown ${path} to ${d.uid}:${d.gid} in the container`;
+  steps.push({ op: "chown", path, uid, gid, describe });
   return steps;
 }
 

@@ -77,9 +77,17 @@ export interface SymlinkStep extends Described {
   target: string;
   path: string;
 }
-/** One path field: remount-ro, exit-file, pivot_root, sethostname, ifup, chdir, env. */
+/** One path field: remount-ro, exit-file, pivot_root, sethostname, setdomainname, ifup, chdir, env. */
 export interface OneFieldStep extends Described {
-  op: "remount-ro" | "exit-file" | "pivot_root" | "sethostname" | "ifup" | "chdir" | "env";
+  op:
+    | "remount-ro"
+    | "exit-file"
+    | "pivot_root"
+    | "sethostname"
+    | "setdomainname"
+    | "ifup"
+    | "chdir"
+    | "env";
   value: string;
 }
 export interface LogStep extends Described {
@@ -279,6 +287,7 @@ export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
   pivot_root: one,
   console: bare,
   sethostname: one,
+  setdomainname: one,
   ifup: one,
   netif: { arity: [3, 3], fields: (s) => [s.ifname, s.mac ?? "-", s.address] },
   "route-default": {
