@@ -100,14 +100,22 @@ function nodeOf(stat: Stats, containerPath: string): SpecDevice | undefined {
   };
 }
 
-/** Every device node under `dir` (not following symlinks), its path moved under `target`. */
-function devicesUnder(dir: string, target: string): SpecDevice[] {
+/**
+ * Every device node under `dir` (not following symlinks), its path moved
+ * under `target`; subdirectories named in `skip` are left out.
+ */
+export function devicesUnder(
+  dir: string,
+  target: string,
+  skip: ReadonlySet<string> = new Set(),
+): SpecDevice[] {
   const out: SpecDevice[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const host = path.join(dir, entry.name);
     const inside = path.posix.join(target, entry.name);
-    if (entry.isDirectory()) out.push(...devicesUnder(host, inside));
-    else if (entry.isCharacterDevice() || entry.isBlockDevice()) {
+    if (entry.isDirectory()) {
+      if (!skip.has(entry.name)) out.push(...devicesUnder(host, inside, skip));
+    } else if (entry.isCharacterDevice() || entry.isBlockDevice()) {
       const node = nodeOf(lstatSync(host), inside);
       if (node) out.push(node);
     }

@@ -3,9 +3,8 @@
  * capabilities minibox itself holds (without a user namespace, a container
  * cannot be given more: capset would fail with EPERM).
  */
-import { lstatSync, readdirSync, readFileSync, type Stats } from "node:fs";
-import { major, minor } from "../sys/devnum.js";
-import type { SpecDevice } from "./devices.js";
+import { readFileSync } from "node:fs";
+import { devicesUnder, type SpecDevice } from "./devices.js";
 import { CAPABILITIES } from "./plan/capabilities.js";
 
 /**
@@ -30,32 +29,9 @@ const SKIPPED_DIRS = new Set(["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts
  * per-container anyway (pts, shm, mqueue, fd) and the host's console.
  */
 export function hostDevices(dir = "/dev"): SpecDevice[] {
-  const out: SpecDevice[] = [];
-  let names: string[];
   try {
-    names = readdirSync(dir).sort();
+    return devicesUnder(dir, dir, SKIPPED_DIRS).filter((d) => d.path !== "/dev/console");
   } catch {
-    return out;
+    return [];
   }
-  for (const name of names) {
-    const path = `${dir}/${name}`;
-    // lstat: a symlink (/dev/stdin, /dev/core…) is no node of its own.
-    const st: Stats | undefined = lstatSync(path, { throwIfNoEntry: false });
-    if (!st) continue;
-    if (st.isDirectory()) {
-      if (!SKIPPED_DIRS.has(name)) out.push(...hostDevices(path));
-      continue;
-    }
-    if (path === "/dev/console" || !(st.isCharacterDevice() || st.isBlockDevice())) continue;
-    out.push({
-      path,
-      type: st.isBlockDevice() ? "b" : "c",
-      major: major(st.rdev),
-      minor: minor(st.rdev),
-      fileMode: st.mode & 0o7777,
-      uid: st.uid,
-      gid: st.gid,
-    });
-  }
-  return out;
 }
