@@ -1,15 +1,16 @@
 /**
  * The OCI runtime spec ("config.json", runtime-spec 1.0.2) — the subset minibox
  * writes and executes — and the pure function that builds it from an image
- * config and the `run` flags. The defaults here follow Docker's (moby
+ * config and the `run` flags. The defaults start from Docker's (moby
  * daemon/pkg/oci/defaults.go, oci/caps, the container env rules):
- * namespaces, capabilities, masked and read-only paths, mounts, rlimits.
- * One differs: no_new_privs is on unless `--security-opt
- * no-new-privileges=false` (Docker leaves it off unless asked). The seccomp
- * filter is minibox's own profile (src/runtime/seccomp/), resolved here for
- * the container's bounding set and the host's arch and kernel, as Docker
- * resolves its default profile; `--privileged` and `seccomp=unconfined`
- * leave it out.
+ * capabilities, masked and read-only paths, mounts, the device cgroup. Where
+ * they differ on purpose — a user namespace, no_new_privs on, minibox's own
+ * seccomp profile, a fixed RLIMIT_NOFILE — docs/security.md "minibox's
+ * defaults against Docker's" says why, and test/unit/security-defaults.test.ts
+ * checks that table against this file. The seccomp profile
+ * (src/runtime/seccomp/) is resolved here for the container's bounding set
+ * and the host's arch and kernel, as Docker resolves its default profile;
+ * `--privileged` and `seccomp=unconfined` leave it out.
  *
  * generateSpec() reads no files, no clock and no randomness: the same settings
  * always give a deep-equal spec. Whatever depends on the host (the caller's
@@ -209,7 +210,12 @@ export const DEFAULT_READONLY_PATHS: readonly string[] = [
   "/proc/sysrq-trigger",
 ];
 
-/** RLIMIT_NOFILE Docker's daemon passes on (its own limit under systemd). */
+/**
+ * Every container's RLIMIT_NOFILE, soft and hard (at most the caller's hard
+ * limit): what Docker's containers inherited while moby's docker.service had
+ * LimitNOFILE=infinity (until 2023). Fixed, so a container does not depend on
+ * the shell that started minibox.
+ */
 export const DEFAULT_NOFILE = 1048576;
 
 // ---------------------------------------------------------------------------
