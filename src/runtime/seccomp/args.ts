@@ -7,7 +7,7 @@
  * 0 (libseccomp does the same).
  */
 import { BPF, type Emitter, type Label, type Target } from "./bpf.js";
-import type { SeccompArg } from "./profile.js";
+import type { SeccompArg, SeccompOp } from "./profile.js";
 
 const TWO32 = 2 ** 32;
 
@@ -15,32 +15,32 @@ function words(v: number): { hi: number; lo: number } {
   return { hi: Math.floor(v / TWO32) >>> 0, lo: (v % TWO32) >>> 0 };
 }
 
+/**
+ * A comparison of the low words as one BPF jump: classic BPF has only
+ * "equal", "greater" and "greater or equal", so NE, LT and LE are EQ, GE and
+ * GT with the match and fail targets swapped.
+ */
+const LOW_JUMPS: Record<
+  Exclude<SeccompOp, "SCMP_CMP_MASKED_EQ">,
+  { code: number; swap: boolean }
+> = {
+  SCMP_CMP_EQ: { code: BPF.JEQ_K, swap: false },
+  SCMP_CMP_NE: { code: BPF.JEQ_K, swap: true },
+  SCMP_CMP_GT: { code: BPF.JGT_K, swap: false },
+  SCMP_CMP_GE: { code: BPF.JGE_K, swap: false },
+  SCMP_CMP_LT: { code: BPF.JGE_K, swap: true },
+  SCMP_CMP_LE: { code: BPF.JGT_K, swap: true },
+};
+
 /** The low-word test, given that the high words were equal (or the arg's high word is 0 against a high word of 0). */
 function low(e: Emitter, a: SeccompArg, m: Target, f: Target): Label {
   const { lo } = words(a.value);
-  switch (a.op) {
-    case "SCMP_CMP_EQ":
-      e.jump(BPF.JEQ_K, lo, m, f);
-      break;
-    case "SCMP_CMP_NE":
-      e.jump(BPF.JEQ_K, lo, f, m);
-      break;
-    case "SCMP_CMP_GT":
-      e.jump(BPF.JGT_K, lo, m, f);
-      break;
-    case "SCMP_CMP_GE":
-      e.jump(BPF.JGE_K, lo, m, f);
-      break;
-    case "SCMP_CMP_LT":
-      e.jump(BPF.JGE_K, lo, f, m);
-      break;
-    case "SCMP_CMP_LE":
-      e.jump(BPF.JGT_K, lo, f, m);
-      break;
-    case "SCMP_CMP_MASKED_EQ":
-      e.jump(BPF.JEQ_K, words(a.valueTwo ?? 0).lo, m, f);
-      if (lo !== 0xffffffff) e.push({ code: BPF.AND_K, jt: 0, jf: 0, k: lo });
-      break;
+  if (a.op === "SCMP_CMP_MASKED_EQ") {
+    e.jump(BPF.JEQ_K, words(a.valueTwo ?? 0).lo, m, f);
+    if (lo !== 0xffffffff) e.push({ code: BPF.AND_K, jt: 0, jf: 0, k: lo });
+  } else {
+    const { code, swap } = LOW_JUMPS[a.op];
+    e.jump(code, lo, swap ? f : m, swap ? m : f);
   }
   return e.load(16 + 8 * a.index);
 }
