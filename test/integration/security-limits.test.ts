@@ -2,31 +2,20 @@
 // flag's effect as the container's process sees it, bad values refused in
 // one line with 125 and nothing left behind, and the inspect fields.
 import { existsSync, readFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
-import { testEnv } from "../support/testenv.js";
+import { describe, expect, test } from "vitest";
+import { baseBox } from "../support/base-box.js";
+import { oneLineError } from "../support/minibox.js";
 
-const env = testEnv();
-const IMAGE = `${env.registries.anon}/fixtures/base`;
-
-let box: Sandbox;
-beforeAll(async () => {
-  box = sandbox();
-  const r = await box.run(["pull", "-q", IMAGE]);
-  expect(r.code, r.stderr).toBe(0);
-});
-afterAll(() => box.cleanup());
-
-function sh(script: string, flags: string[] = []) {
-  return box.run(["run", "--rm", "--network", "none", ...flags, IMAGE, "sh", "-c", script]);
-}
+const base = baseBox();
+const IMAGE = base.image;
+const { sh } = base;
 
 /** A refused run: exit 125, one error line, and no container left. */
 async function refused(flags: string[], cmd = ["true"]): Promise<string> {
-  const r = await box.run(["run", "--network", "none", ...flags, IMAGE, ...cmd]);
+  const r = await base.box.run(["run", "--network", "none", ...flags, IMAGE, ...cmd]);
   expect(r.code, r.stderr).toBe(125);
   const line = oneLineError(r);
-  const ps = await box.run(["ps", "-aq"]);
+  const ps = await base.box.run(["ps", "-aq"]);
   expect(ps.stdout.trim()).toBe("");
   return line;
 }
@@ -103,7 +92,7 @@ describe("--group-add", () => {
   });
 
   test("exec, with or without -u, gets the container's --group-add too", async () => {
-    const r = await box.run([
+    const r = await base.box.run([
       "run",
       "-d",
       "--name",
@@ -118,13 +107,13 @@ describe("--group-add", () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     try {
-      const plain = await box.run(["exec", "grouped", "id", "-G"]);
+      const plain = await base.box.run(["exec", "grouped", "id", "-G"]);
       expect(plain.stdout.trim().split(" ")).toContain("50");
-      const asApp = await box.run(["exec", "-u", "nobody", "grouped", "id", "-G"]);
+      const asApp = await base.box.run(["exec", "-u", "nobody", "grouped", "id", "-G"]);
       expect(asApp.code, asApp.stderr).toBe(0);
       expect(asApp.stdout.trim().split(" ").sort()).toEqual(["50", "65534"]);
     } finally {
-      await box.run(["rm", "-f", "grouped"]);
+      await base.box.run(["rm", "-f", "grouped"]);
     }
   });
 
@@ -193,7 +182,7 @@ describe("--sysctl", () => {
   });
 
   test("net.* with --network host is refused (runc's error)", async () => {
-    const r = await box.run([
+    const r = await base.box.run([
       "run",
       "--network",
       "host",
@@ -266,7 +255,7 @@ describe("--device", () => {
 
 describe("inspect", () => {
   test("HostConfig.Ulimits, GroupAdd, Sysctls, Devices", async () => {
-    const r = await box.run([
+    const r = await base.box.run([
       "run",
       "--name",
       "limits",
@@ -285,7 +274,7 @@ describe("inspect", () => {
     ]);
     expect(r.code, r.stderr).toBe(0);
     try {
-      const i = await box.run(["inspect", "limits"]);
+      const i = await base.box.run(["inspect", "limits"]);
       const [c] = JSON.parse(i.stdout) as { HostConfig: Record<string, unknown> }[];
       expect(c?.HostConfig.Ulimits).toEqual([{ Name: "nofile", Soft: 100, Hard: 200 }]);
       expect(c?.HostConfig.GroupAdd).toEqual(["staff"]);
@@ -294,22 +283,22 @@ describe("inspect", () => {
         { PathOnHost: "/dev/zero", PathInContainer: "/dev/myzero", CgroupPermissions: "r" },
       ]);
     } finally {
-      await box.run(["rm", "-f", "limits"]);
+      await base.box.run(["rm", "-f", "limits"]);
     }
   });
 
   test("none given: Ulimits and GroupAdd null, Devices [], no Sysctls", async () => {
-    const r = await box.run(["run", "--name", "plain", "--network", "none", IMAGE, "true"]);
+    const r = await base.box.run(["run", "--name", "plain", "--network", "none", IMAGE, "true"]);
     expect(r.code, r.stderr).toBe(0);
     try {
-      const i = await box.run(["inspect", "plain"]);
+      const i = await base.box.run(["inspect", "plain"]);
       const [c] = JSON.parse(i.stdout) as { HostConfig: Record<string, unknown> }[];
       expect(c?.HostConfig.Ulimits).toBeNull();
       expect(c?.HostConfig.GroupAdd).toBeNull();
       expect(c?.HostConfig.Devices).toEqual([]);
       expect(c?.HostConfig).not.toHaveProperty("Sysctls");
     } finally {
-      await box.run(["rm", "-f", "plain"]);
+      await base.box.run(["rm", "-f", "plain"]);
     }
   });
 });
@@ -319,30 +308,30 @@ describe("the device cgroup's directory", () => {
   const devicesDir = (id: string) => `/sys/fs/cgroup/devices/minibox/${id}`;
 
   test("holds the rules while the container runs, again after start, and goes with rm", async () => {
-    const r = await box.run(["run", "-d", "--network", "none", IMAGE, "sleep", "60"]);
+    const r = await base.box.run(["run", "-d", "--network", "none", IMAGE, "sleep", "60"]);
     expect(r.code, r.stderr).toBe(0);
     const id = r.stdout.trim();
     try {
       const rules = () => readFileSync(`${devicesDir(id)}/devices.list`, "utf8").split("\n");
       expect(rules()).toContain("c 1:5 rwm");
       expect(rules()).not.toContain("a *:* rwm");
-      expect((await box.run(["stop", "-t", "0", id])).code).toBe(0);
+      expect((await base.box.run(["stop", "-t", "0", id])).code).toBe(0);
       expect(existsSync(devicesDir(id))).toBe(false);
-      expect((await box.run(["start", id])).code).toBe(0);
+      expect((await base.box.run(["start", id])).code).toBe(0);
       expect(rules()).toContain("c 1:5 rwm");
       expect(rules()).not.toContain("a *:* rwm");
     } finally {
-      await box.run(["rm", "-f", id]);
+      await base.box.run(["rm", "-f", id]);
     }
     expect(existsSync(devicesDir(id))).toBe(false);
   });
 
   test("a foreground run whose minibox is SIGKILLed: the next command removes it", async () => {
-    const { child, done } = box.spawn(["run", "--network", "none", IMAGE, "sleep", "60"]);
+    const { child, done } = base.box.spawn(["run", "--network", "none", IMAGE, "sleep", "60"]);
     let id = "";
     for (let i = 0; i < 100 && !id; i++) {
       await new Promise((res) => setTimeout(res, 100));
-      id = (await box.run(["ps", "-q", "--no-trunc"])).stdout.trim();
+      id = (await base.box.run(["ps", "-q", "--no-trunc"])).stdout.trim();
     }
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     expect(existsSync(devicesDir(id))).toBe(true);
@@ -350,10 +339,10 @@ describe("the device cgroup's directory", () => {
     await done;
     // The container dies with its executor (PR_SET_PDEATHSIG); the next command sweeps.
     for (let i = 0; i < 50 && existsSync(devicesDir(id)); i++) {
-      await box.run(["ps", "-a"]);
+      await base.box.run(["ps", "-a"]);
       await new Promise((res) => setTimeout(res, 100));
     }
     expect(existsSync(devicesDir(id))).toBe(false);
-    await box.run(["rm", "-f", id]);
+    await base.box.run(["rm", "-f", id]);
   });
 });

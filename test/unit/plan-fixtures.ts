@@ -1,4 +1,9 @@
-/** A spec and layout to build plan steps from, shared by the plan-*.test.ts files. */
+/**
+ * A spec and layout to build plan steps from, shared by the plan-*.test.ts
+ * files and the spec, user and security tests; errorOf for their refusals.
+ */
+import { expect } from "vitest";
+import { MiniboxError } from "../../src/errors.js";
 import type { ImageConfig } from "../../src/image/manifest.js";
 import { type PlanContext, type PlanLayout, planContext } from "../../src/runtime/plan/context.js";
 import { type Step, stepFields } from "../../src/runtime/plan/steps.js";
@@ -63,4 +68,15 @@ export function context(
 /** "op field field…" per step, as the plan text has it (TAB → space). */
 export function lines(steps: Step[]): string[] {
   return steps.map((s) => [s.op, ...stepFields(s)].join(" "));
+}
+
+/** The MiniboxError `fn` throws (the test fails if it throws anything else, or nothing). */
+export function errorOf(fn: () => unknown): MiniboxError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(MiniboxError);
+    return e as MiniboxError;
+  }
+  throw new Error("expected a MiniboxError");
 }

@@ -2,7 +2,6 @@
 // parsing and errors, what lands in the spec, and the plan steps and cgroup
 // files they become.
 import { describe, expect, test } from "vitest";
-import { MiniboxError } from "../../src/errors.js";
 import { v1Files } from "../../src/runtime/cgroups/index.js";
 import {
   DEFAULT_DEVICE_RULES,
@@ -25,16 +24,17 @@ import {
   withUlimits,
 } from "../../src/runtime/ulimits.js";
 import { resolveGroupAdd } from "../../src/runtime/user.js";
-import { context, IDMAP, layout, lines, ROOTFS, settings } from "./plan-fixtures.js";
+import { context, errorOf, IDMAP, layout, lines, ROOTFS, settings } from "./plan-fixtures.js";
 
-function errorOf(fn: () => unknown): MiniboxError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(MiniboxError);
-    return e as MiniboxError;
-  }
-  throw new Error("expected a MiniboxError");
+/** A character device node as gatherDevices reports it: owned by root, group `gid`. */
+function charNode(
+  path: string,
+  major: number,
+  minor: number,
+  fileMode: number,
+  gid = 0,
+): SpecDevice {
+  return { path, type: "c", major, minor, fileMode, uid: 0, gid };
 }
 
 describe("--ulimit", () => {
@@ -261,15 +261,7 @@ describe("--device", () => {
   });
 
   test("the device cgroup: deny all, runc's defaults, then each --device with its permissions", () => {
-    const node: SpecDevice = {
-      path: "/dev/myzero",
-      type: "c",
-      major: 1,
-      minor: 5,
-      fileMode: 0o666,
-      uid: 0,
-      gid: 0,
-    };
+    const node = charNode("/dev/myzero", 1, 5, 0o666);
     const rules = deviceRules([{ node, access: "r" }]);
     expect(rules[0]).toEqual({ allow: false, access: "rwm" });
     expect(rules.slice(1, -1)).toEqual(DEFAULT_DEVICE_RULES);
@@ -292,15 +284,7 @@ describe("--device", () => {
   });
 
   test("every new container's spec has the device cgroup, and the --device node", () => {
-    const node: SpecDevice = {
-      path: "/dev/snd/controlC0",
-      type: "c",
-      major: 116,
-      minor: 2,
-      fileMode: 0o660,
-      uid: 0,
-      gid: 29,
-    };
+    const node = charNode("/dev/snd/controlC0", 116, 2, 0o660, 29);
     const spec = generateSpec(settings({ devices: [{ node, access: "rw" }] }));
     expect(spec.linux.devices).toEqual([node]);
     expect(spec.linux.resources.devices?.at(-1)).toEqual({
@@ -314,15 +298,7 @@ describe("--device", () => {
   });
 
   test("plan: the node is made in /dev with its directory, owned as on the host, or by the container's root under a user namespace", () => {
-    const node: SpecDevice = {
-      path: "/dev/snd/controlC0",
-      type: "c",
-      major: 116,
-      minor: 2,
-      fileMode: 0o660,
-      uid: 0,
-      gid: 29,
-    };
+    const node = charNode("/dev/snd/controlC0", 116, 2, 0o660, 29);
     const host = lines(deviceSteps(context({ devices: [{ node, access: "rw" }] })));
     expect(host).toContain(`mkdir ${ROOTFS}/dev/snd 0755`);
     expect(host).toContain(`mknod ${ROOTFS}/dev/snd/controlC0 020660 116 2`);
@@ -333,15 +309,7 @@ describe("--device", () => {
   });
 
   test("a --device at a default node's path replaces it", () => {
-    const node: SpecDevice = {
-      path: "/dev/null",
-      type: "c",
-      major: 1,
-      minor: 5,
-      fileMode: 0o666,
-      uid: 0,
-      gid: 0,
-    };
+    const node = charNode("/dev/null", 1, 5, 0o666);
     const steps = lines(deviceSteps(context({ devices: [{ node, access: "r" }] })));
     expect(steps.filter((l) => l.startsWith(`mknod ${ROOTFS}/dev/null`))).toEqual([
       `mknod ${ROOTFS}/dev/null 020666 1 5`,

@@ -11,6 +11,7 @@ import {
   mergeLabels,
   type RunSettings,
 } from "../../src/runtime/spec.js";
+import { errorOf } from "./plan-fixtures.js";
 
 const ID = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const IMAGE_ID = `sha256:${"a".repeat(64)}`;
@@ -42,16 +43,6 @@ function settings(over: Partial<RunSettings> = {}, image: ImageConfig["config"] 
     rlimitHard: { nofile: 20000 },
     ...over,
   };
-}
-
-function errorOf(fn: () => unknown): MiniboxError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(MiniboxError);
-    return e as MiniboxError;
-  }
-  throw new Error("expected a MiniboxError");
 }
 
 describe("generateSpec: args (Docker's ENTRYPOINT/CMD table)", () => {

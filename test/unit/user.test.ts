@@ -15,16 +15,7 @@ import {
   resolveChown,
   resolveUser,
 } from "../../src/runtime/user.js";
-
-function errorOf(fn: () => unknown): MiniboxError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(MiniboxError);
-    return e as MiniboxError;
-  }
-  throw new Error("expected a MiniboxError");
-}
+import { errorOf } from "./plan-fixtures.js";
 
 const BUSYBOX_PASSWD =
   "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n";
