@@ -20,6 +20,7 @@ import type { RunningTestEnv } from "../test/support/env.js";
 import {
   BUNDLE,
   benchState,
+  cgroupDirs,
   cleanupOnce,
   commitLine,
   cpuLine,
@@ -40,6 +41,7 @@ import {
   podmanStore,
   processesNaming,
   ratio,
+  removeCgroups,
   rotate,
   row,
   runBench,
@@ -54,7 +56,9 @@ const TRACE_ROUNDS = intOption("--trace-rounds", 9, 1);
 const LOOP_CALLS = 1_000_000;
 
 const BENCH = benchState("mbx-seccomp");
-const { work: WORK, anomalies, before, track } = BENCH;
+const { token: TOKEN, work: WORK, anomalies, before, track } = BENCH;
+/** podman's containers go under this cgroup (ours to remove at the end, as bench/run.ts does). */
+const PODMAN_CGROUP_PARENT = `/${TOKEN}-podman`;
 const P = {
   mbxRoot: path.join(WORK, "minibox"),
   mbxConfig: path.join(WORK, "minibox-config"),
@@ -65,7 +69,10 @@ const P = {
   hyperfine: path.join(WORK, "hyperfine"),
 };
 const PODMAN = podmanStore(P.podman, P.podmanRunroot, P.containersConfig);
-const HAS_PODMAN = spawnSync("podman", ["--version"], { stdio: "ignore" }).status === 0;
+/** podman runs with runc (scripts/setup.sh --bench installs both). */
+const HAS_PODMAN = ["podman", "runc"].every(
+  (tool) => spawnSync(tool, ["--version"], { stdio: "ignore" }).status === 0,
+);
 let running: RunningTestEnv | undefined;
 let podmanReady = false;
 
@@ -78,6 +85,7 @@ const cleanup = cleanupOnce(async () => {
     const r = spawnSync("podman", PODMAN.args("system", "reset", "-f"), { env: env() });
     if (r.status !== 0) anomalies.push("podman system reset failed");
   }
+  removeCgroups(cgroupDirs().filter((d) => d.includes(TOKEN) && !before.cgroups.has(d)));
   const procs = ourProcesses();
   for (const p of procs) anomalies.push(`process ${p} was left; sent SIGKILL`);
   killProcesses(procs);
@@ -88,7 +96,7 @@ const cleanup = cleanupOnce(async () => {
 const leftovers = () => [
   ...leftoversSince(before, {
     mountDirs: [WORK],
-    ours: () => false,
+    ours: (dir) => dir.includes(TOKEN),
     processes: ourProcesses(),
     workDir: KEEP ? undefined : WORK,
   }),
@@ -147,6 +155,8 @@ async function runRounds(ref: string) {
 /** Node time of the filter's two steps (`--trace`: profile, then program), cache hit and miss. */
 function traceRounds(ref: string) {
   const out = { hit: [] as number[], miss: [] as number[] };
+  // The run rounds' last command may have emptied the cache: fill it (untimed).
+  must(LAUNCHER, ["--root", P.mbxRoot, "run", "--rm", "--network", "none", ref, "true"], env());
   for (let i = 0; i < TRACE_ROUNDS; i++) {
     for (const kind of rotate(["hit", "miss"] as const, i)) {
       if (kind === "miss")
@@ -215,7 +225,26 @@ function loopArgv(tool: LoopTool, ref: string, binary: string): string[] {
   const mbx = [LAUNCHER, "--root", P.mbxRoot, "run", "--rm", "--network", "none", ...vol];
   const pod = (...flags: string[]) => [
     "podman",
-    ...PODMAN.args("run", "--rm", "--network", "none", ...vol, ...flags, ref, ...inner),
+    ...PODMAN.args(
+      // runc, as bench/run.ts: crun refuses this host's hybrid cgroup layout.
+      "--runtime",
+      "runc",
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      // As bench/run.ts: podman's defaults are above the limits this machine gives crun.
+      "--ulimit",
+      "nofile=20000:20000",
+      "--ulimit",
+      "nproc=32768:32768",
+      "--cgroup-parent",
+      PODMAN_CGROUP_PARENT,
+      ...vol,
+      ...flags,
+      ref,
+      ...inner,
+    ),
   ];
   switch (tool) {
     case "host":
@@ -278,7 +307,7 @@ async function main() {
     "",
     cpuLine(),
     commitLine("src", "native"),
-    `- ${firstLine("node", ["--version"])}; ${HAS_PODMAN ? firstLine("podman", ["--version"]) : "podman not installed"}; ${firstLine("hyperfine", ["--version"])}`,
+    `- node ${firstLine("node", ["--version"])}; ${HAS_PODMAN ? firstLine("podman", ["--version"]) : "podman not installed"}; ${firstLine("hyperfine", ["--version"])}`,
     loadLine(before.load),
     "",
     `### \`run … true\`: ${ROUNDS} rounds (ms)`,
