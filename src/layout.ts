@@ -52,6 +52,8 @@ export function rootLayout(root: string) {
     layers: join(root, "layers"),
     layersShifted: join(root, "layers-shifted"),
     tmp: join(root, "tmp"),
+    /** Resolved profiles and compiled seccomp filters (src/runtime/seccomp/cache.ts). */
+    seccompCache: join(root, "seccomp"),
     locks: join(root, "locks"),
     lock: (name: string) => join(root, "locks", `${name}.lock`),
     names: join(root, "names"),

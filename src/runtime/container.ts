@@ -26,7 +26,7 @@ import type { PullReporter } from "../image/pull.js";
 import { formatReference, parseReference } from "../image/reference.js";
 import type { EndpointOptions } from "../image/registry.js";
 import type { ImageRecord, Store } from "../image/store.js";
-import { type ContainerPaths, containerPaths, NETWORK_ROOT } from "../layout.js";
+import { type ContainerPaths, containerPaths, NETWORK_ROOT, rootLayout } from "../layout.js";
 import type { CgroupLimits } from "./cgroups/index.js";
 import {
   type Created,
@@ -65,9 +65,9 @@ import {
 } from "./network/ports.js";
 import { callerCapabilities, hostDevices } from "./privileged.js";
 import { prepareContainerDir, readImageFile, writeEtcFiles } from "./rootfs.js";
-import { defaultProfile } from "./seccomp/profile.js";
+import { resolvedSeccomp } from "./seccomp/cache.js";
 import type { SecurityOptions } from "./security-options.js";
-import { generateSpec, type RunSettings, type Spec } from "./spec.js";
+import { generateSpec, type RunSettings, type Spec, specCapabilities } from "./spec.js";
 import { type ContainerState, removeContainerDir, writeState } from "./state.js";
 import { NO_TRACE, type Tracer } from "./trace.js";
 import { checkUlimitsInUserns, type Ulimit } from "./ulimits.js";
@@ -365,9 +365,10 @@ async function filesStage({ ctx, img, who, state, flags, progress, trace }: NewR
 }
 
 /** The spec: image config + flags, a pure function; kept in config.json for learners to read. */
-async function specStage({ img, who, imageName, flags }: NewRun) {
+async function specStage(run: NewRun) {
+  const { img, who, imageName, flags } = run;
   const { paths, userns } = who;
-  const spec = generateSpec({
+  const settings: RunSettings = {
     id: who.id,
     name: who.name,
     image: { id: img.image.id, ref: imageName, config: img.config },
@@ -398,20 +399,44 @@ async function specStage({ img, who, imageName, flags }: NewRun) {
     groupAdd: who.extras.groupAdd,
     sysctls: flags.sysctls,
     devices: who.extras.devices,
-  });
+  };
+  const spec = generateSpec({ ...settings, seccomp: await seccompProfile(run, settings) });
   await writeFile(paths.config, `${JSON.stringify(spec, null, 2)}\n`);
   return spec;
 }
 
 /**
- * The seccomp profile (minibox's default unless --security-opt names one),
+ * The container's seccomp profile (minibox's default unless --security-opt
+ * names one), already resolved for its bounding set and this host through
+ * the store's cache: on a hit neither the default profile nor the resolver
+ * is loaded (seccomp/cache.ts).
+ */
+async function seccompProfile(run: NewRun, s: RunSettings): Promise<RunSettings["seccomp"]> {
+  const choice = run.flags.security?.seccomp ?? "default";
+  if (s.privileged || choice === "unconfined" || !s.host) return "unconfined";
+  const t = performance.now();
+  const { spec, cache } = await resolvedSeccomp(
+    rootLayout(run.ctx.store.root).seccompCache,
+    choice,
+    {
+      arch: s.host.arch,
+      capabilities: specCapabilities(s).bounding,
+      kernel: s.host.kernel,
+    },
+  );
+  run.trace(
+    `seccomp profile ${cache === "hit" ? "from the store's cache" : "resolved"}`,
+    performance.now() - t,
+  );
+  return spec;
+}
+
+/**
  * no_new_privs, --privileged and what they need of the host: its arch and
- * kernel (resolveProfile), its device nodes (--privileged).
+ * kernel (for the seccomp profile: seccompProfile), its device nodes (--privileged).
  */
 function securitySettings(flags: RunFlags): Partial<RunSettings> {
-  const seccomp = flags.security?.seccomp ?? defaultProfile();
   return {
-    seccomp: flags.privileged ? "unconfined" : seccomp,
     host: { arch: process.arch, kernel: release() },
     privileged: flags.privileged,
     hostDevices: flags.privileged ? hostDevices() : undefined,

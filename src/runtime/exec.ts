@@ -7,7 +7,7 @@
  * in config.json, with -u, -w, -e and --privileged applied on top.
  */
 import { MiniboxError } from "../errors.js";
-import { containerPaths } from "../layout.js";
+import { containerPaths, rootLayout } from "../layout.js";
 import { openCgroup } from "./cgroups/index.js";
 import { Execution } from "./executor.js";
 import { explainFailure } from "./failure.js";
@@ -18,9 +18,11 @@ import { becomeNamespaceRootStep } from "./plan/namespace-steps.js";
 import { ptyStep } from "./plan/output-steps.js";
 import { consoleSteps, stdinSteps } from "./plan/stdio-steps.js";
 import { type Step, toPlan } from "./plan/steps.js";
-import { type Plan, seccompFilter } from "./plan.js";
+import { filterFor, type Plan } from "./plan.js";
 import { callerCapabilities } from "./privileged.js";
 import { readImageFile } from "./rootfs.js";
+import { compiledSeccomp } from "./seccomp/cache.js";
+import type { CompiledFilter } from "./seccomp/compile.js";
 import { forwardSignals } from "./signals.js";
 import { privilegedCapabilities, type Spec } from "./spec.js";
 import { resolveGroupAdd, resolveUser } from "./user.js";
@@ -98,6 +100,7 @@ export function buildExecPlan(
   cgroupProcs: string[],
   opts: ExecOptions,
   user: { uid: number; gid: number; additionalGids: number[] },
+  seccomp?: CompiledFilter,
 ): Plan {
   const own = ownNamespaces(spec);
   const child: Step[] = [
@@ -110,7 +113,7 @@ export function buildExecPlan(
       capabilities: capabilitiesOf(spec, user, opts),
       noNewPrivileges: spec.process.noNewPrivileges,
       // The filter resolved for the container when it was created (none if unconfined).
-      seccomp: seccompFilter(spec),
+      seccomp: filterFor(spec, seccomp),
     }),
     ...execSteps({ argv: opts.command, env: mergeEnv(spec.process.env, opts.env, opts.tty) }),
   ];
@@ -162,6 +165,9 @@ export async function execInContainer(
     cgroup?.procsFiles ?? [],
     { ...opts, callerCapabilities: callerCaps },
     user,
+    spec.linux.seccomp &&
+      (await compiledSeccomp(rootLayout(root).seccompCache, spec.linux.seccomp, process.arch))
+        .filter,
   );
   const execution = new Execution(plan, {
     trace: false,

@@ -9,7 +9,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { MiniboxError } from "../errors.js";
 import type { ImageRecord, Store } from "../image/store.js";
-import type { ContainerPaths } from "../layout.js";
+import { type ContainerPaths, rootLayout } from "../layout.js";
 import { type Cgroup, type CgroupLimits, createCgroup } from "./cgroups/index.js";
 import { Execution, type ExecutorEvents, type ExecutorResult } from "./executor.js";
 import { explainFailure } from "./failure.js";
@@ -27,6 +27,7 @@ import {
 } from "./network/endpoint.js";
 import { everyInterfaceWarning, launchRequests } from "./network/ports.js";
 import { buildPlan, type Plan } from "./plan.js";
+import { compiledSeccomp } from "./seccomp/cache.js";
 import { shiftedLayers } from "./shifted-layers.js";
 import { forwardSignals } from "./signals.js";
 import type { Spec } from "./spec.js";
@@ -162,6 +163,7 @@ export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): 
     parent: state.cgroupParent,
     trace: (line) => trace(line),
   });
+  const seccomp = await seccompFilter(store.root, spec, trace);
   const plan = buildPlan(spec, {
     containerDir: paths.dir,
     fileMounts: fileMounts(spec),
@@ -178,8 +180,25 @@ export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): 
     networks,
     heldPorts: state.ports,
     arch: process.arch,
+    seccomp,
   });
   return { root: store.root, plan, spec, state, cgroup, paths, trace };
+}
+
+/** The spec's linux.seccomp compiled, from the store's cache when it is there (none: unconfined). */
+async function seccompFilter(root: string, spec: Spec, trace: Tracer) {
+  if (!spec.linux.seccomp) return undefined;
+  const t = performance.now();
+  const { filter, cache } = await compiledSeccomp(
+    rootLayout(root).seccompCache,
+    spec.linux.seccomp,
+    process.arch,
+  );
+  trace(
+    `seccomp filter ${cache === "hit" ? "from the store's cache" : "compiled"}`,
+    performance.now() - t,
+  );
+  return filter;
 }
 
 function startExecution(l: Launched, detach: boolean, onPid?: ExecutorEvents["onPid"]) {

@@ -29,7 +29,7 @@ import { holdPortSteps } from "./plan/port-steps.js";
 import { readOnlyRootSteps, rootfsSteps } from "./plan/rootfs-steps.js";
 import { consoleSteps, stdinSteps } from "./plan/stdio-steps.js";
 import { type Plan, toPlan } from "./plan/steps.js";
-import { type CompiledFilter, compileFilter } from "./seccomp/compile.js";
+import type { CompiledFilter } from "./seccomp/compile.js";
 import type { Spec } from "./spec.js";
 
 export type { PlanLayout } from "./plan/context.js";
@@ -55,14 +55,19 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     ...consoleSteps(process.terminal),
     ...utsAndNetworkSteps(ctx),
     chdirStep(process.cwd),
-    ...credentialSteps({ ...process, seccomp: seccompFilter(spec, layout.arch) }),
+    ...credentialSteps({ ...process, seccomp: filterFor(spec, layout.seccomp) }),
     ...execSteps({ argv: process.args, env: process.env ?? [], init: layout.init }),
   ];
   return toPlan({ setup, parent: parentSteps(ctx), child });
 }
 
-/** linux.seccomp compiled to BPF for `arch` (the host's unless given); none when unconfined. */
-export function seccompFilter(spec: Spec, arch: string = process.arch): CompiledFilter | undefined {
-  const seccomp = spec.linux?.seccomp;
-  return seccomp ? compileFilter(seccomp, arch) : undefined;
+/**
+ * The compiled linux.seccomp the caller brings (seccomp/cache.ts compiles or
+ * finds it: the compiler is not loaded on a cache hit); none when unconfined.
+ * A spec with a filter and no program is a bug, never a run without a filter.
+ */
+export function filterFor(spec: Spec, compiled: CompiledFilter | undefined) {
+  if (spec.linux?.seccomp && !compiled)
+    throw new Error("plan: the spec has linux.seccomp but no compiled filter was given");
+  return spec.linux?.seccomp ? compiled : undefined;
 }

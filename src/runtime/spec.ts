@@ -266,6 +266,8 @@ export interface RunSettings {
   /**
    * The seccomp profile (--security-opt seccomp=FILE, else minibox's
    * default); absent or "unconfined": no filter. --privileged overrides it.
+   * One already resolved for this container (the OCI form, as `run` gets it
+   * from seccomp/cache.ts) comes out unchanged: resolving it is the identity.
    */
   seccomp?: SeccompProfile | "unconfined";
   /** What resolveProfile needs of the host: process.arch and os.release(). */
@@ -296,9 +298,7 @@ export interface RunSettings {
 
 export function generateSpec(s: RunSettings): Spec {
   const image = s.image.config.config ?? {};
-  const capabilities = s.privileged
-    ? privilegedCapabilities(s.idmap !== undefined, s.callerCapabilities, s.user.uid)
-    : capabilitySets(s.capAdd, s.capDrop, s.user.uid);
+  const capabilities = specCapabilities(s);
   return {
     ociVersion: OCI_VERSION,
     process: {
@@ -445,6 +445,18 @@ export function privilegedCapabilities(
   const held = userns ? undefined : callerCapabilities;
   const missing = held ? ALL_CAPABILITIES.filter((c) => !held.includes(c)) : [];
   return capabilitySets(["ALL"], missing, uid);
+}
+
+/** The container's capability sets: --privileged's, or Docker's defaults with --cap-add/--cap-drop. */
+export function specCapabilities(
+  s: Pick<
+    RunSettings,
+    "privileged" | "idmap" | "callerCapabilities" | "user" | "capAdd" | "capDrop"
+  >,
+): SpecCapabilities {
+  return s.privileged
+    ? privilegedCapabilities(s.idmap !== undefined, s.callerCapabilities, s.user.uid)
+    : capabilitySets(s.capAdd, s.capDrop, s.user.uid);
 }
 
 /** Docker's masked and read-only paths; none with --privileged (Docker). */

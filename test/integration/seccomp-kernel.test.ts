@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { compileFilter } from "../../src/runtime/seccomp/compile.js";
+import { defaultProfile } from "../../src/runtime/seccomp/default-profile.js";
 import {
-  defaultProfile,
   parseProfile,
   resolveProfile,
   type SpecSeccomp,

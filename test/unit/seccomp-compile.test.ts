@@ -3,8 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { decode } from "../../src/runtime/seccomp/bpf.js";
 import { compileFilter } from "../../src/runtime/seccomp/compile.js";
+import { defaultProfile } from "../../src/runtime/seccomp/default-profile.js";
 import {
-  defaultProfile,
   resolveProfile,
   type SeccompProfile,
   type SpecSeccomp,

@@ -8,8 +8,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { defaultProfile } from "../../src/runtime/seccomp/default-profile.js";
 import {
-  defaultProfile,
   parseProfile,
   resolveProfile,
   type SpecSeccomp,

@@ -5,12 +5,8 @@ import { describe, expect, it } from "vitest";
 import { MiniboxError } from "../../src/errors.js";
 import { decode } from "../../src/runtime/seccomp/bpf.js";
 import { compileFilter } from "../../src/runtime/seccomp/compile.js";
-import {
-  defaultProfile,
-  kernelAtLeast,
-  parseProfile,
-  resolveProfile,
-} from "../../src/runtime/seccomp/profile.js";
+import { defaultProfile } from "../../src/runtime/seccomp/default-profile.js";
+import { kernelAtLeast, parseProfile, resolveProfile } from "../../src/runtime/seccomp/profile.js";
 import { ARCHES } from "../../src/runtime/seccomp/tables.js";
 import { DEFAULT_CAPABILITIES } from "../../src/runtime/spec.js";
 import { checkProgram, runFilter } from "../support/bpf.js";

@@ -9,7 +9,8 @@ import { credentialSteps } from "../../src/runtime/plan/credential-steps.js";
 import { deviceSteps } from "../../src/runtime/plan/device-steps.js";
 import { buildPlan } from "../../src/runtime/plan.js";
 import { compileFilter } from "../../src/runtime/seccomp/compile.js";
-import { defaultProfile, type SeccompProfile } from "../../src/runtime/seccomp/profile.js";
+import { defaultProfile } from "../../src/runtime/seccomp/default-profile.js";
+import type { SeccompProfile } from "../../src/runtime/seccomp/profile.js";
 import { parseSecurityOpts } from "../../src/runtime/security-options.js";
 import {
   ALL_CAPABILITIES,
@@ -183,7 +184,7 @@ describe("plan: the seccomp step", () => {
   });
 
   it("one hex field, described with its size for --trace", () => {
-    const plan = buildPlan(generateSpec(secured()), layout({ arch: "x64" }));
+    const plan = buildPlan(generateSpec(secured()), layout({ arch: "x64", seccomp: filter }));
     const i = plan.child.findIndex((s) => s.op === "seccomp");
     const step = plan.child[i];
     expect(step?.args).toEqual([hex]);
@@ -205,15 +206,22 @@ describe("plan: the seccomp step", () => {
   it("exec runs under the container's filter; --privileged gives every capability", () => {
     const spec = generateSpec(secured({ idmap: IDMAP }));
     const opts = { command: ["id"], tty: false, interactive: false, env: [], detach: false };
-    const plain = buildExecPlan(spec, 42, [], opts, user);
+    const plain = buildExecPlan(spec, 42, [], opts, user, filter);
     expect(plain.child.find((s) => s.op === "seccomp")?.args).toEqual([hex]);
-    const priv = buildExecPlan(spec, 42, [], { ...opts, privileged: true }, user);
+    const priv = buildExecPlan(spec, 42, [], { ...opts, privileged: true }, user, filter);
     const caps = priv.child.find((s) => s.op === "caps");
     expect(caps?.op === "caps" && caps.effective).toEqual([...ALL_CAPABILITIES]);
     expect(priv.child.some((s) => s.op === "seccomp")).toBe(true);
     const unconfined = generateSpec(secured({ idmap: IDMAP, seccomp: "unconfined" }));
     const none = buildExecPlan(unconfined, 42, [], opts, user);
     expect(none.child.some((s) => s.op === "seccomp")).toBe(false);
+  });
+
+  it("a spec with a filter but no compiled program is refused, never planned without the filter", () => {
+    expect(() => buildPlan(generateSpec(secured()), layout())).toThrow(/no compiled filter/);
+    const spec = generateSpec(secured({ idmap: IDMAP }));
+    const opts = { command: ["id"], tty: false, interactive: false, env: [], detach: false };
+    expect(() => buildExecPlan(spec, 42, [], opts, user)).toThrow(/no compiled filter/);
   });
 });
 

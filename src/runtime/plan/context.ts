@@ -6,6 +6,7 @@
  */
 import type { NetworkEndpoint } from "../network/endpoint.js";
 import type { PortBinding } from "../network/ports.js";
+import type { CompiledFilter } from "../seccomp/compile.js";
 import type { Spec } from "../spec.js";
 
 export interface PlanLayout {
@@ -45,6 +46,8 @@ export interface PlanLayout {
   heldPorts?: PortBinding[];
   /** The host's architecture (process.arch), which the seccomp filter is compiled for. */
   arch?: string;
+  /** linux.seccomp compiled (seccomp/cache.ts); required when the spec has one. */
+  seccomp?: CompiledFilter;
 }
 
 export interface PlanContext {

@@ -1,7 +1,7 @@
 /** Seccomp: profiles (Docker's format), their resolution for one container, the BPF compiler. */
 export { type CompiledFilter, compileFilter } from "./compile.js";
+export { defaultProfile } from "./default-profile.js";
 export {
-  defaultProfile,
   parseProfile,
   resolveProfile,
   type SeccompProfile,

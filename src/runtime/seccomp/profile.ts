@@ -3,10 +3,10 @@
  * `archMap` and capability/architecture/kernel conditions) and the OCI
  * runtime-spec `linux.seccomp` it resolves to for one container
  * (`SpecSeccomp`: no conditions left). `--security-opt seccomp=FILE` takes
- * either form, as Docker does; minibox's own profile is default.json.
+ * either form, as Docker does; minibox's own profile is default.json
+ * (default-profile.ts, kept apart: a run whose filter is cached never loads it).
  */
 import { MiniboxError } from "../../errors.js";
-import defaultJson from "./default.json" with { type: "json" };
 import { validateProfile } from "./validate.js";
 
 export type SeccompAction =
@@ -83,11 +83,6 @@ export interface SeccompTarget {
   capabilities: readonly string[];
   /** os.release(). */
   kernel: string;
-}
-
-/** minibox's default profile (a fresh copy: callers may not change the shared one). */
-export function defaultProfile(): SeccompProfile {
-  return structuredClone(defaultJson as SeccompProfile);
 }
 
 /** Parse and check a profile's text; `source` names it in errors (a path). */
