@@ -2,7 +2,12 @@
 // milliseconds resolving and loading ~40 separate ES modules at every start,
 // and `minibox run` is measured against runtimes written in C. koffi stays
 // external (it loads a native binary); CommonJS dependencies get a `require`.
+import { rmSync } from "node:fs";
 import { build } from "esbuild";
+
+// Chunk names carry a content hash: without this, every rebuild would leave
+// the previous chunks behind in dist/chunks.
+rmSync("dist/chunks", { recursive: true, force: true });
 
 await build({
   entryPoints: ["src/cli/main.ts"],
