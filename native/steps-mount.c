@@ -74,7 +74,10 @@ int step_mkdir(struct executor *ex, const struct step *st)
 }
 
 /* O_EXCL: an existing file (or a symlink: not followed) is left alone, with
- * no overlay copy-up; a new one gets the optional owner. */
+ * no overlay copy-up; a new one gets the optional owner. A dangling symlink
+ * (an image's /etc/resolv.conf -> ../run/...) gets its target made where
+ * it points inside the root, as runc does; if that cannot be, the mount on
+ * it says so. */
 int step_touch(struct executor *ex, const struct step *st)
 {
 	const char *name;
@@ -83,9 +86,14 @@ int step_touch(struct executor *ex, const struct step *st)
 		return fail(ex, st, "openat2", arg(st, 1));
 	int fd = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, (mode_t)num(arg(st, 2)));
 	int rc = 0;
-	if (fd < 0)
-		rc = errno == EEXIST ? 0 : fail(ex, st, "open", arg(st, 1));
-	else if (st->nfields == 5 && fchown(fd, (uid_t)num(arg(st, 3)), (gid_t)num(arg(st, 4))) < 0)
+	if (fd < 0 && errno == EEXIST) {
+		int target = open_in_root(ex, arg(st, 1), O_CREAT | O_RDONLY | O_NONBLOCK | O_NOCTTY,
+					  (mode_t)num(arg(st, 2))); /* a FIFO must not block us */
+		if (target >= 0)
+			close(target);
+	} else if (fd < 0) {
+		rc = fail(ex, st, "open", arg(st, 1));
+	} else if (st->nfields == 5 && fchown(fd, (uid_t)num(arg(st, 3)), (gid_t)num(arg(st, 4))) < 0)
 		rc = fail(ex, st, "chown", arg(st, 1));
 	if (fd >= 0)
 		close(fd);
