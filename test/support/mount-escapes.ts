@@ -1,7 +1,15 @@
 // Helpers for the mount-target escape tests (CVE-2021-30465, CVE-2025-31133):
 // a host directory the attack aims at, images built with symlinks to it, and
 // the host-side checks (no new mount, the target untouched).
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "vitest";
