@@ -13,6 +13,7 @@ import {
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "vitest";
+import { buildTar, busyboxRootfsEntries, sortEntries, type TarEntry } from "./fixtures.js";
 import type { Result, Sandbox } from "./minibox.js";
 
 /** The host's mount points, as this process sees them (the host's namespace). */
@@ -61,4 +62,19 @@ export function ranOrRefusedClearly(r: Result): "ran" | "refused" {
   expect(r.stderr.trimEnd().split("\n"), r.stderr).toHaveLength(1);
   expect(r.stderr).toMatch(/^minibox: /);
   return "refused";
+}
+
+/**
+ * Import `tag`: the busybox rootfs plus `extra` entries (symlinks under
+ * /dev, which a build's RUN cannot leave in a layer: /dev is a tmpfs then).
+ */
+export async function importHostile(box: Sandbox, tag: string, extra: TarEntry[]) {
+  const names = new Set(extra.map((e) => e.name));
+  const entries = [...(await busyboxRootfsEntries()).filter((e) => !names.has(e.name)), ...extra];
+  const dir = mkdtempSync(path.join(tmpdir(), "minibox-hostile-tar-"));
+  const file = path.join(dir, "rootfs.tar");
+  writeFileSync(file, await buildTar(sortEntries(entries)));
+  const r = await box.run(["import", file, tag]);
+  rmSync(dir, { recursive: true, force: true });
+  expect(r.code, r.stderr).toBe(0);
 }
