@@ -90,6 +90,7 @@ struct executor {
 	const char *exit_file; /* exit-file */
 	char **exit_hook;      /* on-exit: argv, NULL-terminated */
 	struct strv env;       /* env steps, for exec */
+	struct strv roots;     /* root steps: directories whose paths are resolved inside them */
 	pid_t child;           /* the cloned init */
 	int console_socket[2]; /* pty: [0] parent's end, [1] child's end */
 	int tty_master;        /* the container's terminal, received from the child */
@@ -119,6 +120,18 @@ int run_steps(struct executor *ex, const struct section *sec);
 char *expand_pid(const char *in, pid_t pid);
 /* Write `content` to an existing file in one write(2) (proc and cgroup files want that). */
 int write_string(const char *path, const char *content);
+
+/* in-root.c */
+/* Open `path` (O_CLOEXEC added): below a declared root with
+ * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) relative to it, else as it is. */
+int open_in_root(const struct executor *ex, const char *path, int flags, mode_t mode);
+/* The directory that holds `path`, opened O_PATH as above; its last component in *name. */
+int open_parent_in_root(const struct executor *ex, const char *path, const char **name);
+/* "/proc/self/fd/N": what mount(2) is given for a descriptor. */
+struct fd_path {
+	char path[32];
+};
+const char *fd_path(int fd, struct fd_path *buf);
 
 /* steps-terminal.c */
 /* The master end of the container's terminal, sent by the child's console step. */
@@ -151,7 +164,7 @@ static inline const char *opt(const char *s)
 }
 
 /* The handlers, one per op, grouped by concern in steps-*.c and init.c. */
-step_fn step_mountns, step_mount, step_mkdir, step_touch, step_mknod, step_chown, step_symlink,
+step_fn step_root, step_mountns, step_mount, step_mkdir, step_touch, step_mknod, step_chown, step_symlink,
 	step_remount_ro, step_mask, step_pivot_root, step_idmap_userns, step_idmap_mount;
 step_fn step_unshare, step_setns, step_user, step_groups, step_bounding, step_caps, step_no_new_privs,
 	step_rlimit, step_chdir, step_sethostname, step_setdomainname, step_ifup, step_closefds, step_stdin_null,

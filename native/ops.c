@@ -13,6 +13,7 @@ static const struct op ops[] = {
 	/* [setup]: the root filesystem, assembled by real root in a private mount namespace */
 	{ "hold-port", 3, 3, 1, step_hold_port },
 	{ "mountns", 0, 0, 1, step_mountns },
+	{ "root", 1, 1, 1, step_root },
 	{ "idmap-userns", 2, 2, 1, step_idmap_userns },
 	{ "idmap-mount", 2, 2, 1, step_idmap_mount },
 	{ "mount", 5, 5, 1, step_mount },

@@ -45,16 +45,21 @@ int write_string(const char *path, const char *content)
 	return n == (ssize_t)len ? 0 : -1;
 }
 
-/* "write FILE CONTENT", "{pid}" in either standing for the child's PID. */
+/* "write FILE CONTENT", "{pid}" in either standing for the child's PID. A
+ * file under a root (a --sysctl in the container's /proc) is found inside it. */
 int step_write(struct executor *ex, const struct step *st)
 {
 	char *path = expand_pid(arg(st, 1), ex->child);
 	char *content = expand_pid(arg(st, 2), ex->child);
-	int rc = 0;
+	int rc = 0, fd = -1;
 	if (!path || !content)
 		rc = fail(ex, st, "malloc", arg(st, 1));
-	else if (write_string(path, content) < 0)
+	else if ((fd = open_in_root(ex, path, O_WRONLY, 0)) < 0)
+		rc = fail(ex, st, "openat2", path);
+	else if (write(fd, content, strlen(content)) != (ssize_t)strlen(content))
 		rc = fail(ex, st, "write", path);
+	if (fd >= 0)
+		close(fd);
 	free(path);
 	free(content);
 	return rc;

@@ -32,34 +32,72 @@ int step_mountns(struct executor *ex, const struct step *st)
 	return 0;
 }
 
+/* A bind's source may be under a root too (it is then opened there); the
+ * target always is, when it is in the container's tree: the mount goes on
+ * the descriptor (in-root.c). */
 int step_mount(struct executor *ex, const struct step *st)
 {
-	if (mount(opt(arg(st, 1)), arg(st, 2), opt(arg(st, 3)), num(arg(st, 4)), opt(arg(st, 5))) < 0)
-		return fail(ex, st, "mount", arg(st, 2));
-	return 0;
+	const char *source = opt(arg(st, 1)), *target = arg(st, 2);
+	unsigned long flags = num(arg(st, 4));
+	struct fd_path src_buf, dst_buf;
+	int src = -1, dst = -1, rc = 0;
+	if (source && (flags & MS_BIND) && !(flags & MS_REMOUNT)) {
+		if ((src = open_in_root(ex, source, O_PATH, 0)) < 0)
+			return fail(ex, st, "openat2", source);
+		source = fd_path(src, &src_buf);
+	}
+	if ((dst = open_in_root(ex, target, O_PATH, 0)) < 0)
+		rc = fail(ex, st, "openat2", target);
+	else if (mount(source, fd_path(dst, &dst_buf), opt(arg(st, 3)), flags, opt(arg(st, 5))) < 0)
+		rc = fail(ex, st, "mount", target);
+	if (src >= 0)
+		close(src);
+	if (dst >= 0)
+		close(dst);
+	return rc;
 }
 
 /* An owner (fields 3 and 4) is given to the directory only if we created it. */
 int step_mkdir(struct executor *ex, const struct step *st)
 {
-	if (mkdir(arg(st, 1), (mode_t)num(arg(st, 2))) < 0)
-		return errno == EEXIST ? 0 : fail(ex, st, "mkdir", arg(st, 1));
-	if (st->nfields == 5 && lchown(arg(st, 1), (uid_t)num(arg(st, 3)), (gid_t)num(arg(st, 4))) < 0)
-		return fail(ex, st, "chown", arg(st, 1));
-	return 0;
+	const char *name;
+	int dir = open_parent_in_root(ex, arg(st, 1), &name), rc = 0;
+	if (dir < 0)
+		return fail(ex, st, "openat2", arg(st, 1));
+	if (mkdirat(dir, name, (mode_t)num(arg(st, 2))) < 0)
+		rc = errno == EEXIST ? 0 : fail(ex, st, "mkdir", arg(st, 1));
+	else if (st->nfields == 5 &&
+		 fchownat(dir, name, (uid_t)num(arg(st, 3)), (gid_t)num(arg(st, 4)), AT_SYMLINK_NOFOLLOW) < 0)
+		rc = fail(ex, st, "chown", arg(st, 1));
+	close(dir);
+	return rc;
 }
 
-/* O_EXCL: an existing file is left alone (no overlay copy-up); a new one gets
- * the optional owner. */
+/* O_EXCL: an existing file (or a symlink: not followed) is left alone, with
+ * no overlay copy-up; a new one gets the optional owner. A dangling symlink
+ * (an image's /etc/resolv.conf -> ../run/...) gets its target made where
+ * it points inside the root, as runc does; if that cannot be, the mount on
+ * it says so. */
 int step_touch(struct executor *ex, const struct step *st)
 {
-	int fd = open(arg(st, 1), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, (mode_t)num(arg(st, 2)));
-	if (fd < 0)
-		return errno == EEXIST ? 0 : fail(ex, st, "open", arg(st, 1));
+	const char *name;
+	int dir = open_parent_in_root(ex, arg(st, 1), &name);
+	if (dir < 0)
+		return fail(ex, st, "openat2", arg(st, 1));
+	int fd = openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_CLOEXEC, (mode_t)num(arg(st, 2)));
 	int rc = 0;
-	if (st->nfields == 5 && fchown(fd, (uid_t)num(arg(st, 3)), (gid_t)num(arg(st, 4))) < 0)
+	if (fd < 0 && errno == EEXIST) {
+		int target = open_in_root(ex, arg(st, 1), O_CREAT | O_RDONLY | O_NONBLOCK | O_NOCTTY,
+					  (mode_t)num(arg(st, 2))); /* a FIFO must not block us */
+		if (target >= 0)
+			close(target);
+	} else if (fd < 0) {
+		rc = fail(ex, st, "open", arg(st, 1));
+	} else if (st->nfields == 5 && fchown(fd, (uid_t)num(arg(st, 3)), (gid_t)num(arg(st, 4))) < 0)
 		rc = fail(ex, st, "chown", arg(st, 1));
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	close(dir);
 	return rc;
 }
 
@@ -67,50 +105,90 @@ int step_touch(struct executor *ex, const struct step *st)
 int step_mknod(struct executor *ex, const struct step *st)
 {
 	mode_t mode = (mode_t)num(arg(st, 2));
-	if (mknod(arg(st, 1), mode, makedev(num(arg(st, 3)), num(arg(st, 4)))) < 0)
-		return fail(ex, st, "mknod", arg(st, 1));
-	if (chmod(arg(st, 1), mode & 07777) < 0)
-		return fail(ex, st, "chmod", arg(st, 1));
-	return 0;
+	const char *name;
+	int dir = open_parent_in_root(ex, arg(st, 1), &name), rc = 0;
+	if (dir < 0)
+		return fail(ex, st, "openat2", arg(st, 1));
+	if (mknodat(dir, name, mode, makedev(num(arg(st, 3)), num(arg(st, 4)))) < 0)
+		rc = fail(ex, st, "mknod", arg(st, 1));
+	else if (fchmodat(dir, name, mode & 07777, AT_SYMLINK_NOFOLLOW) < 0)
+		rc = fail(ex, st, "chmod", arg(st, 1));
+	close(dir);
+	return rc;
 }
 
+/* The path itself, a symlink included (lchown's meaning), found in its root. */
 int step_chown(struct executor *ex, const struct step *st)
 {
-	if (lchown(arg(st, 1), (uid_t)num(arg(st, 2)), (gid_t)num(arg(st, 3))) < 0)
-		return fail(ex, st, "chown", arg(st, 1));
-	return 0;
+	int fd = open_in_root(ex, arg(st, 1), O_PATH | O_NOFOLLOW, 0), rc = 0;
+	if (fd < 0)
+		return fail(ex, st, "openat2", arg(st, 1));
+	if (fchownat(fd, "", (uid_t)num(arg(st, 2)), (gid_t)num(arg(st, 3)), AT_EMPTY_PATH) < 0)
+		rc = fail(ex, st, "chown", arg(st, 1));
+	close(fd);
+	return rc;
 }
 
 int step_symlink(struct executor *ex, const struct step *st)
 {
-	if (symlink(arg(st, 1), arg(st, 2)) < 0 && errno != EEXIST)
-		return fail(ex, st, "symlink", arg(st, 2));
-	return 0;
+	const char *name;
+	int dir = open_parent_in_root(ex, arg(st, 2), &name), rc = 0;
+	if (dir < 0)
+		return fail(ex, st, "openat2", arg(st, 2));
+	if (symlinkat(arg(st, 1), dir, name) < 0 && errno != EEXIST)
+		rc = fail(ex, st, "symlink", arg(st, 2));
+	close(dir);
+	return rc;
 }
 
 /* Make the mount at `path` read-only. In a user namespace a remount must keep
  * the flags the mount already has (nosuid, nodev, noexec are locked), so
- * read them first. */
+ * read them first. The path is looked up again after the bind, so that the
+ * remount reaches the new mount, not the one under it. */
 int step_remount_ro(struct executor *ex, const struct step *st)
 {
 	const char *path = arg(st, 1);
+	struct fd_path at;
 	struct statvfs sv;
-	if (access(path, F_OK) < 0 && errno == ENOENT)
-		return 0; /* nothing there to protect (e.g. no /proc/sysrq-trigger) */
-	if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return fail(ex, st, "mount", path);
-	if (statvfs(path, &sv) < 0)
-		return fail(ex, st, "statvfs", path);
+	int fd = open_in_root(ex, path, O_PATH, 0), rc = 0;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : fail(ex, st, "openat2", path); /* e.g. no /proc/sysrq-trigger */
+	if (mount(fd_path(fd, &at), fd_path(fd, &at), NULL, MS_BIND | MS_REC, NULL) < 0)
+		rc = fail(ex, st, "mount", path);
+	close(fd);
+	if (rc < 0)
+		return rc;
+	if ((fd = open_in_root(ex, path, O_PATH, 0)) < 0)
+		return fail(ex, st, "openat2", path);
 	unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
-	if (sv.f_flag & ST_NOSUID)
-		flags |= MS_NOSUID;
-	if (sv.f_flag & ST_NODEV)
-		flags |= MS_NODEV;
-	if (sv.f_flag & ST_NOEXEC)
-		flags |= MS_NOEXEC;
-	if (mount(NULL, path, NULL, flags, NULL) < 0)
-		return fail(ex, st, "mount", path);
-	return 0;
+	if (fstatvfs(fd, &sv) < 0) {
+		rc = fail(ex, st, "statvfs", path);
+	} else {
+		flags |= (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0) | (sv.f_flag & ST_NODEV ? MS_NODEV : 0) |
+			 (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0);
+		if (mount(NULL, fd_path(fd, &at), NULL, flags, NULL) < 0)
+			rc = fail(ex, st, "mount", path);
+	}
+	close(fd);
+	return rc;
+}
+
+/* What a masked file gets bound over it: field 2 (the executor's own
+ * /dev/null), opened and checked to be the null device (c 1:3) on the
+ * descriptor itself, so that no symlink or regular file put in its place
+ * decides what the container's masked path shows. */
+static int open_null(const struct executor *ex, const char *path)
+{
+	struct stat sb;
+	int fd = open_in_root(ex, path, O_PATH, 0);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &sb) < 0 || !S_ISCHR(sb.st_mode) || sb.st_rdev != makedev(1, 3)) {
+		close(fd);
+		errno = ENODEV;
+		return -1;
+	}
+	return fd;
 }
 
 /* Hide a path: /dev/null (field 2) over a file, an empty read-only tmpfs over
@@ -118,16 +196,25 @@ int step_remount_ro(struct executor *ex, const struct step *st)
 int step_mask(struct executor *ex, const struct step *st)
 {
 	const char *path = arg(st, 1);
+	struct fd_path at, null_at;
 	struct stat sb;
-	if (stat(path, &sb) < 0)
-		return errno == ENOENT ? 0 : fail(ex, st, "stat", path);
-	if (S_ISDIR(sb.st_mode)) {
-		if (mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0k") < 0)
-			return fail(ex, st, "mount", path);
-	} else if (mount(arg(st, 2), path, NULL, MS_BIND, NULL) < 0) {
-		return fail(ex, st, "mount", path);
+	int fd = open_in_root(ex, path, O_PATH, 0), null = -1, rc = 0;
+	if (fd < 0)
+		return errno == ENOENT ? 0 : fail(ex, st, "openat2", path);
+	if (fstat(fd, &sb) < 0) {
+		rc = fail(ex, st, "stat", path);
+	} else if (S_ISDIR(sb.st_mode)) {
+		if (mount("tmpfs", fd_path(fd, &at), "tmpfs", MS_RDONLY, "size=0k") < 0)
+			rc = fail(ex, st, "mount", path);
+	} else if ((null = open_null(ex, arg(st, 2))) < 0) {
+		rc = fail(ex, st, "open", errno == ENODEV ? "the mask is not the null device (c 1:3)" : arg(st, 2));
+	} else if (mount(fd_path(null, &null_at), fd_path(fd, &at), NULL, MS_BIND, NULL) < 0) {
+		rc = fail(ex, st, "mount", path);
 	}
-	return 0;
+	if (null >= 0)
+		close(null);
+	close(fd);
+	return rc;
 }
 
 /* pivot_root(".", ".") puts the old root on top of the new one; detaching it
@@ -199,7 +286,8 @@ int step_idmap_userns(struct executor *ex, const struct step *st)
 	return 0;
 }
 
-/* Attach a copy of `src`, shifted through the idmap namespace, at `dst`. */
+/* Attach a copy of `src`, shifted through the idmap namespace, at `dst`
+ * (found inside its root when it is in the container's tree). */
 int step_idmap_mount(struct executor *ex, const struct step *st)
 {
 	const char *src = arg(st, 1), *dst = arg(st, 2);
@@ -211,10 +299,15 @@ int step_idmap_mount(struct executor *ex, const struct step *st)
 		.userns_fd = (uint64_t)ex->idmap_userns,
 	};
 	int rc = 0;
+	int target = -1;
 	if (mount_setattr(tree, "", AT_EMPTY_PATH, &attr, sizeof(attr)) < 0)
 		rc = fail(ex, st, "mount_setattr", src);
-	else if (move_mount(tree, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+	else if ((target = open_in_root(ex, dst, O_PATH, 0)) < 0)
+		rc = fail(ex, st, "openat2", dst);
+	else if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
 		rc = fail(ex, st, "move_mount", dst);
+	if (target >= 0)
+		close(target);
 	close(tree);
 	return rc;
 }

@@ -33,6 +33,7 @@ function holdPortFailure(errno: number, where: string) {
 }
 
 const EPERM = 1;
+const ENOSYS = 38;
 
 /**
  * A --ulimit the kernel refused: raising a hard limit needs CAP_SYS_RESOURCE
@@ -68,6 +69,8 @@ export function explainFailure(
   if (f.call === "netlink") {
     return { code, message: `${what}: netlink ${f.detail}: ${errnoText(f.errno)}` };
   }
+  // The root step's check: no path under the rootfs can be resolved safely.
+  if (f.call === "openat2" && f.errno === ENOSYS) return { code, message: `${what}: ${f.detail}` };
   if (f.call === "parse") return { code, message: `${what}: invalid ${f.detail}` };
   if (f.call === "setrlimit") return rlimitFailure(f.errno, what, code);
   return { code, message: `${what}: ${f.call}: ${errnoText(f.errno)}` };

@@ -34,6 +34,15 @@ describe("explainFailure (run and exec alike)", () => {
     expect(explainFailure(failure("chdir", 2, step), "sh", 126).code).toBe(126);
   });
 
+  it("a kernel without openat2: the root step says what is needed", () => {
+    const step = { op: "root", value: "/c/rootfs", describe: "paths under /c/rootfs", args: [] };
+    const why = "this kernel has no openat2 (Linux 5.6 or later is needed)";
+    expect(explainFailure(failure("openat2", 38, step as PlanStep, why), "sh", 125)).toEqual({
+      code: 125,
+      message: `paths under /c/rootfs: ${why}`,
+    });
+  });
+
   it("the executor's own death, and a filesystem that cannot be idmapped", () => {
     expect(
       explainFailure(failure("executor", 0, undefined, "killed by SIGKILL"), "sh", 125),

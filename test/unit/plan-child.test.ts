@@ -51,7 +51,7 @@ describe("childMountSteps", () => {
     const steps = lines(childMountSteps(context()));
     expect(steps[0]).toBe("mount proc /c/rootfs/proc proc 0xe -");
     expect(steps.some((l) => l.includes("/c/rootfs/dev "))).toBe(false); // /dev is made in setup
-    expect(steps).toContain("mask /c/rootfs/proc/kcore /c/rootfs/dev/null");
+    expect(steps).toContain("mask /c/rootfs/proc/kcore /dev/null");
     expect(steps).toContain("remount-ro /c/rootfs/proc/sys");
     expect(steps.at(-1)).toBe("pivot_root /c/rootfs");
   });

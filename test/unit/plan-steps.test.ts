@@ -5,6 +5,7 @@ import { serialisePlan } from "../../src/runtime/plan.js";
 /** The text protocol native/minibox-exec reads: op → [fewest, most] fields. */
 const PROTOCOL: Record<Op, [number, number]> = {
   mountns: [0, 0],
+  root: [1, 1],
   "idmap-userns": [2, 2],
   "idmap-mount": [2, 2],
   mount: [5, 5],

@@ -7,6 +7,7 @@
 import type { SpecMount } from "../spec.js";
 import { type PlanContext, parents } from "./context.js";
 import { MS, mountStep, splitOptions } from "./mount-options.js";
+import { rootStep } from "./rootfs-steps.js";
 import { type CreateStep, mkdirIfMissing, type Step, touchIfMissing } from "./steps.js";
 
 const depth = (m: SpecMount) => m.destination.split("/").filter(Boolean).length;
@@ -60,8 +61,14 @@ export function bindSteps(ctx: PlanContext): Step[] {
   binds.sort((a, b) => depth(a) - depth(b));
   const steps: Step[] = [];
   const mounted: SpecMount[] = [];
+  const roots = new Set<string>();
   for (const m of binds) {
     const under = [...mounted].reverse().find((u) => m.destination.startsWith(`${u.destination}/`));
+    if (under && !roots.has(under.source)) {
+      // Another container sharing the volume may have put symlinks in it.
+      roots.add(under.source);
+      steps.push(rootStep(under.source, `the source of ${under.destination}`));
+    }
     if (under) steps.push(...hiddenMountPointSteps(ctx, m, under));
     mounted.push(m);
     steps.push(...bindMountSteps(ctx, m));

@@ -25,7 +25,12 @@ function mountInside(ctx: PlanContext, m: SpecMount): Step[] {
   return [mountStep(m.source || m.type || "none", target, m.type ?? "", flags, data)];
 }
 
-/** Masked paths get /dev/null bound over them; read-only paths a read-only remount. */
+/**
+ * Masked paths get /dev/null bound over them — the executor's own, which it
+ * checks is c 1:3 on the descriptor: never the container's /dev/null, which
+ * a volume on /dev or the image could make a symlink to a host file
+ * (CVE-2025-31133). Read-only paths get a read-only remount.
+ */
 function protectedPathSteps(ctx: PlanContext): Step[] {
   const { rootfs } = ctx;
   const linux = ctx.spec.linux;
@@ -34,8 +39,8 @@ function protectedPathSteps(ctx: PlanContext): Step[] {
       (path): Step => ({
         op: "mask",
         path: `${rootfs}${path}`,
-        with: `${rootfs}/dev/null`,
-        describe: `mask ${path}`,
+        with: "/dev/null",
+        describe: `mask ${path} (the executor's /dev/null over it)`,
       }),
     ),
     ...(linux?.readonlyPaths ?? []).map(

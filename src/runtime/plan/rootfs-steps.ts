@@ -5,7 +5,7 @@
  */
 import { MiniboxError } from "../../errors.js";
 import { mapText, type PlanContext } from "./context.js";
-import { mountStep } from "./mount-options.js";
+import { MS, mountStep } from "./mount-options.js";
 import {
   type BareStep,
   type CreateStep,
@@ -40,6 +40,33 @@ export function idmapUsernsStep(
   };
 }
 
+/**
+ * `root DIR`: DIR holds what an image or a container controls, so the
+ * executor resolves every path below it inside it (openat2 RESOLVE_IN_ROOT,
+ * native/in-root.c): a symlink there never leads to a host path.
+ */
+export function rootStep(dir: string, what: string): OneFieldStep {
+  return {
+    op: "root",
+    value: dir,
+    describe: `paths under ${dir} (${what}) resolved inside it, never through a symlink out of it`,
+  };
+}
+
+/**
+ * --privileged may use every device (its device cgroup allows all): only
+ * then can device nodes in the image be opened (Docker's --privileged lets
+ * them work). Otherwise the overlay is nodev: a node an image ships (or the
+ * container makes with CAP_MKNOD) opens nothing.
+ */
+function overlayFlags(ctx: PlanContext): number {
+  const rules = ctx.spec.linux?.resources?.devices ?? [];
+  const everyDevice = rules.some(
+    (r) => r.allow && (r.type ?? "a") === "a" && r.major === undefined && r.access === "rwm",
+  );
+  return everyDevice ? 0 : MS.NODEV;
+}
+
 /** The layers as overlay lower directories, top layer first (as overlayfs wants them). */
 function layerSteps(ctx: PlanContext): { steps: Step[]; lowerDirs: string[] } {
   const topFirst = [...ctx.layout.layers].reverse();
@@ -70,7 +97,7 @@ function overlayStep(ctx: PlanContext, lowerDirs: string[]): Step {
       `image has too many layers (${ctx.layout.layers.length}) for one overlay mount`,
     );
   }
-  return mountStep("overlay", ctx.rootfs, "overlay", 0, data);
+  return mountStep("overlay", ctx.rootfs, "overlay", overlayFlags(ctx), data);
 }
 
 /**
@@ -92,6 +119,7 @@ export function rootfsSteps(ctx: PlanContext): Step[] {
   const layers = layerSteps(ctx);
   return [
     mountNamespaceStep(),
+    rootStep(ctx.rootfs, "the container's root filesystem"),
     ...layers.steps,
     overlayStep(ctx, layers.lowerDirs),
     ...mountPointSteps(ctx),

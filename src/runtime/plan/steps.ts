@@ -77,9 +77,13 @@ export interface SymlinkStep extends Described {
   target: string;
   path: string;
 }
-/** One path field: remount-ro, exit-file, pivot_root, sethostname, setdomainname, ifup, chdir, env. */
+/**
+ * One field: root, remount-ro, exit-file, pivot_root, sethostname, setdomainname, ifup, chdir, env.
+ * `root DIR`: every later path below DIR is resolved inside it (native/in-root.c).
+ */
 export interface OneFieldStep extends Described {
   op:
+    | "root"
     | "remount-ro"
     | "exit-file"
     | "pivot_root"
@@ -121,7 +125,7 @@ export interface UserStep extends Described {
 export interface MaskStep extends Described {
   op: "mask";
   path: string;
-  /** What is bound over it (the container's /dev/null). */
+  /** What is bound over a file (the executor's /dev/null, checked to be c 1:3). */
   with: string;
 }
 export interface RlimitStep extends Described {
@@ -255,6 +259,7 @@ const MANY = Number.POSITIVE_INFINITY;
 export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
   "hold-port": { arity: [3, 3], fields: (s) => [s.proto, s.ip, s.port] },
   mountns: bare,
+  root: one,
   "idmap-userns": { arity: [2, 2], fields: (s) => [s.uidMap, s.gidMap] },
   "idmap-mount": { arity: [2, 2], fields: (s) => [s.source, s.target] },
   mount: {
