@@ -198,6 +198,9 @@ static int clone_and_run(struct executor *ex, const struct step *clone_step)
 int main(int argc, char **argv)
 {
 	struct executor ex;
+	/* First: every process of ours that enters a container is a fork of
+	 * this one (CVE-2019-5736, see stay_undumpable). */
+	stay_undumpable();
 	init_executor(&ex, argc, argv);
 	if (ex.detached) {
 		/* Outlive minibox: a session of our own (no terminal signals), and

@@ -20,6 +20,7 @@ int step_unshare(struct executor *ex, const struct step *st)
 {
 	if (unshare((int)num(arg(st, 1))) < 0)
 		return fail(ex, st, "unshare", arg(st, 1));
+	stay_undumpable(); /* a new user namespace is a credential change */
 	return 0;
 }
 
@@ -52,6 +53,7 @@ int step_setns(struct executor *ex, const struct step *st)
 	for (int i = 0; i < n && rc == 0; i++)
 		if (setns(fds[i], 0) < 0)
 			rc = fail(ex, st, "setns", arg(st, i + 2));
+	stay_undumpable(); /* joining a user namespace is a credential change */
 	close_all(fds, n);
 	free(fds);
 	return rc;
