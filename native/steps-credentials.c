@@ -30,9 +30,10 @@
  * execve of the container's program makes it dumpable again, as it should
  * be. Every credential change (setresuid, setns into a user namespace,
  * capset, unshare) resets the flag to fs.suid_dumpable, which a host may set
- * to 1: so it is set again after each of them. The last of them comes before
- * the seccomp step, so no prctl is needed after the filter (a profile may
- * refuse, or kill on, prctl).
+ * to 1: so it is set again after each of them. Nothing else calls it: with
+ * no_new_privs the filter comes after the last of them, so a profile that
+ * refuses prctl is never asked; without, the profile must allow prctl anyway
+ * (docs/internals.md, "Dropping privileges").
  */
 void stay_undumpable(void)
 {
