@@ -115,6 +115,10 @@ void report_failure(const struct executor *ex);
 /* Run a section's steps in order, tracing each; -1 at the first failure. */
 int run_steps(struct executor *ex, const struct section *sec);
 
+/* steps-credentials.c */
+/* PR_SET_DUMPABLE 0: our /proc/PID/exe (the host's binary) out of the container's reach. */
+void stay_undumpable(void);
+
 /* steps-host.c */
 /* `in` with every "{pid}" replaced by `pid`, in a new string (NULL if out of memory). */
 char *expand_pid(const char *in, pid_t pid);

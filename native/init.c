@@ -62,6 +62,9 @@ int step_init(struct executor *ex, const struct step *st)
 	sigset_t all, old;
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &old);
+	/* PID 1 stays this binary for the container's whole life: it is not
+	 * dumpable, so its /proc/1/exe is out of the container's reach
+	 * (stay_undumpable in steps-credentials.c). */
 	pid_t program = fork();
 	if (program < 0) {
 		int rc = fail(ex, st, "fork", "init");

@@ -82,6 +82,15 @@ static _Noreturn void run_child(struct executor *ex, int release[2], int errors[
 	close_held_ports(ex);
 	/* The init dies with its parent: minibox (foreground) or the monitor (-d). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* A session of our own, without a controlling terminal, as runc does.
+	 * stdio may be the caller's terminal (`exec`, `run -i` without -t), and
+	 * in the caller's session the container could push input into it with
+	 * TIOCSTI, which the caller's shell runs once minibox exits; outside it
+	 * that takes CAP_SYS_ADMIN in the host's user namespace. Ctrl-C still
+	 * reaches the container: the executor, in minibox's foreground process
+	 * group, forwards it. -t's console step makes the pty our terminal. */
+	if (setsid() < 0)
+		_exit(EXIT_SETUP_FAILED);
 	default_signals();
 	if (monitor_logging(ex->monitor) && monitor_child_stdio(ex->monitor) < 0)
 		_exit(EXIT_SETUP_FAILED);
@@ -198,6 +207,9 @@ static int clone_and_run(struct executor *ex, const struct step *clone_step)
 int main(int argc, char **argv)
 {
 	struct executor ex;
+	/* First: every process of ours that enters a container is a fork of
+	 * this one (CVE-2019-5736, see stay_undumpable). */
+	stay_undumpable();
 	init_executor(&ex, argc, argv);
 	if (ex.detached) {
 		/* Outlive minibox: a session of our own (no terminal signals), and

@@ -19,6 +19,27 @@
 
 #include "executor.h"
 
+/*
+ * CVE-2019-5736: a process of ours inside the container (the child between
+ * the clone or setns and its execve, the --init that stays PID 1) shows the
+ * container its /proc/PID/exe, a link to this binary on the host; opened
+ * through it, the host file could be rewritten. The kernel lets only a
+ * process that may ptrace us open that link, and a non-dumpable process may
+ * be ptraced only with CAP_SYS_PTRACE in the user namespace of its memory
+ * (the host's: we were exec'd there), which a container does not hold.
+ * execve of the container's program makes it dumpable again, as it should
+ * be. Every credential change (setresuid, setns into a user namespace,
+ * capset, unshare) resets the flag to fs.suid_dumpable, which a host may set
+ * to 1: so it is set again after each of them. Nothing else calls it: with
+ * no_new_privs the filter comes after the last of them, so a profile that
+ * refuses prctl is never asked; without, the profile must allow prctl anyway
+ * (docs/internals.md, "Dropping privileges").
+ */
+void stay_undumpable(void)
+{
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 /* As many groups as the plan lists: past NGROUPS_MAX (65536) the kernel's
  * EINVAL from setgroups says so, nothing is cut silently. */
 int step_groups(struct executor *ex, const struct step *st)
@@ -43,6 +64,7 @@ int step_user(struct executor *ex, const struct step *st)
 	if (setresuid(uid, uid, uid) < 0)
 		return fail(ex, st, "setresuid", arg(st, 1));
 	prctl(PR_SET_PDEATHSIG, SIGKILL); /* credential changes clear it */
+	stay_undumpable();                /* and may make us dumpable */
 	return 0;
 }
 
@@ -74,6 +96,7 @@ int step_caps(struct executor *ex, const struct step *st)
 	};
 	if (syscall(SYS_capset, &hdr, data) < 0)
 		return fail(ex, st, "capset", NULL);
+	stay_undumpable();
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		return fail(ex, st, "prctl(PR_CAP_AMBIENT)", NULL);
 	return 0;

@@ -6,11 +6,14 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
 #include <sched.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -20,6 +23,7 @@ int step_unshare(struct executor *ex, const struct step *st)
 {
 	if (unshare((int)num(arg(st, 1))) < 0)
 		return fail(ex, st, "unshare", arg(st, 1));
+	stay_undumpable(); /* a new user namespace is a credential change */
 	return 0;
 }
 
@@ -52,6 +56,7 @@ int step_setns(struct executor *ex, const struct step *st)
 	for (int i = 0; i < n && rc == 0; i++)
 		if (setns(fds[i], 0) < 0)
 			rc = fail(ex, st, "setns", arg(st, i + 2));
+	stay_undumpable(); /* joining a user namespace is a credential change */
 	close_all(fds, n);
 	free(fds);
 	return rc;
@@ -94,18 +99,38 @@ int step_ifup(struct executor *ex, const struct step *st)
 	return rc;
 }
 
+/*
+ * CVE-2024-21626: a -w through /proc/self/fd/N lands wherever descriptor N
+ * points, and a directory descriptor of the host's (runc leaked one of
+ * /sys/fs/cgroup) would give the program a working directory outside the
+ * container, from which ../../.. reaches the host's files. None of ours is
+ * a directory by now, but the kernel says for certain: getcwd fails
+ * (ENOENT, "(unreachable)") when the directory is not under our root.
+ */
 int step_chdir(struct executor *ex, const struct step *st)
 {
+	char cwd[PATH_MAX];
 	if (chdir(arg(st, 1)) < 0)
 		return fail(ex, st, "chdir", arg(st, 1));
+	if (!getcwd(cwd, sizeof(cwd)) && errno != ERANGE && errno != ENAMETOOLONG)
+		return fail(ex, st, "getcwd", arg(st, 1));
 	return 0;
 }
 
+/* The container's /dev/null, opened after pivot_root (a descriptor of the
+ * host's /dev would be a way out of the rootfs, CVE-2024-21626), and only if
+ * it is the null device: not a symlink or a node put in its place. */
 int step_stdin_null(struct executor *ex, const struct step *st)
 {
-	int fd = open("/dev/null", O_RDONLY);
+	struct stat sb;
+	int fd = open("/dev/null", O_RDONLY | O_NOFOLLOW);
 	if (fd < 0)
 		return fail(ex, st, "open", "/dev/null");
+	if (fstat(fd, &sb) < 0 || !S_ISCHR(sb.st_mode) || sb.st_rdev != makedev(1, 3)) {
+		close(fd);
+		errno = ENODEV;
+		return fail(ex, st, "open", "/dev/null");
+	}
 	int rc = dup2(fd, 0) < 0 ? fail(ex, st, "open", "/dev/null") : 0;
 	if (fd != 0)
 		close(fd);

@@ -40,11 +40,10 @@ static int send_fd(int sock, int fd)
 	return sendmsg(sock, &msg, 0) < 0 ? -1 : 0;
 }
 
-/* Make the slave our controlling terminal and stdio. */
+/* Make the slave our controlling terminal and stdio (run_child has made
+ * us the leader of a session without one). */
 static int take_terminal(struct executor *ex, const struct step *st, int slave, const char *name)
 {
-	if (setsid() < 0)
-		return fail(ex, st, "setsid", NULL);
 	if (ioctl(slave, TIOCSCTTY, 0) < 0)
 		return fail(ex, st, "ioctl(TIOCSCTTY)", name);
 	if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)

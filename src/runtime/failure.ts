@@ -73,5 +73,9 @@ export function explainFailure(
   if (f.call === "openat2" && f.errno === ENOSYS) return { code, message: `${what}: ${f.detail}` };
   if (f.call === "parse") return { code, message: `${what}: invalid ${f.detail}` };
   if (f.call === "setrlimit") return rlimitFailure(f.errno, what, code);
+  // The executor's chdir landed outside the container's root (CVE-2024-21626's -w /proc/self/fd/N).
+  if (f.call === "getcwd") {
+    return { code, message: `${what}: the directory is outside the container` };
+  }
   return { code, message: `${what}: ${f.call}: ${errnoText(f.errno)}` };
 }

@@ -50,8 +50,9 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
   ];
   const child = [
     ...enterNamespaceSteps(ctx),
-    ...stdinSteps(process.terminal, layout.interactive),
     ...childMountSteps(ctx),
+    // After pivot_root: the container's /dev/null, not a descriptor of the host's /dev.
+    ...stdinSteps(process.terminal, layout.interactive),
     ...consoleSteps(process.terminal),
     ...utsAndNetworkSteps(ctx),
     chdirStep(process.cwd),
