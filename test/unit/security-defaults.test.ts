@@ -14,8 +14,9 @@ import { capMask } from "../../src/runtime/plan/capabilities.js";
 import { childMountSteps } from "../../src/runtime/plan/child-mount-steps.js";
 import { deviceSteps } from "../../src/runtime/plan/device-steps.js";
 import { readOnlyRootSteps, rootfsSteps } from "../../src/runtime/plan/rootfs-steps.js";
+import { MS } from "../../src/runtime/plan/mount-options.js";
 import type { Step } from "../../src/runtime/plan/steps.js";
-import { defaultProfile } from "../../src/runtime/seccomp/profile.js";
+import { defaultProfile } from "../../src/runtime/seccomp/index.js";
 import { parseSecurityOpts } from "../../src/runtime/security-options.js";
 import {
   ALL_CAPABILITIES,
@@ -139,11 +140,15 @@ const ROWS: Record<string, () => string[]> = {
     ];
   },
   "Root filesystem": () => {
-    const overlay = rootfsSteps(context()).find((s) => s.op === "mount" && s.fstype === "overlay");
-    expect(overlay?.op === "mount" && overlay.flags).toBe(0);
+    const overlayFlags = (c: ReturnType<typeof context>) => {
+      const overlay = rootfsSteps(c).find((s) => s.op === "mount" && s.fstype === "overlay");
+      return overlay?.op === "mount" ? overlay.flags : undefined;
+    };
+    expect(overlayFlags(context())).toBe(MS.NODEV);
+    expect(overlayFlags(context({ privileged: true, hostDevices: [] }))).toBe(0);
     expect(readOnlyRootSteps(context())).toEqual([]);
     expect(readOnlyRootSteps(context({ readOnly: true }))).toHaveLength(1);
-    return ["nodev", "nosuid", "--read-only"];
+    return ["nodev", "nosuid", "--privileged", "--read-only"];
   },
   Namespaces: () => {
     const types = spec({ idmap: IDMAP }).linux.namespaces.map((n) => n.type);
