@@ -13,11 +13,16 @@
  * Doing it in code rather than with a read-only overlay mount keeps a build
  * step free of mounts to clean up, and works without privileges.
  */
-import type { Dirent, Stats } from "node:fs";
-import { lstat, readdir, readFile, readlink } from "node:fs/promises";
+import { closeSync, constants, openSync, type Stats } from "node:fs";
+import { lstat, readdir, readlink } from "node:fs/promises";
 import { join, posix } from "node:path";
+import { atFd } from "../sys/beneath.js";
 import { lgetxattr } from "../sys/libc.js";
 import type { ImageRecord, Store } from "./store.js";
+
+export { readImageFile } from "./image-file.js";
+
+const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = constants;
 
 /** A layer directory, with the opaque directories recorded when it was unpacked. */
 export interface LayerDir {
@@ -33,28 +38,6 @@ export function imageLayerDirs(store: Store, image: ImageRecord): LayerDir[] {
   }));
 }
 
-/**
- * Read a file of the image as the container will see it: the topmost layer
- * that has it wins; a whiteout (character device 0/0) or an opaque parent
- * directory above hides it. Layers lowest first. undefined when absent.
- */
-export async function readImageFile(layers: LayerDir[], path: string): Promise<string | undefined> {
-  const parts = path.split("/").filter(Boolean);
-  for (let i = layers.length - 1; i >= 0; i--) {
-    const layer = layers[i] as LayerDir;
-    const full = join(layer.dir, ...parts);
-    const st = await lstat(full).catch(() => undefined);
-    if (st?.isCharacterDevice() && st.rdev === 0) return undefined;
-    if (st?.isFile()) return readFile(full, "utf8");
-    // An opaque directory on the way hides everything below this layer.
-    for (let depth = parts.length - 1; depth >= 1; depth--) {
-      const dir = parts.slice(0, depth).join("/");
-      if (isOpaque(layer, dir)) return undefined;
-    }
-  }
-  return undefined;
-}
-
 export interface TreeEntry {
   /** Relative to the image root, posix separators, no leading "/". */
   path: string;
@@ -67,6 +50,8 @@ export interface TreeEntry {
   linkTarget?: string;
   /** Where the bytes are: the path inside the layer directory that won. */
   source: string;
+  /** That layer directory: whoever opens `source` again resolves `path` under it without links. */
+  layerDir: string;
   /** lstat of `source`: inode, device numbers, times for whoever needs them (export). */
   stat: Stats;
 }
@@ -101,7 +86,11 @@ export async function listImageTree(layers: LayerDir[], root: string): Promise<T
       } else if (opaque(dir)) hideBelow.push(`${dir}/`);
     }
 
-    const visit = async (rel: string, st: Stats): Promise<void> => {
+    // Each directory is read through a descriptor opened from its parent's
+    // without following links (src/sys/beneath.ts): a directory swapped for
+    // a symlink meanwhile (a running container's upper directory) is never
+    // walked into, so the listing stays inside the layer.
+    const visit = async (rel: string, st: Stats, at: string): Promise<void> => {
       if (isHidden(rel)) return;
       if (st.isCharacterDevice() && st.rdev === 0) {
         hideBelow.push(rel);
@@ -113,24 +102,32 @@ export async function listImageTree(layers: LayerDir[], root: string): Promise<T
         hideBelow.push(`${rel}/`); // a non-directory under a directory ends the stack
         return;
       }
-      const full = join(layer.dir, rel);
-      if (!seen) found.set(rel, await entryOf(rel, full, st));
+      if (!seen) found.set(rel, await entryOf(rel, layer.dir, at, st));
       if (!st.isDirectory()) return;
       if (rel && opaque(rel)) hideBelow.push(`${rel}/`);
-      let children: Dirent[];
+      let fd: number;
       try {
-        children = await readdir(full, { withFileTypes: true });
+        fd = openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
       } catch {
-        return;
+        return; // gone, or no longer a directory
       }
-      for (const child of children) {
-        const childRel = rel ? `${rel}/${child.name}` : child.name;
-        await visit(childRel, await lstat(join(layer.dir, childRel)));
+      try {
+        const children = await readdir(atFd(fd, ""));
+        for (const name of children) {
+          const childAt = atFd(fd, name);
+          const childSt = await lstat(childAt).catch(() => undefined);
+          if (childSt) await visit(rel ? `${rel}/${name}` : name, childSt, childAt);
+        }
+      } catch {
+        // unreadable directory: listed without its contents, as before
+      } finally {
+        closeSync(fd);
       }
     };
     if (reachable && !isHidden(start)) {
-      const st = await lstat(join(layer.dir, start)).catch(() => undefined);
-      if (st) await visit(start, st);
+      const at = join(layer.dir, start);
+      const st = await lstat(at).catch(() => undefined);
+      if (st) await visit(start, st, at);
     }
     for (const h of hideBelow) hidden.add(h);
   }
@@ -153,7 +150,7 @@ function ancestorsAndSelf(rel: string): string[] {
   return out;
 }
 
-async function entryOf(rel: string, full: string, st: Stats): Promise<TreeEntry> {
+async function entryOf(rel: string, layerDir: string, at: string, st: Stats): Promise<TreeEntry> {
   const type = st.isDirectory()
     ? "dir"
     : st.isFile()
@@ -168,8 +165,9 @@ async function entryOf(rel: string, full: string, st: Stats): Promise<TreeEntry>
     uid: st.uid,
     gid: st.gid,
     size: type === "file" ? st.size : 0,
-    linkTarget: type === "symlink" ? await readlink(full) : undefined,
-    source: full,
+    linkTarget: type === "symlink" ? await readlink(at) : undefined,
+    source: join(layerDir, rel),
+    layerDir,
     stat: st,
   };
 }

@@ -44,18 +44,30 @@ export async function addFileEntry(
   // O_NOFOLLOW: never read through a symlink swapped in since lstat.
   const handle = await fs.promises.open(path, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
-    await new Promise<void>((resolve, reject) => {
-      const sink = pack.entry({ ...header, type: "file", size }, (err) =>
-        err ? reject(err) : resolve(),
-      );
-      pipeline(
-        handle.createReadStream({ autoClose: false }),
-        sink as unknown as NodeJS.WritableStream,
-      ).catch(reject);
-    });
+    await addFileEntryFromFd(pack, header, handle.fd, size);
   } finally {
     await handle.close();
   }
+}
+
+/** A regular file already open (the caller checked it is the file it listed), streamed; `fd` stays open. */
+export async function addFileEntryFromFd(
+  pack: tar.Pack,
+  header: TarHeader,
+  fd: number,
+  size: number,
+): Promise<void> {
+  if (size === 0) return addEntry(pack, { ...header, type: "file", size });
+  await new Promise<void>((resolve, reject) => {
+    const sink = pack.entry({ ...header, type: "file", size }, (err) =>
+      err ? reject(err) : resolve(),
+    );
+    pipeline(
+      // At most `size` bytes: a file that grows meanwhile still fits its header.
+      fs.createReadStream("", { fd, autoClose: false, start: 0, end: size - 1 }),
+      sink as unknown as NodeJS.WritableStream,
+    ).catch(reject);
+  });
 }
 
 /**

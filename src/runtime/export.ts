@@ -13,20 +13,21 @@
  * ids shifted into the container's user-namespace range (subtracted here),
  * while the store's layers already hold the container's own ids.
  */
-import type fs from "node:fs";
+import { closeSync, lstatSync } from "node:fs";
 import type { Writable } from "node:stream";
 import tar from "tar-stream";
 import { MiniboxError } from "../errors.js";
-import { imageLayerDirs, listImageTree } from "../image/image-tree.js";
+import { imageLayerDirs, listImageTree, type TreeEntry } from "../image/image-tree.js";
 import type { Store } from "../image/store.js";
 import {
   addEntry,
-  addFileEntry,
+  addFileEntryFromFd,
   HardLinks,
   statToHeader,
   streamTar,
   xattrRecords,
 } from "../image/tar-out.js";
+import { atFd, isPathChanged, openDirBeneath, openFileAt } from "../sys/beneath.js";
 import { llistxattr } from "../sys/libc.js";
 import { findContainer, readSpec } from "./lifecycle.js";
 import { containerPaths } from "./rootfs.js";
@@ -56,8 +57,7 @@ export async function exportContainer(store: Store, nameOrId: string, out: Writa
   const write = async () => {
     for (const e of entries) {
       if (e.path === "") continue;
-      const fromUpper = e.source.startsWith(`${paths.upper}/`);
-      await writer.writeEntry(e.path, e.stat, e.source, fromUpper ? map : undefined);
+      await writer.writeEntry(e, e.layerDir === paths.upper ? map : undefined);
     }
   };
   await streamTar(pack, write, out);
@@ -71,22 +71,55 @@ class MergedTreeWriter {
 
   constructor(private readonly pack: tar.Pack) {}
 
-  async writeEntry(rel: string, stat: fs.Stats, full: string, map?: IdMap): Promise<void> {
+  /**
+   * The entry as it is now, reached again under its layer directory without
+   * following links (a running container may have swapped a directory on
+   * its path for a symlink to the host since it was listed: CVE-2018-15664).
+   * An entry gone or changed meanwhile is left out, as tar does with a file
+   * removed while it runs.
+   */
+  async writeEntry(entry: TreeEntry, map?: IdMap): Promise<void> {
+    const rel = entry.path;
+    const slash = rel.lastIndexOf("/");
+    let dirFd: number;
+    try {
+      dirFd = openDirBeneath(entry.layerDir, slash < 0 ? "" : rel.slice(0, slash));
+    } catch (err) {
+      if (isPathChanged(err)) return;
+      throw err;
+    }
+    try {
+      await this.writeAt(rel, dirFd, rel.slice(slash + 1), map);
+    } finally {
+      closeSync(dirFd);
+    }
+  }
+
+  private async writeAt(rel: string, dirFd: number, name: string, map?: IdMap): Promise<void> {
+    const at = atFd(dirFd, name);
+    const stat = lstatSync(at, { throwIfNoEntry: false });
+    if (!stat) return;
     const meta = {
       uid: map ? toContainerId(stat.uid, map.uid) : stat.uid,
       gid: map ? toContainerId(stat.gid, map.gid) : stat.gid,
       mtime: Math.floor(stat.mtimeMs / 1000),
     };
-    const header = await statToHeader(rel, full, stat, meta);
+    const header = await statToHeader(rel, at, stat, meta);
     if (header === null) return;
     // user.* travels; overlayfs' trusted.* bookkeeping and security.* (host policy) do not.
-    const xattrs = stat.isSymbolicLink() ? undefined : xattrRecords(full, llistxattr(full), true);
+    const xattrs = stat.isSymbolicLink() ? undefined : xattrRecords(at, llistxattr(at), true);
     if (xattrs) header.pax = { ...header.pax, ...xattrs };
     const first = this.links.earlierName(rel, stat);
     if (first !== undefined)
       return addEntry(this.pack, { ...header, type: "link", linkname: first });
-    if (stat.isFile()) return addFileEntry(this.pack, header, full, stat.size);
-    return addEntry(this.pack, header);
+    if (!stat.isFile()) return addEntry(this.pack, header);
+    const fd = openFileAt(dirFd, name, stat);
+    if (fd === undefined) return; // replaced since the lstat
+    try {
+      await addFileEntryFromFd(this.pack, header, fd, stat.size);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
