@@ -485,6 +485,9 @@ async function launchStage(run: NewRun, spec: Spec) {
 async function failedRun(run: NewRun, err: unknown) {
   const { who, state, flags, progress } = run;
   const { root } = run.ctx.store;
+  // The run ended and finish() recorded how (OOM killed: 137, a command not
+  // found: 127…); its error only carries that message out. Not a failed start.
+  if (state.status === "exited") return;
   await progress.launched?.cgroup.destroy().catch(() => undefined);
   await releaseNetwork(state).catch(() => undefined);
   state.status = "exited";
