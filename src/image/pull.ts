@@ -336,6 +336,7 @@ async function ensureLayer(
         return store.readLayer(chainId);
       }
       const staging = store.tmpPath("unpack");
+      const hadBlob = store.hasBlob(desc.digest);
       try {
         let unpacked = await unpackWhileDownloading(store, client, repo, desc, staging, reporter);
         if (!unpacked) {
@@ -364,6 +365,9 @@ async function ensureLayer(
         return record;
       } catch (err) {
         await rm(staging, { recursive: true, force: true });
+        // A blob this pull brought in for a layer that was refused (an
+        // unsafe entry, a wrong diffID) is not kept: the store stays as it was.
+        if (!hadBlob) await rm(store.blobPath(desc.digest), { force: true });
         if (err instanceof MiniboxError) {
           throw new MiniboxError(`layer ${shortId(desc.digest)}: ${err.message}`, err.hint);
         }
