@@ -161,13 +161,14 @@ function storeState(): string {
 }
 
 let counter = 0;
-type Way = (tarBytes: Buffer, tag: string) => Promise<Result>;
+/** Unpacks the archive one way; `image` (with `dir`, where ADD put it) when the result can run busybox. */
+type Way = (tarBytes: Buffer, tag: string) => Promise<Result & { image?: string; dir?: string }>;
 
 const WAYS: Record<string, Way> = {
   "a pulled layer": async (tarBytes, tag) => {
     const layout = await writeHostileLayout(path.join(work, tag), { layers: [base, tarBytes] });
     const ref = await pushHostile(layout, `hostile/${tag}`);
-    return box.run(["pull", "-q", ref]);
+    return { ...(await box.run(["pull", "-q", ref])), image: ref, dir: "" };
   },
   load: async (tarBytes, tag) => {
     const layout = await writeHostileLayout(path.join(work, tag), { layers: [base, tarBytes] });
@@ -185,7 +186,8 @@ const WAYS: Record<string, Way> = {
     mkdirSync(ctx, { recursive: true });
     writeFileSync(path.join(ctx, "archive.tar"), tarBytes);
     writeFileSync(path.join(ctx, "Dockerfile"), `FROM ${BASE}\nADD archive.tar /dir/\n`);
-    return box.run(["build", "-q", "-t", `hostile/${tag}`, ctx]);
+    const r = await box.run(["build", "-q", "-t", `hostile/${tag}`, ctx]);
+    return { ...r, image: `hostile/${tag}`, dir: "/dir" };
   },
 };
 
