@@ -5,6 +5,7 @@
  * in the stream, in order, with backpressure.
  */
 import fs from "node:fs";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type tar from "tar-stream";
 import { MiniboxError } from "../errors.js";
@@ -50,7 +51,13 @@ export async function addFileEntry(
   }
 }
 
-/** A regular file already open (the caller checked it is the file it listed), streamed; `fd` stays open. */
+/**
+ * A regular file already open (the caller checked it is the file it
+ * listed), streamed; `fd` stays open. Exactly `size` bytes go in, whatever
+ * a running container does to the file meanwhile: a file that grew is cut,
+ * one that shrank is padded with zeros (as GNU tar does), so the tar stays
+ * well-formed.
+ */
 export async function addFileEntryFromFd(
   pack: tar.Pack,
   header: TarHeader,
@@ -62,12 +69,35 @@ export async function addFileEntryFromFd(
     const sink = pack.entry({ ...header, type: "file", size }, (err) =>
       err ? reject(err) : resolve(),
     );
-    pipeline(
-      // At most `size` bytes: a file that grows meanwhile still fits its header.
-      fs.createReadStream("", { fd, autoClose: false, start: 0, end: size - 1 }),
-      sink as unknown as NodeJS.WritableStream,
-    ).catch(reject);
+    pipeline(Readable.from(exactly(fd, size)), sink as unknown as NodeJS.WritableStream).catch(
+      reject,
+    );
   });
+}
+
+const CHUNK = 64 * 1024;
+
+/** `size` bytes of the file from offset 0: its own, then zeros if it ends early. */
+async function* exactly(fd: number, size: number): AsyncGenerator<Buffer> {
+  let offset = 0;
+  while (offset < size) {
+    const buf = Buffer.alloc(Math.min(CHUNK, size - offset));
+    const { bytesRead } = await readAt(fd, buf, offset);
+    if (bytesRead === 0) {
+      yield Buffer.alloc(size - offset);
+      return;
+    }
+    offset += bytesRead;
+    yield buf.subarray(0, bytesRead);
+  }
+}
+
+function readAt(fd: number, buf: Buffer, position: number) {
+  return new Promise<{ bytesRead: number }>((resolve, reject) =>
+    fs.read(fd, buf, 0, buf.length, position, (err, bytesRead) =>
+      err ? reject(err) : resolve({ bytesRead }),
+    ),
+  );
 }
 
 /**

@@ -28,10 +28,12 @@ import {
   xattrRecords,
 } from "../image/tar-out.js";
 import { atFd, isPathChanged, openDirBeneath, openFileAt } from "../sys/beneath.js";
-import { llistxattr } from "../sys/libc.js";
+import { llistxattr, SysError } from "../sys/libc.js";
 import { findContainer, readSpec } from "./lifecycle.js";
 import { containerPaths } from "./rootfs.js";
 import type { SpecIdMapping } from "./spec.js";
+
+const ENOENT = 2;
 
 /** What the kernel shows for an id outside the user namespace's map. */
 const OVERFLOW_ID = 65534;
@@ -96,19 +98,9 @@ class MergedTreeWriter {
   }
 
   private async writeAt(rel: string, dirFd: number, name: string, map?: IdMap): Promise<void> {
-    const at = atFd(dirFd, name);
-    const stat = lstatSync(at, { throwIfNoEntry: false });
-    if (!stat) return;
-    const meta = {
-      uid: map ? toContainerId(stat.uid, map.uid) : stat.uid,
-      gid: map ? toContainerId(stat.gid, map.gid) : stat.gid,
-      mtime: Math.floor(stat.mtimeMs / 1000),
-    };
-    const header = await statToHeader(rel, at, stat, meta);
-    if (header === null) return;
-    // user.* travels; overlayfs' trusted.* bookkeeping and security.* (host policy) do not.
-    const xattrs = stat.isSymbolicLink() ? undefined : xattrRecords(at, llistxattr(at), true);
-    if (xattrs) header.pax = { ...header.pax, ...xattrs };
+    const found = await this.headerAt(rel, dirFd, name, map);
+    if (!found) return;
+    const { header, stat } = found;
     const first = this.links.earlierName(rel, stat);
     if (first !== undefined)
       return addEntry(this.pack, { ...header, type: "link", linkname: first });
@@ -121,6 +113,39 @@ class MergedTreeWriter {
       closeSync(fd);
     }
   }
+
+  /** The entry's header from its lstat, link target and xattrs; undefined when it changed meanwhile. */
+  private async headerAt(rel: string, dirFd: number, name: string, map?: IdMap) {
+    const at = atFd(dirFd, name);
+    try {
+      const stat = lstatSync(at, { throwIfNoEntry: false });
+      if (!stat) return undefined;
+      const meta = {
+        uid: map ? toContainerId(stat.uid, map.uid) : stat.uid,
+        gid: map ? toContainerId(stat.gid, map.gid) : stat.gid,
+        mtime: Math.floor(stat.mtimeMs / 1000),
+      };
+      const header = await statToHeader(rel, at, stat, meta);
+      if (header === null) return undefined;
+      // user.* travels; overlayfs' trusted.* bookkeeping and security.* (host policy) do not.
+      const xattrs = stat.isSymbolicLink() ? undefined : xattrRecords(at, llistxattr(at), true);
+      if (xattrs) header.pax = { ...header.pax, ...xattrs };
+      return { header, stat };
+    } catch (err) {
+      if (vanished(err)) return undefined;
+      throw err;
+    }
+  }
+}
+
+/**
+ * Whether a call failed because the entry changed after its lstat (removed,
+ * or no longer a symlink for readlink): left out, like an entry gone before
+ * it was listed.
+ */
+function vanished(err: unknown): boolean {
+  if (err instanceof SysError) return err.errno === ENOENT;
+  return isPathChanged(err) || (err as NodeJS.ErrnoException)?.code === "EINVAL";
 }
 
 /** An id as the container sees it; ids outside the map show as the overflow id, as in the kernel. */
