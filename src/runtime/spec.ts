@@ -16,6 +16,7 @@
  * always give a deep-equal spec. Whatever depends on the host (the caller's
  * rlimits, the per-container /etc files) comes in through RunSettings.
  */
+import { posix } from "node:path";
 import { MiniboxError } from "../errors.js";
 import type { ImageConfig } from "../image/manifest.js";
 import type { CgroupLimits } from "./cgroups/common.js";
@@ -310,7 +311,7 @@ export function generateSpec(s: RunSettings): Spec {
       },
       args: processArgs(image.Entrypoint, image.Cmd, s.entrypoint, s.command),
       env: processEnv(image.Env ?? [], s),
-      cwd: s.workdir || image.WorkingDir || "/",
+      cwd: s.workdir || imageWorkdir(image.WorkingDir),
       capabilities,
       rlimits: withUlimits(
         [
@@ -660,4 +661,15 @@ export function mergeLabels(
   flags: Record<string, string>,
 ): Record<string, string> {
   return { ...(image ?? {}), ...flags };
+}
+
+/**
+ * The image's WorkingDir as an absolute path inside the container: an
+ * image may say "app" or "../../" (Docker's builder always writes absolute
+ * ones); relative ones are taken from /, and ".." stops there, as the
+ * kernel does at the container's root.
+ */
+export function imageWorkdir(dir: string | undefined): string {
+  if (!dir) return "/";
+  return dir.startsWith("/") ? dir : posix.resolve("/", dir);
 }

@@ -198,7 +198,7 @@ describe("absurd image configs: a clear refusal or a correct result", () => {
     expect(oneLineError(r)).toContain('invalid user "0:0:0"');
   });
 
-  test('WorkingDir "../../" stays inside the container (its /)', async () => {
+  test('a relative WorkingDir ("../../") is taken from the container\'s /', async () => {
     const ref = await hostileImage([], { WorkingDir: "../../" });
     const r = await run(ref, "pwd; ls /bin/busybox");
     expect(r.code, r.stderr).toBe(0);
