@@ -24,7 +24,7 @@ import { readImageFile } from "./rootfs.js";
 import { compiledSeccomp } from "./seccomp/cache.js";
 import type { CompiledFilter } from "./seccomp/compile.js";
 import { forwardSignals } from "./signals.js";
-import { privilegedCapabilities, type Spec } from "./spec.js";
+import { privilegedCapabilities, type Spec, workdirOption } from "./spec.js";
 import { resolveGroupAdd, resolveUser } from "./user.js";
 
 export interface ExecOptions {
@@ -107,7 +107,7 @@ export function buildExecPlan(
     ...(own.has("user") ? [becomeNamespaceRootStep()] : []),
     ...consoleSteps(opts.tty),
     ...stdinSteps(opts.tty, opts.interactive),
-    chdirStep(opts.workdir ?? spec.process.cwd),
+    chdirStep(opts.workdir ? workdirOption(opts.workdir) : spec.process.cwd),
     ...credentialSteps({
       user,
       capabilities: capabilitiesOf(spec, user, opts),

@@ -311,7 +311,7 @@ export function generateSpec(s: RunSettings): Spec {
       },
       args: processArgs(image.Entrypoint, image.Cmd, s.entrypoint, s.command),
       env: processEnv(image.Env ?? [], s),
-      cwd: s.workdir || imageWorkdir(image.WorkingDir),
+      cwd: s.workdir ? workdirOption(s.workdir) : imageWorkdir(image.WorkingDir),
       capabilities,
       rlimits: withUlimits(
         [
@@ -661,6 +661,18 @@ export function mergeLabels(
   flags: Record<string, string>,
 ): Record<string, string> {
   return { ...(image ?? {}), ...flags };
+}
+
+/**
+ * `-w DIR` of run and exec: absolute, as Docker requires (a relative one
+ * would be taken from wherever the executor happens to be).
+ */
+export function workdirOption(dir: string): string {
+  if (dir.startsWith("/")) return dir;
+  throw new MiniboxError(
+    `the working directory ${JSON.stringify(dir)} is invalid, it needs to be an absolute path`,
+    `use -w /${dir.replace(/^(\.\.?\/)+/, "")}`,
+  );
 }
 
 /**

@@ -224,6 +224,16 @@ describe("generateSpec: cwd, user, terminal, root, hostname", () => {
     expect(generateSpec(settings()).process.cwd).toBe("/");
   });
 
+  it("cwd: an image's relative WorkingDir is taken from /; a relative -w is refused, as Docker", () => {
+    expect(generateSpec(settings({}, { WorkingDir: "../../" })).process.cwd).toBe("/");
+    expect(generateSpec(settings({}, { WorkingDir: "app" })).process.cwd).toBe("/app");
+    const e = errorOf(() => generateSpec(settings({ workdir: "../etc" })));
+    expect(e.message).toBe(
+      'the working directory "../etc" is invalid, it needs to be an absolute path',
+    );
+    expect(e.hint).toBe("use -w /etc");
+  });
+
   it("user ids and supplementary groups", () => {
     const spec = generateSpec(
       settings({ user: { uid: 1000, gid: 1000, additionalGids: [10, 20], home: "/home/u" } }),
