@@ -10,12 +10,13 @@
 // kernel's own answer, different from the filter's, shows the call got
 // through. The attempts are made by a static C probe (test/support/sysprobe.c)
 // bind-mounted into the container.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { constants, tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { type Sandbox, sandbox } from "../support/minibox.js";
+import { buildStaticProgram, type StaticProgram } from "../support/static-program.js";
 import { testEnv } from "../support/testenv.js";
 
 const env = testEnv();
@@ -49,25 +50,15 @@ const ATTEMPTS = [
 ];
 
 let box: Sandbox;
+let probe: StaticProgram | undefined;
 let dir: string;
 let hostSleep: ChildProcess;
 const runs = new Map<string, Promise<Attempts>>();
 
 beforeAll(async () => {
   box = sandbox();
-  dir = mkdtempSync(path.join(tmpdir(), "minibox-sysprobe-"));
-  chmodSync(dir, 0o755);
-  const source = path.resolve(__dirname, "..", "support", "sysprobe.c");
-  execFileSync("gcc", [
-    "-static",
-    "-O2",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-o",
-    `${dir}/sysprobe`,
-    source,
-  ]);
+  probe = buildStaticProgram("sysprobe");
+  dir = probe.dir;
   // A process of the host's: the ptrace target, by its host PID.
   hostSleep = spawn("sleep", ["600"], { stdio: "ignore" });
   const r = await box.run(["pull", "-q", IMAGE]);
@@ -83,7 +74,7 @@ afterAll(async () => {
   const ids = (await box.run(["ps", "-a", "-q"])).stdout.split("\n").filter(Boolean);
   if (ids.length) await box.run(["rm", "-f", ...ids]);
   box.cleanup();
-  rmSync(dir, { recursive: true, force: true });
+  probe?.remove();
 });
 
 /** "== ATTEMPT" headers, then "STEP RET ERRNO" lines, as the run's script prints them. */
