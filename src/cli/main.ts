@@ -17,6 +17,7 @@ import { registerNetworkCommands } from "./network-commands.js";
 import { collect } from "./options.js";
 import { registerPushCommand } from "./push-command.js";
 import { registerRunCommand } from "./run-command.js";
+import { registerRuntimeCommand } from "./runtime-command.js";
 import { registerVolumeCommands } from "./volume-commands.js";
 
 function buildProgram(): Command {
@@ -53,6 +54,7 @@ function buildProgram(): Command {
   registerArchiveCommands(program);
   registerVolumeCommands(program);
   registerNetworkCommands(program);
+  registerRuntimeCommand(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

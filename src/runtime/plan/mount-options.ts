@@ -17,7 +17,7 @@ export const MS = {
 } as const;
 
 /** Mount options that are flags (the rest are filesystem data, like "mode=755"). */
-const OPTION_FLAGS: Record<string, number> = {
+export const OPTION_FLAGS: Record<string, number> = {
   ro: MS.RDONLY,
   nosuid: MS.NOSUID,
   nodev: MS.NODEV,

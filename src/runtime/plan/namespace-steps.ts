@@ -18,7 +18,7 @@ export const CLONE = {
 } as const;
 
 /** OCI namespace types made by the clone; the cgroup namespace is unshared later. */
-const NAMESPACE_FLAGS: Record<string, number> = {
+export const NAMESPACE_FLAGS: Record<string, number> = {
   mount: CLONE.NEWNS,
   uts: CLONE.NEWUTS,
   ipc: CLONE.NEWIPC,

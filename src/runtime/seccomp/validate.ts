@@ -14,7 +14,7 @@ import type {
   SeccompRule,
 } from "./profile.js";
 
-const ACTIONS: readonly SeccompAction[] = [
+export const ACTIONS: readonly SeccompAction[] = [
   "SCMP_ACT_KILL",
   "SCMP_ACT_KILL_THREAD",
   "SCMP_ACT_KILL_PROCESS",
@@ -25,7 +25,7 @@ const ACTIONS: readonly SeccompAction[] = [
   "SCMP_ACT_ALLOW",
 ];
 
-const OPS: readonly SeccompOp[] = [
+export const OPS: readonly SeccompOp[] = [
   "SCMP_CMP_NE",
   "SCMP_CMP_LT",
   "SCMP_CMP_LE",
