@@ -64,6 +64,8 @@ function buildRuntimeProgram(): Command {
       "use systemd's cgroup driver (not supported: minibox drives cgroupfs)",
     )
     .option("--rootless <value>", "rootless container handling: true, false or auto", "auto")
+    // Global flags come before the verb (as in runc): spec has its own --rootless.
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({ outputError: () => {} });
   const globals = () => program.opts<GlobalOptions>();
