@@ -100,6 +100,7 @@ function registerVerbs(program: Command, globals: () => GlobalOptions): void {
   for (const verb of VERBS_TO_COME) {
     program
       .command(verb)
+      .description("(not implemented yet)")
       .allowUnknownOption()
       .helpOption(false)
       .argument("[args...]")
@@ -119,6 +120,11 @@ function logTarget(globals: Partial<GlobalOptions>) {
 /** Run the runtime's command line on ARGS (without the program name); returns the exit status. */
 export async function runRuntimeCli(args: string[]): Promise<number> {
   const program = buildRuntimeProgram();
+  // Without a verb runc prints its help on stdout and succeeds.
+  if (args.length === 0) {
+    process.stdout.write(program.helpInformation());
+    return 0;
+  }
   try {
     await program.parseAsync(args, { from: "user" });
     return 0;

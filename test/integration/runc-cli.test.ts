@@ -57,6 +57,15 @@ describe("minibox-runc beside runc", () => {
     expect(run(RUNC, ["--version"]).stdout).toMatch(/^runc version \S+\ncommit: .*\nspec: /);
   });
 
+  it("no verb: the help on stdout, exit 0, as runc", () => {
+    for (const binary of [MINIBOX_RUNC, RUNC]) {
+      const r = run(binary, []);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/spec/);
+      expect(r.stderr).toBe("");
+    }
+  });
+
   it("spec writes runc's config.json (the same file but for ociVersion and hostname)", () => {
     for (const rootless of [false, true]) {
       const flags = rootless ? ["--rootless"] : [];
