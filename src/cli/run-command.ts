@@ -162,7 +162,7 @@ function addLimitOptions(run: Command): void {
     )
     .option(
       "--privileged",
-      "every capability, no seccomp filter, no masked or read-only paths, /sys writable, the host's devices in /dev; " +
+      "every capability, no seccomp filter (unless --security-opt seccomp=FILE names one), no masked or read-only paths, /sys writable, the host's devices in /dev; " +
         "still in a user namespace unless --userns=host, as podman's rootless --privileged (in it, the host's devices belong to the host's root: unusable)",
     )
     .option("-m, --memory <bytes>", "memory limit, e.g. 80m")

@@ -400,7 +400,11 @@ async function specStage(run: NewRun) {
     sysctls: flags.sysctls,
     devices: who.extras.devices,
   };
-  const spec = generateSpec({ ...settings, seccomp: await seccompProfile(run, settings) });
+  const spec = generateSpec({
+    ...settings,
+    seccomp: await seccompProfile(run, settings),
+    seccompNamed: run.flags.security?.seccomp !== undefined,
+  });
   await writeFile(paths.config, `${JSON.stringify(spec, null, 2)}\n`);
   return spec;
 }
@@ -413,7 +417,9 @@ async function specStage(run: NewRun) {
  */
 async function seccompProfile(run: NewRun, s: RunSettings): Promise<RunSettings["seccomp"]> {
   const choice = run.flags.security?.seccomp ?? "default";
-  if (s.privileged || choice === "unconfined" || !s.host) return "unconfined";
+  // --privileged runs unfiltered unless a profile file is named (Docker).
+  if ((s.privileged && choice === "default") || choice === "unconfined" || !s.host)
+    return "unconfined";
   const t = performance.now();
   const { spec, cache } = await resolvedSeccomp(
     rootLayout(run.ctx.store.root).seccompCache,

@@ -271,6 +271,11 @@ export interface RunSettings {
    * from seccomp/cache.ts) comes out unchanged: resolving it is the identity.
    */
   seccomp?: SeccompProfile | "unconfined";
+  /**
+   * --security-opt seccomp=FILE named the profile: --privileged keeps it
+   * (as Docker since 20.10); without it --privileged runs unfiltered.
+   */
+  seccompNamed?: boolean;
   /** What resolveProfile needs of the host: process.arch and os.release(). */
   host?: { arch: string; kernel: string };
   /** --privileged: every capability, no seccomp, no masked or read-only paths, /sys writable, hostDevices. */
@@ -469,10 +474,12 @@ function protectedPaths(s: RunSettings): Pick<SpecLinux, "maskedPaths" | "readon
 /**
  * linux.seccomp: the profile resolved for the container's bounding set (the
  * rules that depend on a capability follow it, as Docker's do) and for the
- * host's arch and kernel. None when unconfined or --privileged (Docker).
+ * host's arch and kernel. None when unconfined, or --privileged without a
+ * named profile (Docker).
  */
 function seccompOf(s: RunSettings, bounding: readonly string[]): Pick<SpecLinux, "seccomp"> {
-  if (s.privileged || s.seccomp === undefined || s.seccomp === "unconfined") return {};
+  if (s.seccomp === undefined || s.seccomp === "unconfined") return {};
+  if (s.privileged && !s.seccompNamed) return {};
   if (!s.host) throw new Error("generateSpec: a seccomp profile needs RunSettings.host");
   return {
     seccomp: resolveProfile(s.seccomp, {

@@ -174,6 +174,17 @@ describe("--privileged", () => {
     expect(Number(shown.stdout.trim())).toBeGreaterThan(0);
   });
 
+  test("--security-opt seccomp=FILE is kept under --privileged (Docker); builtin and no option: no filter", async () => {
+    const file = profileFile("no-mkdir-privileged.json", NO_MKDIR);
+    const flags = ["--privileged", "--security-opt", `seccomp=${file}`];
+    const s = await status(flags);
+    expect(s.Seccomp).toBe("2");
+    expect(s.CapEff).toBe(ALL_CAPS);
+    const refused = await sh("mkdir /tmp/d", flags);
+    expect(refused.stderr).toContain("Operation not permitted");
+    expect((await status(["--privileged", "--security-opt", "seccomp=builtin"])).Seccomp).toBe("0");
+  });
+
   test("/proc/sys is writable where it is namespaced, /sys is mounted read-write", async () => {
     const script =
       "echo 1 > /proc/sys/net/ipv4/ip_forward && cat /proc/sys/net/ipv4/ip_forward; grep ' /sys ' /proc/mounts";

@@ -168,6 +168,8 @@ const ROWS: Record<string, () => string[]> = {
     expect(inUserns.process.capabilities.effective).toEqual(ALL_CAPABILITIES);
     expect(inUserns.linux.namespaces.map((n) => n.type)).toContain("user");
     expect(inUserns.linux.seccomp).toBeUndefined();
+    // A profile named with --security-opt seccomp=FILE is kept (Docker).
+    expect(spec({ ...over, idmap: IDMAP, seccompNamed: true }).linux.seccomp).toBeDefined();
     expect([...inUserns.linux.maskedPaths, ...inUserns.linux.readonlyPaths]).toEqual([]);
     expect(mountOptions(inUserns, "/sys")).not.toContain("ro");
     expect(inUserns.linux.devices?.map((d) => d.path)).toEqual(["/dev/sda"]);
