@@ -520,23 +520,29 @@ export function capabilitySets(capAdd: string[], capDrop: string[], uid: number)
   };
 }
 
+/**
+ * /sys, read-only. In a user namespace that does not own its network
+ * namespace the kernel refuses a new sysfs (EPERM); runc then binds the
+ * host's /sys read-only (`bindType`: "bind", or "none" as `runc spec` writes).
+ */
+export function sysMount(bindHost: boolean, bindType = "bind"): SpecMount {
+  return bindHost
+    ? {
+        destination: "/sys",
+        type: bindType,
+        source: "/sys",
+        options: ["rbind", "nosuid", "noexec", "nodev", "ro"],
+      }
+    : {
+        destination: "/sys",
+        type: "sysfs",
+        source: "sysfs",
+        options: ["nosuid", "noexec", "nodev", "ro"],
+      };
+}
+
 function mounts(s: RunSettings): SpecMount[] {
-  // In a user namespace that does not own its network namespace the kernel
-  // refuses a new sysfs (EPERM); runc then binds the host's /sys read-only.
-  const sys: SpecMount =
-    s.idmap && s.network === "host"
-      ? {
-          destination: "/sys",
-          type: "bind",
-          source: "/sys",
-          options: ["rbind", "nosuid", "noexec", "nodev", "ro"],
-        }
-      : {
-          destination: "/sys",
-          type: "sysfs",
-          source: "sysfs",
-          options: ["nosuid", "noexec", "nodev", "ro"],
-        };
+  const sys = sysMount(s.idmap !== undefined && s.network === "host");
   // --privileged: /sys writable (Docker), where the kernel lets the namespace's root write.
   if (s.privileged) sys.options = sys.options.filter((o) => o !== "ro");
   const bind = (destination: string, source: string): SpecMount => ({

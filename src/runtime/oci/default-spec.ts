@@ -4,7 +4,7 @@
  * and one made for minibox-runc are the same file. A pure function: the
  * caller supplies the ids a rootless spec maps to.
  */
-import { DEFAULT_PATH, DEFAULT_READONLY_PATHS, OCI_VERSION } from "../spec.js";
+import { DEFAULT_PATH, DEFAULT_READONLY_PATHS, OCI_VERSION, sysMount } from "../spec.js";
 
 export interface StarterSpecOptions {
   /** `spec --rootless`: a user namespace mapping root to the caller (runc's ToRootless). */
@@ -36,19 +36,7 @@ function starterMounts(rootless: boolean): Json[] {
   // rootless container bind-mounts the host's /sys instead (as runc does).
   const devptsOptions = ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"];
   if (!rootless) devptsOptions.push("gid=5");
-  const sys = rootless
-    ? {
-        destination: "/sys",
-        type: "none",
-        source: "/sys",
-        options: ["rbind", "nosuid", "noexec", "nodev", "ro"],
-      }
-    : {
-        destination: "/sys",
-        type: "sysfs",
-        source: "sysfs",
-        options: ["nosuid", "noexec", "nodev", "ro"],
-      };
+  const sys = sysMount(rootless, "none");
   return [
     { destination: "/proc", type: "proc", source: "proc" },
     {
@@ -70,7 +58,7 @@ function starterMounts(rootless: boolean): Json[] {
       source: "mqueue",
       options: ["nosuid", "noexec", "nodev"],
     },
-    sys,
+    { ...sys },
     {
       destination: "/sys/fs/cgroup",
       type: "cgroup",
