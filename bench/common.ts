@@ -681,6 +681,22 @@ export function podmanArgs(s: PodmanStore, ...command: string[]): string[] {
 }
 
 /**
+ * `podman run` options every bench gives its podman containers: podman's
+ * default ulimits are above what this machine lets runc set, and its
+ * containers go under a cgroup parent of the bench's own (removed at the end).
+ */
+export function podmanRunLimits(cgroupParent: string): string[] {
+  return [
+    "--ulimit",
+    "nofile=20000:20000",
+    "--ulimit",
+    "nproc=32768:32768",
+    "--cgroup-parent",
+    cgroupParent,
+  ];
+}
+
+/**
  * A bench's one podman store, with the isolated configuration: graph root
  * `podman/root` and libpod tmpdir `podman/tmp` under `dir`, runroot `runroot`
  * (short on purpose: the overlay driver refuses runroots over 50

@@ -60,6 +60,7 @@ import {
   must,
   OUT,
   parseTrace,
+  podmanRunLimits,
   podmanStore,
   processesNaming,
   ratio,
@@ -149,14 +150,7 @@ const podmanArgs = PODMAN.args;
 const benchEnv = (): NodeJS.ProcessEnv => ({ ...PODMAN.env(), MINIBOX_CONFIG: P.mbxConfig });
 const mbx = (...args: string[]) => [LAUNCHER, "--root", P.mbxRoot, ...args];
 /** podman run's options shared by every podman container here (as in bench/run.ts). */
-const PODMAN_RUN = [
-  "--ulimit",
-  "nofile=20000:20000",
-  "--ulimit",
-  "nproc=32768:32768",
-  "--cgroup-parent",
-  PODMAN_CGROUP_PARENT,
-];
+const PODMAN_RUN = podmanRunLimits(PODMAN_CGROUP_PARENT);
 
 // ---- minibox's network state (read-only, through src/layout.ts) -------------------
 
