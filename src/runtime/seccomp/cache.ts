@@ -80,10 +80,9 @@ export async function resolvedSeccomp(
   profile: ProfileChoice,
   t: SeccompTarget,
 ): Promise<{ spec: SpecSeccomp; cache: CacheOutcome }> {
-  const which = profile === "default" ? "default" : profile;
   const file = path.join(
     dir,
-    `resolved-${key(which, [...t.capabilities].sort(), t.arch, t.kernel)}.json`,
+    `resolved-${key(profile, [...t.capabilities].sort(), t.arch, t.kernel)}.json`,
   );
   const cached = readEntry(file, isSpec);
   if (cached) return { spec: cached, cache: "hit" };
