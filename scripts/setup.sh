@@ -6,7 +6,8 @@
 #   scripts/setup.sh --test   plus the test suite's real peers: a registry
 #                             (docker-registry), skopeo, umoci, busybox-static,
 #                             podman (save/load are checked against it), runc
-#                             (minibox-runc's output is compared with it)
+#                             (minibox-runc's output is compared with it),
+#                             containerd (drives minibox-runc in the tests)
 #   scripts/setup.sh --bench  plus the benchmark peers: podman, runc, crun,
 #                             buildah, hyperfine; netavark and aardvark-dns
 #                             (podman's bridge network) and wrk (HTTP load)
@@ -26,7 +27,7 @@ if [ "$node_major" -lt 18 ]; then packages+=(nodejs npm); fi
 for arg in "$@"; do
   case "$arg" in
     --test) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3 qemu-system-x86 xz-utils curl
-                       podman runc) ;;
+                       podman runc containerd) ;;
     --bench) packages+=(docker-registry skopeo umoci busybox-static openssl apache2-utils python3
                         podman runc crun buildah hyperfine netavark aardvark-dns wrk) ;;
     *) echo "setup: unknown option $arg (use --test or --bench)" >&2; exit 1 ;;
