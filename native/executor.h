@@ -20,6 +20,8 @@
 #define EXIT_SETUP_FAILED 125
 #define EXIT_CANNOT_EXECUTE 126
 #define EXIT_NOT_FOUND 127
+/* On the errors pipe: the child waits for `start` (an errno is never negative). */
+#define START_WAITING (-1)
 
 struct executor;
 struct step;
@@ -79,6 +81,7 @@ struct strv {
 struct executor {
 	bool tracing;          /* --trace: a trace line per step */
 	bool detached;         /* --detach: outlive minibox, log, run the exit hook */
+	bool creating;         /* --create: exit once the child waits for `start` (minibox-runc create) */
 	struct timespec t0;
 	double step_start;     /* ms since t0 when the running step began */
 	struct plan plan;
@@ -94,6 +97,8 @@ struct executor {
 	pid_t child;           /* the cloned init */
 	int console_socket[2]; /* pty: [0] parent's end, [1] child's end */
 	int tty_master;        /* the container's terminal, received from the child */
+	int exec_fifo;         /* exec-fifo: what wait-start reads its go from */
+	int errors_fd;         /* the child's end of the errors pipe (wait-start says "created" there) */
 	struct monitor *monitor; /* log: the container's output goes through us */
 	int *held_ports;       /* hold-port: the published host ports' sockets, kept open */
 	size_t n_held_ports;
@@ -176,5 +181,6 @@ step_fn step_unshare, step_setns, step_user, step_groups, step_bounding, step_ca
 step_fn step_pty, step_console;
 step_fn step_write, step_report_pid, step_wait_go, step_log, step_exit_file, step_on_exit;
 step_fn step_veth, step_netif, step_route_default, step_hold_port;
+step_fn step_exec_fifo, step_wait_start, step_console_socket, step_join_ns;
 
 #endif

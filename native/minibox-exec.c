@@ -45,11 +45,12 @@ static void init_executor(struct executor *ex, int argc, char **argv)
 {
 	memset(ex, 0, sizeof(*ex));
 	clock_gettime(CLOCK_MONOTONIC, &ex->t0);
-	ex->host_mntns = ex->idmap_userns = ex->tty_master = -1;
+	ex->host_mntns = ex->idmap_userns = ex->tty_master = ex->exec_fifo = ex->errors_fd = -1;
 	ex->console_socket[0] = ex->console_socket[1] = -1;
 	for (int i = 1; i < argc; i++) {
 		ex->tracing |= !strcmp(argv[i], "--trace");
 		ex->detached |= !strcmp(argv[i], "--detach");
+		ex->creating |= !strcmp(argv[i], "--create");
 	}
 }
 
@@ -79,6 +80,7 @@ static _Noreturn void run_child(struct executor *ex, int release[2], int errors[
 	char c;
 	close(release[1]);
 	close(errors[0]);
+	ex->errors_fd = errors[1];
 	close_held_ports(ex);
 	/* The init dies with its parent: minibox (foreground) or the monitor (-d). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -109,15 +111,20 @@ static _Noreturn void run_child(struct executor *ex, int release[2], int errors[
 	_exit(EXIT_SETUP_FAILED); /* a plan without exec */
 }
 
-/* The errors pipe closes without data when execve succeeds. */
-static bool child_started(int errors)
+enum child_news { CHILD_STARTED, CHILD_WAITING, CHILD_FAILED };
+
+/* The errors pipe closes without data when execve succeeds; wait-start
+ * writes START_WAITING on it (create); a failed step writes its errno. */
+static enum child_news child_news(int errors)
 {
 	int child_errno = 0;
 	ssize_t n;
 	while ((n = read(errors, &child_errno, sizeof(child_errno))) < 0 && errno == EINTR)
 		;
 	close(errors);
-	return n == 0;
+	if (n == 0)
+		return CHILD_STARTED;
+	return n == sizeof(child_errno) && child_errno == START_WAITING ? CHILD_WAITING : CHILD_FAILED;
 }
 
 /* After the clone: run [parent], release the child, then wait as the run needs. */
@@ -152,7 +159,14 @@ static int run_parent(struct executor *ex, int release[2], int errors[2])
 		if (ex->tty_master >= 0 && ioctl(0, TIOCGWINSZ, &ws) == 0)
 			ioctl(ex->tty_master, TIOCSWINSZ, &ws);
 	}
-	if (child_started(errors[0]))
+	enum child_news news = child_news(errors[0]);
+	if (news == CHILD_WAITING && ex->creating) {
+		/* minibox-runc create: the child waits for `start`; we are done,
+		 * and it is adopted by the caller's subreaper. */
+		status("created");
+		return 0;
+	}
+	if (news == CHILD_STARTED)
 		status("started");
 	if (ex->detached)
 		return run_as_monitor(ex);

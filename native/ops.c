@@ -28,6 +28,9 @@ static const struct op ops[] = {
 	{ "exit-file", 1, 1, 1, step_exit_file },
 	{ "on-exit", 1, VARIADIC, 1, step_on_exit },
 	{ "setns", 1, VARIADIC, 1, step_setns },
+	{ "exec-fifo", 1, 1, 1, step_exec_fifo },
+	{ "console-socket", 1, 1, 1, step_console_socket },
+	{ "join-ns", 2, 2, 1, step_join_ns },
 	/* Ends [setup]; main() performs it, so it has no handler. */
 	{ "clone", 1, 1, 1, NULL },
 	/* [parent]: after the clone, before the child is released */
@@ -57,6 +60,7 @@ static const struct op ops[] = {
 	{ "closefds", 0, 0, 1, step_closefds },
 	{ "env", 1, 1, 1, step_env },
 	{ "init", 0, 0, 1, step_init },
+	{ "wait-start", 0, 0, 1, step_wait_start },
 	{ "exec", 1, VARIADIC, 1, step_exec },
 };
 

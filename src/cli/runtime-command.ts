@@ -9,23 +9,13 @@ import { Command, CommanderError } from "commander";
 import { MiniboxError } from "../errors.js";
 import { parseLogFormat, RuntimeLog } from "../runtime/oci/runtime-log.js";
 import { versionText } from "../runtime/oci/version.js";
-import {
-  featuresVerb,
-  type GlobalOptions,
-  listVerb,
-  specVerb,
-  stateVerb,
-} from "./runtime-verbs.js";
+import { registerContainerVerbs } from "./runtime-container-verbs.js";
+import { featuresVerb, type GlobalOptions, specVerb } from "./runtime-verbs.js";
 
 export const DEFAULT_RUNTIME_ROOT = "/run/minibox-runc";
 
 /** runc's verbs that need a container: named, so that calling one says it is still to come. */
 const VERBS_TO_COME = [
-  "create",
-  "start",
-  "run",
-  "kill",
-  "delete",
   "exec",
   "ps",
   "pause",
@@ -85,18 +75,7 @@ function registerVerbs(program: Command, globals: () => GlobalOptions): void {
     .option("--rootless", "a spec for a rootless container")
     .action((opts) => specVerb(opts));
   program.command("features").description("show the enabled features").action(featuresVerb);
-  program
-    .command("list")
-    .description("list the containers under --root")
-    .option("-f, --format <format>", "table or json", "table")
-    .option("-q, --quiet", "display only container IDs")
-    .action((opts) => listVerb(globals(), opts));
-  program
-    .command("state")
-    .description("output the state of a container")
-    .argument("<container-id>")
-    .allowExcessArguments(false)
-    .action((id: string) => stateVerb(globals(), id));
+  registerContainerVerbs(program, globals);
   for (const verb of VERBS_TO_COME) {
     program
       .command(verb)

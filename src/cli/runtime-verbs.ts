@@ -1,17 +1,10 @@
 /**
- * The verbs of `minibox-runc` that need no running container: spec, features,
- * list and state. Each parses nothing itself (commander did) and prints what
+ * The verbs of `minibox-runc` that need no container: spec and features. Each parses nothing itself (commander did) and prints what
  * runc prints, so callers written for runc read it unchanged.
  */
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { MiniboxError } from "../errors.js";
-import { checkContainerId } from "../runtime/oci/container-id.js";
-import {
-  formatListJson,
-  formatListTable,
-  type ListedContainer,
-} from "../runtime/oci/container-list.js";
 import { starterSpec } from "../runtime/oci/default-spec.js";
 import { runtimeFeatures } from "../runtime/oci/features.js";
 
@@ -44,31 +37,4 @@ export function specVerb(opts: { bundle?: string; rootless?: boolean }): void {
 
 export function featuresVerb(): void {
   process.stdout.write(`${JSON.stringify(runtimeFeatures(), null, 4)}\n`);
-}
-
-/**
- * The containers under --root. minibox-runc cannot create one yet (create is
- * still to come), so there is nothing to read; the printers are ready for it.
- */
-function containersUnder(_root: string): ListedContainer[] {
-  return [];
-}
-
-export function listVerb(globals: GlobalOptions, opts: { format: string; quiet?: boolean }): void {
-  const containers = containersUnder(globals.root);
-  if (opts.quiet) {
-    for (const c of containers) process.stdout.write(`${c.id}\n`);
-    return;
-  }
-  if (opts.format === "table") process.stdout.write(formatListTable(containers));
-  else if (opts.format === "json") process.stdout.write(formatListJson(containers));
-  else throw new MiniboxError("invalid format option");
-}
-
-export function stateVerb(globals: GlobalOptions, id: string): void {
-  checkContainerId(id);
-  if (!existsSync(path.join(globals.root, id))) throw new MiniboxError("container does not exist");
-  // A directory no minibox-runc wrote (create does not exist yet): say so
-  // rather than print a state that is made up.
-  throw new MiniboxError(`${id}: state of a minibox-runc container is not implemented yet`);
 }

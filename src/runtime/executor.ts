@@ -37,6 +37,8 @@ export interface ExecutorResult {
   failure?: { step?: PlanStep; call: string; errno: number; detail: string };
   pid?: number;
   started: boolean;
+  /** minibox-runc create: the init waits for `start`, and the executor has let go of it. */
+  created?: boolean;
 }
 
 /**
@@ -57,10 +59,16 @@ export interface ExecutionOptions {
   planFile?: string;
   /** -d: the executor stays behind as the container's monitor (see native/monitor.c). */
   detach?: boolean;
+  /** minibox-runc create: the executor exits once the init waits for `start` (native/steps-oci.c). */
+  create?: boolean;
 }
 
 function spawnExecutor(options: ExecutionOptions): ChildProcess {
-  const args = [...(options.trace ? ["--trace"] : []), ...(options.detach ? ["--detach"] : [])];
+  const args = [
+    ...(options.trace ? ["--trace"] : []),
+    ...(options.detach ? ["--detach"] : []),
+    ...(options.create ? ["--create"] : []),
+  ];
   const stdio = options.detach ? "ignore" : (options.stdio ?? "inherit");
   return spawn(executorPath(), args, {
     stdio: [stdio, stdio, stdio, "pipe", "pipe", "pipe"],
@@ -116,6 +124,8 @@ export class Execution {
     } else if (kind === "pid") {
       result.pid = Number(rest[0]);
       this.pending = this.pending.then(() => this.options.events?.onPid?.(result.pid as number));
+    } else if (kind === "created") {
+      result.created = true;
     } else if (kind === "started") {
       result.started = true;
       this.onStarted?.(result);
@@ -138,7 +148,8 @@ export class Execution {
       );
       this.child.on("close", async (code, signal) => {
         await this.pending;
-        if (result.exitCode === undefined && result.signal === undefined && !result.failure) {
+        const reported = result.exitCode !== undefined || result.signal !== undefined;
+        if (!reported && !result.failure && !result.created) {
           // No report at all: the executor itself died (e.g. SIGKILL).
           result.failure = {
             call: "executor",

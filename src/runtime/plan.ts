@@ -22,12 +22,17 @@ import { type PlanLayout, planContext } from "./plan/context.js";
 import { credentialSteps } from "./plan/credential-steps.js";
 import { deviceSteps } from "./plan/device-steps.js";
 import { chdirStep, execSteps } from "./plan/exec-steps.js";
-import { cloneStep, enterNamespaceSteps, utsAndNetworkSteps } from "./plan/namespace-steps.js";
+import {
+  cloneStep,
+  enterNamespaceSteps,
+  joinNamespaceSteps,
+  utsAndNetworkSteps,
+} from "./plan/namespace-steps.js";
 import { outputSteps } from "./plan/output-steps.js";
 import { parentSteps } from "./plan/parent-steps.js";
 import { holdPortSteps } from "./plan/port-steps.js";
 import { readOnlyRootSteps, rootfsSteps } from "./plan/rootfs-steps.js";
-import { consoleSteps, stdinSteps } from "./plan/stdio-steps.js";
+import { consoleSteps, stdinSteps, waitStartSteps } from "./plan/stdio-steps.js";
 import { type Plan, toPlan } from "./plan/steps.js";
 import type { CompiledFilter } from "./seccomp/compile.js";
 import type { Spec } from "./spec.js";
@@ -46,6 +51,7 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     ...bindSteps(ctx),
     ...readOnlyRootSteps(ctx),
     ...outputSteps(ctx),
+    ...joinNamespaceSteps(ctx),
     cloneStep(ctx),
   ];
   const child = [
@@ -53,10 +59,11 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     ...childMountSteps(ctx),
     // After pivot_root: the container's /dev/null, not a descriptor of the host's /dev.
     ...stdinSteps(process.terminal, layout.interactive),
-    ...consoleSteps(process.terminal),
+    ...consoleSteps(process.terminal, layout.consoleSocket ? "the console socket" : "minibox"),
     ...utsAndNetworkSteps(ctx),
     chdirStep(process.cwd),
     ...credentialSteps({ ...process, seccomp: filterFor(spec, layout.seccomp) }),
+    ...waitStartSteps(layout.startFifo),
     ...execSteps({ argv: process.args, env: process.env ?? [], init: layout.init }),
   ];
   return toPlan({ setup, parent: parentSteps(ctx), child });

@@ -49,6 +49,8 @@ export interface SpecProcess {
   capabilities: SpecCapabilities;
   rlimits: SpecRlimit[];
   noNewPrivileges: boolean;
+  /** /proc/PID/oom_score_adj of the init (written by the executor before the program runs). */
+  oomScoreAdj?: number;
 }
 
 export interface SpecCapabilities {

@@ -54,6 +54,8 @@ export interface Cgroup {
   /** Was a process in it killed by the OOM killer? (ask before destroy()) */
   oomKilled(): boolean;
   stats(): CgroupStats;
+  /** The directories above the container's made for it, deepest first (removed by destroy() when empty). */
+  createdAbove(): string[];
   /** Kill what's left, wait until empty (bounded, ~2 s), then rmdir every dir created, deepest first. Idempotent. */
   destroy(): Promise<void>;
 }

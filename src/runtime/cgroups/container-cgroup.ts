@@ -100,6 +100,11 @@ export class ContainerCgroup implements Cgroup {
     this.intermediates.sort((a, b) => b.split("/").length - a.split("/").length);
   }
 
+  /** The directories above the container's that were made for it (removed at destroy when empty). */
+  createdAbove(): string[] {
+    return [...this.intermediates];
+  }
+
   dirFor(controller: string): string | undefined {
     return this.byController.get(controller);
   }

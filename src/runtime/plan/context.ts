@@ -48,6 +48,15 @@ export interface PlanLayout {
   arch?: string;
   /** linux.seccomp compiled (seccomp/cache.ts); required when the spec has one. */
   seccomp?: CompiledFilter;
+  /**
+   * minibox-runc: an OCI bundle's root directory, bound (recursively) where
+   * the overlay would go — the container runs on the caller's rootfs, no layers.
+   */
+  rootfsBind?: string;
+  /** minibox-runc create: the FIFO the init waits on, before its program, until `start`. */
+  startFifo?: string;
+  /** minibox-runc --console-socket: where the terminal's master end is sent (instead of minibox). */
+  consoleSocket?: string;
 }
 
 export interface PlanContext {
@@ -55,8 +64,10 @@ export interface PlanContext {
   layout: PlanLayout;
   /** Where the overlay is mounted (host path). */
   rootfs: string;
-  /** The namespaces the container gets ("mount", "user", "network"…). */
+  /** The namespaces the container gets ("mount", "user", "network"…), made or joined. */
   namespaces: ReadonlySet<string>;
+  /** Those it gets new (the rest are joined by path: config.json's `path`). */
+  made: ReadonlySet<string>;
   userns: boolean;
   /** The host uid and gid of the container's root (0 and 0 without a user namespace). */
   root: { uid: number; gid: number };
@@ -110,12 +121,14 @@ function mountPoints(spec: Spec, layout: PlanLayout, rootfs: string): PlanContex
 export function planContext(spec: Spec, layout: PlanLayout): PlanContext {
   const rootfs = `${layout.containerDir}/rootfs`;
   const namespaces = new Set((spec.linux?.namespaces ?? []).map((n) => n.type));
+  const made = new Set((spec.linux?.namespaces ?? []).filter((n) => !n.path).map((n) => n.type));
   const userns = namespaces.has("user");
   return {
     spec,
     layout,
     rootfs,
     namespaces,
+    made,
     userns,
     root: userns
       ? { uid: hostIdOf(spec.linux?.uidMappings), gid: hostIdOf(spec.linux?.gidMappings) }

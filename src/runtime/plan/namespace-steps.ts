@@ -5,7 +5,7 @@
  */
 import type { PlanContext } from "./context.js";
 import { containerNetSteps } from "./network-steps.js";
-import type { NamespaceFlagsStep, Step, UserStep } from "./steps.js";
+import type { JoinNsStep, NamespaceFlagsStep, Step, UserStep } from "./steps.js";
 
 export const CLONE = {
   NEWNS: 0x00020000,
@@ -37,8 +37,26 @@ export function cloneFlagNames(flags: number): string {
 /** The end of setup: the container's init, in its new namespaces. */
 export function cloneStep(ctx: PlanContext): NamespaceFlagsStep {
   let flags = 0;
-  for (const ns of ctx.namespaces) flags |= NAMESPACE_FLAGS[ns] ?? 0;
+  for (const ns of ctx.made) flags |= NAMESPACE_FLAGS[ns] ?? 0;
   return { op: "clone", flags, describe: `clone(${cloneFlagNames(flags)})` };
+}
+
+/** /proc/PID/ns names of the OCI namespace types. */
+const PROC_NS_NAME: Record<string, string> = { network: "net", mount: "mnt" };
+
+/**
+ * Namespaces given by path (a pod's shared network, podman's netns): joined
+ * by the executor just before the clone, so the init starts inside them.
+ */
+export function joinNamespaceSteps(ctx: PlanContext): JoinNsStep[] {
+  return (ctx.spec.linux?.namespaces ?? [])
+    .filter((n): n is typeof n & { path: string } => Boolean(n.path))
+    .map((n) => ({
+      op: "join-ns",
+      path: n.path,
+      type: PROC_NS_NAME[n.type] ?? n.type,
+      describe: `setns(${n.path}): join the existing ${n.type} namespace`,
+    }));
 }
 
 /**
@@ -57,7 +75,7 @@ export function becomeNamespaceRootStep(): UserStep {
 /** The init's first steps: its own cgroup namespace, then root of its user namespace. */
 export function enterNamespaceSteps(ctx: PlanContext): Step[] {
   const steps: Step[] = [];
-  if (ctx.namespaces.has("cgroup")) {
+  if (ctx.made.has("cgroup")) {
     // The init is in its cgroup by now (the parent wrote it): that cgroup becomes the namespace's root.
     steps.push({ op: "unshare", flags: CLONE.NEWCGROUP, describe: "unshare(CLONE_NEWCGROUP)" });
   }
@@ -74,10 +92,10 @@ export function enterNamespaceSteps(ctx: PlanContext): Step[] {
 export function utsAndNetworkSteps(ctx: PlanContext): Step[] {
   const steps: Step[] = [];
   const hostname = ctx.spec.hostname;
-  if (ctx.namespaces.has("uts") && hostname) {
+  if (ctx.made.has("uts") && hostname) {
     steps.push({ op: "sethostname", value: hostname, describe: `sethostname ${hostname}` });
   }
-  if (ctx.namespaces.has("network")) {
+  if (ctx.made.has("network")) {
     steps.push({ op: "ifup", value: "lo", describe: "bring up the loopback interface" });
     // The default route goes through the first network that has a way out.
     const routed = ctx.layout.networks?.find((n) => !n.internal);

@@ -10,6 +10,16 @@ export function ptyStep(): BareStep {
   return { op: "pty", describe: "socket pair to receive the container's terminal (-t)" };
 }
 
+/** minibox-runc --console-socket: the caller's socket, which the child's console step sends the master to. */
+function consoleSocketStep(path: string): Step {
+  return { op: "console-socket", value: path, describe: `connect to the console socket ${path}` };
+}
+
+/** minibox-runc create: the FIFO the init waits on until `start` (runc's exec.fifo). */
+function execFifoStep(path: string): Step {
+  return { op: "exec-fifo", value: path, describe: `mkfifo ${path} and hold it open for the init` };
+}
+
 function logStep(ctx: PlanContext, log: NonNullable<PlanContext["layout"]["log"]>): Step {
   const { file, maxSize = 0, maxFiles = 1 } = log;
   const rotation = maxSize ? `, rotated at ${maxSize} bytes, ${maxFiles} files kept` : "";
@@ -31,11 +41,14 @@ function detachSteps(detach: NonNullable<PlanContext["layout"]["detach"]>): Step
   ];
 }
 
-/** pty (-t), log, exit-file and on-exit (-d). */
+/** pty (-t) or the console socket, the start FIFO, log, exit-file and on-exit (-d). */
 export function outputSteps(ctx: PlanContext): Step[] {
   const { layout } = ctx;
+  const terminal = ctx.spec.process.terminal;
   return [
-    ...(ctx.spec.process.terminal ? [ptyStep()] : []),
+    ...(terminal && !layout.consoleSocket ? [ptyStep()] : []),
+    ...(terminal && layout.consoleSocket ? [consoleSocketStep(layout.consoleSocket)] : []),
+    ...(layout.startFifo ? [execFifoStep(layout.startFifo)] : []),
     ...(layout.log ? [logStep(ctx, layout.log)] : []),
     ...(layout.detach ? detachSteps(layout.detach) : []),
   ];

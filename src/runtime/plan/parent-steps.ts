@@ -49,10 +49,19 @@ function bridgeSteps(ctx: PlanContext): Step[] {
   );
 }
 
+/** process.oomScoreAdj (minibox-runc: an engine's config.json may set it). */
+function oomScoreSteps(ctx: PlanContext): WriteStep[] {
+  const adj = ctx.spec.process.oomScoreAdj;
+  if (adj === undefined) return [];
+  const path = "/proc/{pid}/oom_score_adj";
+  return [{ op: "write", path, data: String(adj), describe: `write ${path}: ${adj}` }];
+}
+
 /** uid/gid maps, cgroup, the veth, PID report, and (network set-up) a wait for minibox's go. */
 export function parentSteps(ctx: PlanContext): Step[] {
   const steps: Step[] = [
     ...idMapSteps(ctx),
+    ...oomScoreSteps(ctx),
     ...cgroupSteps(ctx.layout.cgroupProcs),
     ...bridgeSteps(ctx),
     { op: "report-pid", describe: "tell minibox the init's PID" },

@@ -114,14 +114,23 @@ function mountPointSteps(ctx: PlanContext): CreateStep[] {
   ];
 }
 
-/** mountns, the layers, the overlay, the mount points. */
+/**
+ * minibox-runc: the bundle's root directory bound recursively where the
+ * overlay would be (pivot_root wants a mount point; runc binds it too).
+ */
+function bundleRootStep(ctx: PlanContext, dir: string): Step {
+  return mountStep(dir, ctx.rootfs, "", MS.BIND | MS.REC, "");
+}
+
+/** mountns, the layers, the overlay (or a bundle's rootfs), the mount points. */
 export function rootfsSteps(ctx: PlanContext): Step[] {
-  const layers = layerSteps(ctx);
+  const bundleRoot = ctx.layout.rootfsBind;
+  const layers = bundleRoot ? { steps: [], lowerDirs: [] } : layerSteps(ctx);
   return [
     mountNamespaceStep(),
     rootStep(ctx.rootfs, "the container's root filesystem"),
     ...layers.steps,
-    overlayStep(ctx, layers.lowerDirs),
+    bundleRoot ? bundleRootStep(ctx, bundleRoot) : overlayStep(ctx, layers.lowerDirs),
     ...mountPointSteps(ctx),
   ];
 }

@@ -23,7 +23,8 @@ export interface BareStep extends Described {
     | "console"
     | "no-new-privs"
     | "closefds"
-    | "init";
+    | "init"
+    | "wait-start";
 }
 export interface IdmapUsernsStep extends Described {
   op: "idmap-userns";
@@ -91,7 +92,9 @@ export interface OneFieldStep extends Described {
     | "setdomainname"
     | "ifup"
     | "chdir"
-    | "env";
+    | "env"
+    | "exec-fifo"
+    | "console-socket";
   value: string;
 }
 export interface LogStep extends Described {
@@ -161,6 +164,13 @@ export interface SetnsStep extends Described {
   /** /proc/<pid>/ns names, in the order they are joined. */
   namespaces: string[];
 }
+/** [setup] Join an existing namespace (config.json's namespace `path`) before the clone. */
+export interface JoinNsStep extends Described {
+  op: "join-ns";
+  path: string;
+  /** The /proc/PID/ns name: net, ipc, uts, pid, cgroup. */
+  type: string;
+}
 /**
  * [parent] A veth pair: the peer is created straight in the netns of `pid`
  * ("{pid}": the container's init) under its final name, the host end is put
@@ -224,6 +234,7 @@ export type Step =
   | CapsStep
   | SeccompStep
   | SetnsStep
+  | JoinNsStep
   | VethStep
   | HoldPortStep
   | NetifStep
@@ -314,6 +325,10 @@ export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
   init: bare,
   exec: { arity: [1, MANY], fields: (s) => s.argv },
   setns: { arity: [2, MANY], fields: (s) => [s.pid, ...s.namespaces] },
+  "join-ns": { arity: [2, 2], fields: (s) => [s.path, s.type] },
+  "exec-fifo": one,
+  "console-socket": one,
+  "wait-start": bare,
 };
 
 /** The step's fields as the executor reads them (after the op name). */

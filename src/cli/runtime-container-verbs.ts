@@ -1,0 +1,136 @@
+/**
+ * minibox-runc's verbs on containers — create, start, run, state, kill,
+ * delete, list — with runc's flags, wired to src/runtime/oci/lifecycle.ts.
+ */
+import { readdirSync } from "node:fs";
+import type { Command } from "commander";
+import { MiniboxError } from "../errors.js";
+import {
+  formatListJson,
+  formatListTable,
+  type ListedContainer,
+} from "../runtime/oci/container-list.js";
+import {
+  createContainer,
+  deleteContainer,
+  killContainer,
+  runContainer,
+  startContainer,
+} from "../runtime/oci/lifecycle.js";
+import { ociState, readRecord } from "../runtime/oci/runtime-state.js";
+import type { GlobalOptions } from "./runtime-verbs.js";
+
+interface CreateFlags {
+  bundle?: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  preserveFds: string;
+  detach?: boolean;
+}
+
+/** --preserve-fds: the executor's own descriptors are 3-5; passing the caller's is still to come. */
+function checkPreserveFds(flags: CreateFlags): void {
+  if (Number(flags.preserveFds) > 0) {
+    throw new MiniboxError("--preserve-fds is not supported by minibox-runc yet (pass 0)");
+  }
+}
+
+function createOptions(command: Command): Command {
+  return command
+    .option("-b, --bundle <dir>", "path to the bundle (default: the current directory)")
+    .option(
+      "--console-socket <path>",
+      "unix socket to send the pty master to (with process.terminal)",
+    )
+    .option("--pid-file <file>", "write the init's PID here")
+    .option("--no-pivot", "accepted for runc compatibility: minibox always uses pivot_root")
+    .option("--no-new-keyring", "accepted for runc compatibility: minibox makes no session keyring")
+    .option("--preserve-fds <n>", "extra descriptors to pass to the container", "0")
+    .argument("<container-id>");
+}
+
+/** The containers under --root, each with its status read now. */
+function containersUnder(root: string): ListedContainer[] {
+  let ids: string[];
+  try {
+    ids = readdirSync(root).sort();
+  } catch {
+    return [];
+  }
+  const out: ListedContainer[] = [];
+  for (const id of ids) {
+    try {
+      const s = ociState(root, readRecord(root, id));
+      out.push({
+        id,
+        pid: s.pid,
+        status: s.status,
+        bundle: s.bundle,
+        created: s.created,
+        owner: s.owner,
+      });
+    } catch {
+      // not a container (yet): an aborted create, another tool's file
+    }
+  }
+  return out;
+}
+
+export function registerContainerVerbs(program: Command, globals: () => GlobalOptions): void {
+  createOptions(
+    program.command("create").description("create a container (its init waits for start)"),
+  ).action(async (id: string, flags: CreateFlags) => {
+    checkPreserveFds(flags);
+    await createContainer({ root: globals().root, id, ...flags });
+  });
+  program
+    .command("start")
+    .description("start the program of a created container")
+    .argument("<container-id>")
+    .action((id: string) => startContainer(globals().root, id));
+  createOptions(program.command("run").description("create and run a container"))
+    .option("-d, --detach", "detach from the container's process")
+    .option("--keep", "accepted for runc compatibility")
+    .action(async (id: string, flags: CreateFlags) => {
+      checkPreserveFds(flags);
+      process.exitCode = await runContainer({ root: globals().root, id, ...flags });
+    });
+  program
+    .command("state")
+    .description("output the state of a container")
+    .argument("<container-id>")
+    .action((id: string) => {
+      const root = globals().root;
+      process.stdout.write(`${JSON.stringify(ociState(root, readRecord(root, id)), null, "  ")}\n`);
+    });
+  program
+    .command("kill")
+    .description("send a signal to the container's init (default SIGTERM)")
+    .option("-a, --all", "send it to every process in the container")
+    .argument("<container-id>")
+    .argument("[signal]")
+    .action((id: string, signal: string | undefined, flags: { all?: boolean }) =>
+      killContainer(globals().root, id, signal, flags.all === true),
+    );
+  program
+    .command("delete")
+    .description("delete a container and what it holds")
+    .option("-f, --force", "kill it first if it is still running")
+    .argument("<container-id>")
+    .action((id: string, flags: { force?: boolean }) =>
+      deleteContainer(globals().root, id, flags.force === true),
+    );
+  program
+    .command("list")
+    .description("list the containers under --root")
+    .option("-f, --format <format>", "table or json", "table")
+    .option("-q, --quiet", "display only container IDs")
+    .action((opts: { format: string; quiet?: boolean }) => {
+      const containers = containersUnder(globals().root);
+      if (opts.quiet) {
+        for (const c of containers) process.stdout.write(`${c.id}\n`);
+      } else if (opts.format === "table") process.stdout.write(formatListTable(containers));
+      else if (opts.format === "json") process.stdout.write(formatListJson(containers));
+      else throw new MiniboxError("invalid format option");
+    });
+}
