@@ -81,7 +81,7 @@ struct strv {
 struct executor {
 	bool tracing;          /* --trace: a trace line per step */
 	bool detached;         /* --detach: outlive minibox, log, run the exit hook */
-	bool creating;         /* --create: exit once the child waits for `start` (minibox-runc create) */
+	bool let_go;           /* --let-go: exit once the child waits for `start` or runs (minibox-runc create, exec -d) */
 	struct timespec t0;
 	double step_start;     /* ms since t0 when the running step began */
 	struct plan plan;

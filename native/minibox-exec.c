@@ -50,7 +50,7 @@ static void init_executor(struct executor *ex, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		ex->tracing |= !strcmp(argv[i], "--trace");
 		ex->detached |= !strcmp(argv[i], "--detach");
-		ex->creating |= !strcmp(argv[i], "--create");
+		ex->let_go |= !strcmp(argv[i], "--let-go");
 	}
 }
 
@@ -82,8 +82,12 @@ static _Noreturn void run_child(struct executor *ex, int release[2], int errors[
 	close(errors[0]);
 	ex->errors_fd = errors[1];
 	close_held_ports(ex);
-	/* The init dies with its parent: minibox (foreground) or the monitor (-d). */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* The init dies with its parent: minibox (foreground) or the monitor
+	 * (-d). Not under --let-go: there we exit first, on purpose, and the
+	 * caller's subreaper adopts it (until released it exits on the
+	 * release pipe's EOF anyway). */
+	if (!ex->let_go)
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	/* A session of our own, without a controlling terminal, as runc does.
 	 * stdio may be the caller's terminal (`exec`, `run -i` without -t), and
 	 * in the caller's session the container could push input into it with
@@ -160,7 +164,7 @@ static int run_parent(struct executor *ex, int release[2], int errors[2])
 			ioctl(ex->tty_master, TIOCSWINSZ, &ws);
 	}
 	enum child_news news = child_news(errors[0]);
-	if (news == CHILD_WAITING && ex->creating) {
+	if (news == CHILD_WAITING && ex->let_go) {
 		/* minibox-runc create: the child waits for `start`; we are done,
 		 * and it is adopted by the caller's subreaper. */
 		status("created");
@@ -168,6 +172,8 @@ static int run_parent(struct executor *ex, int release[2], int errors[2])
 	}
 	if (news == CHILD_STARTED)
 		status("started");
+	if (news == CHILD_STARTED && ex->let_go)
+		return 0; /* minibox-runc exec --detach: the same, once it runs */
 	if (ex->detached)
 		return run_as_monitor(ex);
 	if (monitor_logging(ex->monitor) && ex->tty_master < 0)

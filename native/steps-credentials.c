@@ -63,8 +63,9 @@ int step_user(struct executor *ex, const struct step *st)
 		return fail(ex, st, "setresgid", arg(st, 2));
 	if (setresuid(uid, uid, uid) < 0)
 		return fail(ex, st, "setresuid", arg(st, 1));
-	prctl(PR_SET_PDEATHSIG, SIGKILL); /* credential changes clear it */
-	stay_undumpable();                /* and may make us dumpable */
+	if (!ex->let_go)
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* credential changes clear it (see run_child) */
+	stay_undumpable();                        /* and may make us dumpable */
 	return 0;
 }
 

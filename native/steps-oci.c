@@ -17,7 +17,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -40,10 +39,6 @@ int step_wait_start(struct executor *ex, const struct step *st)
 	int created = START_WAITING;
 	char go;
 	ssize_t n;
-	/* The executor exits once it reads "created": we outlive it on purpose
-	 * (the caller, a subreaper such as containerd's shim or conmon, adopts
-	 * us), so its death must not kill us any more. */
-	prctl(PR_SET_PDEATHSIG, 0);
 	if (write(ex->errors_fd, &created, sizeof(created)) != sizeof(created))
 		return fail(ex, st, "write", "errors pipe");
 	/* minibox waits for the executor's status pipe to close: let go of it

@@ -15,16 +15,7 @@ import { featuresVerb, type GlobalOptions, specVerb } from "./runtime-verbs.js";
 export const DEFAULT_RUNTIME_ROOT = "/run/minibox-runc";
 
 /** runc's verbs that need a container: named, so that calling one says it is still to come. */
-const VERBS_TO_COME = [
-  "exec",
-  "ps",
-  "pause",
-  "resume",
-  "update",
-  "events",
-  "checkpoint",
-  "restore",
-];
+const VERBS_TO_COME = ["ps", "pause", "resume", "update", "events", "checkpoint", "restore"];
 
 function checkGlobals(globals: GlobalOptions): void {
   parseLogFormat(globals.logFormat);
@@ -106,7 +97,10 @@ export async function runRuntimeCli(args: string[]): Promise<number> {
   }
   try {
     await program.parseAsync(args, { from: "user" });
-    return 0;
+    // run and exec pass the container's exit status on through process.exitCode.
+    const code = Number(process.exitCode ?? 0);
+    process.exitCode = undefined;
+    return code;
   } catch (err) {
     if (err instanceof CommanderError && err.exitCode === 0) return 0; // --help, --version
     const message =

@@ -10,6 +10,7 @@ import {
   formatListTable,
   type ListedContainer,
 } from "../runtime/oci/container-list.js";
+import { type ExecFlags, execProcess } from "../runtime/oci/exec-process.js";
 import {
   createContainer,
   deleteContainer,
@@ -48,6 +49,8 @@ function createOptions(command: Command): Command {
     .option("--preserve-fds <n>", "extra descriptors to pass to the container", "0")
     .argument("<container-id>");
 }
+
+const collect = (value: string, previous: string[]) => [...previous, value];
 
 /** The containers under --root, each with its status read now. */
 function containersUnder(root: string): ListedContainer[] {
@@ -94,6 +97,27 @@ export function registerContainerVerbs(program: Command, globals: () => GlobalOp
     .action(async (id: string, flags: CreateFlags) => {
       checkPreserveFds(flags);
       process.exitCode = await runContainer({ root: globals().root, id, ...flags });
+    });
+  program
+    .command("exec")
+    .description("run a process in a running container")
+    .option("-p, --process <file>", "process.json: the process to run (instead of a command)")
+    .option("-d, --detach", "detach from the process (the caller reaps it)")
+    .option("--pid-file <file>", "write the process's PID here")
+    .option("--console-socket <path>", "unix socket to send the pty master to (with -t)")
+    .option("-t, --tty", "allocate a pseudo-TTY")
+    .option("--cwd <dir>", "working directory in the container")
+    .option("-e, --env <var>", "environment variable (repeatable)", collect, [])
+    .option("-u, --user <uid[:gid]>", "user to run as")
+    .option("-c, --cap <cap>", "add a capability (repeatable)", collect, [])
+    .option("--no-new-privs", "set no_new_privs")
+    .option("--preserve-fds <n>", "extra descriptors to pass to the process", "0")
+    .argument("<container-id>")
+    .argument("[command...]")
+    .passThroughOptions()
+    .action(async (id: string, command: string[], flags: ExecFlags & CreateFlags) => {
+      checkPreserveFds(flags);
+      process.exitCode = await execProcess(globals().root, id, command, flags);
     });
   program
     .command("state")

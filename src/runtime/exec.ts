@@ -49,7 +49,7 @@ export interface ExecOptions {
 const NAMESPACES = ["user", "cgroup", "ipc", "uts", "net", "pid", "mnt"];
 
 /** The container's namespaces by their /proc/<pid>/ns names. */
-function ownNamespaces(spec: Spec): Set<string> {
+export function ownNamespaces(spec: Spec): Set<string> {
   return new Set(
     (spec.linux.namespaces ?? []).map((n) =>
       n.type === "mount" ? "mnt" : n.type === "network" ? "net" : n.type,
@@ -58,7 +58,12 @@ function ownNamespaces(spec: Spec): Set<string> {
 }
 
 /** Into the running container: its cgroup, its namespaces, then a fork into its PID namespace. */
-function joinSteps(pid: number, own: Set<string>, cgroupProcs: string[], tty: boolean): Step[] {
+export function joinSteps(
+  pid: number,
+  own: Set<string>,
+  cgroupProcs: string[],
+  tty: boolean,
+): Step[] {
   const join = NAMESPACES.filter((ns) => own.has(ns));
   return [
     ...cgroupProcs.map(
@@ -125,7 +130,7 @@ export function buildExecPlan(
 }
 
 /** The container's environment, TERM with -t, then -e: a later value of a name replaces an earlier one in place. */
-function mergeEnv(base: string[], extra: string[], tty: boolean): string[] {
+export function mergeEnv(base: string[], extra: string[], tty: boolean): string[] {
   const out = new Map(base.map((e) => [e.split("=")[0] as string, e]));
   if (tty) out.set("TERM", "TERM=xterm");
   for (const e of extra) out.set(e.split("=")[0] as string, e);

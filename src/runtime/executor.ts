@@ -59,15 +59,19 @@ export interface ExecutionOptions {
   planFile?: string;
   /** -d: the executor stays behind as the container's monitor (see native/monitor.c). */
   detach?: boolean;
-  /** minibox-runc create: the executor exits once the init waits for `start` (native/steps-oci.c). */
-  create?: boolean;
+  /**
+   * minibox-runc create and exec --detach: the executor exits once the child
+   * waits for `start` (native/steps-oci.c) or runs its program; the caller's
+   * subreaper adopts the child.
+   */
+  letGo?: boolean;
 }
 
 function spawnExecutor(options: ExecutionOptions): ChildProcess {
   const args = [
     ...(options.trace ? ["--trace"] : []),
     ...(options.detach ? ["--detach"] : []),
-    ...(options.create ? ["--create"] : []),
+    ...(options.letGo ? ["--let-go"] : []),
   ];
   const stdio = options.detach ? "ignore" : (options.stdio ?? "inherit");
   return spawn(executorPath(), args, {

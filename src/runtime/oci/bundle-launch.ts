@@ -160,7 +160,7 @@ export async function launchBundle(req: LaunchRequest): Promise<BundleLaunch> {
     const launch = { heldError: undefined as Error | undefined };
     const execution: Execution = new Execution(plan, {
       trace: false,
-      create: req.create,
+      letGo: req.create,
       planFile: path.join(dir, "plan.txt"),
       events: {
         ...req.events,

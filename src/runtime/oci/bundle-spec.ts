@@ -187,7 +187,8 @@ function rlimits(v: unknown) {
   });
 }
 
-function processOf(v: unknown) {
+/** config.json's `process` (also `exec --process`'s process.json). */
+export function processOf(v: unknown) {
   const p = object(v, "process");
   const args = strings(p.args, "process.args");
   if (args.length === 0) bad("process.args", "must not be empty");

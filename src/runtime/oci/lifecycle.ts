@@ -12,9 +12,9 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
-  renameSync,
   rmSync,
   unlinkSync,
+  writeFileSync,
   writeSync,
 } from "node:fs";
 import { MiniboxError } from "../../errors.js";
@@ -25,6 +25,7 @@ import { explainFailure } from "../failure.js";
 import { type BundleLaunch, launchBundle, loadBundle } from "./bundle-launch.js";
 import type { Hooks } from "./bundle-spec.js";
 import { runHooks, runHooksWarning } from "./hooks.js";
+import { writePidFile } from "./pid-file.js";
 import {
   containerDir,
   execFifo,
@@ -34,6 +35,7 @@ import {
   procStat,
   type RuntimeRecord,
   readRecord,
+  specFile,
   statusOf,
   writeRecord,
 } from "./runtime-state.js";
@@ -62,15 +64,6 @@ function newContainerDir(root: string, id: string): string {
     throw err;
   }
   return dir;
-}
-
-/** The pid file, written whole (temp file, rename) as runc does: callers poll for it. */
-function writePidFile(file: string, pid: number): void {
-  const tmp = `${file}.minibox-tmp`;
-  const fd = openSync(tmp, "w", 0o644);
-  writeSync(fd, String(pid));
-  closeSync(fd);
-  renameSync(tmp, file);
 }
 
 function recordOf(launch: BundleLaunch, pid: number): RuntimeRecord {
@@ -165,6 +158,7 @@ export async function createContainer(opts: CreateOptions): Promise<void> {
     const result = await l.execution.done;
     if (!result.created || result.pid === undefined)
       throw new MiniboxError(failureMessage(l, result));
+    writeFileSync(specFile(dir), JSON.stringify(l.loaded.spec));
     writeRecord(dir, recordOf(l, result.pid));
     if (opts.pidFile) writePidFile(opts.pidFile, result.pid);
   } catch (err) {
@@ -210,6 +204,7 @@ export async function runContainer(opts: CreateOptions & { detach?: boolean }): 
   let l: BundleLaunch | undefined;
   try {
     l = await launch(opts, dir, false, async (self, pid) => {
+      writeFileSync(specFile(dir), JSON.stringify(self.loaded.spec));
       writeRecord(dir, recordOf(self, pid));
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
     });

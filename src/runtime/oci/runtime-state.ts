@@ -56,6 +56,8 @@ export function containerDir(root: string, id: string): string {
 
 export const stateFile = (dir: string) => path.join(dir, "state.json");
 export const execFifo = (dir: string) => path.join(dir, "exec.fifo");
+/** The checked spec the container was made from (exec starts from its process, as runc). */
+export const specFile = (dir: string) => path.join(dir, "spec.json");
 
 /** The record of container `id`; runc's error when there is none. */
 export function readRecord(root: string, id: string): RuntimeRecord {

@@ -11,7 +11,7 @@ export function ptyStep(): BareStep {
 }
 
 /** minibox-runc --console-socket: the caller's socket, which the child's console step sends the master to. */
-function consoleSocketStep(path: string): Step {
+export function consoleSocketStep(path: string): Step {
   return { op: "console-socket", value: path, describe: `connect to the console socket ${path}` };
 }
 
