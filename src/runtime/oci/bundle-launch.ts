@@ -16,6 +16,7 @@ import {
   createCgroup,
   detectCgroupVersion,
 } from "../cgroups/index.js";
+import { DEFAULT_DEVICE_RULES, type SpecDeviceCgroup } from "../devices.js";
 import { Execution, type ExecutorEvents } from "../executor.js";
 import { buildPlan } from "../plan.js";
 import { compiledSeccomp } from "../seccomp/cache.js";
@@ -61,6 +62,26 @@ export function cgroupMountFor(m: SpecMount, version: 1 | 2): SpecMount {
   return { ...m, type: "tmpfs", source: "cgroup", options: [...keep, "mode=755"] };
 }
 
+/**
+ * The device cgroup's rules: the spec's, then (as runc appends them) the
+ * standard devices every container may use — /dev/null, zero, full, tty,
+ * (u)random, ptys, tun — and the spec's own linux.devices nodes.
+ */
+export function deviceRulesOf(spec: Spec): SpecDeviceCgroup[] | undefined {
+  const rules = spec.linux.resources.devices;
+  if (!rules) return undefined;
+  const nodes = (spec.linux.devices ?? []).map(
+    (d): SpecDeviceCgroup => ({
+      allow: true,
+      type: d.type,
+      major: d.major,
+      minor: d.minor,
+      access: "rwm",
+    }),
+  );
+  return [...rules, ...DEFAULT_DEVICE_RULES.map((r) => ({ ...r })), ...nodes];
+}
+
 /** linux.resources as the cgroup module's limits. */
 export function limitsOf(spec: Spec): CgroupLimits {
   const r = spec.linux.resources;
@@ -71,7 +92,7 @@ export function limitsOf(spec: Spec): CgroupLimits {
     cpuPeriod: r.cpu?.period,
     cpuShares: r.cpu?.shares,
     pidsLimit: r.pids?.limit,
-    devices: r.devices,
+    devices: deviceRulesOf(spec),
   };
 }
 

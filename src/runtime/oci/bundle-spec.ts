@@ -56,6 +56,7 @@ function bad(field: string, what: string): never {
 }
 
 function object(v: unknown, field: string): Json {
+  if (v === undefined) bad(field, "is required");
   if (v === null || typeof v !== "object" || Array.isArray(v)) bad(field, "must be an object");
   return v as Json;
 }

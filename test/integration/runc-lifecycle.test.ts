@@ -1,0 +1,298 @@
+// minibox-runc's container verbs on a real bundle (a busybox-static rootfs),
+// driven as containerd's shim and conmon drive runc: create leaves the init
+// waiting before its program, start releases it, state reads the kernel,
+// exec joins it, kill signals it, delete removes everything; hooks get the
+// state on stdin; the console socket receives the terminal; bad bundles get
+// one line naming the field, and leave nothing in --root.
+import { spawn, spawnSync } from "node:child_process";
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { REPO_ROOT } from "../support/minibox.js";
+
+const MINIBOX_RUNC = path.join(REPO_ROOT, "minibox-runc");
+const work = mkdtempSync(path.join(tmpdir(), "minibox-runc-life-"));
+const root = path.join(work, "state");
+// Whatever a failed test left: its containers (so the next test starts from
+// an empty --root), then the files.
+afterEach(() => {
+  for (const id of existsSync(root) ? readdirSync(root) : []) runc(["delete", "--force", id]);
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+let calls = 0;
+
+/**
+ * One call, its stdio in files: a created container's init inherits them
+ * and holds them open (as it holds containerd's fifos), so pipes would
+ * never reach EOF.
+ */
+function runc(args: string[], cwd = work) {
+  const out = path.join(work, `call-${++calls}.out`);
+  const err = path.join(work, `call-${calls}.err`);
+  const fds = [openSync(out, "w"), openSync(err, "w")];
+  const r = spawnSync(MINIBOX_RUNC, ["--root", root, ...args], { cwd, stdio: ["ignore", ...fds] });
+  for (const fd of fds) closeSync(fd);
+  return { code: r.status, stdout: readFileSync(out, "utf8"), stderr: readFileSync(err, "utf8") };
+}
+
+/** The message of runc's text log line on stderr (msg="…", quotes escaped as logrus does). */
+function errorOf(stderr: string): string {
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
+  return m ? (JSON.parse(`"${m[1]}"`) as string) : stderr;
+}
+
+const APPLETS = ["sh", "echo", "sleep", "cat", "id", "hostname", "touch", "ls", "grep"];
+
+/** A bundle: busybox-static as the rootfs, `runc spec`'s config changed by `edit`. */
+function bundle(name: string, edit: (c: Record<string, any>) => void): string {
+  const dir = path.join(work, name);
+  mkdirSync(path.join(dir, "rootfs", "bin"), { recursive: true });
+  mkdirSync(path.join(dir, "rootfs", "tmp"));
+  chmodSync(path.join(dir, "rootfs", "tmp"), 0o1777);
+  copyFileSync("/bin/busybox", path.join(dir, "rootfs", "bin", "busybox"));
+  for (const a of APPLETS) symlinkSync("busybox", path.join(dir, "rootfs", "bin", a));
+  expect(runc(["spec", "--bundle", dir]).code).toBe(0);
+  const config = JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8"));
+  config.process.terminal = false;
+  config.root.readonly = false;
+  edit(config);
+  writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
+  return dir;
+}
+
+function state(id: string) {
+  const r = runc(["state", id]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as { status: string; pid: number; id: string; bundle: string };
+}
+
+async function until(check: () => boolean, what: string) {
+  for (let i = 0; i < 100; i++) {
+    if (check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The record's cgroup directories (what delete must remove). */
+function cgroupDirs(id: string): string[] {
+  return JSON.parse(readFileSync(path.join(root, id, "state.json"), "utf8")).cgroupDirs;
+}
+
+describe("minibox-runc: the container lifecycle", () => {
+  it("run: the program's output and exit status; nothing left in --root", () => {
+    const b = bundle("run", (c) => {
+      c.process.args = ["sh", "-c", "echo hello from $(hostname); exit 3"];
+    });
+    const r = runc(["run", "--bundle", b, "r1"]);
+    expect(r.stdout).toBe("hello from minibox\n");
+    expect(r.code).toBe(3);
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it("create waits before the program; start runs it; exec joins it; kill and delete end it", async () => {
+    const b = bundle("life", (c) => {
+      c.process.args = ["sh", "-c", "touch /tmp/started; exec sleep 60"];
+      c.linux.resources = { ...c.linux.resources, memory: { limit: 64 * 1024 * 1024 } };
+    });
+    const pidFile = path.join(work, "life.pid");
+    const created = runc(["create", "--bundle", b, "--pid-file", pidFile, "c1"]);
+    expect(created.code, created.stderr).toBe(0);
+    const s = state("c1");
+    expect(s).toMatchObject({ id: "c1", status: "created", bundle: b });
+    expect(Number(readFileSync(pidFile, "utf8"))).toBe(s.pid);
+    // The init exists, its program has not run.
+    expect(existsSync(`/proc/${s.pid}`)).toBe(true);
+    expect(existsSync(path.join(b, "rootfs/tmp/started"))).toBe(false);
+    // linux.resources applied before the program runs.
+    const memory = cgroupDirs("c1").find((d) => d.includes("/memory/"));
+    expect(readFileSync(`${memory}/memory.limit_in_bytes`, "utf8").trim()).toBe("67108864");
+
+    expect(runc(["start", "c1"]).code).toBe(0);
+    await until(() => existsSync(path.join(b, "rootfs/tmp/started")), "the program to run");
+    expect(state("c1").status).toBe("running");
+    expect(errorOf(runc(["start", "c1"]).stderr)).toBe("cannot start an already running container");
+
+    // exec, flag form: in the container's namespaces (its hostname, its PID 1).
+    const e = runc(["exec", "c1", "sh", "-c", "hostname; cat /proc/1/comm; exit 5"]);
+    expect(e.stdout).toBe("minibox\nsleep\n");
+    expect(e.code).toBe(5);
+    // exec --process --detach, as the shim does: the process runs on, its PID in the pid file.
+    const proc = path.join(work, "process.json");
+    writeFileSync(
+      proc,
+      JSON.stringify({
+        user: { uid: 1000, gid: 1000 },
+        args: ["sh", "-c", "id > /tmp/id"],
+        env: ["PATH=/bin"],
+        cwd: "/",
+      }),
+    );
+    const execPid = path.join(work, "exec.pid");
+    const d = runc(["exec", "--process", proc, "--detach", "--pid-file", execPid, "c1"]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(Number(readFileSync(execPid, "utf8"))).toBeGreaterThan(1);
+    await until(() => existsSync(path.join(b, "rootfs/tmp/id")), "the exec'd process");
+    await until(
+      () => readFileSync(path.join(b, "rootfs/tmp/id"), "utf8").includes("gid"),
+      "id's output",
+    );
+    expect(readFileSync(path.join(b, "rootfs/tmp/id"), "utf8")).toBe("uid=1000 gid=1000\n");
+
+    const notStopped = runc(["delete", "c1"]);
+    expect(notStopped.code).toBe(1);
+    expect(errorOf(notStopped.stderr)).toBe(
+      "cannot delete container c1 that is not stopped: running",
+    );
+
+    const dirs = cgroupDirs("c1");
+    expect(runc(["kill", "c1", "KILL"]).code).toBe(0);
+    await until(() => state("c1").status === "stopped", "the container to stop");
+    expect(errorOf(runc(["kill", "c1"]).stderr)).toBe("container not running");
+    expect(runc(["delete", "c1"]).code).toBe(0);
+    expect(readdirSync(root)).toEqual([]);
+    for (const dir of dirs) expect(existsSync(dir), dir).toBe(false);
+    expect(errorOf(runc(["state", "c1"]).stderr)).toBe("container does not exist");
+  });
+
+  it("list shows each container with its status; delete --force ends a running one", () => {
+    const b = bundle("list", (c) => {
+      c.process.args = ["sleep", "60"];
+    });
+    expect(runc(["create", "--bundle", b, "l1"]).code).toBe(0);
+    const table = runc(["list"]).stdout.split("\n");
+    expect(table[0]).toMatch(/^ID\s+PID\s+STATUS\s+BUNDLE\s+CREATED\s+OWNER$/);
+    expect(table[1]).toMatch(new RegExp(`^l1\\s+\\d+\\s+created\\s+${b}\\s`));
+    const json = JSON.parse(runc(["list", "--format", "json"]).stdout);
+    expect(json).toMatchObject([{ id: "l1", status: "created", bundle: b }]);
+    expect(runc(["start", "l1"]).code).toBe(0);
+    const pid = state("l1").pid;
+    expect(runc(["delete", "--force", "l1"]).code).toBe(0);
+    expect(
+      existsSync(`/proc/${pid}/cmdline`) && readFileSync(`/proc/${pid}/cmdline`, "utf8"),
+    ).toBeFalsy();
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it("hooks get the state on stdin, in order; poststop runs at delete", async () => {
+    const log = path.join(work, "hooks.log");
+    const hook = (name: string) => ({
+      path: "/bin/sh",
+      args: ["sh", "-c", `cat > ${log}.${name}; echo ${name} >> ${log}`],
+    });
+    const b = bundle("hooks", (c) => {
+      c.process.args = ["true"];
+      c.hooks = {
+        prestart: [hook("prestart")],
+        createRuntime: [hook("createRuntime")],
+        poststart: [hook("poststart")],
+        poststop: [hook("poststop")],
+      };
+    });
+    APPLETS.push("true");
+    symlinkSync("busybox", path.join(b, "rootfs", "bin", "true"));
+    expect(runc(["create", "--bundle", b, "h1"]).code).toBe(0);
+    const created = JSON.parse(readFileSync(`${log}.prestart`, "utf8"));
+    expect(created).toMatchObject({
+      id: "h1",
+      status: "creating",
+      bundle: b,
+      pid: state("h1").pid,
+    });
+    expect(runc(["start", "h1"]).code).toBe(0);
+    await until(() => state("h1").status === "stopped", "the program to end");
+    expect(runc(["delete", "h1"]).code).toBe(0);
+    expect(readFileSync(log, "utf8")).toBe("prestart\ncreateRuntime\npoststart\npoststop\n");
+    expect(JSON.parse(readFileSync(`${log}.poststop`, "utf8"))).toMatchObject({
+      id: "h1",
+      status: "stopped",
+    });
+  });
+
+  it("--console-socket: the pty master goes to the caller, the program's terminal is a pty", async () => {
+    const b = bundle("tty", (c) => {
+      c.process.terminal = true;
+      c.process.args = ["sh", "-c", "tty; echo hi-from-tty"];
+    });
+    const sock = path.join(work, "console.sock");
+    const ready = path.join(work, "console.ready");
+    const receiver = spawn("python3", [
+      path.join(REPO_ROOT, "test/support/console-socket.py"),
+      sock,
+      ready,
+    ]);
+    let output = "";
+    receiver.stdout.on("data", (d) => {
+      output += d;
+    });
+    const exited = new Promise((r) => receiver.on("close", r));
+    await until(() => existsSync(ready), "the console socket");
+    const r = runc(["create", "--bundle", b, "--console-socket", sock, "t1"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(runc(["start", "t1"]).code).toBe(0);
+    await exited;
+    expect(output).toBe("/dev/pts/0\r\nhi-from-tty\r\n");
+    await until(() => state("t1").status === "stopped", "the program to end");
+    expect(runc(["delete", "t1"]).code).toBe(0);
+  });
+});
+
+describe("minibox-runc: bad input gets one line naming the field, and nothing is left", () => {
+  const cases: [string, (c: Record<string, any>) => void, RegExp][] = [
+    ["no root", (c) => delete c.root, /config\.json: root: is required/],
+    [
+      "an unknown namespace type",
+      (c) => c.linux.namespaces.push({ type: "time2" }),
+      /config\.json: linux\.namespaces\[\d+\]\.type: unknown namespace type "time2"/,
+    ],
+    [
+      "a relative mount destination",
+      (c) => c.mounts.push({ destination: "tmp", type: "tmpfs", source: "tmpfs" }),
+      /config\.json: mounts\[\d+\]\.destination: "tmp" must be an absolute path/,
+    ],
+    [
+      "a prestart hook that fails",
+      (c) => {
+        c.hooks = {
+          prestart: [{ path: "/bin/sh", args: ["sh", "-c", "echo no way >&2; exit 4"] }],
+        };
+      },
+      /prestart hook #0 \(\/bin\/sh\) failed: exit status 4: no way/,
+    ],
+  ];
+  for (const [what, edit, message] of cases) {
+    it(what, () => {
+      const b = bundle(`bad-${what.replace(/\W+/g, "-")}`, edit);
+      const r = runc(["create", "--bundle", b, "bad"]);
+      expect(r.code).toBe(1);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(errorOf(r.stderr)).toMatch(message);
+      expect(existsSync(root) ? readdirSync(root) : []).toEqual([]);
+    });
+  }
+
+  it("a container ID with / or ..", () => {
+    const b = bundle("bad-id", () => undefined);
+    for (const id of ["a/b", "..", "../x"]) {
+      const r = runc(["create", "--bundle", b, id]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/invalid container ID format/);
+    }
+    expect(existsSync(root) ? readdirSync(root) : []).toEqual([]);
+  });
+});
