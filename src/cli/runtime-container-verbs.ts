@@ -98,6 +98,11 @@ export function registerContainerVerbs(program: Command, globals: () => GlobalOp
       checkPreserveFds(flags);
       process.exitCode = await runContainer({ root: globals().root, id, ...flags });
     });
+  registerExecVerb(program, globals);
+  registerInspectVerbs(program, globals);
+}
+
+function registerExecVerb(program: Command, globals: () => GlobalOptions): void {
   program
     .command("exec")
     .description("run a process in a running container")
@@ -119,6 +124,10 @@ export function registerContainerVerbs(program: Command, globals: () => GlobalOp
       checkPreserveFds(flags);
       process.exitCode = await execProcess(globals().root, id, command, flags);
     });
+}
+
+/** state and list: read-only. */
+function registerInspectVerbs(program: Command, globals: () => GlobalOptions): void {
   program
     .command("state")
     .description("output the state of a container")

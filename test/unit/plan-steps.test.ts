@@ -48,6 +48,10 @@ const PROTOCOL: Record<Op, [number, number]> = {
   init: [0, 0],
   exec: [1, Number.POSITIVE_INFINITY],
   setns: [2, Number.POSITIVE_INFINITY],
+  "join-ns": [2, 2],
+  "exec-fifo": [1, 1],
+  "console-socket": [1, 1],
+  "wait-start": [0, 0],
 };
 
 describe("OPS: the executor's text protocol", () => {
