@@ -149,3 +149,36 @@ export function podmanStore(
     args: (...command: string[]) => podmanArgs(store, ...command),
   };
 }
+
+/**
+ * Writes `file`, an OCI runtime that logs each call it gets (the caller:
+ * podman or conmon; argv; cwd; the open file descriptors; the names of the
+ * variables in its environment) to `log`, then execs `runtime` with the same
+ * arguments: the calls podman and conmon make, as a checklist. Returns `file`.
+ */
+export function runtimeTracer(file: string, runtime: string, log: string): string {
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  writeFileSync(
+    file,
+    [
+      "#!/bin/sh",
+      // Listed before anything here opens a file; the glob's own directory fd
+      // is closed by the time readlink asks, so it drops out.
+      "fds=''",
+      'for fd in /proc/$$/fd/*; do l=$(readlink "$fd") || continue',
+      `  [ "$l" = ${q(file)} ] && continue`,
+      '  fds="$fds $(basename "$fd")=$l"; done',
+      "{",
+      '  echo "--- caller $(cat /proc/$PPID/comm) (pid $PPID)"',
+      '  printf "argv:"; for a in "$@"; do printf " %s" "$a"; done; echo',
+      '  echo "cwd: $(pwd)"',
+      '  echo "fds:$fds"',
+      "  echo \"env: $(env | sed -n 's/=.*//p' | sort | tr '\\n' ' ')\"",
+      `} >> ${q(log)}`,
+      `exec ${q(runtime)} "$@"`,
+      "",
+    ].join("\n"),
+    { mode: 0o755 },
+  );
+  return file;
+}
