@@ -12,7 +12,7 @@
 import { spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { cgroupDirs, mountsUnder, processesNaming } from "../../bench/common.js";
 import { REPO_ROOT } from "../support/minibox.js";
 import { podmanRunLimits, podmanStore, runtimeTracer } from "../support/podman.js";
@@ -113,6 +113,11 @@ afterAll(() => {
 });
 
 describe(`podman --runtime ${RUNTIME}`, () => {
+  // Each test's runtime calls under its name in the trace.
+  beforeEach((ctx) => {
+    if (TRACE) writeFileSync(TRACE, `# test: ${ctx.task.name}\n`, { flag: "a" });
+  });
+
   it("run --rm IMAGE echo hi prints hi", () => {
     expect(ok(podman([...RUN, "--rm", image, "echo", "hi"]))).toBe("hi\n");
   });

@@ -157,25 +157,34 @@ export function podmanStore(
  * arguments: the calls podman and conmon make, as a checklist. Returns `file`.
  */
 export function runtimeTracer(file: string, runtime: string, log: string): string {
-  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const q = JSON.stringify;
+  // Python, not sh: a shell's redirections would show among the fds listed.
+  // The environment's names are those the caller passed (os.environ is a
+  // copy, and execv passes it on).
   writeFileSync(
     file,
     [
-      "#!/bin/sh",
-      // Listed before anything here opens a file; the glob's own directory fd
-      // is closed by the time readlink asks, so it drops out.
-      "fds=''",
-      'for fd in /proc/$$/fd/*; do l=$(readlink "$fd") || continue',
-      `  [ "$l" = ${q(file)} ] && continue`,
-      '  fds="$fds $(basename "$fd")=$l"; done',
-      "{",
-      '  echo "--- caller $(cat /proc/$PPID/comm) (pid $PPID)"',
-      '  printf "argv:"; for a in "$@"; do printf " %s" "$a"; done; echo',
-      '  echo "cwd: $(pwd)"',
-      '  echo "fds:$fds"',
-      "  echo \"env: $(env | sed -n 's/=.*//p' | sort | tr '\\n' ' ')\"",
-      `} >> ${q(log)}`,
-      `exec ${q(runtime)} "$@"`,
+      // Python's locale coercion would add LC_CTYPE to the environment.
+      "#!/usr/bin/env -S PYTHONCOERCECLOCALE=0 /usr/bin/python3",
+      "import os, sys",
+      "os.environ.pop('PYTHONCOERCECLOCALE')",
+      "fds = sorted(int(fd) for fd in os.listdir('/proc/self/fd'))",
+      "def link(fd):",
+      "    try:",
+      "        return os.readlink(f'/proc/self/fd/{fd}')",
+      "    except OSError:",
+      "        return None  # the directory listdir read, closed since",
+      "me = os.path.realpath(sys.argv[0])  # python's hold on this script",
+      "seen = [f'{fd}={link(fd)}' for fd in fds if link(fd) not in (None, me)]",
+      "ppid = os.getppid()",
+      "caller = open(f'/proc/{ppid}/comm').read().strip()",
+      `with open(${q(log)}, 'a') as out:`,
+      "    out.write(f'--- caller {caller} (pid {ppid})\\n')",
+      "    out.write('argv: ' + ' '.join(sys.argv[1:]) + '\\n')",
+      "    out.write('cwd: ' + os.getcwd() + '\\n')",
+      "    out.write('fds: ' + ' '.join(seen) + '\\n')",
+      "    out.write('env: ' + ' '.join(sorted(os.environ)) + '\\n')",
+      `os.execv(${q(runtime)}, [${q(runtime)}] + sys.argv[1:])`,
       "",
     ].join("\n"),
     { mode: 0o755 },
