@@ -50,16 +50,13 @@ export function loadBundle(bundle: string | undefined): BundleSpec & { bundle: s
 }
 
 /**
- * A `cgroup` mount on a v1 host: one mount of every controller at once is
- * refused by the kernel (the hierarchies exist with other combinations), so
- * the container gets an empty read-only tmpfs there; on v2, cgroup2 (its
- * own cgroup namespace's view).
+ * A `cgroup` mount on a v2 host is cgroup2 (its own cgroup namespace's
+ * view); on v1 the planner binds the container's hierarchies
+ * (child-mount-steps.ts cgroupV1Steps).
  */
 export function cgroupMountFor(m: SpecMount, version: 1 | 2): SpecMount {
-  if (m.type !== "cgroup") return m;
-  if (version === 2) return { ...m, type: "cgroup2", source: "cgroup2" };
-  const keep = m.options.filter((o) => ["ro", "nosuid", "nodev", "noexec"].includes(o));
-  return { ...m, type: "tmpfs", source: "cgroup", options: [...keep, "mode=755"] };
+  if (m.type !== "cgroup" || version === 1) return m;
+  return { ...m, type: "cgroup2", source: "cgroup2" };
 }
 
 /**
@@ -176,6 +173,7 @@ export async function launchBundle(req: LaunchRequest): Promise<BundleLaunch> {
       rootfsBind: loaded.rootfs,
       startFifo: req.create ? execFifo(dir) : undefined,
       consoleSocket: req.consoleSocket,
+      cgroupV1Dirs: version === 1 ? cgroup.dirs : undefined,
     });
     const held = req.whileHeld;
     const launch = { heldError: undefined as Error | undefined };

@@ -10,8 +10,35 @@ import type { PlanContext } from "./context.js";
 import { MS, mountStep, splitOptions } from "./mount-options.js";
 import type { Step } from "./steps.js";
 
+const V1_ROOT = "/sys/fs/cgroup/";
+
+/**
+ * A `cgroup` mount on a v1 host (minibox-runc): mounting every controller
+ * at once is refused there, so — as runc does — a tmpfs, and in it each
+ * hierarchy's directory of the container bound under the hierarchy's name
+ * (memory → the container's memory cgroup): the container reads its own
+ * limits at the usual paths, and sees no other cgroup.
+ */
+function cgroupV1Steps(ctx: PlanContext, m: SpecMount, target: string): Step[] {
+  const { flags } = splitOptions(m.options);
+  const ro = (flags & MS.RDONLY) !== 0;
+  const steps: Step[] = [mountStep("cgroup", target, "tmpfs", flags & ~MS.RDONLY, "mode=755")];
+  for (const dir of ctx.layout.cgroupV1Dirs ?? []) {
+    if (!dir.startsWith(V1_ROOT)) continue;
+    const hierarchy = dir.slice(V1_ROOT.length).split("/")[0] as string;
+    const at = `${target}/${hierarchy}`;
+    steps.push({ op: "mkdir", path: at, mode: 0o755, describe: `mkdir ${at}` });
+    steps.push(mountStep(dir, at, "", MS.BIND | MS.REC, ""));
+    if (ro) steps.push({ op: "remount-ro", value: at, describe: `make ${at} read-only` });
+  }
+  if (ro)
+    steps.push({ op: "remount-ro", value: target, describe: `make ${m.destination} read-only` });
+  return steps;
+}
+
 function mountInside(ctx: PlanContext, m: SpecMount): Step[] {
   const target = `${ctx.rootfs}${m.destination}`;
+  if (m.type === "cgroup") return cgroupV1Steps(ctx, m, target);
   if (m.type === "sysfs" && !ctx.namespaces.has("network")) {
     // sysfs can only be mounted by the owner of the network namespace; with
     // --network host, bind the host's (read-only), as runc does.

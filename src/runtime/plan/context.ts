@@ -57,6 +57,11 @@ export interface PlanLayout {
   startFifo?: string;
   /** minibox-runc --console-socket: where the terminal's master end is sent (instead of minibox). */
   consoleSocket?: string;
+  /**
+   * minibox-runc on a cgroup v1 host: the container's cgroup directories,
+   * which a `cgroup` mount shows, each at /sys/fs/cgroup/<hierarchy> (as runc).
+   */
+  cgroupV1Dirs?: string[];
 }
 
 export interface PlanContext {
