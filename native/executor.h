@@ -17,6 +17,8 @@
 #define PLAN_FD 3
 #define STATUS_FD 4
 #define CONTROL_FD 5
+/* minibox-runc: the caller's descriptors for the program (pass-fds) start here. */
+#define PASSED_FDS_BASE 6
 #define EXIT_SETUP_FAILED 125
 #define EXIT_CANNOT_EXECUTE 126
 #define EXIT_NOT_FOUND 127
@@ -181,6 +183,6 @@ step_fn step_unshare, step_setns, step_user, step_groups, step_bounding, step_ca
 step_fn step_pty, step_console;
 step_fn step_write, step_report_pid, step_wait_go, step_log, step_exit_file, step_on_exit;
 step_fn step_veth, step_netif, step_route_default, step_hold_port;
-step_fn step_exec_fifo, step_wait_start, step_console_socket, step_join_ns;
+step_fn step_exec_fifo, step_wait_start, step_console_socket, step_join_ns, step_pass_fds;
 
 #endif

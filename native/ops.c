@@ -61,6 +61,7 @@ static const struct op ops[] = {
 	{ "env", 1, 1, 1, step_env },
 	{ "init", 0, 0, 1, step_init },
 	{ "wait-start", 0, 0, 1, step_wait_start },
+	{ "pass-fds", 1, 1, 1, step_pass_fds },
 	{ "exec", 1, VARIADIC, 1, step_exec },
 };
 

@@ -88,3 +88,17 @@ int step_join_ns(struct executor *ex, const struct step *st)
 	close(fd);
 	return rc;
 }
+
+/* "pass-fds N" (LISTEN_FDS, --preserve-fds): the caller's descriptors
+ * 3..3+N-1, which minibox handed us at PASSED_FDS_BASE.. (3-5 are our plan,
+ * status and control pipes), put back at 3..3+N-1 for the program, without
+ * close-on-exec. Ascending order is safe: each source is above its target
+ * and is copied before a later step can overwrite it. Last before exec. */
+int step_pass_fds(struct executor *ex, const struct step *st)
+{
+	int n = (int)num(arg(st, 1));
+	for (int i = 0; i < n; i++)
+		if (dup2(PASSED_FDS_BASE + i, 3 + i) < 0)
+			return fail(ex, st, "dup2", "passed descriptor");
+	return 0;
+}

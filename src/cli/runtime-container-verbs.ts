@@ -29,11 +29,15 @@ interface CreateFlags {
   detach?: boolean;
 }
 
-/** --preserve-fds: the executor's own descriptors are 3-5; passing the caller's is still to come. */
-function checkPreserveFds(flags: CreateFlags): void {
-  if (Number(flags.preserveFds) > 0) {
-    throw new MiniboxError("--preserve-fds is not supported by minibox-runc yet (pass 0)");
+/** --preserve-fds N: a count of descriptors, from 3 on. */
+function preserveFds(flags: { preserveFds: string }): number {
+  const n = Number(flags.preserveFds);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new MiniboxError(
+      `invalid --preserve-fds ${JSON.stringify(flags.preserveFds)}: a number of descriptors`,
+    );
   }
+  return n;
 }
 
 function createOptions(command: Command): Command {
@@ -83,8 +87,7 @@ export function registerContainerVerbs(program: Command, globals: () => GlobalOp
   createOptions(
     program.command("create").description("create a container (its init waits for start)"),
   ).action(async (id: string, flags: CreateFlags) => {
-    checkPreserveFds(flags);
-    await createContainer({ root: globals().root, id, ...flags });
+    await createContainer({ root: globals().root, id, ...flags, preserveFds: preserveFds(flags) });
   });
   program
     .command("start")
@@ -95,8 +98,12 @@ export function registerContainerVerbs(program: Command, globals: () => GlobalOp
     .option("-d, --detach", "detach from the container's process")
     .option("--keep", "accepted for runc compatibility")
     .action(async (id: string, flags: CreateFlags) => {
-      checkPreserveFds(flags);
-      process.exitCode = await runContainer({ root: globals().root, id, ...flags });
+      process.exitCode = await runContainer({
+        root: globals().root,
+        id,
+        ...flags,
+        preserveFds: preserveFds(flags),
+      });
     });
   registerExecVerb(program, globals);
   registerInspectVerbs(program, globals);
@@ -121,8 +128,8 @@ function registerExecVerb(program: Command, globals: () => GlobalOptions): void 
     .argument("[command...]")
     .passThroughOptions()
     .action(async (id: string, command: string[], flags: ExecFlags & CreateFlags) => {
-      checkPreserveFds(flags);
-      process.exitCode = await execProcess(globals().root, id, command, flags);
+      const passFds = preserveFds(flags);
+      process.exitCode = await execProcess(globals().root, id, command, { ...flags, passFds });
     });
 }
 

@@ -65,6 +65,8 @@ export interface ExecutionOptions {
    * subreaper adopts the child.
    */
   letGo?: boolean;
+  /** minibox-runc: our descriptors 3..3+N-1 handed to the executor (at 6..), for the program. */
+  passFds?: number;
 }
 
 function spawnExecutor(options: ExecutionOptions): ChildProcess {
@@ -74,8 +76,10 @@ function spawnExecutor(options: ExecutionOptions): ChildProcess {
     ...(options.letGo ? ["--let-go"] : []),
   ];
   const stdio = options.detach ? "ignore" : (options.stdio ?? "inherit");
+  // The caller's descriptors for the program go after ours (native PASSED_FDS_BASE).
+  const passed = Array.from({ length: options.passFds ?? 0 }, (_, i) => 3 + i);
   return spawn(executorPath(), args, {
-    stdio: [stdio, stdio, stdio, "pipe", "pipe", "pipe"],
+    stdio: [stdio, stdio, stdio, "pipe", "pipe", "pipe", ...passed],
     detached: options.detach,
   });
 }

@@ -64,7 +64,12 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     chdirStep(process.cwd),
     ...credentialSteps({ ...process, seccomp: filterFor(spec, layout.seccomp) }),
     ...waitStartSteps(layout.startFifo),
-    ...execSteps({ argv: process.args, env: process.env ?? [], init: layout.init }),
+    ...execSteps({
+      argv: process.args,
+      env: process.env ?? [],
+      init: layout.init,
+      passFds: layout.passFds,
+    }),
   ];
   return toPlan({ setup, parent: parentSteps(ctx), child });
 }

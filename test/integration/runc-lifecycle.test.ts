@@ -252,6 +252,50 @@ describe("minibox-runc: the container lifecycle", () => {
   });
 });
 
+describe("minibox-runc: descriptors passed to the program", () => {
+  /** `run ID` with `passed` open at 3, 4…; through `sh -c` so LISTEN_PID can be the runtime's own PID. */
+  function runWithFds(id: string, b: string, passed: string[], shell: string) {
+    const out = path.join(work, `${id}.out`);
+    const fds = [openSync(out, "w"), ...passed.map((f) => openSync(f, "r"))];
+    const r = spawnSync("sh", ["-c", shell, "sh", MINIBOX_RUNC, root, b, id], {
+      stdio: ["ignore", fds[0], "inherit", ...fds.slice(1)],
+    });
+    for (const fd of fds) closeSync(fd);
+    return { code: r.status, stdout: readFileSync(out, "utf8") };
+  }
+
+  it("--preserve-fds N: the caller's 3..3+N-1, and LISTEN_FDS (socket activation) with LISTEN_PID=1", () => {
+    const b = bundle("fds", (c) => {
+      c.process.args = [
+        "sh",
+        "-c",
+        "cat <&3; cat <&4; echo LISTEN_FDS=$LISTEN_FDS LISTEN_PID=$LISTEN_PID",
+      ];
+    });
+    const files = ["three", "four"].map((name) => {
+      const f = path.join(work, name);
+      writeFileSync(f, `${name}\n`);
+      return f;
+    });
+    const preserved = runWithFds(
+      "f1",
+      b,
+      files,
+      '"$1" --root "$2" run --bundle "$3" --preserve-fds 2 "$4"',
+    );
+    expect(preserved).toEqual({ code: 0, stdout: "three\nfour\nLISTEN_FDS= LISTEN_PID=\n" });
+    // runc's rule: LISTEN_FDS counts only when LISTEN_PID names the runtime itself.
+    const activated = runWithFds(
+      "f2",
+      b,
+      files,
+      'LISTEN_FDS=2 LISTEN_PID=$$ exec "$1" --root "$2" run --bundle "$3" "$4"',
+    );
+    expect(activated).toEqual({ code: 0, stdout: "three\nfour\nLISTEN_FDS=2 LISTEN_PID=1\n" });
+    expect(readdirSync(root)).toEqual([]);
+  });
+});
+
 describe("minibox-runc: bad input gets one line naming the field, and nothing is left", () => {
   const cases: [string, (c: Record<string, any>) => void, RegExp][] = [
     ["no root", (c) => delete c.root, /config\.json: root: is required/],

@@ -52,6 +52,7 @@ const PROTOCOL: Record<Op, [number, number]> = {
   "exec-fifo": [1, 1],
   "console-socket": [1, 1],
   "wait-start": [0, 0],
+  "pass-fds": [1, 1],
 };
 
 describe("OPS: the executor's text protocol", () => {

@@ -138,6 +138,8 @@ export interface LaunchRequest {
   /** create: stop before the program until `start`. */
   create: boolean;
   consoleSocket?: string;
+  /** Our descriptors 3.. the program gets (LISTEN_FDS, --preserve-fds). */
+  passFds?: number;
   /** Hooks to run while the executor holds the init after its namespaces exist (createRuntime…). */
   whileHeld?: (pid: number) => Promise<void>;
   events?: ExecutorEvents;
@@ -174,12 +176,14 @@ export async function launchBundle(req: LaunchRequest): Promise<BundleLaunch> {
       startFifo: req.create ? execFifo(dir) : undefined,
       consoleSocket: req.consoleSocket,
       cgroupV1Dirs: version === 1 ? cgroup.dirs : undefined,
+      passFds: req.passFds,
     });
     const held = req.whileHeld;
     const launch = { heldError: undefined as Error | undefined };
     const execution: Execution = new Execution(plan, {
       trace: false,
       letGo: req.create,
+      passFds: req.passFds,
       planFile: path.join(dir, "plan.txt"),
       events: {
         ...req.events,

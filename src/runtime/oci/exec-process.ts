@@ -37,6 +37,8 @@ export interface ExecFlags {
   user?: string;
   cap: string[];
   noNewPrivs?: boolean;
+  /** --preserve-fds: our descriptors 3..3+N-1 go to the process. */
+  passFds?: number;
 }
 
 /** process.json, checked like config.json's process (errors name "process.json: …"). */
@@ -95,6 +97,7 @@ function execPlan(
   proc: SpecProcess,
   consoleSocket: string | undefined,
   seccomp: Parameters<typeof filterFor>[1],
+  passFds: number,
 ) {
   const own = ownNamespaces(spec);
   const tty = proc.terminal;
@@ -116,7 +119,7 @@ function execPlan(
       rlimits: proc.rlimits.length ? proc.rlimits : undefined,
       seccomp: filterFor(spec, seccomp),
     }),
-    ...execSteps({ argv: proc.args, env: proc.env }),
+    ...execSteps({ argv: proc.args, env: proc.env, passFds }),
   ];
   return toPlan({
     setup,
@@ -145,8 +148,9 @@ export async function execProcess(
     ? (await compiledSeccomp(path.join(root, "seccomp"), spec.linux.seccomp, process.arch)).filter
     : undefined;
   const procs = record.cgroupDirs.map((d) => path.join(d, "cgroup.procs"));
-  const plan = execPlan(spec, record.pid, procs, proc, flags.consoleSocket, seccomp);
-  const execution = new Execution(plan, { trace: false, letGo: flags.detach === true });
+  const passFds = flags.passFds ?? 0;
+  const plan = execPlan(spec, record.pid, procs, proc, flags.consoleSocket, seccomp, passFds);
+  const execution = new Execution(plan, { trace: false, letGo: flags.detach === true, passFds });
   const result = await execution.done;
   if (!result.started) {
     throw new MiniboxError(explainFailure(result.failure, proc.args[0], 126).message);

@@ -49,6 +49,18 @@ export interface CreateOptions {
   bundle?: string;
   pidFile?: string;
   consoleSocket?: string;
+  /** --preserve-fds: our descriptors 3..3+N-1 (after LISTEN_FDS's) go to the program. */
+  preserveFds?: number;
+}
+
+/**
+ * systemd socket activation, as runc honours it: LISTEN_FDS descriptors
+ * (from 3) meant for us (LISTEN_PID is our PID: the launcher execs node)
+ * go to the container, which is told LISTEN_FDS=N and LISTEN_PID=1.
+ */
+function listenFds(): number {
+  const n = Number(process.env.LISTEN_FDS ?? 0);
+  return Number.isInteger(n) && n > 0 && process.env.LISTEN_PID === String(process.pid) ? n : 0;
 }
 
 /** The directory for a new container: runc's error when the ID is taken. */
@@ -124,6 +136,8 @@ async function launch(
   onPid?: (l: BundleLaunch, pid: number) => Promise<void>,
 ) {
   const loaded = loadBundle(opts.bundle);
+  const listen = listenFds();
+  if (listen) loaded.spec.process.env.push(`LISTEN_FDS=${listen}`, "LISTEN_PID=1");
   const early = [
     ...(loaded.hooks.prestart ?? []).map((h) => ["prestart", h] as const),
     ...(loaded.hooks.createRuntime ?? []).map((h) => ["createRuntime", h] as const),
@@ -137,6 +151,7 @@ async function launch(
     loaded,
     create,
     consoleSocket: opts.consoleSocket,
+    passFds: listen + (opts.preserveFds ?? 0),
     whileHeld: early.length
       ? async (pid) => {
           for (const [kind, hook] of early)

@@ -62,6 +62,8 @@ export interface PlanLayout {
    * which a `cgroup` mount shows, each at /sys/fs/cgroup/<hierarchy> (as runc).
    */
   cgroupV1Dirs?: string[];
+  /** minibox-runc: the caller's descriptors 3.. the program gets (LISTEN_FDS, --preserve-fds). */
+  passFds?: number;
 }
 
 export interface PlanContext {

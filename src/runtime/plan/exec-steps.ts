@@ -19,6 +19,8 @@ export interface Program {
   env: string[];
   /** --init: a minimal init stays PID 1 and reaps; the program runs as its child. */
   init?: boolean;
+  /** minibox-runc: how many of the caller's descriptors (from 3 on) the program gets (LISTEN_FDS, --preserve-fds). */
+  passFds?: number;
 }
 
 /** closefds, env, init (--init), exec. */
@@ -28,6 +30,14 @@ export function execSteps(p: Program): Step[] {
     { op: "closefds", describe: "mark every descriptor above 2 close-on-exec" },
     ...p.env.map((e): Step => ({ op: "env", value: e, describe: `env ${e}` })),
   ];
+  if (p.passFds) {
+    const last = 2 + p.passFds;
+    steps.push({
+      op: "pass-fds",
+      value: String(p.passFds),
+      describe: `the caller's descriptors 3-${last} passed on`,
+    });
+  }
   if (p.init) {
     steps.push({
       op: "init",

@@ -94,7 +94,8 @@ export interface OneFieldStep extends Described {
     | "chdir"
     | "env"
     | "exec-fifo"
-    | "console-socket";
+    | "console-socket"
+    | "pass-fds";
   value: string;
 }
 export interface LogStep extends Described {
@@ -329,6 +330,7 @@ export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
   "exec-fifo": one,
   "console-socket": one,
   "wait-start": bare,
+  "pass-fds": one,
 };
 
 /** The step's fields as the executor reads them (after the op name). */
