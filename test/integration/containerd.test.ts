@@ -6,7 +6,14 @@
 // Every runtime call goes through an argv logger (test/support/containerd.ts)
 // so a test can see that the binary it named was really the one called (ctr
 // silently ignores some ways of naming it, see docs/oci-runtime.md).
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -52,10 +59,12 @@ afterAll(async () => {
   if (!hadRunContainerd) rmSync(RUN_CONTAINERD, { recursive: true, force: true });
 });
 
-/** The runtime calls logged since the last call (verbs only: "create", "start", …). */
+/** The runtime calls logged since the last call (kept in MINIBOX_CTR_ARGV_LOG too, when set). */
 function takeLog(): string {
   const text = existsSync(argvLog) ? readFileSync(argvLog, "utf8") : "";
   writeFileSync(argvLog, "");
+  const keep = process.env.MINIBOX_CTR_ARGV_LOG;
+  if (keep && text) appendFileSync(keep, text);
   return text;
 }
 
@@ -70,16 +79,24 @@ function runFlags(id: string): string[] {
     ctrd.runcRoot,
     "--cgroup",
     ctrd.cgroup(id),
-    "--fifo-dir",
-    path.join(ctrd.dir, "fifo"),
+    ...fifo(),
   ];
 }
 
-/** The STATUS column of `ctr task ls` for ID ("" when there is no such task). */
-async function taskStatus(id: string): Promise<string> {
+/** ctr's FIFOs in the test's dir (its default is /run/containerd/fifo). */
+function fifo(): string[] {
+  return ["--fifo-dir", path.join(ctrd.dir, "fifo")];
+}
+
+/** The row of `ctr task ls` for ID: [TASK, PID, STATUS] ([] when there is no such task). */
+async function taskRow(id: string): Promise<string[]> {
   const r = await ctrd.ctr(["task", "ls"]);
   const row = r.stdout.split("\n").find((l) => l.split(/\s+/)[0] === id);
-  return row?.trim().split(/\s+/)[2] ?? "";
+  return row?.trim().split(/\s+/) ?? [];
+}
+
+async function taskStatus(id: string): Promise<string> {
+  return (await taskRow(id))[2] ?? "";
 }
 
 /** Poll until the task reaches STATUS (the shim reports the exit asynchronously). */
@@ -116,24 +133,31 @@ describe(`containerd 1.6 + runc.v2 shim with --runc-binary ${RUNTIME}`, () => {
     const id = "bg";
     const run = await ctrd.ctr(["run", "-d", ...runFlags(id), IMAGE, id, "sleep", "60"]);
     expect(run.code, run.stderr).toBe(0);
-    expect(await taskStatus(id)).toBe("RUNNING");
+    const [, pid, status] = await taskRow(id);
+    expect(status).toBe("RUNNING");
+    // The runtime honoured the spec's cgroupsPath (ctr --cgroup): the memory
+    // controller's line (cgroup v1) or the unified one (v2 only) says so.
+    const cgroups = readFileSync(`/proc/${pid}/cgroup`, "utf8");
+    expect(cgroups).toMatch(new RegExp(`^\\d+:(memory)?:${ctrd.cgroup(id)}$`, "m"));
 
     takeLog();
-    const inside = await ctrd.ctr([
-      "task",
-      "exec",
-      "--exec-id",
-      "e1",
-      "--fifo-dir",
-      path.join(ctrd.dir, "fifo"),
-      id,
-      "echo",
-      "in",
-    ]);
+    const inside = await ctrd.ctr(["task", "exec", "--exec-id", "e1", ...fifo(), id, "echo", "in"]);
     expect(inside.stderr).toBe("");
     expect(inside.stdout).toBe("in\n");
     expect(inside.code).toBe(0);
     expect(takeLog()).toMatch(/ exec --process \S+ --detach --pid-file \S+ bg\n/);
+    // In the container's filesystem, not the host's: the image's os-release.
+    const osRelease = await ctrd.ctr([
+      "task",
+      "exec",
+      "--exec-id",
+      "e2",
+      ...fifo(),
+      id,
+      "cat",
+      "/etc/os-release",
+    ]);
+    expect(osRelease.stdout).toContain('NAME="minibox busybox"');
 
     const kill = await ctrd.ctr(["task", "kill", "-s", "SIGKILL", id]);
     expect(kill.code, kill.stderr).toBe(0);
