@@ -11,6 +11,7 @@ import {
   existsSync,
   mkdtempSync,
   readFileSync,
+  rmdirSync,
   rmSync,
   writeFileSync,
 } from "node:fs";
@@ -55,9 +56,17 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await ctrd?.stop();
-  // Only what this file made: the shim's socket dir and ctr's, if they were not there before.
-  if (!hadRunContainerd) rmSync(RUN_CONTAINERD, { recursive: true, force: true });
+  // Only what this file made: the shim's socket dir, if /run/containerd was not there before
+  // (rmdir: a socket still in it would mean a shim still running, which must show).
+  if (!hadRunContainerd) {
+    for (const sub of ["s", "fifo", "runc"]) rmEmptyDir(path.join(RUN_CONTAINERD, sub));
+    rmEmptyDir(RUN_CONTAINERD);
+  }
 });
+
+function rmEmptyDir(dir: string): void {
+  if (existsSync(dir)) rmdirSync(dir);
+}
 
 /** The runtime calls logged since the last call (kept in MINIBOX_CTR_ARGV_LOG too, when set). */
 function takeLog(): string {
