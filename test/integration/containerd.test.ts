@@ -55,7 +55,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await ctrd?.stop();
+  if (!ctrd) return;
+  await ctrd.stop();
+  expect(ctrd.leftovers()).toEqual([]);
   // Only what this file made: the shim's socket dir, if /run/containerd was not there before
   // (rmdir: a socket still in it would mean a shim still running, which must show).
   if (!hadRunContainerd) {

@@ -74,6 +74,8 @@ export interface Containerd {
   ctr(args: string[]): Promise<Result>;
   /** SIGTERM to containerd, wait, unmount and remove what is left under dir, remove the cgroups. */
   stop(): Promise<void>;
+  /** After stop(): what is still there (the dir, a mount under it, a cgroup, a process naming it). */
+  leftovers(): string[];
 }
 
 /** Spawn a program, collect its output, resolve when it exits. */
@@ -115,6 +117,20 @@ function mountsUnder(dir: string): string[] {
     .map((l) => l.split(" ")[4] ?? "")
     .filter((m) => m.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
+}
+
+/** Live processes whose command line contains TEXT (containerd, its shims), as "PID CMDLINE". */
+function processesNaming(text: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
+      if (cmdline.includes(text)) found.push(`${pid} ${cmdline}`);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
 }
 
 async function waitForSocket(socket: string, child: ChildProcess, log: () => string) {
@@ -191,6 +207,12 @@ export async function startContainerd(): Promise<Containerd> {
       rmSync(dir, { recursive: true, force: true });
       for (const c of ours) removeCgroupTree(c);
     },
+    leftovers: () => [
+      ...(existsSync(dir) ? [dir] : []),
+      ...mountsUnder(dir).map((m) => `mount ${m}`),
+      ...ours.filter((c) => existsSync(c)),
+      ...processesNaming(dir).map((p) => `process ${p}`),
+    ],
   };
 }
 
