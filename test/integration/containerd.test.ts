@@ -22,7 +22,6 @@ import {
   CONTAINERD,
   type Containerd,
   containerdConfig,
-  criHandlerConfig,
   exec,
   startContainerd,
   writeArgvLogger,
@@ -188,21 +187,30 @@ describe("the Kubernetes form: a CRI runtime handler `minibox` with BinaryName",
   // RuntimeClass). What the handler gives the runc.v2 shim is the same
   // options message ctr's --runc-binary builds (runc.v2's Options.BinaryName,
   // Options.Root), so the ctr tests above are the handler's path; here the
-  // handler's config.toml is checked to be one containerd 1.6 reads as such.
-  test("containerd reads the handler's runtime_type and BinaryName from config.toml", async () => {
+  // config.toml snippet of docs/oci-runtime.md is checked to be one
+  // containerd 1.6 reads as that handler.
+  test("containerd reads the docs' handler `minibox`: runtime_type runc.v2, BinaryName minibox-runc", async () => {
+    const docs = readFileSync(path.join(REPO_ROOT, "docs", "oci-runtime.md"), "utf8");
+    const snippet = /```toml\n([^`]*runtimes\.minibox[^`]*)```/.exec(docs)?.[1];
+    expect(snippet, "the toml block of docs/oci-runtime.md").toBeDefined();
     const dir = mkdtempSync(path.join(tmpdir(), "minibox-ctrd-cri-"));
     try {
       const file = path.join(dir, "config.toml");
-      const cri = criHandlerConfig(RUNTIME, "/run/containerd/runc");
-      writeFileSync(file, containerdConfig(dir).replace(/^disabled_plugins = .*$/m, "") + cri);
+      writeFileSync(
+        file,
+        `${containerdConfig(dir).replace(/^disabled_plugins = .*$/m, "")}\n${snippet}`,
+      );
       const r = await exec(CONTAINERD, ["--config", file, "config", "dump"]);
       expect(r.code, r.stderr).toBe(0);
-      const section = r.stdout.split(
-        '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minibox]',
-      )[1];
-      expect(section, r.stdout).toBeDefined();
-      expect(section).toMatch(/runtime_type = "io\.containerd\.runc\.v2"/);
-      expect(section).toContain(`BinaryName = "${RUNTIME}"`);
+      // The dump prints every plugin's settings; the handler's table runs to the next one.
+      const handler = r.stdout
+        .split('[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minibox]')[1]
+        ?.split(
+          /\n\s*\[plugins\."io\.containerd\.grpc\.v1\.cri"\.containerd\.(?!runtimes\.minibox\.)/,
+        )[0];
+      expect(handler, r.stdout).toBeDefined();
+      expect(handler).toMatch(/\bruntime_type = "io\.containerd\.runc\.v2"/);
+      expect(handler).toMatch(/\bBinaryName = "\/\S+\/minibox-runc"/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

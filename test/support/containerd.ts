@@ -47,20 +47,6 @@ disabled_plugins = [${list}]
 `;
 }
 
-/**
- * The CRI runtime handler \`minibox\` as a Kubernetes node's config.toml sets
- * it (docs/oci-runtime.md): the runc.v2 shim calling BINARY instead of runc.
- */
-export function criHandlerConfig(binary: string, runcRoot: string): string {
-  return `[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minibox]
-  runtime_type = "io.containerd.runc.v2"
-
-[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.minibox.options]
-  BinaryName = "${binary}"
-  Root = "${runcRoot}"
-`;
-}
-
 export interface Containerd {
   dir: string;
   socket: string;
