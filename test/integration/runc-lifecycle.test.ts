@@ -24,6 +24,10 @@ import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../support/minibox.js";
 
+/** config.json as the tests edit it: any shape, on purpose (bad input included). */
+// biome-ignore lint/suspicious/noExplicitAny: a config.json is edited freely here
+type Config = Record<string, any>;
+
 const MINIBOX_RUNC = path.join(REPO_ROOT, "minibox-runc");
 const work = mkdtempSync(path.join(tmpdir(), "minibox-runc-life-"));
 const root = path.join(work, "state");
@@ -59,7 +63,7 @@ function errorOf(stderr: string): string {
 const APPLETS = ["sh", "echo", "sleep", "cat", "id", "hostname", "touch", "ls", "grep"];
 
 /** A bundle: busybox-static as the rootfs, `runc spec`'s config changed by `edit`. */
-function bundle(name: string, edit: (c: Record<string, any>) => void): string {
+function bundle(name: string, edit: (c: Config) => void): string {
   const dir = path.join(work, name);
   mkdirSync(path.join(dir, "rootfs", "bin"), { recursive: true });
   mkdirSync(path.join(dir, "rootfs", "tmp"));
@@ -297,7 +301,7 @@ describe("minibox-runc: descriptors passed to the program", () => {
 });
 
 describe("minibox-runc: bad input gets one line naming the field, and nothing is left", () => {
-  const cases: [string, (c: Record<string, any>) => void, RegExp][] = [
+  const cases: [string, (c: Config) => void, RegExp][] = [
     ["no root", (c) => delete c.root, /config\.json: root: is required/],
     [
       "an unknown namespace type",

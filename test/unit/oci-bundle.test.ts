@@ -13,10 +13,14 @@ import { bundleSpec } from "../../src/runtime/oci/bundle-spec.js";
 import { starterSpec } from "../../src/runtime/oci/default-spec.js";
 import { buildPlan, type PlanLayout } from "../../src/runtime/plan.js";
 
+/** config.json as the tests edit it: any shape, on purpose (bad input included). */
+// biome-ignore lint/suspicious/noExplicitAny: a config.json is edited freely here
+type Config = Record<string, any>;
+
 const HOST = { arch: "x64", kernel: "6.1.0" };
 
 /** `runc spec`'s config (minibox's equal), changed by `edit`. */
-function config(edit: (c: any) => void = () => undefined): any {
+function config(edit: (c: Config) => void = () => undefined): Config {
   const c = JSON.parse(JSON.stringify(starterSpec({})));
   edit(c);
   return c;
@@ -45,61 +49,62 @@ describe("bundleSpec: config.json checked, field by field", () => {
   });
 
   it.each([
-    ["no root", (c: any) => delete c.root, "config.json: root: is required"],
-    ["no process", (c: any) => delete c.process, "config.json: process: is required"],
+    ["no root", (c: Config) => delete c.root, "config.json: root: is required"],
+    ["no process", (c: Config) => delete c.process, "config.json: process: is required"],
     [
       "empty args",
-      (c: any) => (c.process.args = []),
+      (c: Config) => (c.process.args = []),
       "config.json: process.args: must not be empty",
     ],
     [
       "relative cwd",
-      (c: any) => (c.process.cwd = "x"),
+      (c: Config) => (c.process.cwd = "x"),
       'config.json: process.cwd: "x" must be an absolute path',
     ],
     [
       "unknown namespace",
-      (c: any) => c.linux.namespaces.push({ type: "time2" }),
+      (c: Config) => c.linux.namespaces.push({ type: "time2" }),
       'config.json: linux.namespaces[5].type: unknown namespace type "time2" (pid, network, mount, ipc, uts, user, cgroup)',
     ],
     [
       "a namespace twice",
-      (c: any) => c.linux.namespaces.push({ type: "pid" }),
+      (c: Config) => c.linux.namespaces.push({ type: "pid" }),
       "config.json: linux.namespaces[5].type: namespace pid is listed twice",
     ],
     [
       "joining a user namespace",
-      (c: any) => c.linux.namespaces.push({ type: "user", path: "/proc/1/ns/user" }),
+      (c: Config) => c.linux.namespaces.push({ type: "user", path: "/proc/1/ns/user" }),
       "config.json: linux.namespaces[5].path: joining an existing user namespace is not supported by minibox-runc",
     ],
     [
       "relative mount destination",
-      (c: any) => c.mounts.push({ destination: "tmp", type: "tmpfs", source: "tmpfs" }),
+      (c: Config) => c.mounts.push({ destination: "tmp", type: "tmpfs", source: "tmpfs" }),
       'config.json: mounts[7].destination: "tmp" must be an absolute path',
     ],
     [
       "relative bind source",
-      (c: any) => c.mounts.push({ destination: "/x", source: "rel", options: ["rbind"] }),
+      (c: Config) => c.mounts.push({ destination: "/x", source: "rel", options: ["rbind"] }),
       'config.json: mounts[7].source: "rel" must be an absolute path for a bind mount',
     ],
     [
       "unknown capability",
-      (c: any) => c.process.capabilities.bounding.push("CAP_FLY"),
+      (c: Config) => c.process.capabilities.bounding.push("CAP_FLY"),
       'config.json: process.capabilities.bounding[3]: unknown capability "CAP_FLY"',
     ],
     [
       "a hook with a relative path",
-      (c: any) => (c.hooks = { prestart: [{ path: "hook" }] }),
+      (c: Config) => (c.hooks = { prestart: [{ path: "hook" }] }),
       'config.json: hooks.prestart[0].path: "hook" must be an absolute path',
     ],
     [
       "a hostname without a uts namespace",
-      (c: any) => (c.linux.namespaces = c.linux.namespaces.filter((n: any) => n.type !== "uts")),
+      (c: Config) =>
+        (c.linux.namespaces = c.linux.namespaces.filter((n: Config) => n.type !== "uts")),
       "config.json: hostname: setting a hostname needs a new uts namespace",
     ],
     [
       "a user namespace without mappings",
-      (c: any) => c.linux.namespaces.push({ type: "user" }),
+      (c: Config) => c.linux.namespaces.push({ type: "user" }),
       "config.json: linux.uidMappings: a user namespace needs uidMappings and gidMappings",
     ],
   ])("%s", (_what, edit, message) => {
@@ -178,7 +183,7 @@ describe("the plan for a bundle", () => {
   };
   const { spec } = bundleSpec(
     config((c) => {
-      c.linux.namespaces = c.linux.namespaces.map((n: any) =>
+      c.linux.namespaces = c.linux.namespaces.map((n: Config) =>
         n.type === "network" ? { ...n, path: "/run/netns/pod" } : n,
       );
       c.mounts.push({
@@ -224,7 +229,7 @@ describe("the plan for a bundle", () => {
   it("a cgroup mount on v1: a tmpfs, each of the container's hierarchies bound by name, read-only", () => {
     const targets = plan.child
       .filter((s) => s.op === "mount")
-      .map((s: any) => [s.source, s.target]);
+      .map((s: Config) => [s.source, s.target]);
     expect(targets).toContainEqual(["cgroup", "/run/r/c1/rootfs/sys/fs/cgroup"]);
     expect(targets).toContainEqual([
       "/sys/fs/cgroup/memory/x/c1",
@@ -234,7 +239,7 @@ describe("the plan for a bundle", () => {
       "/sys/fs/cgroup/pids/x/c1",
       "/run/r/c1/rootfs/sys/fs/cgroup/pids",
     ]);
-    const ro = plan.child.filter((s) => s.op === "remount-ro").map((s: any) => s.value);
+    const ro = plan.child.filter((s) => s.op === "remount-ro").map((s: Config) => s.value);
     expect(ro).toContain("/run/r/c1/rootfs/sys/fs/cgroup/memory");
     expect(ro).toContain("/run/r/c1/rootfs/sys/fs/cgroup");
   });
