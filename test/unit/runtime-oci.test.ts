@@ -84,9 +84,16 @@ describe("runtimeFeatures", () => {
     expect(f.linux.seccomp.operators).toContain("SCMP_CMP_MASKED_EQ");
   });
 
-  it("says no systemd cgroup driver, no hooks, no AppArmor or SELinux", () => {
+  it("says no systemd cgroup driver, no AppArmor or SELinux; lists the hooks it runs", () => {
     expect(f.linux.cgroup).toEqual({ v1: true, v2: true, systemd: false, systemdUser: false });
-    expect(f.hooks).toEqual([]);
+    expect(f.hooks).toEqual([
+      "prestart",
+      "createRuntime",
+      "createContainer",
+      "startContainer",
+      "poststart",
+      "poststop",
+    ]);
     expect(f.linux.apparmor.enabled).toBe(false);
     expect(f.linux.selinux.enabled).toBe(false);
     expect(f.ociVersionMax).toBe(OCI_VERSION);

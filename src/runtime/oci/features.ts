@@ -3,12 +3,14 @@
  * each list is read from the table the code itself uses, so the report cannot
  * claim more than the planner, the executor or the seccomp compiler does.
  */
+
 import { CAPABILITIES } from "../plan/capabilities.js";
 import { OPTION_FLAGS } from "../plan/mount-options.js";
 import { NAMESPACE_FLAGS } from "../plan/namespace-steps.js";
 import { ARCHES } from "../seccomp/tables.js";
 import { ACTIONS, OPS } from "../seccomp/validate.js";
 import { OCI_VERSION } from "../spec.js";
+import { HOOK_KINDS } from "./bundle-spec.js";
 import { RUNTIME_VERSION } from "./version.js";
 
 export interface Features {
@@ -33,8 +35,8 @@ export function runtimeFeatures(): Features {
   return {
     ociVersionMin: "1.0.0",
     ociVersionMax: OCI_VERSION,
-    // minibox runs no OCI hooks yet: an empty list says "none" (null would say "unknown").
-    hooks: [],
+    // The hooks create, start and delete run (lifecycle.ts), from the one list bundle-spec.ts checks.
+    hooks: [...HOOK_KINDS],
     // The options that become mount(2) flags, and "rw" (the default, no flag).
     // Propagation options (shared, rslave, …) are accepted but not applied yet,
     // so they are not claimed.
