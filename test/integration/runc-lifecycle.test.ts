@@ -109,6 +109,21 @@ describe("minibox-runc: the container lifecycle", () => {
     expect(readdirSync(root)).toEqual([]);
   });
 
+  it("mount propagation options are applied: an rshared bind is a shared mount inside", () => {
+    const data = path.join(work, "shared-data");
+    mkdirSync(data, { recursive: true });
+    const b = bundle("propagation", (c) => {
+      c.mounts.push({ destination: "/shared", source: data, options: ["rbind", "rshared"] });
+      c.mounts.push({ destination: "/private", source: data, options: ["rbind", "rprivate"] });
+      c.process.args = ["sh", "-c", "grep -E ' /(shared|private) ' /proc/self/mountinfo"];
+    });
+    const r = runc(["run", "--bundle", b, "m1"]);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines.find((l) => l.includes(" /shared "))).toMatch(/ shared:\d+/);
+    expect(lines.find((l) => l.includes(" /private "))).not.toMatch(/ (shared|master):\d+/);
+  });
+
   it("create waits before the program; start runs it; exec joins it; kill and delete end it", async () => {
     const b = bundle("life", (c) => {
       c.process.args = ["sh", "-c", "touch /tmp/started; exec sleep 60"];

@@ -8,7 +8,7 @@ import { runtimeFeatures } from "../../src/runtime/oci/features.js";
 import { formatLogLine, logTime, parseLogFormat } from "../../src/runtime/oci/runtime-log.js";
 import { versionText } from "../../src/runtime/oci/version.js";
 import { CAPABILITIES } from "../../src/runtime/plan/capabilities.js";
-import { splitOptions } from "../../src/runtime/plan/mount-options.js";
+import { propagationSteps, splitOptions } from "../../src/runtime/plan/mount-options.js";
 import { ARCHES } from "../../src/runtime/seccomp/tables.js";
 import { OCI_VERSION } from "../../src/runtime/spec.js";
 
@@ -72,8 +72,15 @@ describe("runtimeFeatures", () => {
   it("claims every mount option as one minibox turns into mount(2) flags, none as filesystem data", () => {
     expect(f.mountOptions.length).toBeGreaterThan(5);
     for (const option of f.mountOptions) expect(splitOptions([option]).data).toBe("");
-    // Accepted but not applied yet: not claimed.
-    expect(f.mountOptions).not.toContain("rshared");
+    // Propagation is applied by a step of its own after the mount (mount-options.ts propagationSteps).
+    expect(f.mountOptions).toEqual(
+      expect.arrayContaining(["rshared", "rslave", "rprivate", "runbindable"]),
+    );
+    expect(propagationSteps(["rbind", "rslave"], "/r/x")).toEqual([
+      expect.objectContaining({ source: "", target: "/r/x", flags: 0x80000 | 0x4000 }),
+    ]);
+    // private/rprivate need no step: the executor's mount namespace is rprivate already.
+    expect(propagationSteps(["rbind", "rprivate"], "/r/x")).toEqual([]);
   });
 
   it("lists the capabilities, namespaces and seccomp architectures from minibox's own tables", () => {

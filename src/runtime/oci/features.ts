@@ -5,7 +5,7 @@
  */
 
 import { CAPABILITIES } from "../plan/capabilities.js";
-import { OPTION_FLAGS } from "../plan/mount-options.js";
+import { OPTION_FLAGS, PROPAGATION_FLAGS } from "../plan/mount-options.js";
 import { NAMESPACE_FLAGS } from "../plan/namespace-steps.js";
 import { ARCHES } from "../seccomp/tables.js";
 import { ACTIONS, OPS } from "../seccomp/validate.js";
@@ -40,7 +40,13 @@ export function runtimeFeatures(): Features {
     // The options that become mount(2) flags, and "rw" (the default, no flag).
     // Propagation options (shared, rslave, …) are accepted but not applied yet,
     // so they are not claimed.
-    mountOptions: sorted([...Object.keys(OPTION_FLAGS), "rw"]),
+    mountOptions: sorted([
+      ...Object.keys(OPTION_FLAGS),
+      ...Object.keys(PROPAGATION_FLAGS),
+      "rw",
+      "private",
+      "rprivate",
+    ]),
     linux: {
       // The clone's namespaces, and the cgroup namespace unshared after it.
       namespaces: sorted([...Object.keys(NAMESPACE_FLAGS), "cgroup"]),

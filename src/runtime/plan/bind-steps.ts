@@ -6,7 +6,7 @@
  */
 import type { SpecMount } from "../spec.js";
 import { type PlanContext, parents } from "./context.js";
-import { MS, mountStep, splitOptions } from "./mount-options.js";
+import { MS, mountStep, propagationSteps, splitOptions } from "./mount-options.js";
 import { rootStep } from "./rootfs-steps.js";
 import { type CreateStep, mkdirIfMissing, type Step, touchIfMissing } from "./steps.js";
 
@@ -49,6 +49,7 @@ function bindMountSteps(ctx: PlanContext, m: SpecMount): Step[] {
   // mount(2) ignores MS_RDONLY when it makes a bind mount: read-only takes a remount.
   if (flags & MS.RDONLY)
     steps.push(mountStep("", target, "", MS.BIND | MS.REMOUNT | MS.RDONLY, ""));
+  steps.push(...propagationSteps(m.options, target));
   return steps;
 }
 

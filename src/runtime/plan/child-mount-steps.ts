@@ -7,7 +7,7 @@
 import type { SpecMount } from "../spec.js";
 import { sysctlPath } from "../sysctls.js";
 import type { PlanContext } from "./context.js";
-import { MS, mountStep, splitOptions } from "./mount-options.js";
+import { MS, mountStep, propagationSteps, splitOptions } from "./mount-options.js";
 import type { Step } from "./steps.js";
 
 const V1_ROOT = "/sys/fs/cgroup/";
@@ -49,7 +49,10 @@ function mountInside(ctx: PlanContext, m: SpecMount): Step[] {
     return [mountStep("/sys", target, "", MS.BIND | MS.REC, ""), ...ro];
   }
   const { flags, data } = splitOptions(m.options);
-  return [mountStep(m.source || m.type || "none", target, m.type ?? "", flags, data)];
+  return [
+    mountStep(m.source || m.type || "none", target, m.type ?? "", flags, data),
+    ...propagationSteps(m.options, target),
+  ];
 }
 
 /**

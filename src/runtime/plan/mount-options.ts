@@ -10,8 +10,10 @@ export const MS = {
   NOATIME: 0x400,
   BIND: 0x1000,
   REC: 0x4000,
+  UNBINDABLE: 0x20000,
   PRIVATE: 0x40000,
   SLAVE: 0x80000,
+  SHARED: 0x100000,
   RELATIME: 0x200000,
   STRICTATIME: 0x1000000,
 } as const;
@@ -28,16 +30,33 @@ export const OPTION_FLAGS: Record<string, number> = {
   bind: MS.BIND,
   rbind: MS.BIND | MS.REC,
 };
+/**
+ * Propagation, a mount(2) call of its own after the mount. private and
+ * rprivate need none: the executor makes its whole mount namespace
+ * rprivate first (mountns), and every mount made in it starts private.
+ */
+export const PROPAGATION_FLAGS: Record<string, number> = {
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
 const IGNORED_OPTIONS = new Set([
   "rw",
   "idmap", // handled by the plan (an idmap-mount step), not a mount(2) flag
   "private",
   "rprivate",
-  "slave",
-  "rslave",
-  "shared",
-  "rshared",
+  ...Object.keys(PROPAGATION_FLAGS), // propagationSteps
 ]);
+
+/** The mount's propagation option (the last one given), as its own step. */
+export function propagationSteps(options: string[] = [], target: string): MountStep[] {
+  const last = options.filter((o) => o in PROPAGATION_FLAGS).at(-1);
+  if (!last) return [];
+  return [mountStep("", target, "", PROPAGATION_FLAGS[last] as number, "")];
+}
 
 export function flagNames(flags: number): string {
   const names = Object.entries(MS)
