@@ -18,7 +18,7 @@ import {
   runContainer,
   startContainer,
 } from "../runtime/oci/lifecycle.js";
-import { ociState, readRecord } from "../runtime/oci/runtime-state.js";
+import { ociState, readRecord, stateText } from "../runtime/oci/runtime-state.js";
 import type { GlobalOptions } from "./runtime-verbs.js";
 
 interface CreateFlags {
@@ -141,7 +141,7 @@ function registerInspectVerbs(program: Command, globals: () => GlobalOptions): v
     .argument("<container-id>")
     .action((id: string) => {
       const root = globals().root;
-      process.stdout.write(`${JSON.stringify(ociState(root, readRecord(root, id)), null, "  ")}\n`);
+      process.stdout.write(stateText(ociState(root, readRecord(root, id))));
     });
   program
     .command("kill")

@@ -271,6 +271,62 @@ describe("minibox-runc: the container lifecycle", () => {
   });
 });
 
+describe("minibox-runc: state, start, kill and delete without node (native/minibox-runc-fast)", () => {
+  const ENTRY = path.join(REPO_ROOT, "dist", "minibox.mjs");
+  /** The same call answered by node alone (the TypeScript runtime). */
+  function viaNode(args: string[]) {
+    const r = spawnSync("node", [ENTRY, "runtime", "--root", root, ...args], { encoding: "utf8" });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+  /** Through ./minibox-runc with no node on PATH: only the native program can answer. */
+  function withoutNode(args: string[]) {
+    const r = spawnSync(MINIBOX_RUNC, ["--root", root, ...args], {
+      encoding: "utf8",
+      env: { PATH: "/nonexistent" },
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  it("answers the lifecycle's cheap verbs itself, with node's output to the byte", async () => {
+    const b = bundle("fast", (c) => {
+      c.process.args = ["sleep", "60"];
+      c.annotations = { "org.example/key": 'a "quoted" value' };
+    });
+    expect(runc(["create", "--bundle", b, "n1"]).code).toBe(0);
+    const created = withoutNode(["state", "n1"]);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toBe(viaNode(["state", "n1"]).stdout);
+    expect(JSON.parse(created.stdout)).toMatchObject({
+      status: "created",
+      annotations: { "org.example/key": 'a "quoted" value' },
+    });
+
+    expect(withoutNode(["start", "n1"]).code).toBe(0);
+    const running = withoutNode(["state", "n1"]);
+    expect(JSON.parse(running.stdout).status).toBe("running");
+    expect(running.stdout).toBe(viaNode(["state", "n1"]).stdout);
+
+    const dirs = cgroupDirs("n1");
+    expect(withoutNode(["kill", "n1", "SIGKILL"]).code).toBe(0);
+    await until(
+      () => JSON.parse(withoutNode(["state", "n1"]).stdout).status === "stopped",
+      "the kill",
+    );
+    expect(withoutNode(["state", "n1"]).stdout).toBe(viaNode(["state", "n1"]).stdout);
+    expect(withoutNode(["delete", "n1"]).code).toBe(0);
+    expect(readdirSync(root)).toEqual([]);
+    for (const dir of dirs) expect(existsSync(dir), dir).toBe(false);
+  });
+
+  it("hands errors to node, which words them as runc", () => {
+    // No node on PATH: the hand-over itself is what fails, naming node.
+    expect(withoutNode(["state", "nosuch"]).stderr).toMatch(/minibox-runc: node/);
+    const r = runc(["state", "nosuch"]);
+    expect(r.code).toBe(1);
+    expect(errorOf(r.stderr)).toBe("container does not exist");
+  });
+});
+
 describe("minibox-runc: descriptors passed to the program", () => {
   /** `run ID` with `passed` open at 3, 4…; through `sh -c` so LISTEN_PID can be the runtime's own PID. */
   function runWithFds(id: string, b: string, passed: string[], shell: string) {

@@ -37,9 +37,16 @@ import {
   readRecord,
   specFile,
   statusOf,
+  writeFastFiles,
   writeRecord,
 } from "./runtime-state.js";
 import { signalNumber } from "./signal-names.js";
+
+/** The record, and the files native/minibox-runc-fast answers from (written first: state.json last says "complete"). */
+function saveRecord(dir: string, record: RuntimeRecord): void {
+  writeFastFiles(dir, record);
+  writeRecord(dir, record);
+}
 
 const warn = (line: string) => process.stderr.write(`minibox-runc: ${line}\n`);
 
@@ -174,7 +181,7 @@ export async function createContainer(opts: CreateOptions): Promise<void> {
     if (!result.created || result.pid === undefined)
       throw new MiniboxError(failureMessage(l, result));
     writeFileSync(specFile(dir), JSON.stringify(l.loaded.spec));
-    writeRecord(dir, recordOf(l, result.pid));
+    saveRecord(dir, recordOf(l, result.pid));
     if (opts.pidFile) writePidFile(opts.pidFile, result.pid);
   } catch (err) {
     await l?.cgroup.destroy().catch(() => undefined);
@@ -220,7 +227,7 @@ export async function runContainer(opts: CreateOptions & { detach?: boolean }): 
   try {
     l = await launch(opts, dir, false, async (self, pid) => {
       writeFileSync(specFile(dir), JSON.stringify(self.loaded.spec));
-      writeRecord(dir, recordOf(self, pid));
+      saveRecord(dir, recordOf(self, pid));
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
     });
     const result = await l.execution.done;

@@ -118,8 +118,35 @@ export function statusOf(root: string, record: RuntimeRecord): OciStatus {
   return frozen(record) ? "paused" : "running";
 }
 
-export function ociState(root: string, record: RuntimeRecord): OciState {
-  const status = statusOf(root, record);
+/**
+ * What native/minibox-runc-fast reads to answer state, start, kill and
+ * delete without node: `fast` (the record's few facts, a line each) and
+ * `state.tmpl` (state's output with @PID@ and @STATUS@ to fill in).
+ */
+export function writeFastFiles(dir: string, record: RuntimeRecord): void {
+  const hooks = ["startContainer", "poststart", "poststop"].some(
+    (k) => record.hooks[k as keyof typeof record.hooks]?.length,
+  );
+  const lines = [
+    `pid ${record.pid}`,
+    `start ${record.startTime}`,
+    `hooks ${hooks ? 1 : 0}`,
+    ...record.cgroupDirs.map((d) => `cgroup ${d}`),
+    ...record.cgroupAbove.map((d) => `above ${d}`),
+  ];
+  writeFileSync(path.join(dir, "fast"), `${lines.join("\n")}\n`, { mode: 0o600 });
+  const blank = { ...ociState("", record, "stopped"), pid: "@PID@", status: "@STATUS@" };
+  const tmpl = `${JSON.stringify(blank, null, "  ")}\n`.replace('"@PID@"', "@PID@");
+  writeFileSync(path.join(dir, "state.tmpl"), tmpl, { mode: 0o600 });
+}
+
+/** The state printed by `state` (the same text as state.tmpl filled in). */
+export function stateText(state: OciState): string {
+  return `${JSON.stringify(state, null, "  ")}\n`;
+}
+
+export function ociState(root: string, record: RuntimeRecord, known?: OciStatus): OciState {
+  const status = known ?? statusOf(root, record);
   const state: OciState = {
     ociVersion: record.ociVersion,
     id: record.id,
