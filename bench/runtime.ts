@@ -28,6 +28,7 @@ import {
 import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { RunningTestEnv } from "../test/support/env.js";
+import { runtimeTracer } from "../test/support/podman.js";
 import {
   BUNDLE,
   benchState,
@@ -440,11 +441,52 @@ function checkPodman(ref: string): void {
   process.stderr.write("podman ran `sh -c 'echo $$'` with each runtime and got 1\n");
 }
 
+/**
+ * The runtime calls behind one `podman run --rm … true` (untimed), through
+ * test/support/podman.ts's tracer: how many times a runtime's start-up is paid.
+ */
+function runtimeCalls(ref: string): Record<"minibox" | "runc", string[]> {
+  const out = { minibox: [] as string[], runc: [] as string[] };
+  for (const r of ["minibox", "runc"] as const) {
+    const log = path.join(WORK, `calls-${r}.log`);
+    const tracer = runtimeTracer(path.join(WORK, `traced-${r}`), binaryOf(r), log);
+    must(
+      "podman",
+      PODMAN.args(
+        "--runtime",
+        tracer,
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        ...podmanRunLimits(PODMAN_CGROUP_PARENT),
+        ref,
+        "true",
+      ),
+      PODMAN.env(),
+    );
+    for (const line of readFileSync(log, "utf8").split("\n")) {
+      const m = /^argv: (.*)$/.exec(line);
+      // The verb: the first word that is not a global option or its value.
+      const words = m?.[1]?.split(" ") ?? [];
+      const verb = words.find(
+        (w, i) => !w.startsWith("-") && !/^--(root|log|log-format)$/.test(words[i - 1] ?? ""),
+      );
+      if (m) out[r].push(verb ?? "?");
+    }
+  }
+  return out;
+}
+
 // ---- the report ------------------------------------------------------------------------
 
 const TARGETS: Partial<Record<Verb, number>> = { state: 2, kill: 2, delete: 2 };
 
-function report(pod: Record<PodTool, Stats>, verbs: Map<string, Stats>): string {
+function report(
+  pod: Record<PodTool, Stats>,
+  verbs: Map<string, Stats>,
+  calls: Record<"minibox" | "runc", string[]>,
+): string {
   const m = (s: Stats | undefined) => (s ? ms(s.median) : "fails");
   const podRatio = pod.podMinibox.median / pod.podRunc.median;
   const floor = verbs.get("--version/minibox");
@@ -483,6 +525,8 @@ function report(pod: Record<PodTool, Stats>, verbs: Map<string, Stats>): string 
       ratio(pod.podMinibox.median - pod.podRunc.median, pod.version.median),
       "— (how many node starts the difference is worth)",
     ]),
+    "",
+    `Runtime calls behind one \`podman run --rm … true\` (podman and conmon, traced, untimed): minibox-runc ${calls.minibox.length} (${calls.minibox.join(", ")}); runc ${calls.runc.length} (${calls.runc.join(", ")}).`,
     "",
     `### 2. Each verb alone on a busybox bundle, wall time (ms), ${VERB_ROUNDS} rounds (after one warm-up)`,
     "",
@@ -565,9 +609,10 @@ async function main() {
   must("podman", PODMAN.args("pull", "--tls-verify=false", "-q", ref), PODMAN.env());
   checkPodman(ref);
 
+  const calls = runtimeCalls(ref);
   const pod = await podmanRounds(ref);
   const verbs = verbRounds(RUNTIMES);
-  reportText = report(pod, verbs);
+  reportText = report(pod, verbs, calls);
   process.stdout.write(reportText);
   if (OUT) writeFileSync(OUT, reportText);
 }
