@@ -14,11 +14,11 @@
  * This program only ever serves the success path of a plain call. Anything
  * else — an unknown flag, --debug, a missing container, a status the verb
  * refuses, hooks to run, a failure halfway — is handed to the TypeScript
- * implementation (`node dist/minibox.mjs runtime ARGS`, exec'd with the same
+ * implementation (`node dist/minibox-runc.mjs ARGS`, exec'd with the same
  * arguments), which says what is wrong in runc's words. So the error
  * messages exist once, and this file stays small.
  *
- * usage (by ./minibox-runc): minibox-runc-fast ENTRY.mjs RUNTIME-ARGS…
+ * usage (by ./minibox-runc): minibox-runc-fast dist/minibox-runc.mjs RUNTIME-ARGS…
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -304,15 +304,13 @@ int main(int argc, char **argv)
 {
 	if (argc < 2)
 		return 1;
-	/* node ENTRY runtime ARGS…, for the fallback. */
-	fallback_argv = calloc((size_t)argc + 3, sizeof(*fallback_argv));
+	/* node ENTRY ARGS…, for the fallback. */
+	fallback_argv = calloc((size_t)argc + 1, sizeof(*fallback_argv));
 	if (!fallback_argv)
 		return 1;
 	fallback_argv[0] = "node";
-	fallback_argv[1] = argv[1];
-	fallback_argv[2] = "runtime";
-	for (int i = 2; i < argc; i++)
-		fallback_argv[i + 1] = argv[i];
+	for (int i = 1; i < argc; i++)
+		fallback_argv[i] = argv[i];
 
 	const char *root = "/run/minibox-runc";
 	int i = 2;

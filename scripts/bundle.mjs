@@ -1,4 +1,4 @@
-// Bundle the CLI into dist/minibox.mjs (plus chunks loaded on demand). Why: Node spends tens of
+// Bundle the CLI into dist/minibox.mjs and dist/minibox-runc.mjs (plus chunks loaded on demand). Why: Node spends tens of
 // milliseconds resolving and loading ~40 separate ES modules at every start,
 // and `minibox run` is measured against runtimes written in C. koffi stays
 // external (it loads a native binary); CommonJS dependencies get a `require`.
@@ -10,7 +10,9 @@ import { build } from "esbuild";
 rmSync("dist/chunks", { recursive: true, force: true });
 
 await build({
-  entryPoints: ["src/cli/main.ts"],
+  // minibox-runc has an entry of its own: engines call it per container
+  // verb, and it needs none of the other commands.
+  entryPoints: { minibox: "src/cli/main.ts", "minibox-runc": "src/cli/runtime-main.ts" },
   bundle: true,
   platform: "node",
   format: "esm",
@@ -21,7 +23,7 @@ await build({
   // and vice versa.
   splitting: true,
   outdir: "dist",
-  entryNames: "minibox",
+  entryNames: "[name]",
   chunkNames: "chunks/[name]-[hash]",
   outExtension: { ".js": ".mjs" },
   banner: {
