@@ -61,7 +61,11 @@ export function runcHarness(prefix: string, binary = MINIBOX_RUNC) {
   function runc(args: string[], cwd = work, input?: string): RuncCall {
     const out = path.join(work, `call-${++calls}.out`);
     const err = path.join(work, `call-${calls}.err`);
-    const fds = [input ? openSync(input, "r") : "ignore", openSync(out, "w"), openSync(err, "w")];
+    const fds: Array<number | "ignore"> = [
+      input ? openSync(input, "r") : "ignore",
+      openSync(out, "w"),
+      openSync(err, "w"),
+    ];
     const r = spawnSync(binary, ["--root", root, ...args], { cwd, stdio: fds });
     for (const fd of fds) if (typeof fd === "number") closeSync(fd);
     return { code: r.status, stdout: readFileSync(out, "utf8"), stderr: readFileSync(err, "utf8") };
