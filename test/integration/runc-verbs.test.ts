@@ -87,6 +87,11 @@ describe("minibox-runc pause and resume", () => {
       const theirs = ref.runc(["resume", "ref1"]);
       expect(theirs.code).toBe(1);
       expect(errorOf(theirs.stderr)).toBe("container not paused");
+      // ps --format json: a bare JSON array, as ours prints it.
+      expect(ref.runc(["ps", "--format", "json", "ref1"]).stdout).toMatch(/^\[\d+(,\d+)*\]\n$/);
+      expect(ref.runc(["pause", "ref1"]).code).toBe(0);
+      expect(errorOf(ref.runc(["pause", "ref1"]).stderr)).toBe("container not running");
+      expect(ref.runc(["resume", "ref1"]).code).toBe(0);
       expect(ref.runc(["kill", "ref1", "KILL"]).code).toBe(0);
       ref.runc(["delete", "--force", "ref1"]);
 
@@ -171,6 +176,7 @@ describe("minibox-runc ps", () => {
     const pids = JSON.parse(json.stdout) as number[];
     expect(pids).toEqual(expect.arrayContaining([init, execPid]));
     expect(pids).not.toContain(process.pid);
+    expect(json.stdout).toMatch(/^\[\d+(,\d+)*\]\n$/);
 
     const table = runc(["ps", "ps1"]);
     expect(table.code, table.stderr).toBe(0);
