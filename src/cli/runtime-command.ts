@@ -10,12 +10,10 @@ import { MiniboxError } from "../errors.js";
 import { parseLogFormat, RuntimeLog } from "../runtime/oci/runtime-log.js";
 import { versionText } from "../runtime/oci/version.js";
 import { registerContainerVerbs } from "./runtime-container-verbs.js";
+import { registerControlVerbs } from "./runtime-control-verbs.js";
 import { featuresVerb, type GlobalOptions, specVerb } from "./runtime-verbs.js";
 
 export const DEFAULT_RUNTIME_ROOT = "/run/minibox-runc";
-
-/** runc's verbs that need a container: named, so that calling one says it is still to come. */
-const VERBS_TO_COME = ["ps", "pause", "resume", "update", "events", "checkpoint", "restore"];
 
 function checkGlobals(globals: GlobalOptions): void {
   parseLogFormat(globals.logFormat);
@@ -67,17 +65,7 @@ function registerVerbs(program: Command, globals: () => GlobalOptions): void {
     .action((opts) => specVerb(opts));
   program.command("features").description("show the enabled features").action(featuresVerb);
   registerContainerVerbs(program, globals);
-  for (const verb of VERBS_TO_COME) {
-    program
-      .command(verb)
-      .description("(not implemented yet)")
-      .allowUnknownOption()
-      .helpOption(false)
-      .argument("[args...]")
-      .action(() => {
-        throw new MiniboxError(`${verb}: not implemented yet in minibox-runc`);
-      });
-  }
+  registerControlVerbs(program, globals);
   for (const command of program.commands)
     command.exitOverride().configureOutput({ outputError: () => {} });
 }

@@ -173,6 +173,30 @@ describe(`podman --runtime ${RUNTIME}`, () => {
     }
   });
 
+  it("pause and unpause (the runtime's freezer), update --memory, rm -f of a paused one", () => {
+    const id = ok(podman([...RUN, "-d", "--memory", "64m", image, "sleep", "60"])).trim();
+    try {
+      const status = () => ok(podman(["inspect", "--format", "{{.State.Status}}", id])).trim();
+      ok(podman(["pause", id]));
+      expect(status()).toBe("paused");
+      ok(podman(["unpause", id]));
+      expect(status()).toBe("running");
+      const dirs = cgroupsNamed(TOKEN).filter(
+        (d) => d.startsWith("/sys/fs/cgroup/memory/") && d.includes(id),
+      );
+      expect(dirs).toHaveLength(1);
+      // podman 4.3's update hands the runtime the new resources (update --resources).
+      ok(podman(["update", "--memory", "96m", id]));
+      const limit = readFileSync(path.join(dirs[0] as string, "memory.limit_in_bytes"), "utf8");
+      expect(limit.trim()).toBe(String(96 * 2 ** 20));
+      ok(podman(["pause", id]));
+      ok(podman(["rm", "-f", "-t", "0", id]));
+      expect(cgroupsNamed(TOKEN).filter((d) => d.includes(id))).toEqual([]);
+    } finally {
+      podman(["rm", "-f", "-t", "0", id]);
+    }
+  });
+
   it("run -it: a shell on the terminal, through the console socket", () => {
     const script = [
       { expect: "# " },

@@ -6,12 +6,9 @@
 // one line naming the field, and leave nothing in --root.
 import { spawn, spawnSync } from "node:child_process";
 import {
-  chmodSync,
   closeSync,
-  copyFileSync,
   existsSync,
   mkdirSync,
-  mkdtempSync,
   openSync,
   readdirSync,
   readFileSync,
@@ -19,84 +16,25 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../support/minibox.js";
+import {
+  APPLETS,
+  type Config,
+  errorOf,
+  MINIBOX_RUNC,
+  runcHarness,
+  until,
+} from "../support/runc-bundle.js";
 
-/** config.json as the tests edit it: any shape, on purpose (bad input included). */
-// biome-ignore lint/suspicious/noExplicitAny: a config.json is edited freely here
-type Config = Record<string, any>;
-
-const MINIBOX_RUNC = path.join(REPO_ROOT, "minibox-runc");
-const work = mkdtempSync(path.join(tmpdir(), "minibox-runc-life-"));
-const root = path.join(work, "state");
+const { work, root, runc, bundle, state, cgroupDirs } = runcHarness("minibox-runc-life-");
 // Whatever a failed test left: its containers (so the next test starts from
 // an empty --root), then the files.
 afterEach(() => {
   for (const id of existsSync(root) ? readdirSync(root) : []) runc(["delete", "--force", id]);
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-let calls = 0;
-
-/**
- * One call, its stdio in files: a created container's init inherits them
- * and holds them open (as it holds containerd's fifos), so pipes would
- * never reach EOF.
- */
-function runc(args: string[], cwd = work) {
-  const out = path.join(work, `call-${++calls}.out`);
-  const err = path.join(work, `call-${calls}.err`);
-  const fds = [openSync(out, "w"), openSync(err, "w")];
-  const r = spawnSync(MINIBOX_RUNC, ["--root", root, ...args], { cwd, stdio: ["ignore", ...fds] });
-  for (const fd of fds) closeSync(fd);
-  return { code: r.status, stdout: readFileSync(out, "utf8"), stderr: readFileSync(err, "utf8") };
-}
-
-/** The message of runc's text log line on stderr (msg="…", quotes escaped as logrus does). */
-function errorOf(stderr: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(stderr);
-  return m ? (JSON.parse(`"${m[1]}"`) as string) : stderr;
-}
-
-const APPLETS = ["sh", "echo", "sleep", "cat", "id", "hostname", "touch", "ls", "grep"];
-
-/** A bundle: busybox-static as the rootfs, `runc spec`'s config changed by `edit`. */
-function bundle(name: string, edit: (c: Config) => void): string {
-  const dir = path.join(work, name);
-  mkdirSync(path.join(dir, "rootfs", "bin"), { recursive: true });
-  mkdirSync(path.join(dir, "rootfs", "tmp"));
-  chmodSync(path.join(dir, "rootfs", "tmp"), 0o1777);
-  copyFileSync("/bin/busybox", path.join(dir, "rootfs", "bin", "busybox"));
-  for (const a of APPLETS) symlinkSync("busybox", path.join(dir, "rootfs", "bin", a));
-  expect(runc(["spec", "--bundle", dir]).code).toBe(0);
-  const config = JSON.parse(readFileSync(path.join(dir, "config.json"), "utf8"));
-  config.process.terminal = false;
-  config.root.readonly = false;
-  edit(config);
-  writeFileSync(path.join(dir, "config.json"), JSON.stringify(config));
-  return dir;
-}
-
-function state(id: string) {
-  const r = runc(["state", id]);
-  expect(r.code, r.stderr).toBe(0);
-  return JSON.parse(r.stdout) as { status: string; pid: number; id: string; bundle: string };
-}
-
-async function until(check: () => boolean, what: string) {
-  for (let i = 0; i < 100; i++) {
-    if (check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
-/** The record's cgroup directories (what delete must remove). */
-function cgroupDirs(id: string): string[] {
-  return JSON.parse(readFileSync(path.join(root, id, "state.json"), "utf8")).cgroupDirs;
-}
 
 describe("minibox-runc: the container lifecycle", () => {
   it("run: the program's output and exit status; nothing left in --root", () => {

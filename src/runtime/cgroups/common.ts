@@ -56,6 +56,8 @@ export interface Cgroup {
   stats(): CgroupStats;
   /** The directories above the container's made for it, deepest first (removed by destroy() when empty). */
   createdAbove(): string[];
+  /** LIMITS as [path, value] writes into this cgroup, in the order creating it writes them. */
+  limitWrites(limits: CgroupLimits): Array<[path: string, value: string]>;
   /** Kill what's left, wait until empty (bounded, ~2 s), then rmdir every dir created, deepest first. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -67,6 +69,11 @@ export interface CgroupOptions {
   trace?: (line: string) => void;
   /** cgroupfs mount root, default "/sys/fs/cgroup". */
   fsRoot?: string;
+  /**
+   * v1: a directory in the freezer hierarchy too (minibox-runc's pause and
+   * resume; `minibox run` has no use for it). v2 freezes any cgroup.
+   */
+  freezer?: boolean;
 }
 
 /** Ordered [file, value] writes into a container's cgroup directory. */

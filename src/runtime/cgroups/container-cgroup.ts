@@ -109,6 +109,10 @@ export class ContainerCgroup implements Cgroup {
     return this.byController.get(controller);
   }
 
+  limitWrites(limits: CgroupLimits): Array<[path: string, value: string]> {
+    return this.driver.limitWrites(limits, this);
+  }
+
   oomKilled(): boolean {
     return this.driver.oomKilled(this);
   }

@@ -13,6 +13,8 @@ export const CGROUP_SUPER_MAGIC = 0x27e0eb;
 
 /** The controllers minibox uses on v1; freezer and blkio are left alone. */
 export const V1_CONTROLLERS = ["cpuset", "cpu", "cpuacct", "memory", "pids", "devices"] as const;
+/** v1's freezer: a directory there only for containers that can be paused (CgroupOptions.freezer). */
+export const V1_FREEZER = "freezer";
 /** The controllers minibox enables on v2, in the order written to subtree_control. */
 export const V2_CONTROLLERS = ["cpu", "memory", "pids", "cpuset"] as const;
 /** A hybrid host's cgroup2 mount is used only when it has all of these. */
@@ -104,8 +106,8 @@ export function findV1Mounts(
     ...entries.filter((e) => !isUnder(e.mountPoint, fsRoot)),
   ];
   for (const e of ordered) {
-    const controllers = e.superOptions.filter((o) =>
-      (V1_CONTROLLERS as readonly string[]).includes(o),
+    const controllers = e.superOptions.filter(
+      (o) => (V1_CONTROLLERS as readonly string[]).includes(o) || o === V1_FREEZER,
     );
     for (const c of controllers) {
       if (!out.has(c)) out.set(c, { mountPoint: e.mountPoint, root: e.root, controllers });

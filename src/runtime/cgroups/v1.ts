@@ -1,6 +1,7 @@
 /**
  * The cgroup v1 driver: one directory per hierarchy (cpuset, cpu, cpuacct,
- * memory, pids; cpu and cpuacct share one when co-mounted), each at
+ * memory, pids, devices; cpu and cpuacct share one when co-mounted; freezer too for
+ * minibox-runc, which can pause), each at
  * `<mount>/<own cgroup>/minibox/<id>` so the container stays inside whatever
  * supervises the caller, or `<mount>/<--cgroup-parent>/<id>`.
  */
@@ -28,7 +29,7 @@ import {
   writeCgroupFile,
 } from "./common.js";
 import type { CgroupDriver, ContainerCgroup, Placement } from "./container-cgroup.js";
-import { findV1Mounts, ownCgroups, V1_CONTROLLERS, type V1Mount } from "./detect.js";
+import { findV1Mounts, ownCgroups, V1_CONTROLLERS, V1_FREEZER, type V1Mount } from "./detect.js";
 
 /**
  * The v1 files and values for a set of limits, in the order they must be
@@ -111,7 +112,8 @@ function hierarchies(id: string, options: CgroupOptions): Hierarchy[] {
   const mounts = findV1Mounts(options.fsRoot ?? DEFAULT_FS_ROOT);
   const own = ownCgroups();
   const seen = new Map<string, Hierarchy>();
-  for (const c of V1_CONTROLLERS) {
+  const wanted = options.freezer ? [...V1_CONTROLLERS, V1_FREEZER] : V1_CONTROLLERS;
+  for (const c of wanted) {
     const mount = mounts.get(c);
     if (!mount || seen.has(mount.mountPoint)) continue;
     const ownPath = own.get(c) ?? "/";

@@ -155,7 +155,11 @@ export async function launchBundle(req: LaunchRequest): Promise<BundleLaunch> {
   };
   const place = cgroupPlace(spec.linux.cgroupsPath, id);
   await mkdir(path.join(dir, "rootfs"), { mode: 0o700 });
-  const cgroup = await createCgroup(place.name, limitsOf(spec), { parent: place.parent });
+  // freezer: pause and resume (v1 needs a directory in that hierarchy too).
+  const cgroup = await createCgroup(place.name, limitsOf(spec), {
+    parent: place.parent,
+    freezer: true,
+  });
   try {
     const seccomp = spec.linux.seccomp
       ? (await compiledSeccomp(path.join(req.root, "seccomp"), spec.linux.seccomp, process.arch))

@@ -11,7 +11,6 @@ import {
   constants,
   mkdirSync,
   openSync,
-  readFileSync,
   rmSync,
   unlinkSync,
   writeFileSync,
@@ -19,11 +18,12 @@ import {
 } from "node:fs";
 import { MiniboxError } from "../../errors.js";
 import { removeIfEmpty } from "../cgroups/common.js";
-import { openCgroup } from "../cgroups/index.js";
+import { findFreezer, setFrozen } from "../cgroups/freezer.js";
 import type { ExecutorResult } from "../executor.js";
 import { explainFailure } from "../failure.js";
 import { type BundleLaunch, launchBundle, loadBundle } from "./bundle-launch.js";
 import type { Hooks } from "./bundle-spec.js";
+import { cgroupPids, recordCgroup } from "./container-control.js";
 import { runHooks, runHooksWarning } from "./hooks.js";
 import { writePidFile } from "./pid-file.js";
 import {
@@ -269,14 +269,6 @@ export function killContainer(
   }
 }
 
-function cgroupPids(record: RuntimeRecord): number[] {
-  const cg = openCgroup(record.cgroup.name, { parent: record.cgroup.parent });
-  const dir = cg?.dirs[0];
-  if (!dir) return initAlive(record) ? [record.pid] : [];
-  const text = readFileSync(`${dir}/cgroup.procs`, "utf8");
-  return text.split("\n").filter(Boolean).map(Number);
-}
-
 /** Kill what is left, remove the cgroup (and what was made above it) and the state; then poststop. */
 async function destroy(root: string, record: RuntimeRecord | undefined): Promise<void> {
   if (!record) return;
@@ -287,7 +279,10 @@ async function destroy(root: string, record: RuntimeRecord | undefined): Promise
       // gone meanwhile
     }
   }
-  const cg = openCgroup(record.cgroup.name, { parent: record.cgroup.parent });
+  const cg = recordCgroup(record);
+  // A frozen task takes no SIGKILL until thawed (v1): thaw a paused container first.
+  const freezer = findFreezer(record.cgroupDirs);
+  if (freezer) await setFrozen(freezer, false).catch(() => undefined);
   await cg?.destroy();
   for (const dir of record.cgroupAbove) {
     try {

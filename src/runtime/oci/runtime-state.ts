@@ -9,6 +9,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { MiniboxError } from "../../errors.js";
+import { findFreezer, isPaused } from "../cgroups/freezer.js";
 import type { Hooks } from "./bundle-spec.js";
 import { checkContainerId } from "./container-id.js";
 
@@ -103,13 +104,8 @@ export function initAlive(record: RuntimeRecord): boolean {
 }
 
 function frozen(record: RuntimeRecord): boolean {
-  for (const dir of record.cgroupDirs) {
-    const v1 = path.join(dir, "freezer.state");
-    if (existsSync(v1)) return readFileSync(v1, "utf8").trim() === "FROZEN";
-    const v2 = path.join(dir, "cgroup.freeze");
-    if (existsSync(v2)) return readFileSync(v2, "utf8").trim() === "1";
-  }
-  return false;
+  const freezer = findFreezer(record.cgroupDirs);
+  return freezer !== undefined && isPaused(freezer);
 }
 
 export function statusOf(root: string, record: RuntimeRecord): OciStatus {
