@@ -54,7 +54,7 @@ static const struct op ops[] = {
 	{ "rlimit", 3, 3, 1, step_rlimit },
 	{ "groups", 0, VARIADIC, 1, step_groups },
 	{ "bounding", 1, 1, 1, step_bounding },
-	{ "caps", 3, 3, 1, step_caps },
+	{ "caps", 3, 4, 1, step_caps },
 	{ "no-new-privs", 0, 0, 1, step_no_new_privs },
 	{ "seccomp", 1, 1, 1, step_seccomp },
 	{ "closefds", 0, 0, 1, step_closefds },

@@ -61,8 +61,14 @@ int step_user(struct executor *ex, const struct step *st)
 	gid_t gid = (gid_t)num(arg(st, 2));
 	if (setresgid(gid, gid, gid) < 0)
 		return fail(ex, st, "setresgid", arg(st, 2));
+	/* Keep the permitted set across the uid change, so the caps step can
+	 * give a non-root user the capabilities its spec lists (it sets all
+	 * three sets right after, so nothing more is kept than asked for). */
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return fail(ex, st, "prctl(PR_SET_KEEPCAPS)", NULL);
 	if (setresuid(uid, uid, uid) < 0)
 		return fail(ex, st, "setresuid", arg(st, 1));
+	prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
 	if (!ex->let_go)
 		prctl(PR_SET_PDEATHSIG, SIGKILL); /* credential changes clear it (see run_child) */
 	stay_undumpable();                        /* and may make us dumpable */
@@ -84,9 +90,11 @@ int step_bounding(struct executor *ex, const struct step *st)
 	return 0;
 }
 
-/* Set the effective, permitted and inheritable sets (hex masks); clear ambient. */
+/* Set the effective, permitted and inheritable sets (hex masks); the
+ * ambient set is cleared, then given the optional fourth mask. */
 int step_caps(struct executor *ex, const struct step *st)
 {
+	uint64_t ambient = st->nfields > 4 ? strtoull(arg(st, 4), NULL, 16) : 0;
 	uint64_t effective = strtoull(arg(st, 1), NULL, 16);
 	uint64_t permitted = strtoull(arg(st, 2), NULL, 16);
 	uint64_t inheritable = strtoull(arg(st, 3), NULL, 16);
@@ -100,6 +108,12 @@ int step_caps(struct executor *ex, const struct step *st)
 	stay_undumpable();
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		return fail(ex, st, "prctl(PR_CAP_AMBIENT)", NULL);
+	/* Best effort, as runc: a capability that is not also inheritable cannot
+	 * be ambient (EPERM), and `runc spec` itself lists ambient ones with an
+	 * empty inheritable set. */
+	for (int cap = 0; cap <= 63; cap++)
+		if (ambient & (1ULL << cap))
+			prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0);
 	return 0;
 }
 

@@ -222,7 +222,7 @@ describe("the plan for a bundle", () => {
   it("create: the FIFO is made in setup; the init waits for start last, then gets the passed descriptors", () => {
     expect(ops(plan.setup)).toContain("exec-fifo");
     const child = ops(plan.child);
-    expect(child.indexOf("wait-start")).toBeLessThan(child.indexOf("closefds"));
+    expect(child.indexOf("closefds")).toBeLessThan(child.indexOf("wait-start"));
     expect(child.indexOf("pass-fds")).toBe(child.indexOf("exec") - 1);
   });
 

@@ -40,7 +40,7 @@ const PROTOCOL: Record<Op, [number, number]> = {
   rlimit: [3, 3],
   groups: [0, Number.POSITIVE_INFINITY],
   bounding: [1, 1],
-  caps: [3, 3],
+  caps: [3, 4],
   "no-new-privs": [0, 0],
   seccomp: [1, 1],
   closefds: [0, 0],

@@ -73,9 +73,13 @@ function listenFds(): number {
 /** The directory for a new container: runc's error when the ID is taken. */
 function newContainerDir(root: string, id: string): string {
   const dir = containerDir(root, id);
-  mkdirSync(root, { recursive: true, mode: 0o700 });
+  // 0711, not runc's 0700: the bundle's rootfs is bound under <root>/<id>,
+  // and under a user namespace the container's root (an unprivileged host
+  // uid) must be able to pass through both to mount its /proc there. The
+  // files in them stay 0600.
+  mkdirSync(root, { recursive: true, mode: 0o711 });
   try {
-    mkdirSync(dir, { mode: 0o700 });
+    mkdirSync(dir, { mode: 0o711 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "EEXIST") {
       throw new MiniboxError(`container with id exists: ${id}`);

@@ -77,6 +77,9 @@ export function credentialSteps(c: Credentials): Step[] {
   const caps = c.capabilities ?? {};
   const filter = c.seccomp ? [seccompStep(c.seccomp)] : [];
   const steps: Step[] = [
+    // Before the filter: a profile need not allow close_range (runtime-tools'
+    // does not), and nothing minibox opened may reach the program.
+    { op: "closefds", describe: "mark every descriptor above 2 close-on-exec" },
     ...rlimitSteps(c.rlimits ?? []),
     ...(c.noNewPrivileges ? [] : filter),
     { op: "groups", gids, describe: `setgroups [${gids.join(", ")}]` },
@@ -91,6 +94,7 @@ export function credentialSteps(c: Credentials): Step[] {
       effective: caps.effective ?? [],
       permitted: caps.permitted ?? [],
       inheritable: caps.inheritable ?? [],
+      ambient: caps.ambient ?? [],
       describe: `effective capabilities: ${capNames(caps.effective)}`,
     },
   ];

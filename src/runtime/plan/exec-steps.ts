@@ -23,11 +23,11 @@ export interface Program {
   passFds?: number;
 }
 
-/** closefds, env, init (--init), exec. */
+/** env, the passed descriptors, init (--init), exec. */
 export function execSteps(p: Program): Step[] {
   if (!p.argv.length) throw new MiniboxError("no command specified");
+  // closefds is the credentials' first step (credential-steps.ts): before the seccomp filter.
   const steps: Step[] = [
-    { op: "closefds", describe: "mark every descriptor above 2 close-on-exec" },
     ...p.env.map((e): Step => ({ op: "env", value: e, describe: `env ${e}` })),
   ];
   if (p.passFds) {

@@ -153,6 +153,8 @@ export interface CapsStep extends Described {
   effective: string[];
   permitted: string[];
   inheritable: string[];
+  /** Raised after the others (absent or empty: none). */
+  ambient?: string[];
 }
 /** The seccomp filter: struct sock_filter[] in hex, loaded with SECCOMP_FILTER_FLAG_TSYNC. */
 export interface SeccompStep extends Described {
@@ -316,8 +318,13 @@ export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
   groups: { arity: [0, MANY], fields: (s) => s.gids },
   bounding: { arity: [1, 1], fields: (s) => [capMask(s.keep)] },
   caps: {
-    arity: [3, 3],
-    fields: (s) => [capMask(s.effective), capMask(s.permitted), capMask(s.inheritable)],
+    arity: [3, 4],
+    fields: (s) => [
+      capMask(s.effective),
+      capMask(s.permitted),
+      capMask(s.inheritable),
+      ...(s.ambient?.length ? [capMask(s.ambient)] : []),
+    ],
   },
   "no-new-privs": bare,
   seccomp: { arity: [1, 1], fields: (s) => [s.program] },
