@@ -21,6 +21,7 @@
  * usage (by ./minibox-runc): minibox-runc-fast dist/minibox-runc.mjs RUNTIME-ARGS…
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -274,9 +275,24 @@ static bool remove_cgroup(const char *dir)
 	return false;
 }
 
+/* Whether state.json is all the directory still holds (it goes last). */
+static bool only_state_left(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool only = d != NULL;
+	while (only && (e = readdir(d)))
+		only = !strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") || !strcmp(e->d_name, "state.json");
+	if (d)
+		closedir(d);
+	return only;
+}
+
 static void delete_verb(const struct record *r, bool force)
 {
-	static const char *FILES[] = { "exec.fifo", "plan.txt", "spec.json", "state.tmpl", "fast", "state.json" };
+	static const char *FILES[] = { "exec.fifo", "plan.txt", "spec.json", "state.tmpl", "fast" };
+	/* rootfs: where the bundle's root was bound; dev: where /dev waited (plan/device-steps.ts). */
+	static const char *DIRS[] = { "rootfs", "dev" };
 	char path[PATH_MAX + 16];
 	if (r->hooks)
 		fallback(); /* poststop */
@@ -290,14 +306,22 @@ static void delete_verb(const struct record *r, bool force)
 			fallback();
 	for (int i = 0; i < r->nabove; i++)
 		rmdir(r->above[i]); /* only when empty: another container may use it */
+	/* The empty mount points first: if one is not empty, node removes it all
+	 * while state.json still says what the directory is. */
+	for (size_t i = 0; i < sizeof(DIRS) / sizeof(*DIRS); i++) {
+		snprintf(path, sizeof(path), "%s/%s", r->dir, DIRS[i]);
+		if (rmdir(path) < 0 && errno != ENOENT)
+			fallback();
+	}
 	for (size_t i = 0; i < sizeof(FILES) / sizeof(*FILES); i++) {
 		snprintf(path, sizeof(path), "%s/%s", r->dir, FILES[i]);
 		unlink(path);
 	}
-	snprintf(path, sizeof(path), "%s/rootfs", r->dir);
-	rmdir(path);
-	if (rmdir(r->dir) < 0 && errno != ENOENT)
+	if (!only_state_left(r->dir))
 		fallback(); /* something unexpected in it: node removes it all */
+	snprintf(path, sizeof(path), "%s/state.json", r->dir);
+	unlink(path);
+	rmdir(r->dir);
 }
 
 int main(int argc, char **argv)

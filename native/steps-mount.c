@@ -32,7 +32,7 @@ int step_mountns(struct executor *ex, const struct step *st)
 	return 0;
 }
 
-/* A bind's source may be under a root too (it is then opened there); the
+/* A bind's (or a move's) source may be under a root too (it is then opened there); the
  * target always is, when it is in the container's tree: the mount goes on
  * the descriptor (in-root.c). */
 int step_mount(struct executor *ex, const struct step *st)
@@ -41,7 +41,7 @@ int step_mount(struct executor *ex, const struct step *st)
 	unsigned long flags = num(arg(st, 4));
 	struct fd_path src_buf, dst_buf;
 	int src = -1, dst = -1, rc = 0;
-	if (source && (flags & MS_BIND) && !(flags & MS_REMOUNT)) {
+	if (source && (flags & (MS_BIND | MS_MOVE)) && !(flags & MS_REMOUNT)) {
 		if ((src = open_in_root(ex, source, O_PATH, 0)) < 0)
 			return fail(ex, st, "openat2", source);
 		source = fd_path(src, &src_buf);

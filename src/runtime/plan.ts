@@ -7,10 +7,12 @@
  *
  * The plan has three sections (see native/minibox-exec.c):
  *   setup   the executor, as real root, in a private mount namespace: it
- *           idmaps the layers, mounts the overlay and /dev, binds the
- *           per-container /etc files; then clones the container's init
+ *           idmaps the layers, mounts the overlay and fills /dev (set
+ *           aside until its turn), binds the per-container /etc files;
+ *           then clones the container's init
  *   parent  the executor, after the clone: uid/gid maps, cgroup membership
- *   child   the init, in its new namespaces: /proc, /sys, devpts, masked
+ *   child   the init, in its new namespaces: the spec's other mounts in
+ *           mounts[] order (/proc, /dev back, devpts, /sys…), masked
  *           paths, pivot_root, hostname, loopback, user, capabilities,
  *           the seccomp filter, exec
  * Mounts made in setup live in the executor's private mount namespace, so
@@ -20,7 +22,7 @@ import { bindSteps } from "./plan/bind-steps.js";
 import { childMountSteps } from "./plan/child-mount-steps.js";
 import { type PlanLayout, planContext } from "./plan/context.js";
 import { credentialSteps } from "./plan/credential-steps.js";
-import { deviceSteps } from "./plan/device-steps.js";
+import { deviceSteps, stageDevSteps } from "./plan/device-steps.js";
 import { chdirStep, execSteps } from "./plan/exec-steps.js";
 import {
   cloneStep,
@@ -51,6 +53,7 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     ...bindSteps(ctx),
     ...readOnlyRootSteps(ctx),
     ...outputSteps(ctx),
+    ...stageDevSteps(ctx),
     ...joinNamespaceSteps(ctx),
     cloneStep(ctx),
   ];

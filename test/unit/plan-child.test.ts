@@ -50,7 +50,9 @@ describe("childMountSteps", () => {
   it("mounts proc and the rest inside, masks, makes paths read-only, ends with pivot_root", () => {
     const steps = lines(childMountSteps(context()));
     expect(steps[0]).toBe("mount proc /c/rootfs/proc proc 0xe -");
-    expect(steps.some((l) => l.includes("/c/rootfs/dev "))).toBe(false); // /dev is made in setup
+    // /dev, filled in setup and set aside there, comes back at its turn in mounts[]: after /proc.
+    expect(steps[1]).toBe("mount /c/dev /c/rootfs/dev - 0x5000 -");
+    expect(steps.filter((l) => l.includes(" /c/rootfs/dev "))).toHaveLength(1);
     expect(steps).toContain("mask /c/rootfs/proc/kcore /dev/null");
     expect(steps).toContain("remount-ro /c/rootfs/proc/sys");
     expect(steps.at(-1)).toBe("pivot_root /c/rootfs");

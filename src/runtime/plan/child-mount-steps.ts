@@ -7,6 +7,7 @@
 import type { SpecMount } from "../spec.js";
 import { sysctlPath } from "../sysctls.js";
 import type { PlanContext } from "./context.js";
+import { devStaging } from "./device-steps.js";
 import { MS, mountStep, propagationSteps, splitOptions } from "./mount-options.js";
 import type { Step } from "./steps.js";
 
@@ -38,6 +39,9 @@ function cgroupV1Steps(ctx: PlanContext, m: SpecMount, target: string): Step[] {
 
 function mountInside(ctx: PlanContext, m: SpecMount): Step[] {
   const target = `${ctx.rootfs}${m.destination}`;
+  // Filled in setup (deviceSteps), set aside (stageDevSteps): back at its turn.
+  if (m.destination === "/dev")
+    return [mountStep(devStaging(ctx), target, "", MS.BIND | MS.REC, "")];
   if (m.type === "cgroup") return cgroupV1Steps(ctx, m, target);
   if (m.type === "sysfs" && !ctx.namespaces.has("network")) {
     // sysfs can only be mounted by the owner of the network namespace; with
@@ -98,11 +102,9 @@ function sysctlSteps(ctx: PlanContext): Step[] {
   });
 }
 
-/** The spec's mounts other than binds and /dev (made in setup), sysctls, protected paths, pivot_root. */
+/** The spec's mounts in their order, but binds (made in setup), sysctls, protected paths, pivot_root. */
 export function childMountSteps(ctx: PlanContext): Step[] {
-  const mounts = (ctx.spec.mounts ?? []).filter(
-    (m) => m.type !== "bind" && m.destination !== "/dev",
-  );
+  const mounts = (ctx.spec.mounts ?? []).filter((m) => m.type !== "bind");
   return [
     ...mounts.flatMap((m) => mountInside(ctx, m)),
     ...sysctlSteps(ctx),

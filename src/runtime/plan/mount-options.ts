@@ -9,6 +9,7 @@ export const MS = {
   REMOUNT: 0x20,
   NOATIME: 0x400,
   BIND: 0x1000,
+  MOVE: 0x2000,
   REC: 0x4000,
   UNBINDABLE: 0x20000,
   PRIVATE: 0x40000,
