@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -77,14 +78,38 @@ int step_console_socket(struct executor *ex, const struct step *st)
 	return 0;
 }
 
-/* "join-ns PATH TYPE": setns into an existing namespace before the clone,
- * so the child starts in it (TYPE: net, ipc, uts, pid, cgroup). */
+/* The CLONE_ flag of each /proc/PID/ns name: setns checks the file is one. */
+static int ns_flag(const char *type)
+{
+	static const struct {
+		const char *name;
+		int flag;
+	} TYPES[] = { { "net", CLONE_NEWNET }, { "ipc", CLONE_NEWIPC }, { "uts", CLONE_NEWUTS },
+		      { "pid", CLONE_NEWPID }, { "cgroup", CLONE_NEWCGROUP }, { "mnt", CLONE_NEWNS } };
+	for (size_t i = 0; i < sizeof(TYPES) / sizeof(*TYPES); i++)
+		if (!strcmp(type, TYPES[i].name))
+			return TYPES[i].flag;
+	return -1;
+}
+
+/* "join-ns PATH TYPE": setns into an existing namespace, so the child starts
+ * in it (TYPE: net, ipc, uts, pid, cgroup before the clone; mnt first of
+ * all, in place of `mountns`: the rootfs is then assembled in that
+ * namespace, as runc does). setns is given TYPE's flag, so a file of
+ * another type is refused (EINVAL) rather than joined. */
 int step_join_ns(struct executor *ex, const struct step *st)
 {
+	int flag = ns_flag(arg(st, 2));
+	if (flag < 0) {
+		errno = EINVAL;
+		return fail(ex, st, "parse", "namespace type");
+	}
+	if (flag == CLONE_NEWNS && ex->host_mntns < 0)
+		ex->host_mntns = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC); /* the exit hook's way back */
 	int fd = open(arg(st, 1), O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return fail(ex, st, "open", arg(st, 1));
-	int rc = setns(fd, 0) < 0 ? fail(ex, st, "setns", arg(st, 1)) : 0;
+	int rc = setns(fd, flag) < 0 ? fail(ex, st, "setns", arg(st, 1)) : 0;
 	close(fd);
 	return rc;
 }

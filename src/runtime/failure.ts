@@ -33,6 +33,7 @@ function holdPortFailure(errno: number, where: string) {
 }
 
 const EPERM = 1;
+const EINVAL = 22;
 const ENOSYS = 38;
 
 /**
@@ -73,6 +74,9 @@ export function explainFailure(
   if (f.call === "openat2" && f.errno === ENOSYS) return { code, message: `${what}: ${f.detail}` };
   if (f.call === "parse") return { code, message: `${what}: invalid ${f.detail}` };
   if (f.call === "setrlimit") return rlimitFailure(f.errno, what, code);
+  if (f.call === "setns" && f.errno === EINVAL && f.step?.op === "join-ns") {
+    return { code, message: `${f.step.path} is not a ${f.step.type} namespace` };
+  }
   // The executor's chdir landed outside the container's root (CVE-2024-21626's -w /proc/self/fd/N).
   if (f.call === "getcwd") {
     return { code, message: `${what}: the directory is outside the container` };

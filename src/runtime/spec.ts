@@ -108,6 +108,8 @@ export interface SpecLinux {
   seccomp?: SpecSeccomp;
   /** --sysctl: written under the container's /proc/sys before it is made read-only. */
   sysctl?: Record<string, string>;
+  /** The propagation of the container's "/" (shared, rslave, unbindable…): applied after pivot_root. */
+  rootfsPropagation?: string;
   /**
    * Nodes made in the container's /dev: --device's, and with --privileged
    * the host's. uid/gid are the owner inside the container, as in the OCI

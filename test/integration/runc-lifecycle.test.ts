@@ -12,6 +12,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -60,6 +61,61 @@ describe("minibox-runc: the container lifecycle", () => {
     const lines = r.stdout.trim().split("\n");
     expect(lines.find((l) => l.includes(" /shared "))).toMatch(/ shared:\d+/);
     expect(lines.find((l) => l.includes(" /private "))).not.toMatch(/ (shared|master):\d+/);
+  });
+
+  it("linux.rootfsPropagation is applied to the container's /", () => {
+    for (const [propagation, shown] of [
+      ["rshared", / shared:\d+ /],
+      ["unbindable", / unbindable /],
+    ] as const) {
+      const b = bundle(`rootprop-${propagation}`, (c) => {
+        c.linux.rootfsPropagation = propagation;
+        // The line whose mount point (5th field) is /.
+        c.process.args = [
+          "sh",
+          "-c",
+          "grep -E '^[0-9]+ [0-9]+ [0-9:]+ [^ ]+ / ' /proc/self/mountinfo",
+        ];
+      });
+      const r = runc(["run", "--bundle", b, "rp"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(shown);
+    }
+  });
+
+  it("namespaces given by path are joined (mount, uts with the hostname set there, ipc); the rest are new", async () => {
+    // The namespaces to join: a process of the test's own, in new ones.
+    const holder = spawn("unshare", ["--mount", "--uts", "--ipc", "--fork", "sleep", "60"], {
+      stdio: "ignore",
+    });
+    try {
+      const children = `/proc/${holder.pid}/task/${holder.pid}/children`;
+      await until(() => readFileSync(children, "utf8").trim() !== "", "unshare's child");
+      const pid = Number(readFileSync(children, "utf8").trim());
+      const ns = (p: number, type: string) => readlinkSync(`/proc/${p}/ns/${type}`);
+      const b = bundle("joined", (c) => {
+        c.hostname = "joined-host";
+        c.process.args = ["sleep", "60"];
+        for (const n of c.linux.namespaces) {
+          const name = { mount: "mnt", uts: "uts", ipc: "ipc" }[n.type as string];
+          if (name) n.path = `/proc/${pid}/ns/${name}`;
+        }
+      });
+      const created = runc(["create", "--bundle", b, "j1"]);
+      expect(created.code, created.stderr).toBe(0);
+      const init = state("j1").pid;
+      for (const type of ["mnt", "uts", "ipc"]) expect(ns(init, type)).toBe(ns(pid, type));
+      expect(ns(init, "net")).not.toBe(ns(pid, "net"));
+      expect(ns(init, "pid")).not.toBe(ns(process.pid, "pid"));
+      // runc sets the hostname in a joined uts namespace too: the holder sees it.
+      const hostname = spawnSync("nsenter", ["-t", String(pid), "-u", "hostname"], {
+        encoding: "utf8",
+      });
+      expect(hostname.stdout.trim()).toBe("joined-host");
+      expect(runc(["delete", "--force", "j1"]).code).toBe(0);
+    } finally {
+      holder.kill("SIGKILL");
+    }
   });
 
   it("create waits before the program; start runs it; exec joins it; kill and delete end it", async () => {
@@ -167,7 +223,7 @@ describe("minibox-runc: the container lifecycle", () => {
     const created = JSON.parse(readFileSync(`${log}.prestart`, "utf8"));
     expect(created).toMatchObject({
       id: "h1",
-      status: "creating",
+      status: "created",
       bundle: b,
       pid: state("h1").pid,
     });
@@ -330,6 +386,21 @@ describe("minibox-runc: bad input gets one line naming the field, and nothing is
         };
       },
       /prestart hook #0 \(\/bin\/sh\) failed: exit status 4: no way/,
+    ],
+    [
+      "a namespace path of another type",
+      (c) => {
+        const uts = c.linux.namespaces.find((n: Config) => n.type === "uts");
+        uts.path = `/proc/${process.pid}/ns/ipc`;
+      },
+      new RegExp(`/proc/${process.pid}/ns/ipc is not a uts namespace`),
+    ],
+    [
+      "no mount namespace",
+      (c) => {
+        c.linux.namespaces = c.linux.namespaces.filter((n: Config) => n.type !== "mount");
+      },
+      /config\.json: linux\.namespaces: minibox-runc needs a mount namespace/,
     ],
   ];
   for (const [what, edit, message] of cases) {

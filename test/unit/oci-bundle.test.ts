@@ -100,7 +100,13 @@ describe("bundleSpec: config.json checked, field by field", () => {
       "a hostname without a uts namespace",
       (c: Config) =>
         (c.linux.namespaces = c.linux.namespaces.filter((n: Config) => n.type !== "uts")),
-      "config.json: hostname: setting a hostname needs a new uts namespace",
+      "config.json: hostname: setting a hostname needs a uts namespace (new or joined)",
+    ],
+    [
+      "no mount namespace (runc would mount into the caller's)",
+      (c: Config) =>
+        (c.linux.namespaces = c.linux.namespaces.filter((n: Config) => n.type !== "mount")),
+      "config.json: linux.namespaces: minibox-runc needs a mount namespace (a new one, or one to join by path): without one the container's mounts would be made in the caller's",
     ],
     [
       "a user namespace without mappings",

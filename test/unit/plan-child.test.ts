@@ -2,10 +2,16 @@ import { describe, expect, it } from "vitest";
 import { childMountSteps } from "../../src/runtime/plan/child-mount-steps.js";
 import { credentialSteps } from "../../src/runtime/plan/credential-steps.js";
 import { execSteps } from "../../src/runtime/plan/exec-steps.js";
-import { enterNamespaceSteps, utsAndNetworkSteps } from "../../src/runtime/plan/namespace-steps.js";
+import {
+  CLONE,
+  enterNamespaceSteps,
+  utsAndNetworkSteps,
+} from "../../src/runtime/plan/namespace-steps.js";
 import { parentSteps } from "../../src/runtime/plan/parent-steps.js";
 import { consoleSteps, stdinSteps } from "../../src/runtime/plan/stdio-steps.js";
-import { context, HOST_ROOT, IDMAP, lines } from "./plan-fixtures.js";
+import { buildPlan } from "../../src/runtime/plan.js";
+import { generateSpec } from "../../src/runtime/spec.js";
+import { context, HOST_ROOT, IDMAP, layout, lines, settings } from "./plan-fixtures.js";
 
 describe("parentSteps", () => {
   it("writes the id maps, joins the cgroup, reports the PID, waits for go when asked", () => {
@@ -129,5 +135,37 @@ describe("execSteps", () => {
 
   it("refuses an empty command", () => {
     expect(() => execSteps({ argv: [], env: [] })).toThrow(/no command specified/);
+  });
+});
+
+describe("namespaces given by path (minibox-runc)", () => {
+  function joined(paths: Record<string, string>) {
+    const spec = generateSpec(settings());
+    spec.linux.namespaces = spec.linux.namespaces.map((n) =>
+      paths[n.type] ? { ...n, path: paths[n.type] } : n,
+    );
+    return buildPlan(spec, layout({ idmappedLayers: false }));
+  }
+  const text = (steps: { op: string; args: string[] }[]) =>
+    steps.map((s) => [s.op, ...s.args].join(" "));
+
+  it("a mount namespace is joined first of all, instead of the executor's own, and not cloned", () => {
+    const plan = joined({ mount: "/proc/42/ns/mnt", uts: "/proc/42/ns/uts" });
+    const setup = text(plan.setup);
+    expect(setup[0]).toBe("join-ns /proc/42/ns/mnt mnt");
+    expect(setup).not.toContain("mountns");
+    // The others just before the clone, which makes no new mount or uts namespace.
+    expect(setup.at(-2)).toBe("join-ns /proc/42/ns/uts uts");
+    const clone = plan.setup.at(-1);
+    expect(clone?.op).toBe("clone");
+    expect(Number(clone?.args[0]) & (CLONE.NEWNS | CLONE.NEWUTS)).toBe(0);
+    // runc sets the hostname in a joined uts namespace too.
+    expect(text(plan.child)).toContain("sethostname box");
+  });
+
+  it("without paths: the executor's own mount namespace, nothing joined", () => {
+    const setup = text(joined({}).setup);
+    expect(setup[0]).toBe("mountns");
+    expect(setup.some((l) => l.startsWith("join-ns"))).toBe(false);
   });
 });

@@ -6,7 +6,9 @@
  * sees what to fix rather than a failed syscall later.
  *
  * What the planner cannot do yet is refused here with its field, never
- * ignored: joining an existing user or mount namespace by path.
+ * ignored: joining an existing user namespace by path, and a container
+ * without a mount namespace of its own (runc then makes the container's
+ * mounts in the caller's namespace and chroots: they outlive it there).
  */
 import { posix } from "node:path";
 import { MiniboxError } from "../../errors.js";
@@ -125,11 +127,8 @@ function namespaces(v: unknown): SpecNamespace[] {
     const path = n.path === undefined || n.path === "" ? undefined : str(n.path, `${field}.path`);
     if (path === undefined) return { type };
     absolute(path, `${field}.path`);
-    if (type === "user" || type === "mount") {
-      bad(
-        `${field}.path`,
-        `joining an existing ${type} namespace is not supported by minibox-runc`,
-      );
+    if (type === "user") {
+      bad(`${field}.path`, "joining an existing user namespace is not supported by minibox-runc");
     }
     return { type, path };
   });
@@ -307,6 +306,29 @@ function hooks(v: unknown): Hooks {
   return out;
 }
 
+const ROOTFS_PROPAGATIONS = [
+  "private",
+  "rprivate",
+  "shared",
+  "rshared",
+  "slave",
+  "rslave",
+  "unbindable",
+  "runbindable",
+];
+
+function rootfsPropagation(v: unknown): string | undefined {
+  const value = str(v, "linux.rootfsPropagation", "");
+  if (!value) return undefined;
+  if (!ROOTFS_PROPAGATIONS.includes(value)) {
+    bad(
+      "linux.rootfsPropagation",
+      `${JSON.stringify(value)} is not one of ${ROOTFS_PROPAGATIONS.join(", ")}`,
+    );
+  }
+  return value;
+}
+
 function sysctls(v: unknown): Record<string, string> | undefined {
   if (v === undefined || v === null) return undefined;
   const o = object(v, "linux.sysctl");
@@ -333,9 +355,15 @@ export function bundleSpec(
   if (hasUserns && (!uidMappings?.length || !gidMappings?.length)) {
     bad("linux.uidMappings", "a user namespace needs uidMappings and gidMappings");
   }
+  if (!ns.some((n) => n.type === "mount")) {
+    bad(
+      "linux.namespaces",
+      "minibox-runc needs a mount namespace (a new one, or one to join by path): without one the container's mounts would be made in the caller's",
+    );
+  }
   const hostname = str(c.hostname, "hostname", "");
-  if (hostname && !ns.some((n) => n.type === "uts" && !n.path)) {
-    bad("hostname", "setting a hostname needs a new uts namespace");
+  if (hostname && !ns.some((n) => n.type === "uts")) {
+    bad("hostname", "setting a hostname needs a uts namespace (new or joined)");
   }
   const spec: Spec = {
     ociVersion: str(c.ociVersion, "ociVersion", ""),
@@ -362,6 +390,8 @@ export function bundleSpec(
   };
   const sysctl = sysctls(linux.sysctl);
   if (sysctl) spec.linux.sysctl = sysctl;
+  const propagation = rootfsPropagation(linux.rootfsPropagation);
+  if (propagation) spec.linux.rootfsPropagation = propagation;
   if (linux.seccomp !== undefined && linux.seccomp !== null) {
     const profile = validateProfile(linux.seccomp, "config.json: linux.seccomp");
     const target = { ...host, capabilities: proc.capabilities.bounding };

@@ -111,14 +111,18 @@ function pickHooks(hooks: Hooks, kinds: (keyof Hooks)[]): Hooks {
   return Object.fromEntries(kinds.filter((k) => hooks[k]?.length).map((k) => [k, hooks[k]]));
 }
 
-/** The state hooks see while the init is held (status "creating", as runc passes it). */
-function creatingState(launch: BundleLaunch, pid: number): OciState {
+/**
+ * The state the create hooks see while the init is held: "created" (the
+ * environment is made, the program not yet run), as crun passes it and the
+ * runtime-tools conformance suite expects; runc 1.1 passes "creating".
+ */
+function heldState(launch: BundleLaunch, pid: number): OciState {
   const { loaded } = launch;
   return {
     ociVersion: loaded.spec.ociVersion,
     id: launch.id,
     pid,
-    status: "creating",
+    status: "created",
     bundle: loaded.bundle,
     rootfs: loaded.rootfs,
     created: new Date().toISOString(),
@@ -165,8 +169,7 @@ async function launch(
     passFds: listen + (opts.preserveFds ?? 0),
     whileHeld: early.length
       ? async (pid) => {
-          for (const [kind, hook] of early)
-            await runHooks(kind, [hook], creatingState(self ?? l, pid));
+          for (const [kind, hook] of early) await runHooks(kind, [hook], heldState(self ?? l, pid));
         }
       : undefined,
     events: { onPid: async (pid) => onPid?.(self ?? l, pid) },

@@ -114,5 +114,7 @@ export function childMountSteps(ctx: PlanContext): Step[] {
       value: ctx.rootfs,
       describe: `pivot_root to ${ctx.rootfs}, old root detached`,
     },
+    // linux.rootfsPropagation (minibox-runc): on the new "/", now that it is the root.
+    ...propagationSteps([ctx.spec.linux?.rootfsPropagation ?? ""], "/"),
   ];
 }

@@ -44,19 +44,34 @@ export function cloneStep(ctx: PlanContext): NamespaceFlagsStep {
 /** /proc/PID/ns names of the OCI namespace types. */
 const PROC_NS_NAME: Record<string, string> = { network: "net", mount: "mnt" };
 
+function joinStep(type: string, path: string): JoinNsStep {
+  return {
+    op: "join-ns",
+    path,
+    type: PROC_NS_NAME[type] ?? type,
+    describe: `setns(${path}): join the existing ${type} namespace`,
+  };
+}
+
 /**
- * Namespaces given by path (a pod's shared network, podman's netns): joined
- * by the executor just before the clone, so the init starts inside them.
+ * A mount namespace given by path is joined first of all, in place of the
+ * executor's own (rootfsSteps): the rootfs is assembled in it, and the init
+ * stays in it (no CLONE_NEWNS), as runc does.
+ */
+export function joinMountNamespaceStep(ctx: PlanContext): JoinNsStep | undefined {
+  const mount = (ctx.spec.linux?.namespaces ?? []).find((n) => n.type === "mount" && n.path);
+  return mount?.path ? joinStep("mount", mount.path) : undefined;
+}
+
+/**
+ * The other namespaces given by path (a pod's shared network, podman's
+ * netns): joined by the executor just before the clone, so the init starts
+ * inside them.
  */
 export function joinNamespaceSteps(ctx: PlanContext): JoinNsStep[] {
   return (ctx.spec.linux?.namespaces ?? [])
-    .filter((n): n is typeof n & { path: string } => Boolean(n.path))
-    .map((n) => ({
-      op: "join-ns",
-      path: n.path,
-      type: PROC_NS_NAME[n.type] ?? n.type,
-      describe: `setns(${n.path}): join the existing ${n.type} namespace`,
-    }));
+    .filter((n): n is typeof n & { path: string } => Boolean(n.path) && n.type !== "mount")
+    .map((n) => joinStep(n.type, n.path));
 }
 
 /**
@@ -92,7 +107,9 @@ export function enterNamespaceSteps(ctx: PlanContext): Step[] {
 export function utsAndNetworkSteps(ctx: PlanContext): Step[] {
   const steps: Step[] = [];
   const hostname = ctx.spec.hostname;
-  if (ctx.made.has("uts") && hostname) {
+  // A uts namespace joined by path gets the hostname too (runc sets it there).
+  const uts = (ctx.spec.linux?.namespaces ?? []).some((n) => n.type === "uts");
+  if (uts && hostname) {
     steps.push({ op: "sethostname", value: hostname, describe: `sethostname ${hostname}` });
   }
   if (ctx.made.has("network")) {

@@ -6,6 +6,7 @@
 import { MiniboxError } from "../../errors.js";
 import { mapText, type PlanContext } from "./context.js";
 import { MS, mountStep } from "./mount-options.js";
+import { joinMountNamespaceStep } from "./namespace-steps.js";
 import {
   type BareStep,
   type CreateStep,
@@ -122,12 +123,12 @@ function bundleRootStep(ctx: PlanContext, dir: string): Step {
   return mountStep(dir, ctx.rootfs, "", MS.BIND | MS.REC, "");
 }
 
-/** mountns, the layers, the overlay (or a bundle's rootfs), the mount points. */
+/** mountns (or the one joined), the layers, the overlay (or a bundle's rootfs), the mount points. */
 export function rootfsSteps(ctx: PlanContext): Step[] {
   const bundleRoot = ctx.layout.rootfsBind;
   const layers = bundleRoot ? { steps: [], lowerDirs: [] } : layerSteps(ctx);
   return [
-    mountNamespaceStep(),
+    joinMountNamespaceStep(ctx) ?? mountNamespaceStep(),
     rootStep(ctx.rootfs, "the container's root filesystem"),
     ...layers.steps,
     bundleRoot ? bundleRootStep(ctx, bundleRoot) : overlayStep(ctx, layers.lowerDirs),

@@ -171,7 +171,7 @@ export interface SetnsStep extends Described {
 export interface JoinNsStep extends Described {
   op: "join-ns";
   path: string;
-  /** The /proc/PID/ns name: net, ipc, uts, pid, cgroup. */
+  /** The /proc/PID/ns name: net, ipc, uts, pid, cgroup, mnt. */
   type: string;
 }
 /**
