@@ -250,3 +250,33 @@ describe("the plan for a bundle", () => {
     expect(ro).toContain("/run/r/c1/rootfs/sys/fs/cgroup");
   });
 });
+
+describe("security labels (process.apparmorProfile, selinuxLabel, linux.mountLabel)", () => {
+  const labelled = () =>
+    config((c) => {
+      c.process.apparmorProfile = "docker-default";
+      c.linux.mountLabel = "system_u:object_r:container_file_t:s0";
+    });
+
+  it("are accepted where the host enforces neither module (nothing to confine with)", () => {
+    const lsms = { apparmor: false, selinux: false };
+    expect(() => bundleSpec(labelled(), "/b", { ...HOST, lsms })).not.toThrow();
+  });
+
+  it("are refused, naming the field, where the host enforces the module minibox-runc does not apply", () => {
+    const refused = (lsms: { apparmor: boolean; selinux: boolean }) => {
+      try {
+        bundleSpec(labelled(), "/b", { ...HOST, lsms });
+      } catch (err) {
+        return (err as Error).message;
+      }
+      return "accepted";
+    };
+    expect(refused({ apparmor: true, selinux: false })).toBe(
+      "config.json: process.apparmorProfile: this host enforces AppArmor and minibox-runc applies no AppArmor labels: remove the field, or use runc",
+    );
+    expect(refused({ apparmor: false, selinux: true })).toMatch(
+      /^config\.json: linux\.mountLabel: this host enforces SELinux/,
+    );
+  });
+});

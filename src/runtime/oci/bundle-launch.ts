@@ -22,6 +22,7 @@ import { buildPlan } from "../plan.js";
 import { compiledSeccomp } from "../seccomp/cache.js";
 import type { Spec, SpecMount } from "../spec.js";
 import { type BundleSpec, bundleSpec } from "./bundle-spec.js";
+import { hostLsms } from "./lsm.js";
 import { execFifo } from "./runtime-state.js";
 
 /** The bundle's config.json, read and checked (the bundle defaults to the working directory, as runc's). */
@@ -42,7 +43,11 @@ export function loadBundle(bundle: string | undefined): BundleSpec & { bundle: s
   } catch (err) {
     throw new MiniboxError(`config.json: not valid JSON: ${(err as Error).message}`);
   }
-  const loaded = bundleSpec(json, dir, { arch: process.arch, kernel: os.release() });
+  const loaded = bundleSpec(json, dir, {
+    arch: process.arch,
+    kernel: os.release(),
+    lsms: hostLsms(),
+  });
   if (!statSync(loaded.rootfs, { throwIfNoEntry: false })?.isDirectory()) {
     throw new MiniboxError(`config.json: root.path: ${loaded.rootfs} is not a directory`);
   }

@@ -24,6 +24,7 @@ import {
   type SpecNamespace,
   type SpecResources,
 } from "../spec.js";
+import { type HostLsms, refusedLabel } from "./lsm.js";
 
 /** A hook (config.md "POSIX-platform Hooks"): run by the runtime with the state on stdin. */
 export interface Hook {
@@ -52,6 +53,8 @@ export interface BundleSpec {
 }
 
 type Json = Record<string, unknown>;
+
+const NO_LSMS: HostLsms = { apparmor: false, selinux: false };
 
 function bad(field: string, what: string): never {
   throw new MiniboxError(`config.json: ${field}: ${what}`);
@@ -188,8 +191,10 @@ function rlimits(v: unknown) {
 }
 
 /** config.json's `process` (also `exec --process`'s process.json). */
-export function processOf(v: unknown) {
+export function processOf(v: unknown, lsms: HostLsms = NO_LSMS) {
   const p = object(v, "process");
+  const refused = refusedLabel(p, lsms);
+  if (refused) bad(refused.field, refused.why);
   const args = strings(p.args, "process.args");
   if (args.length === 0) bad("process.args", "must not be empty");
   const user = optObject(p.user, "process.user");
@@ -340,14 +345,16 @@ function sysctls(v: unknown): Record<string, string> | undefined {
 export function bundleSpec(
   config: unknown,
   bundle: string,
-  host: { arch: string; kernel: string },
+  host: { arch: string; kernel: string; lsms?: HostLsms },
 ): BundleSpec {
   const c = object(config, "(top level)");
   const root = object(c.root, "root");
   const rootPath = str(root.path, "root.path");
   const rootfs = posix.resolve(bundle, rootPath);
-  const proc = processOf(c.process);
+  const proc = processOf(c.process, host.lsms);
   const linux = optObject(c.linux, "linux");
+  const refused = refusedLabel({ mountLabel: linux.mountLabel }, host.lsms ?? NO_LSMS);
+  if (refused) bad(refused.field, refused.why);
   const ns = namespaces(linux.namespaces);
   const hasUserns = ns.some((n) => n.type === "user");
   const uidMappings = idMappings(linux.uidMappings, "linux.uidMappings");

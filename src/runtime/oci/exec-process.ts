@@ -23,6 +23,7 @@ import { filterFor } from "../plan.js";
 import { compiledSeccomp } from "../seccomp/cache.js";
 import type { Spec, SpecProcess } from "../spec.js";
 import { processOf } from "./bundle-spec.js";
+import { hostLsms } from "./lsm.js";
 import { writePidFile } from "./pid-file.js";
 import { containerDir, readRecord, specFile, statusOf } from "./runtime-state.js";
 
@@ -50,7 +51,7 @@ function processFromFile(file: string): SpecProcess {
     throw new MiniboxError(`--process ${file}: ${(err as Error).message}`);
   }
   try {
-    return processOf(json);
+    return processOf(json, hostLsms());
   } catch (err) {
     throw new MiniboxError(
       (err as Error).message.replace(/^config\.json: process/, `process.json ${file}: `),
