@@ -140,14 +140,8 @@ function checkInteger(value: number | undefined, what: string): void {
   }
 }
 
-/** Reject limits the kernel would take but that cannot work, or that it would reject with a vague EINVAL. */
-export function validateLimits(limits: CgroupLimits): void {
-  checkInteger(limits.memory, "--memory");
-  checkInteger(limits.memorySwap, "--memory-swap");
-  checkInteger(limits.cpuQuota, "CPU quota");
-  checkInteger(limits.cpuPeriod, "CPU period");
-  checkInteger(limits.cpuShares, "--cpu-shares");
-  checkInteger(limits.pidsLimit, "--pids-limit");
+/** cpuset lists, the soft limit, swappiness and the blkio weight. */
+function validateSettings(limits: CgroupLimits): void {
   checkInteger(limits.memoryReservation, "--memory-reservation");
   checkInteger(limits.memorySwappiness, "--memory-swappiness");
   checkInteger(limits.blkioWeight, "--blkio-weight");
@@ -178,6 +172,17 @@ export function validateLimits(limits: CgroupLimits): void {
   if (weight !== undefined && (weight < 10 || weight > 1000)) {
     throw new MiniboxError(`invalid blkio weight ${weight}: must be between 10 and 1000`);
   }
+}
+
+/** Reject limits the kernel would take but that cannot work, or that it would reject with a vague EINVAL. */
+export function validateLimits(limits: CgroupLimits): void {
+  checkInteger(limits.memory, "--memory");
+  checkInteger(limits.memorySwap, "--memory-swap");
+  checkInteger(limits.cpuQuota, "CPU quota");
+  checkInteger(limits.cpuPeriod, "CPU period");
+  checkInteger(limits.cpuShares, "--cpu-shares");
+  checkInteger(limits.pidsLimit, "--pids-limit");
+  validateSettings(limits);
   const memory = limits.memory ?? 0;
   if (memory < 0) throw new MiniboxError(`invalid --memory value ${memory}: must not be negative`);
   if (memory > 0 && memory < MIN_MEMORY) {
