@@ -41,6 +41,9 @@ function updateVerb(program: Command, globals: () => GlobalOptions): void {
     .option("--cpu-share <shares>", "CPU shares (relative weight)")
     .option("--cpu-shares <shares>", "the same as --cpu-share")
     .option("--pids-limit <n>", "maximum number of pids in the container")
+    .option("--cpuset-cpus <list>", "CPUs in which to allow execution (0-3, 0,1)")
+    .option("--cpuset-mems <list>", "memory nodes in which to allow execution (0-3, 0,1)")
+    .option("--memory-reservation <bytes>", "memory reservation or soft limit (in bytes, or 64m)")
     .argument("<container-id>")
     .action((id: string, flags: UpdateFlags & { resources?: string }) => {
       const limits =

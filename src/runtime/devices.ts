@@ -21,7 +21,8 @@ export interface DeviceMapping {
 /** OCI linux.devices: a node the runtime makes in the container. */
 export interface SpecDevice {
   path: string;
-  type: "c" | "b";
+  /** Character, block, or "p" a FIFO (no numbers, no device cgroup rule). */
+  type: "c" | "b" | "p";
   major: number;
   minor: number;
   fileMode: number;
@@ -177,13 +178,12 @@ export function deviceRules(
   return [
     { allow: false, access: "rwm" },
     ...DEFAULT_DEVICE_RULES.map((r) => ({ ...r })),
-    ...devices.map(({ node, access }) => ({
-      allow: true,
-      type: node.type,
-      major: node.major,
-      minor: node.minor,
-      access,
-    })),
+    ...devices.flatMap(({ node, access }) =>
+      // A FIFO is no device: the device cgroup does not govern it.
+      node.type === "p"
+        ? []
+        : [{ allow: true, type: node.type, major: node.major, minor: node.minor, access }],
+    ),
   ];
 }
 

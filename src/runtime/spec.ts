@@ -89,11 +89,45 @@ export interface SpecIdMapping {
 }
 
 export interface SpecResources {
-  memory?: { limit?: number; swap?: number };
-  cpu?: { shares?: number; quota?: number; period?: number };
+  memory?: {
+    limit?: number;
+    swap?: number;
+    reservation?: number;
+    swappiness?: number;
+    disableOOMKiller?: boolean;
+  };
+  cpu?: {
+    shares?: number;
+    quota?: number;
+    period?: number;
+    /** cpuset lists ("0-3,5"). */
+    cpus?: string;
+    mems?: string;
+  };
   pids?: { limit: number };
+  blockIO?: SpecBlockIO;
+  /** Asked for only to be refused where the host has no hugetlb controller. */
+  hugepageLimits?: Array<{ pageSize: string; limit: number }>;
+  network?: { classID?: number; priorities?: Array<{ name: string; priority: number }> };
   /** The device cgroup's rules, in order (the last matching rule decides). */
   devices?: SpecDeviceCgroup[];
+}
+
+/** linux.resources.blockIO: a weight and per-device weights and throttles. */
+export interface SpecBlockIO {
+  weight?: number;
+  leafWeight?: number;
+  weightDevice?: Array<{ major: number; minor: number; weight?: number; leafWeight?: number }>;
+  throttleReadBpsDevice?: SpecThrottle[];
+  throttleWriteBpsDevice?: SpecThrottle[];
+  throttleReadIOPSDevice?: SpecThrottle[];
+  throttleWriteIOPSDevice?: SpecThrottle[];
+}
+
+export interface SpecThrottle {
+  major: number;
+  minor: number;
+  rate: number;
 }
 
 export interface SpecLinux {

@@ -58,8 +58,11 @@ describe("update's limits", () => {
       cpuPeriod: 100000,
       pidsLimit: 7,
     });
-    expect(() => limitsFromResources('{"cpu":{"cpus":"0-1"}}')).toThrow(
-      /resources: cpu\.cpus is not supported/,
+    expect(
+      limitsFromResources('{"cpu":{"cpus":"0-1","mems":"0"},"memory":{"reservation":4096}}'),
+    ).toEqual({ cpusetCpus: "0-1", cpusetMems: "0", memoryReservation: 4096 });
+    expect(() => limitsFromResources('{"blockIO":{"weight":500}}')).toThrow(
+      /resources: blockIO\.weight is not supported/,
     );
     expect(() => limitsFromResources('{"pids":{"limit":1.5}}')).toThrow(
       "resources: pids.limit: must be an integer",

@@ -32,7 +32,38 @@ export interface CgroupLimits {
   pidsLimit?: number;
   /** The device cgroup's rules (the spec's linux.resources.devices); absent: no device cgroup. */
   devices?: SpecDeviceCgroup[];
+  /** cpuset.cpus, a CPU list such as "0-2,4" (--cpuset-cpus). */
+  cpusetCpus?: string;
+  /** cpuset.mems, a memory node list such as "0" (--cpuset-mems). */
+  cpusetMems?: string;
+  /** Bytes, the soft limit (--memory-reservation: v1 memory.soft_limit_in_bytes, v2 memory.low). */
+  memoryReservation?: number;
+  /** 0–100 (v1 memory.swappiness; cgroup v2 has no such setting). */
+  memorySwappiness?: number;
+  /** v1 memory.oom_control = 1 (cgroup v2 cannot turn the OOM killer off). */
+  disableOomKiller?: boolean;
+  /** blkio (v1): the weight, 10–1000 (blkio.weight, or blkio.bfq.weight where only BFQ has one). */
+  blkioWeight?: number;
+  /** blkio (v1): per-device weights and throttles, one write each. */
+  blkioDevices?: BlkioDeviceLimit[];
 }
+
+/** One device's line in a v1 blkio file ("major:minor value"). */
+export interface BlkioDeviceLimit {
+  /** The file's name after "blkio." (weight_device, throttle.read_bps_device, …). */
+  file: BlkioDeviceFile;
+  major: number;
+  minor: number;
+  value: number;
+}
+
+export const BLKIO_THROTTLE_FILES = [
+  "throttle.read_bps_device",
+  "throttle.write_bps_device",
+  "throttle.read_iops_device",
+  "throttle.write_iops_device",
+] as const;
+export type BlkioDeviceFile = "weight_device" | (typeof BLKIO_THROTTLE_FILES)[number];
 
 export interface CgroupStats {
   /** Bytes in use, without inactive page cache (what `docker stats` shows). */
@@ -74,6 +105,8 @@ export interface CgroupOptions {
    * resume; `minibox run` has no use for it). v2 freezes any cgroup.
    */
   freezer?: boolean;
+  /** v1: a directory in the blkio hierarchy too (only for limits that need one). */
+  blkio?: boolean;
 }
 
 /** Ordered [file, value] writes into a container's cgroup directory. */
@@ -107,6 +140,40 @@ function checkInteger(value: number | undefined, what: string): void {
   }
 }
 
+/** cpuset lists, the soft limit, swappiness and the blkio weight. */
+function validateSettings(limits: CgroupLimits): void {
+  checkInteger(limits.memoryReservation, "--memory-reservation");
+  checkInteger(limits.memorySwappiness, "--memory-swappiness");
+  checkInteger(limits.blkioWeight, "--blkio-weight");
+  for (const [value, flag] of [
+    [limits.cpusetCpus, "--cpuset-cpus"],
+    [limits.cpusetMems, "--cpuset-mems"],
+  ] as const) {
+    // The kernel's list format: "0", "0-3", "0,2-3"; anything else is a vague EINVAL.
+    if (value !== undefined && !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(value)) {
+      throw new MiniboxError(
+        `invalid ${flag} value ${JSON.stringify(value)}`,
+        'use a list such as "0", "0-3" or "0,2"',
+      );
+    }
+  }
+  if ((limits.memoryReservation ?? 0) < 0) {
+    throw new MiniboxError(
+      `invalid --memory-reservation value ${limits.memoryReservation}: must not be negative`,
+    );
+  }
+  const swappiness = limits.memorySwappiness;
+  if (swappiness !== undefined && (swappiness < 0 || swappiness > 100)) {
+    throw new MiniboxError(
+      `invalid --memory-swappiness value ${swappiness}: must be between 0 and 100`,
+    );
+  }
+  const weight = limits.blkioWeight;
+  if (weight !== undefined && (weight < 10 || weight > 1000)) {
+    throw new MiniboxError(`invalid blkio weight ${weight}: must be between 10 and 1000`);
+  }
+}
+
 /** Reject limits the kernel would take but that cannot work, or that it would reject with a vague EINVAL. */
 export function validateLimits(limits: CgroupLimits): void {
   checkInteger(limits.memory, "--memory");
@@ -115,6 +182,7 @@ export function validateLimits(limits: CgroupLimits): void {
   checkInteger(limits.cpuPeriod, "CPU period");
   checkInteger(limits.cpuShares, "--cpu-shares");
   checkInteger(limits.pidsLimit, "--pids-limit");
+  validateSettings(limits);
   const memory = limits.memory ?? 0;
   if (memory < 0) throw new MiniboxError(`invalid --memory value ${memory}: must not be negative`);
   if (memory > 0 && memory < MIN_MEMORY) {
@@ -169,6 +237,14 @@ export function neededControllers(limits: CgroupLimits): string[] {
     out.push("cpu");
   }
   if (limits.pidsLimit !== undefined) out.push("pids");
+  if (limits.cpusetCpus !== undefined || limits.cpusetMems !== undefined) out.push("cpuset");
+  const memorySettings = [limits.memoryReservation, limits.memorySwappiness];
+  if (memorySettings.some((v) => v !== undefined) || limits.disableOomKiller) {
+    if (!out.includes("memory")) out.push("memory");
+  }
+  if (limits.blkioWeight !== undefined || (limits.blkioDevices ?? []).length > 0) {
+    out.push("blkio");
+  }
   return out;
 }
 

@@ -15,6 +15,8 @@ export const CGROUP_SUPER_MAGIC = 0x27e0eb;
 export const V1_CONTROLLERS = ["cpuset", "cpu", "cpuacct", "memory", "pids", "devices"] as const;
 /** v1's freezer: a directory there only for containers that can be paused (CgroupOptions.freezer). */
 export const V1_FREEZER = "freezer";
+/** v1's blkio: a directory there only for limits that need it (CgroupOptions.blkio). */
+export const V1_BLKIO = "blkio";
 /** The controllers minibox enables on v2, in the order written to subtree_control. */
 export const V2_CONTROLLERS = ["cpu", "memory", "pids", "cpuset"] as const;
 /** A hybrid host's cgroup2 mount is used only when it has all of these. */
@@ -107,11 +109,26 @@ export function findV1Mounts(
   ];
   for (const e of ordered) {
     const controllers = e.superOptions.filter(
-      (o) => (V1_CONTROLLERS as readonly string[]).includes(o) || o === V1_FREEZER,
+      (o) =>
+        (V1_CONTROLLERS as readonly string[]).includes(o) || o === V1_FREEZER || o === V1_BLKIO,
     );
     for (const c of controllers) {
       if (!out.has(c)) out.set(c, { mountPoint: e.mountPoint, root: e.root, controllers });
     }
+  }
+  return out;
+}
+
+/**
+ * Every controller some v1 hierarchy has mounted (hugetlb, net_cls… too):
+ * what a spec may ask of this host.
+ */
+export function mountedV1Controllers(
+  mountinfo: string = readFileSync("/proc/self/mountinfo", "utf8"),
+): Set<string> {
+  const out = new Set<string>();
+  for (const e of parseMountinfo(mountinfo)) {
+    if (e.fsType === "cgroup") for (const o of e.superOptions) out.add(o);
   }
   return out;
 }

@@ -16,6 +16,7 @@ import {
   type CgroupOptions,
   checkId,
   DEFAULT_CPU_PERIOD,
+  neededControllers,
   validateLimits,
 } from "./common.js";
 import { type CgroupDriver, createWith, openWith } from "./container-cgroup.js";
@@ -24,16 +25,17 @@ import { v1Driver } from "./v1.js";
 import { v2Driver } from "./v2.js";
 
 export type {
+  BlkioDeviceLimit,
   Cgroup,
   CgroupLimits,
   CgroupOptions,
   CgroupStats,
   FileValues,
 } from "./common.js";
-export { formatBytes, MIN_MEMORY } from "./common.js";
+export { BLKIO_THROTTLE_FILES, formatBytes, MIN_MEMORY } from "./common.js";
 export { detectCgroupVersion } from "./detect.js";
-export { v1Files, v1Paths } from "./v1.js";
-export { sharesToWeight, v2Files, v2Paths } from "./v2.js";
+export { v1BlkioFiles, v1Files, v1Paths } from "./v1.js";
+export { sharesToWeight, v2Files, v2Paths, v2Unsupported } from "./v2.js";
 
 /**
  * Create the container's cgroup(s) and write the limits. Throws MiniboxError
@@ -46,7 +48,9 @@ export async function createCgroup(
 ): Promise<Cgroup> {
   checkId(id);
   validateLimits(limits);
-  return createWith(driverFor(id, options), id, limits, options);
+  // v1: a blkio directory only for the containers whose limits need one.
+  const blkio = options.blkio || neededControllers(limits).includes("blkio");
+  return createWith(driverFor(id, { ...options, blkio }), id, limits, options);
 }
 
 /** Reopen an existing container cgroup (stats or cleanup after minibox died); undefined when none exists. */

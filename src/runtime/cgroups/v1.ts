@@ -29,14 +29,27 @@ import {
   writeCgroupFile,
 } from "./common.js";
 import type { CgroupDriver, ContainerCgroup, Placement } from "./container-cgroup.js";
-import { findV1Mounts, ownCgroups, V1_CONTROLLERS, V1_FREEZER, type V1Mount } from "./detect.js";
+import {
+  findV1Mounts,
+  ownCgroups,
+  V1_BLKIO,
+  V1_CONTROLLERS,
+  V1_FREEZER,
+  type V1Mount,
+} from "./detect.js";
 
 /**
  * The v1 files and values for a set of limits, in the order they must be
  * written. memsw: whether memory.memsw.limit_in_bytes exists (swap accounting).
  */
-export function v1Files(limits: CgroupLimits, opts: { memsw?: boolean } = {}): FileValues {
+export function v1Files(
+  limits: CgroupLimits,
+  opts: { memsw?: boolean; blkioWeightFile?: string } = {},
+): FileValues {
   const out: FileValues = [];
+  // After prepareLeaf copied the parent's: the container's own set replaces it.
+  if (limits.cpusetCpus !== undefined) out.push(["cpuset.cpus", limits.cpusetCpus]);
+  if (limits.cpusetMems !== undefined) out.push(["cpuset.mems", limits.cpusetMems]);
   const memory = limits.memory ?? 0;
   if (memory > 0) {
     // limit_in_bytes first: the kernel keeps memsw >= limit at all times.
@@ -48,6 +61,13 @@ export function v1Files(limits: CgroupLimits, opts: { memsw?: boolean } = {}): F
       out.push(["memory.memsw.limit_in_bytes", total]);
     }
   }
+  if ((limits.memoryReservation ?? 0) > 0) {
+    out.push(["memory.soft_limit_in_bytes", String(limits.memoryReservation)]);
+  }
+  if (limits.memorySwappiness !== undefined) {
+    out.push(["memory.swappiness", String(limits.memorySwappiness)]);
+  }
+  if (limits.disableOomKiller) out.push(["memory.oom_control", "1"]);
   const quota = limits.cpuQuota;
   if (quota !== undefined || limits.cpuPeriod !== undefined) {
     out.push(["cpu.cfs_period_us", String(limits.cpuPeriod ?? DEFAULT_CPU_PERIOD)]);
@@ -58,6 +78,22 @@ export function v1Files(limits: CgroupLimits, opts: { memsw?: boolean } = {}): F
     out.push(["pids.max", limits.pidsLimit > 0 ? String(limits.pidsLimit) : "max"]);
   }
   out.push(...v1DeviceFiles(limits));
+  out.push(...v1BlkioFiles(limits, opts.blkioWeightFile ?? "blkio.weight"));
+  return out;
+}
+
+/**
+ * blkio: the weight (WEIGHT_FILE: blkio.weight, or blkio.bfq.weight where
+ * only the BFQ scheduler offers one, as runc falls back), then one write per
+ * device line, the kernel's "major:minor value" format.
+ */
+export function v1BlkioFiles(limits: CgroupLimits, weightFile: string): FileValues {
+  const out: FileValues = [];
+  if (limits.blkioWeight !== undefined) out.push([weightFile, String(limits.blkioWeight)]);
+  for (const d of limits.blkioDevices ?? []) {
+    const file = d.file === "weight_device" ? `${weightFile}_device` : `blkio.${d.file}`;
+    out.push([file, `${d.major}:${d.minor} ${d.value}`]);
+  }
   return out;
 }
 
@@ -112,7 +148,9 @@ function hierarchies(id: string, options: CgroupOptions): Hierarchy[] {
   const mounts = findV1Mounts(options.fsRoot ?? DEFAULT_FS_ROOT);
   const own = ownCgroups();
   const seen = new Map<string, Hierarchy>();
-  const wanted = options.freezer ? [...V1_CONTROLLERS, V1_FREEZER] : V1_CONTROLLERS;
+  const wanted: string[] = [...V1_CONTROLLERS];
+  if (options.freezer) wanted.push(V1_FREEZER);
+  if (options.blkio) wanted.push(V1_BLKIO);
   for (const c of wanted) {
     const mount = mounts.get(c);
     if (!mount || seen.has(mount.mountPoint)) continue;
@@ -217,7 +255,13 @@ function v1LimitWrites(
       "skip memory.memsw.limit_in_bytes: this kernel does not account swap (--memory-swap ignored)",
     );
   }
-  return v1Files(limits, { memsw }).map(([file, value]) => {
+  const blkioDir = cg.dirFor("blkio");
+  const bfqOnly =
+    blkioDir !== undefined &&
+    !existsSync(path.join(blkioDir, "blkio.weight")) &&
+    existsSync(path.join(blkioDir, "blkio.bfq.weight"));
+  const blkioWeightFile = bfqOnly ? "blkio.bfq.weight" : "blkio.weight";
+  return v1Files(limits, { memsw, blkioWeightFile }).map(([file, value]) => {
     const dir = cg.dirFor(file.slice(0, file.indexOf("."))) as string;
     return [path.join(dir, file), value];
   });

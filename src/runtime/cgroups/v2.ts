@@ -42,6 +42,11 @@ export function sharesToWeight(shares: number): number {
  */
 export function v2Files(limits: CgroupLimits, opts: { swap?: boolean } = {}): FileValues {
   const out: FileValues = [];
+  if (limits.cpusetCpus !== undefined) out.push(["cpuset.cpus", limits.cpusetCpus]);
+  if (limits.cpusetMems !== undefined) out.push(["cpuset.mems", limits.cpusetMems]);
+  if ((limits.memoryReservation ?? 0) > 0) {
+    out.push(["memory.low", String(limits.memoryReservation)]);
+  }
   const memory = limits.memory ?? 0;
   if (memory > 0) {
     out.push(["memory.max", String(memory)]);
@@ -64,6 +69,20 @@ export function v2Files(limits: CgroupLimits, opts: { swap?: boolean } = {}): Fi
     out.push(["pids.max", limits.pidsLimit > 0 ? String(limits.pidsLimit) : "max"]);
   }
   return out;
+}
+
+/** What v1 has and cgroup v2 does not: refused before anything is made, never ignored. */
+export function v2Unsupported(limits: CgroupLimits): string | undefined {
+  if (limits.memorySwappiness !== undefined) {
+    return "memory swappiness cannot be set on cgroup v2 (it has no memory.swappiness)";
+  }
+  if (limits.disableOomKiller) {
+    return "the OOM killer cannot be disabled on cgroup v2 (it has no memory.oom_control)";
+  }
+  if (limits.blkioWeight !== undefined || (limits.blkioDevices ?? []).length > 0) {
+    return "minibox applies blkio limits on cgroup v1 only (cgroup v2's io controller is not driven)";
+  }
+  return undefined;
 }
 
 export interface V2Paths {
@@ -171,6 +190,8 @@ export function v2Driver(id: string, options: CgroupOptions): CgroupDriver {
   return {
     version: 2,
     placements(limits) {
+      const refused = v2Unsupported(limits);
+      if (refused) throw new MiniboxError(refused);
       for (const c of neededControllers(limits)) {
         if (!available.includes(c)) {
           const listed = available.join(" ") || "(nothing)";

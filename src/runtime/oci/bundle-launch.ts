@@ -11,6 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { MiniboxError } from "../../errors.js";
 import {
+  type BlkioDeviceLimit,
   type Cgroup,
   type CgroupLimits,
   createCgroup,
@@ -20,8 +21,9 @@ import { DEFAULT_DEVICE_RULES, type SpecDeviceCgroup } from "../devices.js";
 import { Execution, type ExecutorEvents } from "../executor.js";
 import { buildPlan } from "../plan.js";
 import { compiledSeccomp } from "../seccomp/cache.js";
-import type { Spec, SpecMount } from "../spec.js";
+import type { Spec, SpecBlockIO, SpecMount, SpecThrottle } from "../spec.js";
 import { type BundleSpec, bundleSpec } from "./bundle-spec.js";
+import { checkHostResources } from "./host-resources.js";
 import { hostLsms } from "./lsm.js";
 import { execFifo } from "./runtime-state.js";
 
@@ -48,6 +50,7 @@ export function loadBundle(bundle: string | undefined): BundleSpec & { bundle: s
     kernel: os.release(),
     lsms: hostLsms(),
   });
+  checkHostResources(loaded.spec.linux.resources);
   if (!statSync(loaded.rootfs, { throwIfNoEntry: false })?.isDirectory()) {
     throw new MiniboxError(`config.json: root.path: ${loaded.rootfs} is not a directory`);
   }
@@ -72,14 +75,19 @@ export function cgroupMountFor(m: SpecMount, version: 1 | 2): SpecMount {
 export function deviceRulesOf(spec: Spec): SpecDeviceCgroup[] | undefined {
   const rules = spec.linux.resources.devices;
   if (!rules) return undefined;
-  const nodes = (spec.linux.devices ?? []).map(
-    (d): SpecDeviceCgroup => ({
-      allow: true,
-      type: d.type,
-      major: d.major,
-      minor: d.minor,
-      access: "rwm",
-    }),
+  // A FIFO is no device: the device cgroup does not govern it.
+  const nodes = (spec.linux.devices ?? []).flatMap((d): SpecDeviceCgroup[] =>
+    d.type === "p"
+      ? []
+      : [
+          {
+            allow: true,
+            type: d.type,
+            major: d.major,
+            minor: d.minor,
+            access: "rwm",
+          },
+        ],
   );
   return [...rules, ...DEFAULT_DEVICE_RULES.map((r) => ({ ...r })), ...nodes];
 }
@@ -87,16 +95,51 @@ export function deviceRulesOf(spec: Spec): SpecDeviceCgroup[] | undefined {
 /** linux.resources as the cgroup module's limits. */
 export function limitsOf(spec: Spec): CgroupLimits {
   const r = spec.linux.resources;
-  return {
+  const limits: CgroupLimits = {
     memory: r.memory?.limit && r.memory.limit > 0 ? r.memory.limit : undefined,
     memorySwap: r.memory?.swap,
+    memoryReservation: r.memory?.reservation || undefined,
+    memorySwappiness: r.memory?.swappiness,
+    disableOomKiller: r.memory?.disableOOMKiller || undefined,
     cpuQuota: r.cpu?.quota && r.cpu.quota > 0 ? r.cpu.quota : undefined,
     cpuPeriod: r.cpu?.period,
     cpuShares: r.cpu?.shares,
+    cpusetCpus: r.cpu?.cpus,
+    cpusetMems: r.cpu?.mems,
     pidsLimit: r.pids?.limit,
     devices: deviceRulesOf(spec),
+    blkioWeight: r.blockIO?.weight || undefined,
+    blkioDevices: blkioDevicesOf(r.blockIO),
   };
+  // Absent keys, not undefined ones: the limits are compared and printed whole.
+  return Object.fromEntries(
+    Object.entries(limits).filter(([, v]) => v !== undefined),
+  ) as CgroupLimits;
 }
+
+const THROTTLE_FILES: Array<[keyof SpecBlockIO, BlkioDeviceLimit["file"]]> = [
+  ["throttleReadBpsDevice", "throttle.read_bps_device"],
+  ["throttleWriteBpsDevice", "throttle.write_bps_device"],
+  ["throttleReadIOPSDevice", "throttle.read_iops_device"],
+  ["throttleWriteIOPSDevice", "throttle.write_iops_device"],
+];
+
+/** blockIO's per-device weights and throttles as blkio file lines; undefined when none. */
+export function blkioDevicesOf(b: SpecBlockIO | undefined): BlkioDeviceLimit[] | undefined {
+  if (!b) return undefined;
+  const out: BlkioDeviceLimit[] = [];
+  for (const d of b.weightDevice ?? []) {
+    if (d.weight !== undefined) out.push({ file: "weight_device", ...pick(d), value: d.weight });
+  }
+  for (const [key, file] of THROTTLE_FILES) {
+    for (const t of (b[key] ?? []) as SpecThrottle[]) {
+      out.push({ file, ...pick(t), value: t.rate });
+    }
+  }
+  return out.length > 0 ? out : undefined;
+}
+
+const pick = (d: { major: number; minor: number }) => ({ major: d.major, minor: d.minor });
 
 /**
  * linux.cgroupsPath → where the cgroup module puts the container: "/a/b/c"

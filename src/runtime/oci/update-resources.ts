@@ -2,8 +2,8 @@
  * `update`'s input as the cgroup module's limits: runc's flags, or a
  * LinuxResources JSON (`--resources FILE|-`, containerd's shim sends it on
  * stdin) — as in runc, the JSON replaces the flags. Only what minibox's
- * cgroup drivers write (memory, swap, CPU quota/period/shares, pids) is
- * accepted; a non-zero value of any other field is refused by name rather
+ * cgroup drivers write (memory, swap, reservation, CPU quota/period/shares,
+ * cpuset cpus/mems, pids) is accepted; a non-zero value of any other field is refused by name rather
  * than silently not applied.
  */
 import { MiniboxError } from "../../errors.js";
@@ -17,6 +17,9 @@ export interface UpdateFlags {
   cpuShare?: string;
   cpuShares?: string;
   pidsLimit?: string;
+  cpusetCpus?: string;
+  cpusetMems?: string;
+  memoryReservation?: string;
 }
 
 function integer(text: string, flag: string): number {
@@ -37,6 +40,11 @@ export function limitsFromFlags(flags: UpdateFlags): CgroupLimits {
   const shares = flags.cpuShare ?? flags.cpuShares;
   if (shares !== undefined) out.cpuShares = integer(shares, "cpu-share");
   if (flags.pidsLimit !== undefined) out.pidsLimit = integer(flags.pidsLimit, "pids-limit");
+  if (flags.cpusetCpus !== undefined) out.cpusetCpus = flags.cpusetCpus;
+  if (flags.cpusetMems !== undefined) out.cpusetMems = flags.cpusetMems;
+  if (flags.memoryReservation !== undefined) {
+    out.memoryReservation = parseBytes(flags.memoryReservation, "memory-reservation");
+  }
   return out;
 }
 
@@ -60,15 +68,19 @@ function num(s: Json, where: string, key: string): number | undefined {
   return v;
 }
 
+function stringField(s: Json, where: string, key: string): string | undefined {
+  const v = s[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string") throw new MiniboxError(`resources: ${where}.${key}: must be a string`);
+  return v;
+}
+
 /** Fields runc's update takes that minibox's drivers do not write: refused when set. */
 const UNSUPPORTED: Array<[string, string]> = [
-  ["memory", "reservation"],
   ["memory", "kernel"],
   ["memory", "kernelTCP"],
   ["cpu", "realtimeRuntime"],
   ["cpu", "realtimePeriod"],
-  ["cpu", "cpus"],
-  ["cpu", "mems"],
   ["blockIO", "weight"],
 ];
 
@@ -88,7 +100,7 @@ export function limitsFromResources(text: string): CgroupLimits {
     const v = section(res, name)[key];
     if (v !== undefined && v !== null && v !== 0 && v !== "") {
       throw new MiniboxError(
-        `resources: ${name}.${key} is not supported by minibox-runc's update (memory, swap, cpu shares/quota/period and pids are)`,
+        `resources: ${name}.${key} is not supported by minibox-runc's update (memory, swap, reservation, cpu shares/quota/period, cpus, mems and pids are)`,
       );
     }
   }
@@ -106,5 +118,9 @@ export function limitsFromResources(text: string): CgroupLimits {
   set("cpuQuota", num(cpu, "cpu", "quota"));
   set("cpuPeriod", num(cpu, "cpu", "period"));
   set("pidsLimit", num(pids, "pids", "limit"));
+  set("memoryReservation", num(memory, "memory", "reservation"));
+  // "" means unchanged, as 0 does for the numbers.
+  set("cpusetCpus", stringField(cpu, "cpu", "cpus") || undefined);
+  set("cpusetMems", stringField(cpu, "cpu", "mems") || undefined);
   return out;
 }

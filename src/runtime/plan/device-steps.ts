@@ -27,6 +27,8 @@ const DEV_LINKS: [target: string, name: string][] = [
 const CHAR_DEVICE_RW = 0o20000 | 0o666;
 const S_IFCHR = 0o20000;
 const S_IFBLK = 0o60000;
+const S_IFIFO = 0o10000;
+const NODE_TYPE = { c: S_IFCHR, b: S_IFBLK, p: S_IFIFO } as const;
 
 /** Under a user namespace, what real root made here is handed to the container's root. */
 function toContainerRoot(ctx: PlanContext, path: string): ChownStep[] {
@@ -95,8 +97,9 @@ function specDeviceSteps(ctx: PlanContext, dir: string): Step[] {
  * host root's (--privileged's host nodes under a user namespace: unusable).
  */
 function deviceNodeSteps(ctx: PlanContext, path: string, d: SpecDevice): Step[] {
-  const mode = (d.type === "b" ? S_IFBLK : S_IFCHR) | (d.fileMode & 0o7777);
-  const { major, minor } = d;
+  const mode = NODE_TYPE[d.type] | (d.fileMode & 0o7777);
+  // A FIFO has no device numbers: mknod(2) ignores dev for S_IFIFO.
+  const { major, minor } = d.type === "p" ? { major: 0, minor: 0 } : d;
   const steps: Step[] = [
     {
       op: "mknod",
@@ -104,7 +107,7 @@ function deviceNodeSteps(ctx: PlanContext, path: string, d: SpecDevice): Step[] 
       mode,
       major,
       minor,
-      describe: `mknod ${path} ${d.type} ${major} ${minor}`,
+      describe: d.type === "p" ? `mknod ${path} p` : `mknod ${path} ${d.type} ${major} ${minor}`,
     },
   ];
   if (d.uid === undefined || d.gid === undefined) return steps;
