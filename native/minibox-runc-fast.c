@@ -275,6 +275,30 @@ static bool remove_cgroup(const char *dir)
 	return false;
 }
 
+/* The slots in `dir`: empty directories and empty files, removed; false if
+ * one is anything else (node then removes it all). */
+static bool remove_empty_slots(const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return errno == ENOENT || errno == ENOTDIR;
+	struct dirent *e;
+	struct stat st;
+	bool ok = true;
+	while (ok && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			ok = false;
+		else if (S_ISDIR(st.st_mode))
+			ok = unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR) == 0;
+		else
+			ok = S_ISREG(st.st_mode) && st.st_size == 0 && unlinkat(dirfd(d), e->d_name, 0) == 0;
+	}
+	closedir(d);
+	return ok;
+}
+
 /* Whether state.json is all the directory still holds (it goes last). */
 static bool only_state_left(const char *dir)
 {
@@ -291,8 +315,9 @@ static bool only_state_left(const char *dir)
 static void delete_verb(const struct record *r, bool force)
 {
 	static const char *FILES[] = { "exec.fifo", "plan.txt", "spec.json", "state.tmpl", "fast" };
-	/* rootfs: where the bundle's root was bound; dev: where /dev waited (plan/device-steps.ts). */
-	static const char *DIRS[] = { "rootfs", "dev" };
+	/* rootfs: where the bundle's root was bound; staged: where /dev and the
+	 * binds waited for their turn (plan/stage-steps.ts), empty slots. */
+	static const char *DIRS[] = { "rootfs", "staged" };
 	char path[PATH_MAX + 16];
 	if (r->hooks)
 		fallback(); /* poststop */
@@ -310,7 +335,7 @@ static void delete_verb(const struct record *r, bool force)
 	 * while state.json still says what the directory is. */
 	for (size_t i = 0; i < sizeof(DIRS) / sizeof(*DIRS); i++) {
 		snprintf(path, sizeof(path), "%s/%s", r->dir, DIRS[i]);
-		if (rmdir(path) < 0 && errno != ENOENT)
+		if (!remove_empty_slots(path) || (rmdir(path) < 0 && errno != ENOENT))
 			fallback();
 	}
 	for (size_t i = 0; i < sizeof(FILES) / sizeof(*FILES); i++) {

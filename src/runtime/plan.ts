@@ -7,12 +7,13 @@
  *
  * The plan has three sections (see native/minibox-exec.c):
  *   setup   the executor, as real root, in a private mount namespace: it
- *           idmaps the layers, mounts the overlay and fills /dev (set
- *           aside until its turn), binds the per-container /etc files;
- *           then clones the container's init
+ *           idmaps the layers, mounts the overlay, fills /dev, binds the
+ *           volumes and per-container /etc files, sets /dev and the binds
+ *           aside until their turn (plan/stage-steps.ts); then clones
+ *           the container's init
  *   parent  the executor, after the clone: uid/gid maps, cgroup membership
  *   child   the init, in its new namespaces: the spec's other mounts in
- *           mounts[] order (/proc, /dev back, devpts, /sys…), masked
+ *           mounts[] order (/proc, /dev back, devpts, /sys…, binds back), masked
  *           paths, pivot_root, hostname, loopback, user, capabilities,
  *           the seccomp filter, exec
  * Mounts made in setup live in the executor's private mount namespace, so
@@ -22,7 +23,7 @@ import { bindSteps } from "./plan/bind-steps.js";
 import { childMountSteps } from "./plan/child-mount-steps.js";
 import { type PlanLayout, planContext } from "./plan/context.js";
 import { credentialSteps } from "./plan/credential-steps.js";
-import { deviceSteps, stageDevSteps } from "./plan/device-steps.js";
+import { deviceSteps } from "./plan/device-steps.js";
 import { chdirStep, execSteps } from "./plan/exec-steps.js";
 import {
   cloneStep,
@@ -34,6 +35,7 @@ import { outputSteps } from "./plan/output-steps.js";
 import { parentSteps } from "./plan/parent-steps.js";
 import { holdPortSteps } from "./plan/port-steps.js";
 import { readOnlyRootSteps, rootfsSteps } from "./plan/rootfs-steps.js";
+import { stageSteps } from "./plan/stage-steps.js";
 import { consoleSteps, stdinSteps, waitStartSteps } from "./plan/stdio-steps.js";
 import { type Plan, toPlan } from "./plan/steps.js";
 import type { CompiledFilter } from "./seccomp/compile.js";
@@ -53,7 +55,7 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     ...bindSteps(ctx),
     ...readOnlyRootSteps(ctx),
     ...outputSteps(ctx),
-    ...stageDevSteps(ctx),
+    ...stageSteps(ctx),
     ...joinNamespaceSteps(ctx),
     cloneStep(ctx),
   ];

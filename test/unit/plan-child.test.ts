@@ -57,7 +57,7 @@ describe("childMountSteps", () => {
     const steps = lines(childMountSteps(context()));
     expect(steps[0]).toBe("mount proc /c/rootfs/proc proc 0xe -");
     // /dev, filled in setup and set aside there, comes back at its turn in mounts[]: after /proc.
-    expect(steps[1]).toBe("mount /c/dev /c/rootfs/dev - 0x5000 -");
+    expect(steps[1]).toBe("mount /c/staged/1 /c/rootfs/dev - 0x5000 -");
     expect(steps.filter((l) => l.includes(" /c/rootfs/dev "))).toHaveLength(1);
     expect(steps).toContain("mask /c/rootfs/proc/kcore /dev/null");
     expect(steps).toContain("remount-ro /c/rootfs/proc/sys");

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { bindSteps } from "../../src/runtime/plan/bind-steps.js";
-import { deviceSteps, stageDevSteps } from "../../src/runtime/plan/device-steps.js";
+import { deviceSteps } from "../../src/runtime/plan/device-steps.js";
 import { cloneStep } from "../../src/runtime/plan/namespace-steps.js";
 import { outputSteps } from "../../src/runtime/plan/output-steps.js";
 import { readOnlyRootSteps, rootfsSteps } from "../../src/runtime/plan/rootfs-steps.js";
@@ -79,16 +79,6 @@ describe("deviceSteps", () => {
     expect(steps[0]).toBe("mount tmpfs /c/rootfs/dev tmpfs 0x1000002 mode=755,size=65536k");
     expect(steps.some((l) => l.startsWith("chown"))).toBe(false);
     expect(steps.filter((l) => l.startsWith("mknod"))).toHaveLength(6);
-  });
-
-  it("sets the filled /dev aside at the end of setup (the init binds it back in mounts[] order)", () => {
-    expect(lines(stageDevSteps(context()))).toEqual([
-      "mkdir /c/dev 0711",
-      "mount /c/rootfs/dev /c/dev - 0x2000 -",
-    ]);
-    const ctx = context();
-    ctx.spec.mounts = ctx.spec.mounts.filter((m) => m.destination !== "/dev");
-    expect(stageDevSteps(ctx)).toEqual([]);
   });
 });
 

@@ -7,8 +7,8 @@
 import type { SpecMount } from "../spec.js";
 import { sysctlPath } from "../sysctls.js";
 import type { PlanContext } from "./context.js";
-import { devStaging } from "./device-steps.js";
 import { MS, mountStep, propagationSteps, splitOptions } from "./mount-options.js";
+import { unstageSteps } from "./stage-steps.js";
 import type { Step } from "./steps.js";
 
 const V1_ROOT = "/sys/fs/cgroup/";
@@ -39,9 +39,9 @@ function cgroupV1Steps(ctx: PlanContext, m: SpecMount, target: string): Step[] {
 
 function mountInside(ctx: PlanContext, m: SpecMount): Step[] {
   const target = `${ctx.rootfs}${m.destination}`;
-  // Filled in setup (deviceSteps), set aside (stageDevSteps): back at its turn.
-  if (m.destination === "/dev")
-    return [mountStep(devStaging(ctx), target, "", MS.BIND | MS.REC, "")];
+  // Made in setup (/dev, binds) and set aside there: back at its turn.
+  const unstaged = unstageSteps(ctx, m);
+  if (unstaged) return unstaged;
   if (m.type === "cgroup") return cgroupV1Steps(ctx, m, target);
   if (m.type === "sysfs" && !ctx.namespaces.has("network")) {
     // sysfs can only be mounted by the owner of the network namespace; with
@@ -102,11 +102,10 @@ function sysctlSteps(ctx: PlanContext): Step[] {
   });
 }
 
-/** The spec's mounts in their order, but binds (made in setup), sysctls, protected paths, pivot_root. */
+/** The spec's mounts in their order (setup's brought back), sysctls, protected paths, pivot_root. */
 export function childMountSteps(ctx: PlanContext): Step[] {
-  const mounts = (ctx.spec.mounts ?? []).filter((m) => m.type !== "bind");
   return [
-    ...mounts.flatMap((m) => mountInside(ctx, m)),
+    ...(ctx.spec.mounts ?? []).flatMap((m) => mountInside(ctx, m)),
     ...sysctlSteps(ctx),
     ...protectedPathSteps(ctx),
     {

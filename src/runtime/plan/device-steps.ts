@@ -5,7 +5,7 @@
 import type { SpecDevice } from "../devices.js";
 import type { SpecMount } from "../spec.js";
 import { type PlanContext, parents } from "./context.js";
-import { MS, mountStep, splitOptions } from "./mount-options.js";
+import { mountStep, splitOptions } from "./mount-options.js";
 import type { ChownStep, Step } from "./steps.js";
 
 /** The devices every container gets in its /dev, as in Docker. */
@@ -119,26 +119,6 @@ function deviceNodeSteps(ctx: PlanContext, path: string, d: SpecDevice): Step[] 
 }
 
 const specDev = (ctx: PlanContext) => (ctx.spec.mounts ?? []).find((m) => m.destination === "/dev");
-
-/** Where the finished /dev waits, between setup and its turn among the spec's mounts. */
-export const devStaging = (ctx: PlanContext) => `${ctx.layout.containerDir}/dev`;
-
-/**
- * The spec's mounts are made in the order mounts[] lists them (the runtime
- * spec says so, and /dev's children need /dev first). /dev is filled here by
- * real root, but its place in the list is usually after /proc, which only
- * the init can mount (in its PID namespace): so /dev is moved aside at the
- * end of setup, and the init binds it back at its turn (childMountSteps).
- */
-export function stageDevSteps(ctx: PlanContext): Step[] {
-  const dev = specDev(ctx);
-  if (!dev || dev.type === "bind") return [];
-  const at = devStaging(ctx);
-  return [
-    { op: "mkdir", path: at, mode: 0o711, describe: `mkdir ${at}` },
-    mountStep(`${ctx.rootfs}/dev`, at, "", MS.MOVE, ""),
-  ];
-}
 
 /** The /dev tmpfs (if the spec mounts one), then the container's root made owner of its mount points. */
 export function deviceSteps(ctx: PlanContext): Step[] {
