@@ -96,6 +96,7 @@ struct executor {
 	char **exit_hook;      /* on-exit: argv, NULL-terminated */
 	struct strv env;       /* env steps, for exec */
 	struct strv roots;     /* root steps: directories whose paths are resolved inside them */
+	const char *base;      /* base: the working directory paths under it are opened from */
 	pid_t child;           /* the cloned init */
 	int console_socket[2]; /* pty: [0] parent's end, [1] child's end */
 	int tty_master;        /* the container's terminal, received from the child */
@@ -136,6 +137,8 @@ int write_string(const char *path, const char *content);
 /* Open `path` (O_CLOEXEC added): below a declared root with
  * openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) relative to it, else as it is. */
 int open_in_root(const struct executor *ex, const char *path, int flags, mode_t mode);
+/* `path` relative to the base directory if it lies under it, else as it is. */
+const char *from_base(const struct executor *ex, const char *path);
 /* The directory that holds `path`, opened O_PATH as above; its last component in *name. */
 int open_parent_in_root(const struct executor *ex, const char *path, const char **name);
 /* "/proc/self/fd/N": what mount(2) is given for a descriptor. */
@@ -175,7 +178,7 @@ static inline const char *opt(const char *s)
 }
 
 /* The handlers, one per op, grouped by concern in steps-*.c and init.c. */
-step_fn step_root, step_mountns, step_mount, step_mkdir, step_touch, step_mknod, step_chown, step_symlink,
+step_fn step_root, step_base, step_mountns, step_mount, step_mkdir, step_touch, step_mknod, step_chown, step_symlink,
 	step_remount_ro, step_mask, step_pivot_root, step_idmap_userns, step_idmap_mount;
 step_fn step_unshare, step_setns, step_user, step_groups, step_bounding, step_caps, step_no_new_privs,
 	step_rlimit, step_chdir, step_sethostname, step_setdomainname, step_ifup, step_closefds, step_stdin_null,

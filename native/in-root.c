@@ -80,18 +80,42 @@ static int openat2_in(int dirfd, const char *rest, int flags, mode_t mode)
 	return fd;
 }
 
+const char *from_base(const struct executor *ex, const char *path)
+{
+	size_t n = ex->base ? strlen(ex->base) : 0;
+	if (!n || strncmp(path, ex->base, n) != 0)
+		return path;
+	if (path[n] == '\0')
+		return ".";
+	return path[n] == '/' ? path + n + 1 : path;
+}
+
+/* "base DIR" (the container's directory, last before the clone): chdir into
+ * it; from here on paths under DIR are opened from the working directory.
+ * The init inherits it across the clone (in its copy of the mount
+ * namespace), so in a user namespace it reaches its rootfs and staged
+ * mounts without search permission on DIR's parents: a --root of
+ * minibox-runc may be under a directory only the host's root can enter. */
+int step_base(struct executor *ex, const struct step *st)
+{
+	if (chdir(arg(st, 1)) < 0)
+		return fail(ex, st, "chdir", arg(st, 1));
+	ex->base = st->field[1];
+	return 0;
+}
+
 int open_in_root(const struct executor *ex, const char *path, int flags, mode_t mode)
 {
 	size_t len = 0;
 	const char *root = root_of(ex, path, &len);
 	if (!root)
-		return open(path, flags | O_CLOEXEC, mode);
+		return open(from_base(ex, path), flags | O_CLOEXEC, mode);
 	char dir[PATH_MAX];
 	if (snprintf(dir, sizeof(dir), "%.*s", (int)len, root) >= (int)sizeof(dir)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	int rootfd = open(len ? dir : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int rootfd = open(len ? from_base(ex, dir) : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return -1;
 	const char *rest = path + len;

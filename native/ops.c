@@ -31,6 +31,7 @@ static const struct op ops[] = {
 	{ "exec-fifo", 1, 1, 1, step_exec_fifo },
 	{ "console-socket", 1, 1, 1, step_console_socket },
 	{ "join-ns", 2, 2, 1, step_join_ns },
+	{ "base", 1, 1, 1, step_base },
 	/* Ends [setup]; main() performs it, so it has no handler. */
 	{ "clone", 1, 1, 1, NULL },
 	/* [parent]: after the clone, before the child is released */

@@ -224,11 +224,12 @@ int step_mask(struct executor *ex, const struct step *st)
  * itself, made here, is ours and unlocked. */
 int step_pivot_root(struct executor *ex, const struct step *st)
 {
-	const char *root = arg(st, 1);
+	const char *root = from_base(ex, arg(st, 1));
 	if (mount(root, root, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return fail(ex, st, "mount", root);
+		return fail(ex, st, "mount", arg(st, 1));
 	if (chdir(root) < 0)
-		return fail(ex, st, "chdir", root);
+		return fail(ex, st, "chdir", arg(st, 1));
+	ex->base = NULL; /* the working directory is now the new root */
 	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return fail(ex, st, "pivot_root", root);
 	if (umount2(".", MNT_DETACH) < 0)

@@ -26,6 +26,7 @@ import { credentialSteps } from "./plan/credential-steps.js";
 import { deviceSteps } from "./plan/device-steps.js";
 import { chdirStep, execSteps } from "./plan/exec-steps.js";
 import {
+  baseStep,
   cloneStep,
   enterNamespaceSteps,
   joinNamespaceSteps,
@@ -57,6 +58,7 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
     ...outputSteps(ctx),
     ...stageSteps(ctx),
     ...joinNamespaceSteps(ctx),
+    baseStep(ctx),
     cloneStep(ctx),
   ];
   const child = [

@@ -118,6 +118,29 @@ describe("minibox-runc: the container lifecycle", () => {
     }
   });
 
+  it("a user namespace from uidMappings/gidMappings: root inside is the mapped id outside", () => {
+    // A range no minibox container uses (minibox's own start at 1048576).
+    const HOST_ID = 3_000_000;
+    const b = bundle("userns", (c) => {
+      c.linux.namespaces.push({ type: "user" });
+      c.linux.uidMappings = [{ containerID: 0, hostID: HOST_ID, size: 65536 }];
+      c.linux.gidMappings = [{ containerID: 0, hostID: HOST_ID, size: 65536 }];
+      c.process.args = [
+        "sh",
+        "-c",
+        "id -u; cat /proc/self/uid_map; touch /tmp/x && stat -c %u /tmp/x",
+      ];
+      c.mounts.push({ destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid"] });
+    });
+    const r = runc(["run", "--bundle", b, "u1"]);
+    expect(r.code, r.stderr).toBe(0);
+    const [uid, map, owner] = r.stdout.trim().split("\n");
+    expect(uid).toBe("0");
+    expect(map?.trim().split(/\s+/)).toEqual(["0", String(HOST_ID), "65536"]);
+    expect(owner).toBe("0");
+    expect(readdirSync(root)).toEqual([]);
+  });
+
   it("create waits before the program; start runs it; exec joins it; kill and delete end it", async () => {
     const b = bundle("life", (c) => {
       c.process.args = ["sh", "-c", "touch /tmp/started; exec sleep 60"];

@@ -217,8 +217,8 @@ describe("the plan for a bundle", () => {
 
   it("joins a namespace given by path before the clone, and does not create it", () => {
     const setup = ops(plan.setup);
-    expect(setup.slice(-2)).toEqual(["join-ns", "clone"]);
-    expect(plan.setup.at(-2)).toMatchObject({ path: "/run/netns/pod", type: "net" });
+    expect(setup.slice(-3)).toEqual(["join-ns", "base", "clone"]);
+    expect(plan.setup.at(-3)).toMatchObject({ path: "/run/netns/pod", type: "net" });
     const clone = plan.setup.at(-1) as { flags: number };
     expect(clone.flags & 0x40000000).toBe(0); // no CLONE_NEWNET
     expect(clone.flags & 0x20000000).not.toBe(0); // CLONE_NEWPID

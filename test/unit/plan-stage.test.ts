@@ -27,6 +27,26 @@ describe("stageSteps", () => {
     expect(moved.map((l) => l.split(" ")[1])).toEqual(["/c/rootfs/dev", "/c/rootfs/etc"]);
   });
 
+  it("a bind inside /dev under a mount the init makes (/dev/shm/x) is staged on its own, moved out first", () => {
+    const ctx = context();
+    ctx.spec.mounts.push({
+      destination: "/dev/shm/x",
+      type: "bind",
+      source: "/s",
+      options: ["rbind"],
+    });
+    const moved = lines(stageSteps(ctx)).filter((l) => l.endsWith(" - 0x2000 -"));
+    const sources = moved.map((l) => l.split(" ")[1]);
+    expect(sources).toContain("/c/rootfs/dev/shm/x");
+    expect(sources.indexOf("/c/rootfs/dev/shm/x")).toBeLessThan(sources.indexOf("/c/rootfs/dev"));
+    // The init brings it back after /dev/shm's tmpfs.
+    const child = lines(childMountSteps(ctx));
+    const shm = child.findIndex((l) => l.includes(" /c/rootfs/dev/shm tmpfs "));
+    const back = child.findIndex((l) => l.endsWith(" /c/rootfs/dev/shm/x - 0x5000 -"));
+    expect(shm).toBeGreaterThan(0);
+    expect(back).toBeGreaterThan(shm);
+  });
+
   it("nothing to stage without /dev or binds", () => {
     const ctx = context();
     ctx.spec.mounts = ctx.spec.mounts.filter((m) => m.type !== "bind" && m.destination !== "/dev");

@@ -6,6 +6,7 @@ import { serialisePlan } from "../../src/runtime/plan.js";
 const PROTOCOL: Record<Op, [number, number]> = {
   mountns: [0, 0],
   root: [1, 1],
+  base: [1, 1],
   "idmap-userns": [2, 2],
   "idmap-mount": [2, 2],
   mount: [5, 5],

@@ -11,6 +11,7 @@ import { starterSpec } from "../../src/runtime/oci/default-spec.js";
 import { type HostCgroups, refusedResource } from "../../src/runtime/oci/host-resources.js";
 import { limitsFromFlags } from "../../src/runtime/oci/update-resources.js";
 import { deviceSteps } from "../../src/runtime/plan/device-steps.js";
+import type { SpecResources } from "../../src/runtime/spec.js";
 import { context, lines } from "./plan-fixtures.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: a config.json is edited freely here
@@ -154,7 +155,7 @@ describe("refusedResource: what this host cannot apply, named by field", () => {
     ],
     [{ blockIO: { leafWeight: 10 } }, v1, "linux.resources.blockIO.leafWeight"],
   ] as const)("%j on %j", (resources, host, message) => {
-    expect(refusedResource(resources, host)).toContain(message);
+    expect(refusedResource(resources as SpecResources, host)).toContain(message);
   });
 
   it("what the host can do passes", () => {

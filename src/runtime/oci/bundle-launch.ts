@@ -25,7 +25,7 @@ import type { Spec, SpecBlockIO, SpecMount, SpecThrottle } from "../spec.js";
 import { type BundleSpec, bundleSpec } from "./bundle-spec.js";
 import { checkHostResources } from "./host-resources.js";
 import { hostLsms } from "./lsm.js";
-import { execFifo } from "./runtime-state.js";
+import { execFifo, seccompCacheDir } from "./runtime-state.js";
 
 /** The bundle's config.json, read and checked (the bundle defaults to the working directory, as runc's). */
 export function loadBundle(bundle: string | undefined): BundleSpec & { bundle: string } {
@@ -210,8 +210,7 @@ export async function launchBundle(req: LaunchRequest): Promise<BundleLaunch> {
   });
   try {
     const seccomp = spec.linux.seccomp
-      ? (await compiledSeccomp(path.join(req.root, "seccomp"), spec.linux.seccomp, process.arch))
-          .filter
+      ? (await compiledSeccomp(seccompCacheDir(req.root), spec.linux.seccomp, process.arch)).filter
       : undefined;
     const plan = buildPlan(spec, {
       containerDir: dir,

@@ -25,7 +25,7 @@ import type { Spec, SpecProcess } from "../spec.js";
 import { processOf } from "./bundle-spec.js";
 import { hostLsms } from "./lsm.js";
 import { writePidFile } from "./pid-file.js";
-import { containerDir, readRecord, specFile, statusOf } from "./runtime-state.js";
+import { containerDir, readRecord, seccompCacheDir, specFile, statusOf } from "./runtime-state.js";
 
 export interface ExecFlags {
   process?: string;
@@ -146,7 +146,7 @@ export async function execProcess(
     ? processFromFile(flags.process)
     : processFromFlags(spec, command, flags);
   const seccomp = spec.linux.seccomp
-    ? (await compiledSeccomp(path.join(root, "seccomp"), spec.linux.seccomp, process.arch)).filter
+    ? (await compiledSeccomp(seccompCacheDir(root), spec.linux.seccomp, process.arch)).filter
     : undefined;
   const procs = record.cgroupDirs.map((d) => path.join(d, "cgroup.procs"));
   const passFds = flags.passFds ?? 0;

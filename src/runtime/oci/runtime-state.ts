@@ -56,6 +56,12 @@ export function containerDir(root: string, id: string): string {
 }
 
 export const stateFile = (dir: string) => path.join(dir, "state.json");
+/**
+ * Compiled seccomp filters, kept under --root for the next create: "@" is
+ * not allowed in a container ID, so no container's directory can be it.
+ */
+export const seccompCacheDir = (root: string) => path.join(root, "@seccomp");
+
 export const execFifo = (dir: string) => path.join(dir, "exec.fifo");
 /** The checked spec the container was made from (exec starts from its process, as runc). */
 export const specFile = (dir: string) => path.join(dir, "spec.json");

@@ -5,7 +5,7 @@
  */
 import type { PlanContext } from "./context.js";
 import { containerNetSteps } from "./network-steps.js";
-import type { JoinNsStep, NamespaceFlagsStep, Step, UserStep } from "./steps.js";
+import type { JoinNsStep, NamespaceFlagsStep, OneFieldStep, Step, UserStep } from "./steps.js";
 
 export const CLONE = {
   NEWNS: 0x00020000,
@@ -32,6 +32,18 @@ export function cloneFlagNames(flags: number): string {
     .filter(([, bit]) => flags & bit)
     .map(([name]) => `CLONE_${name}`)
     .join("|");
+}
+
+/**
+ * Just before the clone: the executor's working directory becomes the
+ * container's, and the init inherits it in its copy of the mount namespace.
+ * From there it reaches its rootfs and staged mounts by relative paths, so
+ * in a user namespace it needs no search permission on the directories
+ * above (minibox-runc's --root may lie in one only the host's root enters).
+ */
+export function baseStep(ctx: PlanContext): OneFieldStep {
+  const dir = ctx.layout.containerDir;
+  return { op: "base", value: dir, describe: `chdir ${dir}: paths under it opened from there` };
 }
 
 /** The end of setup: the container's init, in its new namespaces. */

@@ -27,18 +27,29 @@ function madeInSetup(m: SpecMount): boolean {
 const inside = (m: SpecMount, outer: SpecMount) =>
   m !== outer && (outer.destination === "/" || m.destination.startsWith(`${outer.destination}/`));
 
-/** Each mount setup makes at the top, with its slot; those inside them travel with them. */
+/**
+ * Each mount setup makes that does not travel with another, with its slot.
+ * One travels with a setup mount it lies inside, unless a mount the init
+ * makes lies between them (a bind on /dev/shm/x: the init's tmpfs on
+ * /dev/shm would cover it if it came back with /dev).
+ */
 export function stagedMounts(ctx: PlanContext): Map<SpecMount, string> {
   const mounts = ctx.spec.mounts ?? [];
   const made = mounts.filter(madeInSetup);
+  const byInit = mounts.filter((m) => !madeInSetup(m));
+  const travels = (m: SpecMount) =>
+    made.some(
+      (outer) => inside(m, outer) && !byInit.some((mid) => inside(mid, outer) && inside(m, mid)),
+    );
   const staged = new Map<SpecMount, string>();
   // Slots are named after the mount's index in mounts[].
   mounts.forEach((m, i) => {
-    if (!madeInSetup(m) || made.some((outer) => inside(m, outer))) return;
-    staged.set(m, `${ctx.layout.containerDir}/staged/${i}`);
+    if (madeInSetup(m) && !travels(m)) staged.set(m, `${ctx.layout.containerDir}/staged/${i}`);
   });
   return staged;
 }
+
+const depth = (m: SpecMount) => m.destination.split("/").filter(Boolean).length;
 
 /** The end of setup: each top mount moved to its slot (a file for a file's bind). */
 export function stageSteps(ctx: PlanContext): Step[] {
@@ -46,7 +57,9 @@ export function stageSteps(ctx: PlanContext): Step[] {
   if (staged.size === 0) return [];
   const dir = `${ctx.layout.containerDir}/staged`;
   const steps: Step[] = [{ op: "mkdir", path: dir, mode: 0o711, describe: `mkdir ${dir}` }];
-  for (const [m, slot] of staged) {
+  // Deepest first: one inside another is moved out before the outer one goes.
+  const deepestFirst = [...staged].sort(([a], [b]) => depth(b) - depth(a));
+  for (const [m, slot] of deepestFirst) {
     const target = `${ctx.rootfs}${m.destination}`;
     const root = { uid: 0, gid: 0 };
     steps.push(

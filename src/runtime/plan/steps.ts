@@ -81,10 +81,12 @@ export interface SymlinkStep extends Described {
 /**
  * One field: root, remount-ro, exit-file, pivot_root, sethostname, setdomainname, ifup, chdir, env.
  * `root DIR`: every later path below DIR is resolved inside it (native/in-root.c).
+ * `base DIR`: chdir into DIR; later paths below it are opened from there.
  */
 export interface OneFieldStep extends Described {
   op:
     | "root"
+    | "base"
     | "remount-ro"
     | "exit-file"
     | "pivot_root"
@@ -274,6 +276,7 @@ export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
   "hold-port": { arity: [3, 3], fields: (s) => [s.proto, s.ip, s.port] },
   mountns: bare,
   root: one,
+  base: one,
   "idmap-userns": { arity: [2, 2], fields: (s) => [s.uidMap, s.gidMap] },
   "idmap-mount": { arity: [2, 2], fields: (s) => [s.source, s.target] },
   mount: {
