@@ -29,7 +29,8 @@ import {
   until,
 } from "../support/runc-bundle.js";
 
-const { work, root, runc, bundle, state, cgroupDirs } = runcHarness("minibox-runc-life-");
+const { work, root, runc, withoutNode, bundle, state, cgroupDirs } =
+  runcHarness("minibox-runc-life-");
 // Whatever a failed test left: its containers (so the next test starts from
 // an empty --root), then the files.
 afterEach(() => {
@@ -270,14 +271,6 @@ describe("minibox-runc: state, start, kill and delete without node (native/minib
   /** The same call answered by node alone (the TypeScript runtime). */
   function viaNode(args: string[]) {
     const r = spawnSync("node", [ENTRY, "runtime", "--root", root, ...args], { encoding: "utf8" });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  }
-  /** Through ./minibox-runc with no node on PATH: only the native program can answer. */
-  function withoutNode(args: string[]) {
-    const r = spawnSync(MINIBOX_RUNC, ["--root", root, ...args], {
-      encoding: "utf8",
-      env: { PATH: "/nonexistent" },
-    });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
