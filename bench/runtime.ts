@@ -25,14 +25,13 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { RunningTestEnv } from "../test/support/env.js";
 import { runtimeTracer } from "../test/support/podman.js";
 import {
   BUNDLE,
   benchState,
-  cgroupDirs,
+  cleanUpBench,
   cleanupOnce,
   commitLine,
   cpuLine,
@@ -42,7 +41,6 @@ import {
   hyperfineRounds,
   intOption,
   KEEP,
-  killProcesses,
   leftoversSince,
   loadLine,
   mountsUnder,
@@ -55,7 +53,6 @@ import {
   processesNaming,
   quote,
   ratio,
-  removeCgroups,
   rotate,
   row,
   runBench,
@@ -65,7 +62,6 @@ import {
   stats,
   stopChild,
   timesTable,
-  unmount,
 } from "./common.js";
 
 const ROUNDS = intOption("--rounds", 20, 1);
@@ -177,27 +173,14 @@ const cleanup = cleanupOnce(async () => {
       env: PODMAN.env(),
       stdio: "ignore",
     });
-    const r = spawnSync("podman", PODMAN.args("system", "reset", "-f"), {
-      env: PODMAN.env(),
-      encoding: "utf8",
-    });
-    if (r.status !== 0) anomalies.push(`podman system reset failed: ${r.stderr.trim()}`);
   }
-  for (const mp of ourMounts()) {
-    anomalies.push(`mount ${mp} was left; unmounted`);
-    unmount(mp);
-  }
-  // podman's cgroup parent (and conmon's) are podman's to keep, ours to
-  // remove; the runtimes remove their containers' cgroups themselves.
-  const ours = cgroupDirs().filter((d) => d.includes(TOKEN) && !before.cgroups.has(d));
-  for (const dir of ours)
-    if (!dir.includes(PODMAN_CGROUP_PARENT)) anomalies.push(`cgroup ${dir} was left; removed`);
-  removeCgroups(ours);
-  const procs = ourProcesses();
-  for (const p of procs) anomalies.push(`process ${p} was left; sent SIGKILL`);
-  killProcesses(procs);
-  await running?.stop().catch((e) => anomalies.push(`stopping the test env: ${e}`));
-  if (!KEEP) await rm(WORK, { recursive: true, force: true });
+  await cleanUpBench(BENCH, {
+    running,
+    podman: podmanReady ? PODMAN : undefined,
+    podmanCgroupParent: PODMAN_CGROUP_PARENT,
+    mounts: ourMounts,
+    processes: ourProcesses,
+  });
 });
 
 const leftovers = () => [
