@@ -646,6 +646,7 @@ export {
   containersEnv,
   type PodmanStore,
   podmanArgs,
+  podmanRun,
   podmanRunLimits,
   podmanStore,
   writeContainersConfig,

@@ -64,7 +64,7 @@ import {
   OUT,
   PROJECT,
   pids,
-  podmanRunLimits,
+  podmanRun,
   podmanStore,
   processesNaming,
   ratio,
@@ -191,19 +191,13 @@ function miniboxRunArgs(ref: string, name: string, cmd: string[]): string[] {
 
 function podmanRunArgs(ref: string, name: string, cmd: string[]): string[] {
   return podmanArgs(
-    "--runtime",
-    "runc",
-    "run",
-    "-d",
-    "--name",
-    name,
-    "--network",
-    "none",
-    "--log-driver",
-    "k8s-file",
-    ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-    ref,
-    ...cmd,
+    ...podmanRun({
+      runtime: "runc",
+      cgroupParent: PODMAN_CGROUP_PARENT,
+      options: ["-d", "--name", name, "--log-driver", "k8s-file"],
+      image: ref,
+      command: cmd,
+    }),
   );
 }
 

@@ -52,7 +52,7 @@ import {
   newMiniboxCgroups,
   OUT,
   parseTrace,
-  podmanRunLimits,
+  podmanRun,
   podmanStore,
   processesNaming,
   ratio,
@@ -227,15 +227,13 @@ function argv(tool: Tool, ref: string, round: string, args: string[] = ["true"])
       return [
         "podman",
         ...podmanArgs(
-          "--runtime",
-          "runc",
-          "run",
-          "--rm",
-          "--network",
-          "none",
-          ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-          ref,
-          ...args,
+          ...podmanRun({
+            runtime: "runc",
+            cgroupParent: PODMAN_CGROUP_PARENT,
+            options: ["--rm"],
+            image: ref,
+            command: args,
+          }),
         ),
       ];
   }

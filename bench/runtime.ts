@@ -48,7 +48,7 @@ import {
   must,
   OUT,
   PROJECT,
-  podmanRunLimits,
+  podmanRun,
   podmanStore,
   processesNaming,
   quote,
@@ -208,21 +208,12 @@ const POD_LABELS: Record<PodTool, string> = {
   wrapper: "crun's wrapper alone: `unshare -m sh -c 'mount --bind … && exec true'`",
 };
 
+/** `podman --runtime RUNTIME run --rm … IMAGE COMMAND`: every podman run of this bench. */
+const podRun = (runtime: string, image: string, ...command: string[]) =>
+  podmanRun({ runtime, cgroupParent: PODMAN_CGROUP_PARENT, options: ["--rm"], image, command });
+
 function podArgv(tool: PodTool, ref: string): string[] {
-  const pod = (runtime: string) => [
-    "podman",
-    ...PODMAN.args(
-      "--runtime",
-      runtime,
-      "run",
-      "--rm",
-      "--network",
-      "none",
-      ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-      ref,
-      "true",
-    ),
-  ];
+  const pod = (runtime: string) => ["podman", ...PODMAN.args(...podRun(runtime, ref, "true"))];
   switch (tool) {
     case "podMinibox":
       return pod(MINIBOX_RUNC);
@@ -404,19 +395,7 @@ function checkPodman(ref: string): void {
   for (const runtime of [MINIBOX_RUNC, RUNC, P.crunWrapper]) {
     const out = must(
       "podman",
-      PODMAN.args(
-        "--runtime",
-        runtime,
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-        ref,
-        "sh",
-        "-c",
-        "echo $$",
-      ),
+      PODMAN.args(...podRun(runtime, ref, "sh", "-c", "echo $$")),
       PODMAN.env(),
     ).trim();
     if (out !== "1") throw new Error(`podman --runtime ${runtime}: printed "${out}", expected "1"`);
@@ -433,21 +412,7 @@ function runtimeCalls(ref: string): Record<"minibox" | "runc", string[]> {
   for (const r of ["minibox", "runc"] as const) {
     const log = path.join(WORK, `calls-${r}.log`);
     const tracer = runtimeTracer(path.join(WORK, `traced-${r}`), binaryOf(r), log);
-    must(
-      "podman",
-      PODMAN.args(
-        "--runtime",
-        tracer,
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-        ref,
-        "true",
-      ),
-      PODMAN.env(),
-    );
+    must("podman", PODMAN.args(...podRun(tracer, ref, "true")), PODMAN.env());
     for (const line of readFileSync(log, "utf8").split("\n")) {
       const m = /^argv: (.*)$/.exec(line);
       // The verb: the first word that is not a global option or its value.

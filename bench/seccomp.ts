@@ -37,7 +37,7 @@ import {
   must,
   OUT,
   parseTrace,
-  podmanRunLimits,
+  podmanRun,
   podmanStore,
   processesNaming,
   ratio,
@@ -234,18 +234,14 @@ function loopArgv(tool: LoopTool, ref: string, binary: string): string[] {
   const pod = (...flags: string[]) => [
     "podman",
     ...PODMAN.args(
-      // runc, as bench/run.ts: crun refuses this host's hybrid cgroup layout.
-      "--runtime",
-      "runc",
-      "run",
-      "--rm",
-      "--network",
-      "none",
-      ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-      ...vol,
-      ...flags,
-      ref,
-      ...inner,
+      ...podmanRun({
+        // runc, as bench/run.ts: crun refuses this host's hybrid cgroup layout.
+        runtime: "runc",
+        cgroupParent: PODMAN_CGROUP_PARENT,
+        options: ["--rm", ...vol, ...flags],
+        image: ref,
+        command: inner,
+      }),
     ),
   ];
   switch (tool) {
