@@ -15,6 +15,7 @@ import {
   readlinkSync,
   writeFileSync,
 } from "node:fs";
+import { rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -495,6 +496,57 @@ export function cleanupOnce(cleanup: () => Promise<void>): () => Promise<void> {
   return once;
 }
 
+/** What cleanUpBench needs to know besides the bench's state (benchState). */
+export interface BenchLeftovers {
+  running: RunningTestEnv | undefined;
+  /** The isolated podman, when it was set up: its store is reset. */
+  podman?: { args: (...command: string[]) => string[]; env: () => NodeJS.ProcessEnv };
+  /** podman's --cgroup-parent: podman keeps it (and conmon's), so removing it is no anomaly. */
+  podmanCgroupParent: string;
+  mounts: () => string[];
+  processes: () => string[];
+  /** Which of the cgroups made since the start are ours (default: named after the token). */
+  ourCgroup?: (dir: string) => boolean;
+  /** Whatever else the bench puts back, once its processes are gone (the network bench's host state). */
+  beforeStop?: () => void;
+}
+
+/**
+ * The end every bench's cleanup shares, after its own (its containers
+ * deleted with their tools): podman's store reset, then anything of ours
+ * still there — mounts, new cgroups, processes — removed, each noted as an
+ * anomaly; the test env stopped and the work dir removed (unless --keep).
+ */
+export async function cleanUpBench(
+  bench: ReturnType<typeof benchState>,
+  o: BenchLeftovers,
+): Promise<void> {
+  const { anomalies, before, token, work } = bench;
+  if (o.podman) {
+    const r = spawnSync("podman", o.podman.args("system", "reset", "-f"), {
+      env: o.podman.env(),
+      encoding: "utf8",
+    });
+    if (r.status !== 0) anomalies.push(`podman system reset failed: ${r.stderr.trim()}`);
+  }
+  for (const mp of o.mounts()) {
+    anomalies.push(`mount ${mp} was left; unmounted`);
+    unmount(mp);
+  }
+  // The containers' cgroups are their runtime's to remove; podman's parent is podman's to keep.
+  const ourCgroup = o.ourCgroup ?? ((dir: string) => dir.includes(token));
+  const ours = cgroupDirs().filter((d) => !before.cgroups.has(d) && ourCgroup(d));
+  for (const dir of ours)
+    if (!dir.includes(o.podmanCgroupParent)) anomalies.push(`cgroup ${dir} was left; removed`);
+  removeCgroups(ours);
+  const procs = o.processes();
+  for (const p of procs) anomalies.push(`process ${p} was left; sent SIGKILL`);
+  killProcesses(procs);
+  o.beforeStop?.();
+  await o.running?.stop().catch((e) => anomalies.push(`stopping the test env: ${e}`));
+  if (!KEEP) await rm(work, { recursive: true, force: true });
+}
+
 /**
  * Runs `main`, then always `cleanup`, then the closing check: what went
  * wrong and was fixed (`anomalies`), what is still there (`leftovers()`),
@@ -594,6 +646,7 @@ export {
   containersEnv,
   type PodmanStore,
   podmanArgs,
+  podmanRun,
   podmanRunLimits,
   podmanStore,
   writeContainersConfig,

@@ -34,13 +34,12 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { RunningTestEnv } from "../test/support/env.js";
 import {
   BUNDLE,
   benchState,
-  cgroupDirs,
+  cleanUpBench,
   cleanupOnce,
   commitLine,
   cpuLine,
@@ -53,7 +52,6 @@ import {
   intOption,
   KEEP,
   kb,
-  killProcesses,
   LAUNCHER,
   leftoversSince,
   loadLine,
@@ -66,12 +64,11 @@ import {
   OUT,
   PROJECT,
   pids,
-  podmanRunLimits,
+  podmanRun,
   podmanStore,
   processesNaming,
   ratio,
   readOr,
-  removeCgroups,
   rotate,
   row,
   runBench,
@@ -82,7 +79,6 @@ import {
   stats,
   stopChild,
   timesTable,
-  unmount,
   unpackBase,
 } from "./common.js";
 
@@ -195,19 +191,13 @@ function miniboxRunArgs(ref: string, name: string, cmd: string[]): string[] {
 
 function podmanRunArgs(ref: string, name: string, cmd: string[]): string[] {
   return podmanArgs(
-    "--runtime",
-    "runc",
-    "run",
-    "-d",
-    "--name",
-    name,
-    "--network",
-    "none",
-    "--log-driver",
-    "k8s-file",
-    ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-    ref,
-    ...cmd,
+    ...podmanRun({
+      runtime: "runc",
+      cgroupParent: PODMAN_CGROUP_PARENT,
+      options: ["-d", "--name", name, "--log-driver", "k8s-file"],
+      image: ref,
+      command: cmd,
+    }),
   );
 }
 
@@ -812,27 +802,15 @@ const cleanup = cleanupOnce(async () => {
         env: podmanEnv(),
         stdio: "ignore",
       });
-    const r = spawnSync("podman", podmanArgs("system", "reset", "-f"), {
-      env: podmanEnv(),
-      encoding: "utf8",
-    });
-    if (r.status !== 0) anomalies.push(`podman system reset failed: ${r.stderr.trim()}`);
   }
-  for (const mp of ourMounts()) {
-    anomalies.push(`mount ${mp} was left; unmounted`);
-    unmount(mp);
-  }
-  // Our cgroups: podman's parent and its conmon child (podman keeps them);
-  // runc's and minibox's container cgroups, which they remove themselves.
-  const ours = cgroupDirs().filter((d) => !before.cgroups.has(d) && ourCgroup(d));
-  for (const dir of ours)
-    if (!dir.includes(PODMAN_CGROUP_PARENT)) anomalies.push(`cgroup ${dir} was left; removed`);
-  removeCgroups(ours);
-  const procs = ourProcesses();
-  for (const p of procs) anomalies.push(`process ${p} was left; sent SIGKILL`);
-  killProcesses(procs);
-  await running?.stop().catch((e) => anomalies.push(`stopping the test env: ${e}`));
-  if (!KEEP) await rm(WORK, { recursive: true, force: true });
+  await cleanUpBench(BENCH, {
+    running,
+    podman: podmanReady ? PODMAN : undefined,
+    podmanCgroupParent: PODMAN_CGROUP_PARENT,
+    mounts: ourMounts,
+    ourCgroup,
+    processes: ourProcesses,
+  });
 });
 
 /** A cgroup named after our token or after one of this run's minibox containers. */

@@ -29,7 +29,6 @@
 // containers' addresses that would leave through another interface.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import http from "node:http";
 import net from "node:net";
 import os from "node:os";
@@ -40,7 +39,7 @@ import {
   BUNDLE,
   benchState,
   CLI,
-  cgroupDirs,
+  cleanUpBench,
   cleanupOnce,
   commitLine,
   cpuLine,
@@ -49,7 +48,6 @@ import {
   hyperfineRounds,
   intOption,
   KEEP,
-  killProcesses,
   LAUNCHER,
   leftoversSince,
   loadLine,
@@ -64,7 +62,6 @@ import {
   podmanStore,
   processesNaming,
   ratio,
-  removeCgroups,
   rotate,
   row,
   runBench,
@@ -77,7 +74,6 @@ import {
   stopChild,
   type TraceLine,
   timesTable,
-  unmount,
 } from "./common.js";
 import {
   addGuard,
@@ -261,27 +257,23 @@ function checkMiniboxNetwork(): void {
 const cleanup = cleanupOnce(async () => {
   await stopChild(BENCH.child);
   await stopChild(hostHttpd);
+  // podman's store is reset there too (between rounds as well).
   await removeContainers();
-  for (const mp of ourMounts()) {
-    anomalies.push(`mount ${mp} was left; unmounted`);
-    unmount(mp);
-  }
-  const ours = cgroupDirs().filter((d) => d.includes(TOKEN) && !before.cgroups.has(d));
-  for (const dir of ours)
-    if (!dir.includes(PODMAN_CGROUP_PARENT)) anomalies.push(`cgroup ${dir} was left; removed`);
-  removeCgroups(ours);
-  const procs = ourProcesses();
-  for (const p of procs) anomalies.push(`process ${p} was left; sent SIGKILL`);
-  killProcesses(procs);
-  if (guard) {
-    const drops = guardDrops(guard);
-    if (drops) anomalies.push(`the guard dropped ${drops} packet(s) bound off the host`);
-    removeGuard(guard);
-  }
-  checkMiniboxNetwork();
-  restored.push(...restoreHostNet(HOST_BEFORE, anomalies));
-  await running?.stop().catch((e) => anomalies.push(`stopping the test env: ${e}`));
-  if (!KEEP) await rm(WORK, { recursive: true, force: true });
+  await cleanUpBench(BENCH, {
+    running,
+    podmanCgroupParent: PODMAN_CGROUP_PARENT,
+    mounts: ourMounts,
+    processes: ourProcesses,
+    beforeStop: () => {
+      if (guard) {
+        const drops = guardDrops(guard);
+        if (drops) anomalies.push(`the guard dropped ${drops} packet(s) bound off the host`);
+        removeGuard(guard);
+      }
+      checkMiniboxNetwork();
+      restored.push(...restoreHostNet(HOST_BEFORE, anomalies));
+    },
+  });
 });
 
 /** What is left after cleanup (must be empty), against the snapshots at the start. */

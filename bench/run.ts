@@ -24,14 +24,13 @@
 // in there too: its overlay driver refuses runroots longer than 50 characters.
 import { spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { RunningTestEnv } from "../test/support/env.js";
 import {
   BUNDLE,
   benchState,
   CLI,
-  cgroupDirs,
+  cleanUpBench,
   cleanupOnce,
   commitLine,
   cpuLine,
@@ -42,7 +41,6 @@ import {
   hyperfineRounds,
   intOption,
   KEEP,
-  killProcesses,
   LAUNCHER,
   leftoversSince,
   loadLine,
@@ -54,11 +52,10 @@ import {
   newMiniboxCgroups,
   OUT,
   parseTrace,
-  podmanRunLimits,
+  podmanRun,
   podmanStore,
   processesNaming,
   ratio,
-  removeCgroups,
   rotate,
   row,
   runBench,
@@ -70,7 +67,6 @@ import {
   stopChild,
   type TraceLine,
   timesTable,
-  unmount,
   unpackBase,
 } from "./common.js";
 
@@ -121,28 +117,13 @@ const cleanup = cleanupOnce(async () => {
       }
     }
   }
-  if (podmanReady) {
-    const r = spawnSync("podman", podmanArgs("system", "reset", "-f"), {
-      env: podmanEnv(),
-      encoding: "utf8",
-    });
-    if (r.status !== 0) anomalies.push(`podman system reset failed: ${r.stderr.trim()}`);
-  }
-  for (const mp of ourMounts()) {
-    anomalies.push(`mount ${mp} was left; unmounted`);
-    unmount(mp);
-  }
-  // Our cgroups: podman's parent (and its conmon child), which podman keeps;
-  // runc/crun containers' cgroups, which they remove themselves.
-  const ours = cgroupDirs().filter((d) => d.includes(TOKEN) && !before.cgroups.has(d));
-  for (const dir of ours)
-    if (!dir.includes(PODMAN_CGROUP_PARENT)) anomalies.push(`cgroup ${dir} was left; removed`);
-  removeCgroups(ours);
-  const procs = ourProcesses();
-  for (const p of procs) anomalies.push(`process ${p} was left; sent SIGKILL`);
-  killProcesses(procs);
-  await running?.stop().catch((e) => anomalies.push(`stopping the test env: ${e}`));
-  if (!KEEP) await rm(WORK, { recursive: true, force: true });
+  await cleanUpBench(BENCH, {
+    running,
+    podman: podmanReady ? PODMAN : undefined,
+    podmanCgroupParent: PODMAN_CGROUP_PARENT,
+    mounts: ourMounts,
+    processes: ourProcesses,
+  });
 });
 
 /** What is left after cleanup (must be empty), against the snapshot at the start. */
@@ -246,15 +227,13 @@ function argv(tool: Tool, ref: string, round: string, args: string[] = ["true"])
       return [
         "podman",
         ...podmanArgs(
-          "--runtime",
-          "runc",
-          "run",
-          "--rm",
-          "--network",
-          "none",
-          ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-          ref,
-          ...args,
+          ...podmanRun({
+            runtime: "runc",
+            cgroupParent: PODMAN_CGROUP_PARENT,
+            options: ["--rm"],
+            image: ref,
+            command: args,
+          }),
         ),
       ];
   }

@@ -25,14 +25,13 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { RunningTestEnv } from "../test/support/env.js";
 import { runtimeTracer } from "../test/support/podman.js";
 import {
   BUNDLE,
   benchState,
-  cgroupDirs,
+  cleanUpBench,
   cleanupOnce,
   commitLine,
   cpuLine,
@@ -42,7 +41,6 @@ import {
   hyperfineRounds,
   intOption,
   KEEP,
-  killProcesses,
   leftoversSince,
   loadLine,
   mountsUnder,
@@ -50,12 +48,11 @@ import {
   must,
   OUT,
   PROJECT,
-  podmanRunLimits,
+  podmanRun,
   podmanStore,
   processesNaming,
   quote,
   ratio,
-  removeCgroups,
   rotate,
   row,
   runBench,
@@ -65,7 +62,6 @@ import {
   stats,
   stopChild,
   timesTable,
-  unmount,
 } from "./common.js";
 
 const ROUNDS = intOption("--rounds", 20, 1);
@@ -177,27 +173,14 @@ const cleanup = cleanupOnce(async () => {
       env: PODMAN.env(),
       stdio: "ignore",
     });
-    const r = spawnSync("podman", PODMAN.args("system", "reset", "-f"), {
-      env: PODMAN.env(),
-      encoding: "utf8",
-    });
-    if (r.status !== 0) anomalies.push(`podman system reset failed: ${r.stderr.trim()}`);
   }
-  for (const mp of ourMounts()) {
-    anomalies.push(`mount ${mp} was left; unmounted`);
-    unmount(mp);
-  }
-  // podman's cgroup parent (and conmon's) are podman's to keep, ours to
-  // remove; the runtimes remove their containers' cgroups themselves.
-  const ours = cgroupDirs().filter((d) => d.includes(TOKEN) && !before.cgroups.has(d));
-  for (const dir of ours)
-    if (!dir.includes(PODMAN_CGROUP_PARENT)) anomalies.push(`cgroup ${dir} was left; removed`);
-  removeCgroups(ours);
-  const procs = ourProcesses();
-  for (const p of procs) anomalies.push(`process ${p} was left; sent SIGKILL`);
-  killProcesses(procs);
-  await running?.stop().catch((e) => anomalies.push(`stopping the test env: ${e}`));
-  if (!KEEP) await rm(WORK, { recursive: true, force: true });
+  await cleanUpBench(BENCH, {
+    running,
+    podman: podmanReady ? PODMAN : undefined,
+    podmanCgroupParent: PODMAN_CGROUP_PARENT,
+    mounts: ourMounts,
+    processes: ourProcesses,
+  });
 });
 
 const leftovers = () => [
@@ -225,21 +208,12 @@ const POD_LABELS: Record<PodTool, string> = {
   wrapper: "crun's wrapper alone: `unshare -m sh -c 'mount --bind … && exec true'`",
 };
 
+/** `podman --runtime RUNTIME run --rm … IMAGE COMMAND`: every podman run of this bench. */
+const podRun = (runtime: string, image: string, ...command: string[]) =>
+  podmanRun({ runtime, cgroupParent: PODMAN_CGROUP_PARENT, options: ["--rm"], image, command });
+
 function podArgv(tool: PodTool, ref: string): string[] {
-  const pod = (runtime: string) => [
-    "podman",
-    ...PODMAN.args(
-      "--runtime",
-      runtime,
-      "run",
-      "--rm",
-      "--network",
-      "none",
-      ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-      ref,
-      "true",
-    ),
-  ];
+  const pod = (runtime: string) => ["podman", ...PODMAN.args(...podRun(runtime, ref, "true"))];
   switch (tool) {
     case "podMinibox":
       return pod(MINIBOX_RUNC);
@@ -421,19 +395,7 @@ function checkPodman(ref: string): void {
   for (const runtime of [MINIBOX_RUNC, RUNC, P.crunWrapper]) {
     const out = must(
       "podman",
-      PODMAN.args(
-        "--runtime",
-        runtime,
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-        ref,
-        "sh",
-        "-c",
-        "echo $$",
-      ),
+      PODMAN.args(...podRun(runtime, ref, "sh", "-c", "echo $$")),
       PODMAN.env(),
     ).trim();
     if (out !== "1") throw new Error(`podman --runtime ${runtime}: printed "${out}", expected "1"`);
@@ -450,21 +412,7 @@ function runtimeCalls(ref: string): Record<"minibox" | "runc", string[]> {
   for (const r of ["minibox", "runc"] as const) {
     const log = path.join(WORK, `calls-${r}.log`);
     const tracer = runtimeTracer(path.join(WORK, `traced-${r}`), binaryOf(r), log);
-    must(
-      "podman",
-      PODMAN.args(
-        "--runtime",
-        tracer,
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-        ref,
-        "true",
-      ),
-      PODMAN.env(),
-    );
+    must("podman", PODMAN.args(...podRun(tracer, ref, "true")), PODMAN.env());
     for (const line of readFileSync(log, "utf8").split("\n")) {
       const m = /^argv: (.*)$/.exec(line);
       // The verb: the first word that is not a global option or its value.

@@ -14,13 +14,12 @@
 // the loop), so container start-up is not in its figure.
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { rm } from "node:fs/promises";
 import path from "node:path";
 import type { RunningTestEnv } from "../test/support/env.js";
 import {
   BUNDLE,
   benchState,
-  cgroupDirs,
+  cleanUpBench,
   cleanupOnce,
   commitLine,
   cpuLine,
@@ -29,20 +28,19 @@ import {
   hyperfineRounds,
   intOption,
   KEEP,
-  killProcesses,
   LAUNCHER,
   leftoversSince,
   loadLine,
   median,
+  mountsUnder,
   ms1,
   must,
   OUT,
   parseTrace,
-  podmanRunLimits,
+  podmanRun,
   podmanStore,
   processesNaming,
   ratio,
-  removeCgroups,
   rotate,
   row,
   runBench,
@@ -82,16 +80,13 @@ const ourProcesses = () => processesNaming(WORK);
 
 const cleanup = cleanupOnce(async () => {
   await stopChild(BENCH.child);
-  if (podmanReady) {
-    const r = spawnSync("podman", PODMAN.args("system", "reset", "-f"), { env: env() });
-    if (r.status !== 0) anomalies.push("podman system reset failed");
-  }
-  removeCgroups(cgroupDirs().filter((d) => d.includes(TOKEN) && !before.cgroups.has(d)));
-  const procs = ourProcesses();
-  for (const p of procs) anomalies.push(`process ${p} was left; sent SIGKILL`);
-  killProcesses(procs);
-  await running?.stop().catch((e) => anomalies.push(`stopping the test env: ${e}`));
-  if (!KEEP) await rm(WORK, { recursive: true, force: true });
+  await cleanUpBench(BENCH, {
+    running,
+    podman: podmanReady ? { args: PODMAN.args, env } : undefined,
+    podmanCgroupParent: PODMAN_CGROUP_PARENT,
+    mounts: () => mountsUnder(WORK),
+    processes: ourProcesses,
+  });
 });
 
 const leftovers = () => [
@@ -239,18 +234,14 @@ function loopArgv(tool: LoopTool, ref: string, binary: string): string[] {
   const pod = (...flags: string[]) => [
     "podman",
     ...PODMAN.args(
-      // runc, as bench/run.ts: crun refuses this host's hybrid cgroup layout.
-      "--runtime",
-      "runc",
-      "run",
-      "--rm",
-      "--network",
-      "none",
-      ...podmanRunLimits(PODMAN_CGROUP_PARENT),
-      ...vol,
-      ...flags,
-      ref,
-      ...inner,
+      ...podmanRun({
+        // runc, as bench/run.ts: crun refuses this host's hybrid cgroup layout.
+        runtime: "runc",
+        cgroupParent: PODMAN_CGROUP_PARENT,
+        options: ["--rm", ...vol, ...flags],
+        image: ref,
+        command: inner,
+      }),
     ),
   ];
   switch (tool) {

@@ -117,6 +117,9 @@ void release_plan(struct executor *ex);
 double elapsed_ms(const struct executor *ex);
 /* One line on the status pipe. */
 void status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The status pipe moved to descriptor LOWEST or above, close-on-exec (pass-fds
+ * fills 3..): 0, or -1 with errno. */
+int move_status_fd(int lowest);
 /* Record a failed step (errno is read here); returns -1 for the handler. */
 int fail(struct executor *ex, const struct step *st, const char *call, const char *detail);
 void report_failure(const struct executor *ex);

@@ -137,24 +137,57 @@ static bool fifo_exists(const struct record *r)
 	return access(path, F_OK) == 0;
 }
 
-static bool frozen(const struct record *r)
+/*
+ * The freezer's file of the container (v1 freezer.state, v2 cgroup.freeze),
+ * opened with FLAGS, in the first of its cgroup directories that has one;
+ * -1 when none has (a v1 cgroup made without the freezer).
+ */
+static int open_freezer(const struct record *r, int flags, bool *v1)
 {
-	char path[PATH_MAX + 32], value[32];
+	char path[PATH_MAX + 32];
 	for (int i = 0; i < r->ncgroups; i++) {
 		snprintf(path, sizeof(path), "%s/freezer.state", r->cgroups[i]);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		int fd = open(path, flags | O_CLOEXEC);
+		*v1 = fd >= 0;
 		if (fd < 0) {
 			snprintf(path, sizeof(path), "%s/cgroup.freeze", r->cgroups[i]);
-			fd = open(path, O_RDONLY | O_CLOEXEC);
+			fd = open(path, flags | O_CLOEXEC);
 		}
-		if (fd < 0)
-			continue;
-		ssize_t n = read(fd, value, sizeof(value) - 1);
-		close(fd);
-		value[n > 0 ? n : 0] = '\0';
-		return !strncmp(value, "FROZEN", 6) || value[0] == '1';
+		if (fd >= 0)
+			return fd;
 	}
-	return false;
+	return -1;
+}
+
+static bool frozen(const struct record *r)
+{
+	char value[32];
+	bool v1;
+	int fd = open_freezer(r, O_RDONLY, &v1);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, value, sizeof(value) - 1);
+	close(fd);
+	value[n > 0 ? n : 0] = '\0';
+	return !strncmp(value, "FROZEN", 6) || value[0] == '1';
+}
+
+/*
+ * Thaw a paused container before killing it, as runc does: a task frozen by
+ * the v1 freezer takes no SIGKILL until thawed, so its cgroup would stay busy.
+ * Best effort: if it fails, the cgroup stays busy and node's delete (the
+ * fallback) thaws it and says what is wrong.
+ */
+static void thaw(const struct record *r)
+{
+	bool v1;
+	int fd = open_freezer(r, O_WRONLY, &v1);
+	if (fd < 0)
+		return;
+	const char *value = v1 ? "THAWED" : "0";
+	ssize_t n = write(fd, value, strlen(value));
+	(void)n;
+	close(fd);
 }
 
 static const char *status_of(const struct record *r)
@@ -324,6 +357,8 @@ static void delete_verb(const struct record *r, bool force)
 	const char *status = status_of(r);
 	if (!force && strcmp(status, "stopped") && strcmp(status, "created"))
 		fallback(); /* "cannot delete container … that is not stopped" */
+	if (!strcmp(status, "paused"))
+		thaw(r);
 	if (strcmp(status, "stopped"))
 		kill((pid_t)r->pid, SIGKILL);
 	for (int i = 0; i < r->ncgroups; i++)

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -16,6 +17,25 @@ double elapsed_ms(const struct executor *ex)
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	return (double)(now.tv_sec - ex->t0.tv_sec) * 1e3 + (double)(now.tv_nsec - ex->t0.tv_nsec) / 1e6;
+}
+
+/* Where the status pipe is: STATUS_FD, until pass-fds needs that number for
+ * one of the caller's descriptors and moves it (move_status_fd). The one
+ * piece of state outside the executor: status() is called from everywhere. */
+static int status_fd = STATUS_FD;
+
+int move_status_fd(int lowest)
+{
+	int fd = fcntl(status_fd, F_DUPFD_CLOEXEC, lowest);
+	if (fd < 0 && errno == EBADF) {
+		status_fd = -1; /* already let go of (wait-start): nobody listens */
+		return 0;
+	}
+	if (fd < 0)
+		return -1;
+	close(status_fd);
+	status_fd = fd;
+	return 0;
 }
 
 /* Lines below PIPE_BUF are written atomically, so the parent and the child
@@ -32,7 +52,9 @@ void status(const char *fmt, ...)
 	if (n > (int)sizeof(buf) - 2)
 		n = sizeof(buf) - 2;
 	buf[n++] = '\n';
-	if (write(STATUS_FD, buf, (size_t)n) < 0) {
+	if (status_fd < 0)
+		return;
+	if (write(status_fd, buf, (size_t)n) < 0) {
 		/* Nobody listens any more; the exit status still tells the story. */
 	}
 }

@@ -118,10 +118,14 @@ int step_join_ns(struct executor *ex, const struct step *st)
  * 3..3+N-1, which minibox handed us at PASSED_FDS_BASE.. (3-5 are our plan,
  * status and control pipes), put back at 3..3+N-1 for the program, without
  * close-on-exec. Ascending order is safe: each source is above its target
- * and is copied before a later step can overwrite it. Last before exec. */
+ * and is copied before a later step can overwrite it. Last before exec.
+ * The status pipe goes first above all of them (still close-on-exec): a
+ * failed execve reports on it, which must not write into a passed file. */
 int step_pass_fds(struct executor *ex, const struct step *st)
 {
 	int n = (int)num(arg(st, 1));
+	if (move_status_fd(PASSED_FDS_BASE + n) < 0)
+		return fail(ex, st, "fcntl", "status pipe");
 	for (int i = 0; i < n; i++)
 		if (dup2(PASSED_FDS_BASE + i, 3 + i) < 0)
 			return fail(ex, st, "dup2", "passed descriptor");

@@ -23,7 +23,7 @@ import path from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { cgroupDirs, mountsUnder, processesNaming } from "../../bench/common.js";
 import { REPO_ROOT } from "../support/minibox.js";
-import { podmanRunLimits, podmanStore, runtimeTracer } from "../support/podman.js";
+import { podmanRun, podmanStore, runtimeTracer } from "../support/podman.js";
 import { testEnv } from "../support/testenv.js";
 
 const RUNTIME = process.env.MINIBOX_PODMAN_RUNTIME ?? path.join(REPO_ROOT, "minibox-runc");
@@ -87,8 +87,9 @@ function podman(args: string[], runtimeName = runtime): Result {
   return { code: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
-/** `podman run` with this suite's options: no network, our cgroup parent, limits runc can set. */
-const RUN = ["run", "--network", "none", ...podmanRunLimits(CGROUP_PARENT)];
+/** `podman run OPTIONS IMAGE COMMAND` with the line every podman run here shares (no network, our cgroup parent, limits runc can set). */
+const run = (options: string[], ...command: string[]) =>
+  podmanRun({ cgroupParent: CGROUP_PARENT, options, image, command });
 
 function ok(r: Result): string {
   expect(r.code, `${r.stderr}${r.stdout}`).toBe(0);
@@ -147,16 +148,16 @@ describe(`podman --runtime ${RUNTIME}`, () => {
   });
 
   it("run --rm IMAGE echo hi prints hi", () => {
-    expect(ok(podman([...RUN, "--rm", image, "echo", "hi"]))).toBe("hi\n");
+    expect(ok(podman(run(["--rm"], "echo", "hi")))).toBe("hi\n");
   });
 
   it("the container's exit status is podman's", () => {
-    const r = podman([...RUN, "--rm", image, "sh", "-c", "exit 3"]);
+    const r = podman(run(["--rm"], "sh", "-c", "exit 3"));
     expect(r.code, r.stderr).toBe(3);
   });
 
   it("run -d, ps shows it Up, exec, logs, stop -t 2, rm", () => {
-    const id = ok(podman([...RUN, "-d", image, "sh", "-c", "echo started; exec sleep 60"])).trim();
+    const id = ok(podman(run(["-d"], "sh", "-c", "echo started; exec sleep 60"))).trim();
     expect(id).toMatch(/^[0-9a-f]{64}$/);
     try {
       const ps = ok(podman(["ps", "--no-trunc", "--format", "{{.ID}} {{.Status}}"]));
@@ -174,7 +175,7 @@ describe(`podman --runtime ${RUNTIME}`, () => {
   });
 
   it("pause and unpause (the runtime's freezer), update --memory, rm -f of a paused one", () => {
-    const id = ok(podman([...RUN, "-d", "--memory", "64m", image, "sleep", "60"])).trim();
+    const id = ok(podman(run(["-d", "--memory", "64m"], "sleep", "60"))).trim();
     try {
       const status = () => ok(podman(["inspect", "--format", "{{.State.Status}}", id])).trim();
       ok(podman(["pause", id]));
@@ -212,7 +213,7 @@ describe(`podman --runtime ${RUNTIME}`, () => {
         JSON.stringify(script),
         "--",
         "podman",
-        ...PODMAN.args("--runtime", runtime, ...RUN, "--rm", "-it", image, "sh"),
+        ...PODMAN.args("--runtime", runtime, ...run(["--rm", "-it"], "sh")),
       ],
       { env: PODMAN.env(), encoding: "utf8", timeout: 90_000 },
     );
@@ -221,7 +222,7 @@ describe(`podman --runtime ${RUNTIME}`, () => {
   });
 
   it("--memory 64m is the limit of the container's memory cgroup", () => {
-    const id = ok(podman([...RUN, "-d", "--memory", "64m", image, "sleep", "60"])).trim();
+    const id = ok(podman(run(["-d", "--memory", "64m"], "sleep", "60"))).trim();
     try {
       // Under our cgroup parent: <parent>/libpod-<id> with cgroupfs.
       const dirs = cgroupsNamed(TOKEN).filter(
@@ -237,11 +238,11 @@ describe(`podman --runtime ${RUNTIME}`, () => {
 
   it("the container reads its limit at /sys/fs/cgroup/memory (the spec's cgroup mount)", () => {
     const file = "/sys/fs/cgroup/memory/memory.limit_in_bytes";
-    const out = ok(podman([...RUN, "--rm", "--memory", "64m", image, "cat", file]));
+    const out = ok(podman(run(["--rm", "--memory", "64m"], "cat", file)));
     expect(out.trim()).toBe(String(64 * 2 ** 20));
   });
 
   it("run --rm through containers.conf's runtime name (--runtime minibox)", () => {
-    expect(ok(podman([...RUN, "--rm", image, "echo", "hi"], "minibox"))).toBe("hi\n");
+    expect(ok(podman(run(["--rm"], "echo", "hi"), "minibox"))).toBe("hi\n");
   });
 });

@@ -29,7 +29,8 @@ import {
   until,
 } from "../support/runc-bundle.js";
 
-const { work, root, runc, bundle, state, cgroupDirs } = runcHarness("minibox-runc-life-");
+const { work, root, runc, withoutNode, bundle, state, cgroupDirs } =
+  runcHarness("minibox-runc-life-");
 // Whatever a failed test left: its containers (so the next test starts from
 // an empty --root), then the files.
 afterEach(() => {
@@ -295,14 +296,6 @@ describe("minibox-runc: state, start, kill and delete without node (native/minib
     const r = spawnSync("node", [ENTRY, "runtime", "--root", root, ...args], { encoding: "utf8" });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
   }
-  /** Through ./minibox-runc with no node on PATH: only the native program can answer. */
-  function withoutNode(args: string[]) {
-    const r = spawnSync(MINIBOX_RUNC, ["--root", root, ...args], {
-      encoding: "utf8",
-      env: { PATH: "/nonexistent" },
-    });
-    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-  }
 
   it("answers the lifecycle's cheap verbs itself, with node's output to the byte", async () => {
     const b = bundle("fast", (c) => {
@@ -348,12 +341,14 @@ describe("minibox-runc: descriptors passed to the program", () => {
   /** `run ID` with `passed` open at 3, 4…; through `sh -c` so LISTEN_PID can be the runtime's own PID. */
   function runWithFds(id: string, b: string, passed: string[], shell: string) {
     const out = path.join(work, `${id}.out`);
-    const fds = [openSync(out, "w"), ...passed.map((f) => openSync(f, "r"))];
+    const err = path.join(work, `${id}.err`);
+    // Read-write: what the program (or, wrongly, the runtime) writes there shows.
+    const fds = [openSync(out, "w"), openSync(err, "w"), ...passed.map((f) => openSync(f, "r+"))];
     const r = spawnSync("sh", ["-c", shell, "sh", MINIBOX_RUNC, root, b, id], {
-      stdio: ["ignore", fds[0], "inherit", ...fds.slice(1)],
+      stdio: ["ignore", ...fds],
     });
     for (const fd of fds) closeSync(fd);
-    return { code: r.status, stdout: readFileSync(out, "utf8") };
+    return { code: r.status, stdout: readFileSync(out, "utf8"), stderr: readFileSync(err, "utf8") };
   }
 
   it("--preserve-fds N: the caller's 3..3+N-1, and LISTEN_FDS (socket activation) with LISTEN_PID=1", () => {
@@ -375,7 +370,7 @@ describe("minibox-runc: descriptors passed to the program", () => {
       files,
       '"$1" --root "$2" run --bundle "$3" --preserve-fds 2 "$4"',
     );
-    expect(preserved).toEqual({ code: 0, stdout: "three\nfour\nLISTEN_FDS= LISTEN_PID=\n" });
+    expect(preserved).toMatchObject({ code: 0, stdout: "three\nfour\nLISTEN_FDS= LISTEN_PID=\n" });
     // runc's rule: LISTEN_FDS counts only when LISTEN_PID names the runtime itself.
     const activated = runWithFds(
       "f2",
@@ -383,7 +378,32 @@ describe("minibox-runc: descriptors passed to the program", () => {
       files,
       'LISTEN_FDS=2 LISTEN_PID=$$ exec "$1" --root "$2" run --bundle "$3" "$4"',
     );
-    expect(activated).toEqual({ code: 0, stdout: "three\nfour\nLISTEN_FDS=2 LISTEN_PID=1\n" });
+    expect(activated).toMatchObject({
+      code: 0,
+      stdout: "three\nfour\nLISTEN_FDS=2 LISTEN_PID=1\n",
+    });
+    expect(readdirSync(root)).toEqual([]);
+  });
+
+  it("--preserve-fds 2 and a program that does not exist: runc's error to the caller, nothing into the passed files", () => {
+    const b = bundle("fds-missing", (c) => {
+      c.process.args = ["/bin/nosuch-program"];
+    });
+    const files = ["missing-three", "missing-four"].map((name) => {
+      const f = path.join(work, name);
+      writeFileSync(f, "");
+      return f;
+    });
+    const r = runWithFds(
+      "f3",
+      b,
+      files,
+      '"$1" --root "$2" run --bundle "$3" --preserve-fds 2 "$4"',
+    );
+    expect(r.code).not.toBe(0);
+    expect(errorOf(r.stderr)).toBe('exec: "/bin/nosuch-program": no such file or directory');
+    // The executor's status pipe is not one of the passed descriptors: its error line went to minibox.
+    for (const f of files) expect(readFileSync(f, "utf8"), f).toBe("");
     expect(readdirSync(root)).toEqual([]);
   });
 });

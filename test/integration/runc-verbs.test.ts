@@ -7,7 +7,8 @@ import path from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { errorOf, runcHarness, until } from "../support/runc-bundle.js";
 
-const { work, root, runc, bundle, state, cgroupDirs } = runcHarness("minibox-runc-verbs-");
+const { work, root, runc, withoutNode, bundle, state, cgroupDirs } =
+  runcHarness("minibox-runc-verbs-");
 // Debian's runc on the same bundles, with its own --root (its error words are the reference).
 const RUNC = "/usr/sbin/runc";
 const real = existsSync(RUNC) ? runcHarness("runc-verbs-ref-", RUNC) : undefined;
@@ -72,6 +73,22 @@ describe("minibox-runc pause and resume", () => {
     expect(runc(["pause", "p2"]).code).toBe(0);
     const d = runc(["delete", "--force", "p2"]);
     expect(d.code, d.stderr).toBe(0);
+    expect(dirs.filter((dir) => existsSync(dir))).toEqual([]);
+  });
+
+  it("delete --force of a paused container without node: the fast path thaws it, kills it, removes it", () => {
+    const b = bundle("paused-fast-delete", (c) => {
+      c.process.args = ["sleep", "60"];
+    });
+    expect(runc(["run", "-d", "--bundle", b, "p3"]).code).toBe(0);
+    const dirs = cgroupDirs("p3");
+    expect(runc(["pause", "p3"]).code).toBe(0);
+    expect(JSON.parse(withoutNode(["state", "p3"]).stdout).status).toBe("paused");
+    // No node on PATH: a hand-over (a cgroup that stayed busy) would fail here, naming node.
+    const d = withoutNode(["delete", "--force", "p3"]);
+    expect(d.code, d.stderr).toBe(0);
+    expect(d.stderr).toBe("");
+    expect(existsSync(path.join(root, "p3"))).toBe(false);
     expect(dirs.filter((dir) => existsSync(dir))).toEqual([]);
   });
 

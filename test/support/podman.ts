@@ -121,6 +121,32 @@ export function podmanRunLimits(cgroupParent: string): string[] {
 }
 
 /**
+ * The podman run line the benches and the podman integration tests share,
+ * as podman's arguments after the store's (podmanArgs): `[--runtime R] run
+ * --network none` (nothing of the host's networking), the run limits above
+ * under `cgroupParent`, then `options`, the image and the command.
+ */
+export function podmanRun(o: {
+  /** Left out when the caller names the runtime itself. */
+  runtime?: string;
+  cgroupParent: string;
+  options?: string[];
+  image: string;
+  command: string[];
+}): string[] {
+  return [
+    ...(o.runtime ? ["--runtime", o.runtime] : []),
+    "run",
+    "--network",
+    "none",
+    ...podmanRunLimits(o.cgroupParent),
+    ...(o.options ?? []),
+    o.image,
+    ...o.command,
+  ];
+}
+
+/**
  * A bench's one podman store, with the isolated configuration: graph root
  * `podman/root` and libpod tmpdir `podman/tmp` under `dir`, runroot `runroot`
  * (short on purpose: the overlay driver refuses runroots over 50

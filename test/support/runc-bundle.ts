@@ -71,6 +71,18 @@ export function runcHarness(prefix: string, binary = MINIBOX_RUNC) {
     return { code: r.status, stdout: readFileSync(out, "utf8"), stderr: readFileSync(err, "utf8") };
   }
 
+  /**
+   * Through ./minibox-runc with no node on PATH: only native/minibox-runc-fast
+   * can answer (a hand-over to node fails, naming node).
+   */
+  function withoutNode(args: string[]): RuncCall {
+    const r = spawnSync(MINIBOX_RUNC, ["--root", root, ...args], {
+      encoding: "utf8",
+      env: { PATH: "/nonexistent" },
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
   /** A bundle: busybox-static as the rootfs, `runc spec`'s config changed by `edit`. */
   function bundle(name: string, edit: (c: Config) => void): string {
     const dir = path.join(work, name);
@@ -99,5 +111,5 @@ export function runcHarness(prefix: string, binary = MINIBOX_RUNC) {
     return JSON.parse(readFileSync(path.join(root, id, "state.json"), "utf8")).cgroupDirs;
   }
 
-  return { work, root, runc, bundle, state, cgroupDirs };
+  return { work, root, runc, withoutNode, bundle, state, cgroupDirs };
 }
