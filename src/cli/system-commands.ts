@@ -104,35 +104,6 @@ function sortedKeys(row: DfRow): Record<string, string> {
 }
 
 async function verboseDf(store: Store, r: DiskUsageReport): Promise<string> {
-  const images: string[][] = [];
-  for (const i of r.images.items) {
-    const [repo, tag] = splitTag(familiarTags(i.tags)[0]);
-    const created = (await readConfig(store, i.record).catch(() => undefined))?.created;
-    images.push([
-      repo,
-      tag,
-      shortId(i.record.id),
-      timeAgo(created ?? i.record.addedAt),
-      humanSize(i.record.size),
-      humanSize(i.sharedSize),
-      humanSize(i.record.size - i.sharedSize),
-      String(i.containers),
-    ]);
-  }
-  const containers: string[][] = [];
-  for (const { view: c, size } of r.containers.items) {
-    const spec = await readSpec(store.root, c.id).catch(() => undefined);
-    containers.push([
-      c.id.slice(0, 12),
-      c.imageRef,
-      JSON.stringify(truncate(spec?.process.args.join(" ") ?? "", 20)),
-      String(c.mounts?.filter((m) => m.Type === "volume").length ?? 0),
-      humanSize(size),
-      timeAgo(c.created),
-      statusText(c),
-      c.name,
-    ]);
-  }
   const volumes = r.volumes.items.map((v) => [v.volume.Name, String(v.links), humanSize(v.size)]);
   const cache = r.buildCache.items.map((e) => [
     e.key.slice(0, 12),
@@ -157,12 +128,12 @@ async function verboseDf(store: Store, r: DiskUsageReport): Promise<string> {
         "UNIQUE SIZE",
         "CONTAINERS",
       ],
-      images,
+      await imageRows(store, r),
     ),
     "\nContainers space usage:\n",
     dockerTable(
       ["CONTAINER ID", "IMAGE", "COMMAND", "LOCAL VOLUMES", "SIZE", "CREATED", "STATUS", "NAMES"],
-      containers,
+      await containerRows(store, r),
     ),
     "\nLocal Volumes space usage:\n",
     dockerTable(["VOLUME NAME", "LINKS", "SIZE"], volumes),
@@ -172,6 +143,43 @@ async function verboseDf(store: Store, r: DiskUsageReport): Promise<string> {
       cache,
     ),
   ].join("\n");
+}
+
+async function imageRows(store: Store, r: DiskUsageReport): Promise<string[][]> {
+  const images: string[][] = [];
+  for (const i of r.images.items) {
+    const [repo, tag] = splitTag(familiarTags(i.tags)[0]);
+    const created = (await readConfig(store, i.record).catch(() => undefined))?.created;
+    images.push([
+      repo,
+      tag,
+      shortId(i.record.id),
+      timeAgo(created ?? i.record.addedAt),
+      humanSize(i.record.size),
+      humanSize(i.sharedSize),
+      humanSize(i.record.size - i.sharedSize),
+      String(i.containers),
+    ]);
+  }
+  return images;
+}
+
+async function containerRows(store: Store, r: DiskUsageReport): Promise<string[][]> {
+  const containers: string[][] = [];
+  for (const { view: c, size } of r.containers.items) {
+    const spec = await readSpec(store.root, c.id).catch(() => undefined);
+    containers.push([
+      c.id.slice(0, 12),
+      c.imageRef,
+      JSON.stringify(truncate(spec?.process.args.join(" ") ?? "", 20)),
+      String(c.mounts?.filter((m) => m.Type === "volume").length ?? 0),
+      humanSize(size),
+      timeAgo(c.created),
+      statusText(c),
+      c.name,
+    ]);
+  }
+  return containers;
 }
 
 /** "registry:5000/app:v1" → ["registry:5000/app", "v1"]; no tag → <none>. */
