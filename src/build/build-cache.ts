@@ -5,7 +5,7 @@
  * <root> (rootLayout's buildCache).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ImageRecord, Store } from "../image/store.js";
 import { type ContextFile, matchSources } from "./context.js";
@@ -55,4 +55,19 @@ export async function saveCache(store: Store, cache: Record<string, string>): Pr
   const tmp = `${file}.tmp-${process.pid}-${randomBytes(3).toString("hex")}`;
   await writeFile(tmp, JSON.stringify(cache));
   await rename(tmp, file);
+}
+
+/**
+ * `builder prune`: forget every cached step (the images they made stay,
+ * counted and pruned as images). Returns the keys and the bytes the index took.
+ */
+export async function pruneCache(store: Store): Promise<{ keys: string[]; bytes: number }> {
+  const file = store.layout.buildCache;
+  const bytes = await stat(file).then(
+    (s) => s.size,
+    () => 0,
+  );
+  const keys = Object.keys(await loadCache(store));
+  await rm(file, { force: true });
+  return { keys, bytes };
 }

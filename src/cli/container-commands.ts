@@ -2,7 +2,6 @@
 import type { Command } from "commander";
 import {
   findContainer,
-  listViews,
   markStopped,
   onContainerExited,
   parseSignal,
@@ -10,11 +9,12 @@ import {
   renameContainer,
   signalContainer,
   stopContainer,
-  sweepContainers,
   waitExited,
 } from "../runtime/lifecycle.js";
+import { pruneContainers } from "../runtime/prune.js";
 import { registerContainerInspect } from "./container-inspect.js";
 import { contextFrom } from "./context.js";
+import { humanSize } from "./format.js";
 import { registerLogs } from "./logs-command.js";
 import { registerPort } from "./port-command.js";
 import { registerPs } from "./ps-command.js";
@@ -175,15 +175,9 @@ function registerContainerPrune(container: Command): void {
     .option("-f, --force", "do not ask (minibox never asks)")
     .action(async (_opts: unknown, cmd: Command) => {
       const { store } = contextFrom(cmd);
-      await sweepContainers(store.root);
-      const removed: string[] = [];
-      for (const c of await listViews(store.root)) {
-        if (c.running) continue;
-        await removeContainer(store.root, c, false);
-        removed.push(c.id);
-      }
+      const { ids, bytes } = await pruneContainers(store.root);
       console.log(
-        `Deleted Containers:\n${removed.map((id) => `${id}\n`).join("")}\nTotal reclaimed space: 0B`,
+        `Deleted Containers:\n${ids.map((id) => `${id}\n`).join("")}\nTotal reclaimed space: ${humanSize(bytes)}`,
       );
     });
 }

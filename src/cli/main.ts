@@ -18,6 +18,7 @@ import { collect } from "./options.js";
 import { registerPushCommand } from "./push-command.js";
 import { registerRunCommand } from "./run-command.js";
 import { registerRuntimeCommand } from "./runtime-command.js";
+import { registerSystemCommands } from "./system-commands.js";
 import { registerVolumeCommands } from "./volume-commands.js";
 
 function buildProgram(): Command {
@@ -55,6 +56,7 @@ function buildProgram(): Command {
   registerVolumeCommands(program);
   registerNetworkCommands(program);
   registerRuntimeCommand(program);
+  registerSystemCommands(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

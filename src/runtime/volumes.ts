@@ -251,7 +251,8 @@ async function sweepLeftovers(root: string): Promise<void> {
   }
 }
 
-async function diskUsage(path: string): Promise<number> {
+/** Apparent bytes of a file or tree (symlinks not followed), as Docker sums a volume; 0 when absent. */
+export async function diskUsage(path: string): Promise<number> {
   const st = await lstat(path).catch(() => undefined);
   if (!st) return 0;
   let total = st.isDirectory() ? 0 : st.size;
