@@ -15,6 +15,8 @@ import { readConfig } from "../image/images.js";
 import type { ImageConfig } from "../image/manifest.js";
 import { formatReference, parseReference } from "../image/reference.js";
 import type { ImageRecord, Store } from "../image/store.js";
+import { findFreezer, isPaused, setFrozen } from "../runtime/cgroups/freezer.js";
+import { openCgroup } from "../runtime/cgroups/index.js";
 import { runtimeOnlyPaths } from "../runtime/changes.js";
 import { type ContainerView, findContainer, readSpec } from "../runtime/lifecycle.js";
 import { containerPaths } from "../runtime/rootfs.js";
@@ -32,6 +34,8 @@ export interface CommitOptions {
   changes: string[];
   /** REPO[:TAG]; none makes a dangling image, as Docker. */
   reference?: string;
+  /** Freeze a running container while its layer is written (Docker's default). */
+  pause: boolean;
 }
 
 /**
@@ -99,10 +103,12 @@ export async function commitContainer(
   if (opts.author) config.author = opts.author;
 
   const upper = containerPaths(store.root, container.id).upper;
-  const blob = await writeLayer(upper, store.tmpPath("layer"), {
-    idShift: idShiftOf(spec),
-    skip: runtimeOnlyPaths(upper),
-  });
+  const blob = await whilePaused(opts.pause ? container : undefined, () =>
+    writeLayer(upper, store.tmpPath("layer"), {
+      idShift: idShiftOf(spec),
+      skip: runtimeOnlyPaths(upper),
+    }),
+  );
   if (blob.empty) await rm(blob.path, { force: true });
   const record = await commitImage(
     store,
@@ -162,6 +168,24 @@ export function containerConfig(
         ? { ...(image.Labels ?? {}), ...Object.fromEntries(userLabels) }
         : image.Labels,
   };
+}
+
+/**
+ * Docker pauses a running container during commit, so that the layer is one
+ * moment's state rather than files caught half-written. minibox freezes it
+ * when its cgroup has a freezer (cgroup v2's cgroup.freeze); `run` makes no
+ * v1 freezer directory, so on cgroup v1 the layer is written while it runs.
+ */
+async function whilePaused<T>(c: ContainerView | undefined, write: () => Promise<T>): Promise<T> {
+  const cgroup = c?.running ? openCgroup(c.id, { parent: c.cgroupParent }) : undefined;
+  const freezer = cgroup ? findFreezer(cgroup.dirs) : undefined;
+  if (!freezer || isPaused(freezer)) return write();
+  await setFrozen(freezer, true);
+  try {
+    return await write();
+  } finally {
+    await setFrozen(freezer, false);
+  }
 }
 
 /** Host uid/gid of the container's root (its user namespace), to be subtracted in the layer. */

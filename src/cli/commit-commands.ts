@@ -52,13 +52,13 @@ function registerCommit(parent: Command): void {
       collect,
     )
     .option("-m, --message <message>", "commit message")
-    .option("-p, --pause", "accepted for Docker's command line; see docs/internals.md")
-    .option("--no-pause", "accepted for Docker's command line")
+    .option("-p, --pause", "pause the container while committing (the default)")
+    .option("--no-pause", "do not pause a running container while committing")
     .action(
       async (
         name: string,
         reference: string | undefined,
-        opts: { author?: string; change?: string[]; message?: string },
+        opts: { author?: string; change?: string[]; message?: string; pause?: boolean },
         cmd: Command,
       ) => {
         const { store } = contextFrom(cmd);
@@ -68,6 +68,7 @@ function registerCommit(parent: Command): void {
           message: opts.message,
           changes: opts.change ?? [],
           reference,
+          pause: opts.pause !== false,
         });
         console.log(image.id);
       },

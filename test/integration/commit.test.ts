@@ -18,7 +18,17 @@ beforeAll(async () => {
   box = sandbox();
   const r = await box.run(["pull", "-q", IMAGE]);
   expect(r.code, r.stderr).toBe(0);
-  const run = await box.run(["run", "--name", "changer", IMAGE, "sh", "-c", CHANGES]);
+  const run = await box.run([
+    "run",
+    "--network",
+    "none",
+    "--name",
+    "changer",
+    IMAGE,
+    "sh",
+    "-c",
+    CHANGES,
+  ]);
   expect(run.code, run.stderr).toBe(0);
 });
 afterAll(async () => {
@@ -47,7 +57,7 @@ describe("diff", () => {
     );
   });
 
-  test("works on a running container, and `container diff` is the same command", async () => {
+  test("works on a running container (`container diff`); commit of it too, which leaves it running", async () => {
     await ok([
       "run",
       "-d",
@@ -65,6 +75,10 @@ describe("diff", () => {
       if (!out.includes("/tmp/x/y/z")) await new Promise((r) => setTimeout(r, 100));
     }
     expect(out).toBe(["C /tmp", "A /tmp/x", "A /tmp/x/y", "A /tmp/x/y/z", ""].join("\n"));
+    expect((await ok(["commit", "live", "live:1"])).trim()).toMatch(/^sha256:/);
+    expect(await ok(["inspect", "-f", "{{.State.Running}}", "live"])).toBe("true\n");
+    const seen = await ok(["run", "--rm", "--network", "none", "live:1", "ls", "/tmp/x/y"]);
+    expect(seen).toBe("z\n");
     await ok(["rm", "-f", "live"]);
   });
 });
@@ -91,10 +105,12 @@ describe("commit", () => {
   });
 
   test("run of the new image sees the change and runs the new CMD", async () => {
-    expect(await ok(["run", "--rm", "img:1"])).toBe("new\n");
+    expect(await ok(["run", "--rm", "--network", "none", "img:1"])).toBe("new\n");
     const seen = await ok([
       "run",
       "--rm",
+      "--network",
+      "none",
       "img:1",
       "sh",
       "-c",
