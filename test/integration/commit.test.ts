@@ -9,9 +9,13 @@ import { testEnv } from "../support/testenv.js";
 
 const IMAGE = `${testEnv().registries.anon}/fixtures/base`;
 
-/** Adds /added (owned by app, 1000:1000), changes /etc/os-release, deletes /etc/group. */
+/**
+ * Adds /added (owned by app, 1000:1000), changes /etc/os-release, deletes
+ * /etc/group, replaces /home/app (app's) by a new directory of root's, which
+ * overlayfs marks opaque.
+ */
 const CHANGES =
-  "echo new > /added && chown 1000:1000 /added && echo changed > /etc/os-release && rm /etc/group";
+  "echo new > /added && chown 1000:1000 /added && echo changed > /etc/os-release && rm /etc/group && rm -r /home/app && mkdir /home/app";
 
 let box: Sandbox;
 beforeAll(async () => {
@@ -53,7 +57,16 @@ async function imageIds(): Promise<string[]> {
 describe("diff", () => {
   test("lists exactly what the container added, changed and deleted, as Docker does", async () => {
     expect(await ok(["diff", "changer"])).toBe(
-      ["A /added", "C /etc", "D /etc/group", "C /etc/os-release", ""].join("\n"),
+      [
+        "A /added",
+        "C /etc",
+        "D /etc/group",
+        "C /etc/os-release",
+        "C /home",
+        // Docker's word for an opaque directory: the old one was deleted.
+        "D /home/app",
+        "",
+      ].join("\n"),
     );
   });
 
@@ -114,9 +127,9 @@ describe("commit", () => {
       "img:1",
       "sh",
       "-c",
-      "cat /etc/os-release; test -e /etc/group && echo group-still-there; stat -c %u:%g /added; echo $GREETING",
+      "cat /etc/os-release; test -e /etc/group && echo group-still-there; stat -c %u:%g /added /home/app; echo $GREETING",
     ]);
-    expect(seen).toBe("changed\n1000:1000\nhello\n");
+    expect(seen).toBe("changed\n1000:1000\n0:0\nhello\n");
   });
 
   test("history shows the commit on top, with its message", async () => {
