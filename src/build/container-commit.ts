@@ -11,6 +11,7 @@
  */
 import { rm } from "node:fs/promises";
 import { MiniboxError } from "../errors.js";
+import { imageLayerDirs } from "../image/image-tree.js";
 import { readConfig } from "../image/images.js";
 import type { ImageConfig } from "../image/manifest.js";
 import { formatReference, parseReference } from "../image/reference.js";
@@ -106,7 +107,7 @@ export async function commitContainer(
   const blob = await whilePaused(opts.pause ? container : undefined, () =>
     writeLayer(upper, store.tmpPath("layer"), {
       idShift: idShiftOf(spec),
-      skip: runtimeOnlyPaths(upper),
+      skip: runtimeOnlyPaths(upper, imageLayerDirs(store, image)),
     }),
   );
   if (blob.empty) await rm(blob.path, { force: true });

@@ -36,25 +36,40 @@ const OPAQUE_XATTR = "trusted.overlay.opaque";
 const ETC_MOUNT_POINTS = ["etc/hostname", "etc/hosts", "etc/resolv.conf"];
 
 /**
- * Paths (relative to the upper directory) that `diff` and `commit` leave
- * out: the empty /etc mount points, and /etc itself when they are all it
- * holds (it was copied up only to make them).
+ * The mount points of the kernel filesystems the runtime mounts; made in the
+ * upper directory when the image has none (Docker makes them in its "-init"
+ * layer, so they are no change of the container's either).
  */
-export function runtimeOnlyPaths(upperDir: string): Set<string> {
+const KERNEL_MOUNT_POINTS = ["dev", "proc", "sys"];
+
+/**
+ * Paths (relative to the upper directory) that `diff` and `commit` leave
+ * out: the empty /etc mount points, /etc itself when they are all it holds
+ * (it was copied up or made only for them), and empty /dev, /proc, /sys
+ * that no image layer has.
+ */
+export function runtimeOnlyPaths(upperDir: string, lowers: LayerDir[]): Set<string> {
   const skip = new Set<string>();
   for (const rel of ETC_MOUNT_POINTS) {
     const st = lstatOrUndefined(path.join(upperDir, rel));
     if (st?.isFile() && st.size === 0n) skip.add(rel);
   }
-  if (skip.size === 0) return skip;
-  const etc = fs.readdirSync(path.join(upperDir, "etc"));
-  if (etc.every((name) => skip.has(`etc/${name}`))) skip.add("etc");
+  if (skip.size > 0) {
+    const etc = fs.readdirSync(path.join(upperDir, "etc"));
+    if (etc.every((name) => skip.has(`etc/${name}`))) skip.add("etc");
+  }
+  const topFirst = [...lowers].reverse();
+  for (const rel of KERNEL_MOUNT_POINTS) {
+    const st = lstatOrUndefined(path.join(upperDir, rel));
+    if (!st?.isDirectory() || lowerEntry(topFirst, rel)) continue;
+    if (fs.readdirSync(path.join(upperDir, rel)).length === 0) skip.add(rel);
+  }
   return skip;
 }
 
 /** The container's changes: `upperDir` over `lowers` (the image's layers, bottom first). */
 export function containerChanges(upperDir: string, lowers: LayerDir[]): Change[] {
-  const skip = runtimeOnlyPaths(upperDir);
+  const skip = runtimeOnlyPaths(upperDir, lowers);
   const topFirst = [...lowers].reverse();
   const changes: Change[] = [];
   const changedDirs = new Set<string>();
