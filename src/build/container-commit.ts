@@ -159,8 +159,7 @@ export function containerConfig(
     Entrypoint: keepsEntrypoint ? entry : null,
     Cmd: keepsEntrypoint ? (args.length > entry.length ? args.slice(entry.length) : null) : args,
     WorkingDir: spec.process.cwd === "/" && !image.WorkingDir ? "" : spec.process.cwd,
-    // The spec holds numbers only; the image's USER (maybe a name) is kept when it was not overridden to root.
-    User: image.User || (uid === 0 && gid === 0 ? "" : `${uid}:${gid}`),
+    User: userOf(image.User ?? "", uid, gid),
     ...(c.exposedPorts?.length
       ? { ExposedPorts: Object.fromEntries(c.exposedPorts.map((p) => [p, {}])) }
       : {}),
@@ -187,6 +186,21 @@ async function whilePaused<T>(c: ContainerView | undefined, write: () => Promise
   } finally {
     await setFrozen(freezer, false);
   }
+}
+
+/**
+ * The spec holds numbers only. The image's USER stays when it can be what
+ * the container ran as: a name (not resolved here), or the same numbers;
+ * otherwise `-u` changed it, and the numbers are what Docker's Config would
+ * show at best.
+ */
+function userOf(imageUser: string, uid: number, gid: number): string {
+  const numeric = /^(\d+)(?::(\d+))?$/.exec(imageUser);
+  if (imageUser === "") return uid === 0 && gid === 0 ? "" : `${uid}:${gid}`;
+  if (!numeric) return imageUser;
+  const sameUid = Number(numeric[1]) === uid;
+  const sameGid = numeric[2] === undefined || Number(numeric[2]) === gid;
+  return sameUid && sameGid ? imageUser : `${uid}:${gid}`;
 }
 
 /** Host uid/gid of the container's root (its user namespace), to be subtracted in the layer. */

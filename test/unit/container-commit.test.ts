@@ -44,10 +44,10 @@ describe("parseChanges", () => {
 
 describe("containerConfig", () => {
   const view = { exposedPorts: ["80/tcp"] } as ContainerView;
-  const spec = (args: string[], env: string[], terminal = false) =>
+  const spec = (args: string[], env: string[], terminal = false, uid = 0) =>
     ({
       hostname: "abc123",
-      process: { args, env, cwd: "/", terminal, user: { uid: 0, gid: 0 } },
+      process: { args, env, cwd: "/", terminal, user: { uid, gid: uid } },
       annotations: { "minibox.image": "x", tier: "web" },
       linux: {},
     }) as unknown as Spec;
@@ -74,5 +74,17 @@ describe("containerConfig", () => {
     const c = containerConfig(view, spec(["sh", "-c", "x"], []), { Entrypoint: ["/entry"] });
     expect(c.Entrypoint).toBeNull();
     expect(c.Cmd).toEqual(["sh", "-c", "x"]);
+  });
+
+  test.each([
+    ["", 0, ""],
+    ["", 1000, "1000:1000"],
+    ["app", 1000, "app"],
+    ["1000", 1000, "1000"],
+    ["1000", 0, "0:0"],
+  ])("image USER %j, run as %i: User %j", (imageUser, uid, expected) => {
+    expect(containerConfig(view, spec(["sh"], [], false, uid), { User: imageUser }).User).toBe(
+      expected,
+    );
   });
 });
