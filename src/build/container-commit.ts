@@ -66,7 +66,7 @@ export function parseChanges(changes: string[]): Instruction[] {
       // Docker's words (the builder lowercases the instruction).
       throw new MiniboxError(
         `${word.toLowerCase() || '""'} is not a valid change command`,
-        `use one of ${[...CHANGE_COMMANDS].join(", ")}`,
+        `use one of ${[...CHANGE_COMMANDS].filter((c) => c !== "ONBUILD").join(", ")}`,
       );
     }
     return parseInstruction(text.trim(), i + 1, "\\", (msg) => {
