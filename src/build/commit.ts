@@ -28,6 +28,8 @@ export interface NewLayer {
 export interface HistoryEntry {
   created_by: string;
   comment?: string;
+  /** `commit -a`: Docker records it in the history entry too. */
+  author?: string;
 }
 
 /**
@@ -51,6 +53,7 @@ export async function commitImage(
     {
       created,
       created_by: history.created_by,
+      ...(history.author ? { author: history.author } : {}),
       ...(history.comment ? { comment: history.comment } : {}),
       ...(layer ? {} : { empty_layer: true }),
     },

@@ -67,6 +67,12 @@ export interface DiffOptions {
    * owner (the layer must record 0 for the container's root).
    */
   idShift?: { uid: number; gid: number };
+  /**
+   * Paths (relative, as "etc/hosts") left out with everything under them:
+   * `commit` of a running container cannot delete the mount points minibox
+   * made in its upper directory, so it skips them instead.
+   */
+  skip?: ReadonlySet<string>;
 }
 
 /** One filesystem object of the upper directory, and where it goes in the tar. */
@@ -169,6 +175,7 @@ class TarWriter {
       });
     for (const name of names) {
       const rel = dirRel === "" ? name : `${dirRel}/${name}`;
+      if (this.options.skip?.has(rel)) continue;
       const full = `${dirFull}/${name}`;
       // lstat: a symlink is stored as a symlink, never followed.
       const stat = await fs.promises.lstat(full, { bigint: true });

@@ -9,6 +9,7 @@ import { MiniboxError } from "../errors.js";
 import { registerArchiveCommands } from "./archive-commands.js";
 import { registerAuthCommands } from "./auth-commands.js";
 import { registerBuildCommand } from "./build-command.js";
+import { registerCommitCommands } from "./commit-commands.js";
 import { registerContainerCommands } from "./container-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
 import { registerExecCommands } from "./exec-commands.js";
@@ -55,6 +56,7 @@ function buildProgram(): Command {
   registerArchiveCommands(program);
   registerVolumeCommands(program);
   registerNetworkCommands(program);
+  registerCommitCommands(program);
   registerRuntimeCommand(program);
   registerSystemCommands(program);
   for (const command of program.commands) {
