@@ -318,7 +318,10 @@ function runRange(
     throw new MiniboxError(
       `template: :1: executing "" at <${node.pipe.commands[0]?.[0]?.text}>: range can't iterate over ${goString(value)}`,
     );
-  if (!entries.length) return execute(node.alt, dot, new Map(vars), out);
+  if (!entries.length) {
+    execute(node.alt, dot, new Map(vars), out);
+    return;
+  }
   for (const [key, item] of entries) {
     const scope = new Map(vars);
     const [first, second] = node.pipe.decl;
