@@ -14,7 +14,7 @@ import {
   volumeUsers,
 } from "../runtime/volumes.js";
 import { contextFrom } from "./context.js";
-import { type Filter, labelMatches, parseFilter } from "./filters.js";
+import { allKeysMatch, type Filter, labelMatches, parseFilter } from "./filters.js";
 import { humanSize, table } from "./format.js";
 import { formatList } from "./list-format.js";
 import { collect } from "./options.js";
@@ -60,9 +60,10 @@ function registerVolumeLs(volume: Command): void {
       const filters = (opts.filter ?? []).map(parseVolumeFilter);
       const shown: Volume[] = [];
       for (const v of await listVolumes(store.root)) {
-        let keep = true;
-        for (const f of filters) if (!(await matches(store.root, f, v))) keep = false;
-        if (keep) shown.push(v);
+        // Docker's rule: same key ORed, different keys ANDed.
+        const results = new Map<Filter, boolean>();
+        for (const f of filters) results.set(f, await matches(store.root, f, v));
+        if (allKeysMatch(filters, (f) => results.get(f) === true)) shown.push(v);
       }
       if (opts.quiet) {
         for (const v of shown) console.log(v.Name);

@@ -282,6 +282,19 @@ describe("history, inspect, volume ls, network ls, stats", () => {
     expect(
       await ok(["volume", "ls", "--format", 'table {{.Name}}\\t{{.Driver}}\\t{{.Label "owner"}}']),
     ).toBe("VOLUME NAME   DRIVER    LABEL\nfmtvol        local     fmt\n");
+    // Same key ORed (a name that matches nothing does not hide fmtvol).
+    expect(
+      await ok([
+        "volume",
+        "ls",
+        "-f",
+        "name=fmtvol",
+        "-f",
+        "name=nothing",
+        "--format",
+        "{{.Name}}",
+      ]),
+    ).toBe("fmtvol\n");
     const mountpoint = (await ok(["volume", "ls", "--format", "{{.Mountpoint}}"])).trim();
     expect(mountpoint).toBe(path.join(box.root, "volumes", "fmtvol", "_data"));
   });
