@@ -5,7 +5,7 @@ import type { Store } from "../image/store.js";
 import { type ContainerView, listViews, readSpec, sweepContainers } from "../runtime/lifecycle.js";
 import { requestsOf } from "../runtime/network/attachments.js";
 import { psPorts } from "../runtime/network/ports.js";
-import { labelsOf } from "./container-inspect.js";
+import { labelsOf, networkMode } from "./container-inspect.js";
 import { contextFrom } from "./context.js";
 import { goTime, humanDuration, table, timeAgo, truncate } from "./format.js";
 import { formatList } from "./list-format.js";
@@ -24,6 +24,8 @@ interface PsRow {
   c: ContainerView;
   command: string;
   labels: Record<string, string>;
+  /** Docker's .Networks: the networks it is on, or host/none. */
+  networks: string[];
 }
 
 /** The columns `--format 'table …'` heads each field with (Docker's names). */
@@ -82,18 +84,19 @@ async function psRows(store: Store, opts: PsOptions): Promise<PsRow[]> {
     const labels = spec ? labelsOf(spec.annotations) : {};
     if (!opts.all && !c.running && !filter.impliesAll) continue;
     if (!filter.matches(c, labels)) continue;
-    rows.push({ c, command: spec ? spec.process.args.join(" ") : "", labels });
+    const requested = requestsOf(c).map((r) => r.network);
+    const networks = requested.length || !spec ? requested : [networkMode(c, spec)];
+    rows.push({ c, command: spec ? spec.process.args.join(" ") : "", labels, networks });
   }
   return rows.sort((a, b) => b.c.created.localeCompare(a.c.created));
 }
 
 /** One container as Docker's ps formatter exposes it (and `--format json` prints it, keys sorted). */
-function psFields({ c, command, labels }: PsRow, trunc: boolean) {
+function psFields({ c, command, labels, networks }: PsRow, trunc: boolean) {
   const mounts = (c.mounts ?? []).map((m) => {
     const name = m.Name || m.Source;
     return trunc ? truncate(name, 15) : name;
   });
-  const networks = requestsOf(c).map((r) => r.network);
   return {
     Command: JSON.stringify(trunc ? truncate(command, 20) : command),
     CreatedAt: goTime(c.created),
@@ -111,7 +114,7 @@ function psFields({ c, command, labels }: PsRow, trunc: boolean) {
     LocalVolumes: String((c.mounts ?? []).filter((m) => m.Type === "volume").length),
     Mounts: mounts.join(","),
     Names: c.name,
-    Networks: (networks.length ? networks : [c.networkMode ?? ""]).sort().join(","),
+    Networks: [...networks].sort().join(","),
     Ports: psPorts(c),
     RunningFor: timeAgo(c.created),
     // Without -s Docker has no size to show: its zero.

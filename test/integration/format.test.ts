@@ -107,6 +107,7 @@ describe("ps", () => {
     expect(json[0].ID).toMatch(/^[0-9a-f]{12}$/);
     expect(json[0].CreatedAt).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC$/);
     expect(await ok(["ps", "--format", "{{json .Names}}"])).toBe('"c-up"\n');
+    expect(await ok(["ps", "--format", "{{.Networks}} {{.Mounts}}|"])).toBe("none |\n");
     const full = await ok(["ps", "--no-trunc", "--format", "{{.ID}}"]);
     expect(full.trim()).toMatch(/^[0-9a-f]{64}$/);
   });
