@@ -75,7 +75,7 @@ export async function inspectContainer(
 }
 
 /** Docker's HostConfig.NetworkMode: bridge or a network's name, host (no netns of its own) or none. */
-function networkMode(c: ContainerView, spec: Spec): string {
+export function networkMode(c: ContainerView, spec: Spec): string {
   if (c.networkMode) return c.networkMode;
   return spec.linux.namespaces?.some((n) => n.type === "network") ? "none" : "host";
 }

@@ -6,6 +6,7 @@ import { type ContainerStats, sampleStats, statsTargets } from "../runtime/stats
 import { containerProcesses } from "../runtime/top.js";
 import { contextFrom } from "./context.js";
 import { binarySize, humanSize, table } from "./format.js";
+import { formatList } from "./list-format.js";
 import { collect } from "./options.js";
 
 export function registerExecCommands(program: Command): void {
@@ -59,50 +60,79 @@ function registerExec(program: Command): void {
     });
 }
 
+interface StatsOptions {
+  stream: boolean;
+  trunc: boolean;
+  format?: string;
+}
+
 function registerStats(program: Command): void {
   program
     .command("stats")
     .description("Live CPU, memory and PIDs of running containers")
     .argument("[container...]")
     .option("--no-stream", "print one sample and exit")
-    .option("--format <format>", "'json' for one JSON object per container")
-    .action(async (names: string[], opts: { stream: boolean; format?: string }, cmd: Command) => {
+    .option("--no-trunc", "do not shorten IDs")
+    .option("--format <format>", "a Go template, 'table TEMPLATE' or 'json'")
+    .action(async (names: string[], opts: StatsOptions, cmd: Command) => {
       const { store } = contextFrom(cmd);
       // Redrawing only makes sense on a terminal; a pipe gets one sample.
       const once = !opts.stream || !process.stdout.isTTY;
       for (;;) {
-        const rows = (await sampleStats(await statsTargets(store.root, names))).map(dockerStatsRow);
-        const text =
-          opts.format === "json" ? rows.map((r) => JSON.stringify(r)).join("\n") : statsTable(rows);
+        const rows = (await sampleStats(await statsTargets(store.root, names))).map((s, i) =>
+          dockerStatsRow(s, names[i], opts.trunc),
+        );
+        const lines = formatList(opts.format, rows, STATS_HEADERS, () => statsTable(rows));
         if (!once) process.stdout.write("\u001b[2J\u001b[H");
-        console.log(text);
+        console.log(lines.join("\n"));
         if (once) return;
       }
     });
 }
 
-/** `docker stats --format json`'s fields, already formatted as its table shows them. */
+/** The columns `stats --format 'table …'` heads each field with (Docker's names). */
+const STATS_HEADERS = {
+  Container: "CONTAINER",
+  Name: "NAME",
+  ID: "CONTAINER ID",
+  CPUPerc: "CPU %",
+  MemUsage: "MEM USAGE / LIMIT",
+  MemPerc: "MEM %",
+  NetIO: "NET I/O",
+  BlockIO: "BLOCK I/O",
+  PIDs: "PIDS",
+};
+
+/** `docker stats --format json`'s fields (keys sorted), already formatted as its table shows them. */
 interface DockerStatsRow {
-  ID: string;
-  Name: string;
-  CPUPerc: string;
-  MemUsage: string;
-  MemPerc: string;
-  NetIO: string;
   BlockIO: string;
+  CPUPerc: string;
+  /** The name or ID as given on the command line (the short ID when none was). */
+  Container: string;
+  ID: string;
+  MemPerc: string;
+  MemUsage: string;
+  Name: string;
+  NetIO: string;
   PIDs: string;
 }
 
-function dockerStatsRow(s: ContainerStats): DockerStatsRow {
+function dockerStatsRow(
+  s: ContainerStats,
+  asGiven: string | undefined,
+  trunc: boolean,
+): DockerStatsRow {
+  const id = trunc ? s.id.slice(0, 12) : s.id;
   return {
-    ID: s.id.slice(0, 12),
-    Name: s.name,
-    CPUPerc: `${s.cpuPercent.toFixed(2)}%`,
-    MemUsage: `${binarySize(s.memoryUsage)} / ${binarySize(s.memoryLimit)}`,
-    MemPerc: `${s.memoryPercent.toFixed(2)}%`,
-    NetIO: `${humanSize(s.netRx, 3)} / ${humanSize(s.netTx, 3)}`,
     // No block I/O accounting yet: Docker's zero shape.
     BlockIO: "0B / 0B",
+    CPUPerc: `${s.cpuPercent.toFixed(2)}%`,
+    Container: asGiven ?? id,
+    ID: id,
+    MemPerc: `${s.memoryPercent.toFixed(2)}%`,
+    MemUsage: `${binarySize(s.memoryUsage)} / ${binarySize(s.memoryLimit)}`,
+    Name: s.name,
+    NetIO: `${humanSize(s.netRx, 3)} / ${humanSize(s.netTx, 3)}`,
     PIDs: String(s.pids),
   };
 }

@@ -24,3 +24,16 @@ export function labelMatches(value: string, labels: Record<string, string>): boo
   const eq = value.indexOf("=");
   return eq < 0 ? value in labels : labels[value.slice(0, eq)] === value.slice(eq + 1);
 }
+
+/** Docker's rule: filters with the same key are alternatives, different keys must all hold. */
+export function allKeysMatch(filters: Filter[], matchOne: (f: Filter) => boolean): boolean {
+  const keys = new Set(filters.map((f) => f.key));
+  return [...keys].every((k) => filters.some((f) => f.key === k && matchOne(f)));
+}
+
+/** The keys of filters that need a value (`--filter label` alone is not one). */
+export function requireValues(filters: Filter[], keys: string[]): void {
+  for (const f of filters)
+    if (keys.includes(f.key) && f.value === "")
+      throw new MiniboxError(`invalid filter '${f.key}'`, `use ${f.key}=VALUE`);
+}

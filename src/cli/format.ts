@@ -42,3 +42,10 @@ export function table(header: string[], rows: string[][]): string {
 export function truncate(text: string, max: number): string {
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
+
+/** Go's time.Time.String() in UTC, as Docker's .CreatedAt prints it: "2024-01-02 15:04:05 +0000 UTC". */
+export function goTime(iso: string): string {
+  const t = new Date(iso);
+  if (Number.isNaN(t.getTime())) return "";
+  return `${t.toISOString().slice(0, 19).replace("T", " ")} +0000 UTC`;
+}

@@ -2,7 +2,6 @@
 import type { Command } from "commander";
 import { shortId } from "../image/digest.js";
 import {
-  familiarTags,
   type HistoryRow,
   imageHistory,
   inspectImage,
@@ -10,11 +9,11 @@ import {
   removeImage,
   tagImage,
 } from "../image/images.js";
-import { readConfigCreated } from "../image/metadata.js";
 import { familiarString, formatReference, parseReference } from "../image/reference.js";
-import type { Store } from "../image/store.js";
 import { contextFrom } from "./context.js";
 import { humanSize, table, timeAgo, truncate } from "./format.js";
+import { registerImageList } from "./image-list.js";
+import { formatList } from "./list-format.js";
 import { renderTemplate } from "./template.js";
 
 /** In the order `minibox --help` lists them; most have a twin under `image`. */
@@ -67,32 +66,6 @@ function registerPull(program: Command): void {
     });
 }
 
-interface ListOptions {
-  all?: boolean;
-  quiet?: boolean;
-  digests?: boolean;
-  trunc: boolean;
-}
-
-function registerImageList(program: Command, image: Command): void {
-  for (const [parent, name] of [
-    [program, "images"],
-    [image, "ls"],
-  ] as const) {
-    parent
-      .command(name)
-      .description("List images")
-      .argument("[repository]", "only images of this repository")
-      .option("-a, --all", "also the intermediate images of builds")
-      .option("-q, --quiet", "only image IDs")
-      .option("--digests", "show digests")
-      .option("--no-trunc", "full image IDs")
-      .action(async (repository: string | undefined, opts: ListOptions, cmd: Command) => {
-        await listImages(cmd, repository, opts);
-      });
-  }
-}
-
 function printResults(results: Record<string, unknown>[], format: string | undefined): void {
   if (format) for (const r of results) console.log(renderTemplate(format, r));
   else console.log(JSON.stringify(results, null, 4));
@@ -137,7 +110,18 @@ interface HistoryOptions {
   trunc: boolean;
   quiet?: boolean;
   human: boolean;
+  format?: string;
 }
+
+/** The columns `history --format 'table …'` heads each field with (Docker's names). */
+const HISTORY_HEADERS = {
+  ID: "IMAGE",
+  CreatedSince: "CREATED",
+  CreatedAt: "CREATED AT",
+  CreatedBy: "CREATED BY",
+  Size: "SIZE",
+  Comment: "COMMENT",
+};
 
 function registerHistory(program: Command, image: Command): void {
   for (const parent of [program, image]) {
@@ -148,32 +132,40 @@ function registerHistory(program: Command, image: Command): void {
       .option("--no-trunc", "do not shorten output")
       .option("-H, --human [bool]", "human-readable sizes and dates", (v) => v !== "false", true)
       .option("-q, --quiet", "only image IDs")
+      .option("--format <template>", "a Go template, 'table TEMPLATE' or 'json'")
       .action(async (name: string, opts: HistoryOptions, cmd: Command) => {
         const rows = await imageHistory(contextFrom(cmd).store, name);
-        const id = (r: HistoryRow) => (r.id === "<missing>" || !opts.trunc ? r.id : shortId(r.id));
+        const fields = rows.map((r) => historyFields(r, opts));
         if (opts.quiet) {
-          for (const r of rows) console.log(id(r));
+          for (const r of fields) console.log(r.ID);
           return;
         }
-        console.log(historyTable(rows, opts, id));
+        const lines = formatList(opts.format, fields, HISTORY_HEADERS, () => historyTable(fields));
+        for (const line of lines) console.log(line);
       });
   }
 }
 
-function historyTable(
-  rows: HistoryRow[],
-  opts: HistoryOptions,
-  id: (r: HistoryRow) => string,
-): string {
+/** One history entry as Docker's history formatter exposes it (keys sorted for --format json). */
+function historyFields(r: HistoryRow, opts: HistoryOptions) {
+  const createdBy = r.createdBy.replace(/[\t\n]/g, " ");
+  const createdAt = Number.isNaN(Date.parse(r.created))
+    ? r.created
+    : new Date(r.created).toISOString().replace(/\.\d+Z$/, "Z");
+  return {
+    Comment: r.comment,
+    CreatedAt: createdAt,
+    CreatedBy: opts.trunc ? truncate(createdBy, 45) : r.createdBy,
+    CreatedSince: opts.human ? timeAgo(r.created) : createdAt,
+    ID: r.id === "<missing>" || !opts.trunc ? r.id : shortId(r.id),
+    Size: opts.human ? humanSize(r.size) : String(r.size),
+  };
+}
+
+function historyTable(rows: ReturnType<typeof historyFields>[]): string {
   return table(
     ["IMAGE", "CREATED", "CREATED BY", "SIZE", "COMMENT"],
-    rows.map((r) => [
-      id(r),
-      opts.human ? timeAgo(r.created) : r.created,
-      opts.trunc ? truncate(r.createdBy.replace(/[\t\n]/g, " "), 45) : r.createdBy,
-      opts.human ? humanSize(r.size) : String(r.size),
-      r.comment,
-    ]),
+    rows.map((r) => [r.ID, r.CreatedSince, r.CreatedBy, r.Size, r.Comment]),
   );
 }
 
@@ -248,93 +240,4 @@ function registerImport(program: Command, image: Command): void {
         },
       );
   }
-}
-
-interface ImageRow {
-  repo: string;
-  tag: string;
-  digest: string;
-  id: string;
-  created: string;
-  size: number;
-}
-
-async function listImages(
-  cmd: Command,
-  repository: string | undefined,
-  opts: ListOptions,
-): Promise<void> {
-  const ctx = contextFrom(cmd);
-  const wanted = repository
-    ? familiarString(parseReference(repository)).replace(/:latest$/, "")
-    : undefined;
-  const rows = (await imageRows(ctx.store, Boolean(opts.all))).filter(
-    (r) => !wanted || r.repo === wanted,
-  );
-  rows.sort((a, b) => b.created.localeCompare(a.created) || a.repo.localeCompare(b.repo));
-  if (opts.quiet) {
-    for (const id of new Set(rows.map((r) => (opts.trunc ? shortId(r.id) : r.id)))) console.log(id);
-    return;
-  }
-  console.log(imagesTable(rows, opts));
-}
-
-/** One row per repository:tag of each image (one <none> row for an untagged one). */
-async function imageRows(store: Store, all: boolean): Promise<ImageRow[]> {
-  const images = await store.listImages();
-  // Docker hides a build's untagged intermediate images (those with children) unless -a.
-  const parents = new Set(images.map((i) => i.record.parent));
-  const rows: ImageRow[] = [];
-  for (const { record, tags } of images) {
-    if (!all && tags.length === 0 && parents.has(record.id)) continue;
-    const created = await readConfigCreated(store, record);
-    const digests = repoDigests(record.repoDigests);
-    const names = familiarTags(tags);
-    const entries = names.length ? names.map(splitTag) : [{ repo: "<none>", tag: "<none>" }];
-    for (const { repo, tag } of entries) {
-      const digest = digests.get(repo) ?? "<none>";
-      rows.push({ repo, tag, digest, id: record.id, created, size: record.size });
-    }
-  }
-  return rows;
-}
-
-/** Each repository knows the image by its own repo digest (pulled or pushed there). */
-function repoDigests(repoDigests: string[]): Map<string, string> {
-  return new Map(
-    repoDigests.map((rd) => {
-      const at = rd.lastIndexOf("@");
-      const repo = familiarString(parseReference(rd.slice(0, at))).replace(/:latest$/, "");
-      return [repo, rd.slice(at + 1)] as const;
-    }),
-  );
-}
-
-function imagesTable(rows: ImageRow[], opts: ListOptions): string {
-  const header = [
-    "REPOSITORY",
-    "TAG",
-    ...(opts.digests ? ["DIGEST"] : []),
-    "IMAGE ID",
-    "CREATED",
-    "SIZE",
-  ];
-  return table(
-    header,
-    rows.map((r) => [
-      r.repo,
-      r.tag,
-      ...(opts.digests ? [r.digest] : []),
-      opts.trunc ? shortId(r.id) : r.id,
-      timeAgo(r.created),
-      humanSize(r.size),
-    ]),
-  );
-}
-
-function splitTag(name: string): { repo: string; tag: string } {
-  const colon = name.lastIndexOf(":");
-  return colon > name.lastIndexOf("/")
-    ? { repo: name.slice(0, colon), tag: name.slice(colon + 1) }
-    : { repo: name, tag: "latest" };
 }

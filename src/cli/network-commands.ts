@@ -19,11 +19,14 @@ import { parseLabelFlag } from "../runtime/run-options.js";
 import { listContainers } from "../runtime/state.js";
 import { contextFrom } from "./context.js";
 import { parseFilter } from "./filters.js";
+import { formatList } from "./list-format.js";
 import {
   inspectJson,
   LS_FILTERS,
   matchesFilters,
+  NETWORK_HEADERS,
   type NetworkRow,
+  networkFields,
   networkTable,
   predefinedRows,
   rowOf,
@@ -99,6 +102,7 @@ interface LsFlags {
   quiet?: boolean;
   trunc: boolean;
   filter?: string[];
+  format?: string;
 }
 
 function registerNetworkLs(network: Command): void {
@@ -109,6 +113,7 @@ function registerNetworkLs(network: Command): void {
     .option("-q, --quiet", "only IDs")
     .option("--no-trunc", "full IDs")
     .option("-f, --filter <k=v>", "name=…, id=…, driver=…, label=…, type=custom|builtin", collect)
+    .option("--format <template>", "a Go template, 'table TEMPLATE' or 'json'")
     .action(async (opts: LsFlags, cmd: Command) => {
       const { store } = contextFrom(cmd);
       const filters = (opts.filter ?? []).map((f) => parseFilter(f, LS_FILTERS));
@@ -118,7 +123,10 @@ function registerNetworkLs(network: Command): void {
         for (const r of rows) console.log(opts.trunc ? r.id.slice(0, 12) : r.id);
         return;
       }
-      console.log(networkTable(rows, !opts.trunc));
+      const fields = sortRows(rows).map((r) => networkFields(r, opts.trunc));
+      const defaultTable = () => networkTable(rows, !opts.trunc);
+      for (const line of formatList(opts.format, fields, NETWORK_HEADERS, defaultTable))
+        console.log(line);
     });
 }
 

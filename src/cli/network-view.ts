@@ -14,7 +14,7 @@ import {
   type NetworkRecord,
 } from "../runtime/network/networks.js";
 import { type Filter, labelMatches } from "./filters.js";
-import { table } from "./format.js";
+import { goTime, table } from "./format.js";
 
 /** What ls and inspect need of a network, predefined or not. */
 export interface NetworkRow {
@@ -76,6 +76,38 @@ export function networkTable(rows: NetworkRow[], noTrunc = false): string {
     ["NETWORK ID", "NAME", "DRIVER", "SCOPE"],
     sortRows(rows).map((r) => [noTrunc ? r.id : r.id.slice(0, 12), r.name, r.driver, "local"]),
   );
+}
+
+/** The columns `network ls --format 'table …'` heads each field with (Docker's names). */
+export const NETWORK_HEADERS = {
+  ID: "NETWORK ID",
+  Name: "NAME",
+  Driver: "DRIVER",
+  Scope: "SCOPE",
+  IPv6: "IPV6",
+  Internal: "INTERNAL",
+  Labels: "LABELS",
+  Label: "LABEL",
+  CreatedAt: "CREATED AT",
+};
+
+/** One network as Docker's network formatter exposes it (keys sorted for --format json). */
+export function networkFields(row: NetworkRow, trunc: boolean) {
+  const labels = row.record?.labels ?? {};
+  return {
+    CreatedAt: row.record ? goTime(row.record.created) : "",
+    Driver: row.driver,
+    ID: trunc ? row.id.slice(0, 12) : row.id,
+    IPv6: "false",
+    Internal: String(row.record?.internal ?? false),
+    Label: (key: unknown) => labels[String(key)] ?? "",
+    Labels: Object.entries(labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join(","),
+    Name: row.name,
+    Scope: "local",
+  };
 }
 
 /** inspect's Containers: container ID → its endpoint on this network. */

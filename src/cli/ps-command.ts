@@ -1,26 +1,51 @@
 /** ps: Docker's flags, filters and columns. */
 import type { Command } from "commander";
 import { shortId } from "../image/digest.js";
+import type { Store } from "../image/store.js";
 import { type ContainerView, listViews, readSpec, sweepContainers } from "../runtime/lifecycle.js";
+import { requestsOf } from "../runtime/network/attachments.js";
 import { psPorts } from "../runtime/network/ports.js";
-import { labelsOf } from "./container-inspect.js";
+import { labelsOf, networkMode } from "./container-inspect.js";
 import { contextFrom } from "./context.js";
-import { type Filter, labelMatches, parseFilter } from "./filters.js";
-import { humanDuration, table, timeAgo, truncate } from "./format.js";
+import { goTime, humanDuration, table, timeAgo, truncate } from "./format.js";
+import { formatList } from "./list-format.js";
 import { collect } from "./options.js";
+import { psFilter } from "./ps-filters.js";
 
 interface PsOptions {
   all?: boolean;
   quiet?: boolean;
   trunc: boolean;
   filter?: string[];
+  format?: string;
 }
 
 interface PsRow {
   c: ContainerView;
   command: string;
   labels: Record<string, string>;
+  /** Docker's .Networks: the networks it is on, or host/none. */
+  networks: string[];
 }
+
+/** The columns `--format 'table …'` heads each field with (Docker's names). */
+const PS_HEADERS = {
+  ID: "CONTAINER ID",
+  Image: "IMAGE",
+  Command: "COMMAND",
+  CreatedAt: "CREATED AT",
+  RunningFor: "CREATED",
+  Ports: "PORTS",
+  State: "STATE",
+  Status: "STATUS",
+  Size: "SIZE",
+  Names: "NAMES",
+  Labels: "LABELS",
+  Label: "LABEL",
+  Mounts: "MOUNTS",
+  Networks: "NETWORKS",
+  LocalVolumes: "LOCAL VOLUMES",
+};
 
 export function registerPs(program: Command): void {
   program
@@ -29,49 +54,82 @@ export function registerPs(program: Command): void {
     .option("-a, --all", "show stopped containers too")
     .option("-q, --quiet", "only IDs")
     .option("--no-trunc", "do not shorten IDs and commands")
-    .option("-f, --filter <key=value>", "label=…, status=…, name=… (repeatable)", collect)
+    .option(
+      "-f, --filter <key=value>",
+      "status, label, name, ancestor, id, exited, before, since (repeatable)",
+      collect,
+    )
+    .option("--format <template>", "a Go template, 'table TEMPLATE' or 'json'")
     .action(async (opts: PsOptions, cmd: Command) => {
       const { store } = contextFrom(cmd);
       await sweepContainers(store.root);
-      const rows = await psRows(store.root, opts);
+      const rows = await psRows(store, opts);
       if (opts.quiet) {
         for (const { c } of rows) console.log(opts.trunc ? c.id.slice(0, 12) : c.id);
         return;
       }
-      console.log(psTable(rows, opts.trunc));
+      const fields = rows.map((r) => psFields(r, opts.trunc));
+      for (const line of formatList(opts.format, fields, PS_HEADERS, () => psTable(fields)))
+        console.log(line);
     });
 }
 
 /** The containers to list, newest first. */
-async function psRows(root: string, opts: PsOptions): Promise<PsRow[]> {
-  const filters = (opts.filter ?? []).map((f) => parseFilter(f, ["label", "status", "name", "id"]));
+async function psRows(store: Store, opts: PsOptions): Promise<PsRow[]> {
+  const views = await listViews(store.root);
+  const filter = await psFilter(opts.filter ?? [], store, views);
   const rows: PsRow[] = [];
-  for (const c of await listViews(root)) {
-    const spec = await readSpec(root, c.id).catch(() => undefined);
+  for (const c of views) {
+    const spec = await readSpec(store.root, c.id).catch(() => undefined);
     const labels = spec ? labelsOf(spec.annotations) : {};
-    if (!opts.all && !c.running && !filters.some((f) => f.key === "status")) continue;
-    if (!filters.every((f) => matches(f, c, labels))) continue;
-    rows.push({ c, command: spec ? spec.process.args.join(" ") : "", labels });
+    if (!opts.all && !c.running && !filter.impliesAll) continue;
+    if (!filter.matches(c, labels)) continue;
+    const requested = requestsOf(c).map((r) => r.network);
+    const networks = requested.length || !spec ? requested : [networkMode(c, spec)];
+    rows.push({ c, command: spec ? spec.process.args.join(" ") : "", labels, networks });
   }
   return rows.sort((a, b) => b.c.created.localeCompare(a.c.created));
 }
 
-function psTable(rows: PsRow[], trunc: boolean): string {
-  return table(
-    ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
-    rows.map(({ c, command }) => [
-      trunc ? c.id.slice(0, 12) : c.id,
-      // Run by image ID (build steps are): the short ID, as Docker shows it.
+/** One container as Docker's ps formatter exposes it (and `--format json` prints it, keys sorted). */
+function psFields({ c, command, labels, networks }: PsRow, trunc: boolean) {
+  const mounts = (c.mounts ?? []).map((m) => {
+    const name = m.Name || m.Source;
+    return trunc ? truncate(name, 15) : name;
+  });
+  return {
+    Command: JSON.stringify(trunc ? truncate(command, 20) : command),
+    CreatedAt: goTime(c.created),
+    ID: trunc ? c.id.slice(0, 12) : c.id,
+    // Run by image ID (build steps are): the short ID, as Docker shows it.
+    Image:
       trunc && c.imageRef.replace(/^sha256:/, "") === c.imageId.replace(/^sha256:/, "")
         ? shortId(c.imageId)
         : c.imageRef,
-      // Docker shortens, then quotes: "/bin/sh -c echo st…"
-      JSON.stringify(trunc ? truncate(command, 20) : command),
-      timeAgo(c.created),
-      statusText(c),
-      psPorts(c),
-      c.name,
-    ]),
+    Label: (key: unknown) => labels[String(key)] ?? "",
+    Labels: Object.entries(labels)
+      .map(([k, v]) => `${k}=${v}`)
+      .sort()
+      .join(","),
+    LocalVolumes: String((c.mounts ?? []).filter((m) => m.Type === "volume").length),
+    Mounts: mounts.join(","),
+    Names: c.name,
+    Networks: [...networks].sort().join(","),
+    Ports: psPorts(c),
+    RunningFor: timeAgo(c.created),
+    // Without -s Docker has no size to show: its zero.
+    Size: "0B",
+    State: c.running ? "running" : c.status,
+    Status: statusText(c),
+  };
+}
+
+type PsFields = ReturnType<typeof psFields>;
+
+function psTable(rows: PsFields[]): string {
+  return table(
+    ["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"],
+    rows.map((r) => [r.ID, r.Image, r.Command, r.RunningFor, r.Status, r.Ports, r.Names]),
   );
 }
 
@@ -80,17 +138,4 @@ export function statusText(c: ContainerView, now = Date.now()): string {
   if (c.running) return `Up ${humanDuration(now - Date.parse(c.startedAt ?? c.created))}`;
   if (c.status === "created") return "Created";
   return `Exited (${c.exitCode ?? 0}) ${c.finishedAt ? timeAgo(c.finishedAt, now) : ""}`.trimEnd();
-}
-
-function matches(f: Filter, c: ContainerView, labels: Record<string, string>): boolean {
-  switch (f.key) {
-    case "label":
-      return labelMatches(f.value, labels);
-    case "status":
-      return (c.running ? "running" : c.status) === f.value;
-    case "name":
-      return c.name.includes(f.value);
-    default:
-      return c.id.startsWith(f.value);
-  }
 }

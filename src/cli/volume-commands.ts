@@ -14,8 +14,9 @@ import {
   volumeUsers,
 } from "../runtime/volumes.js";
 import { contextFrom } from "./context.js";
-import { type Filter, labelMatches, parseFilter } from "./filters.js";
+import { allKeysMatch, type Filter, labelMatches, parseFilter } from "./filters.js";
 import { humanSize, table } from "./format.js";
+import { formatList } from "./list-format.js";
 import { collect } from "./options.js";
 import { renderTemplate } from "./template.js";
 
@@ -53,26 +54,63 @@ function registerVolumeLs(volume: Command): void {
     .description("List volumes")
     .option("-q, --quiet", "only names")
     .option("-f, --filter <k=v>", "dangling=true|false, name=…, label=… (repeatable)", collect)
-    .action(async (opts: { quiet?: boolean; filter?: string[] }, cmd: Command) => {
+    .option("--format <template>", "a Go template, 'table TEMPLATE' or 'json'")
+    .action(async (opts: { quiet?: boolean; filter?: string[]; format?: string }, cmd: Command) => {
       const { store } = contextFrom(cmd);
       const filters = (opts.filter ?? []).map(parseVolumeFilter);
       const shown: Volume[] = [];
       for (const v of await listVolumes(store.root)) {
-        let keep = true;
-        for (const f of filters) if (!(await matches(store.root, f, v))) keep = false;
-        if (keep) shown.push(v);
+        // Docker's rule: same key ORed, different keys ANDed.
+        const results = new Map<Filter, boolean>();
+        for (const f of filters) results.set(f, await matches(store.root, f, v));
+        if (allKeysMatch(filters, (f) => results.get(f) === true)) shown.push(v);
       }
       if (opts.quiet) {
         for (const v of shown) console.log(v.Name);
         return;
       }
-      console.log(
+      const fields = shown.map((v) => volumeFields(store.root, v));
+      const defaultTable = () =>
         table(
           ["DRIVER", "VOLUME NAME"],
-          shown.map((v) => ["local", v.Name]),
-        ),
-      );
+          fields.map((v) => [v.Driver, v.Name]),
+        );
+      for (const line of formatList(opts.format, fields, VOLUME_HEADERS, defaultTable))
+        console.log(line);
     });
+}
+
+/** The columns `volume ls --format 'table …'` heads each field with (Docker's names). */
+const VOLUME_HEADERS = {
+  Name: "VOLUME NAME",
+  Driver: "DRIVER",
+  Scope: "SCOPE",
+  Mountpoint: "MOUNTPOINT",
+  Labels: "LABELS",
+  Label: "LABEL",
+  Links: "LINKS",
+  Size: "SIZE",
+};
+
+/** One volume as Docker's volume formatter exposes it (keys sorted for --format json). */
+function volumeFields(root: string, v: Volume) {
+  const labels = v.Labels ?? {};
+  return {
+    Availability: "N/A",
+    Driver: "local",
+    Group: "N/A",
+    Label: (key: unknown) => labels[String(key)] ?? "",
+    Labels: Object.entries(labels)
+      .map(([k, val]) => `${k}=${val}`)
+      .sort()
+      .join(","),
+    Links: "N/A",
+    Mountpoint: volumeData(root, v.Name),
+    Name: v.Name,
+    Scope: "local",
+    Size: "N/A",
+    Status: "N/A",
+  };
 }
 
 function registerVolumeInspect(volume: Command): void {
