@@ -137,9 +137,18 @@ function checkTarget(target: string, text: string, flag: string): string {
 }
 
 /** One `--mount` value: comma-separated key=value fields (Docker's csv syntax, no quoting). */
-export function parseMountFlag(text: string): MountRequest {
-  const bad = (why: string) =>
-    new MiniboxError(`invalid argument "${text}" for "--mount" flag: ${why}`);
+interface MountFields {
+  type: string;
+  source: string;
+  target: string;
+  readOnly: boolean;
+  noCopy: boolean;
+  tmpfsSize?: string;
+  tmpfsMode?: string;
+}
+
+/** `--mount`'s comma-separated key=value fields. */
+function mountFields(text: string, bad: (why: string) => MiniboxError): MountFields {
   let type = "volume";
   let source = "";
   let target = "";
@@ -185,6 +194,13 @@ export function parseMountFlag(text: string): MountRequest {
         throw bad(`unexpected key '${key}' in '${field}'`);
     }
   }
+  return { type, source, target, readOnly, noCopy, tmpfsSize, tmpfsMode };
+}
+
+export function parseMountFlag(text: string): MountRequest {
+  const bad = (why: string) =>
+    new MiniboxError(`invalid argument "${text}" for "--mount" flag: ${why}`);
+  const { type, source, target, readOnly, noCopy, tmpfsSize, tmpfsMode } = mountFields(text, bad);
   if (type !== "bind" && type !== "volume" && type !== "tmpfs") {
     throw bad(`type '${type}' is not supported (use bind, volume or tmpfs)`);
   }
@@ -196,17 +212,11 @@ export function parseMountFlag(text: string): MountRequest {
   if (type === "tmpfs") {
     if (source !== "") throw bad('invalid mount config for type "tmpfs": source must not be set');
     if (noCopy) throw bad("volume-nocopy is only for volumes");
-    const tmpfsOptions = mountTmpfsOptions(tmpfsSize, tmpfsMode, readOnly, bad);
-    return {
-      type,
-      source: "",
-      target: normalTarget,
+    return tmpfsMountRequest(
+      normalTarget,
       readOnly,
-      mode: "",
-      noCopy: false,
-      createSource: false,
-      tmpfsOptions,
-    };
+      mountTmpfsOptions(tmpfsSize, tmpfsMode, readOnly, bad),
+    );
   }
   if (type === "bind") {
     if (source === "") throw bad("source is required when specifying bind mount");
@@ -236,6 +246,19 @@ export function parseMountFlag(text: string): MountRequest {
     mode: readOnly ? "ro" : "",
     noCopy,
     createSource: true,
+  };
+}
+
+function tmpfsMountRequest(target: string, readOnly: boolean, options: string[]): MountRequest {
+  return {
+    type: "tmpfs",
+    source: "",
+    target,
+    readOnly,
+    mode: "",
+    noCopy: false,
+    createSource: false,
+    tmpfsOptions: options,
   };
 }
 

@@ -635,23 +635,23 @@ function mounts(s: RunSettings): SpecMount[] {
 }
 
 /**
- * Volumes, binds and tmpfs mounts, shallowest destination first (as Docker
- * sorts them): a tmpfs on /run never hides a volume on /run/secrets.
+ * Volumes and binds in their order, and the tmpfs mounts: each before the
+ * first mount inside it (a tmpfs on /run must not hide a volume on
+ * /run/secrets), else at the end.
  */
 function userMounts(s: RunSettings): SpecMount[] {
-  const all = [
-    ...(s.volumes ?? []).map(volumeMount),
-    ...(s.tmpfs ?? []).map(
-      (t): SpecMount => ({
-        destination: t.destination,
-        type: "tmpfs",
-        source: "tmpfs",
-        options: t.options,
-      }),
-    ),
-  ];
-  const depth = (m: SpecMount) => m.destination.split("/").length;
-  return all.sort((a, b) => depth(a) - depth(b));
+  const out = (s.volumes ?? []).map(volumeMount);
+  for (const t of s.tmpfs ?? []) {
+    const m: SpecMount = {
+      destination: t.destination,
+      type: "tmpfs",
+      source: "tmpfs",
+      options: t.options,
+    };
+    const at = out.findIndex((o) => o.destination.startsWith(`${t.destination}/`));
+    out.splice(at < 0 ? out.length : at, 0, m);
+  }
+  return out;
 }
 
 /**
