@@ -116,6 +116,25 @@ describe("--tmpfs", () => {
     await ok(["rm", "mounted"]);
   });
 
+  test("a tmpfs does not hide a volume mounted inside it", async () => {
+    const out = await ok([
+      "run",
+      "--rm",
+      "-v",
+      "inner:/run/secrets",
+      "--tmpfs",
+      "/run",
+      IMAGE,
+      "sh",
+      "-c",
+      "echo kept > /run/secrets/s; touch /run/other; ls /run",
+    ]);
+    expect(out).toBe("other\nsecrets\n");
+    const check = await ok(["run", "--rm", "-v", "inner:/v", IMAGE, "cat", "/v/s"]);
+    expect(check).toBe("kept\n");
+    await ok(["volume", "rm", "inner"]);
+  });
+
   test("--shm-size sets /dev/shm's size (default 64m)", async () => {
     const df = "df -k /dev/shm | tail -1";
     const sized = await ok(["run", "--name", "shm", "--shm-size", "8m", IMAGE, "sh", "-c", df]);
