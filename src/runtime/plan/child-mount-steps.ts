@@ -63,8 +63,11 @@ function pointsInTmpfs(ctx: PlanContext, m: SpecMount, before: SpecMount[]): Ste
 }
 
 function mountInside(ctx: PlanContext, m: SpecMount, index: number): Step[] {
+  const steps = mountStepsFor(ctx, m);
+  // Nothing to mount: it came back with the mount setup made it in.
+  if (steps.length === 0) return [];
   const before = (ctx.spec.mounts ?? []).slice(0, index);
-  return [...pointsInTmpfs(ctx, m, before), ...mountStepsFor(ctx, m)];
+  return [...pointsInTmpfs(ctx, m, before), ...steps];
 }
 
 function mountStepsFor(ctx: PlanContext, m: SpecMount): Step[] {
