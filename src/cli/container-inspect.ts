@@ -147,7 +147,7 @@ function mountsJson(c: ContainerView): Record<string, unknown> {
           Mounts: tmpfsMounts.map((m) => ({
             Type: "tmpfs",
             Target: m.Destination,
-            ReadOnly: !m.RW,
+            ...(m.RW ? {} : { ReadOnly: true }),
           })),
         }
       : {}),

@@ -113,7 +113,23 @@ describe("--tmpfs", () => {
       { Type: "tmpfs", Source: "", Destination: "/p", Mode: "", RW: true, Propagation: "" },
     ]);
     expect(c.HostConfig.Tmpfs).toBeNull();
+    expect(c.HostConfig.Mounts).toEqual([{ Type: "tmpfs", Target: "/p" }]);
     await ok(["rm", "mounted"]);
+  });
+
+  test("--read-only with --tmpfs: the tmpfs is the one writable place", async () => {
+    const out = await ok([
+      "run",
+      "--rm",
+      "--read-only",
+      "--tmpfs",
+      "/run",
+      IMAGE,
+      "sh",
+      "-c",
+      "echo ok > /run/pid && cat /run/pid; touch /etc/x 2>/dev/null; echo etc=$?",
+    ]);
+    expect(out).toBe("ok\netc=1\n");
   });
 
   test("a tmpfs does not hide a volume mounted inside it", async () => {
