@@ -6,6 +6,7 @@ import { networkSettings } from "../runtime/network/attachments.js";
 import { listNetworks } from "../runtime/network/networks.js";
 import { hostConfigPortBindings, networkSettingsPorts } from "../runtime/network/ports.js";
 import type { Spec } from "../runtime/spec.js";
+import { DEFAULT_SHM_SIZE } from "../runtime/tmpfs-size.js";
 import { contextFrom } from "./context.js";
 import { renderTemplate } from "./template.js";
 
@@ -111,6 +112,7 @@ function hostConfigJson(c: ContainerView, spec: Spec): Record<string, unknown> {
     CapDrop: null,
     ...securityJson(c),
     Binds: c.binds?.length ? c.binds : null,
+    ...mountsJson(c),
     NetworkMode: networkMode(c, spec),
     Dns: c.dns?.servers ?? [],
     DnsOptions: c.dns?.options ?? [],
@@ -130,6 +132,25 @@ function securityLimitsJson(c: ContainerView, spec: Spec): Record<string, unknow
     GroupAdd: c.groupAdd ?? null,
     Devices: c.devices ?? [],
     ...(sysctl && Object.keys(sysctl).length > 0 ? { Sysctls: sysctl } : {}),
+  };
+}
+
+/** --tmpfs, --shm-size, --volumes-from and the --mount tmpfs mounts, as Docker's HostConfig shows them. */
+function mountsJson(c: ContainerView): Record<string, unknown> {
+  const tmpfsMounts = (c.mounts ?? []).filter((m) => m.Type === "tmpfs");
+  return {
+    Tmpfs: c.tmpfs ?? null,
+    ShmSize: c.shmSize ?? DEFAULT_SHM_SIZE,
+    VolumesFrom: c.volumesFrom ?? null,
+    ...(tmpfsMounts.length > 0
+      ? {
+          Mounts: tmpfsMounts.map((m) => ({
+            Type: "tmpfs",
+            Target: m.Destination,
+            ...(m.RW ? {} : { ReadOnly: true }),
+          })),
+        }
+      : {}),
   };
 }
 

@@ -5,7 +5,7 @@ import { MiniboxError } from "../errors.js";
 import type { PullReporter } from "../image/pull.js";
 import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
 import type { RunFlags, Tracer } from "../runtime/container.js";
-import { parseMountFlag, parseVolumeFlag } from "../runtime/mount-spec.js";
+import { parseMountFlag, parseVolumeFlag, tmpfsRequest } from "../runtime/mount-spec.js";
 import { checkRequest } from "../runtime/network/attachments.js";
 import {
   loopbackDnsWarnings,
@@ -25,6 +25,8 @@ import {
   parseUserns,
 } from "../runtime/run-options.js";
 import { parseSecurityOpts } from "../runtime/security-options.js";
+import { parseShmSize } from "../runtime/tmpfs-spec.js";
+import { parseVolumesFrom } from "../runtime/volumes-from.js";
 import { contextFrom } from "./context.js";
 import { collect } from "./options.js";
 import {
@@ -74,6 +76,9 @@ interface RunOptions extends SecurityLimitOptions {
   labelFile?: string[];
   volume?: string[];
   mount?: string[];
+  tmpfs?: string[];
+  shmSize?: string;
+  volumesFrom?: string[];
   pull: string;
   platform?: string;
   trace?: boolean;
@@ -146,7 +151,18 @@ function addFilesystemOptions(run: Command): void {
     )
     .option(
       "--mount <spec>",
-      "type=bind|volume,source=…,target=…[,readonly] (repeatable)",
+      "type=bind|volume|tmpfs,source=…,target=…[,readonly][,tmpfs-size=64m][,tmpfs-mode=1777] (repeatable)",
+      collect,
+    )
+    .option(
+      "--tmpfs <path[:options]>",
+      "mount a tmpfs, e.g. /run:rw,size=64m,mode=1777 (default options noexec,nosuid,nodev) (repeatable)",
+      collect,
+    )
+    .option("--shm-size <bytes>", "size of /dev/shm, e.g. 64m (default 64m)")
+    .option(
+      "--volumes-from <container[:ro|:rw]>",
+      "mount another container's volumes and bind mounts at the same paths (repeatable)",
       collect,
     );
 }
@@ -285,7 +301,10 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     mounts: [
       ...(opts.volume ?? []).map(parseVolumeFlag),
       ...(opts.mount ?? []).map(parseMountFlag),
+      ...(opts.tmpfs ?? []).map(tmpfsRequest),
     ],
+    volumesFrom: (opts.volumesFrom ?? []).map(parseVolumesFrom),
+    shmSize: opts.shmSize === undefined ? undefined : parseShmSize(opts.shmSize),
   };
 }
 

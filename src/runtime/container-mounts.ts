@@ -35,8 +35,12 @@ import {
 } from "./volumes.js";
 
 export interface ResolvedMounts {
-  /** For state.json and inspect. */
+  /** For state.json and inspect (volumes, binds and --mount type=tmpfs). */
   points: MountPoint[];
+  /** Every tmpfs (--tmpfs and --mount type=tmpfs) with its mount options, for the spec. */
+  tmpfs: { destination: string; options: string[] }[];
+  /** --tmpfs flags, destination → options as given (HostConfig.Tmpfs). */
+  tmpfsFlags: Record<string, string>;
   /** -v values naming a host path or a volume (HostConfig.Binds). */
   binds: string[];
   /** What the mounts need before the container starts (in `prepare`). */
@@ -45,8 +49,15 @@ export interface ResolvedMounts {
 
 /** Names anonymous volumes and fixes every mount's host path; creates nothing. */
 export function resolveMounts(root: string, requests: MountRequest[]): ResolvedMounts {
-  const out: ResolvedMounts = { points: [], binds: [], requests: [] };
+  const out: ResolvedMounts = { points: [], tmpfs: [], tmpfsFlags: {}, binds: [], requests: [] };
   for (const request of requests) {
+    if (request.type === "tmpfs") {
+      out.tmpfs.push({ destination: request.target, options: request.tmpfsOptions ?? [] });
+      if (request.tmpfsFlag !== undefined) out.tmpfsFlags[request.target] = request.tmpfsFlag;
+      // Docker lists a --mount tmpfs in Mounts, a --tmpfs only in HostConfig.Tmpfs.
+      else out.points.push(tmpfsPoint(request));
+      continue;
+    }
     const point: MountPoint =
       request.type === "bind"
         ? {
@@ -73,6 +84,22 @@ export function resolveMounts(root: string, requests: MountRequest[]): ResolvedM
     out.requests.push({ request, point });
   }
   return out;
+}
+
+function tmpfsPoint(request: MountRequest): MountPoint {
+  return {
+    Type: "tmpfs",
+    Source: "",
+    Destination: request.target,
+    Mode: "",
+    RW: !request.readOnly,
+    Propagation: "",
+  };
+}
+
+/** The volumes and bind mounts (what is bound from the host), without the tmpfs mounts. */
+export function hostMounts(points: MountPoint[]): MountPoint[] {
+  return points.filter((p) => p.Type !== "tmpfs");
 }
 
 /** What `prepareMounts` made, for `undo` when the run fails before the program starts. */

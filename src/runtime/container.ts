@@ -30,6 +30,7 @@ import { type ContainerPaths, containerPaths, NETWORK_ROOT, rootLayout } from ".
 import type { CgroupLimits } from "./cgroups/index.js";
 import {
   type Created,
+  hostMounts,
   prepareMounts,
   type ResolvedMounts,
   resolveMounts,
@@ -73,6 +74,7 @@ import { NO_TRACE, type Tracer } from "./trace.js";
 import { checkUlimitsInUserns, type Ulimit } from "./ulimits.js";
 import { type ResolvedUser, resolveGroupAdd, resolveUser } from "./user.js";
 import { removeAnonymousVolumes } from "./volumes.js";
+import { type VolumesFromFlag, volumesFrom } from "./volumes-from.js";
 
 export type { Tracer } from "./trace.js";
 
@@ -118,8 +120,12 @@ export interface RunFlags {
   init: boolean;
   labels: Record<string, string>;
   pull: "missing" | "always" | "never";
-  /** -v and --mount, parsed (the image's VOLUMEs are added to them). */
+  /** -v, --mount and --tmpfs, parsed (the image's VOLUMEs are added to them). */
   mounts: MountRequest[];
+  /** --volumes-from, parsed: the containers' mounts are added after the flags'. */
+  volumesFrom?: VolumesFromFlag[];
+  /** --shm-size in bytes (absent: Docker's 64 MiB). */
+  shmSize?: number;
   /** false: leave the image's VOLUMEs out (build RUN steps). */
   imageVolumes?: boolean;
   /** --ulimit, parsed (ulimits.ts), one per name. */
@@ -247,10 +253,11 @@ async function identityStage(ctx: RunContext, img: ImageStage, flags: RunFlags):
   const extras = securityLimits(flags, group, userns !== undefined);
   // Checked before anything is created: a duplicate mount point is bad input.
   const volumes = flags.imageVolumes === false ? undefined : img.config.config?.Volumes;
-  const mounts = resolveMounts(root, containerMounts(flags.mounts, volumes));
+  const inherited = await volumesFrom(root, flags.volumesFrom ?? []);
+  const mounts = resolveMounts(root, containerMounts(flags.mounts, volumes, inherited));
   const idmapVolumes =
     userns !== undefined &&
-    mounts.points.length > 0 &&
+    hostMounts(mounts.points).length > 0 &&
     (await idmappedMountsWork(root, userns, img.layers[0] as string));
   return {
     id,
@@ -288,6 +295,11 @@ function newState(
     logMaxFiles: flags.logMaxFiles,
     mounts: who.mounts.points,
     binds: who.mounts.binds,
+    tmpfs: Object.keys(who.mounts.tmpfsFlags).length > 0 ? who.mounts.tmpfsFlags : undefined,
+    shmSize: flags.shmSize,
+    volumesFrom: flags.volumesFrom?.length
+      ? flags.volumesFrom.map((v) => (v.mode ? `${v.container}:${v.mode}` : v.container))
+      : undefined,
     ...networkFields(flags),
     dns: flags.dns,
     extraHosts: flags.extraHosts?.length ? flags.extraHosts : undefined,
@@ -350,7 +362,7 @@ async function filesStage({ ctx, img, who, state, flags, progress, trace }: NewR
   await writeEtcFiles(who.paths, etc, who.owner);
   await writeState(who.paths, state);
   trace(`container ${who.id.slice(0, 12)} (${who.name}): ${who.paths.dir}`, performance.now() - t);
-  if (who.mounts.points.length === 0) return;
+  if (who.mounts.requests.length === 0) return;
   // After state.json names the volumes: `volume rm` now sees them in use.
   t = performance.now();
   const shift = who.userns && !who.idmapVolumes ? who.owner : undefined;
@@ -361,7 +373,7 @@ async function filesStage({ ctx, img, who, state, flags, progress, trace }: NewR
     if (err instanceof MiniboxError) progress.badInput = true;
     throw err;
   }
-  trace(`volumes and bind mounts: ${who.mounts.points.length}`, performance.now() - t);
+  trace(`volumes and bind mounts: ${who.mounts.requests.length}`, performance.now() - t);
 }
 
 /** The spec: image config + flags, a pure function; kept in config.json for learners to read. */
@@ -394,6 +406,8 @@ async function specStage(run: NewRun) {
     hostFiles: { hostname: paths.hostname, hosts: paths.hosts, resolvConf: paths.resolvConf },
     rlimitHard: { nofile: nofileHardLimit() },
     volumes: volumesOf(who),
+    tmpfs: who.mounts.tmpfs,
+    shmSize: flags.shmSize,
     ...securitySettings(flags),
     ulimits: flags.ulimits,
     groupAdd: who.extras.groupAdd,
@@ -452,7 +466,7 @@ function securitySettings(flags: RunFlags): Partial<RunSettings> {
 }
 
 function volumesOf(who: Identity) {
-  return who.mounts.points.map((m) => ({
+  return hostMounts(who.mounts.points).map((m) => ({
     source: m.Source,
     destination: m.Destination,
     readOnly: !m.RW,

@@ -8,13 +8,16 @@
  *   -v /ctr/path                      anonymous volume
  *   --mount type=bind,source=/h,target=/c[,readonly]      (source must exist)
  *   --mount type=volume[,source=NAME],target=/c[,readonly][,volume-nocopy]
+ *   --mount type=tmpfs,target=/c[,tmpfs-size=64m][,tmpfs-mode=1770]   (tmpfs-spec.ts)
+ *   --tmpfs /c[:options]              a tmpfs too, but not in inspect's Mounts (as Docker)
  */
 import { posix } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { mountTmpfsOptions, parseTmpfsFlag } from "./tmpfs-spec.js";
 
 export interface MountRequest {
-  type: "bind" | "volume";
-  /** bind: an absolute host path; volume: its name, "" for a new anonymous one. */
+  type: "bind" | "volume" | "tmpfs";
+  /** bind: an absolute host path; volume: its name, "" for a new anonymous one; tmpfs: "". */
   source: string;
   /** Absolute, normalised path inside the container. */
   target: string;
@@ -27,6 +30,26 @@ export interface MountRequest {
   createSource: boolean;
   /** The -v text, kept for inspect's HostConfig.Binds. */
   spec?: string;
+  /** tmpfs: its mount options, Docker's defaults merged in. */
+  tmpfsOptions?: string[];
+  /** A --tmpfs flag's options as given (HostConfig.Tmpfs); such a tmpfs is not in Mounts. */
+  tmpfsFlag?: string;
+}
+
+/** One `--tmpfs /path[:options]`. */
+export function tmpfsRequest(text: string): MountRequest {
+  const t = parseTmpfsFlag(text);
+  return {
+    type: "tmpfs",
+    source: "",
+    target: t.target,
+    readOnly: t.options.includes("ro"),
+    mode: "",
+    noCopy: false,
+    createSource: false,
+    tmpfsOptions: t.options,
+    tmpfsFlag: t.given,
+  };
 }
 
 /** Docker's local volume names: a letter or digit, then letters, digits, `_`, `.`, `-`. */
@@ -114,14 +137,25 @@ function checkTarget(target: string, text: string, flag: string): string {
 }
 
 /** One `--mount` value: comma-separated key=value fields (Docker's csv syntax, no quoting). */
-export function parseMountFlag(text: string): MountRequest {
-  const bad = (why: string) =>
-    new MiniboxError(`invalid argument "${text}" for "--mount" flag: ${why}`);
+interface MountFields {
+  type: string;
+  source: string;
+  target: string;
+  readOnly: boolean;
+  noCopy: boolean;
+  tmpfsSize?: string;
+  tmpfsMode?: string;
+}
+
+/** `--mount`'s comma-separated key=value fields. */
+function mountFields(text: string, bad: (why: string) => MiniboxError): MountFields {
   let type = "volume";
   let source = "";
   let target = "";
   let readOnly = false;
   let noCopy = false;
+  let tmpfsSize: string | undefined;
+  let tmpfsMode: string | undefined;
   for (const field of text.split(",")) {
     if (field === "") continue;
     const eq = field.indexOf("=");
@@ -147,6 +181,12 @@ export function parseMountFlag(text: string): MountRequest {
       case "volume-nocopy":
         noCopy = booleanValue(value, field, bad);
         break;
+      case "tmpfs-size":
+        tmpfsSize = value ?? "";
+        break;
+      case "tmpfs-mode":
+        tmpfsMode = value ?? "";
+        break;
       case "bind-propagation":
         if (!value || !PROPAGATION.has(value)) throw bad(`invalid value for ${key}: ${value}`);
         break;
@@ -154,11 +194,30 @@ export function parseMountFlag(text: string): MountRequest {
         throw bad(`unexpected key '${key}' in '${field}'`);
     }
   }
-  if (type !== "bind" && type !== "volume") {
-    throw bad(`type '${type}' is not supported (use bind or volume)`);
+  return { type, source, target, readOnly, noCopy, tmpfsSize, tmpfsMode };
+}
+
+export function parseMountFlag(text: string): MountRequest {
+  const bad = (why: string) =>
+    new MiniboxError(`invalid argument "${text}" for "--mount" flag: ${why}`);
+  const { type, source, target, readOnly, noCopy, tmpfsSize, tmpfsMode } = mountFields(text, bad);
+  if (type !== "bind" && type !== "volume" && type !== "tmpfs") {
+    throw bad(`type '${type}' is not supported (use bind, volume or tmpfs)`);
   }
   if (target === "") throw bad("target is required");
   const normalTarget = checkTarget(target, text, "--mount");
+  if (type !== "tmpfs" && (tmpfsSize !== undefined || tmpfsMode !== undefined)) {
+    throw bad(`cannot mix 'tmpfs-*' options with mount type '${type}'`);
+  }
+  if (type === "tmpfs") {
+    if (source !== "") throw bad('invalid mount config for type "tmpfs": source must not be set');
+    if (noCopy) throw bad("volume-nocopy is only for volumes");
+    return tmpfsMountRequest(
+      normalTarget,
+      readOnly,
+      mountTmpfsOptions(tmpfsSize, tmpfsMode, readOnly, bad),
+    );
+  }
   if (type === "bind") {
     if (source === "") throw bad("source is required when specifying bind mount");
     if (!source.startsWith("/")) {
@@ -190,6 +249,19 @@ export function parseMountFlag(text: string): MountRequest {
   };
 }
 
+function tmpfsMountRequest(target: string, readOnly: boolean, options: string[]): MountRequest {
+  return {
+    type: "tmpfs",
+    source: "",
+    target,
+    readOnly,
+    mode: "",
+    noCopy: false,
+    createSource: false,
+    tmpfsOptions: options,
+  };
+}
+
 function booleanValue(
   value: string | undefined,
   field: string,
@@ -203,13 +275,15 @@ function booleanValue(
 }
 
 /**
- * All the mounts of a container: the flags, then the image's VOLUME entries
+ * All the mounts of a container: the flags, --volumes-from's, then the image's VOLUME entries
  * that no flag covers (each an anonymous volume). Two mounts on one target
  * is Docker's "Duplicate mount point" error.
  */
 export function containerMounts(
   requests: MountRequest[],
   imageVolumes: Record<string, unknown> | null | undefined,
+  /** --volumes-from: another container's mounts; a flag on the same target wins, as in Docker. */
+  inherited: MountRequest[] = [],
 ): MountRequest[] {
   const seen = new Set<string>();
   for (const r of requests) {
@@ -217,6 +291,11 @@ export function containerMounts(
     seen.add(r.target);
   }
   const out = [...requests];
+  for (const r of inherited) {
+    if (seen.has(r.target)) continue;
+    seen.add(r.target);
+    out.push(r);
+  }
   for (const raw of Object.keys(imageVolumes ?? {}).sort()) {
     if (!raw.startsWith("/")) continue;
     const target = posix.normalize(raw).replace(/(.)\/$/, "$1");

@@ -22,6 +22,7 @@ import type { ImageConfig } from "../image/manifest.js";
 import type { CgroupLimits } from "./cgroups/common.js";
 import { deviceRules, type SpecDevice, type SpecDeviceCgroup } from "./devices.js";
 import { resolveProfile, type SeccompProfile, type SpecSeccomp } from "./seccomp/profile.js";
+import { tmpfsSize } from "./tmpfs-size.js";
 import { type Ulimit, withUlimits } from "./ulimits.js";
 import type { ResolvedUser } from "./user.js";
 
@@ -302,6 +303,10 @@ export interface RunSettings {
    * namespace, so host uid 0 is the container's root (see plan.ts).
    */
   volumes?: { source: string; destination: string; readOnly: boolean; idmap: boolean }[];
+  /** --tmpfs and --mount type=tmpfs: mounted by the init, so owned by the container's root. */
+  tmpfs?: { destination: string; options: string[] }[];
+  /** --shm-size in bytes (absent: 64 MiB, Docker's default). */
+  shmSize?: number;
   /**
    * The seccomp profile (--security-opt seccomp=FILE, else minibox's
    * default); absent or "unconfined": no filter. --privileged overrides it.
@@ -614,13 +619,39 @@ function mounts(s: RunSettings): SpecMount[] {
       destination: "/dev/shm",
       type: "tmpfs",
       source: "shm",
-      options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+      options: [
+        "nosuid",
+        "noexec",
+        "nodev",
+        "mode=1777",
+        s.shmSize === undefined ? "size=65536k" : `size=${tmpfsSize(s.shmSize)}`,
+      ],
     },
     bind("/etc/hostname", s.hostFiles.hostname),
     bind("/etc/hosts", s.hostFiles.hosts),
     bind("/etc/resolv.conf", s.hostFiles.resolvConf),
-    ...(s.volumes ?? []).map(volumeMount),
+    ...userMounts(s),
   ];
+}
+
+/**
+ * Volumes and binds in their order, and the tmpfs mounts: each before the
+ * first mount inside it (a tmpfs on /run must not hide a volume on
+ * /run/secrets), else at the end.
+ */
+function userMounts(s: RunSettings): SpecMount[] {
+  const out = (s.volumes ?? []).map(volumeMount);
+  for (const t of s.tmpfs ?? []) {
+    const m: SpecMount = {
+      destination: t.destination,
+      type: "tmpfs",
+      source: "tmpfs",
+      options: t.options,
+    };
+    const at = out.findIndex((o) => o.destination.startsWith(`${t.destination}/`));
+    out.splice(at < 0 ? out.length : at, 0, m);
+  }
+  return out;
 }
 
 /**

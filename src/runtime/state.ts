@@ -48,6 +48,12 @@ export interface ContainerState {
   mounts?: MountPoint[];
   /** The -v values that name a host path or a volume (inspect's HostConfig.Binds). */
   binds?: string[];
+  /** --tmpfs flags, destination → options as given (inspect's HostConfig.Tmpfs). */
+  tmpfs?: Record<string, string>;
+  /** --shm-size in bytes (inspect's HostConfig.ShmSize; absent: 64 MiB). */
+  shmSize?: number;
+  /** --volumes-from values, "C" or "C:ro" (inspect's HostConfig.VolumesFrom). */
+  volumesFrom?: string[];
   /**
    * HostConfig.NetworkMode: "bridge" or a user-defined network's name, the
    * first it was run on (absent: none or host, which the spec's namespaces tell).

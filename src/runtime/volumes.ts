@@ -40,7 +40,7 @@ export interface Volume {
 
 /** A container's mount, as `inspect` shows it (Docker's MountPoint). */
 export interface MountPoint {
-  Type: "bind" | "volume";
+  Type: "bind" | "volume" | "tmpfs";
   Name?: string;
   Source: string;
   Destination: string;

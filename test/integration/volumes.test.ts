@@ -377,7 +377,7 @@ describe("bad input: one clear line, nothing created", () => {
     [["-v", "/a:/b:rx"], /invalid volume specification: '\/a:\/b:rx'/],
     [["-v", "vol:/"], /destination can't be '\/'/],
     [["-v", "one:/x", "-v", "two:/x"], /Duplicate mount point: \/x/],
-    [["--mount", "type=tmpfs,target=/x"], /type 'tmpfs' is not supported/],
+    [["--mount", "type=npipe,target=/x"], /type 'npipe' is not supported/],
   ])("%j", async (flags, message) => {
     const before = await volumeNames();
     const containers = await ok(["ps", "-aq"]);

@@ -78,6 +78,18 @@ describe("parseMountFlag (--mount)", () => {
     expect(parseMountFlag("type=bind,src=/s,dst=/d,ro=false")).toMatchObject({ readOnly: false });
   });
 
+  it("type=tmpfs: tmpfs-size in Docker's units, tmpfs-mode in octal, Docker's default flags", () => {
+    expect(parseMountFlag("type=tmpfs,dst=/t,tmpfs-size=2m,tmpfs-mode=0700")).toMatchObject({
+      type: "tmpfs",
+      target: "/t",
+      tmpfsOptions: ["noexec", "nosuid", "nodev", "mode=700", "size=2m"],
+    });
+    expect(parseMountFlag("type=tmpfs,dst=/t,readonly").tmpfsOptions).toContain("ro");
+    expect(errorOf(() => parseMountFlag("type=tmpfs,dst=/t,tmpfs-mode=9"))).toMatch(
+      /invalid value for tmpfs-mode: 9/,
+    );
+  });
+
   it("type=volume is the default; no source makes an anonymous volume", () => {
     expect(parseMountFlag("target=/d")).toMatchObject({ type: "volume", source: "", target: "/d" });
     expect(parseMountFlag("type=volume,source=v1,destination=/d,volume-nocopy")).toMatchObject({
@@ -87,8 +99,11 @@ describe("parseMountFlag (--mount)", () => {
   });
 
   it("refuses unknown keys and types, missing fields, relative paths", () => {
-    expect(errorOf(() => parseMountFlag("type=tmpfs,target=/t"))).toMatch(
-      /type 'tmpfs' is not supported/,
+    expect(errorOf(() => parseMountFlag("type=npipe,target=/t"))).toMatch(
+      /type 'npipe' is not supported/,
+    );
+    expect(errorOf(() => parseMountFlag("type=bind,source=/h,target=/t,tmpfs-size=1m"))).toMatch(
+      /cannot mix 'tmpfs-\*' options with mount type 'bind'/,
     );
     expect(errorOf(() => parseMountFlag("type=bind,target=/t"))).toMatch(/source is required/);
     expect(errorOf(() => parseMountFlag("type=bind,source=rel,target=/t"))).toMatch(

@@ -622,6 +622,29 @@ describe("generateSpec: volumes and bind mounts", () => {
     ]);
   });
 
+  it("puts a tmpfs before the mounts inside it, else after the volumes; --shm-size sizes /dev/shm", () => {
+    const spec = generateSpec(
+      settings({
+        volumes: [
+          { source: "/h", destination: "/d", readOnly: false, idmap: false },
+          { source: "/s", destination: "/run/secrets", readOnly: true, idmap: false },
+        ],
+        tmpfs: [
+          { destination: "/run", options: ["noexec"] },
+          { destination: "/scratch", options: ["size=1m"] },
+        ],
+        shmSize: 8 * 1024 * 1024,
+      }),
+    );
+    expect(spec.mounts.slice(-4).map((m) => `${m.type} ${m.destination}`)).toEqual([
+      "bind /d",
+      "tmpfs /run",
+      "bind /run/secrets",
+      "tmpfs /scratch",
+    ]);
+    expect(spec.mounts.find((m) => m.destination === "/dev/shm")?.options).toContain("size=8m");
+  });
+
   it("--read-only leaves volumes writable (Docker)", () => {
     const spec = generateSpec(
       settings({

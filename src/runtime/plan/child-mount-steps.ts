@@ -9,7 +9,7 @@ import { sysctlPath } from "../sysctls.js";
 import type { PlanContext } from "./context.js";
 import { MS, mountStep, propagationSteps, splitOptions } from "./mount-options.js";
 import { unstageSteps } from "./stage-steps.js";
-import type { Step } from "./steps.js";
+import { mkdirIfMissing, type Step, touchIfMissing } from "./steps.js";
 
 const V1_ROOT = "/sys/fs/cgroup/";
 
@@ -37,7 +37,40 @@ function cgroupV1Steps(ctx: PlanContext, m: SpecMount, target: string): Step[] {
   return steps;
 }
 
-function mountInside(ctx: PlanContext, m: SpecMount): Step[] {
+/**
+ * The mount point of a mount inside a tmpfs the init mounted before it
+ * (--tmpfs /run with -v x:/run/secrets): the one made in the overlay is
+ * hidden now, so it is made again in the tmpfs, owned by the container's
+ * root (the init is root of its user namespace: uid 0 is that root).
+ */
+function pointsInTmpfs(ctx: PlanContext, m: SpecMount, before: SpecMount[]): Step[] {
+  const tmpfs = before.filter(
+    (o) =>
+      o.type === "tmpfs" &&
+      o.destination !== "/dev" &&
+      m.destination.startsWith(`${o.destination}/`),
+  );
+  const outer = tmpfs.map((o) => o.destination).sort((a, b) => b.length - a.length)[0];
+  if (!outer) return [];
+  const root = { uid: 0, gid: 0 };
+  const parts = m.destination.slice(outer.length + 1).split("/");
+  const steps = parts.map((_, i) =>
+    mkdirIfMissing(`${ctx.rootfs}${outer}/${parts.slice(0, i + 1).join("/")}`, root),
+  );
+  const target = `${ctx.rootfs}${m.destination}`;
+  if (ctx.mountPoints.files.has(target)) steps.splice(-1, 1, touchIfMissing(target, root));
+  return steps;
+}
+
+function mountInside(ctx: PlanContext, m: SpecMount, index: number): Step[] {
+  const steps = mountStepsFor(ctx, m);
+  // Nothing to mount: it came back with the mount setup made it in.
+  if (steps.length === 0) return [];
+  const before = (ctx.spec.mounts ?? []).slice(0, index);
+  return [...pointsInTmpfs(ctx, m, before), ...steps];
+}
+
+function mountStepsFor(ctx: PlanContext, m: SpecMount): Step[] {
   const target = `${ctx.rootfs}${m.destination}`;
   // Made in setup (/dev, binds) and set aside there: back at its turn.
   const unstaged = unstageSteps(ctx, m);
@@ -105,7 +138,7 @@ function sysctlSteps(ctx: PlanContext): Step[] {
 /** The spec's mounts in their order (setup's brought back), sysctls, protected paths, pivot_root. */
 export function childMountSteps(ctx: PlanContext): Step[] {
   return [
-    ...(ctx.spec.mounts ?? []).flatMap((m) => mountInside(ctx, m)),
+    ...(ctx.spec.mounts ?? []).flatMap((m, i) => mountInside(ctx, m, i)),
     ...sysctlSteps(ctx),
     ...protectedPathSteps(ctx),
     {
