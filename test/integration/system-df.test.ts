@@ -7,7 +7,11 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { humanSize } from "../../src/format-size.js";
 import { Store } from "../../src/image/store.js";
-import { type DiskUsageReport, diskUsageReport } from "../../src/runtime/disk-usage.js";
+import {
+  type DiskUsageReport,
+  diskUsageReport,
+  type Totals,
+} from "../../src/runtime/disk-usage.js";
 import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
 import { testEnv } from "../support/testenv.js";
 
@@ -100,12 +104,7 @@ describe("system df / system prune", () => {
     // The summary: Docker's header and rows, the numbers the report holds.
     const table = (await ok(["system", "df"])).trimEnd().split("\n");
     expect(table[0]).toBe("TYPE            TOTAL     ACTIVE    SIZE      RECLAIMABLE");
-    const expectRow = (
-      line: string | undefined,
-      type: string,
-      t: DiskUsageReport["images"],
-      pct = true,
-    ) =>
+    const expectRow = (line: string | undefined, type: string, t: Totals, pct = true) =>
       expect(line?.split(/ {2,}/)).toEqual([
         type,
         String(t.total),
