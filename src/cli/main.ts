@@ -11,6 +11,7 @@ import { registerAuthCommands } from "./auth-commands.js";
 import { registerBuildCommand } from "./build-command.js";
 import { registerContainerCommands } from "./container-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
+import { registerCpCommand } from "./cp-command.js";
 import { registerExecCommands } from "./exec-commands.js";
 import { registerImageCommands } from "./image-commands.js";
 import { registerNetworkCommands } from "./network-commands.js";
@@ -52,6 +53,7 @@ function buildProgram(): Command {
   registerBuildCommand(program);
   registerPushCommand(program);
   registerArchiveCommands(program);
+  registerCpCommand(program);
   registerVolumeCommands(program);
   registerNetworkCommands(program);
   registerRuntimeCommand(program);

@@ -66,9 +66,9 @@ export async function exportContainer(store: Store, nameOrId: string, out: Writa
 }
 
 /** Host ids → container ids (the upper directory under a user namespace). */
-type IdMap = { uid: SpecIdMapping[]; gid: SpecIdMapping[] };
+export type IdMap = { uid: SpecIdMapping[]; gid: SpecIdMapping[] };
 
-class MergedTreeWriter {
+export class MergedTreeWriter {
   private readonly links = new HardLinks();
 
   constructor(private readonly pack: tar.Pack) {}
@@ -80,7 +80,7 @@ class MergedTreeWriter {
    * An entry gone or changed meanwhile is left out, as tar does with a file
    * removed while it runs.
    */
-  async writeEntry(entry: TreeEntry, map?: IdMap): Promise<void> {
+  async writeEntry(entry: TreeEntry, map?: IdMap, name = entry.path): Promise<void> {
     const rel = entry.path;
     const slash = rel.lastIndexOf("/");
     let dirFd: number;
@@ -91,7 +91,7 @@ class MergedTreeWriter {
       throw err;
     }
     try {
-      await this.writeAt(rel, dirFd, rel.slice(slash + 1), map);
+      await this.writeAt(name, dirFd, rel.slice(slash + 1), map);
     } finally {
       closeSync(dirFd);
     }
