@@ -51,7 +51,7 @@ export async function containerFs(store: Store, c: ContainerView): Promise<Conta
   const uid = spec.linux.uidMappings;
   const gid = spec.linux.gidMappings;
   const map = uid?.length && gid?.length ? { uid, gid } : undefined;
-  if (c.status === "running" && c.pid) {
+  if (c.running && c.pid) {
     const root = `/proc/${c.pid}/root`;
     return {
       name: c.name,
