@@ -58,12 +58,13 @@ async function stopped(name: string, script: string) {
 }
 
 /** A running container (sleeping) whose filesystem `script` prepared. */
-async function running(name: string, script: string) {
+async function running(name: string, script: string, flags: string[] = []) {
   await ok([
     "run",
     "-d",
     "--name",
     name,
+    ...flags,
     IMAGE,
     "sh",
     "-c",
@@ -211,6 +212,65 @@ describe.each([
     expect(r2.code).toBe(1);
     expect(oneLineError(r2)).toContain("Could not find the file /no/such/dir in container");
   });
+});
+
+test("a stopped container: what it deleted from the image is replaced, not merged back (whiteouts, opaque directories)", async () => {
+  await stopped("cp-whiteouts", "rm /etc/os-release && rm -rf /home");
+  writeFileSync(local("os-release"), "NAME=copied\n");
+  mkdirSync(local("home", "new"), { recursive: true });
+  await ok(["cp", local("os-release"), "cp-whiteouts:/etc/os-release"]);
+  await ok(["cp", local("home"), "cp-whiteouts:/home"]);
+  // The image's /home/app stays deleted: only what was copied is there.
+  expect(await inContainer("cp-whiteouts", "cat /etc/os-release && ls /home")).toBe(
+    "NAME=copied\nnew\n",
+  );
+});
+
+test("a running container: copied through its volume, as Docker does", async () => {
+  const vol = `cp-vol-${process.pid}`;
+  await running("cp-volume", "true", ["-v", `${vol}:/vol`]);
+  try {
+    writeFileSync(local("to-volume"), "in the volume\n");
+    await ok(["cp", local("to-volume"), "cp-volume:/vol/"]);
+    expect(await inContainer("cp-volume", "cat /vol/to-volume && stat -c %u /vol/to-volume")).toBe(
+      "in the volume\n0\n",
+    );
+    await ok(["exec", "cp-volume", "sh", "-c", "echo from the volume > /vol/out"]);
+    await ok(["cp", "cp-volume:/vol/out", local("from-volume")]);
+    expect(readFileSync(local("from-volume"), "utf8")).toBe("from the volume\n");
+  } finally {
+    await box.run(["rm", "-f", "cp-volume"]);
+    await box.run(["volume", "rm", vol]);
+  }
+});
+
+test("CVE-2019-14271 (tar-slip): a tar on stdin cannot write through a link it makes, nor climb out with ..", async () => {
+  await running("cp-slip", "true");
+  const before = { text: readFileSync("/etc/shadow"), mtime: statSync("/etc/shadow").mtimeMs };
+  const attempt = async (entries: (p: tar.Pack) => void) => {
+    const pack = tar.pack();
+    entries(pack);
+    pack.finalize();
+    const chunks: Buffer[] = [];
+    for await (const chunk of pack) chunks.push(chunk as Buffer);
+    return cpRaw(["-", "cp-slip:/tmp"], Buffer.concat(chunks));
+  };
+  const viaLink = await attempt((p) => {
+    p.entry({ name: "hostetc", type: "symlink", linkname: "/../../../../etc" });
+    p.entry({ name: "hostetc/shadow", mode: 0o644 }, "pwned\n");
+  });
+  expect(viaLink.status).toBe(1);
+  expect(viaLink.stderr.toString()).toMatch(
+    /^minibox: cannot write \/tmp\/hostetc\/shadow in container cp-slip: a (symlink|non-directory) on the way/,
+  );
+  const climbing = await attempt((p) => {
+    p.entry({ name: "../../../../../../etc/shadow", mode: 0o644 }, "pwned\n");
+  });
+  expect(climbing.status).toBe(1);
+  expect(climbing.stderr.toString()).toContain("leaves the destination");
+  expect(readFileSync("/etc/shadow")).toEqual(before.text);
+  expect(statSync("/etc/shadow").mtimeMs).toBe(before.mtime);
+  expect(await inContainer("cp-slip", "cat /etc/shadow 2>&1; true")).not.toContain("pwned");
 });
 
 test("bad input: no container named, or two", async () => {

@@ -95,6 +95,7 @@ export async function copyToContainer(
   const cfs = await containerFs(store, await findContainer(store.root, container));
   const dest = resolveInContainer(cfs, destPath, true);
   const owner = containerOwner(cfs.map, opts.archive);
+  const creator = containerOwner(cfs.map, false)(0, 0);
   const describe = (parts: string[]) => `/${parts.join("/")} in container ${cfs.name}`;
   if (srcPath === "-") {
     if (!dest.found) throw notFound(destPath, cfs.name);
@@ -108,6 +109,7 @@ export async function copyToContainer(
       root: cfs.writable,
       dir: dest.parts,
       owner,
+      creator,
       isUpper: cfs.isUpper,
       describe,
     });
@@ -121,7 +123,15 @@ export async function copyToContainer(
     (p) => `${p} in container ${cfs.name}`,
   );
   ensureUpperDirs(cfs, dir);
-  await pipeInto(src, { root: cfs.writable, dir, rename, owner, isUpper: cfs.isUpper, describe });
+  await pipeInto(src, {
+    root: cfs.writable,
+    dir,
+    rename,
+    owner,
+    creator,
+    isUpper: cfs.isUpper,
+    describe,
+  });
 }
 
 /** Docker's rules (see the top of this file): the directory to unpack into and the first name's replacement. */

@@ -14,7 +14,7 @@ import type { Readable } from "node:stream";
 import tar from "tar-stream";
 import { MiniboxError } from "../../errors.js";
 import { atFd, openDirAt } from "../../sys/beneath.js";
-import { lsetxattr, mknod } from "../../sys/libc.js";
+import { lsetxattr, mknod, withFsIds } from "../../sys/libc.js";
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY, O_DIRECTORY } = fs.constants;
 
@@ -29,6 +29,12 @@ export interface UnpackTarget {
   owner: (uid: number, gid: number) => [number, number] | undefined;
   /** An overlay upper directory: a whiteout where we write is removed, a directory put there made opaque. */
   isUpper: boolean;
+  /**
+   * Host ids to create entries as where host root cannot (an idmapped
+   * volume of a user-namespaced container refuses creators outside its map):
+   * the container root's. Their owner is set afterwards either way.
+   */
+  creator?: [number, number];
   /** For messages. */
   describe: (parts: string[]) => string;
 }
@@ -77,12 +83,18 @@ function entryParts(header: Header, t: UnpackTarget): string[] | undefined {
 }
 
 /** The directory `parts` under `root`, never through a symlink; missing ones made (0755) when `create`. */
-export function openTreeDir(root: string, parts: string[], create: boolean): number {
+export function openTreeDir(
+  root: string,
+  parts: string[],
+  create: boolean,
+  creator?: [number, number],
+): number {
   let fd = fs.openSync(root, O_RDONLY | O_DIRECTORY);
   try {
     for (const part of parts) {
       if (create && !fs.lstatSync(atFd(fd, part), { throwIfNoEntry: false })) {
-        fs.mkdirSync(atFd(fd, part), 0o755);
+        const at = atFd(fd, part);
+        creating(creator, () => fs.mkdirSync(at, 0o755));
       }
       const next = openDirAt(fd, part);
       fs.closeSync(fd);
@@ -105,7 +117,7 @@ async function writeEntry(
   const name = parts[parts.length - 1] as string;
   let dirFd: number;
   try {
-    dirFd = openTreeDir(t.root, parts.slice(0, -1), true);
+    dirFd = openTreeDir(t.root, parts.slice(0, -1), true, t.creator);
   } catch (err) {
     throw new MiniboxError(
       `cannot write ${t.describe(parts)}: ${describeErr(err)} on the way (a symlink is never followed there)`,
@@ -130,7 +142,7 @@ async function writeEntry(
     const owner = t.owner(h.uid ?? 0, h.gid ?? 0);
     switch (h.type) {
       case "directory": {
-        if (!existing || wasWhiteout) fs.mkdirSync(at, 0o700);
+        if (!existing || wasWhiteout) creating(t.creator, () => fs.mkdirSync(at, 0o700));
         // Under a whiteout, the lower layers' directory must stay hidden.
         if (wasWhiteout) lsetxattr(at, "trusted.overlay.opaque", Buffer.from("y"));
         const fd = fs.openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
@@ -145,7 +157,9 @@ async function writeEntry(
       }
       case "file":
       case "contiguous-file": {
-        const fd = fs.openSync(at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        const fd = creating(t.creator, () =>
+          fs.openSync(at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600),
+        );
         try {
           for await (const chunk of body) fs.writeSync(fd, chunk as Buffer);
           if (owner) fs.fchownSync(fd, owner[0], owner[1]);
@@ -157,7 +171,7 @@ async function writeEntry(
         return;
       }
       case "symlink":
-        fs.symlinkSync(h.linkname ?? "", at);
+        creating(t.creator, () => fs.symlinkSync(h.linkname ?? "", at));
         break;
       case "link": {
         const targetParts = entryParts({ ...h, name: h.linkname ?? "" }, t);
@@ -165,7 +179,8 @@ async function writeEntry(
           throw new MiniboxError(`a hard link to the destination directory itself: ${h.name}`);
         const fromFd = openTreeDir(t.root, targetParts.slice(0, -1), false);
         try {
-          fs.linkSync(atFd(fromFd, targetParts[targetParts.length - 1] as string), at);
+          const from = atFd(fromFd, targetParts[targetParts.length - 1] as string);
+          creating(t.creator, () => fs.linkSync(from, at));
         } finally {
           fs.closeSync(fromFd);
         }
@@ -176,7 +191,7 @@ async function writeEntry(
       case "fifo": {
         const type =
           h.type === "fifo" ? 0o010000 : h.type === "character-device" ? 0o020000 : 0o060000;
-        mknod(at, type | mode, h.devmajor ?? 0, h.devminor ?? 0);
+        creating(t.creator, () => mknod(at, type | mode, h.devmajor ?? 0, h.devminor ?? 0));
         break;
       }
       default:
@@ -186,6 +201,16 @@ async function writeEntry(
     fs.lutimesSync(at, mtime, mtime);
   } finally {
     fs.closeSync(dirFd);
+  }
+}
+
+/** `create` as host root; again as `creator` where an idmapped mount refuses root (EOVERFLOW). */
+function creating<T>(creator: [number, number] | undefined, create: () => T): T {
+  try {
+    return create();
+  } catch (err) {
+    if (!creator || (err as NodeJS.ErrnoException).code !== "EOVERFLOW") throw err;
+    return withFsIds(creator[0], creator[1], create);
   }
 }
 
