@@ -95,6 +95,8 @@ export function openTreeDir(
       if (create && !fs.lstatSync(atFd(fd, part), { throwIfNoEntry: false })) {
         const at = atFd(fd, part);
         creating(creator, () => fs.mkdirSync(at, 0o755));
+        // A directory the tar did not list: the container root's, as Docker makes it.
+        if (creator) fs.lchownSync(at, creator[0], creator[1]);
       }
       const next = openDirAt(fd, part);
       fs.closeSync(fd);
@@ -125,83 +127,114 @@ async function writeEntry(
   }
   try {
     const at = atFd(dirFd, name);
-    const existing = fs.lstatSync(at, { throwIfNoEntry: false });
-    let wasWhiteout = false;
-    if (existing && t.isUpper && existing.isCharacterDevice() && existing.rdev === 0) {
-      fs.unlinkSync(at);
-      wasWhiteout = true;
-    } else if (existing && h.type === "directory" && !existing.isDirectory()) {
-      throw new MiniboxError(`cannot overwrite non-directory ${t.describe(parts)} with directory`);
-    } else if (existing && h.type !== "directory" && existing.isDirectory()) {
-      throw new MiniboxError(`cannot overwrite directory ${t.describe(parts)} with non-directory`);
-    } else if (existing && h.type !== "directory") {
-      fs.unlinkSync(at);
+    const way = clearTheWay(t, parts, at, h.type === "directory");
+    const meta = {
+      mode: (h.mode ?? 0o644) & 0o7777,
+      mtime: h.mtime ?? new Date(),
+      owner: t.owner(h.uid ?? 0, h.gid ?? 0),
+    };
+    if (h.type === "directory") {
+      makeDir(t, at, way, meta);
+      dirTimes.push({ parts, mtime: meta.mtime });
+    } else if (h.type === "file" || h.type === "contiguous-file") {
+      await writeFile(t, at, body, meta);
+    } else if (h.type === "link") {
+      hardLink(t, at, h);
+    } else if (makeSpecial(t, at, h, meta.mode)) {
+      if (meta.owner) fs.lchownSync(at, meta.owner[0], meta.owner[1]);
+      fs.lutimesSync(at, meta.mtime, meta.mtime);
     }
-    const mode = (h.mode ?? 0o644) & 0o7777;
-    const mtime = h.mtime ?? new Date();
-    const owner = t.owner(h.uid ?? 0, h.gid ?? 0);
-    switch (h.type) {
-      case "directory": {
-        if (!existing || wasWhiteout) creating(t.creator, () => fs.mkdirSync(at, 0o700));
-        // Under a whiteout, the lower layers' directory must stay hidden.
-        if (wasWhiteout) lsetxattr(at, "trusted.overlay.opaque", Buffer.from("y"));
-        const fd = fs.openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-        try {
-          if (owner) fs.fchownSync(fd, owner[0], owner[1]);
-          fs.fchmodSync(fd, mode);
-        } finally {
-          fs.closeSync(fd);
-        }
-        dirTimes.push({ parts, mtime });
-        return;
-      }
-      case "file":
-      case "contiguous-file": {
-        const fd = creating(t.creator, () =>
-          fs.openSync(at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600),
-        );
-        try {
-          for await (const chunk of body) fs.writeSync(fd, chunk as Buffer);
-          if (owner) fs.fchownSync(fd, owner[0], owner[1]);
-          fs.fchmodSync(fd, mode); // after chown, which clears setuid bits
-          fs.futimesSync(fd, mtime, mtime);
-        } finally {
-          fs.closeSync(fd);
-        }
-        return;
-      }
-      case "symlink":
-        creating(t.creator, () => fs.symlinkSync(h.linkname ?? "", at));
-        break;
-      case "link": {
-        const targetParts = entryParts({ ...h, name: h.linkname ?? "" }, t);
-        if (!targetParts)
-          throw new MiniboxError(`a hard link to the destination directory itself: ${h.name}`);
-        const fromFd = openTreeDir(t.root, targetParts.slice(0, -1), false);
-        try {
-          const from = atFd(fromFd, targetParts[targetParts.length - 1] as string);
-          creating(t.creator, () => fs.linkSync(from, at));
-        } finally {
-          fs.closeSync(fromFd);
-        }
-        return;
-      }
-      case "character-device":
-      case "block-device":
-      case "fifo": {
-        const type =
-          h.type === "fifo" ? 0o010000 : h.type === "character-device" ? 0o020000 : 0o060000;
-        creating(t.creator, () => mknod(at, type | mode, h.devmajor ?? 0, h.devminor ?? 0));
-        break;
-      }
-      default:
-        return; // pax/GNU bookkeeping entries tar-stream did not fold in
-    }
-    if (owner) fs.lchownSync(at, owner[0], owner[1]);
-    fs.lutimesSync(at, mtime, mtime);
   } finally {
     fs.closeSync(dirFd);
   }
+}
+
+interface Meta {
+  mode: number;
+  mtime: Date;
+  owner?: [number, number];
+}
+
+/**
+ * What is at `at` now: a non-directory is removed for the new entry, a
+ * directory kept for a directory (merged, as Docker does); a whiteout in
+ * an upper directory removed (`wasWhiteout`). A mismatch is Docker's error.
+ */
+function clearTheWay(t: UnpackTarget, parts: string[], at: string, isDir: boolean) {
+  const existing = fs.lstatSync(at, { throwIfNoEntry: false });
+  if (!existing) return { exists: false, wasWhiteout: false };
+  if (t.isUpper && existing.isCharacterDevice() && existing.rdev === 0) {
+    fs.unlinkSync(at);
+    return { exists: false, wasWhiteout: true };
+  }
+  if (isDir && !existing.isDirectory()) {
+    throw new MiniboxError(`cannot overwrite non-directory ${t.describe(parts)} with directory`);
+  }
+  if (!isDir && existing.isDirectory()) {
+    throw new MiniboxError(`cannot overwrite directory ${t.describe(parts)} with non-directory`);
+  }
+  if (!isDir) fs.unlinkSync(at);
+  return { exists: isDir, wasWhiteout: false };
+}
+
+function makeDir(
+  t: UnpackTarget,
+  at: string,
+  way: { exists: boolean; wasWhiteout: boolean },
+  meta: Meta,
+) {
+  if (!way.exists) creating(t.creator, () => fs.mkdirSync(at, 0o700));
+  // Under a whiteout, the lower layers' directory must stay hidden.
+  if (way.wasWhiteout) lsetxattr(at, "trusted.overlay.opaque", Buffer.from("y"));
+  const fd = fs.openSync(at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+  try {
+    if (meta.owner) fs.fchownSync(fd, meta.owner[0], meta.owner[1]);
+    fs.fchmodSync(fd, meta.mode);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function writeFile(t: UnpackTarget, at: string, body: Readable, meta: Meta) {
+  const fd = creating(t.creator, () =>
+    fs.openSync(at, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600),
+  );
+  try {
+    for await (const chunk of body) fs.writeSync(fd, chunk as Buffer);
+    if (meta.owner) fs.fchownSync(fd, meta.owner[0], meta.owner[1]);
+    fs.fchmodSync(fd, meta.mode); // after chown, which clears setuid bits
+    fs.futimesSync(fd, meta.mtime, meta.mtime);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** A hard link to an earlier entry of the same tar, reached like any other path in the tree. */
+function hardLink(t: UnpackTarget, at: string, h: Header) {
+  const targetParts = entryParts({ ...h, name: h.linkname ?? "" }, t);
+  if (!targetParts)
+    throw new MiniboxError(`a hard link to the destination directory itself: ${h.name}`);
+  const fromFd = openTreeDir(t.root, targetParts.slice(0, -1), false);
+  try {
+    const from = atFd(fromFd, targetParts[targetParts.length - 1] as string);
+    creating(t.creator, () => fs.linkSync(from, at));
+  } finally {
+    fs.closeSync(fromFd);
+  }
+}
+
+/** A symlink, device node or FIFO; false for a header that is none (pax/GNU bookkeeping). */
+function makeSpecial(t: UnpackTarget, at: string, h: Header, mode: number): boolean {
+  if (h.type === "symlink") {
+    creating(t.creator, () => fs.symlinkSync(h.linkname ?? "", at));
+    return true;
+  }
+  const type = { fifo: 0o010000, "character-device": 0o020000, "block-device": 0o060000 }[
+    h.type as string
+  ];
+  if (type === undefined) return false;
+  creating(t.creator, () => mknod(at, type | mode, h.devmajor ?? 0, h.devminor ?? 0));
+  return true;
 }
 
 /** `create` as host root; again as `creator` where an idmapped mount refuses root (EOVERFLOW). */
