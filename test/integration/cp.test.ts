@@ -54,7 +54,7 @@ async function ok(args: string[], input?: string) {
  */
 async function stopped(name: string, script: string) {
   const cmd = `if [ -e /check ]; then echo ==check==; sh /check; rm /check; else ${script}; fi`;
-  await ok(["run", "--name", name, IMAGE, "sh", "-c", cmd]);
+  await ok(["run", "--name", name, "--network", "none", IMAGE, "sh", "-c", cmd]);
 }
 
 /** A running container (sleeping) whose filesystem `script` prepared. */
@@ -64,6 +64,8 @@ async function running(name: string, script: string, flags: string[] = []) {
     "-d",
     "--name",
     name,
+    "--network",
+    "none",
     ...flags,
     IMAGE,
     "sh",
@@ -271,6 +273,41 @@ test("CVE-2019-14271 (tar-slip): a tar on stdin cannot write through a link it m
   expect(readFileSync("/etc/shadow")).toEqual(before.text);
   expect(statSync("/etc/shadow").mtimeMs).toBe(before.mtime);
   expect(await inContainer("cp-slip", "cat /etc/shadow 2>&1; true")).not.toContain("pwned");
+});
+
+test("CVE-2018-15664: a container swapping its directory for a symlink to the host while cp runs, both ways", async () => {
+  // The race docker cp lost: /swap keeps being exchanged for a link to a host
+  // directory holding a file of the same name and size as the container's.
+  const hostDir = mkdtempSync(path.join(tmpdir(), "minibox-cp-hostdir-"));
+  try {
+    const secret = "HOST-SECRET-0123456789";
+    const mine = "CONTAINER-OWN-01234567";
+    writeFileSync(path.join(hostDir, "own"), secret);
+    const before = statSync(path.join(hostDir, "own")).mtimeMs;
+    await running(
+      "cp-swapper",
+      `mkdir /swap && printf %s ${mine} > /swap/own && { (while :; do mv /swap /swap.d; ln -s ${hostDir} /swap; usleep 2000; rm /swap; mv /swap.d /swap; usleep 20000; done) & }`,
+    );
+    writeFileSync(local("race-payload"), "pwned\n");
+    for (let i = 0; i < 20; i++) {
+      const out = await box.run(["cp", "cp-swapper:/swap/own", local(`race-${i}`)]);
+      if (out.code === 0) {
+        expect(readFileSync(local(`race-${i}`), "utf8")).toBe(mine);
+      } else {
+        // Refused when it caught the link: "Could not find…" or "…changed while it was copied".
+        expect(oneLineError(out)).toMatch(
+          /^minibox: (Could not find the file|.* changed while it was copied)/,
+        );
+      }
+      await box.run(["cp", local("race-payload"), "cp-swapper:/swap/"]);
+    }
+    expect(readFileSync(path.join(hostDir, "own"), "utf8")).toBe(secret);
+    expect(statSync(path.join(hostDir, "own")).mtimeMs).toBe(before);
+    expect(spawnSync("ls", [hostDir]).stdout.toString()).toBe("own\n");
+  } finally {
+    await box.run(["rm", "-f", "cp-swapper"]);
+    rmSync(hostDir, { recursive: true, force: true });
+  }
 });
 
 test("bad input: no container named, or two", async () => {

@@ -50,6 +50,8 @@ interface Source {
   rel: string;
   name: string;
   isDir: boolean;
+  /** For messages: the path as the user wrote it, and where. */
+  label: string;
   /** Ids of entries in `mappedLayer` are host ids, shown as the container's. */
   map?: IdMap;
   mappedLayer?: string;
@@ -77,6 +79,7 @@ export async function copyFromContainer(
     rel: r.parts.join("/"),
     name: contentsOnly || r.parts.length === 0 ? "." : (r.parts[r.parts.length - 1] as string),
     isDir,
+    label: `${srcPath} in container ${cfs.name}`,
     map: cfs.map,
     mappedLayer: cfs.mappedLayer,
   };
@@ -166,12 +169,13 @@ function hostSource(path: string, followLink: boolean): Source {
   if (contentsOnly && !st.isDirectory()) throw new MiniboxError(`${path} is not a directory`);
   if (st.isDirectory() || followLink) abs = fs.realpathSync(abs);
   if (contentsOnly || abs === "/")
-    return { layers: [{ dir: abs }], rel: "", name: ".", isDir: true };
+    return { layers: [{ dir: abs }], rel: "", name: ".", isDir: true, label: path };
   return {
     layers: [{ dir: dirname(abs) }],
     rel: basename(abs),
     name: basename(abs),
     isDir: st.isDirectory(),
+    label: path,
   };
 }
 
@@ -203,8 +207,13 @@ async function packTo(src: Source, out: Writable): Promise<void> {
     for (const e of entries) {
       const below = src.rel === "" ? e.path : e.path.slice(src.rel.length + 1);
       const name = e.path === src.rel ? src.name : `${src.name}/${below}`;
-      await writer.writeEntry(e, e.layerDir === src.mappedLayer ? src.map : undefined, name);
+      const map = e.layerDir === src.mappedLayer ? src.map : undefined;
+      const written = await writer.writeEntry(e, map, name);
+      // The source itself gone or swapped for a link while we read (CVE-2018-15664's race): refused, not an empty copy.
+      if (!written && e.path === src.rel)
+        throw new MiniboxError(`${src.label} changed while it was copied`);
     }
+    if (entries.length === 0) throw new MiniboxError(`${src.label} changed while it was copied`);
   };
   await streamTar(pack, write, out);
 }
