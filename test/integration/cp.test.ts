@@ -240,6 +240,13 @@ test("a running container: copied through its volume, as Docker does", async () 
     await ok(["exec", "cp-volume", "sh", "-c", "echo from the volume > /vol/out"]);
     await ok(["cp", "cp-volume:/vol/out", local("from-volume")]);
     expect(readFileSync(local("from-volume"), "utf8")).toBe("from the volume\n");
+    // Stopped, its volume is not mounted: refused, rather than written where the volume hides it.
+    await ok(["stop", "-t", "1", "cp-volume"]);
+    const refused = await box.run(["cp", local("to-volume"), "cp-volume:/vol/again"]);
+    expect(refused.code).toBe(1);
+    expect(oneLineError(refused)).toContain(
+      "is in its mount /vol, which is there only while it runs",
+    );
   } finally {
     await box.run(["rm", "-f", "cp-volume"]);
     await box.run(["volume", "rm", vol]);

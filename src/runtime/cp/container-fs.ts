@@ -42,6 +42,8 @@ export interface ContainerFs {
   map?: IdMap;
   /** The layer directory whose owners are host ids (shifted), to be mapped back. */
   mappedLayer?: string;
+  /** A stopped container's volume and bind destinations: not mounted, so not reachable. */
+  unmounted?: string[];
 }
 
 export async function containerFs(store: Store, c: ContainerView): Promise<ContainerFs> {
@@ -76,7 +78,26 @@ export async function containerFs(store: Store, c: ContainerView): Promise<Conta
     isUpper: true,
     map,
     mappedLayer: upper,
+    unmounted: (c.mounts ?? []).map((m) => m.Destination),
   };
+}
+
+/**
+ * Refuse a path in a stopped container's volume or bind mount: nothing is
+ * mounted, so the upper directory's copy of that path is what the mount
+ * hides; a copy there would be silently invisible once it runs.
+ */
+export function checkMounted(fs: ContainerFs, parts: string[], path: string): void {
+  const at = `/${parts.join("/")}`;
+  for (const dest of fs.unmounted ?? []) {
+    const d = dest.replace(/\/+$/, "");
+    if (at === d || at.startsWith(`${d}/`)) {
+      throw new MiniboxError(
+        `${path} in container ${fs.name} is in its mount ${d}, which is there only while it runs`,
+        "start the container first, or copy to or from the volume's directory",
+      );
+    }
+  }
 }
 
 /** The entry visible at `parts` (whose leading directories are resolved), and the layer it is in. */

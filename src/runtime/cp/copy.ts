@@ -30,6 +30,7 @@ import { findContainer } from "../lifecycle.js";
 import type { SpecIdMapping } from "../spec.js";
 import {
   type ContainerFs,
+  checkMounted,
   containerFs,
   lstatMerged,
   notFound,
@@ -69,6 +70,7 @@ export async function copyFromContainer(
   const contentsOnly = /(^|\/)\.$/.test(srcPath);
   const follow = opts.followLink || srcPath.endsWith("/") || contentsOnly;
   const r = resolveInContainer(cfs, srcPath, follow);
+  checkMounted(cfs, r.parts, srcPath);
   if (!r.found) throw notFound(srcPath, cfs.name);
   const isDir = r.found.stat.isDirectory();
   if ((srcPath.endsWith("/") || contentsOnly) && !isDir) {
@@ -97,6 +99,7 @@ export async function copyToContainer(
 ): Promise<void> {
   const cfs = await containerFs(store, await findContainer(store.root, container));
   const dest = resolveInContainer(cfs, destPath, true);
+  checkMounted(cfs, dest.parts, destPath);
   const owner = containerOwner(cfs.map, opts.archive);
   const creator = containerOwner(cfs.map, false)(0, 0);
   const describe = (parts: string[]) => `/${parts.join("/")} in container ${cfs.name}`;
