@@ -2,7 +2,8 @@
  * A container's filesystem as `cp` reads and writes it, and paths resolved
  * inside it (CVE-2018-15664, CVE-2019-14271).
  *
- * - A running container: its init's `/proc/PID/root`, the live tree in its
+ * - A running container: its init's `/proc/PID/root` (opened once, see
+ *   containerRoot), the live tree in its
  *   own mount namespace, so volumes and bind mounts are copied through as
  *   Docker does. Node cannot enter a mount namespace (setns moves one
  *   thread), but a path under `/proc/PID/root` is resolved in that
@@ -19,7 +20,15 @@
  * with O_NOFOLLOW from the root (src/sys/beneath.ts), so a directory swapped
  * for a link meanwhile fails the copy instead of leaving the container.
  */
-import { lstatSync, readlinkSync, type Stats } from "node:fs";
+import {
+  closeSync,
+  constants,
+  lstatSync,
+  openSync,
+  readlinkSync,
+  type Stats,
+  statSync,
+} from "node:fs";
 import { join } from "node:path";
 import { MiniboxError } from "../../errors.js";
 import { imageLayerDirs, isOpaque, type LayerDir } from "../../image/image-tree.js";
@@ -54,7 +63,7 @@ export async function containerFs(store: Store, c: ContainerView): Promise<Conta
   const gid = spec.linux.gidMappings;
   const map = uid?.length && gid?.length ? { uid, gid } : undefined;
   if (c.running && c.pid) {
-    const root = `/proc/${c.pid}/root`;
+    const root = containerRoot(c.pid, c.name);
     return {
       name: c.name,
       layers: [{ dir: root }],
@@ -98,6 +107,23 @@ export function checkMounted(fs: ContainerFs, parts: string[], path: string): vo
       );
     }
   }
+}
+
+/**
+ * The running container's root, opened once through its init's
+ * /proc/PID/root and named by our descriptor from then on: if the init
+ * exits and its PID is reused, every later path still lands in the tree
+ * we opened. A PID already reused by a host process (same mount namespace
+ * as ours) is refused, not taken for the container.
+ */
+function containerRoot(pid: number, name: string): string {
+  const fd = openSync(`/proc/${pid}/root`, constants.O_RDONLY | constants.O_DIRECTORY);
+  const ns = (path: string) => statSync(path).ino;
+  if (ns(`/proc/${pid}/ns/mnt`) === ns("/proc/self/ns/mnt")) {
+    closeSync(fd);
+    throw new MiniboxError(`container ${name} is not running anymore`);
+  }
+  return `/proc/self/fd/${fd}`; // kept open until minibox exits: one cp per process
 }
 
 /** The entry visible at `parts` (whose leading directories are resolved), and the layer it is in. */
