@@ -12,6 +12,7 @@ import { registerBuildCommand } from "./build-command.js";
 import { registerCommitCommands } from "./commit-commands.js";
 import { registerContainerCommands } from "./container-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
+import { registerCpCommand } from "./cp-command.js";
 import { registerExecCommands } from "./exec-commands.js";
 import { registerImageCommands } from "./image-commands.js";
 import { registerNetworkCommands } from "./network-commands.js";
@@ -54,6 +55,7 @@ function buildProgram(): Command {
   registerBuildCommand(program);
   registerPushCommand(program);
   registerArchiveCommands(program);
+  registerCpCommand(program);
   registerVolumeCommands(program);
   registerNetworkCommands(program);
   registerCommitCommands(program);

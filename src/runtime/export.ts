@@ -66,9 +66,9 @@ export async function exportContainer(store: Store, nameOrId: string, out: Writa
 }
 
 /** Host ids → container ids (the upper directory under a user namespace). */
-type IdMap = { uid: SpecIdMapping[]; gid: SpecIdMapping[] };
+export type IdMap = { uid: SpecIdMapping[]; gid: SpecIdMapping[] };
 
-class MergedTreeWriter {
+export class MergedTreeWriter {
   private readonly links = new HardLinks();
 
   constructor(private readonly pack: tar.Pack) {}
@@ -78,37 +78,43 @@ class MergedTreeWriter {
    * following links (a running container may have swapped a directory on
    * its path for a symlink to the host since it was listed: CVE-2018-15664).
    * An entry gone or changed meanwhile is left out, as tar does with a file
-   * removed while it runs.
+   * removed while it runs. Whether it was written.
    */
-  async writeEntry(entry: TreeEntry, map?: IdMap): Promise<void> {
+  async writeEntry(entry: TreeEntry, map?: IdMap, name = entry.path): Promise<boolean> {
     const rel = entry.path;
     const slash = rel.lastIndexOf("/");
     let dirFd: number;
     try {
       dirFd = openDirBeneath(entry.layerDir, slash < 0 ? "" : rel.slice(0, slash));
     } catch (err) {
-      if (isPathChanged(err)) return;
+      if (isPathChanged(err)) return false;
       throw err;
     }
     try {
-      await this.writeAt(rel, dirFd, rel.slice(slash + 1), map);
+      return await this.writeAt(name, dirFd, rel.slice(slash + 1), map);
     } finally {
       closeSync(dirFd);
     }
   }
 
-  private async writeAt(rel: string, dirFd: number, name: string, map?: IdMap): Promise<void> {
+  private async writeAt(rel: string, dirFd: number, name: string, map?: IdMap): Promise<boolean> {
     const found = await this.headerAt(rel, dirFd, name, map);
-    if (!found) return;
+    if (!found) return false;
     const { header, stat } = found;
     const first = this.links.earlierName(rel, stat);
-    if (first !== undefined)
-      return addEntry(this.pack, { ...header, type: "link", linkname: first });
-    if (!stat.isFile()) return addEntry(this.pack, header);
+    if (first !== undefined) {
+      await addEntry(this.pack, { ...header, type: "link", linkname: first });
+      return true;
+    }
+    if (!stat.isFile()) {
+      await addEntry(this.pack, header);
+      return true;
+    }
     const fd = openFileAt(dirFd, name, stat);
-    if (fd === undefined) return; // replaced since the lstat
+    if (fd === undefined) return false; // replaced since the lstat
     try {
       await addFileEntryFromFd(this.pack, header, fd, stat.size);
+      return true;
     } finally {
       closeSync(fd);
     }

@@ -22,6 +22,8 @@ interface Libc {
   lgetxattr: Fn;
   llistxattr: Fn;
   strerror: Fn;
+  setfsuid: Fn;
+  setfsgid: Fn;
 }
 
 let bound: Libc | undefined;
@@ -47,6 +49,8 @@ function libc(): Libc {
     ),
     llistxattr: lib.func("intptr_t llistxattr(const char *path, _Out_ void *list, size_t size)"),
     strerror: lib.func("const char *strerror(int errnum)"),
+    setfsuid: lib.func("int setfsuid(uint32_t fsuid)"),
+    setfsgid: lib.func("int setfsgid(uint32_t fsgid)"),
   };
   return bound;
 }
@@ -119,4 +123,24 @@ export function llistxattr(path: string): string[] {
     .toString("utf8")
     .split("\0")
     .filter((s) => s.length > 0);
+}
+
+/**
+ * Run `fn` (synchronous file calls only) with the calling thread's
+ * filesystem ids set to uid/gid, then back to the previous ones.
+ * setfsuid(2) is per thread and Node's synchronous fs calls run on the
+ * main thread, so nothing else minibox does meanwhile is affected. Used to
+ * create files through an idmapped mount, which refuses a creator whose
+ * ids its map does not hold (EOVERFLOW): host root, for one.
+ */
+export function withFsIds<T>(uid: number, gid: number, fn: () => T): T {
+  const c = libc();
+  const oldGid = c.setfsgid(gid) as number;
+  const oldUid = c.setfsuid(uid) as number;
+  try {
+    return fn();
+  } finally {
+    c.setfsuid(oldUid);
+    c.setfsgid(oldGid);
+  }
 }
