@@ -501,8 +501,10 @@ export function splitWords(text: string, unterminated: () => never): string[] {
   for (let i = 0; i < text.length; i++) {
     const c = text[i] as string;
     if (c === "'" || c === '"') {
-      const end = text.indexOf(c, i + 1);
-      if (end < 0) unterminated();
+      let end = i + 1;
+      // In double quotes a backslash escapes the next character (\" included).
+      while (end < text.length && text[end] !== c) end += c === '"' && text[end] === "\\" ? 2 : 1;
+      if (end >= text.length) unterminated();
       let part = text.slice(i + 1, end);
       if (c === '"') part = part.replace(/\\(["\\$`])/g, "$1");
       word += part;

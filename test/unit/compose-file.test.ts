@@ -1,0 +1,135 @@
+// Compose files: interpolation, .env, line-numbered validation errors, dependency order.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { interpolate } from "../../src/compose/interpolate.js";
+import { loadProject, normaliseProjectName } from "../../src/compose/load.js";
+import { resolveProject, splitWords } from "../../src/compose/model.js";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function project(yaml: string, files: Record<string, string> = {}, env: Record<string, string> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "My Proj."));
+  dirs.push(dir);
+  writeFileSync(join(dir, "compose.yaml"), yaml);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return resolveProject(loadProject(undefined, undefined, env, dir));
+}
+
+function error(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    return (err as Error).message;
+  }
+  throw new Error("no error");
+}
+
+describe("interpolate", () => {
+  const vars = { A: "a", EMPTY: "" };
+  it.each([
+    ["$A ${A}", "a a"],
+    ["${B:-x}", "x"],
+    ["${EMPTY:-x}", "x"],
+    ["${EMPTY-x}", ""],
+    ["${B-x}", "x"],
+    ["${A:+set}", "set"],
+    ["$$A", "$A"],
+    ["${B:-${A}b}", "ab"],
+    ["cost 5$", "cost 5$"],
+  ])("%s → %s", (text, want) => {
+    expect(interpolate(text, vars, "f")).toBe(want);
+  });
+  it("${VAR:?err} names the variable", () => {
+    expect(error(() => interpolate("${NOPE:?set NOPE first}", vars, "compose.yaml:3: x"))).toBe(
+      "compose.yaml:3: x: required variable NOPE is missing a value: set NOPE first",
+    );
+  });
+});
+
+describe("compose file", () => {
+  it("takes the project name from the directory, normalised", () => {
+    expect(normaliseProjectName("My Proj.x_Y-1")).toBe("myprojx_y-1");
+  });
+
+  it("reads .env, the environment winning over it", () => {
+    const p = project(
+      "services:\n  web:\n    image: ${IMG}:${TAG:-latest}\n    environment:\n      - A=${A}\n",
+      { ".env": "IMG=busybox\nA=from-dotenv\n" },
+      { A: "from-shell" },
+    );
+    expect(p.services[0]?.image).toBe("busybox:latest");
+    expect(p.services[0]?.environment).toEqual({ A: "from-shell" });
+  });
+
+  it("names the line and key of an unknown key", () => {
+    const yaml = "services:\n  web:\n    image: busybox\n    prots:\n      - 80:80\n";
+    expect(error(() => project(yaml))).toBe("compose.yaml:4: services.web.prots: unknown key");
+  });
+
+  it("refuses a dependency cycle", () => {
+    const yaml =
+      "services:\n  a:\n    image: x\n    depends_on: [b]\n  b:\n    image: x\n    depends_on:\n      a:\n        condition: service_started\n";
+    expect(error(() => project(yaml))).toBe(
+      "compose.yaml:4: services.a.depends_on: dependency cycle: a -> b -> a",
+    );
+  });
+
+  it("refuses a host port published by two services", () => {
+    const yaml =
+      'services:\n  a:\n    image: x\n    ports: ["8080:80"]\n  b:\n    image: x\n    ports:\n      - "127.0.0.1:9000:90"\n      - "8080:81"\n';
+    expect(error(() => project(yaml))).toBe(
+      'compose.yaml:9: services.b.ports[1]: host port 8080/tcp is also published by service "a"',
+    );
+  });
+
+  it("refuses an undeclared named volume", () => {
+    const yaml = "services:\n  a:\n    image: x\n    volumes:\n      - data:/data\n";
+    expect(error(() => project(yaml))).toMatch(/^compose.yaml:5: services.a.volumes\[0\]: service refers to undefined volume data/);
+  });
+
+  it("orders services after their dependencies and resolves names", () => {
+    const yaml = [
+      "services:",
+      "  web:",
+      "    build: ./web",
+      "    command: httpd -f -p '8 0'",
+      "    depends_on: [cache]",
+      "    volumes: [data:/data, ./site:/www:ro]",
+      "  cache:",
+      "    image: busybox",
+      "    networks: [back]",
+      "volumes:",
+      "  data: {}",
+      "networks:",
+      "  back:",
+      "",
+    ].join("\n");
+    const p = project(yaml);
+    expect(p.services.map((s) => s.name)).toEqual(["cache", "web"]);
+    const web = p.services[1];
+    expect(web?.command).toEqual(["httpd", "-f", "-p", "8 0"]);
+    expect(web?.build?.context).toBe(join(p.dir, "web"));
+    expect(web?.volumes).toEqual([
+      { type: "volume", source: "data", target: "/data", readOnly: false },
+      { type: "bind", source: join(p.dir, "site"), target: "/www", readOnly: true },
+    ]);
+    expect(web?.networks).toEqual(["default"]);
+    expect(p.volumes.data?.name).toBe(`${p.name}_data`);
+    expect(p.networks.default?.name).toBe(`${p.name}_default`);
+    expect(p.name).toMatch(/^myproj/);
+  });
+
+  it("splits a command string as a shell would", () => {
+    expect(splitWords(`sh -c "echo \\"hi\\" there" 'a b'`, () => { throw new Error(); })).toEqual([
+      "sh",
+      "-c",
+      'echo "hi" there',
+      "a b",
+    ]);
+  });
+});
