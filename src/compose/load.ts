@@ -46,7 +46,10 @@ export function findComposeFile(file: string | undefined, cwd = process.cwd()): 
 
 /** Compose's normalisation: lowercase, only [a-z0-9_-], starting with a letter or digit. */
 export function normaliseProjectName(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9_-]/g, "").replace(/^[_-]+/, "");
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]/g, "")
+    .replace(/^[_-]+/, "");
 }
 
 export function loadProject(

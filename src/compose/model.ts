@@ -9,10 +9,7 @@ import { MiniboxError } from "../errors.js";
 import { parsePortSpec } from "../runtime/network/ports.js";
 import type { RawProject } from "./load.js";
 
-export type Condition =
-  | "service_started"
-  | "service_healthy"
-  | "service_completed_successfully";
+export type Condition = "service_started" | "service_healthy" | "service_completed_successfully";
 
 export interface Mount {
   type: "volume" | "bind";
@@ -190,7 +187,8 @@ export function resolveProject(raw: RawProject): Project {
   const top = ck.map(raw.data, "");
   for (const key of Object.keys(top)) {
     if (key.startsWith("x-")) continue;
-    if (key === "secrets" || key === "configs") ck.fail(key, "not supported by minibox compose yet");
+    if (key === "secrets" || key === "configs")
+      ck.fail(key, "not supported by minibox compose yet");
     if (!TOP_KEYS.has(key)) ck.fail(key, "unknown key");
   }
   const servicesRaw = ck.map(top.services, "services");
@@ -235,9 +233,13 @@ function topLevel(
       kind === "volumes"
         ? ["name", "external", "labels", "driver"]
         : ["name", "external", "labels", "driver", "internal"];
-    for (const k of Object.keys(b)) if (!allowed.includes(k)) ck.fail(`${path}.${k}`, "unknown key");
+    for (const k of Object.keys(b))
+      if (!allowed.includes(k)) ck.fail(`${path}.${k}`, "unknown key");
     if (b.driver !== undefined && b.driver !== (kind === "volumes" ? "local" : "bridge")) {
-      ck.fail(`${path}.driver`, `only the ${kind === "volumes" ? "local" : "bridge"} driver exists`);
+      ck.fail(
+        `${path}.driver`,
+        `only the ${kind === "volumes" ? "local" : "bridge"} driver exists`,
+      );
     }
     const external = b.external === undefined ? false : ck.bool(b.external, `${path}.external`);
     const name = b.name === undefined ? undefined : ck.str(b.name, `${path}.name`);
@@ -264,9 +266,13 @@ function service(
     if (!SERVICE_KEYS.has(key)) ck.fail(`${at}.${key}`, "unknown key");
   }
   if (b.container_name !== undefined || b.hostname !== undefined) {
-    ck.fail(`${at}.${b.container_name !== undefined ? "container_name" : "hostname"}`, "not supported by minibox compose yet");
+    ck.fail(
+      `${at}.${b.container_name !== undefined ? "container_name" : "hostname"}`,
+      "not supported by minibox compose yet",
+    );
   }
-  if (b.image === undefined && b.build === undefined) ck.fail(at, "has neither an image nor a build");
+  if (b.image === undefined && b.build === undefined)
+    ck.fail(at, "has neither an image nor a build");
   const s: Service = {
     name,
     image: b.image === undefined ? undefined : ck.str(b.image, `${at}.image`),
@@ -282,7 +288,8 @@ function service(
     depends_on: dependsOn(ck, b.depends_on, `${at}.depends_on`),
     restart: b.restart === undefined ? undefined : ck.str(b.restart, `${at}.restart`),
     user: b.user === undefined ? undefined : ck.str(b.user, `${at}.user`),
-    working_dir: b.working_dir === undefined ? undefined : ck.str(b.working_dir, `${at}.working_dir`),
+    working_dir:
+      b.working_dir === undefined ? undefined : ck.str(b.working_dir, `${at}.working_dir`),
     labels: ck.dict(b.labels, `${at}.labels`) as Record<string, string>,
     init: b.init === undefined ? undefined : ck.bool(b.init, `${at}.init`),
     read_only: b.read_only === undefined ? undefined : ck.bool(b.read_only, `${at}.read_only`),
@@ -291,20 +298,34 @@ function service(
     limits: limits(ck, b.deploy, `${at}.deploy`),
     tmpfs: ck.strings(b.tmpfs, `${at}.tmpfs`),
   };
-  if (s.restart !== undefined && !/^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(s.restart)) {
-    ck.fail(`${at}.restart`, `invalid restart policy "${s.restart}"`, "use no, always, unless-stopped or on-failure[:N]");
+  if (
+    s.restart !== undefined &&
+    !/^(no|always|unless-stopped|on-failure(:\d+)?)$/.test(s.restart)
+  ) {
+    ck.fail(
+      `${at}.restart`,
+      `invalid restart policy "${s.restart}"`,
+      "use no, always, unless-stopped or on-failure[:N]",
+    );
   }
   for (const k of Object.keys(s.labels)) {
-    if (k.startsWith("com.docker.compose.")) ck.fail(`${at}.labels`, `label ${k} is set by compose itself`);
+    if (k.startsWith("com.docker.compose."))
+      ck.fail(`${at}.labels`, `label ${k} is set by compose itself`);
   }
   return s;
 }
 
-function build(ck: Checker, raw: RawProject, v: unknown, at: string): NonNullable<Service["build"]> {
+function build(
+  ck: Checker,
+  raw: RawProject,
+  v: unknown,
+  at: string,
+): NonNullable<Service["build"]> {
   if (typeof v === "string") return { context: resolve(raw.dir, v), args: {} };
   const b = ck.map(v, at);
   for (const k of Object.keys(b)) {
-    if (!["context", "dockerfile", "args", "target"].includes(k)) ck.fail(`${at}.${k}`, "unknown key");
+    if (!["context", "dockerfile", "args", "target"].includes(k))
+      ck.fail(`${at}.${k}`, "unknown key");
   }
   const args: Record<string, string> = {};
   for (const [k, x] of Object.entries(ck.dict(b.args, `${at}.args`))) {
@@ -330,7 +351,8 @@ function ports(ck: Checker, v: unknown, at: string): string[] {
     if (item !== null && typeof item === "object") {
       const p = item as Record<string, unknown>;
       for (const k of Object.keys(p)) {
-        if (!["target", "published", "host_ip", "protocol", "mode"].includes(k)) ck.fail(`${path}.${k}`, "unknown key");
+        if (!["target", "published", "host_ip", "protocol", "mode"].includes(k))
+          ck.fail(`${path}.${k}`, "unknown key");
       }
       if (p.target === undefined) ck.fail(path, "has no target");
       const host = p.published === undefined ? "" : `${ck.str(p.published, `${path}.published`)}:`;
@@ -341,7 +363,11 @@ function ports(ck: Checker, v: unknown, at: string): string[] {
     try {
       parsePortSpec(spec);
     } catch (err) {
-      ck.fail(path, `invalid port "${spec}": ${(err as Error).message}`, "use [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp]");
+      ck.fail(
+        path,
+        `invalid port "${spec}": ${(err as Error).message}`,
+        "use [HOST_IP:][HOST_PORT:]CONTAINER_PORT[/udp]",
+      );
     }
     return spec;
   });
@@ -365,10 +391,12 @@ function mounts(
     if (item !== null && typeof item === "object") {
       const m = item as Record<string, unknown>;
       for (const k of Object.keys(m)) {
-        if (!["type", "source", "target", "read_only"].includes(k)) ck.fail(`${path}.${k}`, "unknown key");
+        if (!["type", "source", "target", "read_only"].includes(k))
+          ck.fail(`${path}.${k}`, "unknown key");
       }
       type = ck.str(m.type, `${path}.type`);
-      if (type !== "volume" && type !== "bind") ck.fail(`${path}.type`, `type ${type} is not supported (volume or bind)`);
+      if (type !== "volume" && type !== "bind")
+        ck.fail(`${path}.type`, `type ${type} is not supported (volume or bind)`);
       source = ck.str(m.source, `${path}.source`);
       target = ck.str(m.target, `${path}.target`);
       readOnly = m.read_only === undefined ? false : ck.bool(m.read_only, `${path}.read_only`);
@@ -379,17 +407,29 @@ function mounts(
       }
       [source, target] = parts as [string, string];
       const mode = parts[2];
-      if (mode !== undefined && mode !== "ro" && mode !== "rw") ck.fail(path, `unknown mode "${mode}" (ro or rw)`);
+      if (mode !== undefined && mode !== "ro" && mode !== "rw")
+        ck.fail(path, `unknown mode "${mode}" (ro or rw)`);
       readOnly = mode === "ro";
     }
     if (!target.startsWith("/")) ck.fail(path, `target "${target}" must be an absolute path`);
     const isPath = source.startsWith(".") || source.startsWith("/") || source.startsWith("~");
     if (type === "bind" || (type === undefined && isPath)) {
-      const host = source.startsWith("~") ? source.replace(/^~/, process.env.HOME ?? "/root") : source;
-      return { type: "bind", source: isAbsolute(host) ? host : resolve(raw.dir, host), target, readOnly };
+      const host = source.startsWith("~")
+        ? source.replace(/^~/, process.env.HOME ?? "/root")
+        : source;
+      return {
+        type: "bind",
+        source: isAbsolute(host) ? host : resolve(raw.dir, host),
+        target,
+        readOnly,
+      };
     }
     if (!volumes[source]) {
-      ck.fail(path, `service refers to undefined volume ${source}`, `declare it under the top-level volumes: key`);
+      ck.fail(
+        path,
+        `service refers to undefined volume ${source}`,
+        `declare it under the top-level volumes: key`,
+      );
     }
     return { type: "volume", source, target, readOnly };
   });
@@ -405,11 +445,17 @@ function serviceNetworks(
   const keys = Array.isArray(v) ? ck.strings(v, at) : Object.keys(ck.map(v, at));
   if (!Array.isArray(v)) {
     for (const [k, body] of Object.entries(ck.map(v, at))) {
-      if (body !== null) ck.fail(`${at}.${k}`, "per-network options (aliases, ipv4_address) are not supported yet");
+      if (body !== null)
+        ck.fail(`${at}.${k}`, "per-network options (aliases, ipv4_address) are not supported yet");
     }
   }
   for (const k of keys) {
-    if (!networks[k]) ck.fail(at, `service refers to undefined network ${k}`, "declare it under the top-level networks: key");
+    if (!networks[k])
+      ck.fail(
+        at,
+        `service refers to undefined network ${k}`,
+        "declare it under the top-level networks: key",
+      );
   }
   return keys;
 }
@@ -426,11 +472,19 @@ function dependsOn(ck: Checker, v: unknown, at: string): Service["depends_on"] {
   for (const [name, body] of Object.entries(ck.map(v, at))) {
     const b = ck.map(body, `${at}.${name}`);
     for (const k of Object.keys(b)) {
-      if (k !== "condition" && k !== "required" && k !== "restart") ck.fail(`${at}.${name}.${k}`, "unknown key");
+      if (k !== "condition" && k !== "required" && k !== "restart")
+        ck.fail(`${at}.${name}.${k}`, "unknown key");
     }
-    const condition = b.condition === undefined ? "service_started" : ck.str(b.condition, `${at}.${name}.condition`);
+    const condition =
+      b.condition === undefined
+        ? "service_started"
+        : ck.str(b.condition, `${at}.${name}.condition`);
     if (!CONDITIONS.includes(condition)) {
-      ck.fail(`${at}.${name}.condition`, `unknown condition "${condition}"`, `use one of ${CONDITIONS.join(", ")}`);
+      ck.fail(
+        `${at}.${name}.condition`,
+        `unknown condition "${condition}"`,
+        `use one of ${CONDITIONS.join(", ")}`,
+      );
     }
     out[name] = { condition: condition as Condition };
   }
@@ -439,17 +493,21 @@ function dependsOn(ck: Checker, v: unknown, at: string): Service["depends_on"] {
 
 function limits(ck: Checker, v: unknown, at: string): Service["limits"] {
   const deploy = ck.map(v, at);
-  for (const k of Object.keys(deploy)) if (k !== "resources") ck.fail(`${at}.${k}`, "not supported by minibox compose yet");
+  for (const k of Object.keys(deploy))
+    if (k !== "resources") ck.fail(`${at}.${k}`, "not supported by minibox compose yet");
   const resources = ck.map(deploy.resources, `${at}.resources`);
-  for (const k of Object.keys(resources)) if (k !== "limits") ck.fail(`${at}.resources.${k}`, "not supported by minibox compose yet");
+  for (const k of Object.keys(resources))
+    if (k !== "limits") ck.fail(`${at}.resources.${k}`, "not supported by minibox compose yet");
   const l = ck.map(resources.limits, `${at}.resources.limits`);
   const p = `${at}.resources.limits`;
-  for (const k of Object.keys(l)) if (!["cpus", "memory", "pids"].includes(k)) ck.fail(`${p}.${k}`, "unknown key");
+  for (const k of Object.keys(l))
+    if (!["cpus", "memory", "pids"].includes(k)) ck.fail(`${p}.${k}`, "unknown key");
   const out: Service["limits"] = {};
   if (l.cpus !== undefined) out.cpus = ck.str(l.cpus, `${p}.cpus`);
   if (l.memory !== undefined) out.memory = ck.str(l.memory, `${p}.memory`);
   if (l.pids !== undefined) {
-    if (typeof l.pids !== "number" || !Number.isInteger(l.pids)) ck.fail(`${p}.pids`, "must be an integer");
+    if (typeof l.pids !== "number" || !Number.isInteger(l.pids))
+      ck.fail(`${p}.pids`, "must be an integer");
     out.pids = l.pids;
   }
   return out;
@@ -465,7 +523,10 @@ function checkPortConflicts(ck: Checker, services: Service[]): void {
         const key = `${r.hostIp || "0.0.0.0"}:${r.hostPort}/${r.proto}`;
         const other = taken.get(key);
         if (other && other !== s.name) {
-          ck.fail(`services.${s.name}.ports[${i}]`, `host port ${r.hostPort}/${r.proto} is also published by service "${other}"`);
+          ck.fail(
+            `services.${s.name}.ports[${i}]`,
+            `host port ${r.hostPort}/${r.proto} is also published by service "${other}"`,
+          );
         }
         taken.set(key, s.name);
       }
@@ -485,7 +546,8 @@ function dependencyOrder(ck: Checker, services: Service[]): Service[] {
       const cycle = [...stack.slice(i), s.name].join(" -> ");
       ck.fail(`services.${s.name}.depends_on`, `dependency cycle: ${cycle}`);
     }
-    for (const dep of Object.keys(s.depends_on)) visit(byName.get(dep) as Service, [...stack, s.name]);
+    for (const dep of Object.keys(s.depends_on))
+      visit(byName.get(dep) as Service, [...stack, s.name]);
     done.add(s.name);
     out.push(s);
   };

@@ -1,3 +1,4 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${VAR} here is compose syntax, not a template
 // Compose files: interpolation, .env, line-numbered validation errors, dependency order.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -12,7 +13,11 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-function project(yaml: string, files: Record<string, string> = {}, env: Record<string, string> = {}) {
+function project(
+  yaml: string,
+  files: Record<string, string> = {},
+  env: Record<string, string> = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), "My Proj."));
   dirs.push(dir);
   writeFileSync(join(dir, "compose.yaml"), yaml);
@@ -89,7 +94,9 @@ describe("compose file", () => {
 
   it("refuses an undeclared named volume", () => {
     const yaml = "services:\n  a:\n    image: x\n    volumes:\n      - data:/data\n";
-    expect(error(() => project(yaml))).toMatch(/^compose.yaml:5: services.a.volumes\[0\]: service refers to undefined volume data/);
+    expect(error(() => project(yaml))).toMatch(
+      /^compose.yaml:5: services.a.volumes\[0\]: service refers to undefined volume data/,
+    );
   });
 
   it("orders services after their dependencies and resolves names", () => {
@@ -125,11 +132,10 @@ describe("compose file", () => {
   });
 
   it("splits a command string as a shell would", () => {
-    expect(splitWords(`sh -c "echo \\"hi\\" there" 'a b'`, () => { throw new Error(); })).toEqual([
-      "sh",
-      "-c",
-      'echo "hi" there',
-      "a b",
-    ]);
+    expect(
+      splitWords(`sh -c "echo \\"hi\\" there" 'a b'`, () => {
+        throw new Error();
+      }),
+    ).toEqual(["sh", "-c", 'echo "hi" there', "a b"]);
   });
 });
