@@ -185,9 +185,10 @@ export async function runOneOff(
 export function config(project: Project): string {
   const services: Record<string, unknown> = {};
   for (const s of [...project.services].sort((a, b) => a.name.localeCompare(b.name))) {
-    const { name, limits, volumes, ...rest } = s;
+    const { name, limits, volumes, build, ...rest } = s;
     services[name] = prune({
       ...rest,
+      build: build ? prune(build) : undefined,
       volumes: volumes.map((m) => ({
         type: m.type,
         source: m.source,

@@ -130,7 +130,7 @@ describe("compose", () => {
     const out = await ok(compose(["logs"]));
     const lines = out.trimEnd().split("\n");
     expect(lines).toContain("cache-1  | cache ready");
-    expect(lines.some((l) => l.startsWith("web-1    | ") && l.includes("GET /"))).toBe(true);
+    expect(lines.some((l) => l.startsWith("web-1    | ") && l.includes("response:200"))).toBe(true);
     const webOnly = await ok(compose(["logs", "web"]));
     expect(webOnly).not.toContain("cache ready");
   });
