@@ -14,7 +14,10 @@ interface ComposeOptions extends GlobalOptions {
 }
 
 /** The project (file read, checked) and what the verbs need; nothing is changed yet. */
-async function open(cmd: Command): Promise<{ ctx: ComposeCtx; project: Project }> {
+async function open(
+  cmd: Command,
+  readOnly = false,
+): Promise<{ ctx: ComposeCtx; project: Project }> {
   const opts = cmd.optsWithGlobals<ComposeOptions>();
   const base = contextFrom(cmd);
   const { loadProject } = await import("../compose/load.js");
@@ -26,7 +29,8 @@ async function open(cmd: Command): Promise<{ ctx: ComposeCtx; project: Project }
   for (const r of base.endpoints.insecureRegistries ?? []) globals.push("--insecure-registry", r);
   if (base.endpoints.registryMirror)
     globals.push("--registry-mirror", base.endpoints.registryMirror);
-  await base.store.init();
+  // `config` only reads the file: it leaves the state directory alone.
+  if (!readOnly) await base.store.init();
   return {
     project,
     ctx: {
@@ -225,7 +229,7 @@ function registerConfig(compose: Command): void {
     .command("config")
     .description("Print the compose file as resolved (variables, defaults, paths)")
     .action(async (_opts: unknown, cmd: Command) => {
-      const { project } = await open(cmd);
+      const { project } = await open(cmd, true);
       const { config } = await import("../compose/commands.js");
       process.stdout.write(config(project));
     });

@@ -139,3 +139,49 @@ describe("compose file", () => {
     ).toEqual(["sh", "-c", 'echo "hi" there', "a b"]);
   });
 });
+
+describe("the run command line of a service", () => {
+  it("carries Compose's labels, the project's network with the service's alias, and the options", async () => {
+    const { runArgs, configHash } = await import("../../src/compose/run-args.js");
+    const p = project(
+      [
+        "services:",
+        "  web:",
+        "    image: busybox",
+        "    entrypoint: [sh, -c]",
+        "    command: echo hi",
+        "    environment: [A=1, FROM_SHELL]",
+        "    ports: ['8080:80']",
+        "    volumes: [data:/data:ro]",
+        "    read_only: true",
+        "    deploy: {resources: {limits: {cpus: '0.5', memory: 64m, pids: 20}}}",
+        "volumes:",
+        "  data:",
+        "",
+      ].join("\n"),
+    );
+    const web = p.services[0] as NonNullable<(typeof p.services)[0]>;
+    const hash = configHash(web, "sha256:abc");
+    const args = runArgs(p, web, {
+      name: `${p.name}-web-1`,
+      hash,
+      oneoff: false,
+      detach: true,
+      vars: { FROM_SHELL: "x" },
+    });
+    const text = args.join(" ");
+    expect(args.slice(0, 4)).toEqual(["run", "-d", "--name", `${p.name}-web-1`]);
+    expect(text).toContain(`--label com.docker.compose.project=${p.name}`);
+    expect(text).toContain("--label com.docker.compose.service=web");
+    expect(text).toContain("--label com.docker.compose.container-number=1");
+    expect(text).toContain(`--label com.docker.compose.config-hash=${hash}`);
+    expect(text).toContain(`--network ${p.name}_default --network-alias web`);
+    expect(text).toContain("-e A=1 -e FROM_SHELL=x");
+    expect(text).toContain(`-v ${p.name}_data:/data:ro`);
+    expect(text).toContain("--read-only --cpus 0.5 --memory 64m --pids-limit 20");
+    expect(args.slice(-5)).toEqual(["--entrypoint=sh", "busybox", "-c", "echo", "hi"]);
+    // Another image ID, or another setting: another hash.
+    expect(configHash(web, "sha256:def")).not.toBe(hash);
+    expect(configHash({ ...web, user: "nobody" }, "sha256:abc")).not.toBe(hash);
+  });
+});
