@@ -60,6 +60,8 @@ export interface Project {
   services: Service[];
   volumes: Record<string, TopLevel>;
   networks: Record<string, TopLevel>;
+  /** "compose.yaml:12: services.web.x" for a key, for errors found after checking (e.g. by up). */
+  locate: (path: string) => string;
 }
 
 const TOP_KEYS = new Set(["version", "name", "services", "volumes", "networks"]);
@@ -124,8 +126,11 @@ const LATER_KEYS = new Set([
 class Checker {
   constructor(private raw: RawProject) {}
   fail(path: string, message: string, hint?: string): never {
+    throw new MiniboxError(`${this.locate(path)}: ${message}`, hint);
+  }
+  locate(path: string): string {
     const line = this.raw.lines.get(path) ?? this.parentLine(path);
-    throw new MiniboxError(`${this.raw.file}:${line}: ${path}: ${message}`, hint);
+    return `${this.raw.file}:${line}: ${path}`;
   }
   private parentLine(path: string): number {
     let p = path;
@@ -216,6 +221,7 @@ export function resolveProject(raw: RawProject): Project {
     services: dependencyOrder(ck, services),
     volumes,
     networks,
+    locate: (path) => ck.locate(path),
   };
 }
 

@@ -29,12 +29,12 @@ export interface UpOptions {
 }
 
 /** Health checks do not exist yet, so `service_healthy` cannot be waited for: refused before anything starts. */
-export function refuseHealthy(services: Service[]): void {
+export function refuseHealthy(project: Project, services: Service[]): void {
   for (const s of services) {
     for (const [dep, d] of Object.entries(s.depends_on)) {
       if (d.condition === "service_healthy") {
         throw new MiniboxError(
-          `services.${s.name}.depends_on.${dep}: condition service_healthy needs health checks, which minibox does not have yet`,
+          `${project.locate(`services.${s.name}.depends_on.${dep}.condition`)}: condition service_healthy needs health checks, which minibox does not have yet`,
           "use service_started or service_completed_successfully",
         );
       }
@@ -86,7 +86,7 @@ export async function buildService(ctx: ComposeCtx, project: Project, s: Service
 
 export async function up(ctx: ComposeCtx, project: Project, opts: UpOptions): Promise<void> {
   const services = withDependencies(project, opts.services);
-  refuseHealthy(services);
+  refuseHealthy(project, services);
   const images = new Map<string, string>();
   for (const s of services) images.set(s.name, await ensureImage(ctx, project, s, opts.build));
   await ensureResources(ctx.store.root, project, services, ctx.say);
