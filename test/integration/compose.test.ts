@@ -172,17 +172,17 @@ describe("compose refuses a bad file with one line, starting nothing", () => {
     [
       "unknown key",
       `services:\n  web:\n    image: ${IMAGE}\n    prots:\n      - "8080:80"\n`,
-      /^minibox: compose\.yaml:4: services\.web\.prots: unknown key$/,
+      /^minibox: \S*\/compose\.yaml:4: services\.web\.prots: unknown key$/,
     ],
     [
       "depends_on cycle",
       `services:\n  a:\n    image: ${IMAGE}\n    depends_on: [b]\n  b:\n    image: ${IMAGE}\n    depends_on: [a]\n`,
-      /^minibox: compose\.yaml:4: services\.a\.depends_on: dependency cycle: a -> b -> a$/,
+      /^minibox: \S*\/compose\.yaml:4: services\.a\.depends_on: dependency cycle: a -> b -> a$/,
     ],
     [
       "host port used twice",
       `services:\n  a:\n    image: ${IMAGE}\n    ports: ["18080:80"]\n  b:\n    image: ${IMAGE}\n    ports: ["18080:81"]\n`,
-      /^minibox: compose\.yaml:7: services\.b\.ports\[0\]: host port 18080\/tcp is also published by service "a"$/,
+      /^minibox: \S*\/compose\.yaml:7: services\.b\.ports\[0\]: host port 18080\/tcp is also published by service "a"$/,
     ],
   ];
   test.each(cases)("%s", async (_name, yaml, message) => {
