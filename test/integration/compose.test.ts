@@ -161,6 +161,48 @@ describe("compose", () => {
     expect(await ok(compose(["logs", "cache"]))).toContain("cache-1  | stored");
   });
 
+  test("foreground up follows the logs; Ctrl-C stops the services; start brings them back", async () => {
+    const { child, done } = box.spawn([
+      "compose",
+      "-f",
+      path.join(dir, "compose.yaml"),
+      "-p",
+      PROJECT,
+      "up",
+    ]);
+    let seen = "";
+    await new Promise<void>((resolve) => {
+      child.stdout?.on("data", (d: Buffer) => {
+        seen += d.toString();
+        if (seen.includes("cache-1  | stored")) resolve();
+      });
+    });
+    child.kill("SIGINT");
+    const r = await done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain("Gracefully stopping");
+    expect((await ok(compose(["ps", "-q"]))).trim()).toBe("");
+    expect((await ok(compose(["ps", "-a", "-q"]))).trim().split("\n")).toHaveLength(2);
+    await ok(compose(["start"]));
+    expect((await ok(compose(["ps", "-q"]))).trim().split("\n")).toHaveLength(2);
+  });
+
+  test("run --rm runs a one-off container of a service, with its volume, and removes it", async () => {
+    const out = await ok(compose(["run", "--rm", "-T", "cache", "cat", "/data/x"]));
+    expect(out).toBe("stored\n");
+    const all = await ok(
+      box.run([
+        "ps",
+        "-a",
+        "--filter",
+        `label=com.docker.compose.project=${PROJECT}`,
+        "--format",
+        "{{.Names}}",
+      ]),
+    );
+    expect(all.trim().split("\n").sort()).toEqual([`${PROJECT}-cache-1`, `${PROJECT}-web-1`]);
+  });
+
   test("down -v leaves no container, network or volume", async () => {
     await ok(compose(["down", "-v"]));
     expect(await leftovers()).toEqual([]);
