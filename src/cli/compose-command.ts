@@ -85,7 +85,7 @@ function registerUp(compose: Command): void {
       // Foreground: follow every service's log; Ctrl-C stops them, as Compose does.
       let stopping: Promise<void> | undefined;
       const onSignal = () => {
-        process.stderr.write("Gracefully stopping... (press Ctrl+C again to force)\n");
+        process.stderr.write("Gracefully stopping...\n");
         stopping ??= stop(ctx, project, services);
       };
       process.on("SIGINT", onSignal);

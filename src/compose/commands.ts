@@ -5,11 +5,12 @@
  */
 import { randomBytes } from "node:crypto";
 import { stringify } from "yaml";
+import { timeAgo, truncate } from "../cli/format.js";
 import { tabwrite } from "../cli/list-format.js";
 import { statusText } from "../cli/ps-command.js";
 import { MiniboxError } from "../errors.js";
 import { startContainer } from "../runtime/container.js";
-import { findContainer, removeContainer, stopContainer } from "../runtime/lifecycle.js";
+import { findContainer, readSpec, removeContainer, stopContainer } from "../runtime/lifecycle.js";
 import { readLogs } from "../runtime/logs.js";
 import { psPorts } from "../runtime/network/ports.js";
 import type { Project, Service } from "./model.js";
@@ -53,11 +54,14 @@ export async function ps(ctx: ComposeCtx, project: Project, all: boolean, quiet:
     for (const c of rows) console.log(c.view.id);
     return;
   }
-  const lines = ["NAME\tIMAGE\tSERVICE\tSTATUS\tPORTS"];
+  // Docker Compose's columns; COMMAND quoted and cut at 20 characters, as `ps` does.
+  const lines = ["NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS"];
   for (const c of rows) {
-    lines.push(
-      [c.view.name, c.view.imageRef, c.service, statusText(c.view), psPorts(c.view)].join("\t"),
-    );
+    const spec = await readSpec(ctx.store.root, c.view.id).catch(() => undefined);
+    const command = JSON.stringify(truncate(spec ? spec.process.args.join(" ") : "", 20));
+    const created = timeAgo(c.view.created);
+    const cells = [c.view.name, c.view.imageRef, command, c.service, created];
+    lines.push([...cells, statusText(c.view), psPorts(c.view)].join("\t"));
   }
   process.stdout.write(`${tabwrite(lines.join("\n"))}\n`);
 }

@@ -4,7 +4,7 @@
  * syntaxes reduced to one form, depends_on checked for cycles, host ports
  * checked for two services publishing the same one.
  */
-import { isAbsolute, resolve } from "node:path";
+import { basename, isAbsolute, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
 import { parsePortSpec } from "../runtime/network/ports.js";
 import type { RawProject } from "./load.js";
@@ -55,7 +55,10 @@ export interface TopLevel {
 export interface Project {
   name: string;
   dir: string;
+  /** As given (-f or the default name), for errors. */
   file: string;
+  /** Its absolute path (the config_files label). */
+  configFile: string;
   /** In an order where each service comes after those it depends on. */
   services: Service[];
   volumes: Record<string, TopLevel>;
@@ -218,6 +221,7 @@ export function resolveProject(raw: RawProject): Project {
     name: raw.name,
     dir: raw.dir,
     file: raw.file,
+    configFile: resolve(raw.dir, basename(raw.file)),
     services: dependencyOrder(ck, services),
     volumes,
     networks,
@@ -361,8 +365,10 @@ function ports(ck: Checker, v: unknown, at: string): string[] {
           ck.fail(`${path}.${k}`, "unknown key");
       }
       if (p.target === undefined) ck.fail(path, "has no target");
-      const host = p.published === undefined ? "" : `${ck.str(p.published, `${path}.published`)}:`;
+      // IP:HOST:TARGET; with an address but no published port, IP::TARGET (any free port).
       const ip = p.host_ip === undefined ? "" : `${ck.str(p.host_ip, `${path}.host_ip`)}:`;
+      const published = p.published === undefined ? "" : ck.str(p.published, `${path}.published`);
+      const host = published || ip ? `${published}:` : "";
       const proto = p.protocol === undefined ? "" : `/${ck.str(p.protocol, `${path}.protocol`)}`;
       spec = `${ip}${host}${ck.str(p.target, `${path}.target`)}${proto}`;
     } else spec = ck.str(item, path);

@@ -56,6 +56,7 @@ export function runArgs(project: Project, s: Service, o: RunArgsOptions): string
     [LABEL.oneoff]: o.oneoff ? "True" : "False",
     [LABEL.hash]: o.hash,
     [LABEL.workingDir]: project.dir,
+    [LABEL.configFiles]: project.configFile,
   };
   for (const [k, v] of Object.entries(labels)) args.push("--label", `${k}=${v}`);
   const first = s.networks[0] as string;

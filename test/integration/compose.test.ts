@@ -115,7 +115,7 @@ describe("compose", () => {
     const vols = await ok(box.run(["volume", "ls", "--format", "{{.Name}}"]));
     expect(vols.split("\n")).toContain(`${PROJECT}_data`);
     const ps = await ok(compose(["ps"]));
-    expect(ps).toMatch(/^NAME\s+IMAGE\s+SERVICE\s+STATUS\s+PORTS/);
+    expect(ps).toMatch(/^NAME\s+IMAGE\s+COMMAND\s+SERVICE\s+CREATED\s+STATUS\s+PORTS\n/);
     expect(ps).toContain(`${PROJECT}-web-1`);
   });
 

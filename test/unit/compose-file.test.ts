@@ -185,3 +185,47 @@ describe("the run command line of a service", () => {
     expect(configHash({ ...web, user: "nobody" }, "sha256:abc")).not.toBe(hash);
   });
 });
+
+describe("long syntaxes and config", () => {
+  it("writes long-syntax ports as the short ones", () => {
+    const p = project(
+      [
+        "services:",
+        "  web:",
+        "    image: busybox",
+        "    ports:",
+        "      - {target: 80, published: 8080, host_ip: 127.0.0.1}",
+        "      - {target: 53, protocol: udp}",
+        "      - {target: 81, host_ip: 127.0.0.1}",
+        "",
+      ].join("\n"),
+    );
+    expect(p.services[0]?.ports).toEqual(["127.0.0.1:8080:80", "53/udp", "127.0.0.1::81"]);
+  });
+
+  it("config prints the resolved file", async () => {
+    const { config } = await import("../../src/compose/commands.js");
+    const p = project(
+      "services:\n  web:\n    image: ${IMG:-busybox}\n    command: [echo, $$HOME]\n",
+      {},
+      {},
+    );
+    expect(config(p)).toBe(
+      [
+        `name: ${p.name}`,
+        "services:",
+        "  web:",
+        "    image: busybox",
+        "    command:",
+        "      - echo",
+        "      - $HOME",
+        "    networks:",
+        "      - default",
+        "networks:",
+        "  default:",
+        `    name: ${p.name}_default`,
+        "",
+      ].join("\n"),
+    );
+  });
+});
