@@ -78,7 +78,7 @@ async function leftovers(project = PROJECT): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  box = sandbox();
+  box = sandbox("minibox-compose-test-");
   dir = mkdtempSync(path.join(tmpdir(), "minibox-compose-"));
   expect((await box.run(["pull", "-q", IMAGE])).code).toBe(0);
   write(
