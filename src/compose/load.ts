@@ -67,7 +67,32 @@ export function loadProject(
     : {};
   // The shell's environment wins over .env, as in Compose.
   const vars: Variables = { ...dotEnv, ...env };
-  const text = readFileSync(path, "utf8");
+  const { data, lines } = readYaml(readFileSync(path, "utf8"), file, vars);
+  const name = normaliseProjectName(
+    projectOpt ?? vars.COMPOSE_PROJECT_NAME ?? topLevelName(data) ?? basename(dir),
+  );
+  if (!name) {
+    throw new MiniboxError(
+      `project name ${JSON.stringify(projectOpt ?? basename(dir))} has no letter or digit`,
+      "give one with -p NAME",
+    );
+  }
+  return { file, dir, name, data, lines, vars };
+}
+
+function topLevelName(data: unknown): string | undefined {
+  if (data && typeof data === "object" && "name" in data) {
+    const n = (data as { name: unknown }).name;
+    return typeof n === "string" ? n : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The YAML as plain values, each string interpolated, with the line of every
+ * key and list item ("services.web.ports[0]") for the errors that follow.
+ */
+function readYaml(text: string, file: string, vars: Variables) {
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -105,23 +130,5 @@ export function loadProject(
     }
     throw new MiniboxError(`${file}:${lineOf(node as Node)}: ${at}: unsupported YAML node`);
   };
-  const data = walk(doc.contents, "");
-  const name = normaliseProjectName(
-    projectOpt ?? vars.COMPOSE_PROJECT_NAME ?? topLevelName(data) ?? basename(dir),
-  );
-  if (!name) {
-    throw new MiniboxError(
-      `project name ${JSON.stringify(projectOpt ?? basename(dir))} has no letter or digit`,
-      "give one with -p NAME",
-    );
-  }
-  return { file, dir, name, data, lines, vars };
-}
-
-function topLevelName(data: unknown): string | undefined {
-  if (data && typeof data === "object" && "name" in data) {
-    const n = (data as { name: unknown }).name;
-    return typeof n === "string" ? n : undefined;
-  }
-  return undefined;
+  return { data: walk(doc.contents, ""), lines };
 }
