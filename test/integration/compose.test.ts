@@ -203,6 +203,30 @@ describe("compose", () => {
     expect(all.trim().split("\n").sort()).toEqual([`${PROJECT}-cache-1`, `${PROJECT}-web-1`]);
   });
 
+  test("stop SERVICE stops only it; build then up recreates the service whose image changed", async () => {
+    await ok(compose(["stop", "web"]));
+    const names = (await ok(compose(["ps"]))).split("\n").slice(1).filter(Boolean);
+    expect(names.map((l) => l.split(/\s+/)[0])).toEqual([`${PROJECT}-cache-1`]);
+    await ok(compose(["restart"]));
+    expect((await ok(compose(["ps", "-q"]))).trim().split("\n")).toHaveLength(2);
+
+    const id = async (s: string) =>
+      (await ok(box.run(["inspect", "--format", "{{.Id}}", `${PROJECT}-${s}-1`]))).trim();
+    const [web, cache] = [await id("web"), await id("cache")];
+    write(
+      "web/Dockerfile",
+      `FROM ${IMAGE}\nARG GREETING\nRUN mkdir /www && echo "$GREETING again" > /www/index.html\n`,
+    );
+    await ok(compose(["build"]));
+    await ok(compose(["up", "-d"]));
+    expect(await id("web")).not.toBe(web);
+    expect(await id("cache")).toBe(cache);
+    const page = await ok(
+      compose(["exec", "-T", "cache", "timeout", "5", "wget", "-q", "-O", "-", "http://web/"]),
+    );
+    expect(page).toBe("hello again\n");
+  });
+
   test("down -v leaves no container, network or volume", async () => {
     await ok(compose(["down", "-v"]));
     expect(await leftovers()).toEqual([]);
