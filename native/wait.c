@@ -145,7 +145,7 @@ int foreground_monitor(struct executor *ex)
 	int sfd = signal_fd_for(forwarded, sizeof(forwarded) / sizeof(*forwarded), &set);
 	if (sfd < 0)
 		return EXIT_SETUP_FAILED;
-	int wait_status = monitor_wait(ex->monitor, ex->child, sfd, 1);
+	int wait_status = monitor_wait(ex->monitor, ex->child, sfd, 1, ex->health);
 	close(sfd);
 	return report_exit(wait_status);
 }
@@ -175,7 +175,7 @@ int run_as_monitor(struct executor *ex)
 	close(STATUS_FD);
 	close(CONTROL_FD);
 	stdio_to_null();
-	int wait_status = monitor_wait(ex->monitor, ex->child, sfd, 0);
+	int wait_status = monitor_wait(ex->monitor, ex->child, sfd, 0, ex->health);
 	close(sfd);
 	/* Leave the private mount namespace: with it go the overlay and the
 	 * idmapped layers, and the hook can remove the container's directory. */
