@@ -18,6 +18,24 @@
 #define _GNU_SOURCE
 #include "health.h"
 
+void health_apply(struct health_state *s, int passed, int in_start_period, int retries)
+{
+	if (passed) {
+		s->failing_streak = 0;
+		s->status = HEALTH_HEALTHY;
+		return;
+	}
+	/* Docker: failures while still starting, within the start period, do not count. */
+	if (s->status == HEALTH_STARTING && in_start_period)
+		return;
+	s->failing_streak++;
+	if (s->failing_streak >= retries)
+		s->status = HEALTH_UNHEALTHY;
+}
+
+/* health-test links the state machine alone. */
+#ifndef HEALTH_STATE_ONLY
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -54,21 +72,6 @@ struct health {
 	int n_log;
 	char escaped[MAX_OUTPUT * 6 + 1]; /* one output as a JSON string body */
 };
-
-void health_apply(struct health_state *s, int passed, int in_start_period, int retries)
-{
-	if (passed) {
-		s->failing_streak = 0;
-		s->status = HEALTH_HEALTHY;
-		return;
-	}
-	/* Docker: failures while still starting, within the start period, do not count. */
-	if (s->status == HEALTH_STARTING && in_start_period)
-		return;
-	s->failing_streak++;
-	if (s->failing_streak >= retries)
-		s->status = HEALTH_UNHEALTHY;
-}
 
 static long long now_ms(void)
 {
@@ -284,3 +287,5 @@ void health_stop(struct health *h)
 		close(h->out_fd);
 	h->out_fd = -1;
 }
+
+#endif /* HEALTH_STATE_ONLY */
