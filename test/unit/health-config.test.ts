@@ -50,15 +50,12 @@ describe("--health-* flags", () => {
     expect(healthFromFlags({})).toBeUndefined();
   });
 
-  it("--health-cmd runs through the shell; unset timings stay 0 (inherit)", () => {
+  it("--health-cmd runs through the shell; unset timings are left out (inherit), as Docker's JSON", () => {
     expect(healthFromFlags({ healthCmd: "curl -f localhost", healthInterval: "5s" })).toEqual({
       Test: ["CMD-SHELL", "curl -f localhost"],
       Interval: 5e9,
-      Timeout: 0,
-      StartPeriod: 0,
-      StartInterval: 0,
-      Retries: 0,
     });
+    expect(healthFromFlags({ healthRetries: "0" })).toEqual({});
   });
 
   it("--no-healthcheck is Test NONE, and conflicts with any --health-* flag", () => {
@@ -94,14 +91,13 @@ describe("merging with the image's HEALTHCHECK", () => {
       Test: ["CMD", "check"],
       Interval: 10e9,
       Timeout: 2e9,
-      StartPeriod: undefined,
-      StartInterval: undefined,
       Retries: 5,
     });
   });
 
-  it("--no-healthcheck turns the image's off", () => {
+  it("--no-healthcheck turns the image's off (its timings stay, as Docker merges them)", () => {
     const merged = mergeHealthcheck(image, healthFromFlags({ noHealthcheck: true }));
+    expect(merged).toEqual({ Test: ["NONE"], Interval: 10e9, Retries: 5 });
     expect(healthActive(merged)).toBe(false);
   });
 

@@ -73,7 +73,7 @@ export function healthFromFlags(f: HealthFlags): HealthConfig | undefined {
   const out: HealthConfig = { Test: f.healthCmd ? ["CMD-SHELL", f.healthCmd] : [] };
   for (const [key, field, flag] of DURATION_FLAGS) {
     const text = f[key];
-    out[field] = text === undefined ? 0 : flagDuration(text, flag);
+    if (text !== undefined) out[field] = flagDuration(text, flag);
   }
   if (f.healthRetries !== undefined) {
     if (!/^-?\d+$/.test(f.healthRetries)) {
@@ -85,8 +85,14 @@ export function healthFromFlags(f: HealthFlags): HealthConfig | undefined {
     if (retries < 0) throw new MiniboxError("--health-retries cannot be negative");
     out.Retries = retries;
   }
-  out.Retries ??= 0;
-  return out;
+  return compact(out);
+}
+
+/** Without the fields that are 0 or empty, as Docker's JSON leaves them out (omitempty). */
+function compact(c: HealthConfig): HealthConfig {
+  return Object.fromEntries(
+    Object.entries(c).filter(([, v]) => (Array.isArray(v) ? v.length > 0 : !!v)),
+  ) as HealthConfig;
 }
 
 /** The flags' config over the image's, field by field (Docker's merge). */
@@ -96,14 +102,14 @@ export function mergeHealthcheck(
 ): HealthConfig | undefined {
   if (!flags) return image;
   if (!image) return flags;
-  return {
+  return compact({
     Test: flags.Test?.length ? flags.Test : image.Test,
     Interval: flags.Interval || image.Interval,
     Timeout: flags.Timeout || image.Timeout,
     StartPeriod: flags.StartPeriod || image.StartPeriod,
     StartInterval: flags.StartInterval || image.StartInterval,
     Retries: flags.Retries || image.Retries,
-  };
+  });
 }
 
 /** Whether the config runs a check (a command, not NONE). */
