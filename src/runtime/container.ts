@@ -540,7 +540,14 @@ async function runContainerSteps(
     img.config.config?.Healthcheck as HealthConfig | undefined,
     flags.healthcheck,
   );
-  const state = { ...newState(who, img.image, imageName, flags), ...ports, healthcheck };
+  const shell = img.config.config?.Shell as string[] | undefined;
+  const healthShell = healthcheck && shell?.length ? shell : undefined;
+  const state = {
+    ...newState(who, img.image, imageName, flags),
+    ...ports,
+    healthcheck,
+    healthShell,
+  };
   const progress: Progress = { created: { volumes: [], dirs: [] }, badInput: false };
   const run: NewRun = { ctx, imageName, flags, trace, img, who, state, progress };
   try {

@@ -222,7 +222,8 @@ function startExecution(l: Launched, detach: boolean, onPid?: ExecutorEvents["on
 async function probePlan(l: Launched, pid: number | undefined): Promise<void> {
   if (pid === undefined) return;
   const { root, paths, spec, state, cgroup } = l;
-  await writeProbePlan(root, paths, spec, state.healthcheck, pid, cgroup.procsFiles);
+  const { healthcheck, healthShell } = state;
+  await writeProbePlan(root, paths, spec, healthcheck, pid, cgroup.procsFiles, healthShell);
 }
 
 /** -d: wait until the program runs, record the monitor, print the ID. */

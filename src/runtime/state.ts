@@ -91,6 +91,8 @@ export interface ContainerState {
   devices?: DeviceMapping[];
   /** The image's HEALTHCHECK merged with --health-* (inspect's Config.Healthcheck; health/config.ts). */
   healthcheck?: HealthConfig;
+  /** The image's SHELL, which a CMD-SHELL check runs through (absent: /bin/sh -c). */
+  healthShell?: string[];
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

@@ -162,7 +162,7 @@ describe("health checks", () => {
     expect(await psStatus("unchecked")).toMatch(/^Up [^(]*$/);
   });
 
-  test("HEALTHCHECK from a Dockerfile built by minibox build; --no-healthcheck turns it off", async () => {
+  test("HEALTHCHECK from a Dockerfile built by minibox build (through its SHELL); --no-healthcheck turns it off", async () => {
     const ctx = path.join(box.root, "..", "ctx");
     rmSync(ctx, { recursive: true, force: true });
     mkdirSync(ctx, { recursive: true });
@@ -170,6 +170,8 @@ describe("health checks", () => {
       path.join(ctx, "Dockerfile"),
       [
         `FROM ${IMAGE}`,
+        // A CMD-SHELL check runs through the image's SHELL, as Docker's does.
+        'SHELL ["/bin/echo", "via-shell"]',
         "HEALTHCHECK --interval=1s --timeout=5s --retries=2 CMD echo from-image",
         'CMD ["sleep", "300"]',
         "",
@@ -184,7 +186,7 @@ describe("health checks", () => {
       Timeout: 5_000_000_000,
       Retries: 2,
     });
-    expect(c.State.Health.Log.at(-1).Output).toBe("from-image\n");
+    expect(c.State.Health.Log.at(-1).Output).toBe("via-shell echo from-image\n");
 
     await ok(["run", "-d", "--name", "off", "--network", "none", "--no-healthcheck", "checked:1"]);
     const off = await inspect("off");

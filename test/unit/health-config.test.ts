@@ -114,6 +114,11 @@ describe("the probe and the monitor's step", () => {
       "-c",
       "test -e /ready",
     ]);
+    expect(probeArgv({ Test: ["CMD-SHELL", "check"] }, ["/bin/ash", "-ec"])).toEqual([
+      "/bin/ash",
+      "-ec",
+      "check",
+    ]);
   });
 
   it("Docker's defaults fill what is 0: interval 30s, timeout 30s, start interval 5s, retries 3", () => {

@@ -117,10 +117,11 @@ export function healthActive(c: HealthConfig | undefined): c is HealthConfig & {
   return !!c?.Test?.length && c.Test[0] !== "NONE" && c.Test.length > 1;
 }
 
-/** The probe's command line: CMD's argv, or CMD-SHELL's command through /bin/sh -c. */
-export function probeArgv(c: HealthConfig & { Test: string[] }): string[] {
+/** The probe's command line: CMD's argv, or CMD-SHELL's command through the image's SHELL (else /bin/sh -c). */
+export function probeArgv(c: HealthConfig & { Test: string[] }, shell?: string[]): string[] {
   const [kind, ...rest] = c.Test;
-  return kind === "CMD-SHELL" ? ["/bin/sh", "-c", rest.join(" ")] : rest;
+  const sh = shell?.length ? shell : ["/bin/sh", "-c"];
+  return kind === "CMD-SHELL" ? [...sh, rest.join(" ")] : rest;
 }
 
 /** The timings with Docker's defaults filled in (ns; retries a count). */

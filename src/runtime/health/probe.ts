@@ -46,6 +46,7 @@ export async function writeProbePlan(
   config: HealthConfig | undefined,
   pid: number,
   cgroupProcs: string[],
+  shell?: string[],
 ): Promise<void> {
   if (!healthActive(config)) return;
   const seccomp =
@@ -55,7 +56,7 @@ export async function writeProbePlan(
     spec,
     pid,
     cgroupProcs,
-    { command: probeArgv(config), tty: false, interactive: false, env: [], detach: false },
+    { command: probeArgv(config, shell), tty: false, interactive: false, env: [], detach: false },
     spec.process.user,
     seccomp,
   );
