@@ -12,7 +12,13 @@ import {
   diskUsageReport,
   type Totals,
 } from "../../src/runtime/disk-usage.js";
-import { oneLineError, pullInto, removeContainers, type Sandbox, sandbox } from "../support/minibox.js";
+import {
+  oneLineError,
+  pullInto,
+  removeContainers,
+  type Sandbox,
+  sandbox,
+} from "../support/minibox.js";
 import { testEnv } from "../support/testenv.js";
 
 const env = testEnv();
