@@ -7,6 +7,7 @@
 import { basename, isAbsolute, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
 import { parsePortSpec } from "../runtime/network/ports.js";
+import { type Healthcheck, parseHealthcheck } from "./healthcheck.js";
 import type { RawProject } from "./load.js";
 
 export type Condition = "service_started" | "service_healthy" | "service_completed_successfully";
@@ -43,6 +44,7 @@ export interface Service {
   cap_drop: string[];
   limits: { cpus?: string; memory?: string; pids?: number };
   tmpfs: string[];
+  healthcheck?: Healthcheck;
 }
 
 export interface TopLevel {
@@ -90,12 +92,12 @@ const SERVICE_KEYS = new Set([
   "cap_drop",
   "deploy",
   "tmpfs",
+  "healthcheck",
   "container_name",
   "hostname",
 ]);
 /** Compose Specification keys this slice does not do: refused by name, not as unknown. */
 const LATER_KEYS = new Set([
-  "healthcheck",
   "secrets",
   "configs",
   "profiles",
@@ -126,7 +128,7 @@ const LATER_KEYS = new Set([
 ]);
 
 /** Errors name the file, the line and the key, as `compose.yaml:12: services.web.prots: unknown key`. */
-class Checker {
+export class Checker {
   constructor(private raw: RawProject) {}
   fail(path: string, message: string, hint?: string): never {
     throw new MiniboxError(`${this.locate(path)}: ${message}`, hint);
@@ -307,6 +309,7 @@ function service(
     cap_drop: ck.strings(b.cap_drop, `${at}.cap_drop`),
     limits: limits(ck, b.deploy, `${at}.deploy`),
     tmpfs: ck.strings(b.tmpfs, `${at}.tmpfs`),
+    healthcheck: parseHealthcheck(ck, b.healthcheck, `${at}.healthcheck`),
   };
   if (
     s.restart !== undefined &&

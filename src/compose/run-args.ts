@@ -4,6 +4,7 @@
  * only when the hash of what it would run now differs.
  */
 import { createHash } from "node:crypto";
+import { healthArgs } from "./healthcheck.js";
 import type { Project, Service } from "./model.js";
 
 export const LABEL = {
@@ -72,6 +73,7 @@ export function runArgs(project: Project, s: Service, o: RunArgsOptions): string
     args.push("-v", `${source}:${m.target}${m.readOnly ? ":ro" : ""}`);
   }
   for (const t of s.tmpfs) args.push("--tmpfs", t);
+  args.push(...healthArgs(s.healthcheck));
   if (s.restart && s.restart !== "no" && !o.oneoff) args.push("--restart", s.restart);
   if (s.user) args.push("--user", s.user);
   if (s.working_dir) args.push("--workdir", s.working_dir);

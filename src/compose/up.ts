@@ -28,20 +28,6 @@ export interface UpOptions {
   services: Service[];
 }
 
-/** Health checks do not exist yet, so `service_healthy` cannot be waited for: refused before anything starts. */
-export function refuseHealthy(project: Project, services: Service[]): void {
-  for (const s of services) {
-    for (const [dep, d] of Object.entries(s.depends_on)) {
-      if (d.condition === "service_healthy") {
-        throw new MiniboxError(
-          `${project.locate(`services.${s.name}.depends_on.${dep}.condition`)}: condition service_healthy needs health checks, which minibox does not have yet`,
-          "use service_started or service_completed_successfully",
-        );
-      }
-    }
-  }
-}
-
 /** The services asked for, with everything they depend on, in dependency order. */
 export function withDependencies(project: Project, services: Service[]): Service[] {
   const want = new Set<string>();
@@ -86,7 +72,6 @@ export async function buildService(ctx: ComposeCtx, project: Project, s: Service
 
 export async function up(ctx: ComposeCtx, project: Project, opts: UpOptions): Promise<void> {
   const services = withDependencies(project, opts.services);
-  refuseHealthy(project, services);
   const images = new Map<string, string>();
   for (const s of services) images.set(s.name, await ensureImage(ctx, project, s, opts.build));
   await ensureResources(ctx.store.root, project, services, ctx.say);
@@ -141,12 +126,26 @@ export async function connectOtherNetworks(
   }
 }
 
-/** service_completed_successfully: the dependency's container must have exited with status 0. */
+/**
+ * service_healthy: the dependency's health check must pass (`wait --condition
+ * healthy`, which fails if it turns unhealthy or stops); service_completed_successfully:
+ * its container must have exited with status 0.
+ */
 async function waitForDependencies(ctx: ComposeCtx, project: Project, s: Service) {
   for (const [dep, d] of Object.entries(s.depends_on)) {
-    if (d.condition !== "service_completed_successfully") continue;
+    if (d.condition === "service_started") continue;
     const c = await serviceContainer(ctx.store.root, project, dep);
     if (!c) throw new MiniboxError(`service ${dep} has no container`);
+    if (d.condition === "service_healthy") {
+      ctx.say(`Container ${c.view.name}  Waiting`);
+      await mustMinibox(
+        ctx.mb,
+        ["wait", "--condition", "healthy", c.view.id],
+        `waiting for service ${dep} to be healthy`,
+      );
+      ctx.say(`Container ${c.view.name}  Healthy`);
+      continue;
+    }
     await waitExited(ctx.store.root, c.view.id);
     const after = await findContainer(ctx.store.root, c.view.id);
     if ((after.exitCode ?? 0) !== 0) {

@@ -29,11 +29,17 @@ function composeFile(cacheCommand: string): string {
     "        GREETING: ${GREETING:-hello}",
     "    command: httpd -f -v -p 80 -h /www",
     "    init: true",
-    "    depends_on: [cache]",
+    "    depends_on:",
+    "      cache:",
+    "        condition: service_healthy",
     "  cache:",
     `    image: ${IMAGE}`,
     `    command: ${cacheCommand}`,
     "    init: true",
+    "    healthcheck:",
+    '      test: ["CMD", "test", "-f", "/data/x"]',
+    "      interval: 1s",
+    "      retries: 30",
     "    volumes:",
     "      - data:/data",
     "volumes:",
@@ -100,6 +106,11 @@ afterAll(async () => {
 describe("compose", () => {
   test("up -d builds and starts both services on the project's network, with Compose's names and labels", async () => {
     await ok(compose(["up", "-d"]));
+    // web depends on cache being healthy: up returned only once its check passed.
+    const health = await ok(
+      box.run(["inspect", "--format", "{{.State.Health.Status}}", `${PROJECT}-cache-1`]),
+    );
+    expect(health.trim()).toBe("healthy");
     const names = await ok(
       box.run([
         "ps",

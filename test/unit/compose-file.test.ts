@@ -229,3 +229,49 @@ describe("long syntaxes and config", () => {
     );
   });
 });
+
+describe("healthcheck", () => {
+  const withCheck = (check: string[]) =>
+    project(
+      ["services:", "  db:", "    image: busybox", "    healthcheck:", ...check, ""].join("\n"),
+    );
+
+  it("becomes run's --health-* flags; CMD's words quoted for sh -c", async () => {
+    const { healthArgs } = await import("../../src/compose/healthcheck.js");
+    const p = withCheck([
+      `      test: ["CMD", "test", "-f", "/data/a file"]`,
+      "      interval: 2s",
+      "      timeout: 1s",
+      "      retries: 5",
+      "      start_period: 10s",
+    ]);
+    expect(healthArgs(p.services[0]?.healthcheck)).toEqual([
+      "--health-cmd",
+      "test -f '/data/a file'",
+      "--health-interval",
+      "2s",
+      "--health-timeout",
+      "1s",
+      "--health-retries",
+      "5",
+      "--health-start-period",
+      "10s",
+    ]);
+    const shell = withCheck([`      test: ["CMD-SHELL", "wget -q -O- localhost || exit 1"]`]);
+    expect(healthArgs(shell.services[0]?.healthcheck).slice(0, 2)).toEqual([
+      "--health-cmd",
+      "wget -q -O- localhost || exit 1",
+    ]);
+    const none = withCheck([`      test: ["NONE"]`]);
+    expect(healthArgs(none.services[0]?.healthcheck)).toEqual(["--no-healthcheck"]);
+  });
+
+  it("refuses an unknown key and a bad test, naming the line", () => {
+    expect(error(() => withCheck(["      tst: [CMD, true]"]))).toMatch(
+      /compose\.yaml:5: services\.db\.healthcheck\.tst: unknown key$/,
+    );
+    expect(error(() => withCheck(["      test: [RUN, true]"]))).toMatch(
+      /services\.db\.healthcheck\.test: must be a string, or a list starting with "CMD"/,
+    );
+  });
+});
