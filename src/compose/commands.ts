@@ -9,7 +9,9 @@ import { timeAgo, truncate } from "../cli/format.js";
 import { tabwrite } from "../cli/list-format.js";
 import { statusText } from "../cli/ps-command.js";
 import { MiniboxError } from "../errors.js";
+import { containerPaths } from "../layout.js";
 import { startContainer } from "../runtime/container.js";
+import { readHealth } from "../runtime/health/probe.js";
 import { findContainer, readSpec, removeContainer, stopContainer } from "../runtime/lifecycle.js";
 import { readLogs } from "../runtime/logs.js";
 import { psPorts } from "../runtime/network/ports.js";
@@ -61,7 +63,9 @@ export async function ps(ctx: ComposeCtx, project: Project, all: boolean, quiet:
     const command = JSON.stringify(truncate(spec ? spec.process.args.join(" ") : "", 20));
     const created = timeAgo(c.view.created);
     const cells = [c.view.name, c.view.imageRef, command, c.service, created];
-    lines.push([...cells, statusText(c.view), psPorts(c.view)].join("\t"));
+    const paths = containerPaths(ctx.store.root, c.view.id);
+    const health = await readHealth(paths, c.view.healthcheck, c.view.running);
+    lines.push([...cells, statusText(c.view, health), psPorts(c.view)].join("\t"));
   }
   process.stdout.write(`${tabwrite(lines.join("\n"))}\n`);
 }

@@ -128,6 +128,7 @@ describe("compose", () => {
     const ps = await ok(compose(["ps"]));
     expect(ps).toMatch(/^NAME\s+IMAGE\s+COMMAND\s+SERVICE\s+CREATED\s+STATUS\s+PORTS\n/);
     expect(ps).toContain(`${PROJECT}-web-1`);
+    expect(ps).toMatch(new RegExp(`${PROJECT}-cache-1 .* Up .* \\(healthy\\)`));
   });
 
   test("a service reaches another by its service name", async () => {
