@@ -7,7 +7,7 @@ import {
   parseSignal,
   removeContainer,
   renameContainer,
-  signalContainer,
+  killContainer,
   stopContainer,
   waitExited,
 } from "../runtime/lifecycle.js";
@@ -70,7 +70,7 @@ function registerKill(program: Command): void {
         if (signal === "SIGKILL" || signal === "SIGTERM" || signal === 9 || signal === 15) {
           await markStopped(store.root, c.id);
         }
-        signalContainer(c, signal);
+        await killContainer(store.root, c, signal);
         console.log(name);
       }
     });

@@ -18,11 +18,14 @@
  */
 import { type FileHandle, open } from "node:fs/promises";
 import { MiniboxError } from "../errors.js";
+import { recordImageEvent } from "../events/image-events.js";
 import type { CredentialStore } from "./credentials.js";
 import { shortId } from "./digest.js";
 import { type Descriptor, MediaType, parseManifest } from "./manifest.js";
 import { mapConcurrent, type PullReporter, silentReporter } from "./pull.js";
 import {
+  familiarString,
+  familiarRepository,
   familiarString,
   formatReference,
   type ImageReference,
@@ -154,6 +157,7 @@ export async function pushImage(
     if (current && !current.repoDigests.includes(repoDigest)) current.repoDigests.push(repoDigest);
   });
   reporter.status(`${tag}: digest: ${digest} size: ${manifestBody.length}`);
+  await recordImageEvent(store.root, "push", familiarString(ref), familiarRepository(ref));
   return { tag, digest, size: manifestBody.length };
 }
 

@@ -19,6 +19,7 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { release } from "node:os";
 import { dirname, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { recordContainerEvent } from "../events/container-events.js";
 import type { CredentialStore } from "../image/credentials.js";
 import { findImage, readConfig } from "../image/images.js";
 import type { Platform } from "../image/manifest.js";
@@ -334,6 +335,8 @@ interface Progress {
   launched?: Launched;
   /** A missing --mount source is bad input: no container is left for it (Docker). */
   badInput: boolean;
+  /** Its `create` event is journalled: removing it now is a `destroy`. */
+  createdEvent?: boolean;
 }
 
 /** A `run` under way: what it was asked, what it decided, how far it got. */
@@ -361,6 +364,8 @@ async function filesStage({ ctx, img, who, state, flags, progress, trace }: NewR
   };
   await writeEtcFiles(who.paths, etc, who.owner);
   await writeState(who.paths, state);
+  await recordContainerEvent(ctx.store.root, "create", state);
+  progress.createdEvent = true;
   trace(`container ${who.id.slice(0, 12)} (${who.name}): ${who.paths.dir}`, performance.now() - t);
   if (who.mounts.requests.length === 0) return;
   // After state.json names the volumes: `volume rm` now sees them in use.
@@ -514,8 +519,10 @@ async function failedRun(run: NewRun, err: unknown) {
   state.exitCode = 125;
   state.error = (err as Error).message;
   state.finishedAt = new Date().toISOString();
-  if (flags.rm || progress.badInput) await removeContainerDir(who.paths, who.name);
-  else await writeState(who.paths, state).catch(() => undefined);
+  if (flags.rm || progress.badInput) {
+    await removeContainerDir(who.paths, who.name);
+    if (progress.createdEvent) await recordContainerEvent(root, "destroy", state);
+  } else await writeState(who.paths, state).catch(() => undefined);
   if (!progress.launched) await undoMounts(root, progress.created);
   else if (flags.rm) await removeAnonymousVolumes(root, state.mounts);
 }
