@@ -24,7 +24,6 @@ import { shortId } from "./digest.js";
 import { type Descriptor, MediaType, parseManifest } from "./manifest.js";
 import { mapConcurrent, type PullReporter, silentReporter } from "./pull.js";
 import {
-  familiarString,
   familiarRepository,
   familiarString,
   formatReference,
