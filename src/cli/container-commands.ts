@@ -2,12 +2,12 @@
 import type { Command } from "commander";
 import {
   findContainer,
+  killContainer,
   markStopped,
   onContainerExited,
   parseSignal,
   removeContainer,
   renameContainer,
-  killContainer,
   stopContainer,
   waitExited,
 } from "../runtime/lifecycle.js";

@@ -13,6 +13,7 @@ import { registerCommitCommands } from "./commit-commands.js";
 import { registerContainerCommands } from "./container-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
 import { registerCpCommand } from "./cp-command.js";
+import { registerEventsCommand } from "./events-command.js";
 import { registerExecCommands } from "./exec-commands.js";
 import { registerImageCommands } from "./image-commands.js";
 import { registerNetworkCommands } from "./network-commands.js";
@@ -61,6 +62,7 @@ function buildProgram(): Command {
   registerCommitCommands(program);
   registerRuntimeCommand(program);
   registerSystemCommands(program);
+  registerEventsCommand(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

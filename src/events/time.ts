@@ -23,7 +23,9 @@ export function parseGoDuration(text: string): bigint | undefined {
   const whole = /^([-+]?)((?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)$/.exec(text);
   if (!whole) return undefined;
   let total = 0;
-  for (const [, amount, unit] of (whole[2] as string).matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g))
+  for (const [, amount, unit] of (whole[2] as string).matchAll(
+    /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g,
+  ))
     total += Number(amount) * (NS_PER_UNIT[unit as string] as number);
   return BigInt(Math.round(whole[1] === "-" ? -total : total));
 }
@@ -63,9 +65,7 @@ export function parseEventTime(flag: string, text: string, nowNano: bigint): big
   // Docker's rule: "0" is the Unix epoch, not a zero duration.
   const duration = text === "0" ? undefined : parseGoDuration(text);
   const value =
-    duration !== undefined
-      ? nowNano - duration
-      : (parseDateTime(text) ?? parseUnixTimestamp(text));
+    duration !== undefined ? nowNano - duration : (parseDateTime(text) ?? parseUnixTimestamp(text));
   if (value === undefined) {
     throw new MiniboxError(
       `invalid value for ${flag}: ${JSON.stringify(text)} is not a time or duration`,

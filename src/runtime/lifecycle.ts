@@ -13,7 +13,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { MiniboxError } from "../errors.js";
-import { containerActor, recordContainerEvent, recordDie, recordKill } from "../events/container-events.js";
+import {
+  containerActor,
+  recordContainerEvent,
+  recordDie,
+  recordKill,
+} from "../events/container-events.js";
 import { recordEvent } from "../events/journal.js";
 import type { Store } from "../image/store.js";
 import { rootLayout } from "../layout.js";
