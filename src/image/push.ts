@@ -150,14 +150,24 @@ export async function pushImage(
     [manifest.config.digest, ...layers.map((l) => l.digest)],
     `${ref.domain}/${ref.path}`,
   );
+  await rememberPush(store, ref, record, digest);
+  reporter.status(`${tag}: digest: ${digest} size: ${manifestBody.length}`);
+  return { tag, digest, size: manifestBody.length };
+}
+
+/** The pushed manifest's digest becomes one of the image's repo digests; the push is journalled. */
+async function rememberPush(
+  store: Store,
+  ref: ImageReference,
+  record: ImageRecord,
+  digest: string,
+): Promise<void> {
   await store.updateIndex((idx) => {
     const current = idx.images[record.id];
     const repoDigest = `${repositoryName(ref)}@${digest}`;
     if (current && !current.repoDigests.includes(repoDigest)) current.repoDigests.push(repoDigest);
   });
-  reporter.status(`${tag}: digest: ${digest} size: ${manifestBody.length}`);
   await recordImageEvent(store.root, "push", familiarString(ref), familiarRepository(ref));
-  return { tag, digest, size: manifestBody.length };
 }
 
 /**
