@@ -18,7 +18,7 @@
  * not the operation.
  */
 import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
-import { mkdir, open, rename, stat } from "node:fs/promises";
+import { open, rename, stat } from "node:fs/promises";
 import { jsonText } from "../json-text.js";
 import { rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
@@ -79,7 +79,8 @@ export async function recordEvent(
 
 async function appendLine(root: string, line: string): Promise<void> {
   const layout = rootLayout(root);
-  await mkdir(root, { recursive: true });
+  // No mkdir: a monitor's exit hook that runs after its store was deleted
+  // must not bring the store's directory back (ENOENT: the event is dropped).
   const file = await open(layout.events, "a", 0o600);
   let size: number;
   try {
