@@ -196,7 +196,7 @@ async function tagImage(store: Store, opts: BuildOptions, image: ImageRecord): P
         index.tags[name] = image.id;
       });
     }
-    await recordImageEvent(store.root, "tag", image.id, familiarString(ref));
+    await recordImageEvent(store, "tag", image.id, familiarString(ref));
     opts.out(`Successfully tagged ${tag.includes(":") ? tag : `${tag}:latest`}`);
   }
 }

@@ -96,7 +96,7 @@ export async function tagImage(store: Store, source: string, target: string): Pr
       throw new MiniboxError(`image ${shortId(record.id)} was removed meanwhile`);
     index.tags[formatReference(ref)] = record.id;
   });
-  await recordImageEvent(store.root, "tag", record.id, familiarString(ref));
+  await recordImageEvent(store, "tag", record.id, familiarString(ref));
 }
 
 /** Canonical tags of an image, in the familiar form Docker prints ("alpine:3.8"). */
@@ -141,13 +141,14 @@ export async function removeImage(
   const doomed = await store.updateIndex((index) =>
     removeFromIndex(index, { record, tag, force, busy }, lines),
   );
+  // Docker's events name the image ID for each name removed, then for each image deleted
+  // (journalled while the config, whose labels untag shows, is still there; delete shows none).
+  for (const _ of lines.filter((l) => l.startsWith("Untagged: ")))
+    await recordImageEvent(store, "untag", record.id, record.id);
+  for (const id of doomed.images) await recordImageEvent(store, "delete", id, id, "");
   // The index no longer points at these, so a crash from here on leaves only unreferenced files.
   await deleteLayers(store, doomed.layers);
   for (const blob of new Set(doomed.blobs)) await rm(store.blobPath(blob), { force: true });
-  // Docker's events name the image ID for each name removed, then for each image deleted.
-  for (const _ of lines.filter((l) => l.startsWith("Untagged: ")))
-    await recordImageEvent(store.root, "untag", record.id, record.id);
-  for (const id of doomed.images) await recordImageEvent(store.root, "delete", id, id);
   return lines;
 }
 

@@ -53,7 +53,7 @@ export async function importTarball(
     if (ref) index.tags[formatReference(ref)] = configDigest;
     return record;
   });
-  await recordImageEvent(store.root, "import", imported.id, imported.id);
+  await recordImageEvent(store, "import", imported.id, imported.id);
   return imported;
 }
 

@@ -91,7 +91,7 @@ export async function loadArchive(
       prepared.push(await prepareImage(store, candidate, staging, verified));
     }
     const loaded = await commit(store, prepared);
-    for (const image of loaded) await recordImageEvent(store.root, "load", image.id, image.id);
+    for (const image of loaded) await recordImageEvent(store, "load", image.id, image.id);
     return loaded;
   } catch (err) {
     if (err instanceof MiniboxError) {

@@ -139,7 +139,7 @@ async function pullFrom(
     `${ref.domain}/${ref.path}`,
   );
   reporter.status(`Digest: ${resolved.top.digest}`);
-  await recordImageEvent(store.root, "pull", familiarString(ref), familiarRepository(ref));
+  await recordImageEvent(store, "pull", familiarString(ref), familiarRepository(ref), record.id);
   return { record, downloaded: !existing, repoDigest: resolved.repoDigest };
 }
 

@@ -167,7 +167,7 @@ async function rememberPush(
     const repoDigest = `${repositoryName(ref)}@${digest}`;
     if (current && !current.repoDigests.includes(repoDigest)) current.repoDigests.push(repoDigest);
   });
-  await recordImageEvent(store.root, "push", familiarString(ref), familiarRepository(ref));
+  await recordImageEvent(store, "push", familiarString(ref), familiarRepository(ref), record.id);
 }
 
 /**

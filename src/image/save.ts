@@ -42,7 +42,7 @@ export async function saveImages(store: Store, names: string[], out: Writable): 
   const plan = await planArchive(store, names);
   const pack = tar.pack();
   await streamTar(pack, () => writeEntries(store, pack, plan), out);
-  for (const image of plan.images) await recordImageEvent(store.root, "save", image.id, image.id);
+  for (const image of plan.images) await recordImageEvent(store, "save", image.id, image.id);
 }
 
 async function planArchive(store: Store, names: string[]): Promise<Planned> {

@@ -88,16 +88,18 @@ describe("events", () => {
       "image untag",
     ]);
     const tail = (l: string | undefined) => l?.replace(/^\S+ /, "");
-    expect(tail(lines[0])).toBe(`image pull ${IMAGE}:latest (name=${IMAGE})`);
-    const attrs = `image=${IMAGE}, name=ev-one, tier=demo`;
+    // The fixture's labels: Docker adds an image's labels to its events and its containers'.
+    const labels = "org.minibox.test=true, org.opencontainers.image.title=minibox-fixture-base";
+    expect(tail(lines[0])).toBe(`image pull ${IMAGE}:latest (name=${IMAGE}, ${labels})`);
+    const attrs = `image=${IMAGE}, name=ev-one, ${labels}, tier=demo`;
     expect(tail(lines[1])).toBe(`container create ${id} (${attrs})`);
     expect(tail(lines[2])).toBe(`container start ${id} (${attrs})`);
     expect(tail(lines[3])).toMatch(
       new RegExp(`^container die ${id} \\(execDuration=\\d+, exitCode=3, ${attrs}\\)$`),
     );
     expect(tail(lines[4])).toBe(`container destroy ${id} (${attrs})`);
-    expect(tail(lines[5])).toBe(`image tag ${imageId} (name=ev-tag:1)`);
-    expect(tail(lines[6])).toBe(`image untag ${imageId} (name=${imageId})`);
+    expect(tail(lines[5])).toBe(`image tag ${imageId} (name=ev-tag:1, ${labels})`);
+    expect(tail(lines[6])).toBe(`image untag ${imageId} (name=${imageId}, ${labels})`);
     // Times in order, within the window.
     const times = lines.map((l) => Date.parse(l.split(" ")[0] as string));
     expect(times).toEqual([...times].sort((a, b) => a - b));
@@ -187,7 +189,9 @@ describe("events", () => {
       "container=ev-bg",
     );
     expect(actions(lines)).toEqual(["container create", "container start", "container die"]);
-    expect(lines[2]).toMatch(/ \(execDuration=\d+, exitCode=7, image=\S+, name=ev-bg\)$/);
+    expect(lines[2]).toMatch(
+      / \(execDuration=\d+, exitCode=7, image=\S+, name=ev-bg, org\.minibox\.test=true, /,
+    );
     await ok(["rm", "ev-bg"]);
   });
 
