@@ -87,18 +87,24 @@ async function follow(
   print: (events: MiniboxEvent[]) => void,
   until: bigint | undefined,
 ): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const stop = () => {
+  await new Promise<void>((resolve, reject) => {
+    const finish = (err?: unknown) => {
       clearInterval(timer);
       process.off("SIGINT", stop);
       process.off("SIGTERM", stop);
-      print(reader.read()); // what came in since the last poll
-      resolve();
+      if (err === undefined) resolve();
+      else reject(err); // a template that fails on an event: one line, as before following
     };
-    const timer = setInterval(() => {
-      print(reader.read());
-      if (until !== undefined && nowNano() > until) stop();
-    }, POLL_MS);
+    const poll = (last: boolean) => {
+      try {
+        print(reader.read());
+        if (last || (until !== undefined && nowNano() > until)) finish();
+      } catch (err) {
+        finish(err);
+      }
+    };
+    const stop = () => poll(true); // what came in since the last poll, then done
+    const timer = setInterval(() => poll(false), POLL_MS);
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
