@@ -1,5 +1,6 @@
 /** The container commands, Docker's flags and output shapes; each command's work is in src/runtime/. */
 import type { Command } from "commander";
+import { recordContainerEvent } from "../events/container-events.js";
 import {
   findContainer,
   killContainer,
@@ -151,6 +152,7 @@ function registerStartRestart(program: Command): void {
         const c = await findContainer(store.root, name);
         await stopContainer(store.root, c, Number(opts.time));
         await startContainer(store, c.id);
+        await recordContainerEvent(store.root, "restart", c); // after stop's and start's, as Docker
         console.log(name);
       }
     });
