@@ -75,6 +75,12 @@ describe("output shapes", () => {
     expect(volume).not.toMatch(/"status"|"id"|"from"/);
   });
 
+  it("jsonText writes BigInts exactly and leaves strings that look like its marker alone", () => {
+    expect(jsonText({ s: "\u0000bigint:0", n: 12345678901234567890n })).toBe(
+      '{"s":"\\u0000bigint:0","n":12345678901234567890}',
+    );
+  });
+
   it("templates see Go's field names", () => {
     expect(
       renderTemplate(
