@@ -19,7 +19,8 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { release } from "node:os";
 import { dirname, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
-import { recordContainerEvent } from "../events/container-events.js";
+import { containerActor, recordContainerEvent } from "../events/container-events.js";
+import { recordEvent } from "../events/journal.js";
 import type { CredentialStore } from "../image/credentials.js";
 import { findImage, readConfig } from "../image/images.js";
 import type { Platform } from "../image/manifest.js";
@@ -364,8 +365,6 @@ async function filesStage({ ctx, img, who, state, flags, progress, trace }: NewR
   };
   await writeEtcFiles(who.paths, etc, who.owner);
   await writeState(who.paths, state);
-  await recordContainerEvent(ctx.store.root, "create", state);
-  progress.createdEvent = true;
   trace(`container ${who.id.slice(0, 12)} (${who.name}): ${who.paths.dir}`, performance.now() - t);
   if (who.mounts.requests.length === 0) return;
   // After state.json names the volumes: `volume rm` now sees them in use.
@@ -520,8 +519,9 @@ async function failedRun(run: NewRun, err: unknown) {
   state.error = (err as Error).message;
   state.finishedAt = new Date().toISOString();
   if (flags.rm || progress.badInput) {
+    const actor = containerActor(root, state);
     await removeContainerDir(who.paths, who.name);
-    if (progress.createdEvent) await recordContainerEvent(root, "destroy", state);
+    if (progress.createdEvent) await recordEvent(root, "container", "destroy", actor);
   } else await writeState(who.paths, state).catch(() => undefined);
   if (!progress.launched) await undoMounts(root, progress.created);
   else if (flags.rm) await removeAnonymousVolumes(root, state.mounts);
@@ -549,6 +549,9 @@ async function runContainerSteps(
       if (err instanceof MiniboxError) progress.badInput = true;
       throw err;
     });
+    // Once its config.json is written: the event carries its labels.
+    await recordContainerEvent(ctx.store.root, "create", state);
+    progress.createdEvent = true;
     return await launchStage(run, spec);
   } catch (err) {
     await failedRun(run, err);
