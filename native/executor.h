@@ -103,6 +103,7 @@ struct executor {
 	int exec_fifo;         /* exec-fifo: what wait-start reads its go from */
 	int errors_fd;         /* the child's end of the errors pipe (wait-start says "created" there) */
 	struct monitor *monitor; /* log: the container's output goes through us */
+	struct health *health; /* health: the monitor runs the container's health check */
 	int *held_ports;       /* hold-port: the published host ports' sockets, kept open */
 	size_t n_held_ports;
 };
@@ -187,7 +188,7 @@ step_fn step_unshare, step_setns, step_user, step_groups, step_bounding, step_ca
 	step_rlimit, step_chdir, step_sethostname, step_setdomainname, step_ifup, step_closefds, step_stdin_null,
 	step_env, step_exec, step_init, step_seccomp;
 step_fn step_pty, step_console;
-step_fn step_write, step_report_pid, step_wait_go, step_log, step_exit_file, step_on_exit;
+step_fn step_write, step_report_pid, step_wait_go, step_log, step_exit_file, step_on_exit, step_health;
 step_fn step_veth, step_netif, step_route_default, step_hold_port;
 step_fn step_exec_fifo, step_wait_start, step_console_socket, step_join_ns, step_pass_fds;
 

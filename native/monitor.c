@@ -14,6 +14,8 @@
 #define _GNU_SOURCE
 #include "monitor.h"
 
+#include "health.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -130,7 +132,7 @@ void monitor_after_clone(struct monitor *m)
 /* Append `s` as the body of a JSON string the way Docker's jsonlog does:
  * control characters escaped, <, > and & as \u003c-style escapes, invalid
  * UTF-8 replaced by U+FFFD. Returns the new length of `dst`. */
-static size_t json_escape(char *dst, size_t o, const unsigned char *s, size_t n)
+size_t json_escape(char *dst, size_t o, const unsigned char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	for (size_t i = 0; i < n;) {
@@ -217,7 +219,7 @@ static void rotate(struct monitor *m)
 }
 
 /* The time as Docker writes it: RFC 3339 in UTC, with nanoseconds. */
-static void utc_now(char *out, size_t size)
+void utc_now(char *out, size_t size)
 {
 	struct timespec ts;
 	struct tm tm;
@@ -322,20 +324,29 @@ static void forward_signals(int signal_fd, pid_t child, int foreground)
 			kill(child, (int)si.ssi_signo);
 }
 
-int monitor_wait(struct monitor *m, pid_t child, int signal_fd, int foreground)
+/* The shorter of two poll timeouts (-1: none). */
+static int sooner(int a, int b)
+{
+	return a < 0 ? b : b < 0 ? a : a < b ? a : b;
+}
+
+int monitor_wait(struct monitor *m, pid_t child, int signal_fd, int foreground, struct health *h)
 {
 	int open_out = monitor_logging(m), open_err = open_out;
 	if (m)
 		m->echoing = foreground;
 	for (;;) {
-		struct pollfd fds[3] = {
+		struct pollfd fds[4] = {
 			{ open_out ? m->out.read_fd : -1, POLLIN, 0 },
 			{ open_err ? m->err.read_fd : -1, POLLIN, 0 },
 			{ signal_fd, POLLIN, 0 },
+			{ health_fd(h), POLLIN, 0 },
 		};
-		/* After both pipes closed, wake up now and then to reap. */
-		if (poll(fds, 3, open_out || open_err ? -1 : 100) < 0 && errno != EINTR)
+		/* After both pipes closed, wake up now and then to reap; and when a health check is due. */
+		int timeout = sooner(open_out || open_err ? -1 : 100, health_poll_timeout(h));
+		if (poll(fds, 4, timeout) < 0 && errno != EINTR)
 			break;
+		health_tick(h);
 		if (fds[0].revents & (POLLIN | POLLHUP))
 			open_out = pump(m, &m->out);
 		if (fds[1].revents & (POLLIN | POLLHUP))
@@ -343,9 +354,12 @@ int monitor_wait(struct monitor *m, pid_t child, int signal_fd, int foreground)
 		if (fds[2].revents & POLLIN)
 			forward_signals(signal_fd, child, foreground);
 		int st;
-		if (!open_out && !open_err && waitpid(child, &st, WNOHANG) == child)
+		if (!open_out && !open_err && waitpid(child, &st, WNOHANG) == child) {
+			health_stop(h);
 			return st;
+		}
 	}
+	health_stop(h);
 	int st = 0;
 	waitpid(child, &st, 0);
 	return st;

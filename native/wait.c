@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "executor.h"
+#include "health.h"
 
 /* Block `sigs` and return a signalfd that reads them (-1 on failure). */
 static int signal_fd_for(const int *sigs, size_t n, sigset_t *set)
@@ -88,6 +89,7 @@ static int relay_until_exit(struct executor *ex, int sfd, int *wait_status)
 	int stdin_open = ex->tty_master >= 0, master_open = ex->tty_master >= 0;
 	for (;;) {
 		if (waitpid(ex->child, wait_status, WNOHANG) == ex->child) {
+			health_stop(ex->health);
 			/* Drain what the container wrote last before reporting. */
 			if (master_open)
 				fcntl(ex->tty_master, F_SETFL, O_NONBLOCK);
@@ -96,13 +98,16 @@ static int relay_until_exit(struct executor *ex, int sfd, int *wait_status)
 			monitor_record_tty_end(ex->monitor);
 			return 0;
 		}
-		struct pollfd fds[3] = {
+		struct pollfd fds[4] = {
 			{ sfd, POLLIN, 0 },
 			{ stdin_open ? 0 : -1, POLLIN, 0 },
 			{ master_open ? ex->tty_master : -1, POLLIN, 0 },
+			{ health_fd(ex->health), POLLIN, 0 },
 		};
-		if (poll(fds, 3, -1) < 0 && errno != EINTR)
+		/* -t in the foreground: the health check runs from this loop. */
+		if (poll(fds, 4, health_poll_timeout(ex->health)) < 0 && errno != EINTR)
 			return -1;
+		health_tick(ex->health);
 		if (fds[0].revents & POLLIN)
 			forward_signals(ex, sfd);
 		if (fds[1].revents & (POLLIN | POLLHUP) && !relay(ex, 0, ex->tty_master))
@@ -145,7 +150,7 @@ int foreground_monitor(struct executor *ex)
 	int sfd = signal_fd_for(forwarded, sizeof(forwarded) / sizeof(*forwarded), &set);
 	if (sfd < 0)
 		return EXIT_SETUP_FAILED;
-	int wait_status = monitor_wait(ex->monitor, ex->child, sfd, 1);
+	int wait_status = monitor_wait(ex->monitor, ex->child, sfd, 1, ex->health);
 	close(sfd);
 	return report_exit(wait_status);
 }
@@ -175,7 +180,7 @@ int run_as_monitor(struct executor *ex)
 	close(STATUS_FD);
 	close(CONTROL_FD);
 	stdio_to_null();
-	int wait_status = monitor_wait(ex->monitor, ex->child, sfd, 0);
+	int wait_status = monitor_wait(ex->monitor, ex->child, sfd, 0, ex->health);
 	close(sfd);
 	/* Leave the private mount namespace: with it go the overlay and the
 	 * idmapped layers, and the hook can remove the container's directory. */

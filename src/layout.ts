@@ -125,6 +125,7 @@ export function networkPaths(dir: string) {
  *     hostname hosts resolv.conf   bind-mounted over /etc/… in the container
  *     <id>-json.log the json-file log (Docker's name)
  *     exit.json     written by the monitor when the init exits (native/monitor.c)
+ *     health.json   State.Health, written by the monitor (native/health.c)
  */
 export function containerPaths(root: string, id: string) {
   const dir = join(rootLayout(root).containers, id);
@@ -148,6 +149,10 @@ export function containerPaths(root: string, id: string) {
     /** The plan the executor ran last (kept for reading, --trace shows it too). */
     plan: join(dir, "plan.txt"),
     execPlan: join(dir, "exec-plan.txt"),
+    /** The health check's exec plan, written by minibox once the container runs (health/probe.ts). */
+    healthPlan: join(dir, "health-plan.txt"),
+    /** Docker's State.Health, written by the monitor (native/health.c). */
+    health: join(dir, "health.json"),
   };
 }
 

@@ -7,6 +7,7 @@
 import { posix } from "node:path";
 import { MiniboxError } from "../errors.js";
 import type { ImageConfig } from "../image/manifest.js";
+import { parseGoDuration } from "../runtime/health/duration.js";
 import type { Instruction } from "./dockerfile.js";
 import { expand } from "./shell-words.js";
 
@@ -125,29 +126,30 @@ function healthcheckTimings(options: Record<string, string>, line: number): Reco
   };
   const out: Record<string, number> = {};
   for (const [flag, value] of Object.entries(options)) {
-    if (flag === "retries") out.Retries = Number(value);
+    if (flag === "retries") out.Retries = retriesOf(value, line);
     else if (fields[flag]) out[fields[flag]] = durationNs(value, line);
   }
   return out;
 }
 
+function retriesOf(text: string, line: number): number {
+  if (!/^\d+$/.test(text)) {
+    throw new MiniboxError(
+      `line ${line}: invalid --retries ${JSON.stringify(text)}`,
+      "use a whole number of 0 or more",
+    );
+  }
+  return Number(text);
+}
+
 /** A Go duration ("1m30s", "500ms") in nanoseconds. */
 function durationNs(text: string, line: number): number {
-  const unit: Record<string, number> = {
-    ns: 1,
-    us: 1e3,
-    µs: 1e3,
-    ms: 1e6,
-    s: 1e9,
-    m: 60e9,
-    h: 3600e9,
-  };
-  const parts = [...text.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)];
-  if (!parts.length || parts.map((p) => p[0]).join("") !== text) {
+  const ns = parseGoDuration(text);
+  if (ns === undefined || ns < 0) {
     throw new MiniboxError(
       `line ${line}: invalid duration ${JSON.stringify(text)}`,
       "use e.g. 30s or 1m30s",
     );
   }
-  return parts.reduce((n, p) => n + Number(p[1]) * (unit[p[2] as string] as number), 0);
+  return ns;
 }

@@ -119,6 +119,8 @@ export async function runBuildStep(
       // not mounted (as BuildKit does).
       mounts: [],
       imageVolumes: false,
+      // Docker runs no health check during a build.
+      healthcheck: { Test: ["NONE"] },
     },
   );
   interrupt.container = undefined;

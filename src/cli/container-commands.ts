@@ -1,5 +1,6 @@
 /** The container commands, Docker's flags and output shapes; each command's work is in src/runtime/. */
 import type { Command } from "commander";
+import { MiniboxError } from "../errors.js";
 import { recordContainerEvent } from "../events/container-events.js";
 import {
   findContainer,
@@ -103,8 +104,23 @@ function registerWait(program: Command): void {
     .command("wait")
     .description("Wait for containers to exit; print their exit codes")
     .argument("<container...>")
-    .action(async (names: string[], _opts: unknown, cmd: Command) => {
+    .option(
+      "--condition <condition>",
+      "not-running (default), or healthy: until the health check passes (fails if it turns unhealthy or the container stops)",
+    )
+    .action(async (names: string[], opts: { condition?: string }, cmd: Command) => {
       const { store } = contextFrom(cmd);
+      if (opts.condition === "healthy") {
+        const { waitHealthy } = await import("../runtime/health/wait.js");
+        for (const name of names) await waitHealthy(store.root, name);
+        return;
+      }
+      if (opts.condition !== undefined && opts.condition !== "not-running") {
+        throw new MiniboxError(
+          `invalid condition ${JSON.stringify(opts.condition)}`,
+          "use --condition not-running or --condition healthy",
+        );
+      }
       for (const name of names) {
         const c = await findContainer(store.root, name);
         await waitExited(store.root, c.id);

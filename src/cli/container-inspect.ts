@@ -1,6 +1,7 @@
 /** `container inspect` (and `inspect` of a container): the JSON shape of `docker container inspect`. */
 import type { Command } from "commander";
 import { containerPaths, NETWORK_ROOT } from "../layout.js";
+import { readHealth } from "../runtime/health/probe.js";
 import { type ContainerView, findContainer, readSpec } from "../runtime/lifecycle.js";
 import { networkSettings } from "../runtime/network/attachments.js";
 import { listNetworks } from "../runtime/network/networks.js";
@@ -39,12 +40,14 @@ export async function inspectContainer(
 ): Promise<Record<string, unknown>> {
   const spec = await readSpec(root, c.id);
   const paths = containerPaths(root, c.id);
+  const health = await readHealth(paths, c.healthcheck, c.running);
   return {
     Id: c.id,
     Created: c.created,
     Path: spec.process.args[0],
     Args: spec.process.args.slice(1),
-    State: stateJson(c),
+    // State.Health only with a health check, as Docker.
+    State: health ? { ...stateJson(c), Health: health } : stateJson(c),
     Image: c.imageId,
     ResolvConfPath: paths.resolvConf,
     HostnamePath: paths.hostname,
@@ -173,6 +176,7 @@ function configJson(c: ContainerView, spec: Spec): Record<string, unknown> {
       ? { ExposedPorts: Object.fromEntries(c.exposedPorts.map((k) => [k, {}])) }
       : {}),
     Labels: labelsOf(spec.annotations),
+    ...(c.healthcheck ? { Healthcheck: c.healthcheck } : {}),
   };
 }
 

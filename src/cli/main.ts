@@ -10,6 +10,7 @@ import { registerArchiveCommands } from "./archive-commands.js";
 import { registerAuthCommands } from "./auth-commands.js";
 import { registerBuildCommand } from "./build-command.js";
 import { registerCommitCommands } from "./commit-commands.js";
+import { registerComposeCommand } from "./compose-command.js";
 import { registerContainerCommands } from "./container-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
 import { registerCpCommand } from "./cp-command.js";
@@ -63,6 +64,7 @@ function buildProgram(): Command {
   registerRuntimeCommand(program);
   registerSystemCommands(program);
   registerEventsCommand(program);
+  registerComposeCommand(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

@@ -2,6 +2,8 @@
 import type { Command } from "commander";
 import { shortId } from "../image/digest.js";
 import type { Store } from "../image/store.js";
+import { containerPaths } from "../layout.js";
+import { type HealthState, healthSuffix, readHealth } from "../runtime/health/probe.js";
 import { type ContainerView, listViews, readSpec, sweepContainers } from "../runtime/lifecycle.js";
 import { requestsOf } from "../runtime/network/attachments.js";
 import { psPorts } from "../runtime/network/ports.js";
@@ -26,6 +28,8 @@ interface PsRow {
   labels: Record<string, string>;
   /** Docker's .Networks: the networks it is on, or host/none. */
   networks: string[];
+  /** State.Health (absent: no health check). */
+  health?: HealthState;
 }
 
 /** The columns `--format 'table …'` heads each field with (Docker's names). */
@@ -86,13 +90,15 @@ async function psRows(store: Store, opts: PsOptions): Promise<PsRow[]> {
     if (!filter.matches(c, labels)) continue;
     const requested = requestsOf(c).map((r) => r.network);
     const networks = requested.length || !spec ? requested : [networkMode(c, spec)];
-    rows.push({ c, command: spec ? spec.process.args.join(" ") : "", labels, networks });
+    const command = spec ? spec.process.args.join(" ") : "";
+    const health = await readHealth(containerPaths(store.root, c.id), c.healthcheck, c.running);
+    rows.push({ c, command, labels, networks, health });
   }
   return rows.sort((a, b) => b.c.created.localeCompare(a.c.created));
 }
 
 /** One container as Docker's ps formatter exposes it (and `--format json` prints it, keys sorted). */
-function psFields({ c, command, labels, networks }: PsRow, trunc: boolean) {
+function psFields({ c, command, labels, networks, health }: PsRow, trunc: boolean) {
   const mounts = (c.mounts ?? []).map((m) => {
     const name = m.Name || m.Source;
     return trunc ? truncate(name, 15) : name;
@@ -120,7 +126,7 @@ function psFields({ c, command, labels, networks }: PsRow, trunc: boolean) {
     // Without -s Docker has no size to show: its zero.
     Size: "0B",
     State: c.running ? "running" : c.status,
-    Status: statusText(c),
+    Status: statusText(c, health),
   };
 }
 
@@ -133,9 +139,15 @@ function psTable(rows: PsFields[]): string {
   );
 }
 
-/** Docker's STATUS column: "Up 3 seconds", "Exited (0) 2 minutes ago", "Created". */
-export function statusText(c: ContainerView, now = Date.now()): string {
-  if (c.running) return `Up ${humanDuration(now - Date.parse(c.startedAt ?? c.created))}`;
+/**
+ * Docker's STATUS column: "Up 3 seconds", "Up 3 seconds (healthy)",
+ * "Exited (0) 2 minutes ago", "Created".
+ */
+export function statusText(c: ContainerView, health?: HealthState, now = Date.now()): string {
+  if (c.running) {
+    const up = `Up ${humanDuration(now - Date.parse(c.startedAt ?? c.created))}`;
+    return `${up}${healthSuffix(health)}`;
+  }
   if (c.status === "created") return "Created";
   return `Exited (${c.exitCode ?? 0}) ${c.finishedAt ? timeAgo(c.finishedAt, now) : ""}`.trimEnd();
 }

@@ -5,6 +5,7 @@ import { MiniboxError } from "../errors.js";
 import type { PullReporter } from "../image/pull.js";
 import { parseBytes, parseCpus } from "../runtime/cgroups/index.js";
 import type { RunFlags, Tracer } from "../runtime/container.js";
+import { type HealthFlags, healthFromFlags } from "../runtime/health/config.js";
 import { parseMountFlag, parseVolumeFlag, tmpfsRequest } from "../runtime/mount-spec.js";
 import { checkRequest } from "../runtime/network/attachments.js";
 import {
@@ -35,7 +36,9 @@ import {
   securityLimitFlags,
 } from "./run-security-limits.js";
 
-interface RunOptions extends SecurityLimitOptions {
+interface RunOptions extends SecurityLimitOptions, HealthFlags {
+  /** false with --no-healthcheck (commander's negated option). */
+  healthcheck?: boolean;
   detach?: boolean;
   interactive?: boolean;
   tty?: boolean;
@@ -97,6 +100,7 @@ export function registerRunCommand(program: Command): void {
   addLimitOptions(run);
   addSecurityLimitOptions(run);
   addPolicyOptions(run);
+  addHealthOptions(run);
   addDnsOptions(run);
   run.action(async (image: string, command: string[], opts: RunOptions, cmd: Command) => {
     const ctx = contextFrom(cmd);
@@ -228,6 +232,24 @@ function addPolicyOptions(run: Command): void {
     .option("--trace", "print every step as the kernel sees it, with timings");
 }
 
+/** Docker's health check flags (defaults: interval 30s, timeout 30s, retries 3, start period 0). */
+function addHealthOptions(run: Command): void {
+  run
+    .option("--health-cmd <command>", "command to run to check health (through /bin/sh -c)")
+    .option("--health-interval <duration>", "time between running the check (ms|s|m|h)")
+    .option("--health-timeout <duration>", "maximum time to allow one check to run (ms|s|m|h)")
+    .option("--health-retries <n>", "consecutive failures needed to report unhealthy")
+    .option(
+      "--health-start-period <duration>",
+      "start period for the container to initialize before failures count (ms|s|m|h)",
+    )
+    .option(
+      "--health-start-interval <duration>",
+      "time between running the check during the start period (ms|s|m|h)",
+    )
+    .option("--no-healthcheck", "disable any container-specified HEALTHCHECK");
+}
+
 function addDnsOptions(run: Command): void {
   run
     .option("--dns <ip>", "a nameserver for the container's resolv.conf (repeatable)", collect)
@@ -305,6 +327,8 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     ],
     volumesFrom: (opts.volumesFrom ?? []).map(parseVolumesFrom),
     shmSize: opts.shmSize === undefined ? undefined : parseShmSize(opts.shmSize),
+    // commander turns --no-healthcheck into healthcheck: false.
+    healthcheck: healthFromFlags({ ...opts, noHealthcheck: opts.healthcheck === false }),
   };
 }
 

@@ -13,6 +13,7 @@
  * the next minibox command removes the cgroup and records the container as
  * exited (sweepContainers).
  */
+
 import { randomBytes } from "node:crypto";
 import { statSync } from "node:fs";
 import { readFile, rm, writeFile } from "node:fs/promises";
@@ -44,6 +45,7 @@ import {
   gatherDevices,
   type SpecDevice,
 } from "./devices.js";
+import { type HealthConfig, mergeHealthcheck } from "./health/config.js";
 import { loadUserns, type UsernsState } from "./idmap.js";
 import { idmappedMountsWork } from "./idmap-probe.js";
 import {
@@ -138,6 +140,8 @@ export interface RunFlags {
   sysctls?: Record<string, string>;
   /** --device, parsed (devices.ts parseDeviceFlag). */
   devices?: DeviceMapping[];
+  /** --health-* / --no-healthcheck (health/config.ts healthFromFlags); absent: the image's. */
+  healthcheck?: HealthConfig;
 }
 
 export interface RunContext {
@@ -539,7 +543,18 @@ async function runContainerSteps(
   const img = await imageStage(ctx, imageName, flags, trace);
   const ports = portsStage(img, flags);
   const who = await identityStage(ctx, img, flags);
-  const state = { ...newState(who, img.image, imageName, flags), ...ports };
+  const healthcheck = mergeHealthcheck(
+    img.config.config?.Healthcheck as HealthConfig | undefined,
+    flags.healthcheck,
+  );
+  const shell = img.config.config?.Shell as string[] | undefined;
+  const healthShell = healthcheck && shell?.length ? shell : undefined;
+  const state = {
+    ...newState(who, img.image, imageName, flags),
+    ...ports,
+    healthcheck,
+    healthShell,
+  };
   const progress: Progress = { created: { volumes: [], dirs: [] }, badInput: false };
   const run: NewRun = { ctx, imageName, flags, trace, img, who, state, progress };
   try {

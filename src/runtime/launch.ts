@@ -4,6 +4,7 @@
  * cgroup, the executor's plan; then the executor, in the foreground or
  * detached as the container's monitor; and the bookkeeping when it ends.
  */
+
 import { statSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -15,6 +16,7 @@ import { type ContainerPaths, rootLayout } from "../layout.js";
 import { type Cgroup, type CgroupLimits, createCgroup } from "./cgroups/index.js";
 import { Execution, type ExecutorEvents, type ExecutorResult } from "./executor.js";
 import { explainFailure } from "./failure.js";
+import { healthLayout, writeProbePlan } from "./health/probe.js";
 import type { UsernsState } from "./idmap.js";
 import { idmappedMountsWork } from "./idmap-probe.js";
 import { humanLimit } from "./limits.js";
@@ -179,6 +181,7 @@ export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): 
     // terminal (-t), what the executor relays is logged (one stream, as Docker).
     log: { file: paths.log, maxSize: state.logMaxSize, maxFiles: state.logMaxFiles },
     detach: input.detach ? { exitFile: paths.exit, hook: exitHook(store, state.id) } : undefined,
+    health: healthLayout(paths, state.healthcheck),
     networks,
     heldPorts: state.ports,
     arch: process.arch,
@@ -217,6 +220,14 @@ function startExecution(l: Launched, detach: boolean, onPid?: ExecutorEvents["on
   });
 }
 
+/** The health check's exec plan, once the init's PID is known (the monitor retries until it is there). */
+async function probePlan(l: Launched, pid: number | undefined): Promise<void> {
+  if (pid === undefined) return;
+  const { root, paths, spec, state, cgroup } = l;
+  const { healthcheck, healthShell } = state;
+  await writeProbePlan(root, paths, spec, healthcheck, pid, cgroup.procsFiles, healthShell);
+}
+
 /** -d: wait until the program runs, record the monitor, print the ID. */
 export async function startDetached(l: Launched, printId = true): Promise<number> {
   const execution = startExecution(l, true);
@@ -225,6 +236,7 @@ export async function startDetached(l: Launched, printId = true): Promise<number
   const { state, paths } = l;
   state.pid = result.pid;
   state.monitorPid = execution.child.pid;
+  await probePlan(l, result.pid);
   state.status = "running";
   state.startedAt = new Date().toISOString();
   state.logPath = paths.log;
@@ -238,6 +250,7 @@ export async function startDetached(l: Launched, printId = true): Promise<number
 export async function runInForeground(l: Launched): Promise<number> {
   const { state, paths } = l;
   const execution = startExecution(l, false, async (pid) => {
+    await probePlan(l, pid);
     state.pid = pid;
     state.status = "running";
     state.startedAt = new Date().toISOString();

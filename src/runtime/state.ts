@@ -7,6 +7,7 @@ import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { type ContainerPaths, containerPaths, rootLayout } from "../layout.js";
 import type { DeviceMapping } from "./devices.js";
+import type { HealthConfig } from "./health/config.js";
 import type { DnsFlags } from "./network/dns-config.js";
 import type { EndpointRequest, NetworkEndpoint } from "./network/endpoint.js";
 import type { PortBinding, PortRequest } from "./network/ports.js";
@@ -88,6 +89,10 @@ export interface ContainerState {
   groupAdd?: string[];
   /** --device as given (inspect's HostConfig.Devices). */
   devices?: DeviceMapping[];
+  /** The image's HEALTHCHECK merged with --health-* (inspect's Config.Healthcheck; health/config.ts). */
+  healthcheck?: HealthConfig;
+  /** The image's SHELL, which a CMD-SHELL check runs through (absent: /bin/sh -c). */
+  healthShell?: string[];
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {

@@ -4,7 +4,13 @@
 // in `history`, and owners as the container saw them (its upper directory
 // holds ids shifted into its user namespace's range).
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
+import {
+  oneLineError,
+  pullInto,
+  removeContainers,
+  type Sandbox,
+  sandbox,
+} from "../support/minibox.js";
 import { testEnv } from "../support/testenv.js";
 
 const IMAGE = `${testEnv().registries.anon}/fixtures/base`;
@@ -20,8 +26,7 @@ const CHANGES =
 let box: Sandbox;
 beforeAll(async () => {
   box = sandbox();
-  const r = await box.run(["pull", "-q", IMAGE]);
-  expect(r.code, r.stderr).toBe(0);
+  await pullInto(box, IMAGE);
   const run = await box.run([
     "run",
     "--network",
@@ -36,11 +41,7 @@ beforeAll(async () => {
   expect(run.code, run.stderr).toBe(0);
 });
 afterAll(async () => {
-  const ids = (await box.run(["ps", "-aq", "--no-trunc"])).stdout
-    .trim()
-    .split("\n")
-    .filter(Boolean);
-  if (ids.length) await box.run(["rm", "-f", ...ids]);
+  await removeContainers(box);
   box.cleanup();
 });
 

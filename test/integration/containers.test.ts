@@ -4,7 +4,15 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { MINIBOX_JS, oneLineError, REPO_ROOT, type Sandbox, sandbox } from "../support/minibox.js";
+import {
+  MINIBOX_JS,
+  oneLineError,
+  pullInto,
+  REPO_ROOT,
+  removeContainers,
+  type Sandbox,
+  sandbox,
+} from "../support/minibox.js";
 import { testEnv } from "../support/testenv.js";
 
 const env = testEnv();
@@ -13,16 +21,10 @@ const IMAGE = `${env.registries.anon}/fixtures/base`;
 let box: Sandbox;
 beforeAll(async () => {
   box = sandbox();
-  const r = await box.run(["pull", "-q", IMAGE]);
-  expect(r.code, r.stderr).toBe(0);
+  await pullInto(box, IMAGE);
 });
 afterAll(async () => {
-  // Leave nothing running, whatever failed above.
-  const ids = (await box.run(["ps", "-aq", "--no-trunc"])).stdout
-    .trim()
-    .split("\n")
-    .filter(Boolean);
-  if (ids.length) await box.run(["rm", "-f", ...ids]);
+  await removeContainers(box);
   box.cleanup();
 });
 

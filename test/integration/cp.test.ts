@@ -17,7 +17,14 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import tar from "tar-stream";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { MINIBOX_JS, oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
+import {
+  MINIBOX_JS,
+  oneLineError,
+  pullInto,
+  removeContainers,
+  type Sandbox,
+  sandbox,
+} from "../support/minibox.js";
 import { testEnv } from "../support/testenv.js";
 
 const env = testEnv();
@@ -28,15 +35,10 @@ let scratch: string;
 beforeAll(async () => {
   box = sandbox();
   scratch = mkdtempSync(path.join(tmpdir(), "minibox-cp-"));
-  const r = await box.run(["pull", "-q", IMAGE]);
-  expect(r.code, r.stderr).toBe(0);
+  await pullInto(box, IMAGE);
 });
 afterAll(async () => {
-  const ids = (await box.run(["ps", "-aq", "--no-trunc"])).stdout
-    .trim()
-    .split("\n")
-    .filter(Boolean);
-  if (ids.length) await box.run(["rm", "-f", ...ids]);
+  await removeContainers(box);
   box.cleanup();
   rmSync(scratch, { recursive: true, force: true });
 });

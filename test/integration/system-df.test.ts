@@ -12,7 +12,13 @@ import {
   diskUsageReport,
   type Totals,
 } from "../../src/runtime/disk-usage.js";
-import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
+import {
+  oneLineError,
+  pullInto,
+  removeContainers,
+  type Sandbox,
+  sandbox,
+} from "../support/minibox.js";
 import { testEnv } from "../support/testenv.js";
 
 const env = testEnv();
@@ -22,17 +28,10 @@ const LAYERED = `${env.registries.anon}/fixtures/layered`;
 let box: Sandbox;
 beforeAll(async () => {
   box = sandbox();
-  for (const image of [BASE, LAYERED]) {
-    const r = await box.run(["pull", "-q", image]);
-    expect(r.code, r.stderr).toBe(0);
-  }
+  await pullInto(box, BASE, LAYERED);
 });
 afterAll(async () => {
-  const ids = (await box.run(["ps", "-aq", "--no-trunc"])).stdout
-    .trim()
-    .split("\n")
-    .filter(Boolean);
-  if (ids.length) await box.run(["rm", "-f", ...ids]);
+  await removeContainers(box);
   box.cleanup();
 });
 

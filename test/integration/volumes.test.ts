@@ -13,7 +13,13 @@ import {
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
+import {
+  oneLineError,
+  pullInto,
+  removeContainers,
+  type Sandbox,
+  sandbox,
+} from "../support/minibox.js";
 import { testEnv } from "../support/testenv.js";
 
 const env = testEnv();
@@ -24,15 +30,10 @@ let dir: string;
 beforeAll(async () => {
   box = sandbox();
   dir = mkdtempSync(path.join(tmpdir(), "minibox-volumes-"));
-  const r = await box.run(["pull", "-q", IMAGE]);
-  expect(r.code, r.stderr).toBe(0);
+  await pullInto(box, IMAGE);
 });
 afterAll(async () => {
-  const ids = (await box.run(["ps", "-aq", "--no-trunc"])).stdout
-    .trim()
-    .split("\n")
-    .filter(Boolean);
-  if (ids.length) await box.run(["rm", "-f", ...ids]);
+  await removeContainers(box);
   box.cleanup();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -86,3 +86,20 @@ export function oneLineError(result: Result): string {
   }
   return lines[0];
 }
+
+/** Pull each image into the sandbox (a test file's beforeAll); throws with minibox's stderr if one fails. */
+export async function pullInto(box: Sandbox, ...images: string[]): Promise<void> {
+  for (const image of images) {
+    const r = await box.run(["pull", "-q", image]);
+    if (r.code !== 0) throw new Error(`pull ${image}: ${r.stderr}`);
+  }
+}
+
+/** Remove every container of the sandbox, whatever failed before (a test file's afterAll). */
+export async function removeContainers(box: Sandbox): Promise<void> {
+  const ids = (await box.run(["ps", "-aq", "--no-trunc"])).stdout
+    .trim()
+    .split("\n")
+    .filter(Boolean);
+  if (ids.length) await box.run(["rm", "-f", ...ids]);
+}

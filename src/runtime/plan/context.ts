@@ -8,6 +8,7 @@ import type { NetworkEndpoint } from "../network/endpoint.js";
 import type { PortBinding } from "../network/ports.js";
 import type { CompiledFilter } from "../seccomp/compile.js";
 import type { Spec } from "../spec.js";
+import type { HealthStep } from "./steps.js";
 
 export interface PlanLayout {
   /** The container's directory: lower/<n>, upper/, work/, rootfs/ live here. */
@@ -35,6 +36,8 @@ export interface PlanLayout {
    * --log-opt max-size (bytes, 0 = never rotate) and max-file.
    */
   log?: { file: string; maxSize?: number; maxFiles?: number };
+  /** A health check the monitor runs (HEALTHCHECK, run --health-*): see native/health.c. */
+  health?: Omit<HealthStep, "op" | "describe">;
   /** Bind-mount destinations whose source is a file (a file, not a directory, is their mount point). */
   fileMounts?: string[];
   /**

@@ -41,7 +41,15 @@ function detachSteps(detach: NonNullable<PlanContext["layout"]["detach"]>): Step
   ];
 }
 
-/** pty (-t) or the console socket, the start FIFO, log, exit-file and on-exit (-d). */
+function healthStep(health: NonNullable<PlanContext["layout"]["health"]>): Step {
+  return {
+    op: "health",
+    ...health,
+    describe: `every ${health.intervalMs} ms, run the health check (${health.planFile}) → ${health.stateFile}`,
+  };
+}
+
+/** pty (-t) or the console socket, the start FIFO, log, exit-file and on-exit (-d), the health check. */
 export function outputSteps(ctx: PlanContext): Step[] {
   const { layout } = ctx;
   const terminal = ctx.spec.process.terminal;
@@ -51,5 +59,6 @@ export function outputSteps(ctx: PlanContext): Step[] {
     ...(layout.startFifo ? [execFifoStep(layout.startFifo)] : []),
     ...(layout.log ? [logStep(ctx, layout.log)] : []),
     ...(layout.detach ? detachSteps(layout.detach) : []),
+    ...(layout.health ? [healthStep(layout.health)] : []),
   ];
 }

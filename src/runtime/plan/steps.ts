@@ -108,6 +108,23 @@ export interface LogStep extends Described {
   maxFiles: number;
   stream: "tty" | "pipes";
 }
+/**
+ * [setup] The monitor runs a health check: every interval the executor on
+ * `planFile` (an exec plan), killed at the timeout; Docker's State.Health
+ * into `stateFile` (native/health.c). Times in ms.
+ */
+export interface HealthStep extends Described {
+  op: "health";
+  planFile: string;
+  stateFile: string;
+  intervalMs: number;
+  timeoutMs: number;
+  startPeriodMs: number;
+  startIntervalMs: number;
+  retries: number;
+  /** The timeout as Docker words it in "Health check exceeded timeout (30s)". */
+  timeoutText: string;
+}
 /** A command line: on-exit (the monitor's hook) and exec (the container's program). */
 export interface CommandStep extends Described {
   op: "on-exit" | "exec";
@@ -228,6 +245,7 @@ export type Step =
   | SymlinkStep
   | OneFieldStep
   | LogStep
+  | HealthStep
   | CommandStep
   | NamespaceFlagsStep
   | WriteStep
@@ -293,6 +311,19 @@ export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
   log: { arity: [4, 4], fields: (s) => [s.file, s.maxSize, s.maxFiles, s.stream] },
   "exit-file": one,
   "on-exit": { arity: [1, MANY], fields: (s) => s.argv },
+  health: {
+    arity: [8, 8],
+    fields: (s) => [
+      s.planFile,
+      s.stateFile,
+      s.intervalMs,
+      s.timeoutMs,
+      s.startPeriodMs,
+      s.startIntervalMs,
+      s.retries,
+      s.timeoutText,
+    ],
+  },
   // A plain fork (no flag) is written "0", as exec and the id-map probe always wrote it.
   clone: { arity: [1, 1], fields: (s) => [s.flags ? hex(s.flags) : "0"] },
   write: { arity: [2, 2], fields: (s) => [s.path, s.data] },
