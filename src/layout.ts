@@ -19,6 +19,8 @@
  *     containers/<id>/     one container (see containerPaths)
  *     volumes/<name>/      named and anonymous volumes (_data inside)
  *     config.json          minibox's settings, if any ({"bridge": {"subnet": …}})
+ *     events.jsonl         the event journal, one JSON object a line (src/events/journal.ts)
+ *     events.jsonl.1       its previous generation, kept when it rotates
  *
  * Networks are the host's, not a store's: the bridge names, their subnets,
  * the nftables table and net.ipv4.ip_forward are one per host whatever
@@ -61,6 +63,9 @@ export function rootLayout(root: string) {
     containers: join(root, "containers"),
     volumes: join(root, "volumes"),
     config: join(root, "config.json"),
+    /** `minibox events`' journal and its rotated predecessor (src/events/journal.ts). */
+    events: join(root, "events.jsonl"),
+    eventsRotated: join(root, "events.jsonl.1"),
     networks: join(root, "networks"),
     network: (id: string) => join(root, "networks", id),
   };

@@ -13,10 +13,11 @@
 import { readFile } from "node:fs/promises";
 import { posix } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { recordImageEvent } from "../events/image-events.js";
 import { shortId } from "../image/digest.js";
 import { findImage, readConfig } from "../image/images.js";
 import type { ImageConfig } from "../image/manifest.js";
-import { formatReference, parseReference } from "../image/reference.js";
+import { familiarString, formatReference, parseReference } from "../image/reference.js";
 import type { ImageRecord, Store } from "../image/store.js";
 import { cacheKey, loadCache, saveCache } from "./build-cache.js";
 import { type BuildOptions, stopIfCancelled } from "./build-options.js";
@@ -187,13 +188,15 @@ async function withLabels(
 async function tagImage(store: Store, opts: BuildOptions, image: ImageRecord): Promise<void> {
   const tags = (await store.readIndex()).tags;
   for (const tag of opts.tags) {
-    const name = formatReference(parseReference(tag));
+    const ref = parseReference(tag);
+    const name = formatReference(ref);
     // A cached rebuild usually names the same image: no index write (and no lock) then.
     if (tags[name] !== image.id) {
       await store.updateIndex((index) => {
         index.tags[name] = image.id;
       });
     }
+    await recordImageEvent(store, "tag", image.id, familiarString(ref));
     opts.out(`Successfully tagged ${tag.includes(":") ? tag : `${tag}:latest`}`);
   }
 }

@@ -1,14 +1,15 @@
 /** The container commands, Docker's flags and output shapes; each command's work is in src/runtime/. */
 import type { Command } from "commander";
 import { MiniboxError } from "../errors.js";
+import { recordContainerEvent } from "../events/container-events.js";
 import {
   findContainer,
+  killContainer,
   markStopped,
   onContainerExited,
   parseSignal,
   removeContainer,
   renameContainer,
-  signalContainer,
   stopContainer,
   waitExited,
 } from "../runtime/lifecycle.js";
@@ -71,7 +72,7 @@ function registerKill(program: Command): void {
         if (signal === "SIGKILL" || signal === "SIGTERM" || signal === 9 || signal === 15) {
           await markStopped(store.root, c.id);
         }
-        signalContainer(c, signal);
+        await killContainer(store.root, c, signal);
         console.log(name);
       }
     });
@@ -167,6 +168,7 @@ function registerStartRestart(program: Command): void {
         const c = await findContainer(store.root, name);
         await stopContainer(store.root, c, Number(opts.time));
         await startContainer(store, c.id);
+        await recordContainerEvent(store.root, "restart", c); // after stop's and start's, as Docker
         console.log(name);
       }
     });

@@ -14,6 +14,7 @@ import { registerComposeCommand } from "./compose-command.js";
 import { registerContainerCommands } from "./container-commands.js";
 import { DEFAULT_ROOT } from "./context.js";
 import { registerCpCommand } from "./cp-command.js";
+import { registerEventsCommand } from "./events-command.js";
 import { registerExecCommands } from "./exec-commands.js";
 import { registerImageCommands } from "./image-commands.js";
 import { registerNetworkCommands } from "./network-commands.js";
@@ -62,6 +63,7 @@ function buildProgram(): Command {
   registerCommitCommands(program);
   registerRuntimeCommand(program);
   registerSystemCommands(program);
+  registerEventsCommand(program);
   registerComposeCommand(program);
   for (const command of program.commands) {
     command.exitOverride();

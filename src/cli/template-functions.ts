@@ -3,6 +3,7 @@
  * json, join, split, title, lower, upper, pad, truncate, println) and the Go
  * builtins people use in Docker's docs (index, printf, print, len, comparisons).
  */
+import { jsonText } from "../json-text.js";
 import { goString, isTrue, sprintf } from "./template-values.js";
 
 type Fn = (...args: unknown[]) => unknown;
@@ -36,8 +37,8 @@ function compare(op: string): Fn {
 }
 
 export const templateFunctions: Record<string, Fn> = {
-  // Docker's json: compact, no HTML escaping (JSON.stringify escapes none).
-  json: (v) => JSON.stringify(v === undefined ? null : v),
+  // Docker's json: compact, no HTML escaping (JSON.stringify escapes none); int64s exact.
+  json: (v) => jsonText(v),
   join: (list, sep) => (Array.isArray(list) ? list.map(text).join(text(sep)) : text(list)),
   split: (s, sep) => text(s).split(text(sep)),
   title: (s) =>

@@ -6,6 +6,7 @@
 import { readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { recordImageEvent } from "../events/image-events.js";
 import { containerPaths, rootLayout } from "../layout.js";
 import { digestHex, shortId } from "./digest.js";
 import { type ImageConfig, parseImageConfig } from "./manifest.js";
@@ -95,6 +96,7 @@ export async function tagImage(store: Store, source: string, target: string): Pr
       throw new MiniboxError(`image ${shortId(record.id)} was removed meanwhile`);
     index.tags[formatReference(ref)] = record.id;
   });
+  await recordImageEvent(store, "tag", record.id, familiarString(ref));
 }
 
 /** Canonical tags of an image, in the familiar form Docker prints ("alpine:3.8"). */
@@ -139,6 +141,11 @@ export async function removeImage(
   const doomed = await store.updateIndex((index) =>
     removeFromIndex(index, { record, tag, force, busy }, lines),
   );
+  // Docker's events name the image ID for each name removed, then for each image deleted
+  // (journalled while the config, whose labels untag shows, is still there; delete shows none).
+  for (const _ of lines.filter((l) => l.startsWith("Untagged: ")))
+    await recordImageEvent(store, "untag", record.id, record.id);
+  for (const id of doomed.images) await recordImageEvent(store, "delete", id, id, "");
   // The index no longer points at these, so a crash from here on leaves only unreferenced files.
   await deleteLayers(store, doomed.layers);
   for (const blob of new Set(doomed.blobs)) await rm(store.blobPath(blob), { force: true });
@@ -158,12 +165,14 @@ interface Removal {
 interface Doomed {
   layers: string[];
   blobs: string[];
+  /** The images deleted from the index (for their `delete` events). */
+  images: string[];
 }
 
 /** Docker's rmi, on the index: untag, then drop the image if nothing keeps it. */
 function removeFromIndex(index: ImageIndex, removal: Removal, lines: string[]): Doomed {
   const { record, tag, force, busy } = removal;
-  const nothing: Doomed = { layers: [], blobs: [] };
+  const nothing: Doomed = { layers: [], blobs: [], images: [] };
   const tags = Object.keys(index.tags).filter((t) => index.tags[t] === record.id);
   if (tag && tags.length > 1) {
     // Removing one of several names only untags.
@@ -221,9 +230,9 @@ function dropImage(
   busy: Map<string, string[]>,
   lines: string[],
 ): Doomed {
-  const doomed: Doomed = { layers: [], blobs: [] };
   // Docker deletes a build's intermediate images with their last child.
   const gone = [record, ...orphanedParents(index, record, busy)];
+  const doomed: Doomed = { layers: [], blobs: [], images: gone.map((g) => g.id) };
   for (const g of gone) delete index.images[g.id];
   const remaining = Object.values(index.images);
   const usedLayers = new Set(remaining.flatMap((r) => r.layers.map((l) => l.chainId)));

@@ -12,6 +12,7 @@ import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { createGzip } from "node:zlib";
 import { MiniboxError } from "../errors.js";
+import { recordImageEvent } from "../events/image-events.js";
 import { withLock } from "../sys/lock.js";
 import { digestHex, sha256File } from "./digest.js";
 import { storeImageBlobs } from "./image-blobs.js";
@@ -38,7 +39,7 @@ export async function importTarball(
     imageConfig(layer, source, platform, created),
     [layer],
   );
-  return store.updateIndex((index) => {
+  const imported = await store.updateIndex((index) => {
     const record: ImageRecord = {
       id: configDigest,
       manifestDigest,
@@ -52,6 +53,8 @@ export async function importTarball(
     if (ref) index.tags[formatReference(ref)] = configDigest;
     return record;
   });
+  await recordImageEvent(store, "import", imported.id, imported.id);
+  return imported;
 }
 
 /** The tarball as a stored layer: its blob in blobs/, unpacked in layers/. */

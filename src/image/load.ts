@@ -22,6 +22,7 @@ import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import { MiniboxError } from "../errors.js";
+import { recordImageEvent } from "../events/image-events.js";
 import { withLock } from "../sys/lock.js";
 import { type Archive, type ArchiveFile, extractArchive, readSmall } from "./archive-extract.js";
 import {
@@ -89,7 +90,9 @@ export async function loadArchive(
     for (const candidate of candidates) {
       prepared.push(await prepareImage(store, candidate, staging, verified));
     }
-    return await commit(store, prepared);
+    const loaded = await commit(store, prepared);
+    for (const image of loaded) await recordImageEvent(store, "load", image.id, image.id);
+    return loaded;
   } catch (err) {
     if (err instanceof MiniboxError) {
       throw new MiniboxError(`cannot load ${source}: ${err.message}`, err.hint);

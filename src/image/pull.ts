@@ -18,6 +18,7 @@ import { rm, stat, truncate } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import { PassThrough, type Readable } from "node:stream";
 import { MiniboxError } from "../errors.js";
+import { recordImageEvent } from "../events/image-events.js";
 import { withLock } from "../sys/lock.js";
 import type { CredentialStore } from "./credentials.js";
 import { chainIds, digestHex, shortId } from "./digest.js";
@@ -32,7 +33,13 @@ import {
   parseManifest,
   selectPlatform,
 } from "./manifest.js";
-import { formatReference, type ImageReference, repositoryName } from "./reference.js";
+import {
+  familiarRepository,
+  familiarString,
+  formatReference,
+  type ImageReference,
+  repositoryName,
+} from "./reference.js";
 import {
   type EndpointOptions,
   RegistryClient,
@@ -132,6 +139,7 @@ async function pullFrom(
     `${ref.domain}/${ref.path}`,
   );
   reporter.status(`Digest: ${resolved.top.digest}`);
+  await recordImageEvent(store, "pull", familiarString(ref), familiarRepository(ref), record.id);
   return { record, downloaded: !existing, repoDigest: resolved.repoDigest };
 }
 

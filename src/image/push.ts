@@ -18,11 +18,13 @@
  */
 import { type FileHandle, open } from "node:fs/promises";
 import { MiniboxError } from "../errors.js";
+import { recordImageEvent } from "../events/image-events.js";
 import type { CredentialStore } from "./credentials.js";
 import { shortId } from "./digest.js";
 import { type Descriptor, MediaType, parseManifest } from "./manifest.js";
 import { mapConcurrent, type PullReporter, silentReporter } from "./pull.js";
 import {
+  familiarRepository,
   familiarString,
   formatReference,
   type ImageReference,
@@ -148,13 +150,24 @@ export async function pushImage(
     [manifest.config.digest, ...layers.map((l) => l.digest)],
     `${ref.domain}/${ref.path}`,
   );
+  await rememberPush(store, ref, record, digest);
+  reporter.status(`${tag}: digest: ${digest} size: ${manifestBody.length}`);
+  return { tag, digest, size: manifestBody.length };
+}
+
+/** The pushed manifest's digest becomes one of the image's repo digests; the push is journalled. */
+async function rememberPush(
+  store: Store,
+  ref: ImageReference,
+  record: ImageRecord,
+  digest: string,
+): Promise<void> {
   await store.updateIndex((idx) => {
     const current = idx.images[record.id];
     const repoDigest = `${repositoryName(ref)}@${digest}`;
     if (current && !current.repoDigests.includes(repoDigest)) current.repoDigests.push(repoDigest);
   });
-  reporter.status(`${tag}: digest: ${digest} size: ${manifestBody.length}`);
-  return { tag, digest, size: manifestBody.length };
+  await recordImageEvent(store, "push", familiarString(ref), familiarRepository(ref), record.id);
 }
 
 /**

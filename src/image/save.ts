@@ -14,6 +14,7 @@ import { stat } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import tar from "tar-stream";
 import { MiniboxError } from "../errors.js";
+import { recordImageEvent } from "../events/image-events.js";
 import {
   type ArchiveImage,
   blobName,
@@ -41,6 +42,7 @@ export async function saveImages(store: Store, names: string[], out: Writable): 
   const plan = await planArchive(store, names);
   const pack = tar.pack();
   await streamTar(pack, () => writeEntries(store, pack, plan), out);
+  for (const image of plan.images) await recordImageEvent(store, "save", image.id, image.id);
 }
 
 async function planArchive(store: Store, names: string[]): Promise<Planned> {

@@ -20,6 +20,8 @@ import { readFile, rm, writeFile } from "node:fs/promises";
 import { release } from "node:os";
 import { dirname, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { containerActor, recordContainerEvent } from "../events/container-events.js";
+import { recordEvent } from "../events/journal.js";
 import type { CredentialStore } from "../image/credentials.js";
 import { findImage, readConfig } from "../image/images.js";
 import type { Platform } from "../image/manifest.js";
@@ -338,6 +340,8 @@ interface Progress {
   launched?: Launched;
   /** A missing --mount source is bad input: no container is left for it (Docker). */
   badInput: boolean;
+  /** Its `create` event is journalled: removing it now is a `destroy`. */
+  createdEvent?: boolean;
 }
 
 /** A `run` under way: what it was asked, what it decided, how far it got. */
@@ -518,8 +522,11 @@ async function failedRun(run: NewRun, err: unknown) {
   state.exitCode = 125;
   state.error = (err as Error).message;
   state.finishedAt = new Date().toISOString();
-  if (flags.rm || progress.badInput) await removeContainerDir(who.paths, who.name);
-  else await writeState(who.paths, state).catch(() => undefined);
+  if (flags.rm || progress.badInput) {
+    const actor = containerActor(root, state);
+    await removeContainerDir(who.paths, who.name);
+    if (progress.createdEvent) await recordEvent(root, "container", "destroy", actor);
+  } else await writeState(who.paths, state).catch(() => undefined);
   if (!progress.launched) await undoMounts(root, progress.created);
   else if (flags.rm) await removeAnonymousVolumes(root, state.mounts);
 }
@@ -557,6 +564,9 @@ async function runContainerSteps(
       if (err instanceof MiniboxError) progress.badInput = true;
       throw err;
     });
+    // Once its config.json is written: the event carries its labels.
+    await recordContainerEvent(ctx.store.root, "create", state);
+    progress.createdEvent = true;
     return await launchStage(run, spec);
   } catch (err) {
     await failedRun(run, err);

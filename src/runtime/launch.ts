@@ -9,6 +9,8 @@ import { statSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { containerActor, recordContainerEvent, recordDie } from "../events/container-events.js";
+import { recordEvent } from "../events/journal.js";
 import type { ImageRecord, Store } from "../image/store.js";
 import { type ContainerPaths, rootLayout } from "../layout.js";
 import { type Cgroup, type CgroupLimits, createCgroup } from "./cgroups/index.js";
@@ -239,6 +241,7 @@ export async function startDetached(l: Launched, printId = true): Promise<number
   state.startedAt = new Date().toISOString();
   state.logPath = paths.log;
   await writeState(paths, state);
+  await recordContainerEvent(l.root, "start", state);
   if (printId) process.stdout.write(`${state.id}\n`);
   return 0;
 }
@@ -252,6 +255,7 @@ export async function runInForeground(l: Launched): Promise<number> {
     state.status = "running";
     state.startedAt = new Date().toISOString();
     await writeState(paths, state);
+    await recordContainerEvent(l.root, "start", state);
   });
   const forwarded: NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"];
   if (!process.stdin.isTTY) forwarded.push("SIGINT", "SIGQUIT");
@@ -306,6 +310,8 @@ async function finish(l: Launched, result: ExecutorResult): Promise<number> {
   await cgroup.destroy();
   await adoptNetworkChanges(paths, state);
   await releaseNetwork(state, l.trace);
+  // Only a run that started dies (a start that failed has no start event either).
+  const started = state.status === "running";
   state.status = "exited";
   state.finishedAt = new Date().toISOString();
   state.oomKilled = oom;
@@ -313,10 +319,13 @@ async function finish(l: Launched, result: ExecutorResult): Promise<number> {
   state.exitCode = code;
   if (message) state.error = message;
   l.trace(`exit status ${code}${oom ? " (OOM killed)" : ""}`);
+  if (started) await recordDie(l.root, state);
   if (state.autoRemove) {
+    const actor = containerActor(l.root, state);
     await removeContainerDir(paths, state.name);
     // --rm takes the container's anonymous volumes with it (Docker).
     await removeAnonymousVolumes(l.root, state.mounts);
+    await recordEvent(l.root, "container", "destroy", actor);
   } else await writeState(paths, state);
   if (message) throw new MiniboxError(message, undefined, code);
   return code;

@@ -13,6 +13,13 @@
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { MiniboxError } from "../errors.js";
+import {
+  containerActor,
+  recordContainerEvent,
+  recordDie,
+  recordKill,
+} from "../events/container-events.js";
+import { recordEvent } from "../events/journal.js";
 import type { Store } from "../image/store.js";
 import { rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
@@ -145,9 +152,13 @@ export async function finalizeExit(
     state.oomKilled = oom;
     if (!exit) state.error = reason ?? "minibox was killed while the container ran";
     await releaseNetwork(state);
+    // Exactly once per run: a second finalizeExit finds it exited above.
+    await recordDie(root, state);
     if (state.autoRemove) {
+      const actor = containerActor(root, state);
       await removeContainerDir(paths, state.name);
       await removeAnonymousVolumes(root, state.mounts);
+      await recordEvent(root, "container", "destroy", actor);
       return false;
     }
     const restart = shouldRestart(state);
@@ -200,6 +211,8 @@ export async function renameContainer(
     if ((await readFile(namePath(root, old), "utf8").catch(() => "")).trim() === c.id) {
       await rm(namePath(root, old), { force: true });
     }
+    // Docker's oldName keeps the leading slash of its internal names.
+    await recordContainerEvent(root, "rename", state, { oldName: `/${old}` });
   });
 }
 
@@ -234,6 +247,16 @@ export function signalContainer(c: ContainerView, signal: NodeJS.Signals | numbe
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== "ESRCH") throw err;
   }
+}
+
+/** Send a signal and journal it (`kill`, and stop's and rm -f's signals, as Docker's events show them). */
+export async function killContainer(
+  root: string,
+  c: ContainerView,
+  signal: NodeJS.Signals | number,
+): Promise<void> {
+  signalContainer(c, signal);
+  await recordKill(root, c, signal);
 }
 
 /** Wait until the container's exit is recorded; true if it was within `timeoutMs`. */
@@ -278,10 +301,12 @@ export async function stopContainer(
   await markStopped(root, c.id);
   const spec = await readSpec(root, c.id).catch(() => undefined);
   const stopSignal = spec?.annotations?.["minibox.stopsignal"];
-  signalContainer(c, stopSignal ? parseSignal(stopSignal) : "SIGTERM");
-  if (await waitExited(root, c.id, timeoutSeconds * 1000)) return;
-  signalContainer(c, "SIGKILL");
-  await waitExited(root, c.id, 10_000);
+  await killContainer(root, c, stopSignal ? parseSignal(stopSignal) : "SIGTERM");
+  if (!(await waitExited(root, c.id, timeoutSeconds * 1000))) {
+    await killContainer(root, c, "SIGKILL");
+    await waitExited(root, c.id, 10_000);
+  }
+  await recordContainerEvent(root, "stop", c);
 }
 
 /** `rm`: refuses a running container unless forced; `volumes` (-v) also removes its anonymous volumes. */
@@ -298,13 +323,14 @@ export async function removeContainer(
         "stop it first, or use rm -f",
       );
     }
-    signalContainer(c, "SIGKILL");
+    await killContainer(root, c, "SIGKILL");
     await waitExited(root, c.id, 10_000);
     // A detached container's monitor hands over to `container-exited` once
     // the init is gone: let that finish first, or it would write (its lock
     // file) into a store that `rm` has already reported clean.
     if (c.monitorPid) await waitGone(c.monitorPid, 10_000);
   }
+  const actor = containerActor(root, c);
   await withLock(lockOf(root, c.id), async () => {
     await openCgroup(c.id, { parent: c.cgroupParent })
       ?.destroy()
@@ -315,6 +341,7 @@ export async function removeContainer(
     if (existsSync(containerPaths(root, c.id).dir))
       await removeContainerDir(containerPaths(root, c.id), c.name);
   });
+  await recordEvent(root, "container", "destroy", actor);
   if (volumes) await removeAnonymousVolumes(root, c.mounts);
 }
 

@@ -20,6 +20,7 @@ import { existsSync } from "node:fs";
 import { lchown, lstat, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MiniboxError } from "../errors.js";
+import { recordEvent } from "../events/journal.js";
 import { type LayerDir, listImageTree } from "../image/image-tree.js";
 import { rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
@@ -139,6 +140,7 @@ export async function createVolume(
       await rm(staging, { recursive: true, force: true });
       throw err;
     }
+    await recordEvent(root, "volume", "create", { ID: name, Attributes: { driver: "local" } });
     return { volume, created: true };
   });
 }
@@ -185,6 +187,8 @@ async function dropVolumeDir(root: string, name: string): Promise<void> {
   const doomed = join(volumesDir(root), `.rm-${process.pid}-${randomBytes(4).toString("hex")}`);
   await rename(join(volumesDir(root), name), doomed);
   await rm(doomed, { recursive: true, force: true });
+  // Every removal comes here (rm, prune, --rm's anonymous volumes): one `destroy` each.
+  await recordEvent(root, "volume", "destroy", { ID: name, Attributes: { driver: "local" } });
 }
 
 /**

@@ -27,6 +27,8 @@ const ROOT_NAMES = [
   "volumes",
   "config.json",
   "networks",
+  "events.jsonl",
+  "events.jsonl.1",
 ];
 
 /** What sits in a container's directory. */
