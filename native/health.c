@@ -58,6 +58,7 @@ struct result {
 
 struct health {
 	char *plan_path, *state_path, *timeout_text;
+	char *events_path, *actor; /* the store's event journal; the event's Actor as JSON */
 	long long interval, timeout, start_period, start_interval; /* ms */
 	int retries;
 	long long began;   /* monotonic ms when the container started */
@@ -116,8 +117,9 @@ static void schedule(struct health *h)
 	h->next_at = now + (starting ? h->start_interval : h->interval);
 }
 
-/* "health PLAN STATE INTERVAL TIMEOUT START-PERIOD START-INTERVAL RETRIES TIMEOUT-TEXT"
- * (times in ms; TIMEOUT-TEXT is how Docker words the timeout in its message). */
+/* "health PLAN STATE INTERVAL TIMEOUT START-PERIOD START-INTERVAL RETRIES TIMEOUT-TEXT EVENTS ACTOR"
+ * (times in ms; TIMEOUT-TEXT is how Docker words the timeout in its message;
+ * EVENTS the store's journal, ACTOR the container as events name it, JSON). */
 int step_health(struct executor *ex, const struct step *st)
 {
 	struct health *h = calloc(1, sizeof(*h));
@@ -127,7 +129,9 @@ int step_health(struct executor *ex, const struct step *st)
 	h->plan_path = strdup(arg(st, 1));
 	h->state_path = strdup(arg(st, 2));
 	h->timeout_text = strdup(arg(st, 8));
-	if (!h->plan_path || !h->state_path || !h->timeout_text)
+	h->events_path = strdup(arg(st, 9));
+	h->actor = strdup(arg(st, 10));
+	if (!h->plan_path || !h->state_path || !h->timeout_text || !h->events_path || !h->actor)
 		return fail(ex, st, "strdup", "health");
 	h->interval = strtoll(arg(st, 3), NULL, 10);
 	h->timeout = strtoll(arg(st, 4), NULL, 10);
@@ -215,9 +219,35 @@ static void read_output(struct health *h)
 	}
 }
 
+/* A change of status is an event, as Docker's "health_status: healthy": one
+ * line appended to the journal in one write(2) (O_APPEND: never interleaved
+ * with another writer's), the shape src/events/journal.ts writes. Lost, not
+ * fatal, if the journal cannot be written. */
+static void record_event(const struct health *h)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long long nano = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+	char line[8192];
+	int n = snprintf(line, sizeof(line),
+			 "{\"Type\":\"container\",\"Action\":\"health_status: %s\",\"Actor\":%s,"
+			 "\"scope\":\"local\",\"time\":%lld,\"timeNano\":%lld}\n",
+			 status_name(h->state.status), h->actor, (long long)ts.tv_sec, nano);
+	if (n < 0 || n >= (int)sizeof(line))
+		return;
+	int fd = open(h->events_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	if (write(fd, line, (size_t)n) < 0) {
+		/* an event lost, never the check */
+	}
+	close(fd);
+}
+
 /* The probe is over: its result into the log (the last KEEP_RESULTS), the state file. */
 static void record(struct health *h, int exit_code)
 {
+	enum health_status before = h->state.status;
 	struct result *r = &h->current;
 	if (h->out_fd >= 0) {
 		read_output(h);
@@ -237,6 +267,8 @@ static void record(struct health *h, int exit_code)
 		h->n_log++;
 	h->log[h->n_log - 1] = *r;
 	write_state(h);
+	if (h->state.status != before)
+		record_event(h);
 	schedule(h);
 }
 

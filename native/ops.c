@@ -27,7 +27,7 @@ static const struct op ops[] = {
 	{ "log", 4, 4, 1, step_log },
 	{ "exit-file", 1, 1, 1, step_exit_file },
 	{ "on-exit", 1, VARIADIC, 1, step_on_exit },
-	{ "health", 8, 8, 1, step_health },
+	{ "health", 10, 10, 1, step_health },
 	{ "setns", 1, VARIADIC, 1, step_setns },
 	{ "exec-fifo", 1, 1, 1, step_exec_fifo },
 	{ "console-socket", 1, 1, 1, step_console_socket },

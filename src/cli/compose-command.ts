@@ -115,10 +115,15 @@ function registerPs(compose: Command): void {
     .description("List the project's containers")
     .option("-a, --all", "stopped ones too")
     .option("-q, --quiet", "only IDs")
-    .action(async (opts: { all?: boolean; quiet?: boolean }, cmd: Command) => {
+    .option("--format <template>", "a Go template, 'table TEMPLATE' or 'json'")
+    .action(async (opts: { all?: boolean; quiet?: boolean; format?: string }, cmd: Command) => {
       const { ctx, project } = await open(cmd);
       const { ps } = await import("../compose/commands.js");
-      await ps(ctx, project, Boolean(opts.all), Boolean(opts.quiet));
+      await ps(ctx, project, {
+        all: Boolean(opts.all),
+        quiet: Boolean(opts.quiet),
+        format: opts.format,
+      });
     });
 }
 

@@ -5,8 +5,8 @@
  */
 import { randomBytes } from "node:crypto";
 import { stringify } from "yaml";
-import { timeAgo, truncate } from "../cli/format.js";
-import { tabwrite } from "../cli/list-format.js";
+import { goTime, timeAgo, truncate } from "../cli/format.js";
+import { formatList, tabwrite } from "../cli/list-format.js";
 import { statusText } from "../cli/ps-command.js";
 import { MiniboxError } from "../errors.js";
 import { containerPaths } from "../layout.js";
@@ -48,26 +48,73 @@ export async function down(ctx: ComposeCtx, project: Project, volumes: boolean):
   if (volumes) await removeProjectVolumes(root, project.name, ctx.say);
 }
 
-export async function ps(ctx: ComposeCtx, project: Project, all: boolean, quiet: boolean) {
-  const rows = (await containersOf(ctx, project, project.services)).filter(
-    (c) => all || c.view.running,
+/** `docker compose ps --format 'table …'` heads each field with these. */
+const COMPOSE_PS_HEADERS = {
+  ID: "CONTAINER ID",
+  Name: "NAME",
+  Image: "IMAGE",
+  Command: "COMMAND",
+  Project: "PROJECT",
+  Service: "SERVICE",
+  CreatedAt: "CREATED AT",
+  RunningFor: "CREATED",
+  State: "STATE",
+  Status: "STATUS",
+  Health: "HEALTH",
+  ExitCode: "EXIT CODE",
+  Ports: "PORTS",
+  Labels: "LABELS",
+};
+
+type ComposePsRow = Record<keyof typeof COMPOSE_PS_HEADERS, string | number>;
+
+export async function ps(
+  ctx: ComposeCtx,
+  project: Project,
+  opts: { all: boolean; quiet: boolean; format?: string },
+) {
+  const containers = (await containersOf(ctx, project, project.services)).filter(
+    (c) => opts.all || c.view.running,
   );
-  if (quiet) {
-    for (const c of rows) console.log(c.view.id);
+  if (opts.quiet) {
+    for (const c of containers) console.log(c.view.id);
     return;
   }
-  // Docker Compose's columns; COMMAND quoted and cut at 20 characters, as `ps` does.
-  const lines = ["NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS"];
-  for (const c of rows) {
+  // The fields Docker Compose's formatter has; COMMAND quoted and cut at 20 characters, as `ps` does.
+  const rows: ComposePsRow[] = [];
+  for (const c of containers) {
     const spec = await readSpec(ctx.store.root, c.view.id).catch(() => undefined);
-    const command = JSON.stringify(truncate(spec ? spec.process.args.join(" ") : "", 20));
-    const created = timeAgo(c.view.created);
-    const cells = [c.view.name, c.view.imageRef, command, c.service, created];
     const paths = containerPaths(ctx.store.root, c.view.id);
     const health = await readHealth(paths, c.view.healthcheck, c.view.running);
-    lines.push([...cells, statusText(c.view, health), psPorts(c.view)].join("\t"));
+    rows.push({
+      ID: c.view.id,
+      Name: c.view.name,
+      Image: c.view.imageRef,
+      Command: JSON.stringify(truncate(spec ? spec.process.args.join(" ") : "", 20)),
+      Project: project.name,
+      Service: c.service,
+      CreatedAt: goTime(c.view.created),
+      RunningFor: timeAgo(c.view.created),
+      State: c.view.running ? "running" : c.view.status,
+      Status: statusText(c.view, health),
+      Health: health?.Status ?? "",
+      ExitCode: c.view.running ? 0 : (c.view.exitCode ?? 0),
+      Ports: psPorts(c.view),
+      Labels: Object.entries(c.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .sort()
+        .join(","),
+    });
   }
-  process.stdout.write(`${tabwrite(lines.join("\n"))}\n`);
+  const table = () => {
+    const lines = ["NAME\tIMAGE\tCOMMAND\tSERVICE\tCREATED\tSTATUS\tPORTS"];
+    for (const r of rows)
+      lines.push(
+        [r.Name, r.Image, r.Command, r.Service, r.RunningFor, r.Status, r.Ports].join("\t"),
+      );
+    return tabwrite(lines.join("\n"));
+  };
+  for (const line of formatList(opts.format, rows, COMPOSE_PS_HEADERS, table)) console.log(line);
 }
 
 const COLOURS = [36, 33, 32, 35, 34, 96, 93, 92, 95, 94];

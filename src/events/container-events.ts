@@ -21,21 +21,27 @@ export function containerActor(
   c: Container,
   extra: Record<string, string> = {},
 ): EventActor {
-  return {
-    ID: c.id,
-    Attributes: { ...labelsOf(root, c.id), image: c.imageRef, name: c.name, ...extra },
-  };
+  return actorOf(c, annotationsOf(root, c.id), extra);
 }
 
-/** The container's labels: its spec's annotations but minibox's own (minibox.*). */
-function labelsOf(root: string, id: string): Record<string, string> {
+/** The actor from the spec's annotations (the container's labels but minibox's own, minibox.*). */
+export function actorOf(
+  c: Container,
+  annotations: Record<string, string>,
+  extra: Record<string, string> = {},
+): EventActor {
+  const labels = Object.fromEntries(
+    Object.entries(annotations).filter(([k]) => !k.startsWith("minibox.")),
+  );
+  return { ID: c.id, Attributes: { ...labels, image: c.imageRef, name: c.name, ...extra } };
+}
+
+function annotationsOf(root: string, id: string): Record<string, string> {
   try {
     const spec = JSON.parse(readFileSync(containerPaths(root, id).config, "utf8")) as {
       annotations?: Record<string, string>;
     };
-    return Object.fromEntries(
-      Object.entries(spec.annotations ?? {}).filter(([k]) => !k.startsWith("minibox.")),
-    );
+    return spec.annotations ?? {};
   } catch {
     return {}; // not written yet (create) or already gone
   }

@@ -9,7 +9,12 @@ import { statSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { MiniboxError } from "../errors.js";
-import { containerActor, recordContainerEvent, recordDie } from "../events/container-events.js";
+import {
+  actorOf,
+  containerActor,
+  recordContainerEvent,
+  recordDie,
+} from "../events/container-events.js";
 import { recordEvent } from "../events/journal.js";
 import type { ImageRecord, Store } from "../image/store.js";
 import { type ContainerPaths, rootLayout } from "../layout.js";
@@ -181,7 +186,10 @@ export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): 
     // terminal (-t), what the executor relays is logged (one stream, as Docker).
     log: { file: paths.log, maxSize: state.logMaxSize, maxFiles: state.logMaxFiles },
     detach: input.detach ? { exitFile: paths.exit, hook: exitHook(store, state.id) } : undefined,
-    health: healthLayout(paths, state.healthcheck),
+    health: healthLayout(paths, state.healthcheck, {
+      file: rootLayout(store.root).events,
+      actor: actorOf(state, spec.annotations ?? {}),
+    }),
     networks,
     heldPorts: state.ports,
     arch: process.arch,

@@ -129,6 +129,18 @@ describe("compose", () => {
     expect(ps).toMatch(/^NAME\s+IMAGE\s+COMMAND\s+SERVICE\s+CREATED\s+STATUS\s+PORTS\n/);
     expect(ps).toContain(`${PROJECT}-web-1`);
     expect(ps).toMatch(new RegExp(`${PROJECT}-cache-1 .* Up .* \\(healthy\\)`));
+    const formatted = await ok(
+      compose(["ps", "--format", "{{.Service}}:{{.Health}}:{{.Project}}"]),
+    );
+    expect(formatted.trim().split("\n").sort()).toEqual([
+      `cache:healthy:${PROJECT}`,
+      `web::${PROJECT}`,
+    ]);
+    const json = (await ok(compose(["ps", "--format", "json"]))).trim().split("\n");
+    expect(json.map((l) => JSON.parse(l).Name).sort()).toEqual([
+      `${PROJECT}-cache-1`,
+      `${PROJECT}-web-1`,
+    ]);
   });
 
   test("a service reaches another by its service name", async () => {

@@ -94,6 +94,17 @@ describe("health checks", () => {
     expect(last).toMatchObject({ ExitCode: 0, Output: "alive\n" });
     expect(Date.parse(last.End)).toBeGreaterThanOrEqual(Date.parse(last.Start));
     expect(await psStatus("passing")).toMatch(/^Up .* \(healthy\)$/);
+    const events = await box.run(["events", "--until", "0s", "--format", "{{json .}}"]);
+    const healthy = events.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((e) => e.Action === "health_status: healthy");
+    expect(healthy).toMatchObject({
+      Type: "container",
+      Actor: { Attributes: { name: "passing" } },
+      scope: "local",
+    });
   });
 
   test("a failing check turns unhealthy after the retries, and ps shows it", async () => {
@@ -113,6 +124,19 @@ describe("health checks", () => {
       expect(entry).toMatchObject({ ExitCode: 1, Output: "broken\n" });
     }
     expect(await psStatus("failing")).toMatch(/^Up .* \(unhealthy\)$/);
+    // The change of status is an event (Docker's "health_status: unhealthy"), once.
+    const events = await box.run([
+      "events",
+      "--until",
+      "0s",
+      "--filter",
+      "container=failing",
+      "--format",
+      "{{.Action}} {{.Actor.Attributes.name}}",
+    ]);
+    expect(events.code, events.stderr).toBe(0);
+    const health = events.stdout.split("\n").filter((l) => l.startsWith("health_status"));
+    expect(health).toEqual(["health_status: unhealthy failing"]);
     // wait --condition healthy gives up at once on an unhealthy container.
     const w = await box.run(["wait", "--condition", "healthy", "failing"]);
     expect(w.code).not.toBe(0);

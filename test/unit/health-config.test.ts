@@ -133,7 +133,11 @@ describe("the probe and the monitor's step", () => {
 
   it("the health step: the files, times in ms, the timeout as Docker words it", () => {
     const paths = containerPaths("/var/lib/minibox", "c0ffee");
-    expect(healthLayout(paths, { Test: ["CMD", "x"], Timeout: 90e9, StartPeriod: 2e9 })).toEqual({
+    const actor = { ID: "c0ffee", Attributes: { name: "db", image: "busybox" } };
+    const events = { file: "/var/lib/minibox/events.jsonl", actor };
+    expect(
+      healthLayout(paths, { Test: ["CMD", "x"], Timeout: 90e9, StartPeriod: 2e9 }, events),
+    ).toEqual({
       planFile: "/var/lib/minibox/containers/c0ffee/health-plan.txt",
       stateFile: "/var/lib/minibox/containers/c0ffee/health.json",
       intervalMs: 30000,
@@ -142,9 +146,11 @@ describe("the probe and the monitor's step", () => {
       startIntervalMs: 5000,
       retries: 3,
       timeoutText: "1m30s",
+      eventsFile: "/var/lib/minibox/events.jsonl",
+      actor: JSON.stringify(actor),
     });
-    expect(healthLayout(paths, { Test: ["NONE"] })).toBeUndefined();
-    expect(healthLayout(paths, undefined)).toBeUndefined();
+    expect(healthLayout(paths, { Test: ["NONE"] }, events)).toBeUndefined();
+    expect(healthLayout(paths, undefined, events)).toBeUndefined();
   });
 
   it("ps's suffix", () => {

@@ -20,7 +20,7 @@ const PROTOCOL: Record<Op, [number, number]> = {
   log: [4, 4],
   "exit-file": [1, 1],
   "on-exit": [1, Number.POSITIVE_INFINITY],
-  health: [8, 8],
+  health: [10, 10],
   clone: [1, 1],
   write: [2, 2],
   "report-pid": [0, 0],

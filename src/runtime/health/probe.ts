@@ -5,6 +5,7 @@
  * writes after each probe (native/health.c) and inspect, ps and wait read.
  */
 import { readFile, rename, writeFile } from "node:fs/promises";
+import type { EventActor } from "../../events/journal.js";
 import { type ContainerPaths, rootLayout } from "../../layout.js";
 import { buildExecPlan } from "../exec.js";
 import type { PlanLayout } from "../plan/context.js";
@@ -18,6 +19,7 @@ import { formatGoDuration } from "./duration.js";
 export function healthLayout(
   paths: ContainerPaths,
   config: HealthConfig | undefined,
+  events: { file: string; actor: EventActor },
 ): PlanLayout["health"] {
   if (!healthActive(config)) return undefined;
   const t = effectiveTimings(config);
@@ -31,6 +33,8 @@ export function healthLayout(
     startIntervalMs: ms(t.startInterval),
     retries: t.retries,
     timeoutText: formatGoDuration(t.timeout),
+    eventsFile: events.file,
+    actor: JSON.stringify(events.actor),
   };
 }
 

@@ -124,6 +124,10 @@ export interface HealthStep extends Described {
   retries: number;
   /** The timeout as Docker words it in "Health check exceeded timeout (30s)". */
   timeoutText: string;
+  /** The store's event journal, where a change of status appends "health_status: …". */
+  eventsFile: string;
+  /** That event's Actor, as JSON text (src/events/container-events.ts). */
+  actor: string;
 }
 /** A command line: on-exit (the monitor's hook) and exec (the container's program). */
 export interface CommandStep extends Described {
@@ -312,7 +316,7 @@ export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
   "exit-file": one,
   "on-exit": { arity: [1, MANY], fields: (s) => s.argv },
   health: {
-    arity: [8, 8],
+    arity: [10, 10],
     fields: (s) => [
       s.planFile,
       s.stateFile,
@@ -322,6 +326,8 @@ export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
       s.startIntervalMs,
       s.retries,
       s.timeoutText,
+      s.eventsFile,
+      s.actor,
     ],
   },
   // A plain fork (no flag) is written "0", as exec and the id-map probe always wrote it.
