@@ -19,7 +19,8 @@ import type { ImageRecord, Store } from "../image/store.js";
 import { findFreezer, isPaused, setFrozen } from "../runtime/cgroups/freezer.js";
 import { openCgroup } from "../runtime/cgroups/index.js";
 import { runtimeOnlyPaths } from "../runtime/changes.js";
-import { type ContainerView, findContainer, readSpec } from "../runtime/lifecycle.js";
+import { containerWithImage } from "../runtime/export.js";
+import type { ContainerView } from "../runtime/lifecycle.js";
 import { containerPaths } from "../runtime/rootfs.js";
 import type { Spec } from "../runtime/spec.js";
 import { commitImage } from "./commit.js";
@@ -85,16 +86,7 @@ export async function commitContainer(
   if (name?.includes("@")) {
     throw new MiniboxError(`refusing to create a tag with a digest reference: ${opts.reference}`);
   }
-  const container = await findContainer(store.root, nameOrId);
-  const spec = await readSpec(store.root, container.id).catch(() => {
-    throw new MiniboxError(`container ${container.name} has no runtime spec; it was never created`);
-  });
-  const image = (await store.readIndex()).images[container.imageId];
-  if (!image) {
-    throw new MiniboxError(
-      `the image of container ${container.name} (${container.imageId}) is no longer in the store`,
-    );
-  }
+  const { container, spec, image } = await containerWithImage(store, nameOrId);
   const base = await readConfig(store, image);
   const config: ImageConfig = JSON.parse(JSON.stringify(base));
   config.config = containerConfig(container, spec, base.config ?? {});

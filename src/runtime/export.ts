@@ -38,7 +38,11 @@ const ENOENT = 2;
 /** What the kernel shows for an id outside the user namespace's map. */
 const OVERFLOW_ID = 65534;
 
-export async function exportContainer(store: Store, nameOrId: string, out: Writable) {
+/**
+ * A container with its runtime spec and its image's record: what reading its
+ * filesystem as layers + upper directory needs (export, commit).
+ */
+export async function containerWithImage(store: Store, nameOrId: string) {
   const container = await findContainer(store.root, nameOrId);
   const spec = await readSpec(store.root, container.id).catch(() => {
     throw new MiniboxError(`container ${container.name} has no runtime spec; it was never created`);
@@ -49,6 +53,11 @@ export async function exportContainer(store: Store, nameOrId: string, out: Writa
       `the image of container ${container.name} (${container.imageId}) is no longer in the store`,
     );
   }
+  return { container, spec, image };
+}
+
+export async function exportContainer(store: Store, nameOrId: string, out: Writable) {
+  const { container, spec, image } = await containerWithImage(store, nameOrId);
   const paths = containerPaths(store.root, container.id);
   const uidMap = spec.linux.uidMappings;
   const gidMap = spec.linux.gidMappings;

@@ -2,7 +2,13 @@
 // in Docker's shapes (docs.docker.com/reference/cli/docker/system/events/),
 // with --since/--until windows, filters, and following the journal.
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { oneLineError, type Sandbox, sandbox } from "../support/minibox.js";
+import {
+  oneLineError,
+  pullInto,
+  removeContainers,
+  type Sandbox,
+  sandbox,
+} from "../support/minibox.js";
 import { testEnv } from "../support/testenv.js";
 
 const env = testEnv();
@@ -14,15 +20,10 @@ const LINE =
 let box: Sandbox;
 beforeAll(async () => {
   box = sandbox();
-  const r = await box.run(["pull", "-q", IMAGE]);
-  expect(r.code, r.stderr).toBe(0);
+  await pullInto(box, IMAGE);
 });
 afterAll(async () => {
-  const ids = (await box.run(["ps", "-aq", "--no-trunc"])).stdout
-    .trim()
-    .split("\n")
-    .filter(Boolean);
-  if (ids.length) await box.run(["rm", "-f", ...ids]);
+  await removeContainers(box);
   box.cleanup();
 });
 
