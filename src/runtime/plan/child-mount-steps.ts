@@ -8,7 +8,7 @@ import type { SpecMount } from "../spec.js";
 import { sysctlPath } from "../sysctls.js";
 import type { PlanContext } from "./context.js";
 import { MS, mountStep, propagationSteps, splitOptions } from "./mount-options.js";
-import { unstageSteps } from "./stage-steps.js";
+import { stagedMounts, unstageSteps } from "./stage-steps.js";
 import { mkdirIfMissing, type Step, touchIfMissing } from "./steps.js";
 
 const V1_ROOT = "/sys/fs/cgroup/";
@@ -62,18 +62,23 @@ function pointsInTmpfs(ctx: PlanContext, m: SpecMount, before: SpecMount[]): Ste
   return steps;
 }
 
-function mountInside(ctx: PlanContext, m: SpecMount, index: number): Step[] {
-  const steps = mountStepsFor(ctx, m);
+function mountInside(
+  ctx: PlanContext,
+  staged: Map<SpecMount, string>,
+  m: SpecMount,
+  index: number,
+): Step[] {
+  const steps = mountStepsFor(ctx, staged, m);
   // Nothing to mount: it came back with the mount setup made it in.
   if (steps.length === 0) return [];
   const before = (ctx.spec.mounts ?? []).slice(0, index);
   return [...pointsInTmpfs(ctx, m, before), ...steps];
 }
 
-function mountStepsFor(ctx: PlanContext, m: SpecMount): Step[] {
+function mountStepsFor(ctx: PlanContext, staged: Map<SpecMount, string>, m: SpecMount): Step[] {
   const target = `${ctx.rootfs}${m.destination}`;
   // Made in setup (/dev, binds) and set aside there: back at its turn.
-  const unstaged = unstageSteps(ctx, m);
+  const unstaged = unstageSteps(ctx, staged, m);
   if (unstaged) return unstaged;
   if (m.type === "cgroup") return cgroupV1Steps(ctx, m, target);
   if (m.type === "sysfs" && !ctx.namespaces.has("network")) {
@@ -137,8 +142,9 @@ function sysctlSteps(ctx: PlanContext): Step[] {
 
 /** The spec's mounts in their order (setup's brought back), sysctls, protected paths, pivot_root. */
 export function childMountSteps(ctx: PlanContext): Step[] {
+  const staged = stagedMounts(ctx); // once: which of setup's mounts come back where
   return [
-    ...(ctx.spec.mounts ?? []).flatMap((m, i) => mountInside(ctx, m, i)),
+    ...(ctx.spec.mounts ?? []).flatMap((m, i) => mountInside(ctx, staged, m, i)),
     ...sysctlSteps(ctx),
     ...protectedPathSteps(ctx),
     {

@@ -77,9 +77,13 @@ export function stageSteps(ctx: PlanContext): Step[] {
  * turn, or nothing when it came back inside another; undefined for the
  * mounts the init makes itself.
  */
-export function unstageSteps(ctx: PlanContext, m: SpecMount): Step[] | undefined {
+export function unstageSteps(
+  ctx: PlanContext,
+  staged: Map<SpecMount, string>,
+  m: SpecMount,
+): Step[] | undefined {
   if (!madeInSetup(m)) return undefined;
-  const slot = stagedMounts(ctx).get(m);
+  const slot = staged.get(m);
   if (!slot) return [];
   return [mountStep(slot, `${ctx.rootfs}${m.destination}`, "", MS.BIND | MS.REC, "")];
 }
