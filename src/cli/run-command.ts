@@ -16,7 +16,7 @@ import {
 } from "../runtime/network/dns-config.js";
 import type { EndpointRequest } from "../runtime/network/endpoint.js";
 import { DEFAULT_NETWORK } from "../runtime/network/networks.js";
-import { checkPublishable, parsePortSpecs } from "../runtime/network/ports.js";
+import { checkPublishable, parseExposeSpecs, parsePortSpecs } from "../runtime/network/ports.js";
 import {
   normaliseCapability,
   parseEnvFile,
@@ -71,6 +71,7 @@ interface RunOptions extends SecurityLimitOptions, HealthFlags {
   addHost?: string[];
   publish?: string[];
   publishAll?: boolean;
+  expose?: string[];
   userns?: string;
   init?: boolean;
   restart?: string;
@@ -213,6 +214,11 @@ function addPolicyOptions(run: Command): void {
       collect,
     )
     .option("-P, --publish-all", "publish every port the image exposes to a free host port")
+    .option(
+      "--expose <port[-port][/proto]>",
+      "expose a port without publishing it (repeatable)",
+      collect,
+    )
     .option("--userns <mode>", "'host' to run without a user namespace")
     .option("--init", "run a minimal init as PID 1 that forwards signals and reaps zombies")
     .option("--restart <policy>", "no, always, unless-stopped or on-failure[:N] (with -d)")
@@ -316,6 +322,7 @@ function toRunFlags(command: string[], opts: RunOptions): RunFlags {
     ...dnsFrom(opts, network),
     publish: publishFrom(opts.publish ?? []),
     publishAll: Boolean(opts.publishAll),
+    expose: parseExposeSpecs(opts.expose ?? []),
     ...securityLimitFlags(opts, network),
     init: Boolean(opts.init),
     labels,

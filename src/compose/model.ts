@@ -6,7 +6,7 @@
  */
 import { basename, isAbsolute, resolve } from "node:path";
 import { MiniboxError } from "../errors.js";
-import { parsePortSpec } from "../runtime/network/ports.js";
+import { parseExposeSpecs, parsePortSpec } from "../runtime/network/ports.js";
 import { type Healthcheck, parseHealthcheck } from "./healthcheck.js";
 import type { RawProject } from "./load.js";
 
@@ -294,7 +294,7 @@ function service(
     environment: ck.dict(b.environment, `${at}.environment`),
     env_file: ck.strings(b.env_file, `${at}.env_file`).map((f) => resolve(raw.dir, f)),
     ports: ports(ck, b.ports, `${at}.ports`),
-    expose: ck.strings(b.expose, `${at}.expose`),
+    expose: expose(ck, b.expose, `${at}.expose`),
     volumes: mounts(ck, raw, b.volumes, `${at}.volumes`, volumes),
     networks: serviceNetworks(ck, b.networks, `${at}.networks`, networks),
     depends_on: dependsOn(ck, b.depends_on, `${at}.depends_on`),
@@ -352,6 +352,18 @@ function build(
     args,
     target: b.target === undefined ? undefined : ck.str(b.target, `${at}.target`),
   };
+}
+
+/** expose: ports or ranges, each checked as `run --expose` reads it. */
+function expose(ck: Checker, v: unknown, at: string): string[] {
+  return ck.strings(v, at).map((text, i) => {
+    try {
+      parseExposeSpecs([text]);
+    } catch {
+      ck.fail(`${at}[${i}]`, `"${text}" is not PORT[-PORT][/PROTOCOL]`);
+    }
+    return text;
+  });
 }
 
 /** Short syntax as given; the long syntax written as the short one. Each is checked as -p checks it. */

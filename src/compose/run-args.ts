@@ -68,6 +68,7 @@ export function runArgs(project: Project, s: Service, o: RunArgsOptions): string
     if (value !== undefined) args.push("-e", `${k}=${value}`);
   }
   if (!o.oneoff) for (const p of s.ports) args.push("-p", p);
+  for (const p of s.expose) args.push("--expose", p);
   for (const m of s.volumes) {
     const source = m.type === "volume" ? (project.volumes[m.source]?.name as string) : m.source;
     args.push("-v", `${source}:${m.target}${m.readOnly ? ":ro" : ""}`);

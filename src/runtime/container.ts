@@ -121,6 +121,8 @@ export interface RunFlags {
   publish?: PortRequest[];
   /** -P: every port the image exposes, to a free host port. */
   publishAll?: boolean;
+  /** --expose: port keys ("8080/tcp") added to the image's ExposedPorts. */
+  expose?: string[];
   init: boolean;
   labels: Record<string, string>;
   pull: "missing" | "always" | "never";
@@ -193,14 +195,15 @@ type ImageStage = Awaited<ReturnType<typeof imageStage>>;
  */
 function portsStage(img: ImageStage, flags: RunFlags) {
   const explicit = flags.publish ?? [];
-  const exposed = img.config.config?.ExposedPorts;
+  const exposed: Record<string, unknown> = { ...img.config.config?.ExposedPorts };
+  for (const key of flags.expose ?? []) exposed[key] = {};
   checkPublishable(explicit);
   // -P's requests are read now: bad ExposedPorts in the image are refused before anything is made.
   if (flags.publishAll) publishAllRequests(exposed, explicit);
   if (flags.network === "host" && (explicit.length > 0 || flags.publishAll)) {
     process.stderr.write("WARNING: Published ports are discarded when using host network mode\n");
   }
-  const keys = new Set(Object.keys(exposed ?? {}));
+  const keys = new Set(Object.keys(exposed));
   for (const r of explicit) keys.add(portKey(r.containerPort, r.proto));
   return {
     portRequests: explicit.length > 0 ? explicit : undefined,

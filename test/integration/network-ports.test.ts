@@ -415,6 +415,36 @@ describe("run -p", () => {
     await expectPortGone(id, port);
   });
 
+  test("--expose adds to the image's ports: inspect's ExposedPorts, -P publishes it; a bad one is refused", async () => {
+    const args = [
+      "run",
+      "-d",
+      "--network",
+      "bridge",
+      "-P",
+      "--expose",
+      "9090",
+      "--expose",
+      "53/udp",
+    ];
+    const id = (await runOk([...args, IMAGE, "httpd", "-f", "-p", "9090", "-h", "/www"])).trim();
+    const exposed = Object.keys((await inspect(id)).Config.ExposedPorts).sort();
+    expect(exposed).toEqual(["53/udp", "8080/tcp", "9090/tcp"]);
+    const m = /^0\.0\.0\.0:(\d+)$/.exec((await runOk(["port", id, "9090/tcp"])).trim());
+    expect(m).not.toBeNull();
+    const port = Number(m?.[1]);
+    expect(await waitForHttp("127.0.0.1", port)).toBe(GREETING);
+    await runOk(["rm", "-f", id]);
+    await expectPortGone(id, port);
+    const before = await runOk(["ps", "-aq"]);
+    const bad = await box.run(["run", "--rm", "--expose", "http", IMAGE, "true"]);
+    expect(bad.code).toBe(125);
+    expect(oneLineError(bad)).toBe(
+      "minibox: invalid range format for --expose: http; use --expose PORT[-PORT][/tcp|udp], e.g. --expose 8080 or --expose 53/udp",
+    );
+    expect(await runOk(["ps", "-aq"])).toBe(before);
+  });
+
   test("a port another program holds: Docker's error, exit 125, nothing left", async () => {
     const holder: Server = createServer();
     await new Promise<void>((r) => holder.listen(BUSY_PORT, "127.0.0.1", r));

@@ -92,6 +92,13 @@ describe("compose file", () => {
     );
   });
 
+  it("refuses an expose that is not a port or range", () => {
+    const yaml = "services:\n  a:\n    image: x\n    expose:\n      - 3000\n      - http\n";
+    expect(error(() => project(yaml))).toBe(
+      'compose.yaml:6: services.a.expose[1]: "http" is not PORT[-PORT][/PROTOCOL]',
+    );
+  });
+
   it("refuses an undeclared named volume", () => {
     const yaml = "services:\n  a:\n    image: x\n    volumes:\n      - data:/data\n";
     expect(error(() => project(yaml))).toMatch(
@@ -152,6 +159,7 @@ describe("the run command line of a service", () => {
         "    command: echo hi",
         "    environment: [A=1, FROM_SHELL]",
         "    ports: ['8080:80']",
+        "    expose: [3000, 53/udp]",
         "    volumes: [data:/data:ro]",
         "    read_only: true",
         "    deploy: {resources: {limits: {cpus: '0.5', memory: 64m, pids: 20}}}",
@@ -177,6 +185,7 @@ describe("the run command line of a service", () => {
     expect(text).toContain(`--label com.docker.compose.config-hash=${hash}`);
     expect(text).toContain(`--network ${p.name}_default --network-alias web`);
     expect(text).toContain("-e A=1 -e FROM_SHELL=x");
+    expect(text).toContain("-p 8080:80 --expose 3000 --expose 53/udp");
     expect(text).toContain(`-v ${p.name}_data:/data:ro`);
     expect(text).toContain("--read-only --cpus 0.5 --memory 64m --pids-limit 20");
     expect(args.slice(-5)).toEqual(["--entrypoint=sh", "busybox", "-c", "echo", "hi"]);

@@ -11,6 +11,7 @@ import {
   networkSettingsPorts,
   type PortBinding,
   type PortRequest,
+  parseExposeSpecs,
   parseLocalPortRange,
   parsePortSpec,
   parsePortSpecs,
@@ -36,6 +37,24 @@ const req = (
 });
 const bind = (containerPort: number, hostPort: number, hostIp = "", proto: "tcp" | "udp" = "tcp") =>
   ({ containerPort, hostPort, hostIp, proto }) satisfies PortBinding;
+
+describe("parseExposeSpecs (--expose)", () => {
+  test("gives one port key per port, tcp unless named", () => {
+    expect(parseExposeSpecs(["80", "53/UDP", "8000-8002"])).toEqual([
+      "80/tcp",
+      "53/udp",
+      "8000/tcp",
+      "8001/tcp",
+      "8002/tcp",
+    ]);
+  });
+  test("refuses what is not a port, a falling range or an unknown protocol", () => {
+    expect(() => parseExposeSpecs(["http"])).toThrow("invalid range format for --expose: http");
+    expect(() => parseExposeSpecs(["90-80"])).toThrow("invalid range format for --expose: 90-80");
+    expect(() => parseExposeSpecs(["80/tcp/x"])).toThrow("invalid range format");
+    expect(() => parseExposeSpecs(["80/icmp"])).toThrow("invalid proto: icmp");
+  });
+});
 
 describe("parsePortSpec (nat.ParsePortSpec)", () => {
   test("container port only, host port, host IP, protocol", () => {

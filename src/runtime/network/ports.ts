@@ -149,6 +149,28 @@ export function publishAllRequests(
   return out;
 }
 
+/**
+ * `--expose` values ("80", "53/udp", "8000-8010") → port keys, one per port of
+ * a range, as Docker records them in Config.ExposedPorts. Exposing publishes
+ * nothing by itself: -P picks these up like the image's EXPOSE.
+ */
+export function parseExposeSpecs(raws: readonly string[]): string[] {
+  const keys: string[] = [];
+  for (const raw of raws) {
+    const [range = "", protoText = "tcp", extra] = raw.split("/");
+    const ports = parsePortRange(range);
+    if (!ports || extra !== undefined) {
+      throw new MiniboxError(
+        `invalid range format for --expose: ${raw}`,
+        "use --expose PORT[-PORT][/tcp|udp], e.g. --expose 8080 or --expose 53/udp",
+      );
+    }
+    const proto = parseProto(protoText);
+    for (let p = ports[0]; p <= ports[1]; p++) keys.push(portKey(p, proto));
+  }
+  return keys;
+}
+
 /** "8080/tcp": the key Docker indexes ports by. */
 export function portKey(port: number, proto: Proto): string {
   return `${port}/${proto}`;
