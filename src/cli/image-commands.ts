@@ -14,6 +14,7 @@ import { contextFrom } from "./context.js";
 import { humanSize, table, timeAgo, truncate } from "./format.js";
 import { registerImageList } from "./image-list.js";
 import { formatList } from "./list-format.js";
+import { boolFlag } from "./options.js";
 import { renderTemplate } from "./template.js";
 
 /** In the order `minibox --help` lists them; most have a twin under `image`. */
@@ -130,7 +131,7 @@ function registerHistory(program: Command, image: Command): void {
       .description("Show the history of an image, newest layer first")
       .argument("<image>")
       .option("--no-trunc", "do not shorten output")
-      .option("-H, --human [bool]", "human-readable sizes and dates", (v) => v !== "false", true)
+      .option("-H, --human [bool]", "human-readable sizes and dates", boolFlag("--human"), true)
       .option("-q, --quiet", "only image IDs")
       .option("--format <template>", "a Go template, 'table TEMPLATE' or 'json'")
       .action(async (name: string, opts: HistoryOptions, cmd: Command) => {
