@@ -7,6 +7,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   readlinkSync,
   rmSync,
@@ -54,9 +55,9 @@ async function ok(args: string[], input?: string) {
  * it runs /check (put there by inContainer) instead: a look at what a
  * container sees in its overlay after a copy into its upper directory.
  */
-async function stopped(name: string, script: string) {
+async function stopped(name: string, script: string, flags: string[] = []) {
   const cmd = `if [ -e /check ]; then echo ==check==; sh /check; rm /check; else ${script}; fi`;
-  await ok(["run", "--name", name, "--network", "none", IMAGE, "sh", "-c", cmd]);
+  await ok(["run", "--name", name, "--network", "none", ...flags, IMAGE, "sh", "-c", cmd]);
 }
 
 /** A running container (sleeping) whose filesystem `script` prepared. */
@@ -242,15 +243,57 @@ test("a running container: copied through its volume, as Docker does", async () 
     await ok(["exec", "cp-volume", "sh", "-c", "echo from the volume > /vol/out"]);
     await ok(["cp", "cp-volume:/vol/out", local("from-volume")]);
     expect(readFileSync(local("from-volume"), "utf8")).toBe("from the volume\n");
-    // Stopped, its volume is not mounted: refused, rather than written where the volume hides it.
-    await ok(["stop", "-t", "1", "cp-volume"]);
-    const refused = await box.run(["cp", local("to-volume"), "cp-volume:/vol/again"]);
-    expect(refused.code).toBe(1);
-    expect(oneLineError(refused)).toContain(
-      "is in its mount /vol, which is there only while it runs",
-    );
   } finally {
     await box.run(["rm", "-f", "cp-volume"]);
+    await box.run(["volume", "rm", vol]);
+  }
+});
+
+test("a stopped container: its volume and bind mount through their host directories; read-only and tmpfs refused", async () => {
+  const vol = `cp-stopvol-${process.pid}`;
+  mkdirSync(local("bind"));
+  mkdirSync(local("bind-ro"));
+  const flags = [
+    "-v",
+    `${vol}:/vol`,
+    "-v",
+    `${local("bind")}:/bind`,
+    "-v",
+    `${local("bind-ro")}:/ro:ro`,
+  ];
+  try {
+    await stopped(
+      "cp-stopvol",
+      "echo made in the volume > /vol/made && mkdir /vol/sub && ln -s /vol/made /link",
+      [...flags, "--tmpfs", "/scratch"],
+    );
+    // Out of the volume, also through a link in the container's own tree that points into it.
+    await ok(["cp", "cp-stopvol:/vol/made", local("made")]);
+    expect(readFileSync(local("made"), "utf8")).toBe("made in the volume\n");
+    await ok(["cp", "-L", "cp-stopvol:/link", local("made-via-link")]);
+    expect(readFileSync(local("made-via-link"), "utf8")).toBe("made in the volume\n");
+    // Into the volume and the bind mount: there once it runs, owned by its root.
+    writeFileSync(local("to-volume"), "copied while stopped\n");
+    await ok(["cp", local("to-volume"), "cp-stopvol:/vol/sub/"]);
+    await ok(["cp", local("to-volume"), "cp-stopvol:/bind/x"]);
+    expect(readFileSync(local("bind", "x"), "utf8")).toBe("copied while stopped\n");
+    for (const [dest, message] of [
+      ["/ro/x", "is in its read-only mount /ro"],
+      ["/scratch/x", "is in its mount /scratch, which is there only while it runs"],
+    ]) {
+      const refused = await box.run(["cp", local("to-volume"), `cp-stopvol:${dest}`]);
+      expect(refused.code).toBe(1);
+      expect(oneLineError(refused)).toContain(message);
+    }
+    expect(readdirSync(local("bind-ro"))).toEqual([]);
+    expect(
+      await inContainer(
+        "cp-stopvol",
+        "cat /vol/sub/to-volume && stat -c %u:%g /vol/sub/to-volume /bind/x",
+      ),
+    ).toBe("copied while stopped\n0:0\n0:0\n");
+  } finally {
+    await box.run(["rm", "-f", "cp-stopvol"]);
     await box.run(["volume", "rm", vol]);
   }
 });

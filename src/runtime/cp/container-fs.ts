@@ -11,7 +11,10 @@
  * - A stopped one: nothing is mounted (see export.ts), so it is the image's
  *   layers with the container's upper directory on top, merged by
  *   overlayfs' rules; writes go to the upper directory, as overlayfs would
- *   put them.
+ *   put them. A path under one of its volumes or bind mounts is read and
+ *   written in the mount's host directory instead (Docker mounts them for
+ *   the copy; we reach them without a mount). A tmpfs has no content while
+ *   the container is stopped: a path in one is refused.
  *
  * Symlinks are resolved here, by their text, clamped at the container's
  * root ("/.." is "/", an absolute target starts again at the container's
@@ -51,8 +54,31 @@ export interface ContainerFs {
   map?: IdMap;
   /** The layer directory whose owners are host ids (shifted), to be mapped back. */
   mappedLayer?: string;
-  /** A stopped container's volume and bind destinations: not mounted, so not reachable. */
+  /** A stopped container's volumes and bind mounts, reached through their host directories. */
+  mounts?: HostMount[];
+  /** A stopped container's tmpfs destinations: empty until it runs, so not reachable. */
   unmounted?: string[];
+}
+
+/** A stopped container's volume or bind mount, as cp reaches it. */
+export interface HostMount {
+  /** Where the container sees it, as path components. */
+  dest: string[];
+  source: string;
+  readOnly: boolean;
+  /**
+   * The owners on disk are host ids: bound as is under a user namespace
+   * (no idmapped mount), so they are mapped like the upper directory's.
+   * An idmapped volume holds the container's own ids.
+   */
+  shifted: boolean;
+}
+
+/** An entry found in the container's tree: in which directory, at which relative path. */
+export interface Found {
+  stat: Stats;
+  layer: LayerDir;
+  rel: string;
 }
 
 export async function containerFs(store: Store, c: ContainerView): Promise<ContainerFs> {
@@ -62,6 +88,7 @@ export async function containerFs(store: Store, c: ContainerView): Promise<Conta
   const uid = spec.linux.uidMappings;
   const gid = spec.linux.gidMappings;
   const map = uid?.length && gid?.length ? { uid, gid } : undefined;
+  const parts = (p: string) => p.split("/").filter((x) => x !== "" && x !== ".");
   if (c.running && c.pid) {
     const root = containerRoot(c.pid, c.name);
     return {
@@ -87,14 +114,46 @@ export async function containerFs(store: Store, c: ContainerView): Promise<Conta
     isUpper: true,
     map,
     mappedLayer: upper,
-    unmounted: (c.mounts ?? []).map((m) => m.Destination),
+    mounts: (c.mounts ?? [])
+      .filter((m) => m.Type !== "tmpfs")
+      .map((m) => ({
+        dest: parts(m.Destination),
+        source: m.Source,
+        readOnly: !m.RW,
+        // An idmapped volume's spec mount carries the "idmap" option (spec.ts volumeMount).
+        shifted:
+          map !== undefined &&
+          !spec.mounts.some((s) => s.destination === m.Destination && s.options.includes("idmap")),
+      })),
+    unmounted: [
+      ...(c.mounts ?? []).filter((m) => m.Type === "tmpfs").map((m) => m.Destination),
+      ...Object.keys(c.tmpfs ?? {}),
+    ],
   };
 }
 
+/** The mount `parts` lie in (the deepest one), if any. */
+export function mountOf(fs: ContainerFs, parts: string[]): HostMount | undefined {
+  let best: HostMount | undefined;
+  for (const m of fs.mounts ?? []) {
+    const inside = m.dest.length <= parts.length && m.dest.every((p, i) => parts[i] === p);
+    if (inside && (!best || m.dest.length > best.dest.length)) best = m;
+  }
+  return best;
+}
+
+/** The entry at `parts` in the container's tree: in a mount's host directory when they lie in one. */
+export function lstatIn(fs: ContainerFs, parts: string[]): Found | undefined {
+  const m = mountOf(fs, parts);
+  const rest = m ? parts.slice(m.dest.length) : parts;
+  const found = lstatMerged(m ? [{ dir: m.source }] : fs.layers, rest);
+  return found && { ...found, rel: rest.join("/") };
+}
+
 /**
- * Refuse a path in a stopped container's volume or bind mount: nothing is
- * mounted, so the upper directory's copy of that path is what the mount
- * hides; a copy there would be silently invisible once it runs.
+ * Refuse a path in a stopped container's tmpfs: it is empty until the
+ * container runs, and the upper directory's copy of that path is what the
+ * tmpfs hides; a copy there would be silently invisible once it runs.
  */
 export function checkMounted(fs: ContainerFs, parts: string[], path: string): void {
   const at = `/${parts.join("/")}`;
@@ -103,7 +162,7 @@ export function checkMounted(fs: ContainerFs, parts: string[], path: string): vo
     if (at === d || at.startsWith(`${d}/`)) {
       throw new MiniboxError(
         `${path} in container ${fs.name} is in its mount ${d}, which is there only while it runs`,
-        "start the container first, or copy to or from the volume's directory",
+        "start the container first",
       );
     }
   }
@@ -158,7 +217,7 @@ export function lstatMerged(
 export interface Resolved {
   parts: string[];
   /** The entry there; undefined when nothing is (its parent exists). */
-  found?: { stat: Stats; layer: LayerDir };
+  found?: Found;
 }
 
 /**
@@ -172,7 +231,7 @@ export function resolveInContainer(fs: ContainerFs, path: string, followLast: bo
   let links = 0;
   for (let depth = 0; depth < parts.length; depth++) {
     const prefix = parts.slice(0, depth + 1);
-    const found = lstatMerged(fs.layers, prefix);
+    const found = lstatIn(fs, prefix);
     const last = depth === parts.length - 1;
     if (!found) {
       if (last) return { parts };
@@ -183,7 +242,7 @@ export function resolveInContainer(fs: ContainerFs, path: string, followLast: bo
         throw new MiniboxError(
           `${path} in container ${fs.name}: too many levels of symbolic links`,
         );
-      const target = readlinkSync(join(found.layer.dir, prefix.join("/")), "utf8");
+      const target = readlinkSync(join(found.layer.dir, found.rel), "utf8");
       parts = [...clamp(parts.slice(0, depth), target), ...parts.slice(depth + 1)];
       depth = -1; // walk again from the root: the target may itself hold links
       continue;
@@ -195,7 +254,7 @@ export function resolveInContainer(fs: ContainerFs, path: string, followLast: bo
     }
     if (last) return { parts, found };
   }
-  return { parts, found: lstatMerged(fs.layers, []) };
+  return { parts, found: lstatIn(fs, []) };
 }
 
 export function notFound(path: string, container: string): MiniboxError {

@@ -32,7 +32,9 @@ import {
   type ContainerFs,
   checkMounted,
   containerFs,
+  type HostMount,
   lstatMerged,
+  mountOf,
   notFound,
   resolveInContainer,
 } from "./container-fs.js";
@@ -76,14 +78,16 @@ export async function copyFromContainer(
   if ((srcPath.endsWith("/") || contentsOnly) && !isDir) {
     throw new MiniboxError(`${srcPath} in container ${cfs.name} is not a directory`);
   }
+  const m = mountOf(cfs, r.parts);
   const src: Source = {
-    layers: cfs.layers,
-    rel: r.parts.join("/"),
+    ...(m
+      ? { layers: [{ dir: m.source }], rel: r.parts.slice(m.dest.length).join("/") }
+      : { layers: cfs.layers, rel: r.parts.join("/") }),
     name: contentsOnly || r.parts.length === 0 ? "." : (r.parts[r.parts.length - 1] as string),
     isDir,
     label: `${srcPath} in container ${cfs.name}`,
-    map: cfs.map,
-    mappedLayer: cfs.mappedLayer,
+    map: m && !m.shifted ? undefined : cfs.map,
+    mappedLayer: m ? m.source : cfs.mappedLayer,
   };
   if (dest === "-") return packTo(src, stdout);
   await pipeInto(src, hostTarget(src, dest, opts));
@@ -100,9 +104,20 @@ export async function copyToContainer(
   const cfs = await containerFs(store, await findContainer(store.root, container));
   const dest = resolveInContainer(cfs, destPath, true);
   checkMounted(cfs, dest.parts, destPath);
-  const owner = containerOwner(cfs.map, opts.archive);
-  const creator = containerOwner(cfs.map, false)(0, 0);
-  const describe = (parts: string[]) => `/${parts.join("/")} in container ${cfs.name}`;
+  /** Where `dir` (in the container) is written: the upper directory, or a mount's host directory. */
+  const targetOf = (dir: string[]): UnpackTarget => {
+    const m = mountOf(cfs, dir);
+    if (m) return mountTarget(cfs, m, dir, destPath, opts.archive);
+    ensureUpperDirs(cfs, dir);
+    return {
+      root: cfs.writable,
+      dir,
+      owner: containerOwner(cfs.map, opts.archive),
+      creator: containerOwner(cfs.map, false)(0, 0),
+      isUpper: cfs.isUpper,
+      describe: (parts) => `/${parts.join("/")} in container ${cfs.name}`,
+    };
+  };
   if (srcPath === "-") {
     if (!dest.found) throw notFound(destPath, cfs.name);
     if (!dest.found.stat.isDirectory()) {
@@ -110,15 +125,7 @@ export async function copyToContainer(
         `destination ${destPath} in container ${cfs.name} must be a directory`,
       );
     }
-    ensureUpperDirs(cfs, dest.parts);
-    return unpackTar(stdin, {
-      root: cfs.writable,
-      dir: dest.parts,
-      owner,
-      creator,
-      isUpper: cfs.isUpper,
-      describe,
-    });
+    return unpackTar(stdin, targetOf(dest.parts));
   }
   const src = hostSource(srcPath, opts.followLink);
   const { dir, rename } = placement(
@@ -128,16 +135,42 @@ export async function copyToContainer(
     destPath,
     (p) => `${p} in container ${cfs.name}`,
   );
-  ensureUpperDirs(cfs, dir);
-  await pipeInto(src, {
-    root: cfs.writable,
-    dir,
-    rename,
-    owner,
-    creator,
-    isUpper: cfs.isUpper,
-    describe,
-  });
+  if (rename && mountOf(cfs, dest.parts)?.dest.length === dest.parts.length) {
+    // A bind-mounted file: the mount point is the file, in no directory we could write into.
+    throw new MiniboxError(
+      `${destPath} in container ${cfs.name} is a bind-mounted file, reachable only while it runs`,
+      "start the container first",
+    );
+  }
+  await pipeInto(src, { ...targetOf(dir), rename });
+}
+
+/**
+ * A stopped container's volume or bind mount as the destination: its host
+ * directory, owners as the mount shows them (container ids for an idmapped
+ * one, host ids for one bound as is under a user namespace).
+ */
+function mountTarget(
+  cfs: ContainerFs,
+  m: HostMount,
+  dir: string[],
+  destPath: string,
+  archive: boolean,
+): UnpackTarget {
+  if (m.readOnly) {
+    throw new MiniboxError(
+      `${destPath} in container ${cfs.name} is in its read-only mount /${m.dest.join("/")}`,
+    );
+  }
+  const map = m.shifted ? cfs.map : undefined;
+  return {
+    root: m.source,
+    dir: dir.slice(m.dest.length),
+    owner: containerOwner(map, archive),
+    creator: containerOwner(map, false)(0, 0),
+    isUpper: false,
+    describe: (parts) => `/${[...m.dest, ...parts].join("/")} in container ${cfs.name}`,
+  };
 }
 
 /** Docker's rules (see the top of this file): the directory to unpack into and the first name's replacement. */
