@@ -249,54 +249,70 @@ test("a running container: copied through its volume, as Docker does", async () 
   }
 });
 
-test("a stopped container: its volume and bind mount through their host directories; read-only and tmpfs refused", async () => {
-  const vol = `cp-stopvol-${process.pid}`;
-  mkdirSync(local("bind"));
-  mkdirSync(local("bind-ro"));
-  const flags = [
-    "-v",
-    `${vol}:/vol`,
-    "-v",
-    `${local("bind")}:/bind`,
-    "-v",
-    `${local("bind-ro")}:/ro:ro`,
-  ];
-  try {
-    await stopped(
-      "cp-stopvol",
-      "echo made in the volume > /vol/made && mkdir /vol/sub && ln -s /vol/made /link",
-      [...flags, "--tmpfs", "/scratch"],
-    );
-    // Out of the volume, also through a link in the container's own tree that points into it.
-    await ok(["cp", "cp-stopvol:/vol/made", local("made")]);
-    expect(readFileSync(local("made"), "utf8")).toBe("made in the volume\n");
-    await ok(["cp", "-L", "cp-stopvol:/link", local("made-via-link")]);
-    expect(readFileSync(local("made-via-link"), "utf8")).toBe("made in the volume\n");
-    // Into the volume and the bind mount: there once it runs, owned by its root.
-    writeFileSync(local("to-volume"), "copied while stopped\n");
-    await ok(["cp", local("to-volume"), "cp-stopvol:/vol/sub/"]);
-    await ok(["cp", local("to-volume"), "cp-stopvol:/bind/x"]);
-    expect(readFileSync(local("bind", "x"), "utf8")).toBe("copied while stopped\n");
-    for (const [dest, message] of [
-      ["/ro/x", "is in its read-only mount /ro"],
-      ["/scratch/x", "is in its mount /scratch, which is there only while it runs"],
-    ]) {
-      const refused = await box.run(["cp", local("to-volume"), `cp-stopvol:${dest}`]);
-      expect(refused.code).toBe(1);
-      expect(oneLineError(refused)).toContain(message);
-    }
-    expect(readdirSync(local("bind-ro"))).toEqual([]);
-    expect(
-      await inContainer(
+test.each([
+  ["idmapped", "0"],
+  ["bound as is, owners shifted (MINIBOX_NO_IDMAP=1)", "1"],
+])(
+  "a stopped container: its volumes and bind mounts through their host directories (%s); read-only and tmpfs refused",
+  async (_kind, noIdmap) => {
+    process.env.MINIBOX_NO_IDMAP = noIdmap;
+    const vol = `cp-stopvol-${noIdmap}-${process.pid}`;
+    rmSync(local("bind"), { recursive: true, force: true });
+    rmSync(local("bind-ro"), { recursive: true, force: true });
+    mkdirSync(local("bind"));
+    mkdirSync(local("bind-ro"));
+    const flags = [
+      "-v",
+      `${vol}:/vol`,
+      "-v",
+      `${local("bind")}:/bind`,
+      "-v",
+      `${local("bind-ro")}:/ro:ro`,
+    ];
+    try {
+      await stopped(
         "cp-stopvol",
-        "cat /vol/sub/to-volume && stat -c %u:%g /vol/sub/to-volume /bind/x",
-      ),
-    ).toBe("copied while stopped\n0:0\n0:0\n");
-  } finally {
-    await box.run(["rm", "-f", "cp-stopvol"]);
-    await box.run(["volume", "rm", vol]);
-  }
-});
+        "echo made in the volume > /vol/made && mkdir /vol/sub && ln -s /vol/made /link",
+        [...flags, "--tmpfs", "/scratch"],
+      );
+      // Out of the volume, also through a link in the container's own tree that points into it.
+      await ok(["cp", "cp-stopvol:/vol/made", local("made")]);
+      expect(readFileSync(local("made"), "utf8")).toBe("made in the volume\n");
+      await ok(["cp", "-L", "cp-stopvol:/link", local("made-via-link")]);
+      expect(readFileSync(local("made-via-link"), "utf8")).toBe("made in the volume\n");
+      // Into the volume and the bind mount: there once it runs, owned by its root.
+      writeFileSync(local("to-volume"), "copied while stopped\n");
+      await ok(["cp", local("to-volume"), "cp-stopvol:/vol/sub/"]);
+      await ok(["cp", local("to-volume"), "cp-stopvol:/bind/x"]);
+      expect(readFileSync(local("bind", "x"), "utf8")).toBe("copied while stopped\n");
+      for (const [dest, message] of [
+        ["/ro/x", "is in its read-only mount /ro"],
+        ["/scratch/x", "is in its mount /scratch, which is there only while it runs"],
+      ]) {
+        const refused = await box.run(["cp", local("to-volume"), `cp-stopvol:${dest}`]);
+        expect(refused.code).toBe(1);
+        expect(oneLineError(refused)).toContain(message);
+      }
+      expect(readdirSync(local("bind-ro"))).toEqual([]);
+      expect(
+        await inContainer(
+          "cp-stopvol",
+          "cat /vol/sub/to-volume && stat -c %u:%g /vol/sub/to-volume /bind/x",
+        ),
+      ).toBe("copied while stopped\n0:0\n0:0\n");
+      // Owners on disk: the container's own ids in an idmapped volume, host ids (its root's) otherwise.
+      const volumeDir = (await ok(["volume", "inspect", "-f", "{{.Mountpoint}}", vol])).trim();
+      const madeByRoot = statSync(path.join(volumeDir, "made")).uid;
+      expect(madeByRoot > 0).toBe(noIdmap === "1");
+      expect(statSync(path.join(volumeDir, "sub", "to-volume")).uid).toBe(madeByRoot);
+      expect(statSync(local("bind", "x")).uid).toBe(madeByRoot);
+    } finally {
+      delete process.env.MINIBOX_NO_IDMAP;
+      await box.run(["rm", "-f", "cp-stopvol"]);
+      await box.run(["volume", "rm", vol]);
+    }
+  },
+);
 
 test("CVE-2019-14271 (tar-slip): a tar on stdin cannot write through a link it makes, nor climb out with ..", async () => {
   await running("cp-slip", "true");
