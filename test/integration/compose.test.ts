@@ -257,6 +257,91 @@ describe("compose", () => {
   });
 });
 
+describe("compose: build's dockerfile/target/args, env_file and environment, expose, pull, logs -f", () => {
+  const project = `${PROJECT}b`;
+  let file: string;
+  beforeAll(() => {
+    write(
+      "b/app/Dockerfile.alt",
+      [
+        `FROM ${IMAGE} AS base`,
+        "ARG WHO",
+        'RUN echo "built by $WHO" > /built',
+        "FROM base AS final",
+        "RUN echo final >> /built",
+        "FROM base AS unused",
+        "RUN false",
+        "",
+      ].join("\n"),
+    );
+    write("b/app.env", "FROM_FILE=file\nBOTH=from-file\n");
+    file = write(
+      "b/compose.yaml",
+      [
+        "services:",
+        "  app:",
+        "    build:",
+        "      context: ./app",
+        "      dockerfile: Dockerfile.alt",
+        "      target: final",
+        "      args: [WHO=compose]",
+        "    env_file: app.env",
+        "    environment:",
+        "      BOTH: from-environment",
+        "    expose: ['7000', 7001/udp]",
+        "    init: true",
+        `    command: sh -c "cat /built; i=0; while true; do echo tick $$i; i=$$((i+1)); sleep 0.3; done"`,
+        "  base:",
+        `    image: ${IMAGE}`,
+        "    init: true",
+        "    command: sleep 1000",
+        "",
+      ].join("\n"),
+    );
+  });
+  afterAll(async () => {
+    await compose(["down"], file, project).catch(() => undefined);
+  });
+
+  test("pull fetches the services' images; builds are skipped", async () => {
+    const out = await compose(["pull"], file, project);
+    expect(out.code, out.stderr).toBe(0);
+    expect(out.stderr + out.stdout).toMatch(/base\s+Pulled/);
+    expect(out.stderr + out.stdout).not.toMatch(/app\s+Pulled/);
+  });
+
+  test("up builds the target stage with the args; env_file under environment; expose in the config", async () => {
+    await ok(compose(["up", "-d"], file, project));
+    const built = await ok(compose(["exec", "-T", "app", "cat", "/built"], file, project));
+    expect(built).toBe("built by compose\nfinal\n");
+    const env = await ok(compose(["exec", "-T", "app", "env"], file, project));
+    expect(env).toContain("FROM_FILE=file\n");
+    expect(env).toContain("BOTH=from-environment\n");
+    const exposed = await ok(
+      box.run(["inspect", "-f", "{{json .Config.ExposedPorts}}", `${project}-app-1`]),
+    );
+    expect(Object.keys(JSON.parse(exposed)).sort()).toEqual(["7000/tcp", "7001/udp"]);
+  });
+
+  test("logs -f APP follows the service's new lines, prefixed, until interrupted", async () => {
+    const ticks = (text: string) => [...text.matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+    const logged = Math.max(...ticks(await ok(compose(["logs", "app"], file, project))));
+    const { child, done } = box.spawn(["compose", "-f", file, "-p", project, "logs", "-f", "app"]);
+    let seen = "";
+    // A tick numbered past what the log held before logs -f started: it follows.
+    await new Promise<void>((resolve) => {
+      child.stdout?.on("data", (d: Buffer) => {
+        seen += d.toString();
+        if (Math.max(...ticks(seen)) > logged + 2) resolve();
+      });
+    });
+    child.kill("SIGINT");
+    await done;
+    for (const line of seen.trim().split("\n")) expect(line).toMatch(/^app-1 +\| /);
+    expect(seen).toContain("| built by compose");
+  });
+});
+
 describe("compose refuses a bad file with one line, starting nothing", () => {
   const cases: [string, string, RegExp][] = [
     [
