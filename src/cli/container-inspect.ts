@@ -9,7 +9,7 @@ import { hostConfigPortBindings, networkSettingsPorts } from "../runtime/network
 import type { Spec } from "../runtime/spec.js";
 import { DEFAULT_SHM_SIZE } from "../runtime/tmpfs-size.js";
 import { contextFrom } from "./context.js";
-import { renderTemplate } from "./template.js";
+import { printInspect } from "./list-format.js";
 
 export function registerContainerInspect(container: Command): void {
   container
@@ -22,8 +22,7 @@ export function registerContainerInspect(container: Command): void {
       const results = [];
       for (const name of names)
         results.push(await inspectContainer(store.root, await findContainer(store.root, name)));
-      if (opts.format) for (const r of results) console.log(renderTemplate(opts.format, r));
-      else console.log(JSON.stringify(results, null, 4));
+      printInspect(results, opts.format);
     });
 }
 

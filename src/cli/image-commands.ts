@@ -13,9 +13,8 @@ import { familiarString, formatReference, parseReference } from "../image/refere
 import { contextFrom } from "./context.js";
 import { humanSize, table, timeAgo, truncate } from "./format.js";
 import { registerImageList } from "./image-list.js";
-import { formatList } from "./list-format.js";
+import { formatList, printInspect } from "./list-format.js";
 import { boolFlag } from "./options.js";
-import { renderTemplate } from "./template.js";
 
 /** In the order `minibox --help` lists them; most have a twin under `image`. */
 export function registerImageCommands(program: Command): void {
@@ -67,11 +66,6 @@ function registerPull(program: Command): void {
     });
 }
 
-function printResults(results: Record<string, unknown>[], format: string | undefined): void {
-  if (format) for (const r of results) console.log(renderTemplate(format, r));
-  else console.log(JSON.stringify(results, null, 4));
-}
-
 /** `image inspect`, and the top-level `inspect`: like Docker's, a container if one has that name or ID, else an image. */
 function registerInspect(program: Command, image: Command): void {
   image
@@ -83,7 +77,7 @@ function registerInspect(program: Command, image: Command): void {
       const ctx = contextFrom(cmd);
       const results = [];
       for (const name of names) results.push(await inspectImage(ctx.store, name));
-      printResults(results, opts.format);
+      printInspect(results, opts.format);
     });
   program
     .command("inspect")
@@ -103,7 +97,7 @@ function registerInspect(program: Command, image: Command): void {
             : await inspectImage(ctx.store, name),
         );
       }
-      printResults(results, opts.format);
+      printInspect(results, opts.format);
     });
 }
 

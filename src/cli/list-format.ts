@@ -65,3 +65,14 @@ export function tabwrite(text: string, minWidth = 10, padding = 3): string {
     )
     .join("\n");
 }
+
+/**
+ * The `inspect` commands' output: the objects as an indented JSON array
+ * (Docker's default), one compact JSON line each for `--format json`, or a
+ * Go template per object.
+ */
+export function printInspect(results: unknown[], format: string | undefined): void {
+  if (!format) console.log(JSON.stringify(results, null, 4));
+  else if (format === "json") for (const r of results) console.log(JSON.stringify(r));
+  else for (const r of results) console.log(renderTemplate(format, r));
+}

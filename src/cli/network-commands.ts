@@ -19,7 +19,7 @@ import { parseLabelFlag } from "../runtime/run-options.js";
 import { listContainers } from "../runtime/state.js";
 import { contextFrom } from "./context.js";
 import { parseFilter } from "./filters.js";
-import { formatList } from "./list-format.js";
+import { formatList, printInspect } from "./list-format.js";
 import {
   inspectJson,
   LS_FILTERS,
@@ -33,7 +33,6 @@ import {
   sortRows,
 } from "./network-view.js";
 import { collect } from "./options.js";
-import { renderTemplate } from "./template.js";
 
 export function registerNetworkCommands(program: Command): void {
   const network = program.command("network").description("Manage networks");
@@ -155,8 +154,7 @@ function registerNetworkInspect(network: Command): void {
         const members = row.record ? await networkMembers(NETWORK_ROOT, row.record) : [];
         results.push(inspectJson(row, members));
       }
-      if (opts.format) for (const r of results) console.log(renderTemplate(opts.format, r));
-      else console.log(JSON.stringify(results, null, 4));
+      printInspect(results, opts.format);
     });
 }
 

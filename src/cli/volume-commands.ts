@@ -16,9 +16,8 @@ import {
 import { contextFrom } from "./context.js";
 import { allKeysMatch, type Filter, labelMatches, parseFilter } from "./filters.js";
 import { humanSize, table } from "./format.js";
-import { formatList } from "./list-format.js";
+import { formatList, printInspect } from "./list-format.js";
 import { collect } from "./options.js";
-import { renderTemplate } from "./template.js";
 
 export function registerVolumeCommands(program: Command): void {
   const volume = program.command("volume").description("Manage volumes");
@@ -135,8 +134,7 @@ function registerVolumeInspect(volume: Command): void {
           Scope: "local",
         });
       }
-      if (opts.format) for (const r of results) console.log(renderTemplate(opts.format, r));
-      else console.log(JSON.stringify(results, null, 4));
+      printInspect(results, opts.format);
     });
 }
 

@@ -279,6 +279,21 @@ describe("history, inspect, volume ls, network ls, stats", () => {
     expect(out).toBe('tier=web RUNN "web"\n');
   });
 
+  test("inspect --format json: one compact JSON object per line, the default's objects", async () => {
+    for (const args of [
+      ["inspect", "c-up", "c-exit0"],
+      ["image", "inspect", "labeled:v1"],
+      ["volume", "inspect", "fmtvol"],
+      ["network", "inspect", "none"],
+    ]) {
+      const whole = JSON.parse(await ok(args));
+      const out = await ok([...args, "--format", "json"]);
+      const objects = lines(out).map((l) => JSON.parse(l));
+      expect(objects, args.join(" ")).toEqual(whole);
+      expect(objects.length).toBe(args.length - (args[0] === "inspect" ? 1 : 2));
+    }
+  });
+
   test("volume ls --format", async () => {
     expect(
       await ok(["volume", "ls", "--format", 'table {{.Name}}\\t{{.Driver}}\\t{{.Label "owner"}}']),
