@@ -723,5 +723,8 @@ if (runAsScript()) {
   }
 }
 
+/** The work dirs that cleanup removes (unless --keep): the closing check looks for them. */
+export const pullWorkDirs = () => [WORK, SHORT];
+
 /** Mounts found (and unmounted) under the work dirs: none are expected. */
 export const strayMountsFound = () => [...strayMounts];
