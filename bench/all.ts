@@ -132,18 +132,20 @@ function newestUnder(dir: string, test: (name: string) => boolean): number {
   return newest;
 }
 
-/** Runs `npm run build` when an output is missing or older than a source. */
+/** Runs `npm run build` when an output is missing or older than its sources. */
 function buildIfStale(): void {
-  const outputs = [CLI, BUNDLE, EXECUTOR];
-  const oldest = Math.min(
-    ...outputs.map((f) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0),
+  const mtime = (f: string) => statSync(f, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+  // make rebuilds the executor only when native/ changed: each output against its own sources.
+  const stale = [
+    { outputs: [CLI, BUNDLE], dir: "src", source: (n: string) => n.endsWith(".ts") },
+    { outputs: [EXECUTOR], dir: "native", source: (n: string) => /\.(c|h)$|^Makefile$/.test(n) },
+  ].some(
+    (o) => Math.min(...o.outputs.map(mtime)) < newestUnder(path.join(PROJECT, o.dir), o.source),
   );
-  const newest = Math.max(
-    newestUnder(path.join(PROJECT, "src"), (n) => n.endsWith(".ts")),
-    newestUnder(path.join(PROJECT, "native"), (n) => /\.(c|h)$|^Makefile$/.test(n)),
+  if (!stale) return;
+  process.stderr.write(
+    "dist/ or native/build/ is missing or older than its sources: npm run build…\n",
   );
-  if (oldest >= newest) return;
-  process.stderr.write("dist/ is missing or older than src/ or native/: npm run build…\n");
   const r = spawnSync("npm", ["run", "-s", "build"], { cwd: PROJECT, stdio: "inherit" });
   if (r.status !== 0) throw new Error(`npm run build failed (${r.status ?? r.signal})`);
 }
