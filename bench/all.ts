@@ -7,9 +7,12 @@
 //   npx vite-node bench/all.ts [-- --only start,run,trace,pull,mem,scale]
 //
 // Options (after "--"):
-//   --rounds N          the base number of rounds (default 20): start-up runs 3N
-//                       (its differences are a few ms), run 2N, pull N per image,
-//                       the traced runs ceil(N/4)
+//   --rounds N          the base number of rounds (default 20): start-up and run
+//                       run 2N (their differences are a few to tens of ms),
+//                       pull ceil(N/2) per image (hundreds of ms), the traced
+//                       runs ceil(N/4). The default run takes ~12 min on this
+//                       2-core machine under a load average of ~15 (other
+//                       helpers' tests), without bench/scale.ts
 //   --only LIST         the parts to run, comma-separated (default: all of
 //                       start,run,trace,pull,mem,scale)
 //   --mem-containers N  detached containers per tool in the memory part (default 20)
@@ -306,7 +309,7 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const took: string[] = [];
 
-  const startRounds = 3 * ROUNDS;
+  const startRounds = 2 * ROUNDS;
   await part(
     "start",
     async () => {
@@ -319,6 +322,7 @@ async function main(): Promise<void> {
 
   const runRounds = 2 * ROUNDS;
   const traceRounds = Math.ceil(ROUNDS / 4);
+  const pullRounds = Math.ceil(ROUNDS / 2);
   if (has("run") || has("trace")) {
     const run = await runPart();
     let prepared = false;
@@ -363,7 +367,7 @@ async function main(): Promise<void> {
       for (const { fixture, target, what } of images) {
         const name = fixture.repo.split("/").pop() ?? fixture.repo;
         const res = await pull.pullBenchmark(ref(fixture.repo), fixture, {
-          rounds: ROUNDS,
+          rounds: pullRounds,
           tag: `${name}-`,
         });
         details.push(...pull.pullSection(fixture.repo, res, target));
