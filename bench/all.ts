@@ -10,9 +10,9 @@
 //   --rounds N          the base number of rounds (default 20): start-up and run
 //                       run 2N (their differences are a few to tens of ms),
 //                       pull ceil(N/2) per image (hundreds of ms), the traced
-//                       runs ceil(N/4). The default run takes ~12 min on this
-//                       2-core machine under a load average of ~15 (other
-//                       helpers' tests), without bench/scale.ts
+//                       runs ceil(N/4). The default run took 5 min on this
+//                       2-core machine under a load average of ~12 (other
+//                       sessions' tests), bench/scale.ts's time not included
 //   --only LIST         the parts to run, comma-separated (default: all of
 //                       start,run,trace,pull,mem,scale)
 //   --mem-containers N  detached containers per tool in the memory part (default 20)
@@ -408,7 +408,10 @@ async function main(): Promise<void> {
   );
 
   const minutes = ((performance.now() - t0) / 60_000).toFixed(1);
-  const args = process.argv.slice(2).filter((a) => a !== "--write" && a !== "--keep");
+  // The command that reproduces the run: its options, less those that only say where output goes.
+  const args = process.argv
+    .slice(2)
+    .filter((a, i, all) => !["--write", "--keep", "--out"].includes(a) && all[i - 1] !== "--out");
   const text = [
     `## Summary: issue 15's targets (${new Date().toISOString().slice(0, 16)}Z)`,
     "",
