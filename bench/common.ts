@@ -477,9 +477,40 @@ export function benchState(prefix: string) {
   return state;
 }
 
+// ---- a bench as a script, or as a part of bench/all.ts ------------------------------
+
+/**
+ * Set by bench/all.ts before it imports the other benches (dynamically): a
+ * bench run as a script (`vite-node bench/X.ts`) runs its main when loaded;
+ * imported as a part, it only defines what all.ts calls. (vite-node puts its
+ * own path in process.argv[1], so the script cannot tell by itself.)
+ */
+export const asPart = { value: false };
+export const runAsScript = () => !asPart.value;
+
+/** One row of bench/all.ts's summary: issue 15's targets, measured. */
+export interface SummaryRow {
+  work: string;
+  /** Median, in `unit`. */
+  minibox: number;
+  /** What minibox is compared with, and its median. */
+  anchorLabel: string;
+  anchor: number;
+  /** minibox / anchor (or minibox − anchor, for "+ms" targets). */
+  kind: "ratio" | "difference";
+  /** The target: the ratio (or difference) must be ≤ this. */
+  target: number;
+  unit: "ms" | "kB";
+}
+
+/** Every cleanupOnce's cleanup, so that one Ctrl-C runs those of all parts (bench/all.ts). */
+const cleanups = new Set<() => Promise<void>>();
+let signalsHandled = false;
+
 /**
  * Makes `cleanup` idempotent (a second caller, e.g. Ctrl-C during the normal
- * end, waits for the first) and runs it on SIGINT/SIGTERM before exiting.
+ * end, waits for the first) and runs it on SIGINT/SIGTERM before exiting —
+ * together with every other cleanup registered here.
  */
 export function cleanupOnce(cleanup: () => Promise<void>): () => Promise<void> {
   let cleaning: Promise<void> | undefined;
@@ -487,11 +518,19 @@ export function cleanupOnce(cleanup: () => Promise<void>): () => Promise<void> {
     cleaning ??= cleanup();
     return cleaning;
   };
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    process.on(sig, () => {
-      process.stderr.write(`\n${sig}: cleaning up\n`);
-      once().finally(() => process.exit(130));
-    });
+  cleanups.add(once);
+  if (!signalsHandled) {
+    signalsHandled = true;
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      process.on(sig, () => {
+        process.stderr.write(`\n${sig}: cleaning up\n`);
+        // One after another: two parts' cleanups may both reset podman stores.
+        const all = async () => {
+          for (const c of cleanups) await c().catch((e) => process.stderr.write(`${e}\n`));
+        };
+        all().finally(() => process.exit(130));
+      });
+    }
   }
   return once;
 }

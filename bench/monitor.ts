@@ -15,6 +15,10 @@
 //   --out FILE       also write the Markdown results to FILE
 //   --keep           keep the work dir (default: removed at the end)
 //
+// bench/all.ts imports this file as a part (common.ts's asPart): then it
+// runs nothing by itself; all.ts calls prepare, memoryAtScale,
+// scaleMemoryReport and cleanup with its own registry.
+//
 // Everything lives in one work dir made by mkdtemp under /tmp and chmod 0711
 // (under minibox's user namespace the container's root is an unprivileged
 // host uid: the state dir and its ancestors must be o+x), podman's storage,
@@ -71,6 +75,7 @@ import {
   readOr,
   rotate,
   row,
+  runAsScript,
   runBench,
   type Stats,
   settle,
@@ -391,7 +396,7 @@ function mappingsOf(pid: number): Map<string, { rss: number; pss: number }> {
 
 // ---- preparation (untimed) -------------------------------------------------------
 
-async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["base"]) {
+export async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["base"]) {
   mkdirSync(P.mbxConfig, { recursive: true });
   mkdirSync(P.hyperfine, { recursive: true });
   mkdirSync(P.runcRoot, { recursive: true });
@@ -444,6 +449,92 @@ async function memoryRounds(ref: string): Promise<MemResults> {
       `memory round ${r}/${MEM_ROUNDS}: ${show("minibox")}, ${show("podman")}\n`,
     );
   }
+  return out;
+}
+
+// ---- 1b. memory of N detached containers at once (bench/all.ts) ------------------------
+
+export interface ScaleMem {
+  n: number;
+  /** One entry per container: its monitor's memory (minibox-exec, conmon). */
+  minibox: Mem[];
+  podman: Mem[];
+}
+
+/**
+ * Starts `n` idle containers with minibox and `n` with podman, alternating
+ * (container i: minibox then podman, or podman then minibox), all alive at
+ * once; after IDLE_MS reads the memory of each one's monitor — minibox's only
+ * process per detached container (there is no daemon), podman's conmon — then
+ * removes them all.
+ */
+export async function memoryAtScale(ref: string, n: number): Promise<ScaleMem> {
+  const out: ScaleMem = { n, minibox: [], podman: [] };
+  const all: Started[] = [];
+  try {
+    for (let i = 1; i <= n; i++) {
+      for (const tool of rotate(["minibox", "podman"] as const, i - 1)) {
+        const name = `${TOKEN}-n${i}`;
+        all.push(
+          tool === "minibox" ? startMinibox(ref, name, SLEEP) : startPodman(ref, name, SLEEP),
+        );
+      }
+      if (i % 10 === 0 || i === n) process.stderr.write(`memory: ${i}/${n} containers each\n`);
+    }
+    await sleep(IDLE_MS);
+    for (const s of all) out[s.tool].push(memOf(s.monitor));
+  } finally {
+    process.stderr.write(`memory: removing ${all.length} containers…\n`);
+    for (const s of all) await remove(s);
+  }
+  return out;
+}
+
+/** Totals per container of memoryAtScale, in kB. */
+export function perContainer(list: Mem[]): { rss: number; pss: number; uss: number } {
+  const sum = (k: keyof Mem) => list.reduce((a, m) => a + m[k], 0);
+  const n = Math.max(1, list.length);
+  return { rss: sum("rss") / n, pss: sum("pss") / n, uss: sum("uss") / n };
+}
+
+export function scaleMemoryReport(mem: ScaleMem): string[] {
+  const label = {
+    minibox: "**minibox's monitors** (`minibox-exec --detach`)",
+    podman: "**podman's conmons** (`--runtime runc`)",
+  };
+  const out = [
+    `### Memory of ${mem.n} detached \`sleep 600\` containers per tool, all alive at once, read ${IDLE_MS} ms after the last start (kB)`,
+    "",
+    "Sum over the containers of their monitor's `/proc/PID/smaps_rollup`, divided by the number of containers.",
+    "Rss counts shared pages (the binary, libc) once per process; Pss splits them among the processes sharing them.",
+    "",
+    row([
+      "processes",
+      "containers",
+      "Rss per container",
+      "Pss per container",
+      "USS per container",
+      "total Rss",
+      "total Pss",
+    ]),
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+  ];
+  for (const t of ["minibox", "podman"] as const) {
+    const p = perContainer(mem[t]);
+    const total = (k: "rss" | "pss") => kb(mem[t].reduce((a, m) => a + m[k], 0));
+    out.push(
+      row([
+        label[t],
+        String(mem[t].length),
+        kb(p.rss),
+        kb(p.pss),
+        kb(p.uss),
+        total("rss"),
+        total("pss"),
+      ]),
+    );
+  }
+  out.push("");
   return out;
 }
 
@@ -762,7 +853,7 @@ function latencyReport(times: Record<Tool, Stats>): string[] {
 
 // ---- cleanup --------------------------------------------------------------------
 
-const cleanup = cleanupOnce(async () => {
+export const cleanup = cleanupOnce(async () => {
   await stopChild(BENCH.child);
   // minibox containers of ours that a round did not remove (none expected);
   // every container under our root is ours.
@@ -817,7 +908,7 @@ const cleanup = cleanupOnce(async () => {
 const ourCgroup = (dir: string) =>
   dir.includes(TOKEN) || started.miniboxAll.has(path.basename(dir));
 
-function leftovers(): string[] {
+export function leftovers(): string[] {
   const out = leftoversSince(before, {
     mountDirs: [WORK],
     ours: ourCgroup,
@@ -872,13 +963,17 @@ async function main(): Promise<void> {
   if (OUT) writeFileSync(OUT, `${text}\n`);
 }
 
-await runBench(main, {
-  cleanup,
-  anomalies,
-  leftovers,
-  notes: othersMiniboxCgroups,
-  clean:
-    "Cleanup check: no mounts, cgroups, processes, containers or work dirs of this run are left.",
-  out: OUT,
-  kept: KEEP ? WORK : undefined,
-});
+/** This part's anomalies and the note on other runs' cgroups, for the closing check. */
+export const MONITOR_BENCH = { anomalies, notes: othersMiniboxCgroups };
+
+if (runAsScript())
+  await runBench(main, {
+    cleanup,
+    anomalies,
+    leftovers,
+    notes: othersMiniboxCgroups,
+    clean:
+      "Cleanup check: no mounts, cgroups, processes, containers or work dirs of this run are left.",
+    out: OUT,
+    kept: KEEP ? WORK : undefined,
+  });

@@ -10,6 +10,10 @@
 //   --out FILE        also write the Markdown results to FILE
 //   --keep            keep bench/.work/<pid> (default: removed at the end)
 //
+// bench/all.ts imports this file as a part (common.ts's asPart): then it
+// runs nothing by itself; all.ts calls makeWorkDirs, pullBenchmark (once per
+// image), pullSection and cleanup with its own registry and rounds.
+//
 // Everything a round writes goes to a directory created fresh for it under
 // bench/.work/<pid>/; nothing is deleted until the very end. On this machine
 // "/" is ext4 without a journal, and recreating many files right after
@@ -43,6 +47,7 @@ import {
   ratio,
   rotate,
   row,
+  runAsScript,
   type Stats,
   settle,
   stats,
@@ -54,9 +59,6 @@ import {
 const ROUNDS = intOption("--rounds", 5, 1);
 const TRACE_ROUNDS = intOption("--trace-rounds", 3, 0);
 const ONLY = option("--only");
-if (ONLY !== undefined && ONLY !== "pull" && ONLY !== "unpack") {
-  throw new Error("--only wants pull or unpack");
-}
 
 // ---- process and mount bookkeeping -------------------------------------------
 
@@ -81,7 +83,7 @@ function unmountStrays(when: string): void {
   }
 }
 
-const cleanup = cleanupOnce(async () => {
+export const cleanup = cleanupOnce(async () => {
   await stopChild(currentChild).catch(() => {});
   await unpackWorker?.stop();
   if (existsSync(WORK) || existsSync(SHORT)) unmountStrays("cleanup");
@@ -205,16 +207,17 @@ function countJson(file: string, pick: (j: unknown) => unknown[] | object): numb
   return Array.isArray(value) ? value.length : Object.keys(value).length;
 }
 
-function checkMinibox(root: string, layers: number, bigFile: { path: string; size: number }) {
+function checkMinibox(root: string, layers: number, bigFile: { path: string; size?: number }) {
   const index = JSON.parse(readFileSync(path.join(root, "images.json"), "utf8"));
   const images = Object.values(index.images) as { layers: { chainId: string }[] }[];
   if (images.length !== 1 || images[0]?.layers.length !== layers)
     throw new Error(`minibox store ${root} does not hold the ${layers}-layer image`);
-  const found = readdirSync(path.join(root, "layers")).some(
-    (d) =>
-      statSync(path.join(root, "layers", d, "diff", bigFile.path), { throwIfNoEntry: false })
-        ?.size === bigFile.size,
-  );
+  const found = readdirSync(path.join(root, "layers")).some((d) => {
+    const st = statSync(path.join(root, "layers", d, "diff", bigFile.path), {
+      throwIfNoEntry: false,
+    });
+    return st !== undefined && (bigFile.size === undefined || st.size === bigFile.size);
+  });
   if (!found) throw new Error(`minibox store ${root} lacks ${bigFile.path}`);
 }
 
@@ -238,16 +241,36 @@ function checkSkopeo(dir: string, layers: number) {
 
 // ---- the benchmarks ------------------------------------------------------------
 
-interface PullResults {
+export interface PullResults {
   podman: PodmanSetup;
   times: Record<"minibox" | "podman" | "skopeo", Stats>;
 }
 
-async function pullBenchmark(
+/** The work dirs (makeWorkDirs) are made; they are removed by cleanup. */
+export async function makeWorkDirs(): Promise<void> {
+  await mkdir(WORK, { recursive: true });
+  await mkdir(SHORT, { recursive: true });
+  await mkdir(path.join(WORK, "cpu"), { recursive: true });
+}
+
+/** A fixture image to pull: its layers, and a file its unpacked layers must hold. */
+type PulledFixture = RunningTestEnv["env"]["fixtures"]["base" | "layered"];
+
+/**
+ * Rounds of minibox pull, podman pull and skopeo copy of `ref` (a fixture
+ * image) into fresh stores, rotated per round, after one warm-up each.
+ * `tag` prefixes the round dirs (one call per image: bench/all.ts).
+ */
+export async function pullBenchmark(
   ref: string,
-  layered: RunningTestEnv["env"]["fixtures"]["layered"],
+  fixture: PulledFixture,
+  o: { rounds?: number; tag?: string } = {},
 ): Promise<PullResults> {
-  const layers = layered.layerDigests.length;
+  const rounds = o.rounds ?? ROUNDS;
+  const tag = o.tag ?? "";
+  const layers = fixture.layerDigests.length;
+  // The file that proves the layers were unpacked: layered's big file, else busybox.
+  const proof = "bigFile" in fixture ? fixture.bigFile : { path: "/bin/busybox" };
   const podman = await setUpPodman(ref);
   const env = podman.env;
   const miniboxEnv = { ...env, MINIBOX_CONFIG: path.join(WORK, "minibox-config") };
@@ -256,7 +279,7 @@ async function pullBenchmark(
   const run: Record<Tool, (dir: string) => Promise<{ ms: number; cpu: number }>> = {
     minibox: async (dir) => {
       const t = await timed("node", [CLI, "--root", dir, "pull", "-q", ref], miniboxEnv);
-      checkMinibox(dir, layers, layered.bigFile);
+      checkMinibox(dir, layers, proof);
       return t;
     },
     podman: async (dir) => {
@@ -276,22 +299,22 @@ async function pullBenchmark(
   const tools: Tool[] = ["minibox", "podman", "skopeo"];
   // One untimed warm-up each (podman's was its probe): registry, page cache, binaries.
   for (const tool of ["minibox", "skopeo"] as const) {
-    const dir = path.join(WORK, `warmup-${tool}`);
+    const dir = path.join(WORK, `${tag}warmup-${tool}`);
     await mkdir(dir);
     await run[tool](dir);
   }
   const wall: Record<Tool, number[]> = { minibox: [], podman: [], skopeo: [] };
   const cpu: Record<Tool, number[]> = { minibox: [], podman: [], skopeo: [] };
-  for (let r = 1; r <= ROUNDS; r++) {
+  for (let r = 1; r <= rounds; r++) {
     for (const tool of rotate(tools, r - 1)) {
-      const dir = path.join(WORK, `round-${r}-${tool}`);
+      const dir = path.join(WORK, `${tag}round-${r}-${tool}`);
       await mkdir(dir);
       settle();
       const t = await run[tool](dir);
       wall[tool].push(t.ms);
       cpu[tool].push(t.cpu);
       process.stderr.write(
-        `pull round ${r}/${ROUNDS} ${tool.padEnd(7)} ${ms(t.ms)} ms (cpu ${ms(t.cpu)} ms)\n`,
+        `${tag}pull round ${r}/${rounds} ${tool.padEnd(7)} ${ms(t.ms)} ms (cpu ${ms(t.cpu)} ms)\n`,
       );
     }
   }
@@ -561,6 +584,38 @@ function machineFacts(): string[] {
   ];
 }
 
+const cpuCell = (s: Stats) => (s.cpu === undefined ? "" : ms(s.cpu));
+const statCells = (s: Stats) => [ms(s.median), ms(s.min), cpuCell(s), s.all.map(ms).join(", ")];
+const columns = ["median", "min", "CPU median", "rounds, in order"];
+const rule = "| --- | ---: | ---: | ---: | --- |";
+
+/** The Markdown of one pullBenchmark: times, then ratios against `target` (minibox / podman). */
+export function pullSection(image: string, pull: PullResults, target: number): string[] {
+  const t = pull.times;
+  const ratios = (a: Stats, b: Stats) => [
+    ratio(a.median, b.median),
+    ratio(a.min, b.min),
+    ratio(a.cpu ?? 0, b.cpu ?? 0),
+  ];
+  return [
+    `### Pull \`${image}\` into a fresh store (ms)`,
+    "",
+    `podman storage driver: ${pull.podman.note}.`,
+    "",
+    row(["tool", ...columns]),
+    rule,
+    row(["minibox `pull` (download + unpack)", ...statCells(t.minibox)]),
+    row([`podman \`pull\` (${pull.podman.driver}, download + unpack)`, ...statCells(t.podman)]),
+    row(["skopeo `copy` to `oci:` (download only)", ...statCells(t.skopeo)]),
+    "",
+    row(["ratio", "of wall medians", "of wall mins", "of CPU medians", "target"]),
+    rule,
+    row(["minibox / podman", ...ratios(t.minibox, t.podman), `≤ ${target}`]),
+    row(["minibox / skopeo", ...ratios(t.minibox, t.skopeo), "—"]),
+    "",
+  ];
+}
+
 function report(pull?: PullResults, trace?: TraceResults, unpack?: UnpackResults): string {
   const out: string[] = [
     `## Results (${new Date().toISOString().slice(0, 16)}Z, ${ROUNDS} rounds)`,
@@ -568,35 +623,7 @@ function report(pull?: PullResults, trace?: TraceResults, unpack?: UnpackResults
     ...machineFacts(),
     "",
   ];
-  const cpuCell = (s: Stats) => (s.cpu === undefined ? "" : ms(s.cpu));
-  const statCells = (s: Stats) => [ms(s.median), ms(s.min), cpuCell(s), s.all.map(ms).join(", ")];
-  const columns = ["median", "min", "CPU median", "rounds, in order"];
-  const rule = "| --- | ---: | ---: | ---: | --- |";
-  if (pull) {
-    const t = pull.times;
-    const ratios = (a: Stats, b: Stats) => [
-      ratio(a.median, b.median),
-      ratio(a.min, b.min),
-      ratio(a.cpu ?? 0, b.cpu ?? 0),
-    ];
-    out.push(
-      "### Pull `fixtures/layered` into a fresh store (ms)",
-      "",
-      `podman storage driver: ${pull.podman.note}.`,
-      "",
-      row(["tool", ...columns]),
-      rule,
-      row(["minibox `pull` (download + unpack)", ...statCells(t.minibox)]),
-      row([`podman \`pull\` (${pull.podman.driver}, download + unpack)`, ...statCells(t.podman)]),
-      row(["skopeo `copy` to `oci:` (download only)", ...statCells(t.skopeo)]),
-      "",
-      row(["ratio", "of wall medians", "of wall mins", "of CPU medians", "target"]),
-      rule,
-      row(["minibox / podman", ...ratios(t.minibox, t.podman), "≤ 0.7"]),
-      row(["minibox / skopeo", ...ratios(t.minibox, t.skopeo), "—"]),
-      "",
-    );
-  }
+  if (pull) out.push(...pullSection("fixtures/layered", pull, 0.7));
   if (trace) {
     out.push(
       `### Where a minibox pull spends its time (${TRACE_ROUNDS} traced pulls, ms)`,
@@ -660,10 +687,11 @@ function report(pull?: PullResults, trace?: TraceResults, unpack?: UnpackResults
 // ---- main ----------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  if (ONLY !== undefined && ONLY !== "pull" && ONLY !== "unpack") {
+    throw new Error("--only wants pull or unpack");
+  }
   if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
-  await mkdir(WORK, { recursive: true });
-  await mkdir(SHORT, { recursive: true });
-  await mkdir(path.join(WORK, "cpu"));
+  await makeWorkDirs();
   process.stderr.write(`work dir ${WORK}; starting the test registry…\n`);
   running = await startTestEnv();
   const { env } = running;
@@ -686,9 +714,17 @@ async function main(): Promise<void> {
   if (OUT) await writeFile(OUT, `${text}\n`);
 }
 
-try {
-  await main();
-} finally {
-  await cleanup();
-  if (existsSync(WORK)) process.stderr.write(`kept ${WORK} and ${SHORT}\n`);
+if (runAsScript()) {
+  try {
+    await main();
+  } finally {
+    await cleanup();
+    if (existsSync(WORK)) process.stderr.write(`kept ${WORK} and ${SHORT}\n`);
+  }
 }
+
+/** The work dirs that cleanup removes (unless --keep): the closing check looks for them. */
+export const pullWorkDirs = () => [WORK, SHORT];
+
+/** Mounts found (and unmounted) under the work dirs: none are expected. */
+export const strayMountsFound = () => [...strayMounts];

@@ -18,6 +18,10 @@
 // process without a shell, which keeps the harness's own cost (see the
 // `/bin/true` row) at ~2-3 ms.
 //
+// bench/all.ts imports this file as a part (common.ts's asPart): then it
+// runs nothing by itself; all.ts calls prepare, timedRounds, traceRuns,
+// traceReport and cleanup with its own registry (RunningTestEnv) and rounds.
+//
 // Everything lives in one work dir made by mkdtemp under /tmp and chmod 0711
 // (the container's root under minibox's user namespace is an unprivileged
 // host uid: the state dir and its ancestors must be o+x). podman's runroot is
@@ -58,6 +62,7 @@ import {
   ratio,
   rotate,
   row,
+  runAsScript,
   runBench,
   type Stats,
   settle,
@@ -106,7 +111,7 @@ const ourProcesses = () => processesNaming(WORK, TOKEN);
 
 // ---- cleanup --------------------------------------------------------------------
 
-const cleanup = cleanupOnce(async () => {
+export const cleanup = cleanupOnce(async () => {
   await stopChild(BENCH.child);
   // runc/crun state of ours that a foreground run did not delete (none expected).
   for (const runtime of ["runc", "crun"] as const) {
@@ -127,7 +132,7 @@ const cleanup = cleanupOnce(async () => {
 });
 
 /** What is left after cleanup (must be empty), against the snapshot at the start. */
-const leftovers = () =>
+export const leftovers = () =>
   leftoversSince(before, {
     mountDirs: [WORK, CONTROLLERS],
     ours: (dir) => dir.includes(TOKEN),
@@ -144,7 +149,7 @@ const podmanArgs = PODMAN.args;
 
 // ---- the commands -----------------------------------------------------------------
 
-type Tool =
+export type Tool =
   | "floor"
   | "launcher"
   | "node"
@@ -171,7 +176,7 @@ const TOOLS: Tool[] = [
   "floor",
 ];
 
-const LABELS: Record<Tool, string> = {
+export const LABELS: Record<Tool, string> = {
   floor: "`/bin/true` (the harness's own cost)",
   launcher: "`./minibox`'s shell part alone (its `exec node …` replaced by `exec true`)",
   node: "`node -e 0`",
@@ -253,7 +258,12 @@ function benchEnv(): NodeJS.ProcessEnv {
 
 // ---- preparation (untimed) -------------------------------------------------------
 
-async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["base"]) {
+/** Pulls the image into minibox's and podman's stores, makes runc's bundles, checks each of `tools`. */
+export async function prepare(
+  ref: string,
+  base: RunningTestEnv["env"]["fixtures"]["base"],
+  tools: readonly Tool[] = TOOLS,
+) {
   mkdirSync(P.mbxConfig, { recursive: true });
   mkdirSync(P.hyperfine, { recursive: true });
   writeFileSync(P.empty, "");
@@ -272,7 +282,7 @@ async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["bas
 
   // Each command really starts a container: `sh -c 'echo $$'` prints 1 (PID namespace).
   const checkArgs = ["sh", "-c", "echo $$"];
-  for (const tool of TOOLS) {
+  for (const tool of tools) {
     if (["floor", "node", "wrapper", "launcher"].includes(tool)) continue;
     const [file, ...args] = argv(tool, ref, "check", checkArgs);
     const out = must(file as string, args, env).trim();
@@ -284,7 +294,7 @@ async function prepare(ref: string, base: RunningTestEnv["env"]["fixtures"]["bas
 // ---- timed rounds ----------------------------------------------------------------
 
 /** One hyperfine invocation: each command once, in this order. */
-function round(tools: Tool[], ref: string, name: string) {
+function round<T extends Tool>(tools: T[], ref: string, name: string) {
   return hyperfineRound(tools, (t) => argv(t, ref, name), {
     json: path.join(P.hyperfine, `${name}.json`),
     env: benchEnv(),
@@ -305,12 +315,18 @@ function checkRound(round: string): void {
   }
 }
 
-function timedRounds(ref: string): Promise<Record<Tool, Stats>> {
+/** Timed rounds of `tools` (all of them by default), after an untimed warm-up round. */
+export function timedRounds<T extends Tool>(
+  ref: string,
+  o: { rounds?: number; tools?: readonly T[]; label?: string } = {},
+): Promise<Record<T, Stats>> {
+  const tools = o.tools ?? (TOOLS as T[]);
+  const shown: Tool[] = ["minibox", "node", "runc", "crun", "podman"];
   // The untimed warm-up round: page cache, binaries, minibox's idmap probe.
-  return hyperfineRounds(TOOLS, ROUNDS, (order, name) => round(order, ref, name), {
+  return hyperfineRounds(tools, o.rounds ?? ROUNDS, (order, name) => round(order, ref, name), {
     check: checkRound,
-    label: "",
-    show: ["minibox", "node", "runc", "crun", "podman"],
+    label: o.label ?? "",
+    show: tools.filter((t) => shown.includes(t)),
   });
 }
 
@@ -462,7 +478,7 @@ interface Baseline {
   wall: Stats;
 }
 
-type TraceResults = Record<"bundle" | "main", Breakdown> & { baseline: Baseline };
+export type TraceResults = Record<"bundle" | "main", Breakdown> & { baseline: Baseline };
 
 /** An empty node program that reports when it started running and when it began to exit. */
 const BASELINE_CODE = [
@@ -480,7 +496,7 @@ function collect(rows: [string, number][][]): { label: string; stats: Stats }[] 
  * Traced runs of both CLI builds, alternating: per round, the bundle and
  * main.js with `--trace`, then both through bench/run-trace.mjs.
  */
-async function traceRuns(ref: string): Promise<TraceResults> {
+export async function traceRuns(ref: string, rounds = TRACE_ROUNDS): Promise<TraceResults> {
   const mbx = ["--root", P.mbxRoot, "run", "--rm", "--network", "none", "--trace", ref, "true"];
   const scripts = { bundle: BUNDLE, main: CLI };
   const rows = {
@@ -492,7 +508,7 @@ async function traceRuns(ref: string): Promise<TraceResults> {
     main: { plain: [] as number[], marked: [] as number[] },
   };
   const base = { bootstrap: [] as number[], teardown: [] as number[], wall: [] as number[] };
-  for (let r = 1; r <= TRACE_ROUNDS; r++) {
+  for (let r = 1; r <= rounds; r++) {
     const shown: string[] = [];
     settle();
     const b = await spawnTimed("node", ["-e", BASELINE_CODE]);
@@ -523,7 +539,7 @@ async function traceRuns(ref: string): Promise<TraceResults> {
       shown.push(`${which} ${ms(plain.ms)} / ${ms(marked.ms)}`);
     }
     process.stderr.write(
-      `trace round ${r}/${TRACE_ROUNDS} (--trace / run-trace.mjs): ${shown.join(", ")} ms\n`,
+      `trace round ${r}/${rounds} (--trace / run-trace.mjs): ${shown.join(", ")} ms\n`,
     );
   }
   const breakdown = (which: "bundle" | "main"): Breakdown => ({
@@ -629,7 +645,14 @@ function report(times: Record<Tool, Stats>, trace: TraceResults | undefined): st
       `(0.6 × podman) and ≤ ${ms(node.median + 3 * crun.median)} ms (node -e 0 + 3 × crun); it is ${ms(m.median)} ms.`,
     "",
   );
-  if (trace) {
+  if (trace) out.push(...traceReport(trace, TRACE_ROUNDS));
+  return out.join("\n");
+}
+
+/** The per-stage breakdown of traceRuns, as Markdown lines. */
+export function traceReport(trace: TraceResults, rounds: number): string[] {
+  const out: string[] = [];
+  {
     const b = trace.bundle;
     const t = trace.main;
     const both = (x: Stats, y: Stats) => [ms1(x.median), ms1(x.min), ms1(y.median), ms1(y.min)];
@@ -642,7 +665,7 @@ function report(times: Record<Tool, Stats>, trace: TraceResults | undefined): st
       "| --- | ---: | ---: | ---: | ---: |",
     ];
     out.push(
-      `### Where \`minibox run\` spends its time (${TRACE_ROUNDS} traced runs per CLI build, ms)`,
+      `### Where \`minibox run\` spends its time (${rounds} traced runs per CLI build, ms)`,
       "",
       "`node SCRIPT --root R run --rm --network none --trace IMAGE true`, spawned from node, where",
       "SCRIPT is the bundle `dist/minibox.mjs` (what `./minibox` runs) or tsc's `dist/cli/main.js`;",
@@ -680,8 +703,23 @@ function report(times: Record<Tool, Stats>, trace: TraceResults | undefined): st
       "",
     );
   }
-  return out.join("\n");
+  return out;
 }
+
+/** Notes an anomaly if minibox left container directories (each run was --rm). */
+export function checkNoContainersLeft(): void {
+  const left = readdirSync(path.join(P.mbxRoot, "containers"));
+  if (left.length > 0) anomalies.push(`minibox left container dirs: ${left.join(", ")}`);
+}
+
+/** This part's anomalies and the note on other runs' cgroups, for the closing check. */
+export const RUN_BENCH = {
+  anomalies,
+  notes: () =>
+    newMiniboxCgroups(before).map(
+      (s) => `new minibox cgroup (ours or a concurrent run's; not touched): ${s}`,
+    ),
+};
 
 // ---- main ----------------------------------------------------------------------
 
@@ -693,23 +731,20 @@ async function main(): Promise<void> {
   await prepare(ref, env.fixtures.base);
   const times = await timedRounds(ref);
   const trace = TRACE_ROUNDS > 0 ? await traceRuns(ref) : undefined;
-  const left = readdirSync(path.join(P.mbxRoot, "containers"));
-  if (left.length > 0) anomalies.push(`minibox left container dirs: ${left.join(", ")}`);
+  checkNoContainersLeft();
   const text = report(times, trace);
   process.stdout.write(`${text}\n`);
   if (OUT) writeFileSync(OUT, `${text}\n`);
 }
 
-await runBench(main, {
-  cleanup,
-  anomalies,
-  leftovers,
-  notes: () =>
-    newMiniboxCgroups(before).map(
-      (s) => `new minibox cgroup (ours or a concurrent run's; not touched): ${s}`,
-    ),
-  clean:
-    "Cleanup check: no mounts, cgroups, processes, runc/crun state or work dirs of this run are left.",
-  out: OUT,
-  kept: KEEP ? WORK : undefined,
-});
+if (runAsScript())
+  await runBench(main, {
+    cleanup,
+    anomalies,
+    leftovers,
+    notes: RUN_BENCH.notes,
+    clean:
+      "Cleanup check: no mounts, cgroups, processes, runc/crun state or work dirs of this run are left.",
+    out: OUT,
+    kept: KEEP ? WORK : undefined,
+  });
