@@ -294,16 +294,8 @@ async function fetchSmallBlob(
   repo: string,
   desc: Descriptor,
 ): Promise<Buffer> {
-  const body = await withRetries(
-    `cannot fetch blob ${desc.digest} from ${client.domain}`,
-    async () => {
-      const response = await client.getBlob(repo, desc.digest);
-      try {
-        return Buffer.from(await response.arrayBuffer());
-      } catch (err) {
-        throw new TransientError((err as Error).message);
-      }
-    },
+  const body = await withRetries(`cannot fetch blob ${desc.digest} from ${client.domain}`, () =>
+    client.getBlob(repo, desc.digest),
   );
   const hash = createHash("sha256").update(body).digest("hex");
   if (`sha256:${hash}` !== desc.digest) {
