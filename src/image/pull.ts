@@ -567,7 +567,11 @@ async function appendBody(
   tee: Tee | undefined,
   progress: (bytes: number) => void,
 ): Promise<number> {
-  const out = createWriteStream(path, { flags: "a" });
+  // Room for 1 MiB of writes in flight (the default is 16 KiB, less than one
+  // 64 KiB socket read): the loop then goes on reading and hashing the
+  // network while libuv's pool writes the file, instead of waiting for each
+  // write(2) before the next read.
+  const out = createWriteStream(path, { flags: "a", highWaterMark: 1 << 20 });
   let written = offset;
   let lastReport = 0;
   try {
