@@ -585,9 +585,12 @@ async function appendBody(
         );
       }
       hash.update(buf);
-      const flushed = out.write(buf);
+      out.write(buf);
       if (tee) await tee.write(buf);
-      if (!flushed) await new Promise<void>((r) => out.once("drain", () => r()));
+      // Asked only now: while the tee waited, the file may have drained
+      // already, and a 'drain' that came and went would never come again
+      // (the loop would wait on nothing, and node would exit mid-pull).
+      if (out.writableNeedDrain) await new Promise<void>((r) => out.once("drain", () => r()));
       const now = Date.now();
       if (now - lastReport > 100) {
         lastReport = now;

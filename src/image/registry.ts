@@ -336,13 +336,17 @@ export class RegistryClient {
     repository: string,
     reference: string,
   ): Promise<{ body: Buffer; contentType?: string; digest: string }> {
-    const response = await withRetries(`cannot reach registry ${this.domain}`, () =>
-      this.request(`/v2/${repository}/manifests/${reference}`, {
-        scope: `repository:${repository}:pull`,
-        headers: { Accept: MANIFEST_ACCEPT },
-      }),
+    // The body is read inside the retry: a connection dropped mid-body is retried too.
+    const { response, body } = await withRetries(
+      `cannot reach registry ${this.domain}`,
+      async () => {
+        const response = await this.request(`/v2/${repository}/manifests/${reference}`, {
+          scope: `repository:${repository}:pull`,
+          headers: { Accept: MANIFEST_ACCEPT },
+        });
+        return { response, body: await readBody(response) };
+      },
     );
-    const body = await readBody(response);
     const digest = sha256(body);
     if (reference.startsWith("sha256:") && reference !== digest) {
       throw new MiniboxError(
