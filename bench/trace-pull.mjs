@@ -7,7 +7,7 @@
 // defaults) without commander/cli-progress, and prints one JSON line:
 // { marks: [[label, ms since the process's time origin], ...],
 //   eventLoopUtilization, cpuMs }.
-// Request timestamps come from wrapping globalThis.fetch; layer events from
+// Request timestamps come from wrapping http.request; layer events from
 // the PullReporter that the CLI would draw.
 const marks = [["script start", performance.now()]];
 const mark = (label) => marks.push([label, performance.now()]);
@@ -18,27 +18,18 @@ if (!reference) {
   process.exit(2);
 }
 
-const realFetch = globalThis.fetch;
-globalThis.fetch = async (url, init) => {
+// Every registry request goes through node:http's `request` (see
+// src/image/http-client.ts): wrap it, and sync the ES-module view of the
+// builtin before pull.js binds it.
+const http = await import("node:http");
+const { syncBuiltinESMExports } = await import("node:module");
+const realRequest = http.default.request;
+http.default.request = (url, options, callback) => {
   // "blobs 575f0605ef85", "manifests latest": the kind and a short id.
   const m = /\/(manifests|blobs)\/(?:sha256:)?([^/?]+)/.exec(String(url));
   const what = m ? `${m[1]} ${m[2].slice(0, 12)}` : String(url);
   mark(`request ${what}`);
-  const response = await realFetch(url, init);
-  mark(`headers ${what}`);
-  return response;
-};
-
-// Blob bodies go through node:http (see openBlob in registry.ts): wrap its
-// `get` too, and sync the ES-module view of the builtin before pull.js binds it.
-const http = await import("node:http");
-const { syncBuiltinESMExports } = await import("node:module");
-const realGet = http.default.get;
-http.default.get = (url, options, callback) => {
-  const m = /\/(manifests|blobs)\/(?:sha256:)?([^/?]+)/.exec(String(url));
-  const what = m ? `${m[1]} ${m[2].slice(0, 12)}` : String(url);
-  mark(`request ${what}`);
-  return realGet(url, options, (response) => {
+  return realRequest(url, options, (response) => {
     mark(`headers ${what}`);
     callback(response);
   });

@@ -206,8 +206,12 @@ class LayerWriter {
       return;
     }
     // Every other entry should have no content, but tar-stream stalls until
-    // an entry's content has been read, so read it whatever it holds.
-    await drain(data);
+    // an entry's content has been read, so read it whatever it holds. An
+    // entry without content (size 0, or a directory, whose content tar-stream
+    // skips itself) is not attached to the parser and needs no read: iterating
+    // its empty stream cost ~0.1 ms per entry, tens of ms on busybox's layer
+    // of 268 symlinks (CPU profile of a pull, cold JIT).
+    if (hasContent(header)) await drain(data);
 
     if (kind === "aufs-metadata") return;
     if (kind === "opaque") return this.markOpaque(rel, name);
@@ -244,7 +248,7 @@ class LayerWriter {
     const full = this.full(rel);
     const fd = this.createReplacing(rel, () => fs.openSync(full, CREATE_FILE, 0o600));
     try {
-      for await (const chunk of data) writeAll(fd, chunk);
+      if (hasContent(header)) for await (const chunk of data) writeAll(fd, chunk);
       const { uid, gid } = ownerOf(header);
       if (this.privileged) fs.fchownSync(fd, uid, gid);
       // After chown, which clears setuid/setgid; explicit, because open()'s
@@ -547,6 +551,11 @@ function hashed(hash: Hash) {
       yield chunk;
     }
   };
+}
+
+/** Whether tar-stream feeds this entry's stream from the archive (see Extract._consumeHeader). */
+function hasContent(header: EntryHeader): boolean {
+  return (header.size ?? 0) > 0 && header.type !== "directory";
 }
 
 async function drain(data: AsyncIterable<Buffer>): Promise<void> {

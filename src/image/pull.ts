@@ -19,6 +19,7 @@ import type { IncomingMessage } from "node:http";
 import { PassThrough, type Readable } from "node:stream";
 import { MiniboxError } from "../errors.js";
 import { recordImageEvent } from "../events/image-events.js";
+import { preloadLibc } from "../sys/libc.js";
 import { withLock } from "../sys/lock.js";
 import type { CredentialStore } from "./credentials.js";
 import { chainIds, digestHex, shortId } from "./digest.js";
@@ -82,14 +83,16 @@ export async function pullImage(
   options: PullOptions,
 ): Promise<PullResult> {
   const reporter = options.reporter ?? silentReporter;
-  await store.init();
-  await store.sweepTmp();
+  // The store is made ready while the manifest request is in flight; nothing
+  // touches it before the manifest is in.
+  const storeReady = store.init().then(() => store.sweepTmp());
+  storeReady.catch(() => {}); // awaited (and its error thrown) in pullFrom
   const endpoints = resolveEndpoints(ref.domain, options);
   let lastError: unknown;
   for (const endpoint of endpoints) {
     const client = new RegistryClient(endpoint, await options.credentials.get(ref.domain));
     try {
-      return await pullFrom(store, client, ref, options, reporter);
+      return await pullFrom(store, storeReady, client, ref, options, reporter);
     } catch (err) {
       // A mirror that fails for any reason is skipped, as Docker does; the
       // registry itself is the last word.
@@ -112,13 +115,22 @@ function displayPath(ref: ImageReference): string {
 
 async function pullFrom(
   store: Store,
+  storeReady: Promise<void>,
   client: RegistryClient,
   ref: ImageReference,
   options: PullOptions,
   reporter: PullReporter,
 ): Promise<PullResult> {
   reporter.status(`${ref.digest ?? ref.tag}: Pulling from ${displayPath(ref)}`);
-  const resolved = await resolveManifest(client, ref, options.platform);
+  const resolving = resolveManifest(client, ref, options.platform);
+  resolving.catch(() => {}); // awaited below
+  // While the registry answers, load the FFI the layer and blob locks need
+  // (koffi, ~20 ms of CPU): one turn of the event loop first, so the request
+  // is on the wire before the main thread is busy.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  preloadLibc();
+  const resolved = await resolving;
+  await storeReady;
   const { manifest } = resolved;
   const configBody = await fetchSmallBlob(client, ref.path, manifest.config);
   const config = parseImageConfig(configBody);
@@ -294,16 +306,8 @@ async function fetchSmallBlob(
   repo: string,
   desc: Descriptor,
 ): Promise<Buffer> {
-  const body = await withRetries(
-    `cannot fetch blob ${desc.digest} from ${client.domain}`,
-    async () => {
-      const response = await client.getBlob(repo, desc.digest);
-      try {
-        return Buffer.from(await response.arrayBuffer());
-      } catch (err) {
-        throw new TransientError((err as Error).message);
-      }
-    },
+  const body = await withRetries(`cannot fetch blob ${desc.digest} from ${client.domain}`, () =>
+    client.getBlob(repo, desc.digest),
   );
   const hash = createHash("sha256").update(body).digest("hex");
   if (`sha256:${hash}` !== desc.digest) {
@@ -563,7 +567,11 @@ async function appendBody(
   tee: Tee | undefined,
   progress: (bytes: number) => void,
 ): Promise<number> {
-  const out = createWriteStream(path, { flags: "a" });
+  // Room for 1 MiB of writes in flight (the default is 16 KiB, less than one
+  // 64 KiB socket read): the loop then goes on reading and hashing the
+  // network while libuv's pool writes the file, instead of waiting for each
+  // write(2) before the next read.
+  const out = createWriteStream(path, { flags: "a", highWaterMark: 1 << 20 });
   let written = offset;
   let lastReport = 0;
   try {
@@ -577,9 +585,12 @@ async function appendBody(
         );
       }
       hash.update(buf);
-      const flushed = out.write(buf);
+      out.write(buf);
       if (tee) await tee.write(buf);
-      if (!flushed) await new Promise<void>((r) => out.once("drain", () => r()));
+      // Asked only now: while the tee waited, the file may have drained
+      // already, and a 'drain' that came and went would never come again
+      // (the loop would wait on nothing, and node would exit mid-pull).
+      if (out.writableNeedDrain) await new Promise<void>((r) => out.once("drain", () => r()));
       const now = Date.now();
       if (now - lastReport > 100) {
         lastReport = now;

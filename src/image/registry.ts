@@ -1,6 +1,6 @@
 /**
  * A client for the OCI distribution protocol (the Docker Registry HTTP API
- * v2), written from scratch on Node's built-in fetch.
+ * v2), written from scratch on node:http(s) (see http-client.ts for why not fetch).
  *
  * The protocol in brief:
  *   GET /v2/                                   ping; 401 tells how to authenticate
@@ -18,11 +18,11 @@
  * realm, with Basic credentials if we have them, and retry) or
  * `WWW-Authenticate: Basic realm=…` (send credentials on every request).
  */
-import { get as httpGetPlain, type IncomingMessage } from "node:http";
-import { get as httpsGet } from "node:https";
+import type { IncomingMessage } from "node:http";
 import { MiniboxError } from "../errors.js";
 import type { Credentials } from "./credentials.js";
 import { sha256 } from "./digest.js";
+import { type HttpResponse, sendRequest } from "./http-client.js";
 import { MANIFEST_ACCEPT } from "./manifest.js";
 
 export interface Endpoint {
@@ -145,24 +145,24 @@ export class RegistryClient {
    * One request with authentication negotiated as needed. Network failures
    * and 5xx answers are thrown as TransientError for the caller's retry loop.
    */
-  async request(path: string, options: RequestOptions): Promise<Response> {
+  async request(path: string, options: RequestOptions): Promise<HttpResponse> {
     // Upload sessions hand out absolute Locations; everything else is a path.
     const url = /^https?:\/\//.test(path) ? path : `${this.endpoint.baseUrl}${path}`;
     let response = await this.send(url, options, this.authorization(options.scope));
     if (response.status === 401) {
       const header = response.headers.get("www-authenticate");
-      await response.body?.cancel();
+      response.discard();
       if (!header) throw this.unauthorized(options.scope);
       const challenge = parseChallenge(header);
       const auth = await this.answer(challenge, options.scope);
       response = await this.send(url, options, auth);
       if (response.status === 401) {
-        await response.body?.cancel();
+        response.discard();
         throw this.unauthorized(options.scope);
       }
     }
     if (response.status >= 500) {
-      await response.body?.cancel();
+      response.discard();
       throw new TransientError(
         `registry ${this.domain} answered ${response.status} ${response.statusText}`,
       );
@@ -171,19 +171,20 @@ export class RegistryClient {
     throw await this.errorFrom(response, options.scope);
   }
 
-  private async send(url: string, options: RequestOptions, auth?: string): Promise<Response> {
+  private async send(url: string, options: RequestOptions, auth?: string): Promise<HttpResponse> {
     const headers: Record<string, string> = { "User-Agent": "minibox/0.1", ...options.headers };
+    const target = new URL(url);
     // A Location may point at another host (a storage service): our token is not its business.
-    if (auth && new URL(url).origin === new URL(this.endpoint.baseUrl).origin)
+    if (auth && target.origin === new URL(this.endpoint.baseUrl).origin)
       headers.Authorization = auth;
     try {
-      return await fetch(url, {
+      return await sendRequest(target, {
         method: options.method ?? "GET",
         headers,
         body: options.body,
-        redirect: "follow",
       });
     } catch (err) {
+      if (err instanceof MiniboxError) throw err;
       throw new TransientError(describeNetworkError(err, this.domain));
     }
   }
@@ -233,24 +234,27 @@ export class RegistryClient {
     if (this.credentials) headers.Authorization = basicHeader(this.credentials);
     this.tokenRequests++;
     const response = await withRetries(`getting a token from ${url.host}`, async () => {
-      let r: Response;
+      let r: HttpResponse;
       try {
-        r = await fetch(url, { headers });
+        r = await sendRequest(url, { headers });
       } catch (err) {
         throw new TransientError(describeNetworkError(err, url.host));
       }
-      if (r.status >= 500) throw new TransientError(`token server answered ${r.status}`);
+      if (r.status >= 500) {
+        r.discard();
+        throw new TransientError(`token server answered ${r.status}`);
+      }
       return r;
     });
     if (response.status === 401 || response.status === 403) {
-      await response.body?.cancel();
+      response.discard();
       throw new MiniboxError(
         `login to ${this.domain} failed: the token server rejected the credentials`,
         `check them with 'minibox login ${this.domain}'`,
       );
     }
     if (!response.ok) {
-      await response.body?.cancel();
+      response.discard();
       throw new MiniboxError(
         `token server ${url.host} answered ${response.status} ${response.statusText}`,
       );
@@ -279,7 +283,7 @@ export class RegistryClient {
   }
 
   /** Turn a registry's JSON error body into one clear line. */
-  private async errorFrom(response: Response, scope: string): Promise<MiniboxError> {
+  private async errorFrom(response: HttpResponse, scope: string): Promise<MiniboxError> {
     return this.errorFromBody(
       response.status,
       response.statusText,
@@ -324,7 +328,7 @@ export class RegistryClient {
     const response = await withRetries(`cannot reach registry ${this.domain}`, () =>
       this.request("/v2/", { scope: "" }),
     );
-    await response.body?.cancel();
+    response.discard();
   }
 
   /** Fetch a manifest by tag or digest; returns the raw bytes, since digests are over bytes. */
@@ -332,13 +336,17 @@ export class RegistryClient {
     repository: string,
     reference: string,
   ): Promise<{ body: Buffer; contentType?: string; digest: string }> {
-    const response = await withRetries(`cannot reach registry ${this.domain}`, () =>
-      this.request(`/v2/${repository}/manifests/${reference}`, {
-        scope: `repository:${repository}:pull`,
-        headers: { Accept: MANIFEST_ACCEPT },
-      }),
+    // The body is read inside the retry: a connection dropped mid-body is retried too.
+    const { response, body } = await withRetries(
+      `cannot reach registry ${this.domain}`,
+      async () => {
+        const response = await this.request(`/v2/${repository}/manifests/${reference}`, {
+          scope: `repository:${repository}:pull`,
+          headers: { Accept: MANIFEST_ACCEPT },
+        });
+        return { response, body: await readBody(response) };
+      },
     );
-    const body = Buffer.from(await response.arrayBuffer());
     const digest = sha256(body);
     if (reference.startsWith("sha256:") && reference !== digest) {
       throw new MiniboxError(
@@ -350,53 +358,23 @@ export class RegistryClient {
 
   /**
    * Start a blob download, from byte `offset` on (a Range request) when
-   * resuming. Blobs are the bulk of a pull, so their bodies come through
-   * node:http streams rather than fetch's web streams, which cost several
-   * times more CPU per byte in Node 20. Authentication is the one the
-   * manifest request already negotiated for this repository's scope.
+   * resuming; the caller reads the body stream. Blobs are the bulk of a
+   * pull, so they are read from node:http's stream as it arrives.
    */
   async openBlob(repository: string, digest: string, offset = 0): Promise<IncomingMessage> {
-    const scope = `repository:${repository}:pull`;
-    const url = new URL(`${this.endpoint.baseUrl}/v2/${repository}/blobs/${digest}`);
-    const headers = (auth: string | undefined): Record<string, string> => ({
-      "User-Agent": "minibox/0.1",
-      ...(auth ? { Authorization: auth } : {}),
-      ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}),
-    });
-    let response = await httpGet(url, headers(this.authorization(scope)), this.domain);
-    if (response.statusCode === 401) {
-      const header = response.headers["www-authenticate"];
-      response.resume();
-      if (!header) throw this.unauthorized(scope);
-      const auth = await this.answer(parseChallenge(String(header)), scope);
-      response = await httpGet(url, headers(auth), this.domain);
-    }
-    const status = response.statusCode ?? 0;
-    if (status >= 500) {
-      response.resume();
-      throw new TransientError(
-        `registry ${this.domain} answered ${status} ${response.statusMessage}`,
-      );
-    }
-    if (status !== 200 && status !== 206) {
-      const chunks: Buffer[] = [];
-      for await (const c of response) chunks.push(c as Buffer);
-      throw this.errorFromBody(
-        status,
-        response.statusMessage ?? "",
-        Buffer.concat(chunks).toString(),
-        scope,
-      );
-    }
-    return response;
-  }
-
-  /** Start a blob download through fetch (small blobs: configs). */
-  async getBlob(repository: string, digest: string, offset = 0): Promise<Response> {
-    return this.request(`/v2/${repository}/blobs/${digest}`, {
+    const response = await this.request(`/v2/${repository}/blobs/${digest}`, {
       scope: `repository:${repository}:pull`,
       headers: offset > 0 ? { Range: `bytes=${offset}-` } : {},
     });
+    return response.message;
+  }
+
+  /** A small blob (a config) whole, in memory; the caller verifies its digest. */
+  async getBlob(repository: string, digest: string): Promise<Buffer> {
+    const response = await this.request(`/v2/${repository}/blobs/${digest}`, {
+      scope: `repository:${repository}:pull`,
+    });
+    return readBody(response);
   }
 
   // ---- push ------------------------------------------------------------------
@@ -408,7 +386,7 @@ export class RegistryClient {
       scope: pushScope(repository),
       accept: [404],
     });
-    await response.body?.cancel();
+    response.discard();
     return response.status === 200;
   }
 
@@ -436,16 +414,20 @@ export class RegistryClient {
     return { mounted: false, location: this.uploadLocation(response) };
   }
 
-  private async postUpload(repository: string, query: string, scope: string): Promise<Response> {
+  private async postUpload(
+    repository: string,
+    query: string,
+    scope: string,
+  ): Promise<HttpResponse> {
     const response = await this.request(`/v2/${repository}/blobs/uploads/${query}`, {
       method: "POST",
       scope,
     });
-    await response.body?.cancel();
+    response.discard();
     return response;
   }
 
-  private uploadLocation(response: Response): string {
+  private uploadLocation(response: HttpResponse): string {
     if (response.status !== 202) {
       throw new MiniboxError(
         `registry ${this.domain} answered ${response.status} to an upload request (expected 202)`,
@@ -469,14 +451,14 @@ export class RegistryClient {
       method: "PATCH",
       scope: pushScope(repository),
       headers: {
-        // fetch sets Content-Length from the body; distribution checks it against this.
+        // Content-Length is set from the body; distribution checks it against this.
         "Content-Type": "application/octet-stream",
         // distribution's form: inclusive, without a "bytes " unit.
         "Content-Range": `${offset}-${offset + data.length - 1}`,
       },
       body: data,
     });
-    await response.body?.cancel();
+    response.discard();
     if (response.status !== 202) {
       throw new MiniboxError(
         `registry ${this.domain} answered ${response.status} to an upload chunk (expected 202)`,
@@ -500,7 +482,7 @@ export class RegistryClient {
       headers: { "Content-Type": "application/octet-stream" },
       body: data,
     });
-    await response.body?.cancel();
+    response.discard();
     const stored = response.headers.get("docker-content-digest");
     if (stored && stored !== digest) {
       throw new MiniboxError(
@@ -524,7 +506,7 @@ export class RegistryClient {
         body,
       }),
     );
-    await response.body?.cancel();
+    response.discard();
     const digest = sha256(body);
     const stored = response.headers.get("docker-content-digest");
     if (stored && stored !== digest) {
@@ -543,14 +525,14 @@ export class RegistryClient {
         scope: pushScope(repository),
         accept: [404],
       });
-      await response.body?.cancel();
+      response.discard();
     } catch {
       // best effort: a leftover session costs the registry a little disk until it purges it
     }
   }
 
   /** An upload session's Location, relative or absolute, as an absolute URL. */
-  private location(response: Response): string {
+  private location(response: HttpResponse): string {
     const location = response.headers.get("location");
     if (!location) {
       throw new MiniboxError(`registry ${this.domain} opened an upload without a Location`);
@@ -573,41 +555,13 @@ export class RegistryError extends MiniboxError {
   }
 }
 
-/**
- * GET with node:http(s), following redirects (blob stores often answer with
- * one). The Authorization header is not sent to another host: a token for
- * the registry is no business of the storage service it redirects to.
- */
-function httpGet(
-  url: URL,
-  headers: Record<string, string>,
-  domain: string,
-  redirects = 5,
-): Promise<IncomingMessage> {
-  const get = url.protocol === "https:" ? httpsGet : httpGetPlain;
-  return new Promise((resolve, reject) => {
-    const request = get(url, { headers }, (response) => {
-      const status = response.statusCode ?? 0;
-      const location = response.headers.location;
-      if ([301, 302, 303, 307, 308].includes(status) && location) {
-        response.resume();
-        if (redirects === 0) {
-          reject(new MiniboxError(`registry ${domain} redirected too many times`));
-          return;
-        }
-        const next = new URL(location, url);
-        const { Authorization: _auth, ...rest } = headers;
-        resolve(httpGet(next, next.host === url.host ? headers : rest, domain, redirects - 1));
-        return;
-      }
-      resolve(response);
-    });
-    // A connection that goes silent is as good as dropped: retry it (with a Range request).
-    request.setTimeout(60_000, () => request.destroy(new Error("no data for 60 s")));
-    request.on("error", (err) =>
-      reject(new TransientError(describeNetworkError({ cause: err }, url.host))),
-    );
-  });
+/** A body cut short by a dropped connection is worth another try. */
+async function readBody(response: HttpResponse): Promise<Buffer> {
+  try {
+    return await response.buffer();
+  } catch (err) {
+    throw new TransientError((err as Error).message);
+  }
 }
 
 /** Pushing needs both actions: a push also reads (HEAD) what is there. */
@@ -619,7 +573,7 @@ function basicHeader(creds: Credentials): string {
   return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString("base64")}`;
 }
 
-/** fetch() hides the cause of a network failure one level down; bring it up. */
+/** A network failure's cause (the system error) is one level down; bring it up. */
 export function describeNetworkError(err: unknown, host: string): string {
   const cause = (err as { cause?: { code?: string; message?: string } }).cause;
   const code = cause?.code;
