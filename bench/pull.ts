@@ -27,7 +27,7 @@ import path from "node:path";
 import { createInterface } from "node:readline";
 import { type RunningTestEnv, startTestEnv } from "../test/support/env.js";
 import {
-  CLI,
+  BUNDLE,
   cleanupOnce,
   commitLine,
   cpuLine,
@@ -37,6 +37,7 @@ import {
   HERE,
   intOption,
   KEEP,
+  LAUNCHER,
   loadLine,
   mountsUnder,
   ms,
@@ -278,7 +279,8 @@ export async function pullBenchmark(
   type Tool = "minibox" | "podman" | "skopeo";
   const run: Record<Tool, (dir: string) => Promise<{ ms: number; cpu: number }>> = {
     minibox: async (dir) => {
-      const t = await timed("node", [CLI, "--root", dir, "pull", "-q", ref], miniboxEnv);
+      // What a user types: ./minibox (sh → node dist/minibox.mjs, the bundle).
+      const t = await timed(LAUNCHER, ["--root", dir, "pull", "-q", ref], miniboxEnv);
       checkMinibox(dir, layers, proof);
       return t;
     },
@@ -694,7 +696,7 @@ async function main(): Promise<void> {
   if (ONLY !== undefined && ONLY !== "pull" && ONLY !== "unpack") {
     throw new Error("--only wants pull or unpack");
   }
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run npm run build first`);
   await makeWorkDirs();
   process.stderr.write(`work dir ${WORK}; starting the test registry…\n`);
   running = await startTestEnv();
