@@ -7,7 +7,7 @@ import {
   enterNamespaceSteps,
   utsAndNetworkSteps,
 } from "../../src/runtime/plan/namespace-steps.js";
-import { parentSteps } from "../../src/runtime/plan/parent-steps.js";
+import { parentSteps, warmCgroupSteps } from "../../src/runtime/plan/parent-steps.js";
 import { consoleSteps, stdinSteps } from "../../src/runtime/plan/stdio-steps.js";
 import { buildPlan } from "../../src/runtime/plan.js";
 import { generateSpec } from "../../src/runtime/spec.js";
@@ -24,6 +24,15 @@ describe("parentSteps", () => {
       "wait-go",
     ]);
     expect(lines(parentSteps(context()))).toEqual(["write /cg/cgroup.procs {pid}", "report-pid"]);
+  });
+
+  it("has setup warm up cgroup moves in the first cgroup the init joins, and not without one", () => {
+    expect(lines(warmCgroupSteps(["/cg/a/cgroup.procs", "/cg/b/cgroup.procs"]))).toEqual([
+      "warm-cgroup /cg/a/cgroup.procs",
+    ]);
+    expect(warmCgroupSteps([])).toEqual([]);
+    const plan = buildPlan(generateSpec(settings()), layout({ cgroupProcs: [] }));
+    expect(plan.setup.some((s) => s.op === "warm-cgroup")).toBe(false);
   });
 });
 
