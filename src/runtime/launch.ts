@@ -268,7 +268,8 @@ export async function runInForeground(l: Launched): Promise<number> {
   const forwarded: NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"];
   if (!process.stdin.isTTY) forwarded.push("SIGINT", "SIGQUIT");
   const stopForwarding = forwardSignals(execution, forwarded);
-  const gone = execution.done.finally(stopForwarding);
+  // Settled either way: a failed spawn is reported through `ended`.
+  const gone = execution.done.finally(stopForwarding).catch(() => undefined);
   // From the exit status on: the cgroup, the network and the events while
   // the executor exits (finish waits for it only to remove the directory).
   return finish(l, await execution.ended, gone);
@@ -337,14 +338,14 @@ async function finish(
   if (started) await recordDie(l.root, state);
   if (state.autoRemove) {
     const actor = containerActor(l.root, state);
-    await executorGone.catch(() => undefined);
+    await executorGone;
     await removeContainerDir(paths, state.name);
     // --rm takes the container's anonymous volumes with it (Docker).
     await removeAnonymousVolumes(l.root, state.mounts);
     await recordEvent(l.root, "container", "destroy", actor);
   } else await writeState(paths, state);
   // Never back before the executor is gone: the caller's next step may be its own exit.
-  await executorGone.catch(() => undefined);
+  await executorGone;
   if (message) throw new MiniboxError(message, undefined, code);
   return code;
 }
