@@ -7,7 +7,8 @@
  *
  * The plan has three sections (see native/minibox-exec.c):
  *   setup   the executor, as real root, in a private mount namespace: it
- *           starts paying the first cgroup move's wait, idmaps the layers, mounts the overlay, fills /dev, binds the
+ *           starts paying the first cgroup move's wait (warm-cgroup),
+ *           idmaps the layers, mounts the overlay, fills /dev, binds the
  *           volumes and per-container /etc files, sets /dev and the binds
  *           aside until their turn (plan/stage-steps.ts); then clones
  *           the container's init
