@@ -106,6 +106,7 @@ struct executor {
 	struct health *health; /* health: the monitor runs the container's health check */
 	int *held_ports;       /* hold-port: the published host ports' sockets, kept open */
 	size_t n_held_ports;
+	pid_t cgroup_warmer;   /* warm-cgroup: the child paying the first migration's wait, until reaped */
 };
 
 /* plan.c */
@@ -136,6 +137,10 @@ void stay_undumpable(void);
 char *expand_pid(const char *in, pid_t pid);
 /* Write `content` to an existing file in one write(2) (proc and cgroup files want that). */
 int write_string(const char *path, const char *content);
+
+/* cgroup-warm.c */
+/* Wait for warm-cgroup's child (none: return at once); before the init joins its cgroup. */
+void reap_cgroup_warmer(struct executor *ex);
 
 /* in-root.c */
 /* Open `path` (O_CLOEXEC added): below a declared root with
@@ -190,6 +195,7 @@ step_fn step_unshare, step_setns, step_user, step_groups, step_bounding, step_ca
 step_fn step_pty, step_console;
 step_fn step_write, step_report_pid, step_wait_go, step_log, step_exit_file, step_on_exit, step_health;
 step_fn step_veth, step_netif, step_route_default, step_hold_port;
+step_fn step_warm_cgroup;
 step_fn step_exec_fifo, step_wait_start, step_console_socket, step_join_ns, step_pass_fds;
 
 #endif

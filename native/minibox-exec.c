@@ -142,6 +142,8 @@ static int run_parent(struct executor *ex, int release[2], int errors[2])
 		close(ex->console_socket[1]);
 		ex->console_socket[1] = -1;
 	}
+	/* Out of the cgroup before the init joins it (cgroup-warm.c). */
+	reap_cgroup_warmer(ex);
 	if (run_steps(ex, &ex->plan.parent) < 0) {
 		report_failure(ex);
 		kill(ex->child, SIGKILL);
@@ -248,7 +250,10 @@ int main(int argc, char **argv)
 	struct section before_clone = { ex.plan.setup.steps, ex.plan.setup.n - 1 };
 	if (run_steps(&ex, &before_clone) < 0) {
 		report_failure(&ex);
+		reap_cgroup_warmer(&ex);
 		return EXIT_SETUP_FAILED;
 	}
-	return clone_and_run(&ex, &ex.plan.setup.steps[ex.plan.setup.n - 1]);
+	int rc = clone_and_run(&ex, &ex.plan.setup.steps[ex.plan.setup.n - 1]);
+	reap_cgroup_warmer(&ex); /* reaped already unless the clone failed */
+	return rc;
 }

@@ -11,6 +11,7 @@
 
 static const struct op ops[] = {
 	/* [setup]: the root filesystem, assembled by real root in a private mount namespace */
+	{ "warm-cgroup", 1, 1, 1, step_warm_cgroup },
 	{ "hold-port", 3, 3, 1, step_hold_port },
 	{ "mountns", 0, 0, 1, step_mountns },
 	{ "root", 1, 1, 1, step_root },

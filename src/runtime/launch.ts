@@ -268,13 +268,11 @@ export async function runInForeground(l: Launched): Promise<number> {
   const forwarded: NodeJS.Signals[] = ["SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"];
   if (!process.stdin.isTTY) forwarded.push("SIGINT", "SIGQUIT");
   const stopForwarding = forwardSignals(execution, forwarded);
-  let result: ExecutorResult;
-  try {
-    result = await execution.done;
-  } finally {
-    stopForwarding();
-  }
-  return finish(l, result);
+  // Settled either way: a failed spawn is reported through `ended`.
+  const gone = execution.done.finally(stopForwarding).catch(() => undefined);
+  // From the exit status on: the cgroup, the network and the events while
+  // the executor exits (finish waits for it only to remove the directory).
+  return finish(l, await execution.ended, gone);
 }
 
 /** The exit status (Docker's numbers), and the message when it did not start or ran out of memory. */
@@ -312,7 +310,17 @@ async function adoptNetworkChanges(paths: ContainerPaths, state: ContainerState)
   }
 }
 
-async function finish(l: Launched, result: ExecutorResult): Promise<number> {
+/**
+ * The run's end: cgroup, network, state and events; --rm's removal.
+ * `executorGone`: the executor's exit, when it may still be under way (the
+ * foreground run acts on its exit status line): its private mount
+ * namespace holds mounts on the container's directory until then.
+ */
+async function finish(
+  l: Launched,
+  result: ExecutorResult,
+  executorGone: Promise<unknown> = Promise.resolve(),
+): Promise<number> {
   const { state, cgroup, paths } = l;
   const oom = cgroup.oomKilled();
   await cgroup.destroy();
@@ -330,11 +338,14 @@ async function finish(l: Launched, result: ExecutorResult): Promise<number> {
   if (started) await recordDie(l.root, state);
   if (state.autoRemove) {
     const actor = containerActor(l.root, state);
+    await executorGone;
     await removeContainerDir(paths, state.name);
     // --rm takes the container's anonymous volumes with it (Docker).
     await removeAnonymousVolumes(l.root, state.mounts);
     await recordEvent(l.root, "container", "destroy", actor);
   } else await writeState(paths, state);
+  // Never back before the executor is gone: the caller's next step may be its own exit.
+  await executorGone;
   if (message) throw new MiniboxError(message, undefined, code);
   return code;
 }

@@ -7,6 +7,7 @@
  *
  * The plan has three sections (see native/minibox-exec.c):
  *   setup   the executor, as real root, in a private mount namespace: it
+ *           starts paying the first cgroup move's wait (warm-cgroup),
  *           idmaps the layers, mounts the overlay, fills /dev, binds the
  *           volumes and per-container /etc files, sets /dev and the binds
  *           aside until their turn (plan/stage-steps.ts); then clones
@@ -33,7 +34,7 @@ import {
   utsAndNetworkSteps,
 } from "./plan/namespace-steps.js";
 import { outputSteps } from "./plan/output-steps.js";
-import { parentSteps } from "./plan/parent-steps.js";
+import { parentSteps, warmCgroupSteps } from "./plan/parent-steps.js";
 import { holdPortSteps } from "./plan/port-steps.js";
 import { readOnlyRootSteps, rootfsSteps } from "./plan/rootfs-steps.js";
 import { stageSteps } from "./plan/stage-steps.js";
@@ -50,6 +51,7 @@ export function buildPlan(spec: Spec, layout: PlanLayout): Plan {
   const ctx = planContext(spec, layout);
   const process = spec.process;
   const setup = [
+    ...warmCgroupSteps(layout.cgroupProcs),
     ...holdPortSteps(layout.heldPorts ?? []),
     ...rootfsSteps(ctx),
     ...deviceSteps(ctx),

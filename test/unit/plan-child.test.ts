@@ -7,7 +7,7 @@ import {
   enterNamespaceSteps,
   utsAndNetworkSteps,
 } from "../../src/runtime/plan/namespace-steps.js";
-import { parentSteps } from "../../src/runtime/plan/parent-steps.js";
+import { parentSteps, warmCgroupSteps } from "../../src/runtime/plan/parent-steps.js";
 import { consoleSteps, stdinSteps } from "../../src/runtime/plan/stdio-steps.js";
 import { buildPlan } from "../../src/runtime/plan.js";
 import { generateSpec } from "../../src/runtime/spec.js";
@@ -24,6 +24,15 @@ describe("parentSteps", () => {
       "wait-go",
     ]);
     expect(lines(parentSteps(context()))).toEqual(["write /cg/cgroup.procs {pid}", "report-pid"]);
+  });
+
+  it("has setup warm up cgroup moves in the first cgroup the init joins, and not without one", () => {
+    expect(lines(warmCgroupSteps(["/cg/a/cgroup.procs", "/cg/b/cgroup.procs"]))).toEqual([
+      "warm-cgroup /cg/a/cgroup.procs",
+    ]);
+    expect(warmCgroupSteps([])).toEqual([]);
+    const plan = buildPlan(generateSpec(settings()), layout({ cgroupProcs: [] }));
+    expect(plan.setup.some((s) => s.op === "warm-cgroup")).toBe(false);
   });
 });
 
@@ -152,7 +161,11 @@ describe("namespaces given by path (minibox-runc)", () => {
   it("a mount namespace is joined first of all, instead of the executor's own, and not cloned", () => {
     const plan = joined({ mount: "/proc/42/ns/mnt", uts: "/proc/42/ns/uts" });
     const setup = text(plan.setup);
-    expect(setup[0]).toBe("join-ns /proc/42/ns/mnt mnt");
+    // Only the cgroup warm-up's fork comes before: its child touches nothing but a cgroup file.
+    expect(setup.slice(0, 2)).toEqual([
+      "warm-cgroup /cg/cgroup.procs",
+      "join-ns /proc/42/ns/mnt mnt",
+    ]);
     expect(setup).not.toContain("mountns");
     // The others just before the clone (and its base), which makes no new mount or uts namespace.
     expect(setup.slice(-3, -1)).toEqual(["join-ns /proc/42/ns/uts uts", "base /c"]);
@@ -165,7 +178,7 @@ describe("namespaces given by path (minibox-runc)", () => {
 
   it("without paths: the executor's own mount namespace, nothing joined", () => {
     const setup = text(joined({}).setup);
-    expect(setup[0]).toBe("mountns");
+    expect(setup.slice(0, 2)).toEqual(["warm-cgroup /cg/cgroup.procs", "mountns"]);
     expect(setup.some((l) => l.startsWith("join-ns"))).toBe(false);
   });
 });

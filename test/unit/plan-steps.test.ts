@@ -4,6 +4,7 @@ import { serialisePlan } from "../../src/runtime/plan.js";
 
 /** The text protocol native/minibox-exec reads: op → [fewest, most] fields. */
 const PROTOCOL: Record<Op, [number, number]> = {
+  "warm-cgroup": [1, 1],
   mountns: [0, 0],
   root: [1, 1],
   base: [1, 1],

@@ -5,7 +5,7 @@
  */
 import { mapText, type PlanContext } from "./context.js";
 import { vethSteps } from "./network-steps.js";
-import type { Step, WriteStep } from "./steps.js";
+import type { OneFieldStep, Step, WriteStep } from "./steps.js";
 
 /** "{pid}" in a write step is the init's PID, known only after the clone. */
 function idMapSteps(ctx: PlanContext): WriteStep[] {
@@ -36,6 +36,26 @@ export function cgroupSteps(procsFiles: string[]): WriteStep[] {
     data: "{pid}",
     describe: `join cgroup: write {pid} to ${file}`,
   }));
+}
+
+/**
+ * The first step of setup: a throwaway child of the executor moves itself
+ * into the container's cgroup and exits. The kernel's first cgroup move
+ * after a quiet spell waits for an RCU grace period (6–20 ms measured, on
+ * any hierarchy): the child waits while the executor makes the root
+ * filesystem, and the init's join above finds the way clear (~0.1 ms).
+ * native/cgroup-warm.c says why and how.
+ */
+export function warmCgroupSteps(procsFiles: string[]): OneFieldStep[] {
+  const first = procsFiles[0];
+  if (first === undefined) return [];
+  return [
+    {
+      op: "warm-cgroup",
+      value: first,
+      describe: `warm up cgroup moves: a throwaway child joins ${first} while the root filesystem is made`,
+    },
+  ];
 }
 
 /**

@@ -97,7 +97,8 @@ export interface OneFieldStep extends Described {
     | "env"
     | "exec-fifo"
     | "console-socket"
-    | "pass-fds";
+    | "pass-fds"
+    | "warm-cgroup";
   value: string;
 }
 export interface LogStep extends Described {
@@ -295,6 +296,7 @@ const MANY = Number.POSITIVE_INFINITY;
 
 /** The text protocol with native/minibox-exec: op name → field count and field order. */
 export const OPS: { [K in Op]: OpFormat<StepOf<K>> } = {
+  "warm-cgroup": one,
   "hold-port": { arity: [3, 3], fields: (s) => [s.proto, s.ip, s.port] },
   mountns: bare,
   root: one,
