@@ -12,7 +12,7 @@
 // - dist/minibox-runc.mjs (plus dist/chunks): engines call it per container
 //   verb, and it needs none of the other commands.
 import { execFileSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { build } from "esbuild";
 
 const common = {
@@ -47,11 +47,19 @@ await build({
   entryPoints: { minibox: "src/cli/main.ts" },
   format: "cjs",
   outExtension: { ".js": ".cjs" },
+  // Every `import()` becomes a `require()`: code run by vm.Script from a
+  // code cache has no dynamic-import callback on Node 20 ("A dynamic import
+  // callback was not specified", seen with `rename`'s import of
+  // node:fs/promises), whatever importModuleDynamically says.
+  supported: { "dynamic-import": false },
   // The code reads import.meta.url to find native/ and koffi: the same URL
   // as an ES module at this path would have.
   define: { "import.meta.url": "__minibox_url" },
   banner: { js: 'const __minibox_url = require("node:url").pathToFileURL(__filename).href;' },
 });
+
+const cli = readFileSync("dist/minibox.cjs", "utf8");
+if (/(?<![\w$.])import\(/.test(cli)) throw new Error("dist/minibox.cjs still has an import() call");
 
 // The code cache, from a run of `--help`: it loads every command module, so
 // the cache holds the top-level code and the register functions of all of

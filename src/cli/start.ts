@@ -27,8 +27,8 @@ const script = new vm.Script(
   {
     filename: bundle,
     cachedData: existsSync(cacheFile) ? readFileSync(cacheFile) : undefined,
-    // The bundle's `import("node:…")` calls go to node's own loader.
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+    // No importModuleDynamically: the bundle has no `import()` left (see
+    // scripts/bundle.mjs), as code run from a code cache could not use it.
   },
 );
 
