@@ -47,15 +47,20 @@ await build({
   entryPoints: { minibox: "src/cli/main.ts" },
   format: "cjs",
   outExtension: { ".js": ".cjs" },
-  // Every `import()` becomes a `require()`: code run by vm.Script from a
-  // code cache has no dynamic-import callback on Node 20 ("A dynamic import
-  // callback was not specified", seen with `rename`'s import of
-  // node:fs/promises), whatever importModuleDynamically says.
+  // Every `import()` becomes a `require()`: src/cli/start.ts runs this file
+  // with vm.Script, where an `import()` needs a dynamic-import callback.
+  // With vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER (experimental on Node
+  // 20: it prints a warning) `rename`'s import of node:fs/promises still
+  // failed with "A dynamic import callback was not specified".
   supported: { "dynamic-import": false },
   // The code reads import.meta.url to find native/ and koffi: the same URL
   // as an ES module at this path would have.
   define: { "import.meta.url": "__minibox_url" },
-  banner: { js: 'const __minibox_url = require("node:url").pathToFileURL(__filename).href;' },
+  // "use strict" first, where it is a directive (esbuild's own comes after
+  // the banner): the sources are ES modules, written for strict mode.
+  banner: {
+    js: '"use strict";\nconst __minibox_url = require("node:url").pathToFileURL(__filename).href;',
+  },
 });
 
 const cli = readFileSync("dist/minibox.cjs", "utf8");
