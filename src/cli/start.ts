@@ -28,7 +28,7 @@ const script = new vm.Script(
     filename: bundle,
     cachedData: existsSync(cacheFile) ? readFileSync(cacheFile) : undefined,
     // No importModuleDynamically: the bundle has no `import()` left (see
-    // scripts/bundle.mjs), as code run from a code cache could not use it.
+    // scripts/bundle.mjs, which checks it).
   },
 );
 
