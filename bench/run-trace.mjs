@@ -10,7 +10,10 @@
 // - "script start": node's bootstrap is over (this script's first line);
 // - "modules loaded": the CLI's first read of process.argv. Both CLI builds
 //   read it exactly once, in their last statement `main(process.argv)`,
-//   after every statically imported module has been loaded and evaluated;
+//   after every statically imported module has been loaded and evaluated
+//   (for dist/minibox.mjs: the bundle compiled from its code cache; the
+//   command's own module is loaded after this mark, see
+//   src/cli/command-table.ts);
 // - "spawn <file>#<n> call/returned/exit/close": child_process.spawn is
 //   wrapped, so the executor's spawn (fork of node + exec of minibox-exec,
 //   until spawn() returns), its exit and its pipes' close are timed;

@@ -6,26 +6,12 @@
  */
 import { Command, CommanderError } from "commander";
 import { MiniboxError } from "../errors.js";
-import { registerArchiveCommands } from "./archive-commands.js";
-import { registerAuthCommands } from "./auth-commands.js";
-import { registerBuildCommand } from "./build-command.js";
-import { registerCommitCommands } from "./commit-commands.js";
-import { registerComposeCommand } from "./compose-command.js";
-import { registerContainerCommands } from "./container-commands.js";
-import { DEFAULT_ROOT } from "./context.js";
-import { registerCpCommand } from "./cp-command.js";
-import { registerEventsCommand } from "./events-command.js";
-import { registerExecCommands } from "./exec-commands.js";
-import { registerImageCommands } from "./image-commands.js";
-import { registerNetworkCommands } from "./network-commands.js";
+import { DEFAULT_ROOT } from "../layout.js";
+import { modulesFor } from "./command-table.js";
 import { collect } from "./options.js";
-import { registerPushCommand } from "./push-command.js";
-import { registerRunCommand } from "./run-command.js";
-import { registerRuntimeCommand } from "./runtime-command.js";
-import { registerSystemCommands } from "./system-commands.js";
-import { registerVolumeCommands } from "./volume-commands.js";
 
-function buildProgram(): Command {
+/** The program with the global options and the commands `argv` needs (see command-table.ts). */
+async function buildProgram(argv: string[]): Promise<Command> {
   const program = new Command("minibox")
     .description(
       "A container engine written from scratch: OCI images, overlayfs, namespaces, cgroups",
@@ -49,22 +35,8 @@ function buildProgram(): Command {
     .enablePositionalOptions()
     .showSuggestionAfterError()
     .exitOverride();
-  registerImageCommands(program);
-  registerAuthCommands(program);
-  registerRunCommand(program);
-  registerContainerCommands(program);
-  registerExecCommands(program);
-  registerBuildCommand(program);
-  registerPushCommand(program);
-  registerArchiveCommands(program);
-  registerCpCommand(program);
-  registerVolumeCommands(program);
-  registerNetworkCommands(program);
-  registerCommitCommands(program);
-  registerRuntimeCommand(program);
-  registerSystemCommands(program);
-  registerEventsCommand(program);
-  registerComposeCommand(program);
+  const registers = await Promise.all(modulesFor(argv.slice(2)).map((m) => m.load()));
+  for (const register of registers) register(program);
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();
@@ -83,7 +55,7 @@ for (const stream of [process.stdout, process.stderr]) {
 async function main(argv: string[]): Promise<number> {
   const debug = argv.includes("--debug");
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) {

@@ -8,9 +8,9 @@
  * fails with EINVAL here and setns into a mount namespace moves one thread
  * only (see native/README.md).
  */
-import { createRequire } from "node:module";
 import type Koffi from "koffi";
 import { makedev } from "./devnum.js";
+import { koffi as loadKoffi } from "./koffi.js";
 
 type Fn = (...args: unknown[]) => number | bigint | string;
 
@@ -35,7 +35,7 @@ let bound: Libc | undefined;
  */
 function libc(): Libc {
   if (bound) return bound;
-  const koffi = createRequire(import.meta.url)("koffi") as typeof Koffi;
+  const koffi = loadKoffi();
   const lib = koffi.load("libc.so.6");
   bound = {
     koffi,

@@ -8,9 +8,8 @@
  * netlink socket in the network namespace of the calling thread, so a fresh
  * one never carries a previous command's output or namespace along.
  */
-import { createRequire } from "node:module";
-import type Koffi from "koffi";
 import { MiniboxError } from "../errors.js";
+import { koffi as loadKoffi } from "./koffi.js";
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -40,7 +39,7 @@ let bound: Libnftables | undefined;
  */
 function lib(): Libnftables {
   if (bound) return bound;
-  const koffi = createRequire(import.meta.url)("koffi") as typeof Koffi;
+  const koffi = loadKoffi();
   let so: ReturnType<typeof koffi.load>;
   try {
     so = koffi.load(LIBNFTABLES);

@@ -1,5 +1,6 @@
 // The files that make the built minibox CLI run inside the VM: the bundle
-// (dist/minibox.mjs and its chunks, built by `npm run build`), koffi with
+// (dist/minibox.mjs, the minibox.cjs it runs with its code cache, and the
+// chunks, built by `npm run build`), koffi with
 // only its linux_x64 binary, and the native executor with its libraries,
 // laid out under CLI_DIR as in a checkout (the bundle finds the executor at
 // ../native/build/minibox-exec and koffi through node_modules).
@@ -22,6 +23,8 @@ export function cliFiles(repoRoot: string): Record<string, string> {
     files[path.posix.join(CLI_DIR, rel)] = path.join(repoRoot, rel);
   };
   add("dist/minibox.mjs");
+  add("dist/minibox.cjs");
+  if (existsSync(path.join(dist, "minibox.cjs.cache"))) add("dist/minibox.cjs.cache");
   const chunks = path.join(dist, "chunks");
   for (const n of existsSync(chunks) ? readdirSync(chunks) : []) {
     if (n.endsWith(".mjs")) add(`dist/chunks/${n}`);
