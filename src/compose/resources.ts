@@ -4,7 +4,7 @@
  * and volumes it made. Creation and removal of networks and volumes call
  * minibox's modules directly.
  */
-import { labelsOf } from "../cli/container-inspect.js";
+import { labelsOf } from "../runtime/spec-summary.js";
 import { MiniboxError } from "../errors.js";
 import { NETWORK_ROOT } from "../layout.js";
 import { type ContainerView, listViews, readSpec } from "../runtime/lifecycle.js";

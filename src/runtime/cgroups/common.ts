@@ -395,8 +395,12 @@ export function readPids(procsFile: string): number[] {
 }
 
 /** Memory limit for stats: the host's memory when the cgroup has none (like `docker stats`). */
+let hostMemory: number | undefined;
+
 export function effectiveMemoryLimit(limit: number | undefined): number {
-  const host = totalmem();
+  // Once per process: os.totalmem() reads /proc/meminfo each time (stats: 2 per container).
+  hostMemory ??= totalmem();
+  const host = hostMemory;
   return limit === undefined || limit > host ? host : limit;
 }
 
