@@ -4,7 +4,7 @@ import { shortId } from "../image/digest.js";
 import type { Store } from "../image/store.js";
 import { containerPaths } from "../layout.js";
 import { type HealthState, healthSuffix, readHealth } from "../runtime/health/probe.js";
-import { type ContainerView, sweepContainers, viewsOf } from "../runtime/lifecycle.js";
+import { type ContainerView, sweepContainers } from "../runtime/lifecycle.js";
 import { requestsOf } from "../runtime/network/attachments.js";
 import { psPorts } from "../runtime/network/ports.js";
 import { summaryOf } from "../runtime/spec-summary.js";
@@ -67,8 +67,7 @@ export function registerPs(program: Command): void {
     .option("--format <template>", "a Go template, 'table TEMPLATE' or 'json'")
     .action(async (opts: PsOptions, cmd: Command) => {
       const { store } = contextFrom(cmd);
-      const states = await sweepContainers(store.root);
-      const rows = await psRows(store, opts, viewsOf(store.root, states));
+      const rows = await psRows(store, opts, await sweepContainers(store.root));
       if (opts.quiet) {
         for (const { c } of rows) console.log(opts.trunc ? c.id.slice(0, 12) : c.id);
         return;
@@ -79,7 +78,7 @@ export function registerPs(program: Command): void {
     });
 }
 
-/** The containers to list (the sweep's views: no second read of each state), newest first. */
+/** The containers to list (the sweep's views: no second read of each one), newest first. */
 async function psRows(store: Store, opts: PsOptions, views: ContainerView[]): Promise<PsRow[]> {
   const filter = await psFilter(opts.filter ?? [], store, views);
   const rows: PsRow[] = [];
@@ -96,7 +95,9 @@ async function psRows(store: Store, opts: PsOptions, views: ContainerView[]): Pr
     const health = await readHealth(containerPaths(store.root, c.id), c.healthcheck, c.running);
     rows.push({ c, command, labels, networks, health });
   }
-  return rows.sort((a, b) => b.c.created.localeCompare(a.c.created));
+  // ISO 8601 times in UTC sort as strings; localeCompare goes through ICU's
+  // collator, ~9 ms for 100 rows (more than reading their states).
+  return rows.sort((a, b) => (a.c.created < b.c.created ? 1 : a.c.created > b.c.created ? -1 : 0));
 }
 
 /** One container as Docker's ps formatter exposes it (and `--format json` prints it, keys sorted). */

@@ -93,8 +93,7 @@ export async function listViews(root: string): Promise<ContainerView[]> {
   return viewsOf(root, await listContainers(root));
 }
 
-/** The views of states already read (a sweep's result), skipping runs still reserving their name. */
-export function viewsOf(root: string, states: ContainerState[]): ContainerView[] {
+function viewsOf(root: string, states: ContainerState[]): ContainerView[] {
   return states.filter((s) => s.imageId).map((s) => viewOf(root, s));
 }
 
@@ -369,29 +368,27 @@ export async function removeContainer(
  * Clean up after watchers that died: a foreground minibox that was killed
  * (its container died with it), or a monitor that was. Their mounts went with
  * the containers' mount namespaces; what is left is the cgroup and the state.
- * Returns every container's state as the sweep left it, so that a command
- * that lists them next (ps) does not read them all a second time.
+ * Returns the views of every container as the sweep left it (those with an
+ * image, as listViews), so that a command that lists them next (ps) does not
+ * read each state and exit file a second time.
  */
-export async function sweepContainers(root: string): Promise<ContainerState[]> {
-  const out: ContainerState[] = [];
+export async function sweepContainers(root: string): Promise<ContainerView[]> {
+  const out: ContainerView[] = [];
   for (const state of await listContainers(root)) {
-    if (state.status === "exited") {
-      out.push(state);
-      continue;
-    }
     if (!state.imageId) {
       // Reserved by a run that died before it wrote anything else.
-      if (!alive(state.miniboxPid))
+      if (state.status !== "exited" && !alive(state.miniboxPid))
         await removeContainerDir(containerPaths(root, state.id), state.name);
-      else out.push(state);
       continue;
     }
     const view = viewOf(root, state);
-    if (!view.running && !(state.status === "created" && alive(state.miniboxPid))) {
+    if (state.status === "exited" || view.running) out.push(view);
+    else if (state.status === "created" && alive(state.miniboxPid)) out.push(view);
+    else {
       await finalizeExit(root, state.id, view.error);
-      const after = readState(root, state.id);
+      const after = viewById(root, state.id);
       if (after) out.push(after);
-    } else out.push(state);
+    }
   }
   await reconcileEndpoints(root, async () => liveContainers(root));
   return out;

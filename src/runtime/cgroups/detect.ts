@@ -140,9 +140,7 @@ export function findV1Mounts(
  * Every controller some v1 hierarchy has mounted (hugetlb, net_cls… too):
  * what a spec may ask of this host.
  */
-export function mountedV1Controllers(
-  mountinfo: string = mountinfoText(),
-): Set<string> {
+export function mountedV1Controllers(mountinfo: string = mountinfoText()): Set<string> {
   const out = new Set<string>();
   for (const e of parseMountinfo(mountinfo)) {
     if (e.fsType === "cgroup") for (const o of e.superOptions) out.add(o);
