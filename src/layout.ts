@@ -128,31 +128,34 @@ export function networkPaths(dir: string) {
  *     health.json   State.Health, written by the monitor (native/health.c)
  */
 export function containerPaths(root: string, id: string) {
-  const dir = join(rootLayout(root).containers, id);
+  // One join (it normalises), then plain concatenation: ps, the sweep and
+  // findContainer call this per container, several times, and ~20 joins
+  // each (with rootLayout's 18 more) were ~10 ms of `ps` over 100 containers.
+  const dir = join(root, "containers", id);
   return {
     /** The root it lies under (to find its name in <root>/names). */
     root,
     dir,
-    config: join(dir, "config.json"),
-    state: join(dir, "state.json"),
-    upper: join(dir, "upper"),
-    work: join(dir, "work"),
-    rootfs: join(dir, "rootfs"),
+    config: `${dir}/config.json`,
+    state: `${dir}/state.json`,
+    upper: `${dir}/upper`,
+    work: `${dir}/work`,
+    rootfs: `${dir}/rootfs`,
     lower: (i: number) => join(dir, "lower", String(i)),
-    hostname: join(dir, "hostname"),
+    hostname: `${dir}/hostname`,
     /** Docker's name for the json-file log. */
-    log: join(dir, `${id}-json.log`),
+    log: `${dir}/${id}-json.log`,
     /** Written by the monitor when the container's init exits (see native/monitor.c). */
-    exit: join(dir, "exit.json"),
-    hosts: join(dir, "hosts"),
-    resolvConf: join(dir, "resolv.conf"),
+    exit: `${dir}/exit.json`,
+    hosts: `${dir}/hosts`,
+    resolvConf: `${dir}/resolv.conf`,
     /** The plan the executor ran last (kept for reading, --trace shows it too). */
-    plan: join(dir, "plan.txt"),
-    execPlan: join(dir, "exec-plan.txt"),
+    plan: `${dir}/plan.txt`,
+    execPlan: `${dir}/exec-plan.txt`,
     /** The health check's exec plan, written by minibox once the container runs (health/probe.ts). */
-    healthPlan: join(dir, "health-plan.txt"),
+    healthPlan: `${dir}/health-plan.txt`,
     /** Docker's State.Health, written by the monitor (native/health.c). */
-    health: join(dir, "health.json"),
+    health: `${dir}/health.json`,
   };
 }
 

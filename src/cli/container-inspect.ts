@@ -7,6 +7,7 @@ import { networkSettings } from "../runtime/network/attachments.js";
 import { listNetworks } from "../runtime/network/networks.js";
 import { hostConfigPortBindings, networkSettingsPorts } from "../runtime/network/ports.js";
 import type { Spec } from "../runtime/spec.js";
+import { labelsOf } from "../runtime/spec-summary.js";
 import { DEFAULT_SHM_SIZE } from "../runtime/tmpfs-size.js";
 import { contextFrom } from "./context.js";
 import { printInspect } from "./list-format.js";
@@ -24,13 +25,6 @@ export function registerContainerInspect(container: Command): void {
         results.push(await inspectContainer(store.root, await findContainer(store.root, name)));
       printInspect(results, opts.format);
     });
-}
-
-/** The labels the user gave: annotations minus minibox's own (minibox.*). */
-export function labelsOf(annotations: Record<string, string> | undefined): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(annotations ?? {}).filter(([k]) => !k.startsWith("minibox.")),
-  );
 }
 
 export async function inspectContainer(
@@ -79,8 +73,13 @@ export async function inspectContainer(
 
 /** Docker's HostConfig.NetworkMode: bridge or a network's name, host (no netns of its own) or none. */
 export function networkMode(c: ContainerView, spec: Spec): string {
+  return networkModeOf(c, spec.linux.namespaces?.some((n) => n.type === "network") ?? false);
+}
+
+/** HostConfig.NetworkMode: the state's, else none or host by whether it has its own network namespace. */
+export function networkModeOf(c: ContainerView, ownNetwork: boolean): string {
   if (c.networkMode) return c.networkMode;
-  return spec.linux.namespaces?.some((n) => n.type === "network") ? "none" : "host";
+  return ownNetwork ? "none" : "host";
 }
 
 function stateJson(c: ContainerView): Record<string, unknown> {

@@ -4,10 +4,11 @@ import { shortId } from "../image/digest.js";
 import type { Store } from "../image/store.js";
 import { containerPaths } from "../layout.js";
 import { type HealthState, healthSuffix, readHealth } from "../runtime/health/probe.js";
-import { type ContainerView, listViews, readSpec, sweepContainers } from "../runtime/lifecycle.js";
+import { type ContainerView, sweepContainers } from "../runtime/lifecycle.js";
 import { requestsOf } from "../runtime/network/attachments.js";
 import { psPorts } from "../runtime/network/ports.js";
-import { labelsOf, networkMode } from "./container-inspect.js";
+import { summaryOf } from "../runtime/spec-summary.js";
+import { networkModeOf } from "./container-inspect.js";
 import { contextFrom } from "./context.js";
 import { goTime, humanDuration, table, timeAgo, truncate } from "./format.js";
 import { formatList } from "./list-format.js";
@@ -66,8 +67,7 @@ export function registerPs(program: Command): void {
     .option("--format <template>", "a Go template, 'table TEMPLATE' or 'json'")
     .action(async (opts: PsOptions, cmd: Command) => {
       const { store } = contextFrom(cmd);
-      await sweepContainers(store.root);
-      const rows = await psRows(store, opts);
+      const rows = await psRows(store, opts, await sweepContainers(store.root));
       if (opts.quiet) {
         for (const { c } of rows) console.log(opts.trunc ? c.id.slice(0, 12) : c.id);
         return;
@@ -78,23 +78,26 @@ export function registerPs(program: Command): void {
     });
 }
 
-/** The containers to list, newest first. */
-async function psRows(store: Store, opts: PsOptions): Promise<PsRow[]> {
-  const views = await listViews(store.root);
+/** The containers to list (the sweep's views: no second read of each one), newest first. */
+async function psRows(store: Store, opts: PsOptions, views: ContainerView[]): Promise<PsRow[]> {
   const filter = await psFilter(opts.filter ?? [], store, views);
   const rows: PsRow[] = [];
   for (const c of views) {
-    const spec = await readSpec(store.root, c.id).catch(() => undefined);
-    const labels = spec ? labelsOf(spec.annotations) : {};
+    // Before anything else is read: `ps` skips stopped containers unread.
     if (!opts.all && !c.running && !filter.impliesAll) continue;
+    const summary = await summaryOf(store.root, c);
+    const labels = summary?.labels ?? {};
     if (!filter.matches(c, labels)) continue;
     const requested = requestsOf(c).map((r) => r.network);
-    const networks = requested.length || !spec ? requested : [networkMode(c, spec)];
-    const command = spec ? spec.process.args.join(" ") : "";
+    const networks =
+      requested.length || !summary ? requested : [networkModeOf(c, summary.ownNetwork)];
+    const command = summary ? summary.args.join(" ") : "";
     const health = await readHealth(containerPaths(store.root, c.id), c.healthcheck, c.running);
     rows.push({ c, command, labels, networks, health });
   }
-  return rows.sort((a, b) => b.c.created.localeCompare(a.c.created));
+  // ISO 8601 times in UTC sort as strings; localeCompare goes through ICU's
+  // collator, ~9 ms for 100 rows (more than reading their states).
+  return rows.sort((a, b) => (a.c.created < b.c.created ? 1 : a.c.created > b.c.created ? -1 : 0));
 }
 
 /** One container as Docker's ps formatter exposes it (and `--format json` prints it, keys sorted). */

@@ -4,7 +4,7 @@
  * and volumes it made. Creation and removal of networks and volumes call
  * minibox's modules directly.
  */
-import { labelsOf } from "../cli/container-inspect.js";
+
 import { MiniboxError } from "../errors.js";
 import { NETWORK_ROOT } from "../layout.js";
 import { type ContainerView, listViews, readSpec } from "../runtime/lifecycle.js";
@@ -15,6 +15,7 @@ import {
   removeNetwork,
 } from "../runtime/network/networks.js";
 import { networkLiveness } from "../runtime/prune.js";
+import { labelsOf } from "../runtime/spec-summary.js";
 import { createVolume, listVolumes, readVolume, removeVolume } from "../runtime/volumes.js";
 import type { Project, Service } from "./model.js";
 import { LABEL } from "./run-args.js";

@@ -73,6 +73,7 @@ import { prepareContainerDir, readImageFile, writeEtcFiles } from "./rootfs.js";
 import { resolvedSeccomp } from "./seccomp/cache.js";
 import type { SecurityOptions } from "./security-options.js";
 import { generateSpec, type RunSettings, type Spec, specCapabilities } from "./spec.js";
+import { specSummary } from "./spec-summary.js";
 import { type ContainerState, removeContainerDir, writeState } from "./state.js";
 import { NO_TRACE, type Tracer } from "./trace.js";
 import { checkUlimitsInUserns, type Ulimit } from "./ulimits.js";
@@ -431,6 +432,8 @@ async function specStage(run: NewRun) {
     seccompNamed: run.flags.security?.seccomp !== undefined,
   });
   await writeFile(paths.config, `${JSON.stringify(spec, null, 2)}\n`);
+  // Written with the state's next write (the launch's): ps reads it there.
+  run.state.summary = specSummary(spec);
   return spec;
 }
 

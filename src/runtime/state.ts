@@ -3,7 +3,8 @@
  * and renamed into place, and what a later command does with a container
  * whose minibox died.
  */
-import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { type ContainerPaths, containerPaths, rootLayout } from "../layout.js";
 import type { DeviceMapping } from "./devices.js";
@@ -11,6 +12,7 @@ import type { HealthConfig } from "./health/config.js";
 import type { DnsFlags } from "./network/dns-config.js";
 import type { EndpointRequest, NetworkEndpoint } from "./network/endpoint.js";
 import type { PortBinding, PortRequest } from "./network/ports.js";
+import type { SpecSummary } from "./spec-summary.js";
 import type { Ulimit } from "./ulimits.js";
 import type { MountPoint } from "./volumes.js";
 
@@ -93,6 +95,8 @@ export interface ContainerState {
   healthcheck?: HealthConfig;
   /** The image's SHELL, which a CMD-SHELL check runs through (absent: /bin/sh -c). */
   healthShell?: string[];
+  /** What ps shows of the spec (spec-summary.ts); absent in state written before it was kept. */
+  summary?: SpecSummary;
 }
 
 export async function writeState(paths: ContainerPaths, state: ContainerState): Promise<void> {
@@ -101,20 +105,36 @@ export async function writeState(paths: ContainerPaths, state: ContainerState): 
   await rename(tmp, paths.state);
 }
 
-export async function listContainers(root: string): Promise<ContainerState[]> {
-  let ids: string[];
+/**
+ * One container's state, or undefined when it has none (being created or
+ * removed right now, or no such ID). Read synchronously: a state file is
+ * under 1 kB, and a sync read costs ~20 µs where an awaited one costs a
+ * thread-pool round trip per open, read and close (with 100 containers,
+ * `ps` spent ~10 ms more in those hops than in the reads).
+ */
+export function readState(root: string, id: string): ContainerState | undefined {
   try {
-    ids = await readdir(rootLayout(root).containers);
+    return JSON.parse(readFileSync(containerPaths(root, id).state, "utf8")) as ContainerState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The IDs of every container directory, from one directory listing (no state read). */
+export function containerIds(root: string): string[] {
+  try {
+    return readdirSync(rootLayout(root).containers);
   } catch {
     return [];
   }
+}
+
+/** Every container's state: one listing and one small read each (see readState). */
+export async function listContainers(root: string): Promise<ContainerState[]> {
   const out: ContainerState[] = [];
-  for (const id of ids) {
-    try {
-      out.push(JSON.parse(await readFile(containerPaths(root, id).state, "utf8")));
-    } catch {
-      // being created or removed right now
-    }
+  for (const id of containerIds(root)) {
+    const state = readState(root, id);
+    if (state) out.push(state);
   }
   return out;
 }

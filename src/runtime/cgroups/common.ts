@@ -85,6 +85,8 @@ export interface Cgroup {
   /** Was a process in it killed by the OOM killer? (ask before destroy()) */
   oomKilled(): boolean;
   stats(): CgroupStats;
+  /** CPU time used so far (ns): what the first of stats' two readings needs, without the memory files. */
+  cpuUsageNs(): number;
   /** The directories above the container's made for it, deepest first (removed by destroy() when empty). */
   createdAbove(): string[];
   /** LIMITS as [path, value] writes into this cgroup, in the order creating it writes them. */
@@ -395,8 +397,12 @@ export function readPids(procsFile: string): number[] {
 }
 
 /** Memory limit for stats: the host's memory when the cgroup has none (like `docker stats`). */
+let hostMemory: number | undefined;
+
 export function effectiveMemoryLimit(limit: number | undefined): number {
-  const host = totalmem();
+  // Once per process: os.totalmem() reads /proc/meminfo each time (stats: 2 per container).
+  hostMemory ??= totalmem();
+  const host = hostMemory;
   return limit === undefined || limit > host ? host : limit;
 }
 

@@ -57,6 +57,7 @@ export interface CgroupDriver {
   limitWrites(limits: CgroupLimits, cg: ContainerCgroup): Array<[path: string, value: string]>;
   oomKilled(cg: ContainerCgroup): boolean;
   stats(cg: ContainerCgroup): CgroupStats;
+  cpuUsageNs(cg: ContainerCgroup): number;
   /** Kill every process in it, until `deadline`; returns the PIDs still there. */
   killProcesses(
     cg: ContainerCgroup,
@@ -118,11 +119,20 @@ export class ContainerCgroup implements Cgroup {
   }
 
   stats(): CgroupStats {
+    this.mustExist();
+    return this.driver.stats(this);
+  }
+
+  cpuUsageNs(): number {
+    this.mustExist();
+    return this.driver.cpuUsageNs(this);
+  }
+
+  private mustExist(): void {
     const dir = this.dirs[0];
     if (!dir || !existsSync(dir)) {
       throw new MiniboxError(`the container's cgroup ${dir ?? ""} no longer exists`);
     }
-    return this.driver.stats(this);
   }
 
   destroy(): Promise<void> {

@@ -71,8 +71,25 @@ export function parseProcCgroup(text: string): Map<string, string> {
   return out;
 }
 
+/*
+ * What this process learns about the machine's cgroups once, not once per
+ * container: the mounts (/proc/self/mountinfo), its own cgroup and the
+ * version. `stats` of 100 containers read mountinfo 200 times and
+ * /proc/self/cgroup 100 times (~25 ms of its run); cgroup hierarchies are
+ * not mounted or moved under a running command.
+ */
+let selfMountinfo: string | undefined;
+let ownCgroupsMemo: Map<string, string> | undefined;
+const versionMemo = new Map<string, 1 | 2>();
+
+function mountinfoText(): string {
+  selfMountinfo ??= readFileSync("/proc/self/mountinfo", "utf8");
+  return selfMountinfo;
+}
+
 export function ownCgroups(): Map<string, string> {
-  return parseProcCgroup(readFileSync("/proc/self/cgroup", "utf8"));
+  ownCgroupsMemo ??= parseProcCgroup(readFileSync("/proc/self/cgroup", "utf8"));
+  return ownCgroupsMemo;
 }
 
 function fsType(dir: string): number | undefined {
@@ -98,7 +115,7 @@ export interface V1Mount {
 /** Where each v1 controller minibox uses is mounted; prefers mounts under fsRoot. */
 export function findV1Mounts(
   fsRoot: string = DEFAULT_FS_ROOT,
-  mountinfo: string = readFileSync("/proc/self/mountinfo", "utf8"),
+  mountinfo: string = mountinfoText(),
 ): Map<string, V1Mount> {
   const out = new Map<string, V1Mount>();
   const entries = parseMountinfo(mountinfo).filter((e) => e.fsType === "cgroup");
@@ -123,9 +140,7 @@ export function findV1Mounts(
  * Every controller some v1 hierarchy has mounted (hugetlb, net_cls… too):
  * what a spec may ask of this host.
  */
-export function mountedV1Controllers(
-  mountinfo: string = readFileSync("/proc/self/mountinfo", "utf8"),
-): Set<string> {
+export function mountedV1Controllers(mountinfo: string = mountinfoText()): Set<string> {
   const out = new Set<string>();
   for (const e of parseMountinfo(mountinfo)) {
     if (e.fsType === "cgroup") for (const o of e.superOptions) out.add(o);
@@ -155,6 +170,15 @@ export function findV2Root(fsRoot: string = DEFAULT_FS_ROOT): string | undefined
 
 /** 2 when cgroup2 is usable (see findV2Root), 1 when v1 hierarchies are mounted. */
 export function detectCgroupVersion(fsRoot: string = DEFAULT_FS_ROOT): 1 | 2 {
+  let version = versionMemo.get(fsRoot);
+  if (version === undefined) {
+    version = detectVersion(fsRoot);
+    versionMemo.set(fsRoot, version);
+  }
+  return version;
+}
+
+function detectVersion(fsRoot: string): 1 | 2 {
   if (fsType(fsRoot) === undefined) {
     throw new MiniboxError(
       `no cgroup filesystem at ${fsRoot}`,

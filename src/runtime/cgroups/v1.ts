@@ -228,6 +228,7 @@ export function v1Driver(id: string, options: CgroupOptions): CgroupDriver {
     limitWrites: (limits, cg) => v1LimitWrites(limits, cg, trace),
     oomKilled: v1OomKilled,
     stats: v1Stats,
+    cpuUsageNs: v1CpuUsageNs,
     killProcesses: (cg, deadline) => killAll(cg.procsFiles, trace, deadline),
   };
 }
@@ -280,6 +281,11 @@ function v1OomKilled(cg: ContainerCgroup): boolean {
   return failcnt > 0 && maxUsage >= limit - 64 * 1024;
 }
 
+function v1CpuUsageNs(cg: ContainerCgroup): number {
+  const cpuacct = cg.dirFor("cpuacct");
+  return cpuacct ? (readNumber(path.join(cpuacct, "cpuacct.usage")) ?? 0) : 0;
+}
+
 function v1Stats(cg: ContainerCgroup): CgroupStats {
   const memDir = cg.dirFor("memory");
   let memoryUsage = 0;
@@ -290,8 +296,7 @@ function v1Stats(cg: ContainerCgroup): CgroupStats {
     memoryUsage = Math.max(0, usage - (inactive < usage ? inactive : 0));
     memoryLimit = effectiveMemoryLimit(readNumber(path.join(memDir, "memory.limit_in_bytes")));
   }
-  const cpuacct = cg.dirFor("cpuacct");
-  const cpuUsageNs = cpuacct ? (readNumber(path.join(cpuacct, "cpuacct.usage")) ?? 0) : 0;
+  const cpuUsageNs = v1CpuUsageNs(cg);
   const pidsDir = cg.dirFor("pids");
   const pids =
     (pidsDir ? readNumber(path.join(pidsDir, "pids.current")) : undefined) ??

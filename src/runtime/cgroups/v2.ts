@@ -114,18 +114,22 @@ function populated(dir: string): boolean {
   return (readCgroupFile(path.join(dir, "cgroup.procs")) ?? "").trim() !== "";
 }
 
+function v2CpuUsageNs(cg: ContainerCgroup): number {
+  const usec = readKeyed(path.join(cg.dirs[0] as string, "cpu.stat")).get("usage_usec") ?? 0;
+  return usec * 1000;
+}
+
 function v2Stats(cg: ContainerCgroup): CgroupStats {
   const file = (name: string) => path.join(cg.dirs[0] as string, name);
   const current = readNumber(file("memory.current")) ?? 0;
   const inactive = readKeyed(file("memory.stat")).get("inactive_file") ?? 0;
-  const usec = readKeyed(file("cpu.stat")).get("usage_usec") ?? 0;
   const pids =
     readNumber(file("pids.current")) ??
     (readCgroupFile(file("cgroup.threads")) ?? "").split("\n").filter(Boolean).length;
   return {
     memoryUsage: Math.max(0, current - (inactive < current ? inactive : 0)),
     memoryLimit: effectiveMemoryLimit(readNumber(file("memory.max"))),
-    cpuUsageNs: usec * 1000,
+    cpuUsageNs: v2CpuUsageNs(cg),
     pids,
   };
 }
@@ -216,6 +220,7 @@ export function v2Driver(id: string, options: CgroupOptions): CgroupDriver {
     oomKilled: (cg) =>
       (readKeyed(path.join(cg.dirs[0] as string, "memory.events")).get("oom_kill") ?? 0) > 0,
     stats: v2Stats,
+    cpuUsageNs: v2CpuUsageNs,
     killProcesses: v2Kill,
   };
 }

@@ -35,7 +35,14 @@ import { MiniboxError } from "../../errors.js";
 import { hostVethName } from "../plan/network-steps.js";
 import type { Tracer } from "../trace.js";
 import { type HostOps, hostOps, networkRootOf, syncHost, withHostLock } from "./host-sync.js";
-import { allocate, type Lease, reconcileLocked, release, withLeaseLock } from "./ipam.js";
+import {
+  allocate,
+  type Lease,
+  type Liveness,
+  reconcileLocked,
+  release,
+  withLeaseLock,
+} from "./ipam.js";
 import {
   DEFAULT_NETWORK,
   ensureDefaultNetwork,
@@ -244,7 +251,7 @@ export async function detachNetwork(
  */
 export async function reconcileEndpoints(
   root: string,
-  live: () => Promise<ReadonlySet<string>>,
+  live: () => Promise<Liveness["live"]>,
   ops?: Partial<HostOps>,
 ): Promise<string[]> {
   const host = hostOps(() => {}, ops);

@@ -61,7 +61,8 @@ export type Leases = Record<string, LeaseEntry>;
 /** Which containers a sweep may judge: those of `root`, of which `live` are alive. */
 export interface Liveness {
   root: string;
-  live: ReadonlySet<string>;
+  /** Asked once per lease of `root` (a Set, or a lookup that reads just that container). */
+  live: { has(id: string): boolean };
   /** Whether a store still exists (a lease of a deleted store is dropped). */
   storeExists?: (root: string) => boolean;
 }
