@@ -1,6 +1,6 @@
 // Every table of issue 15 in one run: start-up, `run`, where `run`'s time
 // goes (--trace), `pull` of both fixtures, memory of N detached containers,
-// and the scale rows (bench/scale.ts, when it is there); then one Markdown
+// and the scale rows (bench/scale.ts); then one Markdown
 // report that opens with a summary of the issue's targets. See bench/README.md.
 //
 //   npm run bench [-- --rounds N --write]          (builds first if dist/ is stale)
@@ -12,7 +12,8 @@
 //                       pull ceil(N/2) per image (hundreds of ms), the traced
 //                       runs ceil(N/4). The default run took 5 min on this
 //                       2-core machine under a load average of ~12 (other
-//                       sessions' tests), bench/scale.ts's time not included
+//                       sessions' tests), bench/scale.ts's time (~5 min more,
+//                       its ceil(N/2) rounds) not included
 //   --only LIST         the parts to run, comma-separated (default: all of
 //                       start,run,trace,pull,mem,scale)
 //   --mem-containers N  detached containers per tool in the memory part (default 20)
@@ -22,7 +23,7 @@
 //   --keep              keep the work dirs
 //
 // The parts are the other benches' own code, imported (bench/run.ts,
-// pull.ts, monitor.ts; bench/startup.ts; bench/scale.ts), after setting
+// pull.ts, monitor.ts; bench/startup.ts), after setting
 // common.ts's asPart so that importing one runs nothing by itself. Within a
 // part, every round runs each tool once, in an order rotated from round to
 // round, so drift in the machine's load is spread over all tools. One test
@@ -31,17 +32,13 @@
 // the closing check (bench/common.ts's runBench) then looks for anything
 // left: mounts, cgroups, processes, containers, work dirs.
 //
-// bench/scale.ts, written alongside, is expected to export
-//   scaleBench(env: TestEnv, opts: { rounds: number }):
-//     Promise<string | { markdown: string; summary?: SummaryRow[] }>
-// that uses the registry of `env` (env.registries.anon, env.fixtures.base),
-// cleans up after itself before it resolves or rejects, and runs nothing on
-// import when common.ts's asPart is set (runAsScript() is false).
+// bench/scale.ts runs as a child process (it makes 600 containers in stores
+// of its own, no registry needed, and removes them): its --out Markdown goes
+// into the details, its --json medians into the summary rows.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import type { RunningTestEnv } from "../test/support/env.js";
-import type { TestEnv } from "../test/support/types.js";
 import {
   asPart,
   BUNDLE,
@@ -238,32 +235,67 @@ function memSummary(
   };
 }
 
-/** bench/scale.ts's part: skipped, with a note, while the file is not there. */
-async function scalePart(
-  env: TestEnv,
-  notes: string[],
-): Promise<{ markdown: string; summary: SummaryRow[] }> {
-  if (!existsSync(path.join(HERE, "scale.ts"))) {
-    notes.push("bench/scale.ts is not there: no scale rows");
-    return { markdown: "", summary: [] };
+/**
+ * bench/scale.ts's part, run as its own process (it makes its own stores and
+ * cleans them up): its Markdown, and summary rows from its medians (--json).
+ */
+async function scalePart(notes: string[]): Promise<{ markdown: string; summary: SummaryRow[] }> {
+  const out = path.join(WORK, "scale.md");
+  const json = path.join(WORK, "scale.json");
+  const rounds = String(Math.max(3, Math.round(ROUNDS / 2)));
+  const r = spawnSync(
+    "npx",
+    [
+      "vite-node",
+      path.join(HERE, "scale.ts"),
+      "--",
+      "--rounds",
+      rounds,
+      "--out",
+      out,
+      "--json",
+      json,
+    ],
+    { cwd: PROJECT, stdio: ["ignore", "ignore", "inherit"] },
+  );
+  if (r.status !== 0 || !existsSync(json)) {
+    notes.push(`bench/scale.ts failed (exit ${r.status}): no scale rows`);
+    return { markdown: existsSync(out) ? readFileSync(out, "utf8") : "", summary: [] };
   }
-  // An absolute path in a variable: tsc does not require the file to exist,
-  // and vite-node resolves it (a relative one it would not, from a variable).
-  const spec = path.join(HERE, "scale.ts");
-  const mod = (await import(/* @vite-ignore */ spec)) as {
-    scaleBench?: (
-      env: TestEnv,
-      opts: { rounds: number },
-    ) => Promise<string | { markdown: string; summary?: SummaryRow[] }>;
+  const { running, stopped, medians } = JSON.parse(readFileSync(json, "utf8")) as {
+    running: number;
+    stopped: number;
+    medians: Record<string, number>;
   };
-  if (typeof mod.scaleBench !== "function") {
-    notes.push("bench/scale.ts exports no scaleBench(env, opts): no scale rows");
-    return { markdown: "", summary: [] };
+  const summary: SummaryRow[] = [];
+  for (const c of ["ps", "ps -a", "inspect C", "stats --no-stream", "run --rm IMAGE true"]) {
+    const one = medians[`minibox|one|${c}`];
+    const many = medians[`minibox|many|${c}`];
+    if (one === undefined || many === undefined) continue;
+    summary.push({
+      work: `\`${c}\` with ${running} containers running`,
+      minibox: many,
+      anchorLabel: "the same with 1 running",
+      anchor: one,
+      kind: "ratio",
+      target: 1.3,
+      unit: "ms",
+    });
   }
-  const result = await mod.scaleBench(env, { rounds: ROUNDS });
-  return typeof result === "string"
-    ? { markdown: result, summary: [] }
-    : { markdown: result.markdown, summary: result.summary ?? [] };
+  const mine = medians["minibox|stopped|ps -a"];
+  const podman = medians["podman|stopped|ps -a"];
+  if (mine !== undefined && podman !== undefined) {
+    summary.push({
+      work: `\`ps -a\` with ${stopped} stopped containers`,
+      minibox: mine,
+      anchorLabel: `\`podman ps -a\` with ${stopped}`,
+      anchor: podman,
+      kind: "ratio",
+      target: 1,
+      unit: "ms",
+    });
+  }
+  return { markdown: readFileSync(out, "utf8"), summary };
 }
 
 /** Replaces the marked region of bench/README.md with `text`. */
@@ -400,7 +432,7 @@ async function main(): Promise<void> {
   await part(
     "scale",
     async () => {
-      const scale = await scalePart(env, notes);
+      const scale = await scalePart(notes);
       if (scale.markdown) details.push(scale.markdown, "");
       summary.push(...scale.summary);
     },

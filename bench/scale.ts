@@ -14,6 +14,8 @@
 //   --baseline F    also time another build's bundle (F = …/dist/minibox.mjs,
 //                   its native/build next to it) on the same stores: an A/B
 //   --out FILE      also write the Markdown results to FILE
+//   --json FILE     also write the medians (wall ms, per tool key) to FILE,
+//                   for bench/all.ts's summary table
 //   --keep          keep the work dir (default: removed at the end)
 //
 // The image is busybox-static (/bin/busybox) imported from a tarball into
@@ -64,6 +66,7 @@ const STOPPED = intOption("--stopped", 500, 1);
 const JOBS = intOption("--jobs", 4, 1);
 const PODMAN_ON = !flag("--no-podman");
 const BASELINE = option("--baseline");
+const JSON_OUT = option("--json");
 
 const BENCH = benchState("mbx-scale");
 const { token: TOKEN, work: WORK, anomalies, before } = BENCH;
@@ -353,6 +356,10 @@ async function main(): Promise<void> {
   const text = report(times).join("\n");
   process.stdout.write(`${text}\n`);
   if (OUT) writeFileSync(OUT, `${text}\n`);
+  if (JSON_OUT) {
+    const medians = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.median]));
+    writeFileSync(JSON_OUT, JSON.stringify({ running: RUNNING, stopped: STOPPED, medians }));
+  }
 }
 
 async function removeAll(): Promise<void> {
