@@ -242,7 +242,7 @@ export function resolveInContainer(fs: ContainerFs, path: string, followLast: bo
         throw new MiniboxError(
           `${path} in container ${fs.name}: too many levels of symbolic links`,
         );
-      const target = readlinkSync(join(found.layer.dir, found.rel), "utf8");
+      const target = readLink(join(found.layer.dir, found.rel), path, fs.name);
       parts = [...clamp(parts.slice(0, depth), target), ...parts.slice(depth + 1)];
       depth = -1; // walk again from the root: the target may itself hold links
       continue;
@@ -255,6 +255,23 @@ export function resolveInContainer(fs: ContainerFs, path: string, followLast: bo
     if (last) return { parts, found };
   }
   return { parts, found: lstatIn(fs, []) };
+}
+
+/**
+ * A link's text. The container may swap it away between our lstat and this
+ * readlink (CVE-2018-15664's race): gone is "not found", no longer a link is
+ * a change under our feet — both refuse the copy with one line.
+ */
+function readLink(hostPath: string, path: string, container: string): string {
+  try {
+    return readlinkSync(hostPath, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT") throw notFound(path, container);
+    if (code === "EINVAL")
+      throw new MiniboxError(`${path} in container ${container} changed while it was copied`);
+    throw err;
+  }
 }
 
 export function notFound(path: string, container: string): MiniboxError {
