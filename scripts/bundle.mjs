@@ -12,7 +12,8 @@
 // - dist/minibox-runc.mjs (plus dist/chunks): engines call it per container
 //   verb, and it needs none of the other commands.
 import { execFileSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { resolve as resolvePath } from "node:path";
 import { build } from "esbuild";
 
 const common = {
@@ -28,6 +29,7 @@ const common = {
 // the previous chunks behind in dist/chunks.
 rmSync("dist/chunks", { recursive: true, force: true });
 rmSync("dist/minibox.cjs.cache", { force: true });
+rmSync("dist/minibox-commands.cjs.cache", { force: true });
 
 await build({
   ...common,
@@ -42,29 +44,117 @@ await build({
   },
 });
 
-await build({
+// What both CommonJS bundles share: every `import()` becomes a `require()`
+// (src/cli/start.ts runs them with vm.Script, where an `import()` needs a
+// dynamic-import callback; with vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+// experimental on Node 20, `rename`'s import of node:fs/promises still failed
+// with "A dynamic import callback was not specified"); import.meta.url is the
+// URL an ES module at the bundle's path would have (the code finds native/
+// and koffi with it); "use strict" comes first, where it is a directive
+// (esbuild's own comes after the banner): the sources are ES modules.
+const cjs = {
   ...common,
-  entryPoints: { minibox: "src/cli/main.ts" },
   format: "cjs",
-  outExtension: { ".js": ".cjs" },
-  // Every `import()` becomes a `require()`: src/cli/start.ts runs this file
-  // with vm.Script, where an `import()` needs a dynamic-import callback.
-  // With vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER (experimental on Node
-  // 20: it prints a warning) `rename`'s import of node:fs/promises still
-  // failed with "A dynamic import callback was not specified".
   supported: { "dynamic-import": false },
-  // The code reads import.meta.url to find native/ and koffi: the same URL
-  // as an ES module at this path would have.
   define: { "import.meta.url": "__minibox_url" },
-  // "use strict" first, where it is a directive (esbuild's own comes after
-  // the banner): the sources are ES modules, written for strict mode.
   banner: {
     js: '"use strict";\nconst __minibox_url = require("node:url").pathToFileURL(__filename).href;',
   },
+};
+
+// The core, dist/minibox.cjs: main.ts, commander and the command table;
+// all that `--version` needs. It exports commander and errors.ts for the
+// commands bundle (one MiniboxError class, one commander), and its
+// `import()`s of command modules become `require("minibox-command:./x.js")`,
+// which src/cli/start.ts answers from the commands bundle.
+const COMMAND_MODULE = /^\.\/[a-z-]+-commands?\.js$/;
+await build({
+  ...cjs,
+  stdin: {
+    contents: [
+      'export * as commander from "commander";',
+      'export * as errors from "../errors.js";',
+      'import "./main.js";',
+    ].join("\n"),
+    resolveDir: "src/cli",
+    sourcefile: "src/cli/core.ts",
+    loader: "ts",
+  },
+  outfile: "dist/minibox.cjs",
+  outdir: undefined,
+  plugins: [
+    {
+      name: "command-modules",
+      setup(b) {
+        b.onResolve({ filter: COMMAND_MODULE }, (args) =>
+          args.importer.endsWith("command-table.ts")
+            ? { path: `minibox-command:${args.path}`, external: true }
+            : undefined,
+        );
+      },
+    },
+  ],
 });
 
-const cli = readFileSync("dist/minibox.cjs", "utf8");
-if (/(?<![\w$.])import\(/.test(cli)) throw new Error("dist/minibox.cjs still has an import() call");
+// The commands, dist/minibox-commands.cjs: every command module, each
+// initialised on first use (esbuild's lazy wrapper for a `require` of an ES
+// module), so `ps` evaluates none of the build or pull code. It takes
+// commander and errors.ts from the core (`require("minibox-core:…")`).
+const commandFiles = readdirSync("src/cli").filter((f) =>
+  COMMAND_MODULE.test(`./${f.replace(/\.ts$/, ".js")}`),
+);
+const ERRORS = resolvePath("src/errors.ts");
+await build({
+  ...cjs,
+  stdin: {
+    contents: [
+      "exports.load = (name) => {",
+      "  switch (name) {",
+      ...commandFiles.map(
+        (f) => `    case "./${f.replace(/\.ts$/, ".js")}": return require("./${f}");`,
+      ),
+      "  }",
+      "  throw new Error('no command module ' + name);",
+      "};",
+    ].join("\n"),
+    resolveDir: "src/cli",
+    sourcefile: "src/cli/commands.js",
+    loader: "js",
+  },
+  outfile: "dist/minibox-commands.cjs",
+  outdir: undefined,
+  plugins: [
+    {
+      name: "from-core",
+      setup(b) {
+        b.onResolve({ filter: /^commander$/ }, () => ({
+          path: "minibox-core:commander",
+          external: true,
+        }));
+        b.onResolve({ filter: /errors\.js$/ }, (args) =>
+          resolvePath(args.resolveDir, args.path.replace(/\.js$/, ".ts")) === ERRORS
+            ? { path: "minibox-core:errors", external: true }
+            : undefined,
+        );
+      },
+    },
+  ],
+});
+
+// Both bundles are ASCII (non-ASCII characters in comments and regular
+// expressions become \u escapes), so that start.ts can read them as latin1:
+// a one-byte string, where UTF-8 decoding of the 1.3 MB bundle made a
+// two-byte one (~5 ms, measured).
+for (const file of ["dist/minibox.cjs", "dist/minibox-commands.cjs"]) {
+  const text = readFileSync(file, "utf8");
+  if (/(?<![\w$.])import\(/.test(text)) throw new Error(`${file} still has an import() call`);
+  const ascii = text.replace(
+    /[\u0080-\uffff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  if (/[\u0080-\uffff]/.test(ascii)) throw new Error(`${file} is not ASCII`);
+  writeFileSync(file, ascii);
+}
 
 // The code cache, from a run of `--help`: it loads every command module, so
 // the cache holds the top-level code and the register functions of all of
