@@ -3,16 +3,21 @@
 // measured against runtimes written in C. koffi stays external (it loads a
 // native binary); CommonJS dependencies get a `require`.
 //
-// - dist/minibox.cjs: the whole CLI, one CommonJS file, so that V8 can keep a
-//   code cache of it (dist/minibox.cjs.cache, written below). Commands still
-//   load their parts on demand: esbuild turns each `await import(…)` of our
-//   own modules into a module initialised on first use, so `minibox ps`
-//   evaluates none of the build or pull code.
-// - dist/minibox.mjs: src/cli/start.ts, which runs minibox.cjs with the cache.
+// - dist/minibox-core.cjs (main.ts, commander, the command table) and
+//   dist/minibox-commands.cjs (every command module): CommonJS, so that V8
+//   can keep a code cache of each (`<bundle>.cache`, written below); two, so
+//   that `--version` reads only the small one. Commands still load their
+//   parts on demand: esbuild turns each `await import(…)` of our own modules
+//   into a module initialised on first use, so `minibox ps` evaluates none
+//   of the build or pull code.
+// - dist/minibox.cjs: src/cli/start.ts, which runs them with their caches;
+//   what `./minibox` and package.json's bin run. CommonJS too: an ES-module
+//   entry costs node's ES-module loader (~8 ms, CPU profile of `--version`).
+// - dist/minibox.mjs: `import "./minibox.cjs"`, for callers of the old entry.
 // - dist/minibox-runc.mjs (plus dist/chunks): engines call it per container
 //   verb, and it needs none of the other commands.
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { resolve as resolvePath } from "node:path";
 import { build } from "esbuild";
 
@@ -28,12 +33,13 @@ const common = {
 // Chunk names carry a content hash: without this, every rebuild would leave
 // the previous chunks behind in dist/chunks.
 rmSync("dist/chunks", { recursive: true, force: true });
-rmSync("dist/minibox.cjs.cache", { force: true });
-rmSync("dist/minibox-commands.cjs.cache", { force: true });
+for (const f of ["minibox.cjs.cache", "minibox-core.cjs.cache", "minibox-commands.cjs.cache"]) {
+  rmSync(`dist/${f}`, { force: true });
+}
 
 await build({
   ...common,
-  entryPoints: { "minibox-runc": "src/cli/runtime-main.ts", minibox: "src/cli/start.ts" },
+  entryPoints: { "minibox-runc": "src/cli/runtime-main.ts" },
   format: "esm",
   splitting: true,
   entryNames: "[name]",
@@ -62,7 +68,16 @@ const cjs = {
   },
 };
 
-// The core, dist/minibox.cjs: main.ts, commander and the command table;
+// The entry, dist/minibox.cjs (no code cache: it is 2 kB).
+await build({
+  ...cjs,
+  entryPoints: { minibox: "src/cli/start.ts" },
+  outExtension: { ".js": ".cjs" },
+});
+writeFileSync("dist/minibox.mjs", '#!/usr/bin/env node\nimport "./minibox.cjs";\n');
+chmodSync("dist/minibox.mjs", 0o755);
+
+// The core, dist/minibox-core.cjs: main.ts, commander and the command table;
 // all that `--version` needs. It exports commander and errors.ts for the
 // commands bundle (one MiniboxError class, one commander), and its
 // `import()`s of command modules become `require("minibox-command:./x.js")`,
@@ -80,9 +95,28 @@ await build({
     sourcefile: "src/cli/core.ts",
     loader: "ts",
   },
-  outfile: "dist/minibox.cjs",
+  outfile: "dist/minibox-core.cjs",
   outdir: undefined,
   plugins: [
+    {
+      // commander requires child_process at load, only to spawn executable
+      // subcommands (minibox has none): child_process loads net, dgram and
+      // streams, ~9 ms of every command (CPU profile of `--version`). It
+      // gets an object that requires the real module on first use.
+      name: "lazy-child-process",
+      setup(b) {
+        b.onResolve({ filter: /^node:child_process$/ }, (args) =>
+          args.importer.includes("/commander/")
+            ? { path: "lazy-child-process", namespace: "minibox" }
+            : undefined,
+        );
+        b.onLoad({ filter: /^lazy-child-process$/, namespace: "minibox" }, () => ({
+          contents:
+            'module.exports = { spawn: (...args) => require("node:child_process").spawn(...args) };',
+          loader: "js",
+        }));
+      },
+    },
     {
       name: "command-modules",
       setup(b) {
@@ -145,7 +179,7 @@ await build({
 // expressions become \u escapes), so that start.ts can read them as latin1:
 // a one-byte string, where UTF-8 decoding of the 1.3 MB bundle made a
 // two-byte one (~5 ms, measured).
-for (const file of ["dist/minibox.cjs", "dist/minibox-commands.cjs"]) {
+for (const file of ["dist/minibox-core.cjs", "dist/minibox-commands.cjs"]) {
   const text = readFileSync(file, "utf8");
   if (/(?<![\w$.])import\(/.test(text)) throw new Error(`${file} still has an import() call`);
   const ascii = text.replace(
@@ -159,7 +193,7 @@ for (const file of ["dist/minibox.cjs", "dist/minibox-commands.cjs"]) {
 // The code cache, from a run of `--help`: it loads every command module, so
 // the cache holds the top-level code and the register functions of all of
 // them (the compiling that every command start would otherwise repeat).
-execFileSync(process.execPath, ["dist/minibox.mjs", "--help"], {
+execFileSync(process.execPath, ["dist/minibox.cjs", "--help"], {
   env: { ...process.env, MINIBOX_WRITE_CODE_CACHE: "1" },
   stdio: "ignore",
 });

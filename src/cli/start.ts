@@ -1,8 +1,9 @@
+#!/usr/bin/env node
 /**
- * dist/minibox.mjs: starts the CLI from its two CommonJS bundles, each with
+ * dist/minibox.cjs: starts the CLI from its two CommonJS bundles, each with
  * V8's code cache (`<bundle>.cache`, written by `npm run build`):
  *
- * - dist/minibox.cjs, the core (main.ts, commander, the command table): all
+ * - dist/minibox-core.cjs, the core (main.ts, commander, the command table): all
  *   that `--version` reads;
  * - dist/minibox-commands.cjs, every command module, read only when the
  *   command word needs one (the core's `require("minibox-command:./x.js")`).
@@ -60,7 +61,7 @@ function runBundle(name: string, own: (id: string) => unknown): unknown {
 
 let commands: { load: (name: string) => unknown } | undefined;
 
-const core = runBundle("minibox.cjs", (id) => {
+const core = runBundle("minibox-core.cjs", (id) => {
   if (!id.startsWith("minibox-command:")) return undefined;
   commands ??= runBundle("minibox-commands.cjs", (coreId) =>
     coreId.startsWith("minibox-core:") ? core[coreId.slice("minibox-core:".length)] : undefined,

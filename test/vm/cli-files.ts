@@ -1,6 +1,6 @@
-// The files that make the built minibox CLI run inside the VM: the bundle
-// (dist/minibox.mjs, the minibox.cjs and minibox-commands.cjs it runs with
-// their code caches, and the
+// The files that make the built minibox CLI run inside the VM: the bundles
+// (dist/minibox.mjs and dist/minibox.cjs, the minibox-core.cjs and
+// minibox-commands.cjs they run with their code caches, and the
 // chunks, built by `npm run build`), koffi with
 // only its linux_x64 binary, and the native executor with its libraries,
 // laid out under CLI_DIR as in a checkout (the bundle finds the executor at
@@ -24,7 +24,8 @@ export function cliFiles(repoRoot: string): Record<string, string> {
     files[path.posix.join(CLI_DIR, rel)] = path.join(repoRoot, rel);
   };
   add("dist/minibox.mjs");
-  for (const bundle of ["minibox.cjs", "minibox-commands.cjs"]) {
+  add("dist/minibox.cjs");
+  for (const bundle of ["minibox-core.cjs", "minibox-commands.cjs"]) {
     add(`dist/${bundle}`);
     if (existsSync(path.join(dist, `${bundle}.cache`))) add(`dist/${bundle}.cache`);
   }
