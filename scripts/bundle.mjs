@@ -68,6 +68,27 @@ const cjs = {
   },
 };
 
+// Node built-ins that cost milliseconds to load and that most commands never
+// call become `require("minibox-lazy:<name>")`, which src/cli/start.ts
+// answers with an object that requires the real module on first use.
+// Measured (CPU profiles of `--version` and `ps` on an empty root):
+// commander requires child_process at load only to spawn executable
+// subcommands (minibox has none), and child_process loads net, dgram and
+// streams: ~9 ms of every command; crypto (random names, digests) ~3.5 ms
+// of `ps`, which only formats. A named import (`import { spawn } from …`)
+// reads the property when it is called, so it loads nothing before that.
+const LAZY_BUILTINS =
+  /^(node:)?(child_process|crypto|readline|readline\/promises|https?|zlib|net|tls|dgram)$/;
+const lazyBuiltins = {
+  name: "lazy-builtins",
+  setup(b) {
+    b.onResolve({ filter: LAZY_BUILTINS }, (args) => ({
+      path: `minibox-lazy:${args.path.replace(/^node:/, "")}`,
+      external: true,
+    }));
+  },
+};
+
 // The entry, dist/minibox.cjs (no code cache: it is 2 kB).
 await build({
   ...cjs,
@@ -98,25 +119,7 @@ await build({
   outfile: "dist/minibox-core.cjs",
   outdir: undefined,
   plugins: [
-    {
-      // commander requires child_process at load, only to spawn executable
-      // subcommands (minibox has none): child_process loads net, dgram and
-      // streams, ~9 ms of every command (CPU profile of `--version`). It
-      // gets an object that requires the real module on first use.
-      name: "lazy-child-process",
-      setup(b) {
-        b.onResolve({ filter: /^node:child_process$/ }, (args) =>
-          args.importer.includes("/commander/")
-            ? { path: "lazy-child-process", namespace: "minibox" }
-            : undefined,
-        );
-        b.onLoad({ filter: /^lazy-child-process$/, namespace: "minibox" }, () => ({
-          contents:
-            'module.exports = { spawn: (...args) => require("node:child_process").spawn(...args) };',
-          loader: "js",
-        }));
-      },
-    },
+    lazyBuiltins,
     {
       name: "command-modules",
       setup(b) {
@@ -158,6 +161,7 @@ await build({
   outfile: "dist/minibox-commands.cjs",
   outdir: undefined,
   plugins: [
+    lazyBuiltins,
     {
       name: "from-core",
       setup(b) {

@@ -29,6 +29,9 @@ import vm from "node:vm";
 
 const dist = fileURLToPath(new URL(".", import.meta.url));
 const writeCache = process.env.MINIBOX_WRITE_CODE_CACHE === "1";
+// Both bundles live in dist/ and resolve the same modules (koffi, commander's
+// package): one require for them.
+const nodeRequire = createRequire(`${dist}minibox-core.cjs`);
 
 /** Runs a CommonJS bundle of dist/ with its code cache; `own` answers the ids it knows first. */
 function runBundle(name: string, own: (id: string) => unknown): unknown {
@@ -52,11 +55,47 @@ function runBundle(name: string, own: (id: string) => unknown): unknown {
     // After the command ran: the cache then holds the functions it compiled too.
     process.once("exit", () => writeFileSync(`${file}.cache`, script.createCachedData()));
   }
-  const nodeRequire = createRequire(file);
-  const require = (id: string) => own(id) ?? nodeRequire(id);
+  const require = (id: string) => shared(id) ?? own(id) ?? nodeRequire(id);
   const module = { exports: {} as Record<string, unknown> };
   script.runInThisContext()(module.exports, require, module, file, dist);
   return module.exports;
+}
+
+/**
+ * A node built-in that loads on first use (the bundles' `minibox-lazy:…`,
+ * scripts/bundle.mjs says which and why). A named import only reads the
+ * property when it is called; a default or namespace import enumerates the
+ * keys, which loads the module then, as an import would have.
+ */
+function lazyBuiltin(name: string): object {
+  let real: Record<string | symbol, unknown> | undefined;
+  const load = () => {
+    real ??= nodeRequire(`node:${name}`) as Record<string | symbol, unknown>;
+    return real;
+  };
+  return new Proxy(
+    {},
+    {
+      get: (_, key) => load()[key],
+      has: (_, key) => key in load(),
+      ownKeys: () => Reflect.ownKeys(load()),
+      getOwnPropertyDescriptor: (_, key) => {
+        const d = Reflect.getOwnPropertyDescriptor(load(), key);
+        // A proxy may not report a non-configurable property its target lacks.
+        return d && { ...d, configurable: true };
+      },
+    },
+  );
+}
+
+const lazy = new Map<string, object>();
+/** What both bundles' `require` answers before node's. */
+function shared(id: string): unknown {
+  if (!id.startsWith("minibox-lazy:")) return undefined;
+  const name = id.slice("minibox-lazy:".length);
+  let m = lazy.get(name);
+  if (!m) lazy.set(name, (m = lazyBuiltin(name)));
+  return m;
 }
 
 let commands: { load: (name: string) => unknown } | undefined;
