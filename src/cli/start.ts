@@ -94,7 +94,10 @@ function shared(id: string): unknown {
   if (!id.startsWith("minibox-lazy:")) return undefined;
   const name = id.slice("minibox-lazy:".length);
   let m = lazy.get(name);
-  if (!m) lazy.set(name, (m = lazyBuiltin(name)));
+  if (!m) {
+    m = lazyBuiltin(name);
+    lazy.set(name, m);
+  }
   return m;
 }
 
