@@ -19,8 +19,8 @@
  * broadcast address, so a released address is the next one reused.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MiniboxError } from "../../errors.js";
 import { networkPaths, rootLayout } from "../../layout.js";
@@ -179,7 +179,8 @@ export async function withLeaseLock<T>(
 export async function readLeases(root: string, network: NetworkRecord): Promise<Leases> {
   let text: string;
   try {
-    text = await readFile(leaseFile(root, network), "utf8");
+    // Synchronously: a few hundred bytes per container, read by every sweep.
+    text = readFileSync(leaseFile(root, network), "utf8");
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return {};
     throw err;
