@@ -194,9 +194,10 @@ for (const file of ["dist/minibox-core.cjs", "dist/minibox-commands.cjs"]) {
   writeFileSync(file, ascii);
 }
 
-// The code cache, from a run of `--help`: it loads every command module, so
-// the cache holds the top-level code and the register functions of all of
-// them (the compiling that every command start would otherwise repeat).
+// The code caches (both bundles'), from a run of `--help`: it loads every
+// command module, so the caches hold the top-level code and the register
+// functions of all of them (the compiling that every command start would
+// otherwise repeat).
 execFileSync(process.execPath, ["dist/minibox.cjs", "--help"], {
   env: { ...process.env, MINIBOX_WRITE_CODE_CACHE: "1" },
   stdio: "ignore",
