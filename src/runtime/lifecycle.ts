@@ -24,7 +24,6 @@ import type { Store } from "../image/store.js";
 import { rootLayout } from "../layout.js";
 import { withLock } from "../sys/lock.js";
 import { openCgroup } from "./cgroups/index.js";
-import { releaseNetwork } from "./launch.js";
 import { namePath } from "./names.js";
 import { reconcileEndpoints } from "./network/endpoint.js";
 import { restartAfterBackOff, shouldRestart } from "./restart.js";
@@ -170,7 +169,7 @@ export async function finalizeExit(
     state.finishedAt = exit?.finishedAt ?? new Date().toISOString();
     state.oomKilled = oom;
     if (!exit) state.error = reason ?? "minibox was killed while the container ran";
-    await releaseNetwork(state);
+    await releaseNetworkOf(state);
     // Exactly once per run: a second finalizeExit finds it exited above.
     await recordDie(root, state);
     if (state.autoRemove) {
@@ -356,7 +355,7 @@ export async function removeContainer(
       .catch(() => undefined);
     // As on disk now: the exit's record (waitExited above) has usually released it already.
     const now = await readFile(containerPaths(root, c.id).state, "utf8").catch(() => undefined);
-    if (now) await releaseNetwork(JSON.parse(now) as ContainerState);
+    if (now) await releaseNetworkOf(JSON.parse(now) as ContainerState);
     if (existsSync(containerPaths(root, c.id).dir))
       await removeContainerDir(containerPaths(root, c.id), c.name);
   });
@@ -408,4 +407,15 @@ function liveContainers(root: string): { has(id: string): boolean } {
       return state !== undefined && state.status !== "exited";
     },
   };
+}
+
+/**
+ * launch.ts's releaseNetwork, imported when a container is finalised or
+ * removed. Why: launch.ts brings the executor, the plan and child_process
+ * (~8 ms of CPU), which `ps` and every other command that only sweeps never
+ * need.
+ */
+async function releaseNetworkOf(state: ContainerState): Promise<void> {
+  const { releaseNetwork } = await import("./launch.js");
+  await releaseNetwork(state);
 }

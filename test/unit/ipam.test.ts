@@ -9,6 +9,7 @@ import { networkPaths, rootLayout } from "../../src/layout.js";
 import {
   allocate,
   allocateIn,
+  hasDeadLeases,
   type Leases,
   readLeases,
   reconcile,
@@ -158,6 +159,18 @@ describe("lease file", () => {
     expect(await readLeases(root, n)).toEqual({ cc: { ip: "10.44.0.2", root } });
     expect(readdirSync(rootLayout(root).tmp)).toEqual([]);
     expect(existsSync(networkPaths(rootLayout(root).network(n.id)).leases)).toBe(true);
+  });
+
+  test("hasDeadLeases: what the sweep would drop, read without the lock", async () => {
+    const n = await createNetwork(root, { name: "web", subnet: "10.45.0.0/24", routes: [] });
+    // No lease file yet: nothing to drop.
+    expect(await hasDeadLeases(root, n, { root, live: new Set() })).toBe(false);
+    await allocate(root, n, "ca");
+    expect(await hasDeadLeases(root, n, { root, live: new Set(["ca"]) })).toBe(false);
+    expect(await hasDeadLeases(root, n, { root, live: new Set() })).toBe(true);
+    // Another store's lease: dead only when that store is gone.
+    await allocate(root, n, "cb", { owner: join(root, "gone") });
+    expect(await hasDeadLeases(root, n, { root, live: new Set(["ca"]) })).toBe(true);
   });
 
   test("a network removed meanwhile: allocate says so", async () => {

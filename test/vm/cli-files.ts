@@ -1,5 +1,6 @@
-// The files that make the built minibox CLI run inside the VM: the bundle
-// (dist/minibox.mjs, the minibox.cjs it runs with its code cache, and the
+// The files that make the built minibox CLI run inside the VM: the bundles
+// (dist/minibox.mjs and dist/minibox.cjs, the minibox-core.cjs and
+// minibox-commands.cjs they run with their code caches, and the
 // chunks, built by `npm run build`), koffi with
 // only its linux_x64 binary, and the native executor with its libraries,
 // laid out under CLI_DIR as in a checkout (the bundle finds the executor at
@@ -24,7 +25,10 @@ export function cliFiles(repoRoot: string): Record<string, string> {
   };
   add("dist/minibox.mjs");
   add("dist/minibox.cjs");
-  if (existsSync(path.join(dist, "minibox.cjs.cache"))) add("dist/minibox.cjs.cache");
+  for (const bundle of ["minibox-core.cjs", "minibox-commands.cjs"]) {
+    add(`dist/${bundle}`);
+    if (existsSync(path.join(dist, `${bundle}.cache`))) add(`dist/${bundle}.cache`);
+  }
   const chunks = path.join(dist, "chunks");
   for (const n of existsSync(chunks) ? readdirSync(chunks) : []) {
     if (n.endsWith(".mjs")) add(`dist/chunks/${n}`);

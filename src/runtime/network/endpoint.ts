@@ -37,6 +37,7 @@ import type { Tracer } from "../trace.js";
 import { type HostOps, hostOps, networkRootOf, syncHost, withHostLock } from "./host-sync.js";
 import {
   allocate,
+  hasDeadLeases,
   type Lease,
   type Liveness,
   reconcileLocked,
@@ -257,6 +258,9 @@ export async function reconcileEndpoints(
   const host = hostOps(() => {}, ops);
   const dropped: string[] = [];
   for (const network of await listNetworks(host.dir)) {
+    // Nothing to drop (the usual case): no lock, so no koffi (ipam.ts).
+    const check = hasDeadLeases(host.dir, network, { root, live: await live() });
+    if (!(await check.catch(() => true))) continue;
     const gone = await withLeaseLock(host.dir, network, async () =>
       reconcileLocked(host.dir, network, { root, live: await live() }),
     ).catch(() => [] as string[]); // removed meanwhile: nothing to sweep

@@ -14,7 +14,8 @@
  * move running containers.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readdirSync, readFileSync } from "node:fs";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { MiniboxError } from "../../errors.js";
 import { networkPaths, rootLayout } from "../../layout.js";
@@ -89,9 +90,12 @@ export async function hostRoutes(): Promise<Route[]> {
   return parseRoutes(await readFile("/proc/net/route", "utf8").catch(() => ""));
 }
 
+// Read synchronously (here and in listNetworks): a record is ~300 bytes, and
+// every sweep (`ps` included) lists the networks; thread-pool reads made
+// `ps` start libuv's four threads (and join them at exit) for nothing else.
 export async function readNetwork(root: string, id: string): Promise<NetworkRecord | undefined> {
   try {
-    return JSON.parse(await readFile(networkPaths(networkDir(root, id)).record, "utf8"));
+    return JSON.parse(readFileSync(networkPaths(networkDir(root, id)).record, "utf8"));
   } catch {
     return undefined;
   }
@@ -99,7 +103,12 @@ export async function readNetwork(root: string, id: string): Promise<NetworkReco
 
 /** Every network, oldest first (the order `network ls` shows them in is the caller's). */
 export async function listNetworks(root: string): Promise<NetworkRecord[]> {
-  const ids = await readdir(rootLayout(root).networks).catch(() => [] as string[]);
+  let ids: string[];
+  try {
+    ids = readdirSync(rootLayout(root).networks);
+  } catch {
+    ids = [];
+  }
   const records = await Promise.all(ids.map((id) => readNetwork(root, id)));
   return records
     .filter((r): r is NetworkRecord => r !== undefined)
