@@ -176,6 +176,9 @@ static int run_parent(struct executor *ex, int release[2], int errors[2])
 		status("started");
 	if (news == CHILD_STARTED && ex->let_go)
 		return 0; /* minibox-runc exec --detach: the same, once it runs */
+	/* The child is past every step that needed our namespace: let it go
+	 * now, its teardown overlapping the container's run (steps-mount.c). */
+	leave_private_mntns(ex);
 	if (ex->detached)
 		return run_as_monitor(ex);
 	if (monitor_logging(ex->monitor) && ex->tty_master < 0)
