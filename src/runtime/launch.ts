@@ -40,7 +40,7 @@ import { compiledSeccomp } from "./seccomp/cache.js";
 import { shiftedLayers } from "./shifted-layers.js";
 import { forwardSignals } from "./signals.js";
 import type { Spec } from "./spec.js";
-import { type ContainerState, removeContainerDir, writeState } from "./state.js";
+import { type ContainerState, removeContainerDir, removeContainerFilesystem, writeState } from "./state.js";
 import { NO_TRACE, type Tracer } from "./trace.js";
 import { removeAnonymousVolumes } from "./volumes.js";
 
@@ -322,9 +322,18 @@ async function finish(
   executorGone: Promise<unknown> = Promise.resolve(),
 ): Promise<number> {
   const { state, cgroup, paths } = l;
+  await adoptNetworkChanges(paths, state);
+  // --rm of a program that ran: its filesystem is mounted nowhere any more
+  // (the init's mount namespace went with it before the exit line; the
+  // executor left its own when the program started, native/steps-mount.c),
+  // so its removal overlaps the cgroup, network and event work below
+  // (started after the read above, which would otherwise queue behind it
+  // in libuv's four threads). state.json goes last (removeContainerDir): a
+  // crash in between leaves a container that `rm` and the sweep still find.
+  const filesystemGone =
+    state.autoRemove && result.started ? removeContainerFilesystem(paths) : Promise.resolve();
   const oom = cgroup.oomKilled();
   await cgroup.destroy();
-  await adoptNetworkChanges(paths, state);
   await releaseNetwork(state, l.trace);
   // Only a run that started dies (a start that failed has no start event either).
   const started = state.status === "running";
@@ -338,6 +347,7 @@ async function finish(
   if (started) await recordDie(l.root, state);
   if (state.autoRemove) {
     const actor = containerActor(l.root, state);
+    await filesystemGone;
     await executorGone;
     await removeContainerDir(paths, state.name);
     // --rm takes the container's anonymous volumes with it (Docker).
