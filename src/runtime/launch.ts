@@ -40,7 +40,12 @@ import { compiledSeccomp } from "./seccomp/cache.js";
 import { shiftedLayers } from "./shifted-layers.js";
 import { forwardSignals } from "./signals.js";
 import type { Spec } from "./spec.js";
-import { type ContainerState, removeContainerDir, removeContainerFilesystem, writeState } from "./state.js";
+import {
+  type ContainerState,
+  removeContainerDir,
+  removeContainerFilesystem,
+  writeState,
+} from "./state.js";
 import { NO_TRACE, type Tracer } from "./trace.js";
 import { removeAnonymousVolumes } from "./volumes.js";
 
