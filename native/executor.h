@@ -141,6 +141,7 @@ int write_string(const char *path, const char *content);
 /* cgroup-warm.c */
 /* Wait for warm-cgroup's child (none: return at once); before the init joins its cgroup. */
 void reap_cgroup_warmer(struct executor *ex);
+void warm_cgroup(struct executor *ex, const char *procs_file);
 void leave_private_mntns(struct executor *ex);
 
 /* in-root.c */

@@ -247,8 +247,14 @@ int main(int argc, char **argv)
 		if (getppid() == 1)
 			return EXIT_SETUP_FAILED;
 	}
-	if (load_plan(&ex, PLAN_FD) < 0)
+	/* Before the plan: minibox is still building it (cgroup-warm.c). */
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--warm-cgroup"))
+			warm_cgroup(&ex, argv[i + 1]);
+	if (load_plan(&ex, PLAN_FD) < 0) {
+		reap_cgroup_warmer(&ex); /* out of the cgroup before minibox removes it */
 		return EXIT_SETUP_FAILED;
+	}
 	/* load_plan has checked that the last setup step is `clone`. */
 	struct section before_clone = { ex.plan.setup.steps, ex.plan.setup.n - 1 };
 	if (run_steps(&ex, &before_clone) < 0) {
