@@ -149,13 +149,7 @@ export async function listContainers(root: string): Promise<ContainerState[]> {
  * that call, which removes whatever is still there.
  */
 export async function removeContainerFilesystem(paths: ContainerPaths): Promise<void> {
-  const parts = [
-    paths.upper,
-    paths.work,
-    paths.rootfs,
-    `${paths.dir}/lower`,
-    `${paths.dir}/staged`,
-  ];
+  const parts = [paths.upper, paths.work, paths.rootfs, paths.lowers, paths.staged];
   await Promise.all(
     parts.map((p) => rm(p, { recursive: true, force: true }).catch(() => undefined)),
   );
