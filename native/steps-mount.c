@@ -40,9 +40,12 @@ int step_mountns(struct executor *ex, const struct step *st)
  * which is the same in both namespaces; the container's own mounts live in
  * its copy of the namespace, made by the clone). We hold the last reference
  * to the private namespace, so setns tears it down here, and that teardown
- * waits for an RCU grace period (namespace_unlock): paid now, while the
- * container runs, instead of in our exit after it has ended. Measured on
- * the 2-vCPU VM: TODO.
+ * waits for an RCU grace period (namespace_unlock, an expedited one on this
+ * kernel: ~0.5 ms): paid now, while the container runs, instead of in our
+ * exit after it has ended. Measured on the 2-vCPU VM (40 alternating runs):
+ * our exit, median 2–3 ms after the `exit N` line, is now ~3 ms before it,
+ * and nothing is mounted on the container's directory any more once that
+ * line is written (--rm's removal starts on it, src/runtime/launch.ts).
  * The working directory (the container's directory after setup's chdir) is
  * kept by path: setns resets it to the new namespace's root.
  */

@@ -158,11 +158,12 @@ export class Execution {
   /**
    * The container's program has ended (its exit status or signal reported),
    * or the executor is gone: what is known then is final. The executor still
-   * has to exit after that line, and its exit unmounts its private mount
-   * namespace (overlay, idmapped layers, /dev, binds), which waits for an RCU
-   * grace period: 3–6 ms measured, tens under load. The caller can do the
-   * bookkeeping that does not touch those mounts meanwhile, and wait for
-   * `done` only where it must.
+   * has to exit after that line. Its private mount namespace (overlay,
+   * idmapped layers, /dev, binds) is gone by then: it left it once the
+   * program started (native/steps-mount.c leave_private_mntns), and the
+   * init's own copy died with the init. So the caller can act on this line,
+   * --rm's removal of the container's filesystem included, and wait for
+   * `done` only where it must (before returning).
    */
   readonly ended: Promise<ExecutorResult>;
   private markEnded: () => void = () => undefined;
