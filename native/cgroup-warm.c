@@ -27,14 +27,24 @@
 
 #include "executor.h"
 
-/* "warm-cgroup PROCS-FILE" */
-int step_warm_cgroup(struct executor *ex, const struct step *st)
+void warm_cgroup(struct executor *ex, const char *procs_file)
 {
 	pid_t pid = fork();
 	if (pid == 0)
-		_exit(write_string(arg(st, 1), "0") == 0 ? 0 : 1);
+		_exit(write_string(procs_file, "0") == 0 ? 0 : 1);
 	if (pid > 0)
 		ex->cgroup_warmer = pid;
+}
+
+/* "warm-cgroup PROCS-FILE": a no-op when `--warm-cgroup PROCS-FILE` on our
+ * command line started the warm-up already, before the plan was read. minibox
+ * spawns us with it as soon as the cgroups exist and builds the plan
+ * meanwhile: the wait starts ~10 ms earlier and the init's join, which waited
+ * for what was left of it (10–12 ms under load), finds it over. */
+int step_warm_cgroup(struct executor *ex, const struct step *st)
+{
+	if (!ex->cgroup_warmer)
+		warm_cgroup(ex, arg(st, 1));
 	return 0;
 }
 

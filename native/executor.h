@@ -90,7 +90,7 @@ struct executor {
 	struct failure failed;
 
 	/* Left by one step for a later one, or for the wait. */
-	int host_mntns;        /* mountns: the way back for the exit hook */
+	int host_mntns;        /* mountns: the way back (leave_private_mntns), -1 once taken */
 	int idmap_userns;      /* idmap-userns: the mapping idmap-mount attaches */
 	const char *exit_file; /* exit-file */
 	char **exit_hook;      /* on-exit: argv, NULL-terminated */
@@ -141,6 +141,8 @@ int write_string(const char *path, const char *content);
 /* cgroup-warm.c */
 /* Wait for warm-cgroup's child (none: return at once); before the init joins its cgroup. */
 void reap_cgroup_warmer(struct executor *ex);
+void warm_cgroup(struct executor *ex, const char *procs_file);
+void leave_private_mntns(struct executor *ex);
 
 /* in-root.c */
 /* Open `path` (O_CLOEXEC added): below a declared root with

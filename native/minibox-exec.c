@@ -176,6 +176,9 @@ static int run_parent(struct executor *ex, int release[2], int errors[2])
 		status("started");
 	if (news == CHILD_STARTED && ex->let_go)
 		return 0; /* minibox-runc exec --detach: the same, once it runs */
+	/* The child is past every step that needed our namespace: let it go
+	 * now, its teardown overlapping the container's run (steps-mount.c). */
+	leave_private_mntns(ex);
 	if (ex->detached)
 		return run_as_monitor(ex);
 	if (monitor_logging(ex->monitor) && ex->tty_master < 0)
@@ -244,8 +247,14 @@ int main(int argc, char **argv)
 		if (getppid() == 1)
 			return EXIT_SETUP_FAILED;
 	}
-	if (load_plan(&ex, PLAN_FD) < 0)
+	/* Before the plan: minibox is still building it (cgroup-warm.c). */
+	for (int i = 1; i + 1 < argc; i++)
+		if (!strcmp(argv[i], "--warm-cgroup"))
+			warm_cgroup(&ex, argv[i + 1]);
+	if (load_plan(&ex, PLAN_FD) < 0) {
+		reap_cgroup_warmer(&ex); /* out of the cgroup before minibox removes it */
 		return EXIT_SETUP_FAILED;
+	}
 	/* load_plan has checked that the last setup step is `clone`. */
 	struct section before_clone = { ex.plan.setup.steps, ex.plan.setup.n - 1 };
 	if (run_steps(&ex, &before_clone) < 0) {

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -30,6 +31,35 @@ int step_mountns(struct executor *ex, const struct step *st)
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return fail(ex, st, "mount", "make / rprivate");
 	return 0;
+}
+
+/*
+ * Back to the host's mount namespace, once the child has exec'd (or
+ * failed): nothing we do after that needs our private mounts (the log,
+ * exit file, hook and health plan are paths in the container's directory,
+ * which is the same in both namespaces; the container's own mounts live in
+ * its copy of the namespace, made by the clone). We hold the last reference
+ * to the private namespace, so setns tears it down here, and that teardown
+ * waits for an RCU grace period (namespace_unlock, an expedited one on this
+ * kernel: ~0.5 ms): paid now, while the container runs, instead of in our
+ * exit after it has ended. Measured on the 2-vCPU VM (40 alternating runs):
+ * our exit, median 2–3 ms after the `exit N` line, is now ~3 ms before it,
+ * and nothing is mounted on the container's directory any more once that
+ * line is written (--rm's removal starts on it, src/runtime/launch.ts).
+ * The working directory (the container's directory after setup's chdir) is
+ * kept by path: setns resets it to the new namespace's root.
+ */
+void leave_private_mntns(struct executor *ex)
+{
+	if (ex->host_mntns < 0)
+		return;
+	char cwd[PATH_MAX];
+	bool have_cwd = getcwd(cwd, sizeof(cwd)) != NULL;
+	if (setns(ex->host_mntns, CLONE_NEWNS) == 0 && have_cwd && chdir(cwd) < 0) {
+		/* gone meanwhile: the paths we still use are absolute */
+	}
+	close(ex->host_mntns);
+	ex->host_mntns = -1;
 }
 
 /* A bind's (or a move's) source may be under a root too (it is then opened there); the

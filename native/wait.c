@@ -182,10 +182,9 @@ int run_as_monitor(struct executor *ex)
 	stdio_to_null();
 	int wait_status = monitor_wait(ex->monitor, ex->child, sfd, 0, ex->health);
 	close(sfd);
-	/* Leave the private mount namespace: with it go the overlay and the
-	 * idmapped layers, and the hook can remove the container's directory. */
-	if (ex->host_mntns >= 0)
-		setns(ex->host_mntns, CLONE_NEWNS);
+	/* Out of the private mount namespace (run_parent left it already; a
+	 * no-op then): the hook must not see the overlay and idmapped layers. */
+	leave_private_mntns(ex);
 	/* The hook is exec'd and a blocked mask survives execve. */
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	monitor_finish(ex->exit_file, wait_status, ex->exit_hook);

@@ -142,6 +142,10 @@ export function containerPaths(root: string, id: string) {
     work: `${dir}/work`,
     rootfs: `${dir}/rootfs`,
     lower: (i: number) => join(dir, "lower", String(i)),
+    /** The parent of every lower/<n>/. */
+    lowers: `${dir}/lower`,
+    /** Setup's mounts moved aside until the child binds them back (plan/stage-steps.ts). */
+    staged: `${dir}/staged`,
     hostname: `${dir}/hostname`,
     /** Docker's name for the json-file log. */
     log: `${dir}/${id}-json.log`,

@@ -69,11 +69,67 @@ export interface ExecutionOptions {
   passFds?: number;
 }
 
-function spawnExecutor(options: ExecutionOptions): ChildProcess {
+/** What the executor's command line and descriptors depend on: known before its plan is. */
+export type SpawnOptions = Pick<
+  ExecutionOptions,
+  "trace" | "detach" | "letGo" | "stdio" | "passFds"
+> & {
+  /** A cgroup.procs file to warm up at once, before the plan arrives (native/cgroup-warm.c). */
+  warmCgroup?: string;
+};
+
+/** An executor spawned ahead of its plan (see Execution's `early`). */
+export interface EarlyExecutor {
+  child: ChildProcess;
+  /** performance.now() just before the spawn: the executor's trace times count from it. */
+  spawnedAt: number;
+  /** Watched from the spawn on: it may fail or exit before its Execution exists. */
+  end: Promise<ChildEnd>;
+  /** Spawned with --detach (it must match the Execution's). */
+  detach: boolean;
+}
+
+/** How the executor process ended: its spawn failed, or it closed. */
+type ChildEnd = Error | { code: number | null; signal: NodeJS.Signals | null };
+
+function watchEnd(child: ChildProcess): Promise<ChildEnd> {
+  return new Promise((resolve) => {
+    child.once("error", resolve);
+    child.once("close", (code, signal) => resolve({ code, signal }));
+  });
+}
+
+/**
+ * Spawn the executor before its plan is built: it starts the cgroup warm-up
+ * at once (the first cgroup move waits for an RCU grace period; see
+ * native/cgroup-warm.c) and then waits on descriptor 3 for the plan.
+ */
+export function spawnEarly(options: SpawnOptions): EarlyExecutor {
+  const spawnedAt = performance.now();
+  const child = spawnExecutor(options);
+  return { child, spawnedAt, end: watchEnd(child), detach: options.detach === true };
+}
+
+/**
+ * An early executor whose plan will never come (what came after the spawn
+ * failed): the plan pipe's EOF makes it reap its warm-up child and exit;
+ * resolves once it has, so the cgroup it warmed can be removed.
+ */
+export function abandonEarly(early: EarlyExecutor): Promise<void> {
+  const plan = early.child.stdio[3] as Writable | null;
+  plan?.on("error", () => undefined);
+  plan?.end();
+  // 'close' waits for every pipe to end, so drain what it may report.
+  (early.child.stdio[4] as Readable | null)?.resume();
+  return early.end.then(() => undefined);
+}
+
+function spawnExecutor(options: SpawnOptions): ChildProcess {
   const args = [
     ...(options.trace ? ["--trace"] : []),
     ...(options.detach ? ["--detach"] : []),
     ...(options.letGo ? ["--let-go"] : []),
+    ...(options.warmCgroup ? ["--warm-cgroup", options.warmCgroup] : []),
   ];
   const stdio = options.detach ? "ignore" : (options.stdio ?? "inherit");
   // The caller's descriptors for the program go after ours (native PASSED_FDS_BASE).
@@ -102,11 +158,12 @@ export class Execution {
   /**
    * The container's program has ended (its exit status or signal reported),
    * or the executor is gone: what is known then is final. The executor still
-   * has to exit after that line, and its exit unmounts its private mount
-   * namespace (overlay, idmapped layers, /dev, binds), which waits for an RCU
-   * grace period: 3–6 ms measured, tens under load. The caller can do the
-   * bookkeeping that does not touch those mounts meanwhile, and wait for
-   * `done` only where it must.
+   * has to exit after that line. Its private mount namespace (overlay,
+   * idmapped layers, /dev, binds) is gone by then: it left it once the
+   * program started (native/steps-mount.c leave_private_mntns), and the
+   * init's own copy died with the init. So the caller can act on this line,
+   * --rm's removal of the container's filesystem included, and wait for
+   * `done` only where it must (before returning).
    */
   readonly ended: Promise<ExecutorResult>;
   private markEnded: () => void = () => undefined;
@@ -114,13 +171,16 @@ export class Execution {
   /** onPid callbacks, in order: the result waits for them. */
   private pending: Promise<void> = Promise.resolve();
 
+  /** `early`: the executor spawned already with the same options (spawnEarly), waiting for this plan. */
   constructor(
     plan: Plan,
     private readonly options: ExecutionOptions,
+    early?: EarlyExecutor,
   ) {
     const { text, byLine } = serialisePlan(plan);
     if (options.planFile) writeFileSync(options.planFile, text);
-    this.child = spawnExecutor(options);
+    this.child = early?.child ?? spawnExecutor(options);
+    const end = early?.end ?? watchEnd(this.child);
     const planPipe = this.child.stdio[3] as Writable;
     const statusPipe = this.child.stdio[4] as Readable;
     this.control = (this.child.stdio as unknown as Writable[])[5] as Writable;
@@ -129,7 +189,7 @@ export class Execution {
     planPipe.on("error", () => undefined);
     planPipe.end(text);
     eachLine(statusPipe, (line) => this.onStatus(line, byLine));
-    this.done = this.waitForClose();
+    this.done = this.waitForClose(end);
     const exitLine = new Promise<void>((resolve) => {
       this.markEnded = resolve;
     });
@@ -170,13 +230,15 @@ export class Execution {
     }
   }
 
-  private waitForClose(): Promise<ExecutorResult> {
+  private waitForClose(end: Promise<ChildEnd>): Promise<ExecutorResult> {
     const result = this.result;
     return new Promise((resolve, reject) => {
-      this.child.on("error", (err) =>
-        reject(new MiniboxError(`cannot start the executor: ${err.message}`)),
-      );
-      this.child.on("close", async (code, signal) => {
+      end.then(async (how) => {
+        if (how instanceof Error) {
+          reject(new MiniboxError(`cannot start the executor: ${how.message}`));
+          return;
+        }
+        const { code, signal } = how;
         await this.pending;
         const reported = result.exitCode !== undefined || result.signal !== undefined;
         if (!reported && !result.failure && !result.created) {

@@ -19,7 +19,14 @@ import { recordEvent } from "../events/journal.js";
 import type { ImageRecord, Store } from "../image/store.js";
 import { type ContainerPaths, rootLayout } from "../layout.js";
 import { type Cgroup, type CgroupLimits, createCgroup } from "./cgroups/index.js";
-import { Execution, type ExecutorEvents, type ExecutorResult } from "./executor.js";
+import {
+  abandonEarly,
+  type EarlyExecutor,
+  Execution,
+  type ExecutorEvents,
+  type ExecutorResult,
+  spawnEarly,
+} from "./executor.js";
 import { explainFailure } from "./failure.js";
 import { healthLayout, writeProbePlan } from "./health/probe.js";
 import type { UsernsState } from "./idmap.js";
@@ -40,7 +47,12 @@ import { compiledSeccomp } from "./seccomp/cache.js";
 import { shiftedLayers } from "./shifted-layers.js";
 import { forwardSignals } from "./signals.js";
 import type { Spec } from "./spec.js";
-import { type ContainerState, removeContainerDir, writeState } from "./state.js";
+import {
+  type ContainerState,
+  removeContainerDir,
+  removeContainerFilesystem,
+  writeState,
+} from "./state.js";
 import { NO_TRACE, type Tracer } from "./trace.js";
 import { removeAnonymousVolumes } from "./volumes.js";
 
@@ -69,6 +81,8 @@ export interface Launched {
   cgroup: Cgroup;
   paths: ContainerPaths;
   trace: Tracer;
+  /** The executor, spawned as soon as the cgroups existed (spawnEarly), waiting for `plan`. */
+  early?: EarlyExecutor;
 }
 
 /** Bind mounts (other than the /etc files) whose source is a file: their mount point is a file too. */
@@ -172,8 +186,38 @@ export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): 
     parent: state.cgroupParent,
     trace: (line) => trace(line),
   });
+  // The executor now, so that its cgroup warm-up (the first cgroup move
+  // waits for an RCU grace period, native/cgroup-warm.c) runs while the
+  // plan is built: spawned after the plan, it started ~10 ms later and the
+  // init's join waited for the rest of the grace period.
+  const early = spawnEarly({
+    trace: trace !== NO_TRACE,
+    detach: input.detach,
+    warmCgroup: cgroup.procsFiles[0],
+  });
+  try {
+    const plan = await planFor(store, input, { layers, idmapped, networks, cgroup });
+    return { root: store.root, plan, spec, state, cgroup, paths, trace, early };
+  } catch (err) {
+    await abandonEarly(early);
+    throw err;
+  }
+}
+
+async function planFor(
+  store: Store,
+  input: LaunchInput,
+  made: {
+    layers: string[];
+    idmapped: boolean;
+    networks: Awaited<ReturnType<typeof attachNetworks>>;
+    cgroup: Cgroup;
+  },
+): Promise<Plan> {
+  const { spec, state, paths, trace } = input;
+  const { layers, idmapped, networks, cgroup } = made;
   const seccomp = await seccompFilter(store.root, spec, trace);
-  const plan = buildPlan(spec, {
+  return buildPlan(spec, {
     containerDir: paths.dir,
     fileMounts: fileMounts(spec),
     layers,
@@ -195,7 +239,6 @@ export async function prepareLaunch(ctx: { store: Store }, input: LaunchInput): 
     arch: process.arch,
     seccomp,
   });
-  return { root: store.root, plan, spec, state, cgroup, paths, trace };
 }
 
 /** The spec's linux.seccomp compiled, from the store's cache when it is there (none: unconfined). */
@@ -215,17 +258,27 @@ async function seccompFilter(root: string, spec: Spec, trace: Tracer) {
 }
 
 function startExecution(l: Launched, detach: boolean, onPid?: ExecutorEvents["onPid"]) {
-  const spawnedAt = performance.now();
-  return new Execution(l.plan, {
-    trace: l.trace !== NO_TRACE,
-    detach,
-    planFile: l.paths.plan,
-    events: {
-      onTrace: (step, start, duration, extra) =>
-        l.trace(`${step.describe}${extra ? ` (${extra})` : ""}`, duration, spawnedAt + start),
-      onPid,
+  let early = l.early;
+  l.early = undefined;
+  if (early && early.detach !== detach) {
+    void abandonEarly(early);
+    early = undefined;
+  }
+  const spawnedAt = early?.spawnedAt ?? performance.now();
+  return new Execution(
+    l.plan,
+    {
+      trace: l.trace !== NO_TRACE,
+      detach,
+      planFile: l.paths.plan,
+      events: {
+        onTrace: (step, start, duration, extra) =>
+          l.trace(`${step.describe}${extra ? ` (${extra})` : ""}`, duration, spawnedAt + start),
+        onPid,
+      },
     },
-  });
+    early,
+  );
 }
 
 /** The health check's exec plan, once the init's PID is known (the monitor retries until it is there). */
@@ -322,9 +375,18 @@ async function finish(
   executorGone: Promise<unknown> = Promise.resolve(),
 ): Promise<number> {
   const { state, cgroup, paths } = l;
+  await adoptNetworkChanges(paths, state);
+  // --rm of a program that ran: its filesystem is mounted nowhere any more
+  // (the init's mount namespace went with it before the exit line; the
+  // executor left its own when the program started, native/steps-mount.c),
+  // so its removal overlaps the cgroup, network and event work below
+  // (started after the read above, which would otherwise queue behind it
+  // in libuv's four threads). state.json goes last (removeContainerDir): a
+  // crash in between leaves a container that `rm` and the sweep still find.
+  const filesystemGone =
+    state.autoRemove && result.started ? removeContainerFilesystem(paths) : Promise.resolve();
   const oom = cgroup.oomKilled();
   await cgroup.destroy();
-  await adoptNetworkChanges(paths, state);
   await releaseNetwork(state, l.trace);
   // Only a run that started dies (a start that failed has no start event either).
   const started = state.status === "running";
@@ -338,6 +400,7 @@ async function finish(
   if (started) await recordDie(l.root, state);
   if (state.autoRemove) {
     const actor = containerActor(l.root, state);
+    await filesystemGone;
     await executorGone;
     await removeContainerDir(paths, state.name);
     // --rm takes the container's anonymous volumes with it (Docker).

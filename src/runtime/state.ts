@@ -139,6 +139,22 @@ export async function listContainers(root: string): Promise<ContainerState[]> {
   return out;
 }
 
+/**
+ * The part of a container's directory that is its filesystem: overlayfs'
+ * upper/ and work/, and the mount points (rootfs/, lower/, staged/). Most of
+ * --rm's unlinks and rmdirs are here (each freed block is a synchronous
+ * discard on a `discard` mount), so a foreground --rm starts this as soon as
+ * the program has ended, alongside the cgroup and event work, and removes
+ * the rest (state.json last) with removeContainerDir. Errors are left for
+ * that call, which removes whatever is still there.
+ */
+export async function removeContainerFilesystem(paths: ContainerPaths): Promise<void> {
+  const parts = [paths.upper, paths.work, paths.rootfs, paths.lowers, paths.staged];
+  await Promise.all(
+    parts.map((p) => rm(p, { recursive: true, force: true }).catch(() => undefined)),
+  );
+}
+
 /** Remove a container's directory, then free its name. */
 export async function removeContainerDir(paths: ContainerPaths, name?: string): Promise<void> {
   await rm(paths.dir, { recursive: true, force: true });
