@@ -385,6 +385,9 @@ async function finish(
   // crash in between leaves a container that `rm` and the sweep still find.
   const filesystemGone =
     state.autoRemove && result.started ? removeContainerFilesystem(paths) : Promise.resolve();
+  // Awaited below; handled now too, so that a failure of the cgroup or network work first
+  // does not leave it rejected with no handler (node would end the process on that).
+  filesystemGone.catch(() => undefined);
   const oom = cgroup.oomKilled();
   await cgroup.destroy();
   await releaseNetwork(state, l.trace);
